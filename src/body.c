@@ -161,7 +161,7 @@ static int add_bracket(struct body *b, const struct form_field *f, struct api_er
 	}
 	struct json_object *obj;
 	if (json_object_object_get_ex(b->fields, outer, &obj)) {
-		if (!json_object_is_type(obj, json_type_object) ||
+		if (form_count(&b->form, outer) > 0 || !json_object_is_type(obj, json_type_object) ||
 		    json_object_object_get_ex(obj, inner, NULL)) {
 			api_error_set(e, 400, "conflicting_parameters", f->name,
 				      "'%.100s' is given more than once.", f->name);
@@ -206,6 +206,7 @@ int body_from_form(struct body *b, struct api_error *e)
 			continue;
 		}
 		if (json_object_object_get_ex(b->fields, f->name, NULL)) {
+			/* given twice, or whole after bracket parts */
 			api_error_set(e, 400, "conflicting_parameters", f->name,
 				      "'%.100s' is given more than once; send each field once.", f->name);
 			return -1;

@@ -135,9 +135,11 @@ static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn)
 
 typedef int (*write_fn)(struct store *st, MDB_txn *txn, void *arg);
 
+/* A write_fn returns TXN_EXISTS to roll back on purpose: RG_EEXIST. */
+#define TXN_EXISTS 1
+
 /* run_write runs fn in a write transaction and commits, growing the map and
- * retrying when it is full.  fn returns an MDB code (or -1 for "rolled back
- * on purpose", which is passed through as RG_EEXIST). */
+ * retrying when it is full.  fn returns 0, an MDB code or an errno. */
 static enum rg_err run_write(struct store *st, write_fn fn, void *arg)
 {
 	for (int tries = 0; tries < 32; tries++) {
@@ -150,7 +152,7 @@ static enum rg_err run_write(struct store *st, write_fn fn, void *arg)
 			rc = mdb_txn_commit(txn);
 		} else {
 			mdb_txn_abort(txn);
-			if (rc < 0)
+			if (rc == TXN_EXISTS)
 				return RG_EEXIST;
 		}
 		if (rc == MDB_MAP_FULL) {
@@ -316,7 +318,7 @@ static int insert_txn(struct store *st, MDB_txn *txn, void *arg)
 			if (mdb_get(txn, st->videos, &vk, &rv) == 0) {
 				memcpy(a->existing_id, v.mv_data, v.mv_size);
 				a->existing_id[v.mv_size] = '\0';
-				return -1;
+				return TXN_EXISTS;
 			}
 		}
 	}
@@ -699,7 +701,8 @@ static void report(struct check_ctx *c, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	c->bad++;
-	c->fn(line, c->arg);
+	if (c->fn != NULL)
+		c->fn(line, c->arg);
 }
 
 static int has_key(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len)
