@@ -18,6 +18,7 @@
 #include "body.h"
 #include "form.h"
 #include "log.h"
+#include "notify.h"
 #include "router.h"
 #include "validate.h"
 #include "video.h"
@@ -25,6 +26,7 @@
 #define LIST_DEFAULT 20
 #define LIST_MAX 100
 #define IDEM_MAX 255
+#define IMAGE_REL_MAX 64
 
 static int mkdir_p(const char *path)
 {
@@ -162,17 +164,23 @@ static int fsync_path(const char *path)
 	return rc;
 }
 
-/* store_images puts the request's image under uploads/ once per task, as
- * uploads/<id>.<ext> (hard links of one file), synced before the records are
- * committed.  rel[i] receives each path relative to data_dir. */
+/* store_images puts the request's image under uploads/ once per task
+ * (hard links of one file, named by a random token since task ids are only
+ * given out when the records are committed), synced before the commit.
+ * rel[i] receives each path relative to data_dir. */
 static int store_images(struct app *app, struct video_spec *s, struct body *b,
-			char ids[][ID_MAX], int n, char rel[][ID_MAX + 16])
+			int n, char rel[][IMAGE_REL_MAX])
 {
-	char first[4096 + ID_MAX + 16];
+	char token[40], first[4096 + IMAGE_REL_MAX];
 	int made = 0;
+	if (id_prefixed_new(token, sizeof(token), "img_", 12) < 0)
+		return -1;
 	for (int i = 0; i < n; i++) {
-		char path[4096 + ID_MAX + 16];
-		snprintf(rel[i], ID_MAX + 16, "uploads/%s.%s", ids[i], s->image_ext);
+		char path[4096 + IMAGE_REL_MAX];
+		if (i == 0)
+			snprintf(rel[i], IMAGE_REL_MAX, "uploads/%s.%s", token, s->image_ext);
+		else
+			snprintf(rel[i], IMAGE_REL_MAX, "uploads/%s_%d.%s", token, i, s->image_ext);
 		snprintf(path, sizeof(path), "%s/%s", app->cfg->data_dir, rel[i]);
 		int rc;
 		if (i > 0) {
@@ -200,17 +208,17 @@ static int store_images(struct app *app, struct video_spec *s, struct body *b,
 fail:
 	log_error("upload_store_failed", "errno=%d", errno);
 	for (int i = 0; i < made; i++) {
-		char path[4096 + ID_MAX + 16];
+		char path[4096 + IMAGE_REL_MAX];
 		snprintf(path, sizeof(path), "%s/%s", app->cfg->data_dir, rel[i]);
 		unlink(path);
 	}
 	return -1;
 }
 
-static void unlink_images(struct app *app, char rel[][ID_MAX + 16], int n)
+static void unlink_images(struct app *app, char rel[][IMAGE_REL_MAX], int n)
 {
 	for (int i = 0; i < n; i++) {
-		char path[4096 + ID_MAX + 16];
+		char path[4096 + IMAGE_REL_MAX];
 		snprintf(path, sizeof(path), "%s/%s", app->cfg->data_dir, rel[i]);
 		unlink(path);
 	}
@@ -227,6 +235,25 @@ static int idem_key_ok(const char *k)
 	return 1;
 }
 
+/* What build_record needs to make each of the n records. */
+struct build_ctx {
+	const struct video_spec *s;
+	const char *owner;
+	int64_t now;
+	char (*rel)[IMAGE_REL_MAX]; /* NULL without an image */
+	const char *remixed_from;
+};
+
+static struct json_object *build_record(char (*ids)[ID_MAX], size_t n, size_t i, void *arg)
+{
+	struct build_ctx *c = arg;
+	char *idp[64];
+	for (size_t j = 0; j < n; j++)
+		idp[j] = ids[j];
+	return video_record_new(c->s, ids[i], c->owner, c->now, idp, (int)n,
+				c->rel ? c->rel[i] : NULL, c->remixed_from);
+}
+
 /* insert_tasks writes the n records; on an idempotency hit it answers
  * with the earlier video instead. */
 static void insert_tasks(struct app *app, struct http_request *req, struct http_response *res,
@@ -234,60 +261,36 @@ static void insert_tasks(struct app *app, struct http_request *req, struct http_
 			 const char *base_url, const char *remixed_from)
 {
 	struct api_error e;
-	char ids[64][ID_MAX];
-	char rel[64][ID_MAX + 16];
-	char *idp[64];
+	char rel[64][IMAGE_REL_MAX];
 	int n = s->n;
-	for (int i = 0; i < n; i++) {
-		if (id_video_new(ids[i]) < 0) {
-			api_error_from_rg(&e, RG_EIO);
-			http_error(res, &e);
-			return;
-		}
-		idp[i] = ids[i];
+	int has_image = s->image == IMAGE_FILE || s->image == IMAGE_BYTES;
+	if (has_image && store_images(app, s, b, n, rel) < 0) {
+		api_error_from_rg(&e, errno == ENOSPC ? RG_ESPACE : RG_EIO);
+		http_error(res, &e);
+		return;
 	}
-	if (s->image == IMAGE_FILE || s->image == IMAGE_BYTES) {
-		if (store_images(app, s, b, ids, n, rel) < 0) {
-			api_error_from_rg(&e, errno == ENOSPC ? RG_ESPACE : RG_EIO);
-			http_error(res, &e);
-			return;
-		}
-	}
-	int64_t now = now_ms();
-	struct json_object *recs[64];
-	for (int i = 0; i < n; i++)
-		recs[i] = video_record_new(s, ids[i], owner, now, idp, n,
-					   s->image == IMAGE_FILE || s->image == IMAGE_BYTES ? rel[i] : NULL,
-					   remixed_from);
-	char existing[ID_MAX];
-	enum rg_err err = store_videos_insert(app->st, recs, (size_t)n,
-					      req->idempotency_key, existing);
+	struct build_ctx ctx = { s, owner, now_ms(), has_image ? rel : NULL, remixed_from };
+	struct json_object *first = NULL;
+	enum rg_err err = store_videos_create(app->st, (size_t)n, owner, req->idempotency_key,
+					      build_record, &ctx, &first);
 	if (err == RG_OK) {
-		for (int i = 0; i < n; i++)
-			log_info("video_created", "req=%s video=%s owner=%s model=%s n=%d",
-				 req->request_id, ids[i], owner, s->model->name, n);
-		respond_video(res, recs[0], base_url);
+		log_info("video_created", "req=%s video=%s owner=%s model=%s n=%d", req->request_id,
+			 video_str(first, "id"), owner, s->model->name, n);
+		respond_video(res, first, base_url);
+		notify_wake(app->cfg->data_dir);
 	} else {
-		if (s->image == IMAGE_FILE || s->image == IMAGE_BYTES)
+		if (has_image)
 			unlink_images(app, rel, n);
 		if (err == RG_EEXIST) {
-			struct json_object *old = NULL;
-			if (store_video_get(app->st, existing, &old) == RG_OK) {
-				respond_video(res, old, base_url);
-				http_header(res, "Idempotent-Replayed", "true");
-			} else {
-				api_error_from_rg(&e, RG_EIO);
-				http_error(res, &e);
-			}
-			json_object_put(old);
+			respond_video(res, first, base_url);
+			http_header(res, "Idempotent-Replayed", "true");
 		} else {
 			log_error("store_failed", "req=%s err=\"%s\"", req->request_id, rg_strerror(err));
 			api_error_from_rg(&e, err);
 			http_error(res, &e);
 		}
 	}
-	for (int i = 0; i < n; i++)
-		json_object_put(recs[i]);
+	json_object_put(first);
 }
 
 static void body_limits(const struct app *app, struct body_limits *lim)

@@ -185,6 +185,10 @@ int body_from_form(struct body *b, struct api_error *e)
 	for (size_t i = 0; i < b->form.count; i++) {
 		struct form_field *f = &b->form.fields[i];
 		if (FORM_FIELD_IS_FILE(f)) {
+			/* An empty file input: what browsers send when no file was
+			 * chosen.  It means "no image". */
+			if (f->file_size == 0 && (f->filename == NULL || f->filename[0] == '\0'))
+				continue;
 			if (add_file(b, f, e) < 0)
 				return -1;
 			continue;

@@ -575,13 +575,17 @@ void multipart_free(struct multipart *mp)
 	free(mp);
 }
 
-static const char *part_name(const struct multipart *mp)
+/* blame_part names the current part (if its name is known yet) as the
+ * field at fault. */
+static void blame_part(struct multipart *mp)
 {
-	return mp->part.name ? mp->part.name : "";
+	const char *name = mp->part.name ? mp->part.name : "";
+	set_err_field(mp->form, name, strlen(name));
 }
 
 static enum form_err part_fail_io(struct multipart *mp)
 {
+	blame_part(mp);
 	return form_fail(mp->form, FORM_IO, "the server could not store the "
 			 "uploaded file \"%s\"; try again later",
 			 mp->form->err_field);
@@ -596,20 +600,18 @@ static enum form_err emit(struct multipart *mp, const char *p, size_t n)
 		return FORM_OK;
 	if (mp->file != NULL) {
 		if (n > mp->lim.max_file - mp->part.file_size) {
-			set_err_field(f, part_name(mp), strlen(part_name(mp)));
+			blame_part(mp);
 			return form_fail(f, FORM_FILE_TOO_LARGE, "file \"%s\" "
 					 "is larger than %zu bytes",
 					 f->err_field, mp->lim.max_file);
 		}
-		if (fwrite(p, 1, n, mp->file) != n) {
-			set_err_field(f, part_name(mp), strlen(part_name(mp)));
+		if (fwrite(p, 1, n, mp->file) != n)
 			return part_fail_io(mp);
-		}
 		mp->part.file_size += n;
 		return FORM_OK;
 	}
 	if (n > mp->text.limit - mp->text.len) {
-		set_err_field(f, part_name(mp), strlen(part_name(mp)));
+		blame_part(mp);
 		return form_fail(f, FORM_VALUE_TOO_LONG, "field \"%s\" is "
 				 "longer than %zu bytes", f->err_field,
 				 mp->lim.max_value);
@@ -674,7 +676,6 @@ static enum form_err part_end(struct multipart *mp)
 	mp->seen_delim = 1;
 	if (!mp->in_part)
 		return FORM_OK;
-	set_err_field(f, part_name(mp), strlen(part_name(mp)));
 	if (mp->file != NULL) {
 		int rc = fclose(mp->file);
 		mp->file = NULL;
@@ -928,7 +929,6 @@ static size_t read_headers(struct multipart *mp, const char *p, size_t n,
 	size_t run = lf ? (size_t)(lf - p) + 1 : n;
 	struct buf *h = &mp->head;
 	if (buf_append(h, p, run) < 0) {
-		set_err_field(mp->form, "", 0);
 		*err = h->len + run > h->limit ?
 		       syntax(mp, "a part's headers are longer than %d bytes",
 			      PART_HEADERS_MAX) :
@@ -938,7 +938,6 @@ static size_t read_headers(struct multipart *mp, const char *p, size_t n,
 	if (lf == NULL)
 		return run;
 	if (h->len < 2 || h->data[h->len - 2] != '\r') {
-		set_err_field(mp->form, "", 0);
 		*err = syntax(mp, "part header lines must end with CRLF, not "
 			      "a bare LF");
 		return run;
@@ -1037,7 +1036,7 @@ enum form_err multipart_finish(struct multipart *mp)
 		return mp->err;
 	if (mp->state == MP_EPILOGUE)
 		return FORM_OK;
-	set_err_field(f, part_name(mp), strlen(part_name(mp)));
+	blame_part(mp);
 	if (mp->seen_delim)
 		form_fail(f, FORM_TRUNCATED, "the multipart body ended before "
 			  "the closing boundary %s--", mp->delim + 2);

@@ -39,6 +39,51 @@ void id_video_at(char out[ID_MAX], uint64_t ms, const uint8_t rnd[10])
 	codec_hex(rnd, 10, out + 18);
 }
 
+/* parse_hex reads n hex digits; -1 when one is not lowercase hex. */
+static int parse_hex(const char *s, size_t n, uint8_t *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (v < 0)
+			return -1;
+		if (i % 2 == 0)
+			out[i / 2] = (uint8_t)(v << 4);
+		else
+			out[i / 2] |= (uint8_t)v;
+	}
+	return 0;
+}
+
+void id_video_next(char out[ID_MAX], const char *last, uint64_t now_ms, const uint8_t rnd[10])
+{
+	uint8_t t[6], r[10];
+	if (last == NULL || strlen(last) != ID_VIDEO_LEN || strncmp(last, "video_", 6) != 0 ||
+	    parse_hex(last + 6, 12, t) < 0 || parse_hex(last + 18, 20, r) < 0) {
+		id_video_at(out, now_ms, rnd);
+		return;
+	}
+	uint64_t last_ms = 0;
+	for (int i = 0; i < 6; i++)
+		last_ms = (last_ms << 8) | t[i];
+	if (now_ms > last_ms) {
+		id_video_at(out, now_ms, rnd);
+		return;
+	}
+	/* Same (or earlier) millisecond: step the random part forward by
+	 * 1 + a random 32-bit amount, carrying into the time part. */
+	uint64_t add = 1 + (((uint64_t)rnd[0] << 24) | ((uint64_t)rnd[1] << 16) |
+			    ((uint64_t)rnd[2] << 8) | rnd[3]);
+	for (int i = 9; i >= 0 && add; i--) {
+		uint64_t v = r[i] + (add & 0xff);
+		r[i] = (uint8_t)v;
+		add = (add >> 8) + (v >> 8);
+	}
+	if (add)
+		last_ms++;
+	id_video_at(out, last_ms, r);
+}
+
 int id_video_new(char out[ID_MAX])
 {
 	uint8_t rnd[10];

@@ -18,6 +18,12 @@ int id_random(void *out, size_t len);
 int id_video_new(char out[ID_MAX]);
 /* id_video_at writes the id for time ms and random bytes rnd[10] (tests). */
 void id_video_at(char out[ID_MAX], uint64_t ms, const uint8_t rnd[10]);
+/* id_video_next writes an id for now_ms that sorts after last (the greatest
+ * id so far, or NULL): when the clock has not moved past last's time part,
+ * it keeps that time and adds 1 + rnd's first four bytes to the random part.
+ * This is how ids follow commit order across processes. */
+void id_video_next(char out[ID_MAX], const char *last, uint64_t now_ms,
+		   const uint8_t rnd[10]);
 /* id_video_valid: "video_" followed by 1..56 letters or digits. */
 int id_video_valid(const char *s, size_t len);
 /* id_prefixed_new writes prefix + 2*nbytes random hex digits. */

@@ -401,9 +401,18 @@ static int run_loop(struct master *m, sigset_t *set)
 
 /* serve_inherited: started by spawn-fcgi or a web server with the socket on
  * fd 0; no master of ours, this process is one worker. */
-static int serve_inherited(struct config *cfg)
+static int serve_inherited(struct config *cfg, int foreground)
 {
 	log_set_role("worker");
+	if (!foreground) {
+		/* spawn-fcgi and web servers leave stderr on /dev/null (or their
+		 * own log); ours goes to log_file like a master's. */
+		int fd = open(cfg->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+	}
 	log_info("listen", "source=inherited fd=0");
 	int rc = worker_run(cfg, 0, 0);
 	config_free(cfg);
@@ -419,7 +428,7 @@ int master_serve(const char *config_path, int foreground)
 		return 2;
 	}
 	if (is_listening_socket(0))
-		return serve_inherited(cfg);
+		return serve_inherited(cfg, foreground);
 	struct master *m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return 1;

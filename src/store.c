@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 struct store {
 	MDB_env *env;
@@ -294,16 +295,54 @@ static int index_video(struct store *st, MDB_txn *txn, struct json_object *rec, 
 }
 
 struct insert_args {
-	struct json_object *const *recs;
+	struct json_object **recs;
 	size_t n;
 	const char *idem;
 	char *existing_id;
+	const char *owner;       /* for create: the owner of the new records */
+	store_build_fn build;    /* for create: makes records once ids exist */
+	void *build_arg;
+	char (*ids)[ID_MAX];
 };
+
+/* allocate_ids fills a->ids with ids that sort after the last stored one,
+ * then has the caller build the records. */
+static int allocate_ids(struct store *st, MDB_txn *txn, struct insert_args *a)
+{
+	MDB_cursor *cur;
+	MDB_val k, d;
+	char last[ID_MAX] = "";
+	int rc = mdb_cursor_open(txn, st->videos, &cur);
+	if (rc != 0)
+		return rc;
+	if (mdb_cursor_get(cur, &k, &d, MDB_LAST) == 0 && k.mv_size < ID_MAX) {
+		memcpy(last, k.mv_data, k.mv_size);
+		last[k.mv_size] = '\0';
+	}
+	mdb_cursor_close(cur);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	for (size_t i = 0; i < a->n; i++) {
+		uint8_t rnd[10];
+		if (id_random(rnd, sizeof(rnd)) < 0)
+			return EIO;
+		id_video_next(a->ids[i], last[0] ? last : NULL, now, rnd);
+		memcpy(last, a->ids[i], ID_MAX);
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		json_object_put(a->recs[i]); /* from an earlier, retried attempt */
+		a->recs[i] = a->build(a->ids, a->n, i, a->build_arg);
+		if (a->recs[i] == NULL)
+			return ENOMEM;
+	}
+	return 0;
+}
 
 static int insert_txn(struct store *st, MDB_txn *txn, void *arg)
 {
 	struct insert_args *a = arg;
-	const char *owner = rec_str(a->recs[0], "owner");
+	const char *owner = a->owner ? a->owner : rec_str(a->recs[0], "owner");
 	char ik[OWNER_MAX + IDEM_MAX + 2];
 	size_t iklen = 0;
 	if (owner == NULL)
@@ -321,6 +360,11 @@ static int insert_txn(struct store *st, MDB_txn *txn, void *arg)
 				return TXN_EXISTS;
 			}
 		}
+	}
+	if (a->build != NULL) {
+		int rc = allocate_ids(st, txn, a);
+		if (rc != 0)
+			return rc;
 	}
 	for (size_t i = 0; i < a->n; i++) {
 		const char *id = rec_str(a->recs[i], "id");
@@ -345,8 +389,35 @@ enum rg_err store_videos_insert(struct store *st, struct json_object *const *rec
 {
 	if (n == 0 || (idem != NULL && strlen(idem) > IDEM_MAX))
 		return RG_EINVAL;
-	struct insert_args a = { recs, n, idem, existing_id };
+	struct insert_args a = { (struct json_object **)recs, n, idem, existing_id,
+				 NULL, NULL, NULL, NULL };
 	return run_write(st, insert_txn, &a);
+}
+
+enum rg_err store_videos_create(struct store *st, size_t n, const char *owner,
+				const char *idem, store_build_fn build, void *arg,
+				struct json_object **first)
+{
+	*first = NULL;
+	if (n == 0 || n > 64 || (idem != NULL && strlen(idem) > IDEM_MAX))
+		return RG_EINVAL;
+	struct json_object *recs[64] = { NULL };
+	char ids[64][ID_MAX];
+	char existing[ID_MAX];
+	struct insert_args a = { recs, n, idem, existing, owner, build, arg, ids };
+	enum rg_err err = run_write(st, insert_txn, &a);
+	if (err == RG_OK) {
+		*first = recs[0];
+		recs[0] = NULL;
+	} else if (err == RG_EEXIST) {
+		if (store_video_get(st, existing, first) != RG_OK)
+			err = RG_EIO;
+		else
+			err = RG_EEXIST;
+	}
+	for (size_t i = 0; i < n; i++)
+		json_object_put(recs[i]);
+	return err;
 }
 
 static int get_in(struct store *st, MDB_txn *txn, MDB_dbi dbi, const char *key,

@@ -43,6 +43,17 @@ void store_close(struct store *st);
 enum rg_err store_videos_insert(struct store *st, struct json_object *const *recs,
 				size_t n, const char *idem,
 				char existing_id[ID_MAX]);
+/* store_videos_create is the insert used for new tasks: it allocates n ids
+ * inside the write transaction, each sorting after every id already stored
+ * (so id order is commit order, across processes), and calls build(ids, n,
+ * i, arg) for each record.  The first record is handed back in *first
+ * (caller puts it); on an idempotency hit it is the earlier video's record
+ * and RG_EEXIST is returned. */
+typedef struct json_object *(*store_build_fn)(char (*ids)[ID_MAX], size_t n, size_t i,
+					      void *arg);
+enum rg_err store_videos_create(struct store *st, size_t n, const char *owner,
+				const char *idem, store_build_fn build, void *arg,
+				struct json_object **first);
 /* store_video_get parses the record of id into *out (caller puts it). */
 enum rg_err store_video_get(struct store *st, const char *id,
 			    struct json_object **out);

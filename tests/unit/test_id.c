@@ -56,6 +56,47 @@ START_TEST(video_id_validation)
 }
 END_TEST
 
+START_TEST(next_id_follows_last)
+{
+	uint8_t rnd[10], ff[10];
+	memset(rnd, 0x11, sizeof(rnd));
+	memset(ff, 0xff, sizeof(ff));
+	char last[ID_MAX], next[ID_MAX];
+	/* no last id: plain id for now */
+	id_video_next(next, NULL, 5000, rnd);
+	id_video_at(last, 5000, rnd);
+	ck_assert_str_eq(next, last);
+	/* the clock moved on: the new time wins */
+	id_video_at(last, 4000, ff);
+	id_video_next(next, last, 5000, rnd);
+	ck_assert(strcmp(next, last) > 0);
+	ck_assert(strncmp(next, "video_000000001388", 18) == 0);
+	/* same millisecond, larger random part in last: still sorts after */
+	id_video_at(last, 5000, ff);
+	id_video_next(next, last, 5000, rnd);
+	ck_assert(strcmp(next, last) > 0);
+	ck_assert(id_video_valid(next, strlen(next)));
+	/* clock behind last (another process, or a step back) */
+	id_video_at(last, 9000, rnd);
+	id_video_next(next, last, 5000, rnd);
+	ck_assert(strcmp(next, last) > 0);
+	/* a chain of 1000 in the same millisecond stays strictly increasing */
+	id_video_at(last, 7000, rnd);
+	for (int i = 0; i < 1000; i++) {
+		uint8_t r[10];
+		ck_assert_int_eq(id_random(r, sizeof(r)), 0);
+		id_video_next(next, last, 7000, r);
+		ck_assert(strcmp(next, last) > 0);
+		ck_assert_uint_eq(strlen(next), ID_VIDEO_LEN);
+		memcpy(last, next, ID_MAX);
+	}
+	/* foreign ids in the table are ignored */
+	id_video_next(next, "video_a1", 5000, rnd);
+	id_video_at(last, 5000, rnd);
+	ck_assert_str_eq(next, last);
+}
+END_TEST
+
 START_TEST(prefixed_ids)
 {
 	char out[32];
@@ -73,6 +114,7 @@ static Suite *id_suite(void)
 	tcase_add_test(tc, video_ids_sort_by_time);
 	tcase_add_test(tc, video_ids_unique);
 	tcase_add_test(tc, video_id_validation);
+	tcase_add_test(tc, next_id_follows_last);
 	tcase_add_test(tc, prefixed_ids);
 	suite_add_tcase(s, tc);
 	return s;
