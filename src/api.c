@@ -543,6 +543,10 @@ static void handle_delete(struct app *app, struct http_request *req, struct http
 		http_error(res, &e);
 		return;
 	}
+	const char *status = video_str(rec, "status");
+	if (status && (strcmp(status, "queued") == 0 || strcmp(status, "in_progress") == 0) &&
+	    notify_cancel(app->cfg->data_dir, m->id, 3000) < 0)
+		log_warn("cancel_unacknowledged", "req=%s video=%s", req->request_id, m->id);
 	json_object_put(rec);
 	struct json_object *old = NULL;
 	enum rg_err err = store_video_delete(app->st, m->id, &old);
@@ -565,6 +569,73 @@ static void handle_delete(struct app *app, struct http_request *req, struct http
 	json_object_object_add(out, "deleted", json_object_new_boolean(1));
 	respond_json(res, out);
 	json_object_put(out);
+}
+
+static const char *variant_type(const char *variant)
+{
+	if (strcmp(variant, "thumbnail") == 0)
+		return "image/webp";
+	if (strcmp(variant, "spritesheet") == 0)
+		return "image/jpeg";
+	return "video/mp4";
+}
+
+/* serve_file answers with the stored file of variant: handed to the web
+ * server when it can send files itself, else streamed, honouring Range. */
+static int serve_file(struct app *app, struct http_request *req, struct http_response *res,
+		      struct json_object *rec, const char *variant, struct api_error *e)
+{
+	struct json_object *files = NULL;
+	json_object_object_get_ex(rec, "files", &files);
+	const char *rel = video_str(files, variant);
+	const char *id = video_str(rec, "id");
+	struct stat st;
+	if (rel == NULL || strncmp(rel, "content/", 8) != 0 || strstr(rel, "..") != NULL ||
+	    snprintf(res->file_buf, sizeof(res->file_buf), "%s/%s", app->cfg->data_dir, rel) >=
+		    (int)sizeof(res->file_buf) ||
+	    stat(res->file_buf, &st) < 0 || !S_ISREG(st.st_mode)) {
+		api_error_set(e, 404, "not_found", "variant", "Video '%s' has no stored %s.", id, variant);
+		return -1;
+	}
+	res->status = 200;
+	res->content_type = variant_type(variant);
+	char disp[128];
+	snprintf(disp, sizeof(disp), "inline; filename=\"%s.%s\"", id,
+		 strcmp(variant, "video") == 0 ? "mp4" : strcmp(variant, "thumbnail") == 0 ? "webp" : "jpg");
+	http_header(res, "Content-Disposition", disp);
+	if (app->cfg->delivery == DELIVERY_X_ACCEL) {
+		char loc[4300];
+		snprintf(loc, sizeof(loc), "%s%s", app->cfg->accel_prefix, rel + 8);
+		http_header(res, "X-Accel-Redirect", loc);
+		res->delegated = 1;
+		return 0;
+	}
+	if (app->cfg->delivery == DELIVERY_X_SENDFILE) {
+		http_header(res, "X-Sendfile", res->file_buf);
+		res->delegated = 1;
+		return 0;
+	}
+	long long size = (long long)st.st_size, start = 0, end = size - 1;
+	http_header(res, "Accept-Ranges", "bytes");
+	int r = http_parse_range(req->range, size, &start, &end);
+	if (r < 0) {
+		char cr[64];
+		snprintf(cr, sizeof(cr), "bytes */%lld", size);
+		http_header(res, "Content-Range", cr);
+		api_error_set(e, 416, "range_not_satisfiable", NULL,
+			      "The requested range is outside the file (%lld bytes).", size);
+		return -1;
+	}
+	if (r > 0) {
+		char cr[96];
+		snprintf(cr, sizeof(cr), "bytes %lld-%lld/%lld", start, end, size);
+		http_header(res, "Content-Range", cr);
+		res->status = 206;
+	}
+	res->file_path = res->file_buf;
+	res->file_offset = start;
+	res->file_length = size == 0 ? 0 : end - start + 1;
+	return 0;
 }
 
 static void handle_content(struct app *app, struct http_request *req, struct http_response *res,
@@ -595,8 +666,17 @@ static void handle_content(struct app *app, struct http_request *req, struct htt
 			      m->id, status ? status : "unknown");
 		goto fail;
 	}
-	api_error_set(&e, 404, "not_found", "variant",
-		      "Video '%s' has no stored %s.", m->id, variant);
+	if (video_int(rec, "expired")) {
+		api_error_set(&e, 404, "video_expired", "video_id",
+			      "The content of video '%s' expired and was removed; create the video again.",
+			      m->id);
+		goto fail;
+	}
+	if (serve_file(app, req, res, rec, variant, &e) < 0)
+		goto fail;
+	json_object_put(rec);
+	form_deinit(&q);
+	return;
 fail:
 	http_error(res, &e);
 	json_object_put(rec);

@@ -162,7 +162,8 @@ static int read_limits(struct ctx *c, struct json_object *root,
 		       struct config *cfg)
 {
 	static const char *const keys[] = { "max_body_bytes", "max_image_bytes",
-		"max_prompt_chars", "max_metadata_bytes", "max_fields", "max_n", NULL };
+		"max_prompt_chars", "max_metadata_bytes", "max_fields", "max_n",
+		"max_output_bytes", NULL };
 	struct json_object *o;
 	if (get_object(c, root, "limits", "limits", &o) < 0)
 		return -1;
@@ -195,6 +196,10 @@ static int read_limits(struct ctx *c, struct json_object *root,
 	if (get_int(c, o, "max_n", "limits.max_n", 1, 64, &v) < 0)
 		return -1;
 	cfg->max_n = (int)v;
+	v = (long long)cfg->max_output_bytes;
+	if (get_int(c, o, "max_output_bytes", "limits.max_output_bytes", 1024, 1LL << 40, &v) < 0)
+		return -1;
+	cfg->max_output_bytes = (size_t)v;
 	return 0;
 }
 
@@ -224,7 +229,7 @@ static int read_db(struct ctx *c, struct json_object *root, struct config *cfg)
 static int read_content(struct ctx *c, struct json_object *root,
 			struct config *cfg)
 {
-	static const char *const keys[] = { "delivery", "accel_prefix", NULL };
+	static const char *const keys[] = { "delivery", "accel_prefix", "retention_seconds", NULL };
 	struct json_object *o;
 	if (get_object(c, root, "content", "content", &o) < 0)
 		return -1;
@@ -251,6 +256,10 @@ static int read_content(struct ctx *c, struct json_object *root,
 	}
 	if (get_string(c, o, "accel_prefix", "content.accel_prefix", &cfg->accel_prefix) < 0)
 		return -1;
+	long long keep = cfg->retention_seconds;
+	if (get_int(c, o, "retention_seconds", "content.retention_seconds", 60, 10LL * 365 * 86400, &keep) < 0)
+		return -1;
+	cfg->retention_seconds = (long)keep;
 	if (cfg->accel_prefix[0] != '/')
 		return fail(c, "content.accel_prefix", "must start with /");
 	return 0;
@@ -633,7 +642,7 @@ static int read_root(struct ctx *c, struct json_object *root, struct config *cfg
 {
 	static const char *const keys[] = { "listen", "listen_mode", "workers",
 		"data_dir", "log_file", "public_url", "limits", "db",
-		"default_model", "models", "backends", "content", NULL };
+		"default_model", "models", "backends", "content", "ffmpeg", NULL };
 	if (check_keys(c, root, "", keys) < 0)
 		return -1;
 	if (get_string(c, root, "listen", "listen", &cfg->listen) < 0)
@@ -700,6 +709,8 @@ static int read_root(struct ctx *c, struct json_object *root, struct config *cfg
 		if (cfg->log_file)
 			snprintf(cfg->log_file, n, "%s/reelgate.log", cfg->data_dir);
 	}
+	if (get_string(c, root, "ffmpeg", "ffmpeg", &cfg->ffmpeg) < 0)
+		return -1;
 	if (get_string(c, root, "public_url", "public_url", &cfg->public_url) < 0)
 		return -1;
 	if (cfg->public_url != NULL) {
@@ -737,6 +748,9 @@ static void set_defaults(struct config *cfg)
 	cfg->durable = 1;
 	cfg->delivery = DELIVERY_NONE;
 	cfg->accel_prefix = xstrdup("/_reelgate_content/");
+	cfg->max_output_bytes = (size_t)4 << 30;
+	cfg->ffmpeg = xstrdup("ffmpeg");
+	cfg->retention_seconds = 7L * 86400;
 }
 
 /* line_of turns a byte offset into a 1-based line number for messages. */
@@ -865,6 +879,7 @@ void config_free(struct config *cfg)
 	free(cfg->public_url);
 	free(cfg->default_model);
 	free(cfg->accel_prefix);
+	free(cfg->ffmpeg);
 	json_object_put(cfg->root);
 	free(cfg);
 }

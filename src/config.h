@@ -61,6 +61,9 @@ struct config {
 	size_t nmodels;
 	struct backend_cfg *backends;
 	size_t nbackends;
+	size_t max_output_bytes;  /* largest video a backend may hand back */
+	char *ffmpeg;             /* the ffmpeg used for thumbnails and spritesheets */
+	long retention_seconds;   /* finished files are kept this long */
 	enum delivery delivery;
 	char *accel_prefix;
 	struct json_object *root; /* owned */

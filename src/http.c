@@ -87,6 +87,7 @@ int http_request_from_fcgx(struct http_request *r, FCGX_Request *req,
 	r->content_type = param_dup(req, "CONTENT_TYPE");
 	r->authorization = param_dup(req, "HTTP_AUTHORIZATION");
 	r->idempotency_key = param_dup(req, "HTTP_IDEMPOTENCY_KEY");
+	r->range = param_dup(req, "HTTP_RANGE");
 	r->base_url = make_base_url(req, public_url);
 	r->content_length = parse_length(FCGX_GetParam("CONTENT_LENGTH", req->envp),
 					 &r->bad_length);
@@ -112,6 +113,7 @@ void http_request_deinit(struct http_request *r)
 	free(r->authorization);
 	free(r->idempotency_key);
 	free(r->base_url);
+	free(r->range);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -186,6 +188,9 @@ void http_response_init(struct http_response *res)
 	buf_init(&res->headers, 8192);
 	buf_init(&res->body, (size_t)64 << 20);
 	res->file_path = NULL;
+	res->file_offset = 0;
+	res->file_length = 0;
+	res->delegated = 0;
 }
 
 void http_response_deinit(struct http_response *res)
@@ -239,6 +244,32 @@ const char *http_reason(int status)
 	return "Unknown";
 }
 
+/* send_file streams file_length bytes of file_path from file_offset. */
+static int send_file(FCGX_Stream *out, struct http_response *res)
+{
+	int fd = open(res->file_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (lseek(fd, (off_t)res->file_offset, SEEK_SET) < 0) {
+		close(fd);
+		return -1;
+	}
+	char chunk[65536];
+	long long left = res->file_length;
+	while (left > 0) {
+		ssize_t n = read(fd, chunk, left < (long long)sizeof(chunk) ? (size_t)left : sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (FCGX_PutStr(chunk, (int)n, out) != n)
+			break;
+		left -= n;
+	}
+	close(fd);
+	return left == 0 ? 0 : -1;
+}
+
 int http_send(FCGX_Request *req, struct http_response *res, const char *request_id)
 {
 	/* Headers are formatted here, not with FCGX_FPrintF: libfcgi's own
@@ -249,8 +280,12 @@ int http_send(FCGX_Request *req, struct http_response *res, const char *request_
 			    res->status, http_reason(res->status), res->content_type, request_id);
 	if (res->headers.len > 0)
 		rc |= buf_append(&head, res->headers.data, res->headers.len);
-	if (res->file_path == NULL)
+	if (res->delegated)
+		; /* the web server knows the file's length */
+	else if (res->file_path == NULL)
 		rc |= buf_printf(&head, "Content-Length: %zu\r\n", res->body.len);
+	else
+		rc |= buf_printf(&head, "Content-Length: %lld\r\n", res->file_length);
 	rc |= buf_puts(&head, "\r\n");
 	FCGX_Stream *out = req->out;
 	if (rc == 0)
@@ -258,7 +293,58 @@ int http_send(FCGX_Request *req, struct http_response *res, const char *request_
 	buf_deinit(&head);
 	if (rc == 0 && res->file_path == NULL && res->body.len > 0)
 		FCGX_PutStr(res->body.data, (int)res->body.len, out);
+	if (rc == 0 && res->file_path != NULL)
+		rc = send_file(out, res);
 	return rc == 0 && FCGX_GetError(out) == 0 ? 0 : -1;
+}
+
+int http_parse_range(const char *h, long long size, long long *start, long long *end)
+{
+	if (h == NULL || strncmp(h, "bytes=", 6) != 0 || size < 0)
+		return 0;
+	const char *p = h + 6;
+	while (*p == ' ')
+		p++;
+	if (strchr(p, ',') != NULL)
+		return 0; /* several ranges: send the whole file */
+	long long a = -1, b = -1;
+	if (*p >= '0' && *p <= '9') {
+		a = 0;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			if (a > (1LL << 53))
+				return 0;
+			a = a * 10 + (*p - '0');
+		}
+	}
+	if (*p != '-')
+		return 0;
+	p++;
+	if (*p >= '0' && *p <= '9') {
+		b = 0;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			if (b > (1LL << 53))
+				return 0;
+			b = b * 10 + (*p - '0');
+		}
+	}
+	while (*p == ' ')
+		p++;
+	if (*p != '\0' || (a < 0 && b < 0))
+		return 0;
+	if (a < 0) { /* suffix: the last b bytes */
+		if (b == 0 || size == 0)
+			return -1;
+		*start = b >= size ? 0 : size - b;
+		*end = size - 1;
+		return 1;
+	}
+	if (b >= 0 && b < a)
+		return 0; /* invalid: ignored */
+	if (a >= size)
+		return -1;
+	*start = a;
+	*end = b < 0 || b >= size ? size - 1 : b;
+	return 1;
 }
 
 int http_content_type_is(const char *header, const char *type)

@@ -22,6 +22,7 @@ struct http_request {
 	char *authorization;      /* or NULL */
 	char *idempotency_key;    /* or NULL */
 	char *base_url;           /* scheme://host[:port] the client used */
+	char *range;              /* Range header, or NULL */
 	char request_id[40];
 	long long content_length; /* -1 when absent */
 	int bad_length;           /* CONTENT_LENGTH present but not a number */
@@ -34,6 +35,10 @@ struct http_response {
 	struct buf headers;       /* extra header lines, each ending \r\n */
 	struct buf body;
 	const char *file_path;    /* when set, the body is this file (worker streams it) */
+	char file_buf[4200];      /* storage for file_path */
+	long long file_offset;    /* first byte to send */
+	long long file_length;    /* bytes to send */
+	int delegated;            /* the web server sends the body (X-Accel-Redirect, X-Sendfile) */
 };
 
 /* http_request_from_fcgx copies what the handlers need out of req's env. */
@@ -60,6 +65,12 @@ void http_error(struct http_response *res, const struct api_error *e);
 int http_header(struct http_response *res, const char *name, const char *value);
 /* http_send writes res to the FastCGI output stream. */
 int http_send(FCGX_Request *req, struct http_response *res, const char *request_id);
+
+/* http_parse_range reads a Range header for a file of size bytes:
+ * 0: no usable range, send it all; 1: *start..*end (inclusive) only;
+ * -1: unsatisfiable (416).  Only single byte ranges are honoured; anything
+ * else is ignored, as RFC 9110 allows. */
+int http_parse_range(const char *header, long long size, long long *start, long long *end);
 
 /* http_reason: "OK", "Not Found"... */
 const char *http_reason(int status);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dispatcher.h"
 #include "log.h"
 #include "worker.h"
 
@@ -50,6 +51,7 @@ struct master {
 	struct slot slots[MAX_WORKERS * 2];
 	int pid_fd;
 	char pid_path[4096];
+	struct slot disp; /* the dispatcher */
 };
 
 static int64_t mono_ms(void)
@@ -257,6 +259,47 @@ static pid_t spawn_worker(struct master *m, struct slot *s)
 	return pid;
 }
 
+static void spawn_dispatcher(struct master *m)
+{
+	struct slot *s = &m->disp;
+	pid_t pid = fork();
+	if (pid < 0) {
+		s->respawn_at = mono_ms() + 1000;
+		return;
+	}
+	if (pid == 0) {
+		close(m->pid_fd);
+		close(m->listen_fd);
+		int lock = dispatcher_lock(m->cfg->data_dir);
+		if (lock < 0) {
+			log_warn("dispatcher_locked", "reason=\"another dispatcher holds %s/dispatcher.lock\"",
+				 m->cfg->data_dir);
+			_exit(3);
+		}
+		_exit(dispatcher_run(m->cfg, lock, 1));
+	}
+	s->pid = pid;
+	s->started = mono_ms();
+	s->respawn_at = 0;
+	log_info("dispatcher_spawned", "dispatcher_pid=%d", (int)pid);
+}
+
+/* throttle schedules a respawn, backing off after quick deaths. */
+static void throttle(struct slot *s, const char *what)
+{
+	int64_t now = mono_ms();
+	s->failures = now - s->started < QUICK_EXIT_MS ? s->failures + 1 : 0;
+	int64_t delay = 0;
+	if (s->failures > 0) {
+		delay = 100LL << (s->failures < 7 ? s->failures : 7);
+		if (delay > RESPAWN_MAX_DELAY_MS)
+			delay = RESPAWN_MAX_DELAY_MS;
+		log_warn("respawn_throttled", "process=%s delay_ms=%lld failures=%d", what,
+			 (long long)delay, s->failures);
+	}
+	s->respawn_at = now + delay;
+}
+
 static void start_generation(struct master *m)
 {
 	m->generation++;
@@ -273,7 +316,7 @@ static void start_generation(struct master *m)
 
 static int live_workers(struct master *m)
 {
-	int n = 0;
+	int n = m->disp.pid != 0;
 	for (int i = 0; i < MAX_WORKERS * 2; i++)
 		n += m->slots[i].pid != 0;
 	return n;
@@ -296,6 +339,13 @@ static void reap(struct master *m, int stopping)
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == m->disp.pid) {
+			log_info("dispatcher_exited", "dispatcher_pid=%d status=%d", (int)pid, status);
+			m->disp.pid = 0;
+			if (!stopping)
+				throttle(&m->disp, "dispatcher");
+			continue;
+		}
 		struct slot *s = NULL;
 		for (int i = 0; i < MAX_WORKERS * 2; i++)
 			if (m->slots[i].pid == pid)
@@ -311,22 +361,19 @@ static void reap(struct master *m, int stopping)
 			memset(s, 0, sizeof(*s));
 			continue;
 		}
-		int64_t now = mono_ms();
-		s->failures = now - s->started < QUICK_EXIT_MS ? s->failures + 1 : 0;
-		int64_t delay = 0;
-		if (s->failures > 0) {
-			delay = 100LL << (s->failures < 7 ? s->failures : 7);
-			if (delay > RESPAWN_MAX_DELAY_MS)
-				delay = RESPAWN_MAX_DELAY_MS;
-			log_warn("respawn_throttled", "delay_ms=%lld failures=%d", (long long)delay, s->failures);
-		}
-		s->respawn_at = now + delay;
+		throttle(s, "worker");
 	}
 }
 
 static int64_t respawn_due(struct master *m)
 {
 	int64_t next = 0, now = mono_ms();
+	if (m->disp.pid == 0 && m->disp.respawn_at != 0) {
+		if (m->disp.respawn_at <= now)
+			spawn_dispatcher(m);
+		else
+			next = m->disp.respawn_at;
+	}
 	for (int i = 0; i < MAX_WORKERS * 2; i++) {
 		struct slot *s = &m->slots[i];
 		if (s->pid != 0 || s->respawn_at == 0)
@@ -360,6 +407,8 @@ static void reload(struct master *m)
 	int old = m->generation;
 	start_generation(m);
 	signal_workers(m, SIGTERM, old + 1);
+	if (m->disp.pid != 0)
+		kill(m->disp.pid, SIGTERM); /* respawned with the new config */
 	log_info("reloaded", "generation=%d workers=%d", m->generation, m->cfg->workers);
 }
 
@@ -383,6 +432,9 @@ static int run_loop(struct master *m, sigset_t *set)
 			deadline = mono_ms() + SHUTDOWN_GRACE_MS;
 			log_info("stopping", "signal=%d workers=%d", sig, live_workers(m));
 			signal_workers(m, SIGTERM, m->generation + 1);
+			if (m->disp.pid != 0)
+				kill(m->disp.pid, SIGTERM);
+			m->disp.respawn_at = 0;
 		}
 		if (sig == SIGHUP && !stopping)
 			reload(m);
@@ -393,6 +445,8 @@ static int run_loop(struct master *m, sigset_t *set)
 			if (mono_ms() >= deadline) {
 				log_warn("shutdown_timeout", "workers=%d", live_workers(m));
 				signal_workers(m, SIGKILL, m->generation + 1);
+				if (m->disp.pid != 0)
+					kill(m->disp.pid, SIGKILL);
 				deadline = mono_ms() + 1000;
 			}
 		}
@@ -453,6 +507,7 @@ int master_serve(const char *config_path, int foreground)
 	sigset_t set;
 	block_signals(&set);
 	start_generation(m);
+	spawn_dispatcher(m);
 	log_info("started", "workers=%d config=%s", cfg->workers, cfg->path);
 	if (ready_fd >= 0) {
 		ssize_t w = write(ready_fd, "y", 1);

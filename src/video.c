@@ -101,6 +101,8 @@ struct json_object *video_record_new(const struct video_spec *s, const char *id,
 		json_object_object_add(r, "video_ids", a);
 	}
 	json_object_object_add(r, "due_at", json_object_new_int64(now_ms));
+	json_object_object_add(r, "deadline_at",
+			       json_object_new_int64(now_ms + (int64_t)s->model->deadline_seconds * 1000));
 	json_object_object_add(r, "attempts", json_object_new_int(0));
 	return r;
 }

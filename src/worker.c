@@ -17,9 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api.h"
+#include "dispatcher.h"
 #include "http.h"
 #include "log.h"
 #include "store.h"
@@ -63,13 +65,15 @@ static int setup_signals(void)
 
 /* wait_readable waits until fd has something or a stop is requested;
  * returns 1 when fd is readable. */
-static int wait_readable(int fd)
+static int wait_readable(int fd, int timeout_ms)
 {
 	struct pollfd p[2] = { { fd, POLLIN, 0 }, { wake_pipe[0], POLLIN, 0 } };
 	for (;;) {
 		if (stop_requested)
 			return 0;
-		int n = poll(p, 2, -1);
+		int n = poll(p, 2, timeout_ms);
+		if (n == 0)
+			return 0;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -82,6 +86,13 @@ static int wait_readable(int fd)
 		if (p[0].revents)
 			return 1;
 	}
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void serve_one(struct app *app, FCGX_Request *req)
@@ -140,10 +151,16 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 	FCGX_InitRequest(&req, listen_fd, 0);
 	log_info("worker_started", "fd=%d", listen_fd);
 	unsigned long served = 0;
+	/* With no master of ours, workers see to it that a dispatcher runs. */
+	int64_t next_ensure = 0;
 	while (!stop_requested) {
+		if (!supervised && mono_ms() >= next_ensure) {
+			dispatcher_ensure(cfg);
+			next_ensure = mono_ms() + 2000;
+		}
 		int fd = req.ipcFd >= 0 ? req.ipcFd : listen_fd;
-		if (!wait_readable(fd))
-			break;
+		if (!wait_readable(fd, supervised ? -1 : 2000))
+			continue;
 		int rc = FCGX_Accept_r(&req);
 		if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
 			continue;

@@ -1,0 +1,675 @@
+/*
+ * api: request handlers.  Flow of a create: body.c decodes, validate.c
+ * checks, this file stores the image and the records (store.c), then answers
+ * with the video object (video.c).
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "body.h"
+#include "form.h"
+#include "log.h"
+#include "notify.h"
+#include "router.h"
+#include "validate.h"
+#include "video.h"
+
+#define LIST_DEFAULT 20
+#define LIST_MAX 100
+#define IDEM_MAX 255
+#define IMAGE_REL_MAX 64
+
+static int mkdir_p(const char *path)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+int app_dirs(struct app *app, const struct config *cfg)
+{
+	app->cfg = cfg;
+	snprintf(app->tmp_dir, sizeof(app->tmp_dir), "%s/tmp", cfg->data_dir);
+	snprintf(app->uploads_dir, sizeof(app->uploads_dir), "%s/uploads", cfg->data_dir);
+	snprintf(app->content_dir, sizeof(app->content_dir), "%s/content", cfg->data_dir);
+	if (mkdir_p(cfg->data_dir) < 0 || mkdir_p(app->tmp_dir) < 0 ||
+	    mkdir_p(app->uploads_dir) < 0 || mkdir_p(app->content_dir) < 0)
+		return -1;
+	return 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void respond_json(struct http_response *res, struct json_object *o)
+{
+	size_t len;
+	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
+							  JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	res->status = 200;
+	buf_reset(&res->body);
+	if (s == NULL || buf_append(&res->body, s, len) < 0) {
+		struct api_error e;
+		api_error_from_rg(&e, RG_ENOMEM);
+		http_error(res, &e);
+	}
+}
+
+static void respond_video(struct http_response *res, struct json_object *rec,
+			  const char *base_url)
+{
+	res->status = 200;
+	buf_reset(&res->body);
+	if (video_json(rec, base_url, &res->body) < 0) {
+		struct api_error e;
+		api_error_from_rg(&e, RG_ENOMEM);
+		http_error(res, &e);
+	}
+}
+
+static void not_found(struct api_error *e, const char *id)
+{
+	api_error_set(e, 404, "not_found", "video_id", "No video found with id '%s'.", id);
+}
+
+/* load_owned reads id's record if caller owns it; another key's video is
+ * answered exactly like a missing one. */
+static struct json_object *load_owned(struct app *app, const struct route_match *m,
+				      const char *owner, struct api_error *e)
+{
+	if (!m->id_valid) {
+		api_error_set(e, 404, "not_found", "video_id",
+			      "No video found with that id: ids look like video_ followed by letters and digits.");
+		return NULL;
+	}
+	struct json_object *rec = NULL;
+	enum rg_err err = store_video_get(app->st, m->id, &rec);
+	if (err == RG_ENOENT || (err == RG_OK && !video_owned_by(rec, owner))) {
+		json_object_put(rec);
+		not_found(e, m->id);
+		return NULL;
+	}
+	if (err != RG_OK) {
+		api_error_from_rg(e, err);
+		return NULL;
+	}
+	return rec;
+}
+
+/* ---- create ----------------------------------------------------------------- */
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+static int write_file_synced(const char *path, const uint8_t *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			close(fd);
+			unlink(path);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) < 0) {
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	return close(fd);
+}
+
+static int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* store_images puts the request's image under uploads/ once per task
+ * (hard links of one file, named by a random token since task ids are only
+ * given out when the records are committed), synced before the commit.
+ * rel[i] receives each path relative to data_dir. */
+static int store_images(struct app *app, struct video_spec *s, struct body *b,
+			int n, char rel[][IMAGE_REL_MAX])
+{
+	char token[40], first[4096 + IMAGE_REL_MAX];
+	int made = 0;
+	if (id_prefixed_new(token, sizeof(token), "img_", 12) < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		char path[4096 + IMAGE_REL_MAX];
+		if (i == 0)
+			snprintf(rel[i], IMAGE_REL_MAX, "uploads/%s.%s", token, s->image_ext);
+		else
+			snprintf(rel[i], IMAGE_REL_MAX, "uploads/%s_%d.%s", token, i, s->image_ext);
+		snprintf(path, sizeof(path), "%s/%s", app->cfg->data_dir, rel[i]);
+		int rc;
+		if (i > 0) {
+			rc = link(first, path);
+		} else if (s->image == IMAGE_BYTES) {
+			rc = write_file_synced(path, s->image_bytes, s->image_len);
+		} else {
+			char *tmp = form_claim_file(&b->form, b->file);
+			rc = tmp ? fsync_path(tmp) : -1;
+			if (rc == 0)
+				rc = rename(tmp, path);
+			if (rc < 0 && tmp)
+				unlink(tmp);
+			free(tmp);
+		}
+		if (rc < 0)
+			goto fail;
+		if (i == 0)
+			snprintf(first, sizeof(first), "%s", path);
+		made++;
+	}
+	if (fsync_dir(app->uploads_dir) < 0)
+		goto fail;
+	return 0;
+fail:
+	log_error("upload_store_failed", "errno=%d", errno);
+	for (int i = 0; i < made; i++) {
+		char path[4096 + IMAGE_REL_MAX];
+		snprintf(path, sizeof(path), "%s/%s", app->cfg->data_dir, rel[i]);
+		unlink(path);
+	}
+	return -1;
+}
+
+static void unlink_images(struct app *app, char rel[][IMAGE_REL_MAX], int n)
+{
+	for (int i = 0; i < n; i++) {
+		char path[4096 + IMAGE_REL_MAX];
+		snprintf(path, sizeof(path), "%s/%s", app->cfg->data_dir, rel[i]);
+		unlink(path);
+	}
+}
+
+static int idem_key_ok(const char *k)
+{
+	size_t n = strlen(k);
+	if (n == 0 || n > IDEM_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)k[i] < 0x21 || (unsigned char)k[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* What build_record needs to make each of the n records. */
+struct build_ctx {
+	const struct video_spec *s;
+	const char *owner;
+	int64_t now;
+	char (*rel)[IMAGE_REL_MAX]; /* NULL without an image */
+	const char *remixed_from;
+};
+
+static struct json_object *build_record(char (*ids)[ID_MAX], size_t n, size_t i, void *arg)
+{
+	struct build_ctx *c = arg;
+	char *idp[64];
+	for (size_t j = 0; j < n; j++)
+		idp[j] = ids[j];
+	return video_record_new(c->s, ids[i], c->owner, c->now, idp, (int)n,
+				c->rel ? c->rel[i] : NULL, c->remixed_from);
+}
+
+/* insert_tasks writes the n records; on an idempotency hit it answers
+ * with the earlier video instead. */
+static void insert_tasks(struct app *app, struct http_request *req, struct http_response *res,
+			 const char *owner, struct video_spec *s, struct body *b,
+			 const char *base_url, const char *remixed_from)
+{
+	struct api_error e;
+	char rel[64][IMAGE_REL_MAX];
+	int n = s->n;
+	int has_image = s->image == IMAGE_FILE || s->image == IMAGE_BYTES;
+	if (has_image && store_images(app, s, b, n, rel) < 0) {
+		api_error_from_rg(&e, errno == ENOSPC ? RG_ESPACE : RG_EIO);
+		http_error(res, &e);
+		return;
+	}
+	struct build_ctx ctx = { s, owner, now_ms(), has_image ? rel : NULL, remixed_from };
+	struct json_object *first = NULL;
+	enum rg_err err = store_videos_create(app->st, (size_t)n, owner, req->idempotency_key,
+					      build_record, &ctx, &first);
+	if (err == RG_OK) {
+		log_info("video_created", "req=%s video=%s owner=%s model=%s n=%d", req->request_id,
+			 video_str(first, "id"), owner, s->model->name, n);
+		respond_video(res, first, base_url);
+		notify_wake(app->cfg->data_dir);
+	} else {
+		if (has_image)
+			unlink_images(app, rel, n);
+		if (err == RG_EEXIST) {
+			respond_video(res, first, base_url);
+			http_header(res, "Idempotent-Replayed", "true");
+		} else {
+			log_error("store_failed", "req=%s err=\"%s\"", req->request_id, rg_strerror(err));
+			api_error_from_rg(&e, err);
+			http_error(res, &e);
+		}
+	}
+	json_object_put(first);
+}
+
+static void body_limits(const struct app *app, struct body_limits *lim)
+{
+	lim->max_body = app->cfg->max_body_bytes;
+	lim->max_file = app->cfg->max_image_bytes;
+	lim->max_value = app->cfg->max_body_bytes;
+	lim->max_fields = app->cfg->max_fields;
+	lim->tmp_dir = app->tmp_dir;
+}
+
+static void handle_create(struct app *app, struct http_request *req, struct http_response *res,
+			  const char *owner, const char *base_url)
+{
+	struct api_error e;
+	struct body b;
+	struct body_limits lim;
+	struct video_spec s;
+	body_init(&b);
+	video_spec_init(&s);
+	body_limits(app, &lim);
+	if (req->idempotency_key != NULL && !idem_key_ok(req->idempotency_key)) {
+		api_error_set(&e, 400, "invalid_value", "Idempotency-Key",
+			      "The Idempotency-Key header must be 1..%d printable ASCII characters.", IDEM_MAX);
+		http_error(res, &e);
+		goto out;
+	}
+	if (body_read(&b, req, &lim, &e) < 0) {
+		http_error(res, &e);
+		goto out;
+	}
+	struct validate_input in = { b.fields, b.file ? b.file->path : NULL, b.file_param };
+	if (validate_create(app->cfg, &in, &s, &e) < 0) {
+		http_error(res, &e);
+		goto out;
+	}
+	insert_tasks(app, req, res, owner, &s, &b, base_url, NULL);
+out:
+	video_spec_deinit(&s);
+	body_deinit(&b);
+}
+
+static void handle_remix(struct app *app, struct http_request *req, struct http_response *res,
+			 const struct route_match *m, const char *owner, const char *base_url)
+{
+	struct api_error e;
+	struct body b;
+	struct body_limits lim;
+	struct video_spec s;
+	body_init(&b);
+	video_spec_init(&s);
+	body_limits(app, &lim);
+	struct json_object *src = load_owned(app, m, owner, &e);
+	if (src == NULL || body_read(&b, req, &lim, &e) < 0 ||
+	    validate_remix(app->cfg, b.fields, &s, &e) < 0) {
+		http_error(res, &e);
+		goto out;
+	}
+	if (b.file != NULL) {
+		api_error_set(&e, 400, "unknown_parameter", b.file_param,
+			      "A remix takes only 'prompt'; it remixes the source video, not an image.");
+		http_error(res, &e);
+		goto out;
+	}
+	const char *status = video_str(src, "status");
+	if (status == NULL || strcmp(status, "completed") != 0) {
+		api_error_set(&e, 409, "video_not_ready", "video_id",
+			      "Video '%s' cannot be remixed yet: its status is %s. Remix it once it is completed.",
+			      m->id, status ? status : "unknown");
+		http_error(res, &e);
+		goto out;
+	}
+	s.model = config_model(app->cfg, video_str(src, "model") ? video_str(src, "model") : "");
+	if (s.model == NULL) {
+		api_error_set(&e, 400, "model_not_found", "model",
+			      "Video '%s' was made with a model that is no longer configured.", m->id);
+		http_error(res, &e);
+		goto out;
+	}
+	struct json_object *p = NULL, *v;
+	json_object_object_get_ex(src, "params", &p);
+	s.width = (int)video_int(p, "width");
+	s.height = (int)video_int(p, "height");
+	s.seconds = (int)video_int(p, "seconds");
+	s.fps = (int)video_int(p, "fps");
+	s.has_seed = json_object_object_get_ex(p, "seed", &v);
+	s.seed = s.has_seed ? (uint32_t)json_object_get_int64(v) : 0;
+	s.n = 1;
+	insert_tasks(app, req, res, owner, &s, &b, base_url, m->id);
+out:
+	json_object_put(src);
+	video_spec_deinit(&s);
+	body_deinit(&b);
+}
+
+/* ---- read, list, delete, content --------------------------------------------- */
+
+struct list_ctx {
+	struct json_object *data;
+	const char *base_url;
+};
+
+static int list_one(struct json_object *rec, void *arg)
+{
+	struct list_ctx *c = arg;
+	json_object_array_add(c->data, video_public(rec, c->base_url));
+	return 0;
+}
+
+static int query_param(struct form *q, const char *name, const char **out, struct api_error *e)
+{
+	*out = NULL;
+	if (form_count(q, name) > 1) {
+		api_error_set(e, 400, "invalid_value", name, "'%s' is given more than once.", name);
+		return -1;
+	}
+	const struct form_field *f = form_get(q, name);
+	if (f != NULL)
+		*out = f->value;
+	return 0;
+}
+
+static int parse_query(struct http_request *req, struct form *q, struct api_error *e)
+{
+	struct form_limits fl = { 32, 64, 256, 0, NULL };
+	enum form_err err = form_parse_urlencoded(q, req->query, strlen(req->query), &fl);
+	if (err != FORM_OK) {
+		api_error_set(e, 400, "invalid_value", q->err_field[0] ? q->err_field : NULL,
+			      "The query string is malformed: %s", q->err_msg[0] ? q->err_msg : form_strerror(err));
+		return -1;
+	}
+	return 0;
+}
+
+static void handle_list(struct app *app, struct http_request *req, struct http_response *res,
+			const char *owner, const char *base_url)
+{
+	struct api_error e;
+	struct form q;
+	form_init(&q);
+	const char *limit_s, *order_s, *after;
+	long limit = LIST_DEFAULT;
+	int desc = 1;
+	if (parse_query(req, &q, &e) < 0 || query_param(&q, "limit", &limit_s, &e) < 0 ||
+	    query_param(&q, "order", &order_s, &e) < 0 || query_param(&q, "after", &after, &e) < 0)
+		goto fail;
+	if (limit_s != NULL) {
+		char *end;
+		errno = 0;
+		limit = strtol(limit_s, &end, 10);
+		if (limit_s[0] < '0' || limit_s[0] > '9' || *end != '\0' || errno || limit > LIST_MAX) {
+			api_error_set(&e, 400, "invalid_value", "limit",
+				      "'limit' must be a whole number from 0 to %d.", LIST_MAX);
+			goto fail;
+		}
+	}
+	if (order_s != NULL) {
+		if (strcmp(order_s, "asc") == 0)
+			desc = 0;
+		else if (strcmp(order_s, "desc") != 0) {
+			api_error_set(&e, 400, "invalid_value", "order", "'order' must be \"asc\" or \"desc\".");
+			goto fail;
+		}
+	}
+	if (after != NULL && after[0] == '\0')
+		after = NULL;
+	if (after != NULL && !id_video_valid(after, strlen(after))) {
+		api_error_set(&e, 400, "invalid_value", "after",
+			      "'after' must be a video id (the last_id of the previous page).");
+		goto fail;
+	}
+	struct list_ctx c = { json_object_new_array(), base_url };
+	int has_more = 0;
+	enum rg_err err = store_video_list(app->st, owner, after, (size_t)limit, desc,
+					   list_one, &c, &has_more);
+	if (err != RG_OK) {
+		json_object_put(c.data);
+		api_error_from_rg(&e, err);
+		goto fail;
+	}
+	struct json_object *out = json_object_new_object();
+	size_t count = json_object_array_length(c.data);
+	struct json_object *first = NULL, *last = NULL;
+	if (count > 0) {
+		json_object_object_get_ex(json_object_array_get_idx(c.data, 0), "id", &first);
+		json_object_object_get_ex(json_object_array_get_idx(c.data, count - 1), "id", &last);
+	}
+	json_object_object_add(out, "object", json_object_new_string("list"));
+	json_object_object_add(out, "data", c.data);
+	json_object_object_add(out, "first_id", json_object_get(first));
+	json_object_object_add(out, "last_id", json_object_get(last));
+	json_object_object_add(out, "has_more", json_object_new_boolean(has_more));
+	respond_json(res, out);
+	json_object_put(out);
+	form_deinit(&q);
+	return;
+fail:
+	http_error(res, &e);
+	form_deinit(&q);
+}
+
+static void handle_get(struct app *app, struct http_response *res, const struct route_match *m,
+		       const char *owner, const char *base_url)
+{
+	struct api_error e;
+	struct json_object *rec = load_owned(app, m, owner, &e);
+	if (rec == NULL) {
+		http_error(res, &e);
+		return;
+	}
+	respond_video(res, rec, base_url);
+	const char *status = video_str(rec, "status");
+	if (status && (strcmp(status, "queued") == 0 || strcmp(status, "in_progress") == 0))
+		http_header(res, "openai-poll-after-ms", "1000");
+	json_object_put(rec);
+}
+
+/* remove_files deletes what the record stored on disk. */
+static void remove_files(struct app *app, struct json_object *rec)
+{
+	struct json_object *p, *img, *files;
+	char path[8192];
+	if (json_object_object_get_ex(rec, "params", &p) &&
+	    json_object_object_get_ex(p, "image", &img)) {
+		const char *rel = video_str(img, "path");
+		if (rel && strncmp(rel, "uploads/", 8) == 0 && !strstr(rel, "..")) {
+			snprintf(path, sizeof(path), "%s/%s", app->cfg->data_dir, rel);
+			unlink(path);
+		}
+	}
+	if (json_object_object_get_ex(rec, "files", &files) &&
+	    json_object_is_type(files, json_type_object)) {
+		json_object_object_foreach(files, k, v) {
+			(void)k;
+			const char *rel = json_object_get_string(v);
+			if (rel && strncmp(rel, "content/", 8) == 0 && !strstr(rel, "..")) {
+				snprintf(path, sizeof(path), "%s/%s", app->cfg->data_dir, rel);
+				unlink(path);
+			}
+		}
+	}
+}
+
+static void handle_delete(struct app *app, struct http_request *req, struct http_response *res,
+			  const struct route_match *m, const char *owner)
+{
+	struct api_error e;
+	struct json_object *rec = load_owned(app, m, owner, &e);
+	if (rec == NULL) {
+		http_error(res, &e);
+		return;
+	}
+	json_object_put(rec);
+	struct json_object *old = NULL;
+	enum rg_err err = store_video_delete(app->st, m->id, &old);
+	if (err == RG_ENOENT) {
+		not_found(&e, m->id);
+		http_error(res, &e);
+		return;
+	}
+	if (err != RG_OK) {
+		api_error_from_rg(&e, err);
+		http_error(res, &e);
+		return;
+	}
+	remove_files(app, old);
+	json_object_put(old);
+	log_info("video_deleted", "req=%s video=%s owner=%s", req->request_id, m->id, owner);
+	struct json_object *out = json_object_new_object();
+	json_object_object_add(out, "id", json_object_new_string(m->id));
+	json_object_object_add(out, "object", json_object_new_string("video.deleted"));
+	json_object_object_add(out, "deleted", json_object_new_boolean(1));
+	respond_json(res, out);
+	json_object_put(out);
+}
+
+static void handle_content(struct app *app, struct http_request *req, struct http_response *res,
+			   const struct route_match *m, const char *owner)
+{
+	struct api_error e;
+	struct form q;
+	form_init(&q);
+	const char *variant = NULL;
+	struct json_object *rec = NULL;
+	if (parse_query(req, &q, &e) < 0 || query_param(&q, "variant", &variant, &e) < 0)
+		goto fail;
+	if (variant == NULL)
+		variant = "video";
+	if (strcmp(variant, "video") != 0 && strcmp(variant, "thumbnail") != 0 &&
+	    strcmp(variant, "spritesheet") != 0) {
+		api_error_set(&e, 400, "invalid_value", "variant",
+			      "'variant' must be \"video\", \"thumbnail\" or \"spritesheet\".");
+		goto fail;
+	}
+	rec = load_owned(app, m, owner, &e);
+	if (rec == NULL)
+		goto fail;
+	const char *status = video_str(rec, "status");
+	if (status == NULL || strcmp(status, "completed") != 0) {
+		api_error_set(&e, 404, "video_not_ready", "video_id",
+			      "Video '%s' has no content yet: its status is %s. Download it once its status is completed.",
+			      m->id, status ? status : "unknown");
+		goto fail;
+	}
+	api_error_set(&e, 404, "not_found", "variant",
+		      "Video '%s' has no stored %s.", m->id, variant);
+fail:
+	http_error(res, &e);
+	json_object_put(rec);
+	form_deinit(&q);
+}
+
+/* ---- models ------------------------------------------------------------------------ */
+
+static struct json_object *model_json(const struct model_cfg *mc)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_string(mc->name));
+	json_object_object_add(o, "object", json_object_new_string("model"));
+	json_object_object_add(o, "created", json_object_new_int64(0));
+	json_object_object_add(o, "owned_by", json_object_new_string("reelgate"));
+	return o;
+}
+
+static void handle_models(struct app *app, struct http_response *res)
+{
+	struct json_object *out = json_object_new_object(), *data = json_object_new_array();
+	for (size_t i = 0; i < app->cfg->nmodels; i++)
+		json_object_array_add(data, model_json(&app->cfg->models[i]));
+	json_object_object_add(out, "object", json_object_new_string("list"));
+	json_object_object_add(out, "data", data);
+	respond_json(res, out);
+	json_object_put(out);
+}
+
+static void handle_model(struct app *app, struct http_response *res, const struct route_match *m)
+{
+	const struct model_cfg *mc = config_model(app->cfg, m->id);
+	if (mc == NULL) {
+		struct api_error e;
+		api_error_set(&e, 404, "model_not_found", "model",
+			      "The model '%.100s' does not exist.", m->id);
+		http_error(res, &e);
+		return;
+	}
+	struct json_object *o = model_json(mc);
+	respond_json(res, o);
+	json_object_put(o);
+}
+
+/* ---- dispatch ----------------------------------------------------------------------- */
+
+void api_handle(struct app *app, struct http_request *req, struct http_response *res)
+{
+	struct api_error e;
+	struct route_match m;
+	const char *allow;
+	char owner[ID_MAX];
+	if (router_match(req->method, req->path, &m, &e, &allow) < 0) {
+		if (allow)
+			http_header(res, "Allow", allow);
+		http_error(res, &e);
+		return;
+	}
+	if (auth_check(app->st, req->authorization, owner, &e) < 0) {
+		http_error(res, &e);
+		return;
+	}
+	char base_url[1024];
+	snprintf(base_url, sizeof(base_url), "%s%s", req->base_url, m.prefix);
+	switch (m.route) {
+	case ROUTE_VIDEOS_CREATE: handle_create(app, req, res, owner, base_url); break;
+	case ROUTE_VIDEOS_LIST: handle_list(app, req, res, owner, base_url); break;
+	case ROUTE_VIDEO_GET: handle_get(app, res, &m, owner, base_url); break;
+	case ROUTE_VIDEO_DELETE: handle_delete(app, req, res, &m, owner); break;
+	case ROUTE_VIDEO_CONTENT: handle_content(app, req, res, &m, owner); break;
+	case ROUTE_VIDEO_REMIX: handle_remix(app, req, res, &m, owner, base_url); break;
+	case ROUTE_MODELS_LIST: handle_models(app, res); break;
+	case ROUTE_MODEL_GET: handle_model(app, res, &m); break;
+	case ROUTE_NONE: break;
+	}
+}

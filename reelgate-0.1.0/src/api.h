@@ -1,0 +1,27 @@
+/*
+ * api: the handlers of /v1.  Each takes a parsed request and fills a
+ * response; none touches FastCGI or LMDB directly (http.c and store.c do).
+ */
+#ifndef REELGATE_API_H
+#define REELGATE_API_H
+
+#include "config.h"
+#include "http.h"
+#include "store.h"
+
+/* What a worker process holds while it serves. */
+struct app {
+	const struct config *cfg; /* borrowed */
+	struct store *st;         /* owned by the worker */
+	char tmp_dir[4096];       /* data_dir/tmp: uploads being received */
+	char uploads_dir[4096];   /* data_dir/uploads: input images */
+	char content_dir[4096];   /* data_dir/content: finished videos */
+};
+
+/* app_dirs fills the directory names and creates the directories. */
+int app_dirs(struct app *app, const struct config *cfg);
+
+/* api_handle serves one request. */
+void api_handle(struct app *app, struct http_request *req, struct http_response *res);
+
+#endif

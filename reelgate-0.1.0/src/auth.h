@@ -1,0 +1,32 @@
+/*
+ * auth: API keys.  A key is a random secret shown once; the store keeps only
+ * its SHA-256.  A request's key is found by that hash and compared again in
+ * constant time.  Owns key creation, listing, revocation and the check of an
+ * Authorization header; the owner of a video is the id of the key that made
+ * it.
+ */
+#ifndef REELGATE_AUTH_H
+#define REELGATE_AUTH_H
+
+#include "error.h"
+#include "id.h"
+#include "store.h"
+
+#define AUTH_SECRET_MAX 128
+
+/* auth_key_create makes a key named name; the secret goes to secret (shown
+ * to the operator once) and the key id to key_id. */
+enum rg_err auth_key_create(struct store *st, const char *name,
+			    char secret[AUTH_SECRET_MAX], char key_id[ID_MAX]);
+/* auth_key_revoke marks key_id revoked (RG_ENOENT if there is no such key). */
+enum rg_err auth_key_revoke(struct store *st, const char *key_id);
+
+/* auth_check reads an Authorization header value (may be NULL) and writes
+ * the owning key id into owner, or fills e with the 401 to send. */
+int auth_check(struct store *st, const char *header, char owner[ID_MAX],
+	       struct api_error *e);
+
+/* auth_hash: SHA-256 of a secret. */
+void auth_hash(const char *secret, size_t len, uint8_t out[32]);
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * buf: a growable byte buffer with a hard size limit.
+ *
+ * Every text reelgate builds (responses, keys, log lines) goes through one of
+ * these instead of fixed arrays and sprintf.  Appends past the limit fail and
+ * leave the buffer unchanged, so a caller can turn the failure into a 413 or a
+ * 400 instead of truncating silently.  The data is always NUL-terminated.
+ */
+#ifndef REELGATE_BUF_H
+#define REELGATE_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct buf {
+	char *data;   /* owned; NUL-terminated; NULL until the first append */
+	size_t len;   /* bytes used, not counting the NUL */
+	size_t cap;   /* bytes allocated */
+	size_t limit; /* most bytes len may reach */
+};
+
+/* buf_init starts an empty buffer that may grow to limit bytes. */
+void buf_init(struct buf *b, size_t limit);
+/* buf_deinit frees the data; the buffer may be reused after buf_init. */
+void buf_deinit(struct buf *b);
+/* buf_reset empties the buffer and keeps its memory. */
+void buf_reset(struct buf *b);
+
+/* The appenders return 0, or -1 when the limit or memory would be exceeded. */
+int buf_append(struct buf *b, const void *data, size_t len);
+int buf_puts(struct buf *b, const char *s);
+int buf_putc(struct buf *b, char c);
+int buf_printf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+/* buf_json_string appends s (len bytes) as a quoted, escaped JSON string. */
+int buf_json_string(struct buf *b, const char *s, size_t len);
+
+/* buf_take hands the data to the caller (who frees it) and empties b. */
+char *buf_take(struct buf *b);
+
+#endif

@@ -1,0 +1,313 @@
+/*
+ * cli: argument parsing and the operator subcommands (keys, check-config,
+ * db check).  `serve` hands over to master.c.
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "auth.h"
+#include "config.h"
+#include "master.h"
+#include "store.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0.0.0"
+#endif
+
+static const char usage_main[] =
+	"Usage: reelgate COMMAND [OPTIONS]\n"
+	"\n"
+	"An OpenAI-compatible video generation gateway (FastCGI).\n"
+	"\n"
+	"Commands:\n"
+	"  serve          run the FastCGI server (master and workers)\n"
+	"  keys create    create an API key; prints its secret once\n"
+	"  keys list      list API keys\n"
+	"  keys revoke    revoke an API key\n"
+	"  check-config   check a configuration file\n"
+	"  db check       check that the database's indexes agree with its records\n"
+	"\n"
+	"Options for every command:\n"
+	"  -c, --config FILE   configuration file (default: $REELGATE_CONFIG, else %s)\n"
+	"  -h, --help          help for a command\n"
+	"  -V, --version       print the version\n";
+
+static const char usage_serve[] =
+	"Usage: reelgate serve [-c FILE] [--foreground]\n"
+	"\n"
+	"Runs the FastCGI server.  Binds the configured socket and forks the workers;\n"
+	"when started with a listening socket on fd 0 (spawn-fcgi, mod_fcgid,\n"
+	"lighttpd bin-path) it serves on it as a single worker instead.\n"
+	"SIGTERM/SIGINT: finish requests in hand and exit.  SIGHUP: reload the\n"
+	"configuration and replace the workers.\n"
+	"\n"
+	"  -f, --foreground   stay in the foreground and log to stderr\n";
+
+static const char usage_keys[] =
+	"Usage: reelgate keys create --name NAME [-c FILE]\n"
+	"       reelgate keys list [-c FILE]\n"
+	"       reelgate keys revoke KEY_ID [-c FILE]\n"
+	"\n"
+	"create prints the new secret alone on stdout; it is not shown again.\n"
+	"list prints one key per line: id, name, created (UTC), revoked or active.\n";
+
+static const char usage_check[] =
+	"Usage: reelgate check-config [-c FILE]\n"
+	"\n"
+	"Checks the configuration file and prints what is wrong, with the key.\n";
+
+static const char usage_db[] =
+	"Usage: reelgate db check [-c FILE]\n"
+	"\n"
+	"Verifies that every index entry points at a record and every record is\n"
+	"indexed.  Exit status 0 when consistent, 1 otherwise.\n";
+
+struct opts {
+	const char *config;
+	const char *name;
+	int foreground;
+	int help;
+	int version;
+	int argi; /* first positional argument after options */
+};
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	memset(o, 0, sizeof(*o));
+	o->config = config_default_path();
+	optind = 1;
+	opterr = 1;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "c:n:fhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': o->config = optarg; break;
+		case 'n': o->name = optarg; break;
+		case 'f': o->foreground = 1; break;
+		case 'h': o->help = 1; break;
+		case 'V': o->version = 1; break;
+		default: return -1;
+		}
+	}
+	o->argi = optind;
+	return 0;
+}
+
+static struct config *load(const char *path)
+{
+	char err[1024];
+	struct config *cfg = config_load(path, err, sizeof(err));
+	if (cfg == NULL)
+		fprintf(stderr, "reelgate: %s\n", err);
+	return cfg;
+}
+
+static struct store *open_store(const struct config *cfg)
+{
+	struct store *st;
+	struct store_options so = { cfg->map_bytes, cfg->max_map_bytes, cfg->durable };
+	mkdir(cfg->data_dir, 0755);
+	enum rg_err err = store_open(&st, cfg->data_dir, &so);
+	if (err != RG_OK) {
+		fprintf(stderr, "reelgate: cannot open the database in %s/db: %s\n", cfg->data_dir,
+			rg_strerror(err));
+		return NULL;
+	}
+	return st;
+}
+
+static int print_key(struct json_object *rec, void *arg)
+{
+	(void)arg;
+	struct json_object *v;
+	const char *id = json_object_object_get_ex(rec, "id", &v) ? json_object_get_string(v) : "?";
+	const char *name = json_object_object_get_ex(rec, "name", &v) ? json_object_get_string(v) : "";
+	time_t created = json_object_object_get_ex(rec, "created_at", &v) ? (time_t)json_object_get_int64(v) : 0;
+	int revoked = json_object_object_get_ex(rec, "revoked_at", &v) && v != NULL;
+	char when[32];
+	struct tm tm;
+	gmtime_r(&created, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	printf("%s\t%s\t%s\t%s\n", id, name, when, revoked ? "revoked" : "active");
+	return 0;
+}
+
+static int cmd_keys(int argc, char **argv)
+{
+	struct opts o;
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(usage_keys, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	const char *sub = argv[1];
+	if (parse_opts(argc - 1, argv + 1, &o) < 0) {
+		fputs(usage_keys, stderr);
+		return 2;
+	}
+	if (o.help) {
+		fputs(usage_keys, stdout);
+		return 0;
+	}
+	int is_create = strcmp(sub, "create") == 0, is_list = strcmp(sub, "list") == 0;
+	int is_revoke = strcmp(sub, "revoke") == 0;
+	if (!is_create && !is_list && !is_revoke) {
+		fprintf(stderr, "reelgate: unknown keys command '%s'\n%s", sub, usage_keys);
+		return 2;
+	}
+	if (is_create && (o.name == NULL || o.name[0] == '\0' || strlen(o.name) > 128)) {
+		fprintf(stderr, "reelgate: keys create needs --name NAME (1..128 characters)\n");
+		return 2;
+	}
+	const char *target = o.argi < argc - 1 ? argv[1 + o.argi] : NULL;
+	if (is_revoke && target == NULL) {
+		fprintf(stderr, "reelgate: keys revoke needs a KEY_ID (see reelgate keys list)\n");
+		return 2;
+	}
+	struct config *cfg = load(o.config);
+	if (cfg == NULL)
+		return 2;
+	struct store *st = open_store(cfg);
+	int rc = 1;
+	if (st == NULL)
+		goto out;
+	if (is_create) {
+		char secret[AUTH_SECRET_MAX], id[ID_MAX];
+		enum rg_err err = auth_key_create(st, o.name, secret, id);
+		if (err == RG_OK) {
+			printf("%s\n", secret);
+			fprintf(stderr, "reelgate: created key %s (%s); the secret above is not shown again\n",
+				id, o.name);
+			rc = 0;
+		} else {
+			fprintf(stderr, "reelgate: cannot create key: %s\n", rg_strerror(err));
+		}
+	} else if (is_list) {
+		rc = store_key_list(st, print_key, NULL) == RG_OK ? 0 : 1;
+	} else {
+		enum rg_err err = auth_key_revoke(st, target);
+		if (err == RG_OK) {
+			fprintf(stderr, "reelgate: revoked key %s\n", target);
+			rc = 0;
+		} else {
+			fprintf(stderr, "reelgate: cannot revoke %s: %s\n", target,
+				err == RG_ENOENT ? "no such key" : rg_strerror(err));
+		}
+	}
+out:
+	store_close(st);
+	config_free(cfg);
+	return rc;
+}
+
+static void print_line(const char *line, void *arg)
+{
+	(void)arg;
+	printf("%s\n", line);
+}
+
+static int cmd_db(int argc, char **argv)
+{
+	struct opts o;
+	if (argc < 2 || strcmp(argv[1], "check") != 0) {
+		int help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+		fputs(usage_db, help ? stdout : stderr);
+		return help ? 0 : 2;
+	}
+	if (parse_opts(argc - 1, argv + 1, &o) < 0)
+		return 2;
+	if (o.help) {
+		fputs(usage_db, stdout);
+		return 0;
+	}
+	struct config *cfg = load(o.config);
+	if (cfg == NULL)
+		return 2;
+	struct store *st = open_store(cfg);
+	int rc = 1;
+	if (st != NULL) {
+		enum rg_err err = store_check(st, print_line, NULL);
+		if (err == RG_OK) {
+			printf("ok: indexes agree with records\n");
+			rc = 0;
+		} else if (err != RG_ECORRUPT) {
+			fprintf(stderr, "reelgate: db check failed: %s\n", rg_strerror(err));
+		}
+		store_close(st);
+	}
+	config_free(cfg);
+	return rc;
+}
+
+static int cmd_check_config(int argc, char **argv)
+{
+	struct opts o;
+	if (parse_opts(argc, argv, &o) < 0)
+		return 2;
+	if (o.help) {
+		fputs(usage_check, stdout);
+		return 0;
+	}
+	struct config *cfg = load(o.config);
+	if (cfg == NULL)
+		return 1;
+	printf("%s: ok (%zu model%s, %zu backend%s, listen %s, data_dir %s)\n", cfg->path,
+	       cfg->nmodels, cfg->nmodels == 1 ? "" : "s", cfg->nbackends,
+	       cfg->nbackends == 1 ? "" : "s", cfg->listen, cfg->data_dir);
+	config_free(cfg);
+	return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	struct opts o;
+	if (parse_opts(argc, argv, &o) < 0) {
+		fputs(usage_serve, stderr);
+		return 2;
+	}
+	if (o.help) {
+		fputs(usage_serve, stdout);
+		return 0;
+	}
+	return master_serve(o.config, o.foreground);
+}
+
+int cli_main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, usage_main, config_default_path());
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 || strcmp(cmd, "version") == 0) {
+		printf("reelgate %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+		printf(usage_main, config_default_path());
+		return 0;
+	}
+	if (strcmp(cmd, "serve") == 0)
+		return cmd_serve(argc - 1, argv + 1);
+	if (strcmp(cmd, "keys") == 0)
+		return cmd_keys(argc - 1, argv + 1);
+	if (strcmp(cmd, "check-config") == 0)
+		return cmd_check_config(argc - 1, argv + 1);
+	if (strcmp(cmd, "db") == 0)
+		return cmd_db(argc - 1, argv + 1);
+	fprintf(stderr, "reelgate: unknown command '%s'\n", cmd);
+	fprintf(stderr, usage_main, config_default_path());
+	return 2;
+}

@@ -1,0 +1,941 @@
+/*
+ * config: parsing and checking of the JSON configuration file.
+ *
+ * Each section has a reader that takes the section object and a key path for
+ * messages; every reader refuses keys it does not know, so typos fail loudly.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef REELGATE_SYSCONFDIR
+#define REELGATE_SYSCONFDIR "/etc"
+#endif
+#ifndef REELGATE_PKGDATADIR
+#define REELGATE_PKGDATADIR "/usr/share/reelgate"
+#endif
+
+#define CONFIG_MAX_BYTES (1 << 20)
+
+struct ctx {
+	const char *path;
+	const char *base_dir;
+	char *err;
+	size_t errlen;
+};
+
+__attribute__((format(printf, 3, 4)))
+static int fail(struct ctx *c, const char *key, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(c->err, c->errlen, "%s: %s: %s", c->path, key, msg);
+	return -1;
+}
+
+static char *xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* resolve makes p absolute against the config file's directory. */
+static char *resolve(const struct ctx *c, const char *p)
+{
+	if (p[0] == '/')
+		return strdup(p);
+	size_t n = strlen(c->base_dir) + strlen(p) + 2;
+	char *out = malloc(n);
+	if (out != NULL)
+		snprintf(out, n, "%s/%s", c->base_dir, p);
+	return out;
+}
+
+/* check_keys refuses any key of obj not in allowed (NULL-terminated). */
+static int check_keys(struct ctx *c, struct json_object *obj,
+		      const char *where, const char *const *allowed)
+{
+	json_object_object_foreach(obj, k, v) {
+		(void)v;
+		int ok = 0;
+		for (const char *const *a = allowed; *a; a++)
+			if (strcmp(*a, k) == 0)
+				ok = 1;
+		if (!ok) {
+			char key[256];
+			snprintf(key, sizeof(key), "%s%s%s", where,
+				 where[0] ? "." : "", k);
+			return fail(c, key, "unknown key (check the spelling; see etc/reelgate.json)");
+		}
+	}
+	return 0;
+}
+
+static int get_object(struct ctx *c, struct json_object *parent,
+		      const char *name, const char *key,
+		      struct json_object **out)
+{
+	*out = NULL;
+	struct json_object *v;
+	if (!json_object_object_get_ex(parent, name, &v) || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_object))
+		return fail(c, key, "must be an object");
+	*out = v;
+	return 0;
+}
+
+/* get_int reads an optional integer in [lo, hi] into *out. */
+static int get_int(struct ctx *c, struct json_object *parent,
+		   const char *name, const char *key, long long lo,
+		   long long hi, long long *out)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(parent, name, &v) || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_int))
+		return fail(c, key, "must be a whole number");
+	errno = 0;
+	long long n = json_object_get_int64(v);
+	if (errno != 0 || n < lo || n > hi)
+		return fail(c, key, "must be between %lld and %lld (got %lld)",
+			    lo, hi, n);
+	*out = n;
+	return 0;
+}
+
+static int get_string(struct ctx *c, struct json_object *parent,
+		      const char *name, const char *key, char **out)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(parent, name, &v) || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return fail(c, key, "must be a string");
+	if (json_object_get_string_len(v) == 0)
+		return fail(c, key, "must not be empty");
+	free(*out);
+	*out = strdup(json_object_get_string(v));
+	return *out ? 0 : fail(c, key, "out of memory");
+}
+
+static int get_bool(struct ctx *c, struct json_object *parent,
+		    const char *name, const char *key, int *out)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(parent, name, &v) || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean))
+		return fail(c, key, "must be true or false");
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+static int parse_size_text(const char *s, int *w, int *h)
+{
+	char *end;
+	errno = 0;
+	long a = strtol(s, &end, 10);
+	if (end == s || (*end != 'x' && *end != 'X') || errno)
+		return -1;
+	const char *p = end + 1;
+	long b = strtol(p, &end, 10);
+	if (end == p || *end != '\0' || errno)
+		return -1;
+	if (a < 16 || b < 16 || a > 7680 || b > 7680)
+		return -1;
+	*w = (int)a;
+	*h = (int)b;
+	return 0;
+}
+
+static int read_limits(struct ctx *c, struct json_object *root,
+		       struct config *cfg)
+{
+	static const char *const keys[] = { "max_body_bytes", "max_image_bytes",
+		"max_prompt_chars", "max_metadata_bytes", "max_fields", "max_n", NULL };
+	struct json_object *o;
+	if (get_object(c, root, "limits", "limits", &o) < 0)
+		return -1;
+	if (o == NULL)
+		return 0;
+	if (check_keys(c, o, "limits", keys) < 0)
+		return -1;
+	long long v;
+	v = (long long)cfg->max_body_bytes;
+	if (get_int(c, o, "max_body_bytes", "limits.max_body_bytes", 1024, 1LL << 32, &v) < 0)
+		return -1;
+	cfg->max_body_bytes = (size_t)v;
+	v = (long long)cfg->max_image_bytes;
+	if (get_int(c, o, "max_image_bytes", "limits.max_image_bytes", 1024, 1LL << 32, &v) < 0)
+		return -1;
+	cfg->max_image_bytes = (size_t)v;
+	v = (long long)cfg->max_prompt_chars;
+	if (get_int(c, o, "max_prompt_chars", "limits.max_prompt_chars", 1, 1 << 20, &v) < 0)
+		return -1;
+	cfg->max_prompt_chars = (size_t)v;
+	v = (long long)cfg->max_metadata_bytes;
+	if (get_int(c, o, "max_metadata_bytes", "limits.max_metadata_bytes", 2, 1 << 20, &v) < 0)
+		return -1;
+	cfg->max_metadata_bytes = (size_t)v;
+	v = (long long)cfg->max_fields;
+	if (get_int(c, o, "max_fields", "limits.max_fields", 4, 10000, &v) < 0)
+		return -1;
+	cfg->max_fields = (size_t)v;
+	v = cfg->max_n;
+	if (get_int(c, o, "max_n", "limits.max_n", 1, 64, &v) < 0)
+		return -1;
+	cfg->max_n = (int)v;
+	return 0;
+}
+
+static int read_db(struct ctx *c, struct json_object *root, struct config *cfg)
+{
+	static const char *const keys[] = { "map_mb", "max_map_mb", "durable", NULL };
+	struct json_object *o;
+	if (get_object(c, root, "db", "db", &o) < 0)
+		return -1;
+	if (o == NULL)
+		return 0;
+	if (check_keys(c, o, "db", keys) < 0)
+		return -1;
+	long long map = (long long)(cfg->map_bytes >> 20);
+	long long max = (long long)(cfg->max_map_bytes >> 20);
+	if (get_int(c, o, "map_mb", "db.map_mb", 1, 1 << 24, &map) < 0 ||
+	    get_int(c, o, "max_map_mb", "db.max_map_mb", 1, 1 << 24, &max) < 0 ||
+	    get_bool(c, o, "durable", "db.durable", &cfg->durable) < 0)
+		return -1;
+	if (max < map)
+		return fail(c, "db.max_map_mb", "must be at least db.map_mb (%lld)", map);
+	cfg->map_bytes = (size_t)map << 20;
+	cfg->max_map_bytes = (size_t)max << 20;
+	return 0;
+}
+
+static int read_content(struct ctx *c, struct json_object *root,
+			struct config *cfg)
+{
+	static const char *const keys[] = { "delivery", "accel_prefix", NULL };
+	struct json_object *o;
+	if (get_object(c, root, "content", "content", &o) < 0)
+		return -1;
+	if (o == NULL)
+		return 0;
+	if (check_keys(c, o, "content", keys) < 0)
+		return -1;
+	char *d = NULL;
+	if (get_string(c, o, "delivery", "content.delivery", &d) < 0)
+		return -1;
+	if (d != NULL) {
+		if (strcmp(d, "none") == 0)
+			cfg->delivery = DELIVERY_NONE;
+		else if (strcmp(d, "x-accel-redirect") == 0)
+			cfg->delivery = DELIVERY_X_ACCEL;
+		else if (strcmp(d, "x-sendfile") == 0)
+			cfg->delivery = DELIVERY_X_SENDFILE;
+		else {
+			free(d);
+			return fail(c, "content.delivery",
+				    "must be \"none\", \"x-accel-redirect\" or \"x-sendfile\"");
+		}
+		free(d);
+	}
+	if (get_string(c, o, "accel_prefix", "content.accel_prefix", &cfg->accel_prefix) < 0)
+		return -1;
+	if (cfg->accel_prefix[0] != '/')
+		return fail(c, "content.accel_prefix", "must start with /");
+	return 0;
+}
+
+static int read_command(struct ctx *c, struct json_object *v, const char *key,
+			struct backend_cfg *b)
+{
+	if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
+		return fail(c, key, "must be a non-empty array of strings (program and arguments)");
+	size_t n = json_object_array_length(v);
+	b->command = calloc(n + 1, sizeof(char *));
+	if (b->command == NULL)
+		return fail(c, key, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *a = json_object_array_get_idx(v, i);
+		if (!json_object_is_type(a, json_type_string) || json_object_get_string_len(a) == 0)
+			return fail(c, key, "element %zu must be a non-empty string", i);
+		const char *s = json_object_get_string(a);
+		if (i == 0 && strchr(s, '/') == NULL) {
+			/* A bare name is one of ours, shipped in pkgdatadir. */
+			size_t len = strlen(REELGATE_PKGDATADIR) + strlen(s) + 2;
+			b->command[i] = malloc(len);
+			if (b->command[i] != NULL)
+				snprintf(b->command[i], len, "%s/%s", REELGATE_PKGDATADIR, s);
+		} else if (i == 0) {
+			b->command[i] = resolve(c, s);
+		} else {
+			b->command[i] = strdup(s);
+		}
+		if (b->command[i] == NULL)
+			return fail(c, key, "out of memory");
+	}
+	return 0;
+}
+
+static int read_backend(struct ctx *c, const char *name, struct json_object *o,
+			struct backend_cfg *b)
+{
+	char key[256];
+	snprintf(key, sizeof(key), "backends.%s", name);
+	b->name = strdup(name);
+	b->raw = o;
+	b->concurrency = 2;
+	if (!json_object_is_type(o, json_type_object))
+		return fail(c, key, "must be an object");
+	char tkey[300];
+	snprintf(tkey, sizeof(tkey), "%s.type", key);
+	if (get_string(c, o, "type", tkey, &b->type) < 0)
+		return -1;
+	if (b->type == NULL)
+		return fail(c, tkey, "missing (supported: \"command\")");
+	if (strcmp(b->type, "command") == 0) {
+		static const char *const keys[] = { "type", "command", "concurrency",
+			"timeout_seconds", "env", NULL };
+		if (check_keys(c, o, key, keys) < 0)
+			return -1;
+		struct json_object *cmd;
+		snprintf(tkey, sizeof(tkey), "%s.command", key);
+		if (!json_object_object_get_ex(o, "command", &cmd))
+			return fail(c, tkey, "missing: the program to run and its arguments");
+		if (read_command(c, cmd, tkey, b) < 0)
+			return -1;
+	} else {
+		return fail(c, tkey, "unknown backend type \"%s\" (supported: \"command\")", b->type);
+	}
+	long long conc = b->concurrency;
+	snprintf(tkey, sizeof(tkey), "%s.concurrency", key);
+	if (get_int(c, o, "concurrency", tkey, 1, 100000, &conc) < 0)
+		return -1;
+	b->concurrency = (int)conc;
+	return 0;
+}
+
+static int read_backends(struct ctx *c, struct json_object *root,
+			 struct config *cfg)
+{
+	struct json_object *o;
+	if (get_object(c, root, "backends", "backends", &o) < 0)
+		return -1;
+	if (o == NULL)
+		return 0;
+	size_t n = (size_t)json_object_object_length(o);
+	cfg->backends = calloc(n ? n : 1, sizeof(*cfg->backends));
+	if (cfg->backends == NULL)
+		return fail(c, "backends", "out of memory");
+	json_object_object_foreach(o, name, v) {
+		if (read_backend(c, name, v, &cfg->backends[cfg->nbackends++]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int read_seconds(struct ctx *c, struct json_object *v, const char *key,
+			struct model_cfg *m)
+{
+	if (json_object_is_type(v, json_type_array)) {
+		size_t n = json_object_array_length(v);
+		if (n == 0)
+			return fail(c, key, "must list at least one duration");
+		m->seconds = calloc(n, sizeof(int));
+		if (m->seconds == NULL)
+			return fail(c, key, "out of memory");
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *e = json_object_array_get_idx(v, i);
+			int64_t s = json_object_get_int64(e);
+			if (!json_object_is_type(e, json_type_int) || s < 1 || s > 3600)
+				return fail(c, key, "element %zu must be a whole number of seconds 1..3600", i);
+			m->seconds[m->nseconds++] = (int)s;
+		}
+		return 0;
+	}
+	if (json_object_is_type(v, json_type_object)) {
+		static const char *const keys[] = { "min", "max", NULL };
+		if (check_keys(c, v, key, keys) < 0)
+			return -1;
+		long long lo = 1, hi = 20;
+		char k2[300];
+		snprintf(k2, sizeof(k2), "%s.min", key);
+		if (get_int(c, v, "min", k2, 1, 3600, &lo) < 0)
+			return -1;
+		snprintf(k2, sizeof(k2), "%s.max", key);
+		if (get_int(c, v, "max", k2, 1, 3600, &hi) < 0)
+			return -1;
+		if (hi < lo)
+			return fail(c, key, "max must be at least min");
+		m->seconds_min = (int)lo;
+		m->seconds_max = (int)hi;
+		return 0;
+	}
+	return fail(c, key, "must be a list of durations or {\"min\": a, \"max\": b}");
+}
+
+static int read_sizes(struct ctx *c, struct json_object *v, const char *key,
+		      struct model_cfg *m)
+{
+	if (json_object_is_type(v, json_type_array)) {
+		size_t n = json_object_array_length(v);
+		if (n == 0)
+			return fail(c, key, "must list at least one size");
+		m->sizes = calloc(2 * n, sizeof(int));
+		if (m->sizes == NULL)
+			return fail(c, key, "out of memory");
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *e = json_object_array_get_idx(v, i);
+			int w, h;
+			if (!json_object_is_type(e, json_type_string) ||
+			    parse_size_text(json_object_get_string(e), &w, &h) < 0)
+				return fail(c, key, "element %zu must be a \"WIDTHxHEIGHT\" string (16..7680)", i);
+			m->sizes[2 * m->nsizes] = w;
+			m->sizes[2 * m->nsizes + 1] = h;
+			m->nsizes++;
+		}
+		return 0;
+	}
+	if (json_object_is_type(v, json_type_object)) {
+		static const char *const keys[] = { "max_width", "max_height", NULL };
+		if (check_keys(c, v, key, keys) < 0)
+			return -1;
+		long long w = 1920, h = 1920;
+		char k2[300];
+		snprintf(k2, sizeof(k2), "%s.max_width", key);
+		if (get_int(c, v, "max_width", k2, 16, 7680, &w) < 0)
+			return -1;
+		snprintf(k2, sizeof(k2), "%s.max_height", key);
+		if (get_int(c, v, "max_height", k2, 16, 7680, &h) < 0)
+			return -1;
+		m->max_width = (int)w;
+		m->max_height = (int)h;
+		return 0;
+	}
+	return fail(c, key, "must be a list of \"WxH\" sizes or {\"max_width\": w, \"max_height\": h}");
+}
+
+int config_model_allows_seconds(const struct model_cfg *m, int s)
+{
+	if (m->nseconds == 0)
+		return s >= m->seconds_min && s <= m->seconds_max;
+	for (size_t i = 0; i < m->nseconds; i++)
+		if (m->seconds[i] == s)
+			return 1;
+	return 0;
+}
+
+int config_model_allows_size(const struct model_cfg *m, int w, int h)
+{
+	if (m->nsizes == 0)
+		return w >= 16 && h >= 16 && w <= m->max_width &&
+		       h <= m->max_height && w % 2 == 0 && h % 2 == 0;
+	for (size_t i = 0; i < m->nsizes; i++)
+		if (m->sizes[2 * i] == w && m->sizes[2 * i + 1] == h)
+			return 1;
+	return 0;
+}
+
+static int read_model_backends(struct ctx *c, struct json_object *v,
+			       const char *key, struct model_cfg *m)
+{
+	if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
+		return fail(c, key, "must be a non-empty list of {\"backend\": NAME, \"model\": UPSTREAM_MODEL}");
+	size_t n = json_object_array_length(v);
+	m->backends = calloc(n, sizeof(*m->backends));
+	if (m->backends == NULL)
+		return fail(c, key, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		static const char *const keys[] = { "backend", "model", NULL };
+		struct json_object *e = json_object_array_get_idx(v, i);
+		char k2[300];
+		snprintf(k2, sizeof(k2), "%s[%zu]", key, i);
+		if (!json_object_is_type(e, json_type_object))
+			return fail(c, k2, "must be an object {\"backend\": NAME, \"model\": UPSTREAM_MODEL}");
+		if (check_keys(c, e, k2, keys) < 0)
+			return -1;
+		struct model_backend *mb = &m->backends[m->nbackends++];
+		char k3[320];
+		snprintf(k3, sizeof(k3), "%s.backend", k2);
+		if (get_string(c, e, "backend", k3, &mb->backend) < 0)
+			return -1;
+		if (mb->backend == NULL)
+			return fail(c, k3, "missing: name one of the entries under \"backends\"");
+		snprintf(k3, sizeof(k3), "%s.model", k2);
+		if (get_string(c, e, "model", k3, &mb->model) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int read_model(struct ctx *c, const char *name, struct json_object *o,
+		      struct model_cfg *m)
+{
+	static const char *const keys[] = { "backends", "seconds", "sizes",
+		"default_seconds", "default_size", "default_fps", "max_fps",
+		"deadline_seconds", NULL };
+	char key[256];
+	snprintf(key, sizeof(key), "models.%s", name);
+	m->name = strdup(name);
+	m->seconds_min = 1;
+	m->seconds_max = 20;
+	m->max_width = 1920;
+	m->max_height = 1920;
+	m->default_seconds = 4;
+	m->default_width = 1280;
+	m->default_height = 720;
+	m->default_fps = 24;
+	m->max_fps = 60;
+	m->deadline_seconds = 1800;
+	if (m->name == NULL)
+		return fail(c, key, "out of memory");
+	if (strlen(name) == 0 || strlen(name) > 128)
+		return fail(c, key, "a model name must be 1..128 characters");
+	if (!json_object_is_type(o, json_type_object))
+		return fail(c, key, "must be an object");
+	if (check_keys(c, o, key, keys) < 0)
+		return -1;
+	char k2[300];
+	struct json_object *v;
+	snprintf(k2, sizeof(k2), "%s.backends", key);
+	if (!json_object_object_get_ex(o, "backends", &v))
+		return fail(c, k2, "missing: list the backends that serve this model");
+	if (read_model_backends(c, v, k2, m) < 0)
+		return -1;
+	snprintf(k2, sizeof(k2), "%s.seconds", key);
+	if (json_object_object_get_ex(o, "seconds", &v) && read_seconds(c, v, k2, m) < 0)
+		return -1;
+	snprintf(k2, sizeof(k2), "%s.sizes", key);
+	if (json_object_object_get_ex(o, "sizes", &v) && read_sizes(c, v, k2, m) < 0)
+		return -1;
+	long long n;
+	snprintf(k2, sizeof(k2), "%s.default_seconds", key);
+	n = m->nseconds ? m->seconds[0] : m->default_seconds;
+	if (get_int(c, o, "default_seconds", k2, 1, 3600, &n) < 0)
+		return -1;
+	m->default_seconds = (int)n;
+	if (!config_model_allows_seconds(m, m->default_seconds))
+		return fail(c, k2, "%d is not one of the model's allowed durations", m->default_seconds);
+	snprintf(k2, sizeof(k2), "%s.default_size", key);
+	if (m->nsizes > 0) {
+		m->default_width = m->sizes[0];
+		m->default_height = m->sizes[1];
+	}
+	char *ds = NULL;
+	if (get_string(c, o, "default_size", k2, &ds) < 0)
+		return -1;
+	if (ds != NULL) {
+		int bad = parse_size_text(ds, &m->default_width, &m->default_height);
+		free(ds);
+		if (bad)
+			return fail(c, k2, "must be a \"WIDTHxHEIGHT\" string");
+	}
+	if (!config_model_allows_size(m, m->default_width, m->default_height))
+		return fail(c, k2, "%dx%d is not one of the model's allowed sizes",
+			    m->default_width, m->default_height);
+	snprintf(k2, sizeof(k2), "%s.max_fps", key);
+	n = m->max_fps;
+	if (get_int(c, o, "max_fps", k2, 1, 240, &n) < 0)
+		return -1;
+	m->max_fps = (int)n;
+	snprintf(k2, sizeof(k2), "%s.default_fps", key);
+	n = m->default_fps < m->max_fps ? m->default_fps : m->max_fps;
+	if (get_int(c, o, "default_fps", k2, 1, m->max_fps, &n) < 0)
+		return -1;
+	m->default_fps = (int)n;
+	snprintf(k2, sizeof(k2), "%s.deadline_seconds", key);
+	n = m->deadline_seconds;
+	if (get_int(c, o, "deadline_seconds", k2, 10, 7 * 86400, &n) < 0)
+		return -1;
+	m->deadline_seconds = (int)n;
+	return 0;
+}
+
+static int read_models(struct ctx *c, struct json_object *root,
+		       struct config *cfg)
+{
+	struct json_object *o;
+	if (get_object(c, root, "models", "models", &o) < 0)
+		return -1;
+	if (o == NULL)
+		return 0;
+	size_t n = (size_t)json_object_object_length(o);
+	if (n == 0)
+		return fail(c, "models", "must name at least one model");
+	cfg->models = calloc(n, sizeof(*cfg->models));
+	if (cfg->models == NULL)
+		return fail(c, "models", "out of memory");
+	json_object_object_foreach(o, name, v) {
+		if (read_model(c, name, v, &cfg->models[cfg->nmodels++]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The embedded default: the local ffmpeg renderer, no key, no network. */
+static const char default_models[] =
+	"{\"models\":{\"reelgate-local\":{\"backends\":[{\"backend\":\"local\","
+	"\"model\":\"ffmpeg-render\"}],\"seconds\":{\"min\":1,\"max\":20},"
+	"\"sizes\":{\"max_width\":1920,\"max_height\":1920}}},"
+	"\"backends\":{\"local\":{\"type\":\"command\",\"command\":[\"render-ffmpeg\"],"
+	"\"concurrency\":2}}}";
+
+static int add_default_models(struct ctx *c, struct config *cfg)
+{
+	struct json_object *d = json_tokener_parse(default_models);
+	if (d == NULL)
+		return fail(c, "models", "out of memory");
+	/* The parsed defaults are kept alive by attaching them to root. */
+	json_object_object_add(cfg->root, "__defaults", d);
+	int rc = read_backends(c, d, cfg);
+	if (rc == 0)
+		rc = read_models(c, d, cfg);
+	return rc;
+}
+
+static int check_references(struct ctx *c, struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->nmodels; i++) {
+		const struct model_cfg *m = &cfg->models[i];
+		for (size_t j = 0; j < m->nbackends; j++) {
+			if (config_backend(cfg, m->backends[j].backend) == NULL) {
+				char key[300];
+				snprintf(key, sizeof(key), "models.%s.backends[%zu].backend", m->name, j);
+				return fail(c, key, "\"%s\" is not defined under \"backends\"",
+					    m->backends[j].backend);
+			}
+		}
+	}
+	if (cfg->default_model == NULL) {
+		cfg->default_model = strdup(cfg->models[0].name);
+		if (cfg->default_model == NULL)
+			return fail(c, "default_model", "out of memory");
+	} else if (config_model(cfg, cfg->default_model) == NULL) {
+		char names[512];
+		config_model_names(cfg, names, sizeof(names));
+		return fail(c, "default_model", "\"%s\" is not a configured model (models: %s)",
+			    cfg->default_model, names);
+	}
+	return 0;
+}
+
+static int read_root(struct ctx *c, struct json_object *root, struct config *cfg)
+{
+	static const char *const keys[] = { "listen", "listen_mode", "workers",
+		"data_dir", "log_file", "public_url", "limits", "db",
+		"default_model", "models", "backends", "content", NULL };
+	if (check_keys(c, root, "", keys) < 0)
+		return -1;
+	if (get_string(c, root, "listen", "listen", &cfg->listen) < 0)
+		return -1;
+	if (strncmp(cfg->listen, "unix:", 5) == 0) {
+		if (cfg->listen[5] == '\0')
+			return fail(c, "listen", "\"unix:\" needs a socket path");
+		if (cfg->listen[5] != '/') {
+			char *abs = resolve(c, cfg->listen + 5);
+			size_t n = abs ? strlen(abs) + 6 : 0;
+			char *p = abs ? malloc(n) : NULL;
+			if (p == NULL) {
+				free(abs);
+				return fail(c, "listen", "out of memory");
+			}
+			snprintf(p, n, "unix:%s", abs);
+			free(abs);
+			free(cfg->listen);
+			cfg->listen = p;
+		}
+		if (strlen(cfg->listen) - 5 >= 108)
+			return fail(c, "listen", "unix socket path too long (max 107 bytes)");
+	} else {
+		const char *colon = strrchr(cfg->listen, ':');
+		char *end;
+		long port = colon ? strtol(colon + 1, &end, 10) : -1;
+		if (colon == NULL || colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535)
+			return fail(c, "listen", "must be \"HOST:PORT\" or \"unix:/path\" (got \"%s\")",
+				    cfg->listen);
+	}
+	char *mode = NULL;
+	if (get_string(c, root, "listen_mode", "listen_mode", &mode) < 0)
+		return -1;
+	if (mode != NULL) {
+		char *end;
+		long m = strtol(mode, &end, 8);
+		int bad = *end != '\0' || m < 0 || m > 0777;
+		free(mode);
+		if (bad)
+			return fail(c, "listen_mode", "must be an octal mode string such as \"0660\"");
+		cfg->listen_mode = (int)m;
+	}
+	long long w = cfg->workers;
+	if (get_int(c, root, "workers", "workers", 1, 256, &w) < 0)
+		return -1;
+	cfg->workers = (int)w;
+	char *dd = NULL;
+	if (get_string(c, root, "data_dir", "data_dir", &dd) < 0)
+		return -1;
+	if (dd == NULL)
+		return fail(c, "data_dir", "missing: where reelgate keeps its database and files");
+	cfg->data_dir = resolve(c, dd);
+	free(dd);
+	struct json_object *lf;
+	if (json_object_object_get_ex(root, "log_file", &lf) && lf != NULL) {
+		char *l = NULL;
+		if (get_string(c, root, "log_file", "log_file", &l) < 0)
+			return -1;
+		cfg->log_file = resolve(c, l);
+		free(l);
+	} else {
+		size_t n = strlen(cfg->data_dir) + 16;
+		cfg->log_file = malloc(n);
+		if (cfg->log_file)
+			snprintf(cfg->log_file, n, "%s/reelgate.log", cfg->data_dir);
+	}
+	if (get_string(c, root, "public_url", "public_url", &cfg->public_url) < 0)
+		return -1;
+	if (cfg->public_url != NULL) {
+		if (strncmp(cfg->public_url, "http://", 7) != 0 &&
+		    strncmp(cfg->public_url, "https://", 8) != 0)
+			return fail(c, "public_url", "must start with http:// or https://");
+		size_t n = strlen(cfg->public_url);
+		while (n > 0 && cfg->public_url[n - 1] == '/')
+			cfg->public_url[--n] = '\0';
+	}
+	if (read_limits(c, root, cfg) < 0 || read_db(c, root, cfg) < 0 ||
+	    read_content(c, root, cfg) < 0 || read_backends(c, root, cfg) < 0 ||
+	    read_models(c, root, cfg) < 0)
+		return -1;
+	if (cfg->nmodels == 0 && add_default_models(c, cfg) < 0)
+		return -1;
+	if (get_string(c, root, "default_model", "default_model", &cfg->default_model) < 0)
+		return -1;
+	return check_references(c, cfg);
+}
+
+static void set_defaults(struct config *cfg)
+{
+	cfg->listen = xstrdup("127.0.0.1:9000");
+	cfg->listen_mode = 0660;
+	cfg->workers = 4;
+	cfg->max_body_bytes = 25u << 20;
+	cfg->max_image_bytes = 20u << 20;
+	cfg->max_prompt_chars = 32000;
+	cfg->max_metadata_bytes = 16384;
+	cfg->max_fields = 64;
+	cfg->max_n = 4;
+	cfg->map_bytes = (size_t)64 << 20;
+	cfg->max_map_bytes = (size_t)65536 << 20;
+	cfg->durable = 1;
+	cfg->delivery = DELIVERY_NONE;
+	cfg->accel_prefix = xstrdup("/_reelgate_content/");
+}
+
+/* line_of turns a byte offset into a 1-based line number for messages. */
+static int line_of(const char *text, size_t off)
+{
+	int line = 1;
+	for (size_t i = 0; i < off && text[i]; i++)
+		if (text[i] == '\n')
+			line++;
+	return line;
+}
+
+struct config *config_parse(const char *text, const char *path,
+			    const char *base_dir, char *err, size_t errlen)
+{
+	struct ctx c = { path, base_dir, err, errlen };
+	struct config *cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return NULL;
+	}
+	set_defaults(cfg);
+	cfg->path = strdup(path);
+	struct json_tokener *tok = json_tokener_new_ex(64);
+	if (tok == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		config_free(cfg);
+		return NULL;
+	}
+	size_t len = strlen(text);
+	cfg->root = json_tokener_parse_ex(tok, text, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	size_t end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (cfg->root == NULL || jerr != json_tokener_success) {
+		snprintf(err, errlen, "%s: line %d: not valid JSON: %s", path,
+			 line_of(text, end),
+			 jerr == json_tokener_continue ? "unexpected end of file"
+						       : json_tokener_error_desc(jerr));
+		config_free(cfg);
+		return NULL;
+	}
+	for (size_t i = end; i < len; i++) {
+		if (text[i] != ' ' && text[i] != '\n' && text[i] != '\t' && text[i] != '\r') {
+			snprintf(err, errlen, "%s: line %d: unexpected text after the closing }",
+				 path, line_of(text, i));
+			config_free(cfg);
+			return NULL;
+		}
+	}
+	if (!json_object_is_type(cfg->root, json_type_object)) {
+		fail(&c, "(top level)", "must be a JSON object");
+		config_free(cfg);
+		return NULL;
+	}
+	if (read_root(&c, cfg->root, cfg) < 0) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+struct config *config_load(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	char *text = malloc(CONFIG_MAX_BYTES + 1);
+	size_t n = text ? fread(text, 1, CONFIG_MAX_BYTES + 1, f) : 0;
+	int rerr = ferror(f);
+	fclose(f);
+	if (text == NULL || rerr || n > CONFIG_MAX_BYTES) {
+		snprintf(err, errlen, "%s: %s", path,
+			 text == NULL ? "out of memory" : rerr ? "read error" : "larger than 1 MiB");
+		free(text);
+		return NULL;
+	}
+	text[n] = '\0';
+	char abs[PATH_MAX];
+	if (realpath(path, abs) == NULL)
+		snprintf(abs, sizeof(abs), "%s", path);
+	char *slash = strrchr(abs, '/');
+	char dir[PATH_MAX];
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == abs)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - abs), abs);
+	struct config *cfg = config_parse(text, abs, dir, err, errlen);
+	free(text);
+	return cfg;
+}
+
+void config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < cfg->nmodels; i++) {
+		struct model_cfg *m = &cfg->models[i];
+		for (size_t j = 0; j < m->nbackends; j++) {
+			free(m->backends[j].backend);
+			free(m->backends[j].model);
+		}
+		free(m->backends);
+		free(m->seconds);
+		free(m->sizes);
+		free(m->name);
+	}
+	free(cfg->models);
+	for (size_t i = 0; i < cfg->nbackends; i++) {
+		struct backend_cfg *b = &cfg->backends[i];
+		free(b->name);
+		free(b->type);
+		for (char **p = b->command; p && *p; p++)
+			free(*p);
+		free(b->command);
+	}
+	free(cfg->backends);
+	free(cfg->path);
+	free(cfg->listen);
+	free(cfg->data_dir);
+	free(cfg->log_file);
+	free(cfg->public_url);
+	free(cfg->default_model);
+	free(cfg->accel_prefix);
+	json_object_put(cfg->root);
+	free(cfg);
+}
+
+const struct model_cfg *config_model(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nmodels; i++)
+		if (strcmp(cfg->models[i].name, name) == 0)
+			return &cfg->models[i];
+	return NULL;
+}
+
+const struct backend_cfg *config_backend(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nbackends; i++)
+		if (strcmp(cfg->backends[i].name, name) == 0)
+			return &cfg->backends[i];
+	return NULL;
+}
+
+void config_model_names(const struct config *cfg, char *out, size_t n)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < cfg->nmodels && used < n; i++) {
+		int w = snprintf(out + used, n - used, "%s%s", i ? ", " : "",
+				 cfg->models[i].name);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}
+
+const char *config_default_path(void)
+{
+	const char *e = getenv("REELGATE_CONFIG");
+	if (e != NULL && e[0] != '\0')
+		return e;
+	return REELGATE_SYSCONFDIR "/reelgate.json";
+}
+
+void config_model_describe_seconds(const struct model_cfg *m, char *out, size_t n)
+{
+	if (m->nseconds == 0) {
+		snprintf(out, n, "%d to %d", m->seconds_min, m->seconds_max);
+		return;
+	}
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < m->nseconds && used < n; i++) {
+		int w = snprintf(out + used, n - used, "%s%d", i ? ", " : "", m->seconds[i]);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}
+
+void config_model_describe_sizes(const struct model_cfg *m, char *out, size_t n)
+{
+	if (m->nsizes == 0) {
+		snprintf(out, n, "any even WIDTHxHEIGHT from 16x16 up to %dx%d",
+			 m->max_width, m->max_height);
+		return;
+	}
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < m->nsizes && used < n; i++) {
+		int w = snprintf(out + used, n - used, "%s%dx%d", i ? ", " : "",
+				 m->sizes[2 * i], m->sizes[2 * i + 1]);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}

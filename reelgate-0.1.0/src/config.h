@@ -1,0 +1,95 @@
+/*
+ * config: the configuration file, parsed and checked once into a read-only
+ * snapshot.  A process holds one snapshot (SIGHUP makes a new one in the
+ * master; workers are replaced rather than reloaded).  Owns defaults and the
+ * validation that refuses a wrong file with the file, the key and the fault.
+ */
+#ifndef REELGATE_CONFIG_H
+#define REELGATE_CONFIG_H
+
+#include <stddef.h>
+#include <json-c/json.h>
+
+enum delivery { DELIVERY_NONE, DELIVERY_X_ACCEL, DELIVERY_X_SENDFILE };
+
+struct model_backend {
+	char *backend; /* name of an entry in config.backends */
+	char *model;   /* the model name that backend knows; may be NULL */
+};
+
+struct model_cfg {
+	char *name;
+	struct model_backend *backends;
+	size_t nbackends;
+	/* Allowed durations: a list (nseconds > 0) or the range min..max. */
+	int *seconds;
+	size_t nseconds;
+	int seconds_min, seconds_max;
+	/* Allowed sizes: a list (nsizes > 0) or any even size up to the max. */
+	int *sizes; /* pairs: w0, h0, w1, h1, ... */
+	size_t nsizes;
+	int max_width, max_height;
+	int default_seconds;
+	int default_width, default_height;
+	int default_fps, max_fps;
+	int deadline_seconds;
+};
+
+struct backend_cfg {
+	char *name;
+	char *type;     /* "command" */
+	char **command; /* argv, NULL-terminated (command backends) */
+	int concurrency;
+	struct json_object *raw; /* the entry as written, borrowed from root */
+};
+
+struct config {
+	char *path;     /* the file read */
+	char *listen;   /* "host:port" or "unix:/path" */
+	int listen_mode;
+	int workers;
+	char *data_dir; /* absolute */
+	char *log_file; /* absolute; data_dir/reelgate.log by default */
+	char *public_url; /* NULL: from the request's Host */
+	size_t max_body_bytes, max_image_bytes, max_prompt_chars;
+	size_t max_metadata_bytes, max_fields;
+	int max_n;
+	size_t map_bytes, max_map_bytes;
+	int durable;
+	char *default_model;
+	struct model_cfg *models;
+	size_t nmodels;
+	struct backend_cfg *backends;
+	size_t nbackends;
+	enum delivery delivery;
+	char *accel_prefix;
+	struct json_object *root; /* owned */
+};
+
+/* config_load reads and checks path.  On failure returns NULL and writes
+ * "FILE: KEY: what is wrong" into err. */
+struct config *config_load(const char *path, char *err, size_t errlen);
+/* config_parse checks an in-memory text (base_dir resolves relative paths);
+ * path names the text in messages. */
+struct config *config_parse(const char *text, const char *path,
+			    const char *base_dir, char *err, size_t errlen);
+void config_free(struct config *cfg);
+
+const struct model_cfg *config_model(const struct config *cfg,
+				     const char *name);
+const struct backend_cfg *config_backend(const struct config *cfg,
+					 const char *name);
+/* config_model_names writes "a, b, c" (for error messages) into out. */
+void config_model_names(const struct config *cfg, char *out, size_t n);
+
+/* Whether a model accepts a duration / a size, and both rules in words for
+ * error messages ("4, 8, 12" or "1 to 20"). */
+int config_model_allows_seconds(const struct model_cfg *m, int seconds);
+int config_model_allows_size(const struct model_cfg *m, int w, int h);
+void config_model_describe_seconds(const struct model_cfg *m, char *out, size_t n);
+void config_model_describe_sizes(const struct model_cfg *m, char *out, size_t n);
+
+/* config_default_path: $REELGATE_CONFIG, else SYSCONFDIR/reelgate.json. */
+const char *config_default_path(void);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * error: the error table and the envelope writer.
+ */
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *rg_strerror(enum rg_err err)
+{
+	switch (err) {
+	case RG_OK: return "ok";
+	case RG_ENOMEM: return "out of memory";
+	case RG_ENOENT: return "not found";
+	case RG_EEXIST: return "already exists";
+	case RG_ESPACE: return "storage full";
+	case RG_EIO: return "storage i/o error";
+	case RG_EINVAL: return "invalid argument";
+	case RG_ECONFIG: return "invalid configuration";
+	case RG_ECORRUPT: return "corrupt record";
+	}
+	return "unknown error";
+}
+
+void api_error_set(struct api_error *e, int status, const char *code,
+		   const char *param, const char *fmt, ...)
+{
+	e->status = status;
+	e->code = code;
+	snprintf(e->param, sizeof(e->param), "%s", param ? param : "");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+}
+
+void api_error_from_rg(struct api_error *e, enum rg_err err)
+{
+	if (err == RG_ESPACE)
+		api_error_set(e, 507, "storage_full", NULL,
+			      "The server's storage is full; retry later.");
+	else
+		api_error_set(e, 500, "internal_error", NULL,
+			      "The server failed to process the request (%s); retry later.",
+			      rg_strerror(err));
+}
+
+const char *api_error_type(int status)
+{
+	if (status == 429)
+		return "requests";
+	if (status >= 500)
+		return "server_error";
+	return "invalid_request_error";
+}
+
+int api_error_json(const struct api_error *e, struct buf *out)
+{
+	int rc = buf_puts(out, "{\"error\":{\"message\":");
+	rc |= buf_json_string(out, e->message, strlen(e->message));
+	rc |= buf_puts(out, ",\"type\":");
+	const char *type = api_error_type(e->status);
+	rc |= buf_json_string(out, type, strlen(type));
+	rc |= buf_puts(out, ",\"param\":");
+	if (e->param[0] != '\0')
+		rc |= buf_json_string(out, e->param, strlen(e->param));
+	else
+		rc |= buf_puts(out, "null");
+	rc |= buf_puts(out, ",\"code\":");
+	if (e->code != NULL)
+		rc |= buf_json_string(out, e->code, strlen(e->code));
+	else
+		rc |= buf_puts(out, "null");
+	rc |= buf_puts(out, "}}");
+	return rc ? -1 : 0;
+}

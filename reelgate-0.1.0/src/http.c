@@ -1,0 +1,275 @@
+/*
+ * http: FastCGI request parameters in, HTTP response out.
+ */
+#include "http.h"
+
+#include "id.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static char *param_dup(FCGX_Request *req, const char *name)
+{
+	const char *v = FCGX_GetParam(name, req->envp);
+	return v ? strdup(v) : NULL;
+}
+
+static long long parse_length(const char *s, int *bad)
+{
+	*bad = 0;
+	if (s == NULL || s[0] == '\0')
+		return -1;
+	long long n = 0;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9' || n > (1LL << 50)) {
+			*bad = 1;
+			return -1;
+		}
+		n = n * 10 + (*p - '0');
+	}
+	return n;
+}
+
+/* base_url rebuilds scheme://host from the request, or uses public_url. */
+static char *make_base_url(FCGX_Request *req, const char *public_url)
+{
+	if (public_url != NULL)
+		return strdup(public_url);
+	const char *https = FCGX_GetParam("HTTPS", req->envp);
+	const char *scheme = FCGX_GetParam("REQUEST_SCHEME", req->envp);
+	int tls = (https && https[0] && strcasecmp(https, "off") != 0) ||
+		  (scheme && strcmp(scheme, "https") == 0);
+	const char *host = FCGX_GetParam("HTTP_HOST", req->envp);
+	char hostbuf[300];
+	if (host == NULL || host[0] == '\0' || strlen(host) > 255 ||
+	    strpbrk(host, "/\\ \"<>@?#") != NULL) {
+		const char *name = FCGX_GetParam("SERVER_NAME", req->envp);
+		const char *port = FCGX_GetParam("SERVER_PORT", req->envp);
+		snprintf(hostbuf, sizeof(hostbuf), "%s%s%s",
+			 name && strlen(name) < 200 ? name : "localhost",
+			 port ? ":" : "", port && strlen(port) < 8 ? port : "");
+		host = hostbuf;
+	}
+	size_t n = strlen(host) + 16;
+	char *out = malloc(n);
+	if (out)
+		snprintf(out, n, "%s://%s", tls ? "https" : "http", host);
+	return out;
+}
+
+int http_request_from_fcgx(struct http_request *r, FCGX_Request *req,
+			   const char *public_url)
+{
+	memset(r, 0, sizeof(*r));
+	r->fcgx = req;
+	r->method = param_dup(req, "REQUEST_METHOD");
+	const char *uri = FCGX_GetParam("REQUEST_URI", req->envp);
+	if (uri == NULL)
+		uri = FCGX_GetParam("DOCUMENT_URI", req->envp);
+	if (uri == NULL)
+		uri = FCGX_GetParam("SCRIPT_NAME", req->envp);
+	if (uri == NULL)
+		uri = "/";
+	const char *q = strchr(uri, '?');
+	r->path = q ? strndup(uri, (size_t)(q - uri)) : strdup(uri);
+	if (q != NULL)
+		r->query = strdup(q + 1);
+	else if (FCGX_GetParam("QUERY_STRING", req->envp) != NULL &&
+		 FCGX_GetParam("REQUEST_URI", req->envp) == NULL)
+		r->query = param_dup(req, "QUERY_STRING");
+	else
+		r->query = strdup("");
+	r->content_type = param_dup(req, "CONTENT_TYPE");
+	r->authorization = param_dup(req, "HTTP_AUTHORIZATION");
+	r->idempotency_key = param_dup(req, "HTTP_IDEMPOTENCY_KEY");
+	r->base_url = make_base_url(req, public_url);
+	r->content_length = parse_length(FCGX_GetParam("CONTENT_LENGTH", req->envp),
+					 &r->bad_length);
+	const char *rid = FCGX_GetParam("REQUEST_ID", req->envp);
+	if (rid != NULL && rid[0] != '\0' && strlen(rid) < 33 &&
+	    strspn(rid, "0123456789abcdefABCDEF") == strlen(rid))
+		snprintf(r->request_id, sizeof(r->request_id), "req_%s", rid);
+	else if (id_prefixed_new(r->request_id, sizeof(r->request_id), "req_", 16) < 0)
+		snprintf(r->request_id, sizeof(r->request_id), "req_unknown");
+	if (r->method == NULL)
+		r->method = strdup("GET");
+	if (r->method == NULL || r->path == NULL || r->query == NULL || r->base_url == NULL)
+		return -1;
+	return 0;
+}
+
+void http_request_deinit(struct http_request *r)
+{
+	free(r->method);
+	free(r->path);
+	free(r->query);
+	free(r->content_type);
+	free(r->authorization);
+	free(r->idempotency_key);
+	free(r->base_url);
+	memset(r, 0, sizeof(*r));
+}
+
+long http_read(struct http_request *r, char *out, size_t n)
+{
+	if (r->fcgx == NULL || r->content_length <= 0)
+		return 0;
+	size_t left = (size_t)r->content_length - r->body_read;
+	if (n > left)
+		n = left;
+	if (n == 0)
+		return 0;
+	if (n > (1u << 30))
+		n = 1u << 30;
+	int got = FCGX_GetStr(out, (int)n, r->fcgx->in);
+	if (got < 0)
+		return -1;
+	r->body_read += (size_t)got;
+	return got;
+}
+
+int http_read_all(struct http_request *r, struct buf *out, size_t limit,
+		  struct api_error *e)
+{
+	if (r->content_length > (long long)limit) {
+		api_error_set(e, 413, "request_too_large", NULL,
+			      "Request body too large: %lld bytes, the limit is %zu bytes.",
+			      r->content_length, limit);
+		return -1;
+	}
+	char chunk[16384];
+	for (;;) {
+		long n = http_read(r, chunk, sizeof(chunk));
+		if (n < 0) {
+			api_error_set(e, 400, "invalid_body", NULL,
+				      "The request body could not be read.");
+			return -1;
+		}
+		if (n == 0)
+			break;
+		if (buf_append(out, chunk, (size_t)n) < 0) {
+			api_error_set(e, 413, "request_too_large", NULL,
+				      "Request body too large: the limit is %zu bytes.", limit);
+			return -1;
+		}
+	}
+	if (r->content_length > 0 && r->body_read < (size_t)r->content_length) {
+		api_error_set(e, 400, "invalid_body", NULL,
+			      "The request body ended after %zu of the %lld bytes its Content-Length announced.",
+			      r->body_read, r->content_length);
+		return -1;
+	}
+	return 0;
+}
+
+void http_drain(struct http_request *r, size_t max)
+{
+	char chunk[16384];
+	size_t drained = 0;
+	while (drained < max) {
+		long n = http_read(r, chunk, sizeof(chunk));
+		if (n <= 0)
+			break;
+		drained += (size_t)n;
+	}
+}
+
+void http_response_init(struct http_response *res)
+{
+	res->status = 200;
+	res->content_type = "application/json";
+	buf_init(&res->headers, 8192);
+	buf_init(&res->body, (size_t)64 << 20);
+	res->file_path = NULL;
+}
+
+void http_response_deinit(struct http_response *res)
+{
+	buf_deinit(&res->headers);
+	buf_deinit(&res->body);
+}
+
+void http_error(struct http_response *res, const struct api_error *e)
+{
+	res->status = e->status;
+	res->content_type = "application/json";
+	res->file_path = NULL;
+	buf_reset(&res->body);
+	if (api_error_json(e, &res->body) < 0) {
+		buf_reset(&res->body);
+		buf_puts(&res->body, "{\"error\":{\"message\":\"error\",\"type\":\"server_error\",\"param\":null,\"code\":null}}");
+	}
+}
+
+int http_header(struct http_response *res, const char *name, const char *value)
+{
+	/* Header values never carry CR or LF: that would split the response. */
+	if (strpbrk(value, "\r\n") != NULL || strpbrk(name, "\r\n: ") != NULL)
+		return -1;
+	return buf_printf(&res->headers, "%s: %s\r\n", name, value);
+}
+
+const char *http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 206: return "Partial Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 416: return "Range Not Satisfiable";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 507: return "Insufficient Storage";
+	}
+	return "Unknown";
+}
+
+int http_send(FCGX_Request *req, struct http_response *res, const char *request_id)
+{
+	/* Headers are formatted here, not with FCGX_FPrintF: libfcgi's own
+	 * printf knows no %zu. */
+	struct buf head;
+	buf_init(&head, 16384);
+	int rc = buf_printf(&head, "Status: %d %s\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n",
+			    res->status, http_reason(res->status), res->content_type, request_id);
+	if (res->headers.len > 0)
+		rc |= buf_append(&head, res->headers.data, res->headers.len);
+	if (res->file_path == NULL)
+		rc |= buf_printf(&head, "Content-Length: %zu\r\n", res->body.len);
+	rc |= buf_puts(&head, "\r\n");
+	FCGX_Stream *out = req->out;
+	if (rc == 0)
+		FCGX_PutStr(head.data, (int)head.len, out);
+	buf_deinit(&head);
+	if (rc == 0 && res->file_path == NULL && res->body.len > 0)
+		FCGX_PutStr(res->body.data, (int)res->body.len, out);
+	return rc == 0 && FCGX_GetError(out) == 0 ? 0 : -1;
+}
+
+int http_content_type_is(const char *header, const char *type)
+{
+	if (header == NULL)
+		return 0;
+	while (*header == ' ')
+		header++;
+	size_t n = strlen(type);
+	if (strncasecmp(header, type, n) != 0)
+		return 0;
+	char c = header[n];
+	return c == '\0' || c == ';' || c == ' ' || c == '\t';
+}

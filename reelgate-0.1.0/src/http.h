@@ -1,0 +1,69 @@
+/*
+ * http: one FastCGI request as the handlers see it, and the response they
+ * build.  Owns copying what is kept from the FastCGI environment (which dies
+ * at the next accept), reading the body within its limit, and writing the
+ * status line, headers and body back.
+ */
+#ifndef REELGATE_HTTP_H
+#define REELGATE_HTTP_H
+
+#include <fcgiapp.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "error.h"
+
+struct http_request {
+	FCGX_Request *fcgx;       /* borrowed; NULL in tests */
+	char *method;             /* owned copies of the parameters */
+	char *path;               /* REQUEST_URI up to '?', not decoded */
+	char *query;              /* after '?', or "" */
+	char *content_type;       /* or NULL */
+	char *authorization;      /* or NULL */
+	char *idempotency_key;    /* or NULL */
+	char *base_url;           /* scheme://host[:port] the client used */
+	char request_id[40];
+	long long content_length; /* -1 when absent */
+	int bad_length;           /* CONTENT_LENGTH present but not a number */
+	size_t body_read;         /* body bytes consumed so far */
+};
+
+struct http_response {
+	int status;
+	const char *content_type; /* static; default application/json */
+	struct buf headers;       /* extra header lines, each ending \r\n */
+	struct buf body;
+	const char *file_path;    /* when set, the body is this file (worker streams it) */
+};
+
+/* http_request_from_fcgx copies what the handlers need out of req's env. */
+int http_request_from_fcgx(struct http_request *r, FCGX_Request *req,
+			   const char *public_url);
+void http_request_deinit(struct http_request *r);
+
+/* http_read reads up to n body bytes (never past CONTENT_LENGTH); returns
+ * the count, 0 at the end of the body, -1 when the stream failed. */
+long http_read(struct http_request *r, char *out, size_t n);
+/* http_read_all reads the whole body into out, refusing (413) a body over
+ * limit and (400) one shorter than its CONTENT_LENGTH. */
+int http_read_all(struct http_request *r, struct buf *out, size_t limit,
+		  struct api_error *e);
+/* http_drain discards what is left of the body, up to max bytes, so the web
+ * server is never cut off in the middle of sending it. */
+void http_drain(struct http_request *r, size_t max);
+
+void http_response_init(struct http_response *res);
+void http_response_deinit(struct http_response *res);
+/* http_error sets res to the JSON envelope of e. */
+void http_error(struct http_response *res, const struct api_error *e);
+/* http_header adds a header line "name: value". */
+int http_header(struct http_response *res, const char *name, const char *value);
+/* http_send writes res to the FastCGI output stream. */
+int http_send(FCGX_Request *req, struct http_response *res, const char *request_id);
+
+/* http_reason: "OK", "Not Found"... */
+const char *http_reason(int status);
+/* http_content_type_is: compares a media type, ignoring parameters and case. */
+int http_content_type_is(const char *header, const char *type);
+
+#endif

@@ -1,0 +1,856 @@
+/*
+ * store: the LMDB task and key store.
+ *
+ * Write transactions go through run_write(), which retries after growing the
+ * map on MDB_MAP_FULL and adopts a map another process grew
+ * (MDB_MAP_RESIZED); read transactions go through read_begin(), which also
+ * clears stale readers left by killed processes.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct store {
+	MDB_env *env;
+	MDB_dbi videos, by_owner, due, idem, keys, key_hash;
+	size_t max_map;
+};
+
+#define OWNER_MAX 128
+#define IDEM_MAX 256
+
+static enum rg_err from_mdb(int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS: return RG_OK;
+	case MDB_NOTFOUND: return RG_ENOENT;
+	case MDB_KEYEXIST: return RG_EEXIST;
+	case MDB_MAP_FULL:
+	case ENOSPC:
+	case EDQUOT: return RG_ESPACE;
+	case ENOMEM: return RG_ENOMEM;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID: return RG_ECORRUPT;
+	default: return RG_EIO;
+	}
+}
+
+/* ---- record helpers --------------------------------------------------- */
+
+static const char *rec_str(struct json_object *rec, const char *name)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(rec, name, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static uint64_t rec_u64(struct json_object *rec, const char *name)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(rec, name, &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return 0;
+	int64_t n = json_object_get_int64(v);
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+static struct json_object *parse_val(const MDB_val *v)
+{
+	struct json_tokener *tok = json_tokener_new();
+	if (tok == NULL)
+		return NULL;
+	struct json_object *o = json_tokener_parse_ex(tok, v->mv_data, (int)v->mv_size);
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+/* owner_key builds owner \0 id (or owner \0 for a prefix) into out. */
+static size_t pair_key(char *out, size_t cap, const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = b ? strlen(b) : 0;
+	if (la + 1 + lb > cap)
+		return 0;
+	memcpy(out, a, la);
+	out[la] = '\0';
+	if (lb)
+		memcpy(out + la + 1, b, lb);
+	return la + 1 + lb;
+}
+
+static size_t due_key(uint8_t *out, size_t cap, uint64_t at, const char *id)
+{
+	size_t lid = strlen(id);
+	if (8 + lid > cap)
+		return 0;
+	for (int i = 7; i >= 0; i--) {
+		out[i] = (uint8_t)(at & 0xff);
+		at >>= 8;
+	}
+	memcpy(out + 8, id, lid);
+	return 8 + lid;
+}
+
+/* ---- environment -------------------------------------------------------- */
+
+static int grow_map(struct store *st)
+{
+	MDB_envinfo info;
+	mdb_env_info(st->env, &info);
+	size_t cur = info.me_mapsize;
+	if (cur >= st->max_map)
+		return -1;
+	size_t next = cur < st->max_map / 2 ? cur * 2 : st->max_map;
+	return mdb_env_set_mapsize(st->env, next) == 0 ? 0 : -1;
+}
+
+static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn)
+{
+	for (int tries = 0;; tries++) {
+		int rc = mdb_txn_begin(st->env, NULL, flags, txn);
+		if (rc == MDB_MAP_RESIZED && tries < 3) {
+			mdb_env_set_mapsize(st->env, 0);
+			continue;
+		}
+		if (rc == MDB_READERS_FULL && tries < 3) {
+			int dead = 0;
+			mdb_reader_check(st->env, &dead);
+			continue;
+		}
+		return rc;
+	}
+}
+
+typedef int (*write_fn)(struct store *st, MDB_txn *txn, void *arg);
+
+/* A write_fn returns TXN_EXISTS to roll back on purpose: RG_EEXIST. */
+#define TXN_EXISTS 1
+
+/* run_write runs fn in a write transaction and commits, growing the map and
+ * retrying when it is full.  fn returns 0, an MDB code or an errno. */
+static enum rg_err run_write(struct store *st, write_fn fn, void *arg)
+{
+	for (int tries = 0; tries < 32; tries++) {
+		MDB_txn *txn;
+		int rc = txn_begin(st, 0, &txn);
+		if (rc != 0)
+			return from_mdb(rc);
+		rc = fn(st, txn, arg);
+		if (rc == 0) {
+			rc = mdb_txn_commit(txn);
+		} else {
+			mdb_txn_abort(txn);
+			if (rc == TXN_EXISTS)
+				return RG_EEXIST;
+		}
+		if (rc == MDB_MAP_FULL) {
+			if (grow_map(st) < 0)
+				return RG_ESPACE;
+			continue;
+		}
+		return from_mdb(rc);
+	}
+	return RG_ESPACE;
+}
+
+static int open_dbis(struct store *st)
+{
+	MDB_txn *txn;
+	int rc = txn_begin(st, 0, &txn);
+	if (rc != 0)
+		return rc;
+	if ((rc = mdb_dbi_open(txn, "videos", MDB_CREATE, &st->videos)) ||
+	    (rc = mdb_dbi_open(txn, "by_owner", MDB_CREATE, &st->by_owner)) ||
+	    (rc = mdb_dbi_open(txn, "due", MDB_CREATE, &st->due)) ||
+	    (rc = mdb_dbi_open(txn, "idem", MDB_CREATE, &st->idem)) ||
+	    (rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &st->keys)) ||
+	    (rc = mdb_dbi_open(txn, "key_hash", MDB_CREATE, &st->key_hash))) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return mdb_txn_commit(txn);
+}
+
+enum rg_err store_open(struct store **out, const char *data_dir,
+		       const struct store_options *opt)
+{
+	char path[4096];
+	*out = NULL;
+	if (snprintf(path, sizeof(path), "%s/db", data_dir) >= (int)sizeof(path))
+		return RG_EINVAL;
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return RG_EIO;
+	struct store *st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return RG_ENOMEM;
+	st->max_map = opt->max_map_bytes;
+	int rc = mdb_env_create(&st->env);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(st->env, 8);
+	if (rc == 0)
+		rc = mdb_env_set_maxreaders(st->env, 512);
+	if (rc == 0)
+		rc = mdb_env_open(st->env, path, opt->durable ? 0 : MDB_NOSYNC, 0600);
+	if (rc == 0) {
+		/* Adopt the size on disk when it is larger than asked. */
+		MDB_envinfo info;
+		mdb_env_info(st->env, &info);
+		if (info.me_mapsize < opt->map_bytes)
+			rc = mdb_env_set_mapsize(st->env, opt->map_bytes);
+	}
+	if (rc == 0) {
+		int dead = 0;
+		mdb_reader_check(st->env, &dead);
+		rc = open_dbis(st);
+	}
+	if (rc != 0) {
+		if (st->env)
+			mdb_env_close(st->env);
+		free(st);
+		return from_mdb(rc);
+	}
+	*out = st;
+	return RG_OK;
+}
+
+void store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	mdb_env_close(st->env);
+	free(st);
+}
+
+size_t store_map_size(struct store *st)
+{
+	MDB_envinfo info;
+	mdb_env_info(st->env, &info);
+	return info.me_mapsize;
+}
+
+/* ---- videos --------------------------------------------------------------- */
+
+static int put_json(MDB_txn *txn, MDB_dbi dbi, const char *key,
+		    struct json_object *rec)
+{
+	size_t len;
+	const char *text = json_object_to_json_string_length(rec, JSON_C_TO_STRING_PLAIN, &len);
+	if (text == NULL)
+		return ENOMEM;
+	MDB_val k = { strlen(key), (void *)key };
+	MDB_val v = { len, (void *)text };
+	return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+static int put_index(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
+{
+	MDB_val k = { klen, (void *)key }, v = { 0, (void *)"" };
+	return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+static int del_index(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
+{
+	MDB_val k = { klen, (void *)key };
+	int rc = mdb_del(txn, dbi, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* index_video adds (add != 0) or removes the index entries of rec. */
+static int index_video(struct store *st, MDB_txn *txn, struct json_object *rec, int add)
+{
+	const char *id = rec_str(rec, "id");
+	const char *owner = rec_str(rec, "owner");
+	if (id == NULL || owner == NULL)
+		return EINVAL;
+	char ok[OWNER_MAX + ID_MAX + 2];
+	size_t oklen = pair_key(ok, sizeof(ok), owner, id);
+	if (oklen == 0)
+		return EINVAL;
+	int rc = add ? put_index(txn, st->by_owner, ok, oklen)
+		     : del_index(txn, st->by_owner, ok, oklen);
+	if (rc != 0)
+		return rc;
+	uint64_t due = rec_u64(rec, "due_at");
+	if (due != 0) {
+		uint8_t dk[8 + ID_MAX];
+		size_t dklen = due_key(dk, sizeof(dk), due, id);
+		if (dklen == 0)
+			return EINVAL;
+		rc = add ? put_index(txn, st->due, dk, dklen) : del_index(txn, st->due, dk, dklen);
+	}
+	return rc;
+}
+
+struct insert_args {
+	struct json_object **recs;
+	size_t n;
+	const char *idem;
+	char *existing_id;
+	const char *owner;       /* for create: the owner of the new records */
+	store_build_fn build;    /* for create: makes records once ids exist */
+	void *build_arg;
+	char (*ids)[ID_MAX];
+};
+
+/* allocate_ids fills a->ids with ids that sort after the last stored one,
+ * then has the caller build the records. */
+static int allocate_ids(struct store *st, MDB_txn *txn, struct insert_args *a)
+{
+	MDB_cursor *cur;
+	MDB_val k, d;
+	char last[ID_MAX] = "";
+	int rc = mdb_cursor_open(txn, st->videos, &cur);
+	if (rc != 0)
+		return rc;
+	if (mdb_cursor_get(cur, &k, &d, MDB_LAST) == 0 && k.mv_size < ID_MAX) {
+		memcpy(last, k.mv_data, k.mv_size);
+		last[k.mv_size] = '\0';
+	}
+	mdb_cursor_close(cur);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	for (size_t i = 0; i < a->n; i++) {
+		uint8_t rnd[10];
+		if (id_random(rnd, sizeof(rnd)) < 0)
+			return EIO;
+		id_video_next(a->ids[i], last[0] ? last : NULL, now, rnd);
+		memcpy(last, a->ids[i], ID_MAX);
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		json_object_put(a->recs[i]); /* from an earlier, retried attempt */
+		a->recs[i] = a->build(a->ids, a->n, i, a->build_arg);
+		if (a->recs[i] == NULL)
+			return ENOMEM;
+	}
+	return 0;
+}
+
+static int insert_txn(struct store *st, MDB_txn *txn, void *arg)
+{
+	struct insert_args *a = arg;
+	const char *owner = a->owner ? a->owner : rec_str(a->recs[0], "owner");
+	char ik[OWNER_MAX + IDEM_MAX + 2];
+	size_t iklen = 0;
+	if (owner == NULL)
+		return EINVAL;
+	if (a->idem != NULL) {
+		iklen = pair_key(ik, sizeof(ik), owner, a->idem);
+		if (iklen == 0)
+			return EINVAL;
+		MDB_val k = { iklen, ik }, v, rv;
+		if (mdb_get(txn, st->idem, &k, &v) == 0 && v.mv_size < ID_MAX) {
+			MDB_val vk = { v.mv_size, v.mv_data };
+			if (mdb_get(txn, st->videos, &vk, &rv) == 0) {
+				memcpy(a->existing_id, v.mv_data, v.mv_size);
+				a->existing_id[v.mv_size] = '\0';
+				return TXN_EXISTS;
+			}
+		}
+	}
+	if (a->build != NULL) {
+		int rc = allocate_ids(st, txn, a);
+		if (rc != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		const char *id = rec_str(a->recs[i], "id");
+		if (id == NULL)
+			return EINVAL;
+		int rc = put_json(txn, st->videos, id, a->recs[i]);
+		if (rc == 0)
+			rc = index_video(st, txn, a->recs[i], 1);
+		if (rc != 0)
+			return rc;
+	}
+	if (a->idem != NULL) {
+		const char *first = rec_str(a->recs[0], "id");
+		MDB_val k = { iklen, ik }, v = { strlen(first), (void *)first };
+		return mdb_put(txn, st->idem, &k, &v, 0);
+	}
+	return 0;
+}
+
+enum rg_err store_videos_insert(struct store *st, struct json_object *const *recs,
+				size_t n, const char *idem, char existing_id[ID_MAX])
+{
+	if (n == 0 || (idem != NULL && strlen(idem) > IDEM_MAX))
+		return RG_EINVAL;
+	struct insert_args a = { (struct json_object **)recs, n, idem, existing_id,
+				 NULL, NULL, NULL, NULL };
+	return run_write(st, insert_txn, &a);
+}
+
+enum rg_err store_videos_create(struct store *st, size_t n, const char *owner,
+				const char *idem, store_build_fn build, void *arg,
+				struct json_object **first)
+{
+	*first = NULL;
+	if (n == 0 || n > 64 || (idem != NULL && strlen(idem) > IDEM_MAX))
+		return RG_EINVAL;
+	struct json_object *recs[64] = { NULL };
+	char ids[64][ID_MAX];
+	char existing[ID_MAX];
+	struct insert_args a = { recs, n, idem, existing, owner, build, arg, ids };
+	enum rg_err err = run_write(st, insert_txn, &a);
+	if (err == RG_OK) {
+		*first = recs[0];
+		recs[0] = NULL;
+	} else if (err == RG_EEXIST) {
+		if (store_video_get(st, existing, first) != RG_OK)
+			err = RG_EIO;
+		else
+			err = RG_EEXIST;
+	}
+	for (size_t i = 0; i < n; i++)
+		json_object_put(recs[i]);
+	return err;
+}
+
+static int get_in(struct store *st, MDB_txn *txn, MDB_dbi dbi, const char *key,
+		  struct json_object **out)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+	int rc = mdb_get(txn, dbi, &k, &v);
+	if (rc != 0)
+		return rc;
+	*out = parse_val(&v);
+	return *out ? 0 : MDB_CORRUPTED;
+}
+
+static enum rg_err get_json(struct store *st, MDB_dbi dbi, const char *key,
+			    struct json_object **out)
+{
+	MDB_txn *txn;
+	*out = NULL;
+	int rc = txn_begin(st, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return from_mdb(rc);
+	rc = get_in(st, txn, dbi, key, out);
+	mdb_txn_abort(txn);
+	return from_mdb(rc);
+}
+
+enum rg_err store_video_get(struct store *st, const char *id, struct json_object **out)
+{
+	return get_json(st, st->videos, id, out);
+}
+
+static int update_txn(struct store *st, MDB_txn *txn, void *arg)
+{
+	struct json_object *rec = arg;
+	const char *id = rec_str(rec, "id");
+	struct json_object *old = NULL;
+	if (id == NULL)
+		return EINVAL;
+	int rc = get_in(st, txn, st->videos, id, &old);
+	if (rc != 0)
+		return rc;
+	rc = index_video(st, txn, old, 0);
+	json_object_put(old);
+	if (rc == 0)
+		rc = put_json(txn, st->videos, id, rec);
+	if (rc == 0)
+		rc = index_video(st, txn, rec, 1);
+	return rc;
+}
+
+enum rg_err store_video_update(struct store *st, struct json_object *rec)
+{
+	return run_write(st, update_txn, rec);
+}
+
+struct delete_args {
+	const char *id;
+	struct json_object *old;
+};
+
+static int delete_txn(struct store *st, MDB_txn *txn, void *arg)
+{
+	struct delete_args *a = arg;
+	json_object_put(a->old); /* from an earlier, retried attempt */
+	a->old = NULL;
+	int rc = get_in(st, txn, st->videos, a->id, &a->old);
+	if (rc != 0)
+		return rc;
+	rc = index_video(st, txn, a->old, 0);
+	if (rc == 0) {
+		MDB_val k = { strlen(a->id), (void *)a->id };
+		rc = mdb_del(txn, st->videos, &k, NULL);
+	}
+	return rc;
+}
+
+enum rg_err store_video_delete(struct store *st, const char *id, struct json_object **old)
+{
+	struct delete_args a = { id, NULL };
+	enum rg_err err = run_write(st, delete_txn, &a);
+	if (err == RG_OK && old != NULL)
+		*old = a.old;
+	else
+		json_object_put(a.old);
+	return err;
+}
+
+/* seek_owner positions cur on the first by_owner key to visit. */
+static int seek_owner(MDB_cursor *cur, const char *prefix, size_t plen,
+		      const char *after, int desc, MDB_val *k)
+{
+	char start[OWNER_MAX + ID_MAX + 2];
+	MDB_val d;
+	int rc;
+	if (!desc) {
+		size_t slen = plen;
+		memcpy(start, prefix, plen);
+		if (after != NULL) {
+			size_t alen = strlen(after);
+			memcpy(start + plen, after, alen);
+			slen += alen;
+		}
+		k->mv_data = start;
+		k->mv_size = slen;
+		rc = mdb_cursor_get(cur, k, &d, MDB_SET_RANGE);
+		/* SET_RANGE lands on `after` itself when it still exists. */
+		if (rc == 0 && after != NULL && k->mv_size == slen &&
+		    memcmp(k->mv_data, start, slen) == 0)
+			rc = mdb_cursor_get(cur, k, &d, MDB_NEXT);
+		return rc;
+	}
+	/* Descending: go to the first key >= the bound, then step back. */
+	memcpy(start, prefix, plen);
+	size_t slen = plen;
+	if (after != NULL) {
+		size_t alen = strlen(after);
+		memcpy(start + plen, after, alen);
+		slen += alen;
+	} else {
+		start[plen - 1] = '\x01'; /* just past every owner \0 ... key */
+	}
+	k->mv_data = start;
+	k->mv_size = slen;
+	rc = mdb_cursor_get(cur, k, &d, MDB_SET_RANGE);
+	if (rc == 0)
+		return mdb_cursor_get(cur, k, &d, MDB_PREV);
+	if (rc == MDB_NOTFOUND)
+		return mdb_cursor_get(cur, k, &d, MDB_LAST);
+	return rc;
+}
+
+enum rg_err store_video_list(struct store *st, const char *owner, const char *after,
+			     size_t limit, int desc, store_video_fn fn, void *arg,
+			     int *has_more)
+{
+	char prefix[OWNER_MAX + 1];
+	size_t plen = pair_key(prefix, sizeof(prefix), owner, NULL);
+	*has_more = 0;
+	if (plen == 0 || (after != NULL && strlen(after) >= ID_MAX))
+		return RG_EINVAL;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	int rc = txn_begin(st, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return from_mdb(rc);
+	rc = mdb_cursor_open(txn, st->by_owner, &cur);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return from_mdb(rc);
+	}
+	MDB_val k, d;
+	size_t seen = 0;
+	enum rg_err err = RG_OK;
+	rc = seek_owner(cur, prefix, plen, after, desc, &k);
+	while (rc == 0) {
+		if (k.mv_size <= plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		if (seen == limit) {
+			*has_more = 1;
+			break;
+		}
+		char id[ID_MAX];
+		size_t ilen = k.mv_size - plen;
+		if (ilen >= ID_MAX) {
+			err = RG_ECORRUPT;
+			break;
+		}
+		memcpy(id, (char *)k.mv_data + plen, ilen);
+		id[ilen] = '\0';
+		struct json_object *rec = NULL;
+		int grc = get_in(st, txn, st->videos, id, &rec);
+		if (grc == 0) {
+			int stop = fn(rec, arg);
+			json_object_put(rec);
+			seen++;
+			if (stop)
+				break;
+		} else if (grc != MDB_NOTFOUND) {
+			err = from_mdb(grc);
+			break;
+		}
+		rc = mdb_cursor_get(cur, &k, &d, desc ? MDB_PREV : MDB_NEXT);
+	}
+	if (err == RG_OK && rc != 0 && rc != MDB_NOTFOUND)
+		err = from_mdb(rc);
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return err;
+}
+
+enum rg_err store_due_scan(struct store *st, uint64_t now_ms, size_t limit,
+			   store_due_fn fn, void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	int rc = txn_begin(st, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return from_mdb(rc);
+	rc = mdb_cursor_open(txn, st->due, &cur);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return from_mdb(rc);
+	}
+	MDB_val k, d;
+	size_t n = 0;
+	rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	while (rc == 0 && n < limit) {
+		if (k.mv_size <= 8 || k.mv_size >= 8 + ID_MAX)
+			break;
+		const uint8_t *p = k.mv_data;
+		uint64_t at = 0;
+		for (int i = 0; i < 8; i++)
+			at = (at << 8) | p[i];
+		if (at > now_ms)
+			break;
+		char id[ID_MAX];
+		memcpy(id, p + 8, k.mv_size - 8);
+		id[k.mv_size - 8] = '\0';
+		n++;
+		if (fn(id, at, arg))
+			break;
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return (rc == 0 || rc == MDB_NOTFOUND) ? RG_OK : from_mdb(rc);
+}
+
+/* ---- keys ------------------------------------------------------------------ */
+
+struct key_insert_args {
+	struct json_object *rec;
+	const uint8_t *hash;
+};
+
+static int key_insert_txn(struct store *st, MDB_txn *txn, void *arg)
+{
+	struct key_insert_args *a = arg;
+	const char *id = rec_str(a->rec, "id");
+	if (id == NULL)
+		return EINVAL;
+	MDB_val hk = { 32, (void *)a->hash }, iv = { strlen(id), (void *)id };
+	int rc = mdb_put(txn, st->key_hash, &hk, &iv, MDB_NOOVERWRITE);
+	if (rc == 0)
+		rc = put_json(txn, st->keys, id, a->rec);
+	return rc;
+}
+
+enum rg_err store_key_insert(struct store *st, struct json_object *rec, const uint8_t hash[32])
+{
+	struct key_insert_args a = { rec, hash };
+	return run_write(st, key_insert_txn, &a);
+}
+
+enum rg_err store_key_by_hash(struct store *st, const uint8_t hash[32], struct json_object **out)
+{
+	MDB_txn *txn;
+	*out = NULL;
+	int rc = txn_begin(st, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return from_mdb(rc);
+	MDB_val hk = { 32, (void *)hash }, iv;
+	rc = mdb_get(txn, st->key_hash, &hk, &iv);
+	if (rc == 0) {
+		char id[ID_MAX];
+		if (iv.mv_size >= sizeof(id)) {
+			rc = MDB_CORRUPTED;
+		} else {
+			memcpy(id, iv.mv_data, iv.mv_size);
+			id[iv.mv_size] = '\0';
+			rc = get_in(st, txn, st->keys, id, out);
+		}
+	}
+	mdb_txn_abort(txn);
+	return from_mdb(rc);
+}
+
+enum rg_err store_key_get(struct store *st, const char *key_id, struct json_object **out)
+{
+	return get_json(st, st->keys, key_id, out);
+}
+
+static int key_put_txn(struct store *st, MDB_txn *txn, void *arg)
+{
+	struct json_object *rec = arg;
+	const char *id = rec_str(rec, "id");
+	MDB_val k = { id ? strlen(id) : 0, (void *)id }, v;
+	if (id == NULL)
+		return EINVAL;
+	int rc = mdb_get(txn, st->keys, &k, &v);
+	if (rc != 0)
+		return rc;
+	return put_json(txn, st->keys, id, rec);
+}
+
+enum rg_err store_key_put(struct store *st, struct json_object *rec)
+{
+	return run_write(st, key_put_txn, rec);
+}
+
+static enum rg_err scan_all(struct store *st, MDB_dbi dbi, store_key_fn fn, void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	int rc = txn_begin(st, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return from_mdb(rc);
+	rc = mdb_cursor_open(txn, dbi, &cur);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return from_mdb(rc);
+	}
+	MDB_val k, v;
+	enum rg_err err = RG_OK;
+	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+		struct json_object *rec = parse_val(&v);
+		if (rec == NULL) {
+			err = RG_ECORRUPT;
+			break;
+		}
+		int stop = fn(rec, arg);
+		json_object_put(rec);
+		if (stop)
+			break;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return err;
+}
+
+enum rg_err store_key_list(struct store *st, store_key_fn fn, void *arg)
+{
+	return scan_all(st, st->keys, fn, arg);
+}
+
+/* ---- consistency check ------------------------------------------------------ */
+
+struct check_ctx {
+	struct store *st;
+	MDB_txn *txn;
+	store_report_fn fn;
+	void *arg;
+	int bad;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void report(struct check_ctx *c, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	c->bad++;
+	if (c->fn != NULL)
+		c->fn(line, c->arg);
+}
+
+static int has_key(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len)
+{
+	MDB_val k = { len, (void *)key }, v;
+	return mdb_get(txn, dbi, &k, &v) == 0;
+}
+
+/* check_records: every record parses and has its index entries. */
+static void check_records(struct check_ctx *c)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	if (mdb_cursor_open(c->txn, c->st->videos, &cur) != 0)
+		return;
+	while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+		struct json_object *rec = parse_val(&v);
+		const char *id = rec ? rec_str(rec, "id") : NULL;
+		const char *owner = rec ? rec_str(rec, "owner") : NULL;
+		if (id == NULL || owner == NULL ||
+		    strlen(id) != k.mv_size || memcmp(id, k.mv_data, k.mv_size) != 0) {
+			report(c, "record %.*s: unreadable or without id/owner",
+			       (int)(k.mv_size < 64 ? k.mv_size : 64), (char *)k.mv_data);
+			json_object_put(rec);
+			continue;
+		}
+		char ok[OWNER_MAX + ID_MAX + 2];
+		size_t oklen = pair_key(ok, sizeof(ok), owner, id);
+		if (oklen == 0 || !has_key(c->txn, c->st->by_owner, ok, oklen))
+			report(c, "record %s: missing from by_owner", id);
+		uint64_t due = rec_u64(rec, "due_at");
+		if (due != 0) {
+			uint8_t dk[8 + ID_MAX];
+			size_t dklen = due_key(dk, sizeof(dk), due, id);
+			if (dklen == 0 || !has_key(c->txn, c->st->due, dk, dklen))
+				report(c, "record %s: missing from due", id);
+		}
+		json_object_put(rec);
+	}
+	mdb_cursor_close(cur);
+}
+
+/* check_index: every index entry points at a record that agrees. */
+static void check_index(struct check_ctx *c, MDB_dbi dbi, const char *name, int is_due)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	if (mdb_cursor_open(c->txn, dbi, &cur) != 0)
+		return;
+	while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+		const char *p = k.mv_data;
+		const char *id;
+		size_t ilen;
+		if (is_due) {
+			id = p + 8;
+			ilen = k.mv_size > 8 ? k.mv_size - 8 : 0;
+		} else {
+			const char *z = memchr(p, '\0', k.mv_size);
+			id = z ? z + 1 : p;
+			ilen = z ? k.mv_size - (size_t)(z + 1 - p) : 0;
+		}
+		if (ilen == 0 || ilen >= ID_MAX || !has_key(c->txn, c->st->videos, id, ilen))
+			report(c, "%s entry for %.*s: no such record", name,
+			       (int)(ilen < ID_MAX ? ilen : ID_MAX), id);
+	}
+	mdb_cursor_close(cur);
+}
+
+enum rg_err store_check(struct store *st, store_report_fn fn, void *arg)
+{
+	struct check_ctx c = { st, NULL, fn, arg, 0 };
+	int rc = txn_begin(st, MDB_RDONLY, &c.txn);
+	if (rc != 0)
+		return from_mdb(rc);
+	check_records(&c);
+	check_index(&c, st->by_owner, "by_owner", 0);
+	check_index(&c, st->due, "due", 1);
+	mdb_txn_abort(c.txn);
+	return c.bad ? RG_ECORRUPT : RG_OK;
+}

@@ -1,0 +1,100 @@
+/*
+ * store: every durable byte of reelgate's state, in one LMDB environment
+ * (data_dir/db).  Owns the sub-databases, their key encodings, map growth,
+ * stale readers and the rule that a record and its indexes change in one
+ * write transaction.  Records are JSON objects; the store reads only the
+ * fields it indexes ("id", "owner", "due_at") and leaves meaning to callers.
+ *
+ *   videos    id -> record (JSON text)
+ *   by_owner  owner \0 id -> empty            listing, cursor pagination
+ *   due       be64(due_at ms) id -> empty     what the dispatcher does next
+ *   idem      owner \0 idempotency-key -> id
+ *   keys      key id -> key record (JSON text)
+ *   key_hash  sha256(secret) -> key id
+ *
+ * A struct store belongs to one process: open it after fork, never before.
+ */
+#ifndef REELGATE_STORE_H
+#define REELGATE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <json-c/json.h>
+
+#include "error.h"
+#include "id.h"
+
+struct store;
+
+struct store_options {
+	size_t map_bytes;     /* initial map size */
+	size_t max_map_bytes; /* the map never grows past this */
+	int durable;          /* fsync every commit */
+};
+
+enum rg_err store_open(struct store **out, const char *data_dir,
+		       const struct store_options *opt);
+void store_close(struct store *st);
+
+/* store_videos_insert writes n new records and their indexes atomically.
+ * With an idempotency key (idem != NULL), if owner already used it for a
+ * video that still exists, nothing is written, RG_EEXIST is returned and
+ * that video's id is copied into existing_id. */
+enum rg_err store_videos_insert(struct store *st, struct json_object *const *recs,
+				size_t n, const char *idem,
+				char existing_id[ID_MAX]);
+/* store_videos_create is the insert used for new tasks: it allocates n ids
+ * inside the write transaction, each sorting after every id already stored
+ * (so id order is commit order, across processes), and calls build(ids, n,
+ * i, arg) for each record.  The first record is handed back in *first
+ * (caller puts it); on an idempotency hit it is the earlier video's record
+ * and RG_EEXIST is returned. */
+typedef struct json_object *(*store_build_fn)(char (*ids)[ID_MAX], size_t n, size_t i,
+					      void *arg);
+enum rg_err store_videos_create(struct store *st, size_t n, const char *owner,
+				const char *idem, store_build_fn build, void *arg,
+				struct json_object **first);
+/* store_video_get parses the record of id into *out (caller puts it). */
+enum rg_err store_video_get(struct store *st, const char *id,
+			    struct json_object **out);
+/* store_video_update replaces a record (same id) and moves its due entry. */
+enum rg_err store_video_update(struct store *st, struct json_object *rec);
+/* store_video_delete removes id and its index entries; the old record is
+ * handed to *old when old != NULL (caller puts it). */
+enum rg_err store_video_delete(struct store *st, const char *id,
+			       struct json_object **old);
+
+/* store_video_list calls fn for up to limit of owner's videos, newest first
+ * when desc, starting after the id `after` (which need not exist any more).
+ * *has_more says whether more remain.  fn borrows rec. */
+typedef int (*store_video_fn)(struct json_object *rec, void *arg);
+enum rg_err store_video_list(struct store *st, const char *owner,
+			     const char *after, size_t limit, int desc,
+			     store_video_fn fn, void *arg, int *has_more);
+
+/* store_due_scan calls fn for each video whose due_at <= now_ms, oldest
+ * first, up to limit; fn borrows id. */
+typedef int (*store_due_fn)(const char *id, uint64_t due_at, void *arg);
+enum rg_err store_due_scan(struct store *st, uint64_t now_ms, size_t limit,
+			   store_due_fn fn, void *arg);
+
+/* Keys.  hash is SHA-256 of the secret. */
+enum rg_err store_key_insert(struct store *st, struct json_object *rec,
+			     const uint8_t hash[32]);
+enum rg_err store_key_by_hash(struct store *st, const uint8_t hash[32],
+			      struct json_object **out);
+enum rg_err store_key_get(struct store *st, const char *key_id,
+			  struct json_object **out);
+enum rg_err store_key_put(struct store *st, struct json_object *rec);
+typedef int (*store_key_fn)(struct json_object *rec, void *arg);
+enum rg_err store_key_list(struct store *st, store_key_fn fn, void *arg);
+
+/* store_check verifies that indexes agree with records; writes a report of
+ * each disagreement to fn (one line each).  Returns RG_ECORRUPT if any. */
+typedef void (*store_report_fn)(const char *line, void *arg);
+enum rg_err store_check(struct store *st, store_report_fn fn, void *arg);
+
+/* store_map_size reports the current map size (for tests and logs). */
+size_t store_map_size(struct store *st);
+
+#endif

@@ -1,0 +1,164 @@
+/*
+ * worker: the accept loop.
+ *
+ * The listen socket is non-blocking and the worker waits in poll() on it and
+ * on a self-pipe its signal handler writes to, so a stop request is seen at
+ * once even while idle, and never interrupts a request half-way: a request is
+ * always read, handled and answered before the flag is looked at.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "http.h"
+#include "log.h"
+#include "store.h"
+
+static volatile sig_atomic_t stop_requested;
+static int wake_pipe[2] = { -1, -1 };
+
+static void on_stop(int sig)
+{
+	int saved = errno;
+	stop_requested = 1;
+	char c = (char)sig;
+	if (wake_pipe[1] >= 0) {
+		ssize_t w = write(wake_pipe[1], &c, 1);
+		(void)w;
+	}
+	errno = saved;
+}
+
+static int setup_signals(void)
+{
+	if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -1;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	return 0;
+}
+
+/* wait_readable waits until fd has something or a stop is requested;
+ * returns 1 when fd is readable. */
+static int wait_readable(int fd)
+{
+	struct pollfd p[2] = { { fd, POLLIN, 0 }, { wake_pipe[0], POLLIN, 0 } };
+	for (;;) {
+		if (stop_requested)
+			return 0;
+		int n = poll(p, 2, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return 0;
+		if (p[1].revents) {
+			char drain[16];
+			while (read(wake_pipe[0], drain, sizeof(drain)) > 0)
+				;
+		}
+		if (p[0].revents)
+			return 1;
+	}
+}
+
+static void serve_one(struct app *app, FCGX_Request *req)
+{
+	struct http_request hr;
+	struct http_response res;
+	http_response_init(&res);
+	if (http_request_from_fcgx(&hr, req, app->cfg->public_url) < 0) {
+		struct api_error e;
+		api_error_from_rg(&e, RG_ENOMEM);
+		http_error(&res, &e);
+	} else {
+		api_handle(app, &hr, &res);
+	}
+	/* Whatever the handler left unread is drained, so the web server is
+	 * never cut off while still sending (bounded: a liar is cut off). */
+	http_drain(&hr, app->cfg->max_body_bytes + (1u << 20));
+	http_send(req, &res, hr.request_id[0] ? hr.request_id : "req_unknown");
+	if (res.status >= 500)
+		log_warn("request_failed", "req=%s method=%s status=%d", hr.request_id,
+			 hr.method ? hr.method : "-", res.status);
+	else
+		log_debug("request", "req=%s method=%s status=%d", hr.request_id,
+			  hr.method ? hr.method : "-", res.status);
+	http_response_deinit(&res);
+	http_request_deinit(&hr);
+}
+
+int worker_run(const struct config *cfg, int listen_fd, int supervised)
+{
+	log_set_role("worker");
+	if (supervised)
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (setup_signals() < 0) {
+		log_error("worker_start_failed", "reason=\"pipe: %s\"", strerror(errno));
+		return 1;
+	}
+	struct app app;
+	memset(&app, 0, sizeof(app));
+	if (app_dirs(&app, cfg) < 0) {
+		log_error("worker_start_failed", "reason=\"cannot create directories under data_dir: %s\"",
+			  strerror(errno));
+		return 1;
+	}
+	struct store_options so = { cfg->map_bytes, cfg->max_map_bytes, cfg->durable };
+	enum rg_err err = store_open(&app.st, cfg->data_dir, &so);
+	if (err != RG_OK) {
+		log_error("worker_start_failed", "reason=\"cannot open the database: %s\"", rg_strerror(err));
+		return 1;
+	}
+	int fl = fcntl(listen_fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK);
+	FCGX_Init();
+	FCGX_Request req;
+	FCGX_InitRequest(&req, listen_fd, 0);
+	log_info("worker_started", "fd=%d", listen_fd);
+	unsigned long served = 0;
+	while (!stop_requested) {
+		int fd = req.ipcFd >= 0 ? req.ipcFd : listen_fd;
+		if (!wait_readable(fd))
+			break;
+		int rc = FCGX_Accept_r(&req);
+		if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
+			continue;
+		if (rc < 0) {
+			if (rc == -ECONNABORTED || rc == -EPROTO)
+				continue;
+			log_error("accept_failed", "rc=%d", rc);
+			break;
+		}
+		serve_one(&app, &req);
+		FCGX_Finish_r(&req);
+		served++;
+	}
+	FCGX_Free(&req, 1);
+	store_close(app.st);
+	log_info("worker_stopped", "served=%lu", served);
+	return 0;
+}

@@ -1,0 +1,895 @@
+"""Integration test harness: the real reelgate binary behind a real nginx.
+
+A Stack is one throw-away deployment on loopback: a temp directory with a
+reelgate config (FastCGI on a unix socket or a TCP port), API keys made with
+the `reelgate keys` CLI, `reelgate serve --foreground` (or spawn-fcgi) and an
+nginx generated from etc/nginx/standalone.conf.in, the same template
+./quickstart uses.  It offers HTTP helpers (JSON, multipart, urlencoded and
+raw requests), record counting (through the API, and LMDB's own count with
+mdb_stat when it is installed) and assertion helpers for OpenAI's error
+envelope and video object.
+
+A Suite runs named test functions and prints TAP for automake's tap-driver.
+Every test is independent: it makes its own videos (and keys when it needs
+them) and compares counts before and after, never absolute numbers.
+
+Environment (set by `make check`; each has a default for running a test file
+by hand, e.g. `python3 tests/integration/test_api.py`):
+  REELGATE_BIN     the reelgate binary (default: SRCDIR/src/reelgate)
+  REELGATE_SRCDIR  the source tree (default: two levels above this file)
+  NGINX            nginx binary; set but empty means "not installed"
+  SPAWN_FCGI       spawn-fcgi binary; same convention
+  REELGATE_TEST_KEEP=1  keep the temp directories (logs, data) after the run
+
+Python standard library only.
+"""
+
+import base64
+import contextlib
+import http.client
+import json as _json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.parse
+import uuid
+import zlib
+
+SRCDIR = os.environ.get("REELGATE_SRCDIR") or os.path.abspath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+BIN = os.environ.get("REELGATE_BIN") or os.path.join(SRCDIR, "src", "reelgate")
+TEMPLATE = os.path.join(SRCDIR, "etc", "nginx", "standalone.conf.in")
+MODEL = "reelgate-local"
+
+# The 13 fields of OpenAI's video object (docs/api.md), plus our metadata.
+VIDEO_FIELDS = ("id", "object", "model", "status", "progress", "created_at",
+                "completed_at", "expires_at", "prompt", "size", "seconds",
+                "remixed_from_video_id", "error")
+# docs/api.md: the codes a 400 may carry.
+CODES_400 = {"invalid_value", "missing_required_parameter", "model_not_found",
+             "unsupported_value", "invalid_json", "conflicting_parameters",
+             "invalid_body"}
+
+
+def _tool(var, name):
+    """The path of a tool: $VAR when set (empty: not installed), else PATH."""
+    if var in os.environ:
+        path = os.environ[var]
+        return path if path and os.access(path, os.X_OK) else None
+    found = shutil.which(name)
+    if not found:
+        for d in ("/usr/sbin", "/sbin", "/usr/local/sbin"):
+            if os.access(os.path.join(d, name), os.X_OK):
+                found = os.path.join(d, name)
+                break
+    return found
+
+
+NGINX = _tool("NGINX", "nginx")
+SPAWN_FCGI = _tool("SPAWN_FCGI", "spawn-fcgi")
+MDB_STAT = shutil.which("mdb_stat")
+
+
+class Skip(Exception):
+    """Raised by a test that cannot run here: TAP `ok N - name # SKIP why`."""
+
+
+class TestTimeout(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- utilities
+
+def free_port():
+    """A loopback TCP port free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    """Polls pred() until it returns a true value; returns it or raises."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def children(pid):
+    """Pids whose parent is pid (from /proc, so no procps needed)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # comm may hold spaces and parentheses: fields follow the last ')'.
+        fields = stat.rpartition(")")[2].split()
+        if len(fields) > 1 and fields[0] != "Z" and int(fields[1]) == pid:
+            kids.append(int(entry))
+    return sorted(kids)
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def pids_mentioning(text):
+    """Pids of live processes whose command line contains text."""
+    found = []
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        if text in cmd:
+            found.append(int(entry))
+    return found
+
+
+def tail(path, n=30):
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode("utf-8", "replace").splitlines()
+        return "\n".join(lines[-n:])
+    except OSError as e:
+        return "(%s)" % e
+
+
+def png_bytes(width=8, height=8, rgb=(200, 40, 40)):
+    """A valid PNG image (stdlib zlib only)."""
+    def chunk(kind, data):
+        c = struct.pack(">I", len(data)) + kind + data
+        return c + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b""))
+
+
+def png_data_uri():
+    return "data:image/png;base64," + base64.b64encode(png_bytes()).decode()
+
+
+def multipart(fields, boundary=None):
+    """Encodes fields as multipart/form-data.
+
+    fields: a list of (name, value) where value is str/bytes/int for a text
+    field, or (filename, content_type, data) for a file part.  Returns
+    (body, content_type).  Names may repeat (the caller decides).
+    """
+    boundary = boundary or "----reelgate" + uuid.uuid4().hex
+    out = []
+    for name, value in fields:
+        out.append(b"--" + boundary.encode() + b"\r\n")
+        if isinstance(value, tuple):
+            filename, ctype, data = value
+            out.append(('Content-Disposition: form-data; name="%s"; filename="%s"\r\n'
+                        % (name, filename)).encode())
+            out.append(("Content-Type: %s\r\n\r\n" % ctype).encode())
+            out.append(data)
+        else:
+            if not isinstance(value, bytes):
+                value = str(value).encode()
+            out.append(('Content-Disposition: form-data; name="%s"\r\n\r\n' % name).encode())
+            out.append(value)
+        out.append(b"\r\n")
+    out.append(b"--" + boundary.encode() + b"--\r\n")
+    return b"".join(out), "multipart/form-data; boundary=" + boundary
+
+
+class Response:
+    """An HTTP answer: status, headers (list of pairs), body bytes."""
+
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+
+    def header(self, name):
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return None
+
+    @property
+    def json(self):
+        try:
+            return _json.loads(self.body)
+        except ValueError:
+            return None
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def __repr__(self):
+        body = self.text
+        if len(body) > 600:
+            body = body[:600] + "...(%d bytes)" % len(self.body)
+        return "<HTTP %s %s: %s>" % (self.status, self.header("content-type"), body)
+
+
+# --------------------------------------------------------------- assertions
+
+ANY = object()
+
+
+def check(cond, msg, *detail):
+    if not cond:
+        raise AssertionError(msg + "".join("\n" + str(d) for d in detail))
+
+
+def eq(got, want, what):
+    check(got == want, "%s: got %r, want %r" % (what, got, want))
+
+
+def _param_ok(got, want):
+    if want is ANY:
+        return True
+    if callable(want):
+        return want(got)
+    if isinstance(want, (set, frozenset, tuple, list)):
+        return got in want
+    return got == want
+
+
+def expect_error(resp, status, param=ANY, code=ANY):
+    """Checks an OpenAI error envelope: status, the 4 keys, type, param, code.
+
+    param / code: a value, a set of accepted values, a predicate, or ANY.
+    For a 400 with code ANY the code must still be one docs/api.md lists.
+    Returns the error object.
+    """
+    check(resp.status == status, "status: got %s, want %s" % (resp.status, status), resp)
+    ctype = resp.header("content-type") or ""
+    check(ctype.startswith("application/json"), "Content-Type %r is not JSON" % ctype, resp)
+    check(resp.header("x-request-id"), "no X-Request-Id header", resp)
+    body = resp.json
+    check(isinstance(body, dict) and set(body) == {"error"},
+          "body is not {\"error\": {...}}", resp)
+    err = body["error"]
+    check(isinstance(err, dict) and set(err) == {"message", "type", "param", "code"},
+          "error object must have exactly message, type, param, code", resp)
+    check(isinstance(err["message"], str) and err["message"].strip(), "empty message", resp)
+    want_type = "server_error" if status >= 500 else (
+        "requests" if status == 429 else "invalid_request_error")
+    eq(err["type"], want_type, "error.type")
+    check(err["param"] is None or isinstance(err["param"], str), "param not a string or null", resp)
+    check(_param_ok(err["param"], param),
+          "error.param: got %r, want %r" % (err["param"], param), resp)
+    check(err["code"] is None or isinstance(err["code"], str), "code not a string or null", resp)
+    if code is ANY and status == 400:
+        check(err["code"] in CODES_400, "400 code %r is not one of docs/api.md's" % err["code"], resp)
+    else:
+        check(_param_ok(err["code"], code),
+              "error.code: got %r, want %r" % (err["code"], code), resp)
+    return err
+
+
+def expect_video(resp_or_obj, status="queued"):
+    """Checks a video object; returns it."""
+    v = resp_or_obj
+    if isinstance(resp_or_obj, Response):
+        check(resp_or_obj.status == 200, "status %s, want 200" % resp_or_obj.status, resp_or_obj)
+        check((resp_or_obj.header("content-type") or "").startswith("application/json"),
+              "video answer is not JSON", resp_or_obj)
+        check(resp_or_obj.header("x-request-id"), "no X-Request-Id header", resp_or_obj)
+        v = resp_or_obj.json
+    check(isinstance(v, dict), "not a JSON object", v)
+    missing = [f for f in VIDEO_FIELDS + ("metadata",) if f not in v]
+    check(not missing, "video object lacks %s" % missing, v)
+    eq(v["object"], "video", "object")
+    check(isinstance(v["id"], str) and v["id"].startswith("video_"), "bad id %r" % v["id"])
+    check(isinstance(v["created_at"], int) and v["created_at"] > 1500000000, "bad created_at", v)
+    check(isinstance(v["progress"], int) and 0 <= v["progress"] <= 100, "bad progress", v)
+    check(isinstance(v["seconds"], str) and v["seconds"].isdigit(), "seconds must be a digit string", v)
+    check(isinstance(v["size"], str) and "x" in v["size"], "size must be \"WxH\"", v)
+    check(v["metadata"] is None or isinstance(v["metadata"], dict), "metadata not an object", v)
+    if status is not None:
+        eq(v["status"], status, "status")
+    if v["status"] == "queued":
+        eq(v["progress"], 0, "progress of a queued video")
+        eq(v["completed_at"], None, "completed_at of a queued video")
+        eq(v["error"], None, "error of a queued video")
+    return v
+
+
+def loose_eq(got, want):
+    """Equal, allowing a number to come back as its decimal string or back."""
+    if got == want:
+        return True
+    if isinstance(want, bool) or isinstance(got, bool):
+        return False
+    try:
+        return str(got) == str(want) or float(got) == float(want)
+    except (TypeError, ValueError):
+        return False
+
+
+# -------------------------------------------------------------------- stack
+
+def base_config(tmp, listen, limits=None, workers=2, extra_models=None):
+    models = {
+        MODEL: {
+            "backends": [{"backend": "local", "model": "ffmpeg-render"}],
+            "seconds": {"min": 1, "max": 20},
+            "sizes": {"max_width": 1920, "max_height": 1920},
+            "default_seconds": 4,
+            "default_size": "1280x720",
+            "default_fps": 24,
+            "max_fps": 60,
+            "deadline_seconds": 1800,
+        },
+    }
+    models.update(extra_models or {})
+    lim = {
+        "max_body_bytes": 2 * 1024 * 1024,
+        "max_image_bytes": 1024 * 1024,
+        "max_prompt_chars": 32000,
+        "max_metadata_bytes": 16384,
+        "max_fields": 64,
+        "max_n": 4,
+    }
+    lim.update(limits or {})
+    return {
+        "listen": listen,
+        "listen_mode": "0660",
+        "workers": workers,
+        "data_dir": os.path.join(tmp, "data"),
+        "log_file": os.path.join(tmp, "reelgate.log"),
+        "public_url": None,
+        "limits": lim,
+        "db": {"map_mb": 16, "max_map_mb": 1024, "durable": True},
+        "default_model": MODEL,
+        "models": models,
+        "backends": {
+            "local": {
+                "type": "command",
+                "command": [os.path.join(SRCDIR, "share", "reelgate", "render-ffmpeg")],
+                "concurrency": 2,
+            },
+        },
+        "content": {"delivery": "x-accel-redirect", "accel_prefix": "/_reelgate_content/"},
+    }
+
+
+class Stack:
+    """One reelgate + nginx deployment in a temp directory.
+
+    listen: "unix" or "tcp".  spawn_fcgi: 0 for `reelgate serve` (a master
+    of ours), N for `spawn-fcgi -F N` (no master: each process is a worker on
+    the inherited socket).  Use as a context manager; stop() kills all it
+    started, also after an exception.
+    """
+
+    def __init__(self, workers=2, listen="unix", limits=None, extra_models=None,
+                 spawn_fcgi=0):
+        self.workers = workers
+        self.listen_kind = listen
+        self.limits = limits
+        self.extra_models = extra_models
+        self.spawn_fcgi = spawn_fcgi
+        self.proc = None          # reelgate serve --foreground
+        self.nginx = None
+        self.fcgi_pids = []       # spawn-fcgi mode
+        self.key = None
+        self.dir = None
+        self._logs = []
+
+    # -- lifecycle
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def start(self):
+        if not NGINX:
+            raise Skip("nginx not installed")
+        if not os.access(BIN, os.X_OK):
+            raise RuntimeError("reelgate binary not found: %s (run make first)" % BIN)
+        # Short paths: a unix socket path must fit in 108 bytes.
+        base = os.environ.get("TMPDIR", "/tmp")
+        if len(base) > 40:
+            base = "/tmp"
+        self.dir = tempfile.mkdtemp(prefix="reelgate-it-", dir=base)
+        _STACKS.append(self)
+        os.makedirs(os.path.join(self.dir, "logs"))
+        os.makedirs(os.path.join(self.dir, "nginx-tmp"))
+        self.port = free_port()
+        self.base = "http://127.0.0.1:%d" % self.port
+        if self.listen_kind == "unix":
+            self.sock_path = os.path.join(self.dir, "fcgi.sock")
+            self.listen = "unix:" + self.sock_path
+        else:
+            self.listen = "127.0.0.1:%d" % free_port()
+        self.config_path = os.path.join(self.dir, "reelgate.json")
+        self.config = base_config(self.dir, self.listen, self.limits, self.workers,
+                                  self.extra_models)
+        self.data_dir = self.config["data_dir"]
+        self.write_config()
+        self.max_body = self.config["limits"]["max_body_bytes"]
+        if self.spawn_fcgi:
+            self._start_spawn_fcgi(self.spawn_fcgi)
+        else:
+            self.start_reelgate()
+        self._start_nginx()
+        self.wait_ready()
+        self.key = self.create_key("alice")
+
+    def write_config(self, **changes):
+        """Writes self.config (updated with changes) to the config file."""
+        self.config.update(changes)
+        tmp = self.config_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("/* written by tests/integration/harness.py */\n")
+            _json.dump(self.config, f, indent=2)
+        os.replace(tmp, self.config_path)
+
+    def start_reelgate(self):
+        """Starts `reelgate serve --foreground` (also after a stop)."""
+        log = open(os.path.join(self.dir, "logs", "serve.log"), "ab")
+        self._logs.append(log.name)
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "-c", self.config_path, "--foreground"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        log.close()
+        return self.proc
+
+    def _start_spawn_fcgi(self, n):
+        if not SPAWN_FCGI:
+            raise Skip("spawn-fcgi not installed")
+        pidfile = os.path.join(self.dir, "spawn-fcgi.pid")
+        log = os.path.join(self.dir, "logs", "serve.log")
+        self._logs.append(log)
+        sock = self.sock_path if self.listen_kind == "unix" else None
+        where = ["-s", sock, "-M", "0660"] if sock else \
+            ["-a", "127.0.0.1", "-p", self.listen.rpartition(":")[2]]
+        # sh -c 'exec ...' keeps the pid spawn-fcgi reports and sends the
+        # log to a file (spawn-fcgi points stderr at /dev/null).
+        cmd = [SPAWN_FCGI] + where + ["-F", str(n), "-P", pidfile, "--",
+                                      "/bin/sh", "-c",
+                                      'exec "$0" serve -c "$1" --foreground 2>>"$2"',
+                                      BIN, self.config_path, log]
+        out = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                             timeout=30)
+        try:
+            with open(pidfile) as f:
+                self.fcgi_pids = [int(p) for p in f.read().split()]
+        except OSError:
+            self.fcgi_pids = []
+        check(out.returncode == 0 and len(self.fcgi_pids) == n,
+              "spawn-fcgi failed (exit %s)" % out.returncode,
+              out.stdout.decode(errors="replace"), out.stderr.decode(errors="replace"))
+
+    def _start_nginx(self):
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(TEMPLATE) as f:
+            text = f.read()
+        user = "%s %s" % (_username(), _groupname())
+        subst = {
+            "@DAEMON@": "off",
+            "@USER@": user,
+            "@HOME@": self.dir,
+            "@PORT@": str(self.port),
+            "@FCGI@": self.listen,
+            "@CONTENT_DIR@": os.path.join(self.data_dir, "content"),
+            "@MAX_BODY@": str(self.max_body),
+        }
+        for k, v in subst.items():
+            text = text.replace(k, v)
+        if os.geteuid() != 0:
+            # `user` only means something to an nginx started as root.
+            text = "\n".join(l for l in text.splitlines() if not l.startswith("user "))
+        with open(conf, "w") as f:
+            f.write(text)
+        t = subprocess.run([NGINX, "-t", "-q", "-c", conf], capture_output=True, timeout=30)
+        check(t.returncode == 0, "nginx -t refused the generated config",
+              t.stderr.decode(errors="replace"))
+        log = open(os.path.join(self.dir, "logs", "nginx.out"), "ab")
+        self.nginx = subprocess.Popen([NGINX, "-c", conf], stdin=subprocess.DEVNULL,
+                                      stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+        log.close()
+        self._logs.append(os.path.join(self.dir, "logs", "nginx-error.log"))
+
+        def listening():
+            check(self.nginx.poll() is None, "nginx exited",
+                  tail(os.path.join(self.dir, "logs", "nginx.out")),
+                  tail(os.path.join(self.dir, "logs", "nginx-error.log")))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        wait_until(listening, 15, what="nginx to listen")
+
+    def wait_ready(self, timeout=30):
+        """Waits until reelgate itself answers through nginx (401 without key)."""
+        def ready():
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError("reelgate serve exited with %s:\n%s"
+                                     % (self.proc.returncode, self.log_tail()))
+            try:
+                r = self.request("GET", "/v1/models", key=None, timeout=5)
+            except OSError:
+                return False
+            return r.status in (200, 401)
+        wait_until(ready, timeout, interval=0.1, what="reelgate to answer through nginx")
+
+    def stop_reelgate(self, sig=signal.SIGTERM, timeout=30):
+        """Signals the master and waits for it; returns its exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _killpg(self.proc.pid)
+            self.proc.wait(10)
+            raise AssertionError("reelgate did not exit within %ss of %s" % (timeout, sig))
+
+    def stop(self):
+        """Stops everything this stack started; never raises."""
+        if self.dir is None:
+            return
+        for p in (self.nginx, self.proc):
+            if p is not None and p.poll() is None:
+                try:
+                    p.terminate()
+                    p.wait(10)
+                except Exception:
+                    pass
+        for p in (self.nginx, self.proc):
+            if p is not None:
+                _killpg(p.pid)
+        # Whatever is left (spawn-fcgi's children, anything that left our
+        # process group) names our temp directory on its command line.
+        for pid in set(self.fcgi_pids) | set(pids_mentioning(self.dir)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if os.environ.get("REELGATE_TEST_KEEP"):
+            sys.stderr.write("kept %s\n" % self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
+        if self in _STACKS:
+            _STACKS.remove(self)
+
+    def log_tail(self, n=25):
+        return "\n".join("--- %s\n%s" % (p, tail(p, n)) for p in
+                         dict.fromkeys(self._logs + [self.config.get("log_file", "")]) if p
+                         and os.path.exists(p))
+
+    def master_pid(self):
+        return self.proc.pid
+
+    def worker_pids(self):
+        return children(self.proc.pid)
+
+    # -- CLI
+
+    def cli(self, *args, check_rc=True):
+        r = subprocess.run([BIN] + list(args) + ["-c", self.config_path],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        if check_rc:
+            check(r.returncode == 0, "reelgate %s exited %s" % (" ".join(args), r.returncode),
+                  r.stderr.decode(errors="replace"))
+        return r
+
+    def create_key(self, name=None):
+        """A new API key (`reelgate keys create`); returns the secret."""
+        name = name or "k" + uuid.uuid4().hex[:10]
+        out = self.cli("keys", "create", "--name", name).stdout.decode()
+        lines = out.splitlines()
+        check(len(lines) == 1 and lines[0].strip() and " " not in lines[0].strip(),
+              "keys create must print the secret alone on one line, printed %r" % out)
+        return lines[0].strip()
+
+    def key_id(self, name):
+        for line in self.cli("keys", "list").stdout.decode().splitlines():
+            f = line.split()
+            if len(f) >= 2 and f[1] == name:
+                return f[0]
+        raise AssertionError("key %r not in `reelgate keys list`" % name)
+
+    # -- HTTP
+
+    def request(self, method, path, key=ANY, body=None, headers=None, json=ANY,
+                form=None, urlencoded=None, content_type=None, timeout=30):
+        """One HTTP request through nginx; returns a Response.
+
+        key: ANY = the stack's default key, None = no Authorization header,
+        a string = that key.  Body from exactly one of: body (bytes/str, with
+        content_type), json (any value, sent as application/json), form (a
+        multipart field list, see multipart()), urlencoded (pairs or dict).
+        """
+        hdrs = {}
+        if key is ANY:
+            key = self.key
+        if key is not None:
+            hdrs["Authorization"] = "Bearer " + key
+        if json is not ANY:
+            body = _json.dumps(json).encode()
+            content_type = content_type or "application/json"
+        elif form is not None:
+            body, ctype = multipart(form)
+            content_type = content_type or ctype
+        elif urlencoded is not None:
+            body = urllib.parse.urlencode(urlencoded).encode()
+            content_type = content_type or "application/x-www-form-urlencoded"
+        if isinstance(body, str):
+            body = body.encode()
+        if content_type:
+            hdrs["Content-Type"] = content_type
+        hdrs.update(headers or {})
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            try:
+                conn.request(method, path, body=body, headers=hdrs)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server answered early (e.g. 413); read that answer
+            r = conn.getresponse()
+            return Response(r.status, r.reason, r.getheaders(), r.read())
+        finally:
+            conn.close()
+
+    def raw(self, data, timeout=15):
+        """Sends raw bytes as a request; parses the answer."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        try:
+            try:
+                s.sendall(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            r = http.client.HTTPResponse(s, method="GET")
+            r.begin()
+            return Response(r.status, r.reason, r.getheaders(), r.read())
+        finally:
+            s.close()
+
+    # -- the API, shortly
+
+    def create(self, key=ANY, **fields):
+        """POST /v1/videos with a JSON body; asserts 200; returns the video."""
+        fields.setdefault("prompt", "a test video " + uuid.uuid4().hex[:8])
+        return expect_video(self.request("POST", "/v1/videos", key=key, json=fields))
+
+    def get(self, vid, key=ANY):
+        return self.request("GET", "/v1/videos/" + vid, key=key)
+
+    def list(self, key=ANY, **query):
+        q = ("?" + urllib.parse.urlencode(query)) if query else ""
+        return self.request("GET", "/v1/videos" + q, key=key)
+
+    def list_ids(self, key=ANY, order="asc"):
+        """Every id the key can see, paging with `after` (limit 100)."""
+        ids, after = [], None
+        for _ in range(1000):
+            q = {"limit": 100, "order": order}
+            if after:
+                q["after"] = after
+            r = self.list(key=key, **q)
+            check(r.status == 200, "list failed", r)
+            page = r.json
+            ids += [v["id"] for v in page["data"]]
+            if not page["has_more"]:
+                return ids
+            after = page["last_id"]
+        raise AssertionError("list never ends")
+
+    def count(self, key=ANY):
+        return len(self.list_ids(key))
+
+    def db_entries(self):
+        """{sub-database: entries} from mdb_stat, or None without it."""
+        if not MDB_STAT:
+            return None
+        path = os.path.join(self.data_dir, "db")
+        args = [MDB_STAT, "-a"]
+        if os.path.isfile(path):
+            args.append("-n")
+        elif not os.path.isdir(path):
+            return None
+        r = subprocess.run(args + [path], capture_output=True, timeout=30)
+        if r.returncode != 0:
+            return None
+        out, name = {}, None
+        for line in r.stdout.decode(errors="replace").splitlines():
+            line = line.strip()
+            if line.startswith("Status of "):
+                name = line[len("Status of "):]
+            elif line.startswith("Entries:") and name:
+                out[name] = int(line.split()[1])
+        return out
+
+    def video_records(self):
+        """Entries of the `videos` sub-database (None when unknown)."""
+        db = self.db_entries()
+        return db.get("videos") if db else None
+
+    @contextlib.contextmanager
+    def no_new_records(self, key=ANY):
+        """Asserts that the block creates no video, by the API count of the
+        key and (with mdb_stat) by the records in LMDB."""
+        before, db_before = self.count(key), self.video_records()
+        yield
+        eq(self.count(key), before, "videos listed after a bad request")
+        if db_before is not None:
+            eq(self.video_records(), db_before, "records in LMDB's videos database")
+
+    def files_under(self, sub):
+        """Regular files under data_dir/sub (recursively)."""
+        found = []
+        for root, _dirs, files in os.walk(os.path.join(self.data_dir, sub)):
+            found += [os.path.join(root, f) for f in files]
+        return sorted(found)
+
+
+_STACKS = []
+
+
+def _killpg(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _username():
+    import pwd
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def _groupname():
+    import grp
+    return grp.getgrgid(os.getegid()).gr_name
+
+
+def _cleanup_all(*_):
+    for s in list(_STACKS):
+        s.stop()
+
+
+# --------------------------------------------------------------------- TAP
+
+class Suite:
+    """Named tests, run in order, reported as TAP.
+
+        suite = Suite()
+        @suite.test("create with JSON")
+        def _(stack): ...
+        suite.main(shared=True)
+
+    shared=True: one Stack (made with stack_args) for all tests, restarted
+    if reelgate died; each test gets it.  shared=False: each test gets None
+    and makes the Stacks it needs.  Without nginx, Stack.start() raises
+    Skip, so those tests are reported `# SKIP nginx not installed`.
+    """
+
+    def __init__(self):
+        self.tests = []
+
+    def test(self, name, timeout=120):
+        def deco(fn):
+            self.tests.append((name, fn, timeout))
+            return fn
+        return deco
+
+    def main(self, shared=True, **stack_args):
+        sys.stdout.reconfigure(line_buffering=True)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        stack = None
+        try:
+            start_error = skip_all = None
+            if shared:
+                try:
+                    stack = Stack(**stack_args)
+                    stack.start()
+                except Skip as e:
+                    skip_all = str(e)
+                except Exception:
+                    start_error = traceback.format_exc()
+                    if stack.dir:
+                        start_error += "\n" + stack.log_tail()
+            for i, (name, fn, timeout) in enumerate(self.tests, 1):
+                if skip_all:
+                    print("ok %d - %s # SKIP %s" % (i, name, skip_all))
+                    continue
+                if start_error:
+                    print("not ok %d - %s" % (i, name))
+                    if i == 1:
+                        _diag("the test stack did not start:\n" + start_error)
+                    continue
+                if stack is not None and stack.proc is not None and stack.proc.poll() is not None:
+                    _diag("reelgate had exited (%s); restarting it" % stack.proc.returncode)
+                    stack.start_reelgate()
+                    stack.wait_ready()
+                self._run_one(i, name, fn, timeout, stack)
+            print("1..%d" % len(self.tests))
+        finally:
+            if stack is not None:
+                stack.stop()
+            _cleanup_all()
+        # Failures are in the TAP lines; a non-zero exit would make
+        # tap-driver count one more (ERROR) for the same failure.
+        return 0
+
+    def _run_one(self, i, name, fn, timeout, stack):
+        def on_alarm(*_):
+            raise TestTimeout("test timed out after %ss" % timeout)
+        old = signal.signal(signal.SIGALRM, on_alarm)
+        signal.alarm(timeout)
+        try:
+            fn(stack)
+        except Skip as e:
+            signal.alarm(0)
+            print("ok %d - %s # SKIP %s" % (i, name, e))
+            return True
+        except BaseException as e:
+            signal.alarm(0)
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                raise
+            print("not ok %d - %s" % (i, name))
+            if isinstance(e, AssertionError):
+                _diag("%s" % e)
+                tb = traceback.extract_tb(e.__traceback__)
+                frames = [f for f in tb if os.path.basename(f.filename) != "harness.py"]
+                if frames:
+                    _diag("at %s:%d" % (os.path.basename(frames[-1].filename), frames[-1].lineno))
+            else:
+                _diag(traceback.format_exc())
+            if stack is not None and stack.dir:
+                _diag(stack.log_tail(15))
+            return False
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, old)
+        print("ok %d - %s" % (i, name))
+        return True
+
+
+def _diag(text):
+    for line in str(text).splitlines():
+        print("# " + line)
+
+
+def run_threads(fn, n, *args):
+    """Runs fn(i, *args) in n threads; returns them (started, daemon)."""
+    ts = [threading.Thread(target=fn, args=(i,) + args, daemon=True) for i in range(n)]
+    for t in ts:
+        t.start()
+    return ts

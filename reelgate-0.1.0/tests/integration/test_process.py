@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""The process model with real processes and signals.
+
+SIGTERM under load loses no acknowledged create; a worker killed with
+SIGKILL is respawned; SIGHUP re-reads the config and replaces the workers
+without a failed request; spawn-fcgi -F 2 (no master of ours) serves the API;
+a wrong config is refused with the file and the key.  Each test has its own
+stack (temp dir, reelgate, nginx).
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (BIN, MODEL, Stack, Suite, alive, base_config, check,  # noqa: E402
+                     eq, expect_error, expect_video, run_threads, wait_until)
+
+suite = Suite()
+test = suite.test
+
+
+def wait_workers(s, n, timeout=20):
+    """Waits until the master has at least n children; returns their pids."""
+    return wait_until(lambda: len(s.worker_pids()) >= n and s.worker_pids(), timeout,
+                      what="%d children of the master" % n)
+
+
+class Load:
+    """Threads sending requests until stopped; records every outcome."""
+
+    def __init__(self, s, threads, make_request, max_each=400):
+        self.s = s
+        self.make_request = make_request
+        self.max_each = max_each
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.ok = []          # responses with status 200
+        self.failed = []      # (status or exception name, detail)
+        self.threads = run_threads(self._run, threads)
+
+    def _run(self, i):
+        for n in range(self.max_each):
+            if self.stop.is_set():
+                return
+            try:
+                r = self.make_request(i, n)
+            except Exception as e:  # connection refused/reset once nginx is gone
+                with self.lock:
+                    self.failed.append((type(e).__name__, str(e)))
+                time.sleep(0.05)
+                continue
+            with self.lock:
+                if r.status == 200:
+                    self.ok.append(r)
+                else:
+                    self.failed.append((r.status, r.text[:200]))
+            if r.status != 200:
+                time.sleep(0.05)
+
+    def finish(self, timeout=60):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout)
+        check(not any(t.is_alive() for t in self.threads), "load threads did not stop")
+
+
+@test("SIGTERM during concurrent creates loses no acknowledged create", timeout=240)
+def _(_):
+    with Stack(workers=2) as s:
+        load = Load(s, 6, lambda i, n: s.request(
+            "POST", "/v1/videos", json={"prompt": "load %d/%d" % (i, n)}, timeout=20))
+        wait_until(lambda: len(load.ok) >= 30, 60, what="30 acknowledged creates")
+        workers = s.worker_pids()
+        rc = s.stop_reelgate(signal.SIGTERM, timeout=30)
+        time.sleep(0.5)
+        load.finish()
+        eq(rc, 0, "exit status of the master after SIGTERM")
+        wait_until(lambda: not any(alive(p) for p in workers), 15,
+                   what="the workers to exit with the master")
+        acked = [r.json["id"] for r in load.ok]
+        check(len(set(acked)) == len(acked), "two creates answered the same id")
+
+        s.start_reelgate()
+        s.wait_ready()
+        lost = [vid for vid in acked if s.get(vid).status != 200]
+        check(not lost, "%d of %d acknowledged videos are gone after the restart: %s"
+              % (len(lost), len(acked), lost[:5]))
+        listed = set(s.list_ids())
+        check(set(acked) <= listed, "acknowledged videos missing from the list")
+        expect_video(s.get(acked[-1]))
+        s.create(prompt="after the restart")
+
+
+@test("a worker killed with SIGKILL is respawned; requests still succeed", timeout=120)
+def _(_):
+    with Stack(workers=2) as s:
+        before = wait_workers(s, 2)
+        victim = before[0]
+        os.kill(victim, signal.SIGKILL)
+        after = wait_until(lambda: (victim not in s.worker_pids()
+                                    and len(s.worker_pids()) >= len(before)
+                                    and s.worker_pids()), 20,
+                           what="the killed worker to be replaced")
+        check(victim not in after, "the killed pid is still a child")
+        check(s.proc.poll() is None, "the master died")
+        for i in range(20):
+            eq(s.request("GET", "/v1/models").status, 200, "GET /v1/models #%d" % i)
+        v = s.create(prompt="after a worker crash")
+        expect_video(s.get(v["id"]))
+
+
+@test("SIGHUP re-reads the config and replaces the workers without a failed request",
+      timeout=120)
+def _(_):
+    with Stack(workers=2) as s:
+        before = set(wait_workers(s, 2))
+        load = Load(s, 3, lambda i, n: s.request("GET", "/v1/models", timeout=20))
+        wait_until(lambda: len(load.ok) >= 10, 30, what="requests before the reload")
+        probe = dict(s.config["models"][MODEL])
+        models = dict(s.config["models"], **{"reload-probe": probe})
+        s.write_config(models=models)
+        os.kill(s.master_pid(), signal.SIGHUP)
+        wait_until(lambda: len(set(s.worker_pids()) - before) >= 2, 30,
+                   what="2 new workers after SIGHUP")
+        n = len(load.ok)
+        wait_until(lambda: len(load.ok) >= n + 10, 30, what="requests after the reload")
+        load.finish()
+        check(not load.failed, "%d requests failed during the reload: %s"
+              % (len(load.failed), load.failed[:3]))
+        check(s.proc.poll() is None, "the master exited on SIGHUP")
+        ids = [m["id"] for m in s.request("GET", "/v1/models").json["data"]]
+        check("reload-probe" in ids, "the reloaded config's model is not served: %s" % ids)
+        wait_until(lambda: not any(alive(p) for p in before), 20,
+                   what="the old workers to exit")
+        s.create(prompt="after the reload")
+
+
+@test("spawn-fcgi -F 2: create, retrieve, list, delete through nginx", timeout=120)
+def _(_):
+    with Stack(spawn_fcgi=2) as s:
+        check(all(alive(p) for p in s.fcgi_pids), "spawn-fcgi's children died")
+        k = s.create_key()
+        a = s.create(key=k, prompt="spawned one", seconds="4", size="640x360")
+        r = s.request("POST", "/v1/videos", key=k, form=[("prompt", "spawned two"),
+                                                        ("duration", "6")])
+        b = expect_video(r)
+        eq(b["seconds"], "6", "seconds")
+        eq(expect_video(s.get(a["id"], key=k))["prompt"], "spawned one", "retrieved prompt")
+        r = s.list(key=k, order="asc")
+        eq(r.status, 200, "list status")
+        eq([v["id"] for v in r.json["data"]], [a["id"], b["id"]], "listed ids")
+        eq(s.request("DELETE", "/v1/videos/" + a["id"], key=k).json,
+           {"id": a["id"], "object": "video.deleted", "deleted": True}, "delete answer")
+        expect_error(s.get(a["id"], key=k), 404, code="not_found")
+        expect_error(s.request("POST", "/v1/videos/%s/remix" % b["id"], key=k,
+                               json={"prompt": "x"}), 409, code="video_not_ready")
+        # Both processes serve: 40 requests, none fails.
+        for i in range(40):
+            eq(s.request("GET", "/v1/models", key=k).status, 200, "GET /v1/models #%d" % i)
+        check(all(alive(p) for p in s.fcgi_pids), "a spawn-fcgi child died")
+
+
+@test("a wrong config is refused, naming the file and the key")
+def _(_):
+    with tempfile.TemporaryDirectory(prefix="reelgate-it-") as tmp:
+        cfg = base_config(tmp, "unix:" + os.path.join(tmp, "s.sock"))
+        good = os.path.join(tmp, "good.json")
+        bad = os.path.join(tmp, "bad.json")
+        with open(good, "w") as f:
+            json.dump(cfg, f)
+        r = subprocess.run([BIN, "check-config", "-c", good], capture_output=True, timeout=30)
+        eq(r.returncode, 0, "check-config on a good config (stderr: %r)" % r.stderr[-300:])
+        cfg["workerz"] = 3
+        with open(bad, "w") as f:
+            json.dump(cfg, f)
+        for args in (["check-config", "-c", bad], ["serve", "-c", bad, "--foreground"]):
+            r = subprocess.run([BIN] + args, capture_output=True, timeout=30,
+                               stdin=subprocess.DEVNULL)
+            err = r.stderr.decode(errors="replace")
+            check(r.returncode != 0, "reelgate %s accepted an unknown key" % args[0])
+            check(bad in err and "workerz" in err,
+                  "reelgate %s: the message must name the file and the key: %r" % (args[0], err))
+
+
+@test("reelgate --version and --help")
+def _(_):
+    r = subprocess.run([BIN, "--version"], capture_output=True, timeout=10)
+    eq(r.returncode, 0, "--version exit status")
+    check(b"reelgate" in r.stdout and any(c.isdigit() for c in r.stdout.decode()),
+          "--version output %r" % r.stdout)
+    r = subprocess.run([BIN, "--help"], capture_output=True, timeout=10)
+    eq(r.returncode, 0, "--help exit status")
+    out = r.stdout.decode()
+    for word in ("serve", "keys", "check-config"):
+        check(word in out, "--help does not mention %s" % word)
+
+
+if __name__ == "__main__":
+    sys.exit(suite.main(shared=False))

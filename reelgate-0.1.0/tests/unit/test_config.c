@@ -1,0 +1,133 @@
+/* Unit tests for config.c: defaults, comments, and errors that name the file
+ * and the key. */
+#include <check.h>
+#include <string.h>
+
+#include "config.h"
+#include "testutil.h"
+
+static char err[1024];
+
+static struct config *parse(const char *text)
+{
+	err[0] = '\0';
+	return config_parse(text, "/etc/rg.json", "/etc", err, sizeof(err));
+}
+
+static void expect_error(const char *text, const char *key)
+{
+	struct config *c = parse(text);
+	ck_assert_msg(c == NULL, "accepted: %s", text);
+	ck_assert_msg(strstr(err, "/etc/rg.json") != NULL, "no file in: %s", err);
+	ck_assert_msg(strstr(err, key) != NULL, "no key %s in: %s", key, err);
+}
+
+START_TEST(minimal_uses_embedded_default)
+{
+	struct config *c = parse("{ \"data_dir\": \"data\" }");
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_str_eq(c->data_dir, "/etc/data");
+	ck_assert_str_eq(c->default_model, "reelgate-local");
+	ck_assert_uint_eq(c->nmodels, 1);
+	ck_assert_str_eq(c->backends[0].type, "command");
+	ck_assert_int_eq(c->workers, 4);
+	ck_assert_int_eq(c->durable, 1);
+	ck_assert_int_eq(c->max_n, 4);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(comments_and_full)
+{
+	struct config *c = parse(
+		"/* header */ {\n"
+		"  // line comment\n"
+		"  \"listen\": \"unix:/run/rg.sock\", \"listen_mode\": \"0666\", \"workers\": 3,\n"
+		"  \"data_dir\": \"/var/lib/rg\", \"public_url\": \"https://v.example.com/\",\n"
+		"  \"limits\": { \"max_body_bytes\": 1048576, \"max_n\": 2 },\n"
+		"  \"db\": { \"map_mb\": 8, \"max_map_mb\": 64, \"durable\": false },\n"
+		"  \"content\": { \"delivery\": \"x-accel-redirect\" },\n"
+		"  \"models\": { \"m\": { \"backends\": [{\"backend\": \"b\", \"model\": \"up\"}],\n"
+		"      \"seconds\": [4, 8], \"sizes\": [\"1280x720\"] } },\n"
+		"  \"backends\": { \"b\": { \"type\": \"command\", \"command\": [\"./gen.sh\", \"-x\"], \"concurrency\": 3 } }\n"
+		"}\n");
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_str_eq(c->listen, "unix:/run/rg.sock");
+	ck_assert_int_eq(c->listen_mode, 0666);
+	ck_assert_str_eq(c->public_url, "https://v.example.com");
+	ck_assert_uint_eq(c->max_body_bytes, 1048576);
+	ck_assert_int_eq(c->durable, 0);
+	ck_assert_int_eq(c->delivery, DELIVERY_X_ACCEL);
+	const struct model_cfg *m = config_model(c, "m");
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(m->default_seconds, 4);
+	ck_assert_int_eq(m->default_width, 1280);
+	ck_assert(config_model_allows_seconds(m, 8));
+	ck_assert(!config_model_allows_seconds(m, 5));
+	ck_assert(!config_model_allows_size(m, 720, 1280));
+	ck_assert_str_eq(c->backends[0].command[0], "/etc/./gen.sh");
+	ck_assert_str_eq(c->backends[0].command[1], "-x");
+	ck_assert_ptr_null(c->backends[0].command[2]);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(errors_name_the_key)
+{
+	expect_error("{ \"data_dir\": \"d\", \"wokers\": 4 }", "wokers");
+	expect_error("{ \"data_dir\": \"d\", \"workers\": 0 }", "workers");
+	expect_error("{ \"data_dir\": \"d\", \"workers\": \"4\" }", "workers");
+	expect_error("{ \"workers\": 4 }", "data_dir");
+	expect_error("{ \"data_dir\": \"d\", \"listen\": \"nowhere\" }", "listen");
+	expect_error("{ \"data_dir\": \"d\", \"listen\": \"127.0.0.1:99999\" }", "listen");
+	expect_error("{ \"data_dir\": \"d\", \"limits\": { \"max_bodybytes\": 1 } }", "limits.max_bodybytes");
+	expect_error("{ \"data_dir\": \"d\", \"db\": { \"map_mb\": 64, \"max_map_mb\": 8 } }", "db.max_map_mb");
+	expect_error("{ \"data_dir\": \"d\", \"content\": { \"delivery\": \"sendfile\" } }", "content.delivery");
+	expect_error("{ \"data_dir\": \"d\", \"models\": { \"m\": { \"backends\": [{\"backend\": \"x\"}] } } }",
+		     "models.m.backends[0].backend");
+	expect_error("{ \"data_dir\": \"d\", \"models\": { \"m\": { \"backends\": [] } } }", "models.m.backends");
+	expect_error("{ \"data_dir\": \"d\", \"default_model\": \"zz\" }", "default_model");
+	expect_error("{ \"data_dir\": \"d\", \"backends\": { \"b\": { \"type\": \"magic\" } } }", "backends.b.type");
+	expect_error("{ \"data_dir\": \"d\", \"backends\": { \"b\": { \"type\": \"command\" } } }", "backends.b.command");
+	expect_error("{ \"data_dir\": \"d\", \"models\": { \"m\": { \"backends\": [{\"backend\": \"local\"}],"
+		     " \"seconds\": [4], \"default_seconds\": 5 } } }", "models.m.default_seconds");
+}
+END_TEST
+
+START_TEST(syntax_errors_give_a_line)
+{
+	struct config *c = parse("{\n \"data_dir\": \"d\",\n \"workers\" 4\n}\n");
+	ck_assert_ptr_null(c);
+	ck_assert_msg(strstr(err, "line") != NULL, "%s", err);
+	c = parse("{ \"data_dir\": \"d\" } extra");
+	ck_assert_ptr_null(c);
+	c = parse("[1]");
+	ck_assert_ptr_null(c);
+}
+END_TEST
+
+START_TEST(shipped_example_is_valid)
+{
+	const char *src = getenv("REELGATE_SRCDIR");
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/etc/reelgate.json", src ? src : "..");
+	struct config *c = config_load(path, err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	config_free(c);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+	tcase_add_test(tc, minimal_uses_embedded_default);
+	tcase_add_test(tc, comments_and_full);
+	tcase_add_test(tc, errors_name_the_key);
+	tcase_add_test(tc, syntax_errors_give_a_line);
+	tcase_add_test(tc, shipped_example_is_valid);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+RUN_SUITE(config_suite)

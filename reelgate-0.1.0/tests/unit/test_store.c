@@ -1,0 +1,336 @@
+/* Unit tests for store.c on real LMDB files in a temporary directory. */
+#include <check.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store.h"
+#include "testutil.h"
+
+static char *dir;
+static struct store *st;
+
+static void setup(void)
+{
+	dir = test_tmpdir();
+	ck_assert_ptr_nonnull(dir);
+	struct store_options so = { 1 << 20, 256 << 20, 1 };
+	ck_assert_int_eq(store_open(&st, dir, &so), RG_OK);
+}
+
+static void teardown(void)
+{
+	store_close(st);
+	test_rmrf(dir);
+	free(dir);
+}
+
+static struct json_object *rec(const char *id, const char *owner, int64_t due)
+{
+	struct json_object *r = json_object_new_object();
+	json_object_object_add(r, "id", json_object_new_string(id));
+	json_object_object_add(r, "owner", json_object_new_string(owner));
+	json_object_object_add(r, "status", json_object_new_string("queued"));
+	if (due)
+		json_object_object_add(r, "due_at", json_object_new_int64(due));
+	return r;
+}
+
+static void put(const char *id, const char *owner)
+{
+	struct json_object *r = rec(id, owner, 1000);
+	char existing[ID_MAX];
+	ck_assert_int_eq(store_videos_insert(st, &r, 1, NULL, existing), RG_OK);
+	json_object_put(r);
+}
+
+struct collected {
+	char ids[64][ID_MAX];
+	int n;
+};
+
+static int collect(struct json_object *r, void *arg)
+{
+	struct collected *c = arg;
+	struct json_object *v;
+	json_object_object_get_ex(r, "id", &v);
+	snprintf(c->ids[c->n++], ID_MAX, "%s", json_object_get_string(v));
+	return 0;
+}
+
+static struct collected list(const char *owner, const char *after, size_t limit, int desc,
+			     int *more)
+{
+	struct collected c;
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(store_video_list(st, owner, after, limit, desc, collect, &c, more), RG_OK);
+	return c;
+}
+
+START_TEST(insert_get_delete)
+{
+	put("video_a1", "key_1");
+	struct json_object *r;
+	ck_assert_int_eq(store_video_get(st, "video_a1", &r), RG_OK);
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(r, "owner")), "key_1");
+	json_object_put(r);
+	struct json_object *old = NULL;
+	ck_assert_int_eq(store_video_delete(st, "video_a1", &old), RG_OK);
+	ck_assert_ptr_nonnull(old);
+	json_object_put(old);
+	ck_assert_int_eq(store_video_get(st, "video_a1", &r), RG_ENOENT);
+	ck_assert_int_eq(store_video_delete(st, "video_a1", NULL), RG_ENOENT);
+	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
+}
+END_TEST
+
+START_TEST(list_empty)
+{
+	int more = 1;
+	struct collected c = list("key_1", NULL, 20, 1, &more);
+	ck_assert_int_eq(c.n, 0);
+	ck_assert_int_eq(more, 0);
+	c = list("key_1", NULL, 20, 0, &more);
+	ck_assert_int_eq(c.n, 0);
+}
+END_TEST
+
+START_TEST(list_exactly_one_page)
+{
+	put("video_a1", "key_1");
+	put("video_a2", "key_1");
+	put("video_a3", "key_1");
+	int more = 1;
+	struct collected c = list("key_1", NULL, 3, 1, &more);
+	ck_assert_int_eq(c.n, 3);
+	ck_assert_int_eq(more, 0);
+	ck_assert_str_eq(c.ids[0], "video_a3");
+	ck_assert_str_eq(c.ids[2], "video_a1");
+	c = list("key_1", NULL, 2, 1, &more);
+	ck_assert_int_eq(c.n, 2);
+	ck_assert_int_eq(more, 1);
+	c = list("key_1", NULL, 0, 1, &more);
+	ck_assert_int_eq(c.n, 0);
+	ck_assert_int_eq(more, 1);
+}
+END_TEST
+
+START_TEST(list_pages_both_orders)
+{
+	const char *ids[] = { "video_a1", "video_a2", "video_a3", "video_a4", "video_a5" };
+	for (int i = 0; i < 5; i++)
+		put(ids[i], "key_1");
+	int more;
+	struct collected c = list("key_1", NULL, 2, 0, &more);
+	ck_assert_str_eq(c.ids[0], "video_a1");
+	ck_assert_str_eq(c.ids[1], "video_a2");
+	ck_assert(more);
+	c = list("key_1", "video_a2", 2, 0, &more);
+	ck_assert_str_eq(c.ids[0], "video_a3");
+	ck_assert_str_eq(c.ids[1], "video_a4");
+	ck_assert(more);
+	c = list("key_1", "video_a4", 2, 0, &more);
+	ck_assert_int_eq(c.n, 1);
+	ck_assert_str_eq(c.ids[0], "video_a5");
+	ck_assert(!more);
+	c = list("key_1", "video_a4", 2, 1, &more);
+	ck_assert_str_eq(c.ids[0], "video_a3");
+	ck_assert_str_eq(c.ids[1], "video_a2");
+	ck_assert(more);
+	c = list("key_1", "video_a2", 2, 1, &more);
+	ck_assert_int_eq(c.n, 1);
+	ck_assert_str_eq(c.ids[0], "video_a1");
+	ck_assert(!more);
+}
+END_TEST
+
+START_TEST(list_after_deleted_id)
+{
+	put("video_a1", "key_1");
+	put("video_a2", "key_1");
+	put("video_a3", "key_1");
+	ck_assert_int_eq(store_video_delete(st, "video_a2", NULL), RG_OK);
+	int more;
+	struct collected c = list("key_1", "video_a2", 10, 0, &more);
+	ck_assert_int_eq(c.n, 1);
+	ck_assert_str_eq(c.ids[0], "video_a3");
+	c = list("key_1", "video_a2", 10, 1, &more);
+	ck_assert_int_eq(c.n, 1);
+	ck_assert_str_eq(c.ids[0], "video_a1");
+	/* after an id past the end (or before the start) */
+	c = list("key_1", "video_z", 10, 0, &more);
+	ck_assert_int_eq(c.n, 0);
+	c = list("key_1", "video_0", 10, 1, &more);
+	ck_assert_int_eq(c.n, 0);
+}
+END_TEST
+
+START_TEST(list_isolated_by_owner)
+{
+	/* key_1 is a prefix of key_10: the separator keeps them apart. */
+	put("video_a1", "key_1");
+	put("video_a2", "key_10");
+	put("video_a3", "key_0");
+	int more;
+	struct collected c = list("key_1", NULL, 10, 1, &more);
+	ck_assert_int_eq(c.n, 1);
+	ck_assert_str_eq(c.ids[0], "video_a1");
+	c = list("key_1", NULL, 10, 0, &more);
+	ck_assert_int_eq(c.n, 1);
+	c = list("key_10", NULL, 10, 1, &more);
+	ck_assert_int_eq(c.n, 1);
+	ck_assert_str_eq(c.ids[0], "video_a2");
+	c = list("key_2", NULL, 10, 1, &more);
+	ck_assert_int_eq(c.n, 0);
+}
+END_TEST
+
+START_TEST(idempotency)
+{
+	struct json_object *a = rec("video_a1", "key_1", 1), *b = rec("video_b1", "key_1", 1);
+	struct json_object *c = rec("video_c1", "key_2", 1);
+	char existing[ID_MAX] = "";
+	ck_assert_int_eq(store_videos_insert(st, &a, 1, "k1", existing), RG_OK);
+	ck_assert_int_eq(store_videos_insert(st, &b, 1, "k1", existing), RG_EEXIST);
+	ck_assert_str_eq(existing, "video_a1");
+	/* another owner's identical key is independent */
+	ck_assert_int_eq(store_videos_insert(st, &c, 1, "k1", existing), RG_OK);
+	/* once the video is deleted the key may be used again */
+	ck_assert_int_eq(store_video_delete(st, "video_a1", NULL), RG_OK);
+	ck_assert_int_eq(store_videos_insert(st, &b, 1, "k1", existing), RG_OK);
+	json_object_put(a);
+	json_object_put(b);
+	json_object_put(c);
+}
+END_TEST
+
+START_TEST(batch_insert_is_atomic)
+{
+	struct json_object *recs[3] = { rec("video_a1", "key_1", 5), rec("video_a2", "key_1", 5),
+					NULL };
+	recs[2] = json_object_new_object(); /* no id: the whole batch must fail */
+	char existing[ID_MAX];
+	ck_assert_int_ne(store_videos_insert(st, recs, 3, NULL, existing), RG_OK);
+	struct json_object *r;
+	ck_assert_int_eq(store_video_get(st, "video_a1", &r), RG_ENOENT);
+	ck_assert_int_eq(store_videos_insert(st, recs, 2, NULL, existing), RG_OK);
+	for (int i = 0; i < 3; i++)
+		json_object_put(recs[i]);
+}
+END_TEST
+
+static int count_due(const char *id, uint64_t at, void *arg)
+{
+	(void)id;
+	(void)at;
+	(*(int *)arg)++;
+	return 0;
+}
+
+START_TEST(update_moves_due_entry)
+{
+	struct json_object *r = rec("video_a1", "key_1", 100);
+	char existing[ID_MAX];
+	ck_assert_int_eq(store_videos_insert(st, &r, 1, NULL, existing), RG_OK);
+	int n = 0;
+	ck_assert_int_eq(store_due_scan(st, 150, 10, count_due, &n), RG_OK);
+	ck_assert_int_eq(n, 1);
+	json_object_object_add(r, "due_at", json_object_new_int64(200));
+	ck_assert_int_eq(store_video_update(st, r), RG_OK);
+	n = 0;
+	store_due_scan(st, 150, 10, count_due, &n);
+	ck_assert_int_eq(n, 0);
+	store_due_scan(st, 250, 10, count_due, &n);
+	ck_assert_int_eq(n, 1);
+	json_object_object_del(r, "due_at");
+	ck_assert_int_eq(store_video_update(st, r), RG_OK);
+	n = 0;
+	store_due_scan(st, 1000, 10, count_due, &n);
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
+	json_object_put(r);
+}
+END_TEST
+
+START_TEST(map_grows_when_full)
+{
+	size_t before = store_map_size(st);
+	char big[8192];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (int i = 0; i < 400; i++) {
+		char id[ID_MAX];
+		snprintf(id, sizeof(id), "video_%05d", i);
+		struct json_object *r = rec(id, "key_1", 1);
+		json_object_object_add(r, "blob", json_object_new_string(big));
+		char existing[ID_MAX];
+		ck_assert_int_eq(store_videos_insert(st, &r, 1, NULL, existing), RG_OK);
+		json_object_put(r);
+	}
+	ck_assert_uint_gt(store_map_size(st), before);
+	struct json_object *r;
+	ck_assert_int_eq(store_video_get(st, "video_00399", &r), RG_OK);
+	json_object_put(r);
+}
+END_TEST
+
+START_TEST(map_cap_gives_espace)
+{
+	store_close(st);
+	struct store_options so = { 1 << 20, 1 << 20, 1 };
+	char sub[512];
+	snprintf(sub, sizeof(sub), "%s/capped", dir);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	ck_assert_int_eq(store_open(&st, sub, &so), RG_OK);
+	char big[8192];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	enum rg_err err = RG_OK;
+	for (int i = 0; i < 400 && err == RG_OK; i++) {
+		char id[ID_MAX];
+		snprintf(id, sizeof(id), "video_%05d", i);
+		struct json_object *r = rec(id, "key_1", 1);
+		json_object_object_add(r, "blob", json_object_new_string(big));
+		char existing[ID_MAX];
+		err = store_videos_insert(st, &r, 1, NULL, existing);
+		json_object_put(r);
+	}
+	ck_assert_int_eq(err, RG_ESPACE);
+	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
+}
+END_TEST
+
+START_TEST(persists_across_reopen)
+{
+	put("video_a1", "key_1");
+	store_close(st);
+	struct store_options so = { 1 << 20, 256 << 20, 1 };
+	ck_assert_int_eq(store_open(&st, dir, &so), RG_OK);
+	struct json_object *r;
+	ck_assert_int_eq(store_video_get(st, "video_a1", &r), RG_OK);
+	json_object_put(r);
+}
+END_TEST
+
+static Suite *store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("store");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, insert_get_delete);
+	tcase_add_test(tc, list_empty);
+	tcase_add_test(tc, list_exactly_one_page);
+	tcase_add_test(tc, list_pages_both_orders);
+	tcase_add_test(tc, list_after_deleted_id);
+	tcase_add_test(tc, list_isolated_by_owner);
+	tcase_add_test(tc, idempotency);
+	tcase_add_test(tc, batch_insert_is_atomic);
+	tcase_add_test(tc, update_moves_due_entry);
+	tcase_add_test(tc, map_grows_when_full);
+	tcase_add_test(tc, map_cap_gives_espace);
+	tcase_add_test(tc, persists_across_reopen);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+RUN_SUITE(store_suite)

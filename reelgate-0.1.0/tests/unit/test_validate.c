@@ -1,0 +1,324 @@
+/* Unit tests for body.c and validate.c: field meanings, equivalences and the
+ * error each bad field gets. */
+#include <check.h>
+#include <string.h>
+
+#include "body.h"
+#include "config.h"
+#include "testutil.h"
+#include "validate.h"
+
+static struct config *cfg;
+
+static const char cfg_text[] =
+	"{ \"listen\": \"127.0.0.1:9000\", \"data_dir\": \"/tmp/x\",\n"
+	"  \"limits\": { \"max_n\": 4, \"max_metadata_bytes\": 100, \"max_prompt_chars\": 50 },\n"
+	"  \"default_model\": \"local\",\n"
+	"  \"models\": {\n"
+	"    \"local\": { \"backends\": [{\"backend\": \"cmd\"}], \"seconds\": {\"min\": 1, \"max\": 20},\n"
+	"                 \"sizes\": {\"max_width\": 1920, \"max_height\": 1920} },\n"
+	"    \"sora-2\": { \"backends\": [{\"backend\": \"cmd\"}], \"seconds\": [4, 8, 12],\n"
+	"                 \"sizes\": [\"720x1280\", \"1280x720\"] } },\n"
+	"  \"backends\": { \"cmd\": { \"type\": \"command\", \"command\": [\"/bin/true\"] } } }";
+
+static void setup(void)
+{
+	char err[512];
+	cfg = config_parse(cfg_text, "test.json", "/tmp", err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+}
+
+static void teardown(void)
+{
+	config_free(cfg);
+}
+
+/* run_json validates a JSON body; returns 0 or the HTTP status. */
+static int run_json(const char *json, struct video_spec *s, struct api_error *e)
+{
+	struct body b;
+	body_init(&b);
+	video_spec_init(s);
+	memset(e, 0, sizeof(*e));
+	int rc = body_parse_json(&b, json, strlen(json), e);
+	if (rc == 0) {
+		struct validate_input in = { b.fields, NULL, NULL };
+		rc = validate_create(cfg, &in, s, e);
+	}
+	body_deinit(&b);
+	return rc == 0 ? 0 : e->status;
+}
+
+static int run_form(const char *form, struct video_spec *s, struct api_error *e)
+{
+	struct body b;
+	body_init(&b);
+	video_spec_init(s);
+	memset(e, 0, sizeof(*e));
+	struct form_limits fl = { 64, 256, 1 << 20, 0, "/tmp" };
+	int rc = form_parse_urlencoded(&b.form, form, strlen(form), &fl) == FORM_OK ? 0 : -1;
+	if (rc == 0)
+		rc = body_from_form(&b, e);
+	if (rc == 0) {
+		struct validate_input in = { b.fields, NULL, NULL };
+		rc = validate_create(cfg, &in, s, e);
+	}
+	body_deinit(&b);
+	return rc == 0 ? 0 : (e->status ? e->status : 400);
+}
+
+/* expect_400 checks a body fails with 400 naming param. */
+static void expect_400(const char *json, const char *param)
+{
+	struct video_spec s;
+	struct api_error e;
+	int st = run_json(json, &s, &e);
+	ck_assert_msg(st == 400, "%s: status %d (%s)", json, st, e.message);
+	ck_assert_msg(strcmp(e.param, param) == 0, "%s: param '%s', wanted '%s' (%s)", json,
+		      e.param, param, e.message);
+	ck_assert(strlen(e.message) > 10);
+	video_spec_deinit(&s);
+}
+
+START_TEST(defaults)
+{
+	struct video_spec s;
+	struct api_error e;
+	ck_assert_int_eq(run_json("{\"prompt\":\"a cat\"}", &s, &e), 0);
+	ck_assert_str_eq(s.model->name, "local");
+	ck_assert_int_eq(s.seconds, 4);
+	ck_assert_int_eq(s.width, 1280);
+	ck_assert_int_eq(s.height, 720);
+	ck_assert_int_eq(s.fps, 24);
+	ck_assert_int_eq(s.n, 1);
+	ck_assert_int_eq(s.has_seed, 0);
+	ck_assert_int_eq(s.image, IMAGE_NONE);
+	video_spec_deinit(&s);
+}
+END_TEST
+
+START_TEST(seed_fields)
+{
+	struct video_spec s;
+	struct api_error e;
+	ck_assert_int_eq(run_json("{\"prompt\":\"x\",\"model\":\"local\",\"duration\":5,"
+				  "\"width\":640,\"height\":360,\"fps\":30,\"seed\":20231234,\"n\":2,"
+				  "\"response_format\":\"url\",\"user\":\"user-1234\","
+				  "\"metadata\":{\"negative_prompt\":\"blur\",\"style\":\"film\"},"
+				  "\"image\":\"https://example.com/image.jpg\"}", &s, &e), 0);
+	ck_assert_int_eq(s.seconds, 5);
+	ck_assert_int_eq(s.width, 640);
+	ck_assert_int_eq(s.height, 360);
+	ck_assert_int_eq(s.fps, 30);
+	ck_assert(s.has_seed);
+	ck_assert_uint_eq(s.seed, 20231234);
+	ck_assert_int_eq(s.n, 2);
+	ck_assert_str_eq(s.user, "user-1234");
+	ck_assert_int_eq(s.image, IMAGE_URL);
+	ck_assert_str_eq(s.image_url, "https://example.com/image.jpg");
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(s.metadata, "style")), "film");
+	video_spec_deinit(&s);
+}
+END_TEST
+
+START_TEST(openai_fields)
+{
+	struct video_spec s;
+	struct api_error e;
+	ck_assert_int_eq(run_json("{\"prompt\":\"x\",\"model\":\"sora-2\",\"seconds\":\"8\","
+				  "\"size\":\"720x1280\",\"input_reference\":{\"image_url\":\"https://a.b/c.png\"}}",
+				  &s, &e), 0);
+	ck_assert_int_eq(s.seconds, 8);
+	ck_assert_int_eq(s.width, 720);
+	ck_assert_int_eq(s.height, 1280);
+	ck_assert_int_eq(s.image, IMAGE_URL);
+	video_spec_deinit(&s);
+	/* both spellings that agree are fine */
+	ck_assert_int_eq(run_json("{\"prompt\":\"x\",\"seconds\":\"6\",\"duration\":6,"
+				  "\"size\":\"640x480\",\"width\":640,\"height\":480}", &s, &e), 0);
+	video_spec_deinit(&s);
+}
+END_TEST
+
+START_TEST(form_brackets_and_json_text)
+{
+	struct video_spec s;
+	struct api_error e;
+	ck_assert_int_eq(run_form("prompt=a+cat&metadata%5Bstyle%5D=film&metadata%5Bq%5D=hi"
+				  "&input_reference%5Bimage_url%5D=https%3A%2F%2Fx.y%2Fz.png&seconds=5",
+				  &s, &e), 0);
+	ck_assert_str_eq(s.prompt, "a cat");
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(s.metadata, "style")), "film");
+	ck_assert_int_eq(s.image, IMAGE_URL);
+	ck_assert_int_eq(s.seconds, 5);
+	video_spec_deinit(&s);
+	ck_assert_int_eq(run_form("prompt=x&metadata=%7B%22style%22%3A%22film%22%7D", &s, &e), 0);
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(s.metadata, "style")), "film");
+	video_spec_deinit(&s);
+	ck_assert_int_eq(run_form("prompt=x&prompt=y", &s, &e), 400);
+	ck_assert_str_eq(e.param, "prompt");
+	video_spec_deinit(&s);
+	ck_assert_int_eq(run_form("prompt=x&metadata=%7B%7D&metadata%5Ba%5D=b", &s, &e), 400);
+	video_spec_deinit(&s);
+	ck_assert_int_eq(run_form("prompt=x&metadata%5Ba%5D%5Bb%5D=c", &s, &e), 400);
+	video_spec_deinit(&s);
+	ck_assert_int_eq(run_form("prompt=x&metadata=notjson", &s, &e), 400);
+	ck_assert_str_eq(e.param, "metadata");
+	video_spec_deinit(&s);
+}
+END_TEST
+
+START_TEST(metadata_mirrors)
+{
+	struct video_spec s;
+	struct api_error e;
+	ck_assert_int_eq(run_json("{\"prompt\":\"x\",\"metadata\":{\"seed\":7}}", &s, &e), 0);
+	ck_assert(s.has_seed);
+	ck_assert_uint_eq(s.seed, 7);
+	video_spec_deinit(&s);
+	ck_assert_int_eq(run_json("{\"prompt\":\"x\",\"seed\":7,\"metadata\":{\"seed\":\"7\"}}", &s, &e), 0);
+	video_spec_deinit(&s);
+	expect_400("{\"prompt\":\"x\",\"seed\":7,\"metadata\":{\"seed\":8}}", "metadata.seed");
+	expect_400("{\"prompt\":\"x\",\"metadata\":{\"url\":\"x\"}}", "metadata.url");
+	expect_400("{\"prompt\":\"x\",\"metadata\":{\"video_ids\":[]}}", "metadata.video_ids");
+}
+END_TEST
+
+START_TEST(images)
+{
+	struct video_spec s;
+	struct api_error e;
+	/* 1x1 PNG */
+	const char *png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+	char body[1024];
+	snprintf(body, sizeof(body), "{\"prompt\":\"x\",\"image\":\"%s\"}", png);
+	ck_assert_int_eq(run_json(body, &s, &e), 0);
+	ck_assert_int_eq(s.image, IMAGE_BYTES);
+	ck_assert_str_eq(s.image_ext, "png");
+	video_spec_deinit(&s);
+	snprintf(body, sizeof(body), "{\"prompt\":\"x\",\"image\":\"data:image/png;base64,%s\"}", png);
+	ck_assert_int_eq(run_json(body, &s, &e), 0);
+	ck_assert_int_eq(s.image, IMAGE_BYTES);
+	video_spec_deinit(&s);
+	snprintf(body, sizeof(body), "{\"prompt\":\"x\",\"input_reference\":{\"image_url\":\"data:image/png;base64,%s\"}}", png);
+	ck_assert_int_eq(run_json(body, &s, &e), 0);
+	ck_assert_int_eq(s.image, IMAGE_BYTES);
+	video_spec_deinit(&s);
+	expect_400("{\"prompt\":\"x\",\"image\":\"aGVsbG8gd29ybGQ=\"}", "image"); /* not an image */
+	expect_400("{\"prompt\":\"x\",\"image\":\"!!!\"}", "image");
+	expect_400("{\"prompt\":\"x\",\"image\":\"ftp://a/b.png\"}", "image");
+	expect_400("{\"prompt\":\"x\",\"image\":\"http://\"}", "image");
+	expect_400("{\"prompt\":\"x\",\"image\":5}", "image");
+	expect_400("{\"prompt\":\"x\",\"input_reference\":{\"file_id\":\"file_1\"}}", "input_reference.file_id");
+	expect_400("{\"prompt\":\"x\",\"input_reference\":{\"foo\":1}}", "input_reference");
+	expect_400("{\"prompt\":\"x\",\"image\":\"https://a/b.png\",\"input_reference\":{\"image_url\":\"https://a/b.png\"}}",
+		   "input_reference");
+	expect_400("{\"prompt\":\"x\",\"image\":\"data:text/plain,abc\"}", "image");
+}
+END_TEST
+
+START_TEST(bad_fields)
+{
+	expect_400("{}", "prompt");
+	expect_400("{\"prompt\":\"\"}", "prompt");
+	expect_400("{\"prompt\":\"   \"}", "prompt");
+	expect_400("{\"prompt\":5}", "prompt");
+	expect_400("{\"prompt\":[\"a\"]}", "prompt");
+	expect_400("{\"prompt\":\"123456789012345678901234567890123456789012345678901\"}", "prompt");
+	expect_400("{\"prompt\":\"x\",\"model\":\"nope\"}", "model");
+	expect_400("{\"prompt\":\"x\",\"model\":1}", "model");
+	expect_400("{\"prompt\":\"x\",\"seconds\":\"abc\"}", "seconds");
+	expect_400("{\"prompt\":\"x\",\"seconds\":0}", "seconds");
+	expect_400("{\"prompt\":\"x\",\"seconds\":-1}", "seconds");
+	expect_400("{\"prompt\":\"x\",\"seconds\":1e308}", "seconds");
+	expect_400("{\"prompt\":\"x\",\"seconds\":18446744073709551616}", "seconds");
+	expect_400("{\"prompt\":\"x\",\"seconds\":4.5}", "seconds");
+	expect_400("{\"prompt\":\"x\",\"seconds\":true}", "seconds");
+	expect_400("{\"prompt\":\"x\",\"seconds\":21}", "seconds");
+	expect_400("{\"prompt\":\"x\",\"model\":\"sora-2\",\"seconds\":\"5\"}", "seconds");
+	expect_400("{\"prompt\":\"x\",\"duration\":5,\"seconds\":\"4\"}", "duration");
+	expect_400("{\"prompt\":\"x\",\"size\":\"big\"}", "size");
+	expect_400("{\"prompt\":\"x\",\"size\":\"1280x\"}", "size");
+	expect_400("{\"prompt\":\"x\",\"size\":\" 1280x720\"}", "size");
+	expect_400("{\"prompt\":\"x\",\"size\":\"1281x720\"}", "size");
+	expect_400("{\"prompt\":\"x\",\"model\":\"sora-2\",\"size\":\"640x480\"}", "size");
+	expect_400("{\"prompt\":\"x\",\"width\":640}", "height");
+	expect_400("{\"prompt\":\"x\",\"height\":640}", "width");
+	expect_400("{\"prompt\":\"x\",\"size\":\"640x480\",\"width\":640,\"height\":360}", "size");
+	expect_400("{\"prompt\":\"x\",\"width\":99999,\"height\":360}", "width");
+	expect_400("{\"prompt\":\"x\",\"fps\":0}", "fps");
+	expect_400("{\"prompt\":\"x\",\"fps\":1000}", "fps");
+	expect_400("{\"prompt\":\"x\",\"seed\":-1}", "seed");
+	expect_400("{\"prompt\":\"x\",\"seed\":4294967296}", "seed");
+	expect_400("{\"prompt\":\"x\",\"n\":0}", "n");
+	expect_400("{\"prompt\":\"x\",\"n\":5}", "n");
+	expect_400("{\"prompt\":\"x\",\"n\":\"x\"}", "n");
+	expect_400("{\"prompt\":\"x\",\"response_format\":\"b64_json\"}", "response_format");
+	expect_400("{\"prompt\":\"x\",\"user\":5}", "user");
+	expect_400("{\"prompt\":\"x\",\"metadata\":\"x\"}", "metadata");
+	expect_400("{\"prompt\":\"x\",\"metadata\":[1]}", "metadata");
+	expect_400("{\"prompt\":\"x\",\"metadata\":{\"k\":\"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"}}",
+		   "metadata");
+	expect_400("{\"prompt\":\"x\",\"quality\":\"hd\"}", "quality");
+}
+END_TEST
+
+START_TEST(bad_json_bodies)
+{
+	struct video_spec s;
+	struct api_error e;
+	ck_assert_int_eq(run_json("", &s, &e), 400);
+	ck_assert_int_eq(run_json("{", &s, &e), 400);
+	ck_assert_int_eq(run_json("[1,2]", &s, &e), 400);
+	ck_assert_int_eq(run_json("\"prompt\"", &s, &e), 400);
+	ck_assert_int_eq(run_json("{\"prompt\":\"x\"} trailing", &s, &e), 400);
+	ck_assert_int_eq(run_json("{\"prompt\":\"\xff\"}", &s, &e), 400);
+	ck_assert_int_eq(run_json("{'prompt':'x'}", &s, &e), 400);
+	char deep[200];
+	memset(deep, '[', 100);
+	memset(deep + 100, ']', 99);
+	deep[199] = '\0';
+	char body[300];
+	snprintf(body, sizeof(body), "{\"prompt\":\"x\",\"metadata\":{\"a\":%s}}", deep);
+	ck_assert_int_eq(run_json(body, &s, &e), 400);
+	ck_assert(strstr(e.message, "nested") != NULL);
+}
+END_TEST
+
+START_TEST(remix_fields)
+{
+	struct video_spec s;
+	struct api_error e;
+	struct json_object *f = json_tokener_parse("{\"prompt\":\"again\"}");
+	video_spec_init(&s);
+	ck_assert_int_eq(validate_remix(cfg, f, &s, &e), 0);
+	ck_assert_str_eq(s.prompt, "again");
+	video_spec_deinit(&s);
+	json_object_put(f);
+	f = json_tokener_parse("{\"prompt\":\"again\",\"seconds\":\"4\"}");
+	ck_assert_int_eq(validate_remix(cfg, f, &s, &e), -1);
+	ck_assert_str_eq(e.param, "seconds");
+	video_spec_deinit(&s);
+	json_object_put(f);
+}
+END_TEST
+
+static Suite *validate_suite(void)
+{
+	Suite *s = suite_create("validate");
+	TCase *tc = tcase_create("validate");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, seed_fields);
+	tcase_add_test(tc, openai_fields);
+	tcase_add_test(tc, form_brackets_and_json_text);
+	tcase_add_test(tc, metadata_mirrors);
+	tcase_add_test(tc, images);
+	tcase_add_test(tc, bad_fields);
+	tcase_add_test(tc, bad_json_bodies);
+	tcase_add_test(tc, remix_fields);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+RUN_SUITE(validate_suite)

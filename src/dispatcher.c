@@ -1,0 +1,973 @@
+/*
+ * dispatcher: the task engine.
+ *
+ * Life of a task here: the due index says it needs attention; task.c says
+ * what (start, renew, timeout, orphaned, expire); this file does it.  A
+ * started task becomes a `struct run`: a child process (the command
+ * backend's program, then ffmpeg for the thumbnail and the spritesheet)
+ * whose pipes are watched by the one poll of the loop.  Nothing here
+ * sleeps: every wait is a timeout of that poll.
+ */
+#include "dispatcher.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "log.h"
+#include "notify.h"
+#include "store.h"
+#include "task.h"
+#include "video.h"
+
+#define SCAN_INTERVAL_MS 1000
+#define SCAN_LIMIT 10000
+#define PROGRESS_WRITE_MS 1000
+#define STDERR_LINE_MAX 400
+#define PATH_MAXLEN 4200
+
+enum stage { STAGE_RENDER, STAGE_THUMBNAIL, STAGE_SPRITESHEET };
+
+/* One task this dispatcher is working on, and the child doing the work. */
+struct run {
+	struct run *next;
+	char id[ID_MAX];
+	const struct backend_cfg *backend;
+	enum stage stage;
+	pid_t pid;              /* process group leader; 0 once reaped */
+	int status;             /* wait status once reaped */
+	int in_fd, out_fd, err_fd; /* -1 once closed */
+	struct buf stdin_doc;
+	size_t stdin_off;
+	char line[256];         /* partial stdout line */
+	size_t line_len;
+	int line_overflow;
+	char err_cur[STDERR_LINE_MAX];
+	size_t err_len;
+	char err_last[STDERR_LINE_MAX];
+	int progress;           /* last progress read */
+	int progress_written;
+	int64_t last_write;     /* ms, monotonic */
+	int64_t kill_at;        /* ms, monotonic: the run's own time limit */
+	int64_t deadline_at;    /* ms, wall clock: the task's deadline, 0: none */
+	int seconds;            /* video length, for the spritesheet */
+	char video[PATH_MAXLEN], thumb[PATH_MAXLEN], sprite[PATH_MAXLEN];
+	int has_thumb, has_sprite;
+};
+
+struct dispatcher {
+	const struct config *cfg;
+	struct store *st;
+	CURLM *multi;
+	int wake_fd, sig_fd;
+	struct run *runs;
+	int stop;
+	int scan_now;
+	int64_t next_scan;      /* ms, monotonic */
+	char content_dir[PATH_MAXLEN];
+	char tmp_dir[PATH_MAXLEN];
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- lock ------------------------------------------------------------------- */
+
+int dispatcher_lock(const char *data_dir)
+{
+	char path[PATH_MAXLEN];
+	snprintf(path, sizeof(path), "%s/dispatcher.lock", data_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* ---- runs -------------------------------------------------------------------- */
+
+static int running_on(struct dispatcher *d, const struct backend_cfg *b)
+{
+	int n = 0;
+	for (struct run *r = d->runs; r; r = r->next)
+		n += r->backend == b;
+	return n;
+}
+
+static struct run *find_run(struct dispatcher *d, const char *id)
+{
+	for (struct run *r = d->runs; r; r = r->next)
+		if (strcmp(r->id, id) == 0)
+			return r;
+	return NULL;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* kill_child stops a run's process group and waits for it. */
+static void kill_child(struct run *r)
+{
+	if (r->pid > 0) {
+		kill(-r->pid, SIGKILL);
+		kill(r->pid, SIGKILL);
+		int status;
+		while (waitpid(r->pid, &status, 0) < 0 && errno == EINTR)
+			;
+		r->pid = 0;
+	}
+	close_fd(&r->in_fd);
+	close_fd(&r->out_fd);
+	close_fd(&r->err_fd);
+}
+
+static void remove_partial_files(struct run *r)
+{
+	char part[PATH_MAXLEN + 8];
+	snprintf(part, sizeof(part), "%s.part", r->video);
+	unlink(part);
+	unlink(r->video);
+	unlink(r->thumb);
+	unlink(r->sprite);
+}
+
+static void free_run(struct dispatcher *d, struct run *r)
+{
+	struct run **pp = &d->runs;
+	while (*pp && *pp != r)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = r->next;
+	kill_child(r);
+	buf_deinit(&r->stdin_doc);
+	free(r);
+	d->scan_now = 1; /* a backend slot is free */
+}
+
+/* cancel_run stops a run and removes everything it made. */
+static void cancel_run(struct dispatcher *d, struct run *r, const char *why)
+{
+	log_info("run_cancelled", "video=%s reason=%s", r->id, why);
+	kill_child(r);
+	remove_partial_files(r);
+	free_run(d, r);
+}
+
+/* spawn starts argv with envp (NULL: inherit) in its own process group,
+ * stdin/stdout/stderr on pipes.  Returns 0 or -1. */
+static int spawn(struct run *r, char *const argv[], char *const envp[])
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+		goto fail;
+	pid_t pid = fork();
+	if (pid < 0)
+		goto fail;
+	if (pid == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		if (envp)
+			execve(argv[0], argv, envp);
+		else
+			execvp(argv[0], argv);
+		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	fcntl(in[1], F_SETFL, O_NONBLOCK);
+	fcntl(out[0], F_SETFL, O_NONBLOCK);
+	fcntl(err[0], F_SETFL, O_NONBLOCK);
+	r->pid = pid;
+	r->in_fd = in[1];
+	r->out_fd = out[0];
+	r->err_fd = err[0];
+	r->line_len = r->err_len = 0;
+	r->err_last[0] = '\0';
+	r->stdin_off = 0;
+	if (r->stdin_doc.len == 0)
+		close_fd(&r->in_fd);
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (out[i] >= 0)
+			close(out[i]);
+		if (err[i] >= 0)
+			close(err[i]);
+	}
+	return -1;
+}
+
+/* ---- record writes --------------------------------------------------------------- */
+
+/* load reads a task; NULL when it is gone (deleted). */
+static struct json_object *load(struct dispatcher *d, const char *id)
+{
+	struct json_object *rec = NULL;
+	enum rg_err err = store_video_get(d->st, id, &rec);
+	if (err != RG_OK && err != RG_ENOENT)
+		log_error("store_read_failed", "video=%s err=\"%s\"", id, rg_strerror(err));
+	return err == RG_OK ? rec : NULL;
+}
+
+/* save writes rec; returns -1 when the task was deleted meanwhile. */
+static int save(struct dispatcher *d, struct json_object *rec)
+{
+	enum rg_err err = store_video_update(d->st, rec);
+	if (err == RG_OK)
+		return 0;
+	if (err != RG_ENOENT)
+		log_error("store_write_failed", "video=%s err=\"%s\"", video_str(rec, "id"),
+			  rg_strerror(err));
+	return -1;
+}
+
+static void fail_task(struct dispatcher *d, const char *id, const char *code, const char *msg)
+{
+	struct json_object *rec = load(d, id);
+	if (rec == NULL)
+		return;
+	task_fail(rec, wall_ms(), code, msg);
+	if (save(d, rec) == 0)
+		log_info("video_failed", "video=%s code=%s", id, code);
+	json_object_put(rec);
+}
+
+/* ---- starting a task ------------------------------------------------------------------ */
+
+static const struct model_backend *model_backend_of(const struct config *cfg,
+						    struct json_object *rec,
+						    const struct backend_cfg **b)
+{
+	const struct model_cfg *m = config_model(cfg, video_str(rec, "model") ? video_str(rec, "model") : "");
+	*b = NULL;
+	if (m == NULL || m->nbackends == 0)
+		return NULL;
+	*b = config_backend(cfg, m->backends[0].backend);
+	return *b ? &m->backends[0] : NULL;
+}
+
+static int backend_timeout_s(const struct backend_cfg *b)
+{
+	struct json_object *v;
+	if (b->raw && json_object_object_get_ex(b->raw, "timeout_seconds", &v) &&
+	    json_object_is_type(v, json_type_int))
+		return (int)json_object_get_int64(v);
+	return 0;
+}
+
+static struct run *new_run(struct dispatcher *d, const char *id, const struct backend_cfg *b)
+{
+	struct run *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	r->backend = b;
+	r->in_fd = r->out_fd = r->err_fd = -1;
+	r->progress_written = -1;
+	buf_init(&r->stdin_doc, 1 << 20);
+	snprintf(r->video, sizeof(r->video), "%s/%s.mp4", d->content_dir, id);
+	snprintf(r->thumb, sizeof(r->thumb), "%s/%s.webp", d->content_dir, id);
+	snprintf(r->sprite, sizeof(r->sprite), "%s/%s.jpg", d->content_dir, id);
+	return r;
+}
+
+/* start_task writes the task in_progress, then starts its program. */
+static void start_task(struct dispatcher *d, struct json_object *rec)
+{
+	const char *id = video_str(rec, "id");
+	const struct backend_cfg *b;
+	const struct model_backend *mb = model_backend_of(d->cfg, rec, &b);
+	if (mb == NULL) {
+		fail_task(d, id, "model_unavailable",
+			  "The task's model is no longer configured on this server.");
+		return;
+	}
+	if (running_on(d, b) >= b->concurrency)
+		return; /* stays queued; looked at again on the next scan */
+	struct run *r = new_run(d, id, b);
+	if (r == NULL)
+		return;
+	char part[PATH_MAXLEN + 8], image[4096];
+	snprintf(part, sizeof(part), "%s.part.mp4", r->video);
+	struct command_job job;
+	if (command_job_from_record(&job, rec, mb, d->cfg->data_dir, image, part) < 0 ||
+	    command_stdin(&job, &r->stdin_doc) < 0) {
+		free_run(d, r);
+		fail_task(d, id, "invalid_task", "The task record is incomplete and cannot be run.");
+		return;
+	}
+	r->seconds = job.seconds;
+	r->deadline_at = task_deadline(rec);
+	task_start(rec, wall_ms(), b->name);
+	if (save(d, rec) < 0) {
+		free_run(d, r);
+		return;
+	}
+	char **env = command_env(&job);
+	int rc = env ? spawn(r, b->command, env) : -1;
+	command_env_free(env);
+	if (rc < 0) {
+		free_run(d, r);
+		fail_task(d, id, "generation_failed", "The generator program could not be started.");
+		return;
+	}
+	int timeout = backend_timeout_s(b);
+	r->kill_at = timeout > 0 ? mono_ms() + (int64_t)timeout * 1000 : 0;
+	r->last_write = mono_ms();
+	r->next = d->runs;
+	d->runs = r;
+	log_info("run_started", "video=%s backend=%s pid=%d", id, b->name, (int)r->pid);
+}
+
+/* ---- finishing a task -------------------------------------------------------------------- */
+
+static void start_preview(struct dispatcher *d, struct run *r);
+
+static void complete_task(struct dispatcher *d, struct run *r)
+{
+	struct json_object *rec = load(d, r->id);
+	if (rec == NULL) {
+		cancel_run(d, r, "deleted");
+		return;
+	}
+	struct json_object *files = json_object_new_object();
+	char rel[ID_MAX + 32];
+	snprintf(rel, sizeof(rel), "content/%s.mp4", r->id);
+	json_object_object_add(files, "video", json_object_new_string(rel));
+	if (r->has_thumb) {
+		snprintf(rel, sizeof(rel), "content/%s.webp", r->id);
+		json_object_object_add(files, "thumbnail", json_object_new_string(rel));
+	}
+	if (r->has_sprite) {
+		snprintf(rel, sizeof(rel), "content/%s.jpg", r->id);
+		json_object_object_add(files, "spritesheet", json_object_new_string(rel));
+	}
+	task_complete(rec, wall_ms(), d->cfg->retention_seconds, files);
+	if (save(d, rec) < 0) {
+		remove_partial_files(r);
+		json_object_put(rec);
+		free_run(d, r);
+		return;
+	}
+	log_info("video_completed", "video=%s", r->id);
+	json_object_put(rec);
+	free_run(d, r);
+}
+
+/* render_failure describes why the program failed, from its stderr. */
+static void render_failure(struct run *r, char *msg, size_t n)
+{
+	const char *last = r->err_last[0] ? r->err_last : NULL;
+	if (WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0)
+		snprintf(msg, n, "The generator finished without writing a video.");
+	else if (WIFEXITED(r->status))
+		snprintf(msg, n, "The generator failed (exit status %d)%s%s", WEXITSTATUS(r->status),
+			 last ? ": " : ".", last ? last : "");
+	else
+		snprintf(msg, n, "The generator was killed by signal %d%s%s", WTERMSIG(r->status),
+			 last ? ": " : ".", last ? last : "");
+}
+
+static void finish_render(struct dispatcher *d, struct run *r)
+{
+	char part[PATH_MAXLEN + 16];
+	snprintf(part, sizeof(part), "%s.part.mp4", r->video);
+	struct stat st;
+	int ok = WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0 &&
+		 stat(part, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+	if (ok && (size_t)st.st_size > d->cfg->max_output_bytes) {
+		unlink(part);
+		fail_task(d, r->id, "generation_failed", "The generator wrote a video larger than the configured limit.");
+		free_run(d, r);
+		return;
+	}
+	if (!ok || rename(part, r->video) < 0) {
+		char msg[STDERR_LINE_MAX + 100];
+		render_failure(r, msg, sizeof(msg));
+		unlink(part);
+		log_warn("run_failed", "video=%s", r->id);
+		fail_task(d, r->id, "generation_failed", msg);
+		free_run(d, r);
+		return;
+	}
+	r->stage = STAGE_THUMBNAIL;
+	start_preview(d, r);
+}
+
+/* start_preview runs ffmpeg for the thumbnail or the spritesheet. */
+static void start_preview(struct dispatcher *d, struct run *r)
+{
+	char out[PATH_MAXLEN + 16], seek[32], vf[128];
+	const char *ff = d->cfg->ffmpeg;
+	buf_reset(&r->stdin_doc);
+	if (r->stage == STAGE_THUMBNAIL) {
+		snprintf(out, sizeof(out), "%s.part.webp", r->thumb);
+		snprintf(seek, sizeof(seek), "%.3f", r->seconds / 2.0);
+		char *argv[] = { (char *)ff, "-nostdin", "-v", "error", "-y", "-ss", seek,
+				 "-i", r->video, "-frames:v", "1", "-vf",
+				 "scale='min(640,iw)':-2", out, NULL };
+		if (spawn(r, argv, NULL) == 0)
+			return;
+	} else {
+		snprintf(out, sizeof(out), "%s.part.jpg", r->sprite);
+		snprintf(vf, sizeof(vf), "fps=%.4f,scale=160:-2,tile=5x5",
+			 25.0 / (r->seconds > 0 ? r->seconds : 1));
+		char *argv[] = { (char *)ff, "-nostdin", "-v", "error", "-y", "-i", r->video,
+				 "-vf", vf, "-frames:v", "1", "-q:v", "4", out, NULL };
+		if (spawn(r, argv, NULL) == 0)
+			return;
+	}
+	log_warn("preview_failed", "video=%s reason=\"cannot run %s\"", r->id, ff);
+	complete_task(d, r);
+}
+
+static void finish_preview(struct dispatcher *d, struct run *r)
+{
+	int ok = WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0;
+	char part[PATH_MAXLEN + 16];
+	const char *final = r->stage == STAGE_THUMBNAIL ? r->thumb : r->sprite;
+	snprintf(part, sizeof(part), "%s.part.%s", final, r->stage == STAGE_THUMBNAIL ? "webp" : "jpg");
+	struct stat st;
+	if (ok && stat(part, &st) == 0 && st.st_size > 0 && rename(part, final) == 0) {
+		if (r->stage == STAGE_THUMBNAIL)
+			r->has_thumb = 1;
+		else
+			r->has_sprite = 1;
+	} else {
+		unlink(part);
+		log_warn("preview_failed", "video=%s stage=%s error=\"%s\"", r->id,
+			 r->stage == STAGE_THUMBNAIL ? "thumbnail" : "spritesheet", r->err_last);
+	}
+	if (r->stage == STAGE_THUMBNAIL) {
+		r->stage = STAGE_SPRITESHEET;
+		start_preview(d, r);
+	} else {
+		complete_task(d, r);
+	}
+}
+
+/* ---- reading children ------------------------------------------------------------------------ */
+
+/* write_progress records progress (rate-limited) and renews the lease;
+ * returns -1 when the task turned out deleted and the run was cancelled. */
+static int write_progress(struct dispatcher *d, struct run *r, int force)
+{
+	int64_t now = mono_ms();
+	if (r->progress == r->progress_written && !force)
+		return 0;
+	if (!force && now - r->last_write < PROGRESS_WRITE_MS)
+		return 0;
+	struct json_object *rec = load(d, r->id);
+	int ok = rec != NULL;
+	if (ok) {
+		task_set_progress(rec, r->progress, wall_ms());
+		ok = save(d, rec) == 0;
+	}
+	json_object_put(rec);
+	if (!ok) {
+		cancel_run(d, r, "deleted");
+		return -1;
+	}
+	r->progress_written = r->progress;
+	r->last_write = now;
+	return 0;
+}
+
+static void stdout_line(struct run *r)
+{
+	if (r->stage != STAGE_RENDER || r->line_overflow)
+		return;
+	int p = command_progress(r->line, r->line_len);
+	if (p >= 0 && p >= r->progress)
+		r->progress = p;
+}
+
+static void read_stdout(struct run *r)
+{
+	char chunk[4096];
+	for (;;) {
+		ssize_t n = read(r->out_fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			close_fd(&r->out_fd);
+			return;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (chunk[i] == '\n') {
+				stdout_line(r);
+				r->line_len = 0;
+				r->line_overflow = 0;
+			} else if (r->line_len < sizeof(r->line)) {
+				r->line[r->line_len++] = chunk[i];
+			} else {
+				r->line_overflow = 1;
+			}
+		}
+	}
+}
+
+/* read_stderr keeps only the last non-empty line, bounded. */
+static void read_stderr(struct run *r)
+{
+	char chunk[4096];
+	for (;;) {
+		ssize_t n = read(r->err_fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			if (r->err_len > 0) {
+				memcpy(r->err_last, r->err_cur, r->err_len);
+				r->err_last[r->err_len] = '\0';
+				r->err_len = 0;
+			}
+			close_fd(&r->err_fd);
+			return;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			unsigned char c = (unsigned char)chunk[i];
+			if (c == '\n') {
+				if (r->err_len > 0) {
+					memcpy(r->err_last, r->err_cur, r->err_len);
+					r->err_last[r->err_len] = '\0';
+				}
+				r->err_len = 0;
+			} else if (r->err_len < sizeof(r->err_cur) - 1 && c >= 0x20 && c != 0x7f) {
+				r->err_cur[r->err_len++] = (char)c;
+			}
+		}
+	}
+}
+
+static void write_stdin(struct run *r)
+{
+	while (r->stdin_off < r->stdin_doc.len) {
+		ssize_t n = write(r->in_fd, r->stdin_doc.data + r->stdin_off,
+				  r->stdin_doc.len - r->stdin_off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0)
+			break; /* the program closed its stdin: its business */
+		r->stdin_off += (size_t)n;
+	}
+	close_fd(&r->in_fd);
+}
+
+/* reap_children collects exit statuses (the pipes may close before or after). */
+static void reap_children(struct dispatcher *d)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (struct run *r = d->runs; r; r = r->next) {
+			if (r->pid == pid) {
+				r->pid = 0;
+				r->status = status;
+			}
+		}
+	}
+}
+
+/* advance moves runs whose child is done (exited, pipes drained). */
+static void advance(struct dispatcher *d)
+{
+	struct run *r = d->runs, *next;
+	for (; r; r = next) {
+		next = r->next;
+		if (r->pid != 0 || r->out_fd >= 0 || r->err_fd >= 0)
+			continue;
+		close_fd(&r->in_fd);
+		if (r->stage == STAGE_RENDER)
+			finish_render(d, r);
+		else
+			finish_preview(d, r);
+	}
+}
+
+/* enforce_limits kills runs past their time limit or their task's deadline. */
+static void enforce_limits(struct dispatcher *d)
+{
+	int64_t now = mono_ms(), wall = wall_ms();
+	struct run *r = d->runs, *next;
+	for (; r; r = next) {
+		next = r->next;
+		if (write_progress(d, r, now - r->last_write >= TASK_LEASE_MS / 2) < 0)
+			continue; /* cancelled; next is still valid */
+		int over_run = r->kill_at != 0 && now >= r->kill_at;
+		int over_deadline = r->deadline_at != 0 && wall >= r->deadline_at;
+		if (over_run || over_deadline) {
+			log_warn("run_timeout", "video=%s", r->id);
+			kill_child(r);
+			remove_partial_files(r);
+			fail_task(d, r->id, "generation_timeout",
+				  over_run ? "The generator did not finish within the backend's time limit."
+					   : "The video was not finished before its deadline.");
+			free_run(d, r);
+		}
+	}
+}
+
+/* ---- the due scan ------------------------------------------------------------------------------- */
+
+struct due_list {
+	char (*ids)[ID_MAX];
+	size_t n, cap;
+};
+
+static int collect_due(const char *id, uint64_t at, void *arg)
+{
+	(void)at;
+	struct due_list *l = arg;
+	if (l->n == l->cap)
+		return 1;
+	snprintf(l->ids[l->n++], ID_MAX, "%s", id);
+	return 0;
+}
+
+static void expire_files(struct dispatcher *d, struct json_object *rec)
+{
+	struct json_object *files;
+	if (!json_object_object_get_ex(rec, "files", &files) ||
+	    !json_object_is_type(files, json_type_object))
+		return;
+	json_object_object_foreach(files, k, v) {
+		(void)k;
+		const char *rel = json_object_get_string(v);
+		if (rel && strncmp(rel, "content/", 8) == 0 && strstr(rel, "..") == NULL) {
+			char path[PATH_MAXLEN + 64];
+			snprintf(path, sizeof(path), "%s/%s", d->cfg->data_dir, rel);
+			unlink(path);
+		}
+	}
+}
+
+static void handle_due(struct dispatcher *d, const char *id)
+{
+	struct json_object *rec = load(d, id);
+	if (rec == NULL)
+		return;
+	struct run *r = find_run(d, id);
+	int64_t now = wall_ms();
+	switch (task_next(rec, now, r != NULL)) {
+	case TASK_ACT_START:
+		start_task(d, rec);
+		break;
+	case TASK_ACT_RENEW:
+		task_renew(rec, now);
+		if (save(d, rec) < 0 && r)
+			cancel_run(d, r, "deleted");
+		break;
+	case TASK_ACT_ORPHANED:
+		task_orphaned(rec, now);
+		if (save(d, rec) == 0)
+			log_warn("video_orphaned", "video=%s status=%s", id,
+				 task_status_name(task_status(rec)));
+		break;
+	case TASK_ACT_TIMEOUT:
+		if (r) {
+			kill_child(r);
+			remove_partial_files(r);
+			free_run(d, r);
+		}
+		task_fail(rec, now, "generation_timeout", "The video was not finished before its deadline.");
+		if (save(d, rec) == 0)
+			log_info("video_failed", "video=%s code=generation_timeout", id);
+		break;
+	case TASK_ACT_EXPIRE:
+		expire_files(d, rec);
+		task_expire(rec);
+		if (save(d, rec) == 0)
+			log_info("video_expired", "video=%s", id);
+		break;
+	case TASK_ACT_CLEAR:
+		json_object_object_del(rec, "due_at");
+		save(d, rec);
+		break;
+	case TASK_ACT_NONE:
+		break;
+	}
+	json_object_put(rec);
+}
+
+static void scan(struct dispatcher *d)
+{
+	static char ids[SCAN_LIMIT][ID_MAX];
+	struct due_list l = { ids, 0, SCAN_LIMIT };
+	enum rg_err err = store_due_scan(d->st, (uint64_t)wall_ms(), SCAN_LIMIT, collect_due, &l);
+	if (err != RG_OK)
+		log_error("scan_failed", "err=\"%s\"", rg_strerror(err));
+	for (size_t i = 0; i < l.n && !d->stop; i++)
+		handle_due(d, ids[i]);
+	d->next_scan = mono_ms() + SCAN_INTERVAL_MS;
+	d->scan_now = 0;
+}
+
+/* ---- messages and signals ------------------------------------------------------------------------ */
+
+static void read_messages(struct dispatcher *d)
+{
+	struct notify_msg m;
+	while (notify_recv(d->wake_fd, &m) == 0) {
+		if (strcmp(m.text, "wake") == 0) {
+			d->scan_now = 1;
+		} else if (strncmp(m.text, "cancel ", 7) == 0) {
+			const char *id = m.text + 7;
+			struct run *r = find_run(d, id);
+			if (r)
+				cancel_run(d, r, "delete requested");
+			char reply[128];
+			snprintf(reply, sizeof(reply), "ok %s", id);
+			notify_reply(d->wake_fd, &m, reply);
+		}
+	}
+}
+
+static void read_signals(struct dispatcher *d)
+{
+	struct signalfd_siginfo si;
+	while (read(d->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			reap_children(d);
+		else
+			d->stop = 1;
+	}
+}
+
+/* ---- the loop -------------------------------------------------------------------------------------- */
+
+static int poll_timeout(struct dispatcher *d)
+{
+	if (d->scan_now)
+		return 0;
+	int64_t now = mono_ms(), next = d->next_scan;
+	for (struct run *r = d->runs; r; r = r->next) {
+		int64_t t = r->last_write + PROGRESS_WRITE_MS;
+		if (r->progress != r->progress_written && t < next)
+			next = t;
+		if (r->kill_at && r->kill_at < next)
+			next = r->kill_at;
+		if (r->last_write + TASK_LEASE_MS / 2 < next)
+			next = r->last_write + TASK_LEASE_MS / 2;
+		if (r->deadline_at) {
+			int64_t left = r->deadline_at - wall_ms();
+			if (now + left < next)
+				next = now + left;
+		}
+	}
+	int64_t wait = next - now;
+	return wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait;
+}
+
+static void loop_once(struct dispatcher *d)
+{
+	struct curl_waitfd fds[1024];
+	struct run *owner[1024];
+	int kind[1024];
+	unsigned n = 0;
+	fds[n] = (struct curl_waitfd){ d->wake_fd, CURL_WAIT_POLLIN, 0 };
+	owner[n] = NULL;
+	kind[n++] = 0;
+	fds[n] = (struct curl_waitfd){ d->sig_fd, CURL_WAIT_POLLIN, 0 };
+	owner[n] = NULL;
+	kind[n++] = 0;
+	for (struct run *r = d->runs; r && n < 1021; r = r->next) {
+		if (r->out_fd >= 0) {
+			fds[n] = (struct curl_waitfd){ r->out_fd, CURL_WAIT_POLLIN, 0 };
+			owner[n] = r;
+			kind[n++] = 1;
+		}
+		if (r->err_fd >= 0) {
+			fds[n] = (struct curl_waitfd){ r->err_fd, CURL_WAIT_POLLIN, 0 };
+			owner[n] = r;
+			kind[n++] = 2;
+		}
+		if (r->in_fd >= 0) {
+			fds[n] = (struct curl_waitfd){ r->in_fd, CURL_WAIT_POLLOUT, 0 };
+			owner[n] = r;
+			kind[n++] = 3;
+		}
+	}
+	curl_multi_poll(d->multi, fds, n, poll_timeout(d), NULL);
+	int running;
+	curl_multi_perform(d->multi, &running);
+	if (fds[1].revents)
+		read_signals(d);
+	for (unsigned i = 2; i < n; i++) {
+		if (!fds[i].revents)
+			continue;
+		struct run *r = owner[i];
+		if (kind[i] == 1 && r->out_fd >= 0)
+			read_stdout(r);
+		else if (kind[i] == 2 && r->err_fd >= 0)
+			read_stderr(r);
+		else if (kind[i] == 3 && r->in_fd >= 0)
+			write_stdin(r);
+	}
+	reap_children(d); /* in case SIGCHLD was coalesced with another signal */
+	advance(d);
+	if (fds[0].revents)
+		read_messages(d);
+	enforce_limits(d);
+	if (d->scan_now || mono_ms() >= d->next_scan)
+		scan(d);
+}
+
+/* requeue_all hands running tasks back to the queue on a clean stop, so
+ * the next dispatcher starts them again without counting an attempt. */
+static void requeue_all(struct dispatcher *d)
+{
+	while (d->runs) {
+		struct run *r = d->runs;
+		kill_child(r);
+		remove_partial_files(r);
+		struct json_object *rec = load(d, r->id);
+		if (rec) {
+			task_requeue(rec, wall_ms(), 0, 0);
+			save(d, rec);
+			json_object_put(rec);
+		}
+		free_run(d, r);
+	}
+}
+
+static int setup(struct dispatcher *d, const struct config *cfg)
+{
+	d->cfg = cfg;
+	snprintf(d->content_dir, sizeof(d->content_dir), "%s/content", cfg->data_dir);
+	snprintf(d->tmp_dir, sizeof(d->tmp_dir), "%s/tmp", cfg->data_dir);
+	mkdir(d->content_dir, 0755);
+	mkdir(d->tmp_dir, 0755);
+	struct store_options so = { cfg->map_bytes, cfg->max_map_bytes, cfg->durable };
+	enum rg_err err = store_open(&d->st, cfg->data_dir, &so);
+	if (err != RG_OK) {
+		log_error("dispatcher_start_failed", "reason=\"database: %s\"", rg_strerror(err));
+		return -1;
+	}
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	d->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	d->wake_fd = notify_bind(cfg->data_dir);
+	if (d->sig_fd < 0 || d->wake_fd < 0) {
+		log_error("dispatcher_start_failed", "reason=\"signalfd or wake socket: %s\"",
+			  strerror(errno));
+		return -1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	d->multi = curl_multi_init();
+	return d->multi ? 0 : -1;
+}
+
+int dispatcher_run(const struct config *cfg, int lock_fd, int supervised)
+{
+	log_set_role("dispatcher");
+	if (supervised)
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+	struct dispatcher d;
+	memset(&d, 0, sizeof(d));
+	d.wake_fd = d.sig_fd = -1;
+	if (setup(&d, cfg) < 0)
+		return 1;
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(lock_fd, 0) == 0 && pwrite(lock_fd, pid, (size_t)n, 0) == n)
+		log_info("dispatcher_started", "data_dir=%s", cfg->data_dir);
+	d.scan_now = 1;
+	while (!d.stop)
+		loop_once(&d);
+	requeue_all(&d);
+	curl_multi_cleanup(d.multi);
+	close(d.wake_fd);
+	close(d.sig_fd);
+	store_close(d.st);
+	log_info("dispatcher_stopped", "runs=0");
+	return 0;
+}
+
+void dispatcher_ensure(const struct config *cfg)
+{
+	int fd = dispatcher_lock(cfg->data_dir);
+	if (fd < 0)
+		return; /* one is running */
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(fd);
+		return;
+	}
+	if (pid == 0) {
+		/* Detach twice so the dispatcher outlives this worker and is
+		 * nobody's zombie. */
+		setsid();
+		pid_t again = fork();
+		if (again != 0)
+			_exit(again < 0 ? 1 : 0);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGQUIT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		_exit(dispatcher_run(cfg, fd, 0));
+	}
+	close(fd);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}
