@@ -314,7 +314,7 @@ static int read_backend(struct ctx *c, const char *name, struct json_object *o,
 		return fail(c, tkey, "missing (supported: \"command\")");
 	if (strcmp(b->type, "command") == 0) {
 		static const char *const keys[] = { "type", "command", "concurrency",
-			"timeout_seconds", "env", NULL };
+			"timeout_seconds", NULL };
 		if (check_keys(c, o, key, keys) < 0)
 			return -1;
 		struct json_object *cmd;
