@@ -5,6 +5,7 @@
  * messages; every reader refuses keys it does not know, so typos fail loudly.
  */
 #include "config.h"
+#include "ssrf.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -296,6 +297,168 @@ static int read_command(struct ctx *c, struct json_object *v, const char *key,
 	return 0;
 }
 
+/* read_remote checks an HTTP backend: the keys its type knows, base_url,
+ * secrets given either inline or as the name of an environment variable,
+ * numbers in range, and (ComfyUI) the workflow file and its input map. */
+static int read_remote(struct ctx *c, struct json_object *o, const char *key,
+		       struct backend_cfg *b)
+{
+	static const char *const common[] = { "type", "base_url", "concurrency", "poll_seconds",
+		"request_timeout_seconds", "download_timeout_seconds", "max_retries",
+		"allow_addresses", "strict_params" };
+	static const char *const openai[] = { "api_key", "api_key_env", "auth", "encoding" };
+	static const char *const kling[] = { "access_key", "access_key_env", "secret_key",
+		"secret_key_env" };
+	static const char *const comfy[] = { "workflow", "inputs", "workflow_path" };
+	const char *keys[32];
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(common) / sizeof(*common); i++)
+		keys[n++] = common[i];
+	const char *const *extra = strcmp(b->type, "openai") == 0 ? openai
+				   : strcmp(b->type, "kling") == 0 ? kling : comfy;
+	size_t nextra = strcmp(b->type, "openai") == 0 ? 4 : strcmp(b->type, "kling") == 0 ? 4 : 3;
+	for (size_t i = 0; i < nextra; i++)
+		keys[n++] = extra[i];
+	keys[n] = NULL;
+	if (check_keys(c, o, key, (const char *const *)keys) < 0)
+		return -1;
+	char k2[320];
+	char *url = NULL;
+	snprintf(k2, sizeof(k2), "%s.base_url", key);
+	if (get_string(c, o, "base_url", k2, &url) < 0)
+		return -1;
+	int bad = url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0);
+	if (!bad) {
+		size_t len = strlen(url);
+		while (len > 0 && url[len - 1] == '/')
+			url[--len] = '\0';
+		json_object_object_add(o, "base_url", json_object_new_string(url));
+	}
+	free(url);
+	if (bad)
+		return fail(c, k2, "missing or not an http(s) URL");
+	static const char *const ints[] = { "poll_seconds", "request_timeout_seconds",
+		"download_timeout_seconds", "max_retries" };
+	static const long long lo[] = { 1, 1, 1, 0 }, hi[] = { 3600, 3600, 86400, 100 };
+	for (size_t i = 0; i < 4; i++) {
+		long long v = 0;
+		snprintf(k2, sizeof(k2), "%s.%s", key, ints[i]);
+		if (get_int(c, o, ints[i], k2, lo[i], hi[i], &v) < 0)
+			return -1;
+	}
+	struct json_object *v;
+	if (json_object_object_get_ex(o, "allow_addresses", &v)) {
+		snprintf(k2, sizeof(k2), "%s.allow_addresses", key);
+		struct ssrf_policy p;
+		memset(&p, 0, sizeof(p));
+		if (!json_object_is_type(v, json_type_array))
+			return fail(c, k2, "must be a list of addresses or networks such as \"127.0.0.1\" or \"10.0.0.0/8\"");
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			struct json_object *e = json_object_array_get_idx(v, i);
+			if (!json_object_is_type(e, json_type_string) ||
+			    ssrf_policy_add(&p, json_object_get_string(e)) < 0)
+				return fail(c, k2, "element %zu is not an address or network (at most %d entries)",
+					    i, SSRF_MAX_ALLOW);
+		}
+	}
+	int strict = 0;
+	snprintf(k2, sizeof(k2), "%s.strict_params", key);
+	if (get_bool(c, o, "strict_params", k2, &strict) < 0)
+		return -1;
+	/* Secrets: inline, or the name of an environment variable. */
+	const char *const *secrets = strcmp(b->type, "openai") == 0 ? openai
+				     : strcmp(b->type, "kling") == 0 ? kling : NULL;
+	for (size_t i = 0; secrets && i < 4; i += 2) {
+		struct json_object *inl, *env;
+		int has_inline = json_object_object_get_ex(o, secrets[i], &inl);
+		int has_env = json_object_object_get_ex(o, secrets[i + 1], &env);
+		snprintf(k2, sizeof(k2), "%s.%s", key, secrets[i]);
+		if (!has_inline && !has_env)
+			return fail(c, k2, "missing: give %s, or %s naming an environment variable",
+				    secrets[i], secrets[i + 1]);
+		if ((has_inline && !json_object_is_type(inl, json_type_string)) ||
+		    (has_env && !json_object_is_type(env, json_type_string)))
+			return fail(c, k2, "must be a string");
+		if (strcmp(b->type, "openai") == 0)
+			break;
+	}
+	if (strcmp(b->type, "openai") == 0) {
+		char *s = NULL;
+		snprintf(k2, sizeof(k2), "%s.auth", key);
+		if (get_string(c, o, "auth", k2, &s) < 0)
+			return -1;
+		bad = s && strcmp(s, "bearer") != 0 && strcmp(s, "api-key") != 0;
+		free(s);
+		if (bad)
+			return fail(c, k2, "must be \"bearer\" (Authorization: Bearer) or \"api-key\" (Azure)");
+		s = NULL;
+		snprintf(k2, sizeof(k2), "%s.encoding", key);
+		if (get_string(c, o, "encoding", k2, &s) < 0)
+			return -1;
+		bad = s && strcmp(s, "multipart") != 0 && strcmp(s, "json") != 0;
+		free(s);
+		if (bad)
+			return fail(c, k2, "must be \"multipart\" or \"json\"");
+	}
+	if (strcmp(b->type, "comfyui") == 0) {
+		char *wf = NULL;
+		snprintf(k2, sizeof(k2), "%s.workflow", key);
+		if (get_string(c, o, "workflow", k2, &wf) < 0)
+			return -1;
+		if (wf == NULL)
+			return fail(c, k2, "missing: the API-format workflow file (Export (API) in ComfyUI)");
+		char *abs = resolve(c, wf);
+		free(wf);
+		struct json_object *doc = abs ? json_object_from_file(abs) : NULL;
+		int ok = doc && json_object_is_type(doc, json_type_object);
+		if (ok)
+			json_object_object_add(o, "workflow_path", json_object_new_string(abs));
+		struct json_object *inputs;
+		snprintf(k2, sizeof(k2), "%s.inputs", key);
+		if (ok && (!json_object_object_get_ex(o, "inputs", &inputs) ||
+			   !json_object_is_type(inputs, json_type_object))) {
+			json_object_put(doc);
+			free(abs);
+			return fail(c, k2, "missing: which node input receives each value, e.g. {\"prompt\": [\"6\", \"text\"]}");
+		}
+		if (!ok) {
+			json_object_put(doc);
+			fail(c, k2, "cannot read %s as a JSON workflow object", abs ? abs : "the workflow");
+			free(abs);
+			return -1;
+		}
+		free(abs);
+		static const char *const names[] = { "prompt", "negative_prompt", "seed", "width",
+			"height", "frames", "fps", "seconds", "image", NULL };
+		json_object_object_foreach(inputs, name, pair) {
+			int known = 0;
+			for (const char *const *nm = names; *nm; nm++)
+				known |= strcmp(*nm, name) == 0;
+			struct json_object *node, *node_inputs;
+			snprintf(k2, sizeof(k2), "%s.inputs.%s", key, name);
+			if (!known) {
+				json_object_put(doc);
+				return fail(c, k2, "unknown value (known: prompt, negative_prompt, seed, width, height, frames, fps, seconds, image)");
+			}
+			if (!json_object_is_type(pair, json_type_array) || json_object_array_length(pair) != 2 ||
+			    !json_object_is_type(json_object_array_get_idx(pair, 0), json_type_string) ||
+			    !json_object_is_type(json_object_array_get_idx(pair, 1), json_type_string) ||
+			    !json_object_object_get_ex(doc, json_object_get_string(json_object_array_get_idx(pair, 0)), &node) ||
+			    !json_object_object_get_ex(node, "inputs", &node_inputs)) {
+				json_object_put(doc);
+				return fail(c, k2, "must be [\"NODE_ID\", \"INPUT\"] naming a node of the workflow");
+			}
+		}
+		if (!json_object_object_get_ex(inputs, "prompt", NULL)) {
+			json_object_put(doc);
+			snprintf(k2, sizeof(k2), "%s.inputs.prompt", key);
+			return fail(c, k2, "missing: the node input that receives the prompt");
+		}
+		json_object_put(doc);
+	}
+	return 0;
+}
+
 static int read_backend(struct ctx *c, const char *name, struct json_object *o,
 			struct backend_cfg *b)
 {
@@ -323,8 +486,13 @@ static int read_backend(struct ctx *c, const char *name, struct json_object *o,
 			return fail(c, tkey, "missing: the program to run and its arguments");
 		if (read_command(c, cmd, tkey, b) < 0)
 			return -1;
+	} else if (strcmp(b->type, "openai") == 0 || strcmp(b->type, "kling") == 0 ||
+		   strcmp(b->type, "comfyui") == 0) {
+		if (read_remote(c, o, key, b) < 0)
+			return -1;
 	} else {
-		return fail(c, tkey, "unknown backend type \"%s\" (supported: \"command\")", b->type);
+		return fail(c, tkey, "unknown backend type \"%s\" (supported: command, openai, kling, comfyui)",
+			    b->type);
 	}
 	long long conc = b->concurrency;
 	snprintf(tkey, sizeof(tkey), "%s.concurrency", key);

@@ -33,63 +33,16 @@
 #include "store.h"
 #include "task.h"
 #include "video.h"
+#include "dispatcher_int.h"
 
-#define SCAN_INTERVAL_MS 1000
-#define SCAN_LIMIT 10000
-#define PROGRESS_WRITE_MS 1000
-#define STDERR_LINE_MAX 400
-#define PATH_MAXLEN 4200
-
-enum stage { STAGE_RENDER, STAGE_THUMBNAIL, STAGE_SPRITESHEET };
-
-/* One task this dispatcher is working on, and the child doing the work. */
-struct run {
-	struct run *next;
-	char id[ID_MAX];
-	const struct backend_cfg *backend;
-	enum stage stage;
-	pid_t pid;              /* process group leader; 0 once reaped */
-	int status;             /* wait status once reaped */
-	int in_fd, out_fd, err_fd; /* -1 once closed */
-	struct buf stdin_doc;
-	size_t stdin_off;
-	char line[256];         /* partial stdout line */
-	size_t line_len;
-	int line_overflow;
-	char err_cur[STDERR_LINE_MAX];
-	size_t err_len;
-	char err_last[STDERR_LINE_MAX];
-	int progress;           /* last progress read */
-	int progress_written;
-	int64_t last_write;     /* ms, monotonic */
-	int64_t kill_at;        /* ms, monotonic: the run's own time limit */
-	int64_t deadline_at;    /* ms, wall clock: the task's deadline, 0: none */
-	int seconds;            /* video length, for the spritesheet */
-	char video[PATH_MAXLEN], thumb[PATH_MAXLEN], sprite[PATH_MAXLEN];
-	int has_thumb, has_sprite;
-};
-
-struct dispatcher {
-	const struct config *cfg;
-	struct store *st;
-	CURLM *multi;
-	int wake_fd, sig_fd;
-	struct run *runs;
-	int stop;
-	int scan_now;
-	int64_t next_scan;      /* ms, monotonic */
-	char content_dir[PATH_MAXLEN];
-	char tmp_dir[PATH_MAXLEN];
-};
-
-static int64_t mono_ms(void)
+int64_t disp_mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t wall_ms(void)
+int64_t disp_wall_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -114,7 +67,7 @@ int dispatcher_lock(const char *data_dir)
 
 /* ---- runs -------------------------------------------------------------------- */
 
-static int running_on(struct dispatcher *d, const struct backend_cfg *b)
+int disp_running_on(struct dispatcher *d, const struct backend_cfg *b)
 {
 	int n = 0;
 	for (struct run *r = d->runs; r; r = r->next)
@@ -122,7 +75,7 @@ static int running_on(struct dispatcher *d, const struct backend_cfg *b)
 	return n;
 }
 
-static struct run *find_run(struct dispatcher *d, const char *id)
+struct run *disp_find_run(struct dispatcher *d, const char *id)
 {
 	for (struct run *r = d->runs; r; r = r->next)
 		if (strcmp(r->id, id) == 0)
@@ -138,7 +91,7 @@ static void close_fd(int *fd)
 }
 
 /* kill_child stops a run's process group and waits for it. */
-static void kill_child(struct run *r)
+void disp_kill_child(struct run *r)
 {
 	if (r->pid > 0) {
 		kill(-r->pid, SIGKILL);
@@ -153,7 +106,7 @@ static void kill_child(struct run *r)
 	close_fd(&r->err_fd);
 }
 
-static void remove_partial_files(struct run *r)
+void disp_remove_partial_files(struct run *r)
 {
 	char part[PATH_MAXLEN + 8];
 	snprintf(part, sizeof(part), "%s.part", r->video);
@@ -163,26 +116,27 @@ static void remove_partial_files(struct run *r)
 	unlink(r->sprite);
 }
 
-static void free_run(struct dispatcher *d, struct run *r)
+void disp_free_run(struct dispatcher *d, struct run *r)
 {
 	struct run **pp = &d->runs;
 	while (*pp && *pp != r)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = r->next;
-	kill_child(r);
+	remote_abort(d, r);
+	disp_kill_child(r);
 	buf_deinit(&r->stdin_doc);
 	free(r);
 	d->scan_now = 1; /* a backend slot is free */
 }
 
 /* cancel_run stops a run and removes everything it made. */
-static void cancel_run(struct dispatcher *d, struct run *r, const char *why)
+void disp_cancel_run(struct dispatcher *d, struct run *r, const char *why)
 {
 	log_info("run_cancelled", "video=%s reason=%s", r->id, why);
-	kill_child(r);
-	remove_partial_files(r);
-	free_run(d, r);
+	disp_kill_child(r);
+	disp_remove_partial_files(r);
+	disp_free_run(d, r);
 }
 
 /* spawn starts argv with envp (NULL: inherit) in its own process group,
@@ -244,7 +198,7 @@ fail:
 /* ---- record writes --------------------------------------------------------------- */
 
 /* load reads a task; NULL when it is gone (deleted). */
-static struct json_object *load(struct dispatcher *d, const char *id)
+struct json_object *disp_load(struct dispatcher *d, const char *id)
 {
 	struct json_object *rec = NULL;
 	enum rg_err err = store_video_get(d->st, id, &rec);
@@ -254,7 +208,7 @@ static struct json_object *load(struct dispatcher *d, const char *id)
 }
 
 /* save writes rec; returns -1 when the task was deleted meanwhile. */
-static int save(struct dispatcher *d, struct json_object *rec)
+int disp_save(struct dispatcher *d, struct json_object *rec)
 {
 	enum rg_err err = store_video_update(d->st, rec);
 	if (err == RG_OK)
@@ -265,13 +219,13 @@ static int save(struct dispatcher *d, struct json_object *rec)
 	return -1;
 }
 
-static void fail_task(struct dispatcher *d, const char *id, const char *code, const char *msg)
+void disp_fail_task(struct dispatcher *d, const char *id, const char *code, const char *msg)
 {
-	struct json_object *rec = load(d, id);
+	struct json_object *rec = disp_load(d, id);
 	if (rec == NULL)
 		return;
-	task_fail(rec, wall_ms(), code, msg);
-	if (save(d, rec) == 0)
+	task_fail(rec, disp_wall_ms(), code, msg);
+	if (disp_save(d, rec) == 0)
 		log_info("video_failed", "video=%s code=%s", id, code);
 	json_object_put(rec);
 }
@@ -299,14 +253,14 @@ static int backend_timeout_s(const struct backend_cfg *b)
 	return 0;
 }
 
-static struct run *new_run(struct dispatcher *d, const char *id, const struct backend_cfg *b)
+struct run *disp_new_run(struct dispatcher *d, const char *id, const struct backend_cfg *b)
 {
 	struct run *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return NULL;
 	snprintf(r->id, sizeof(r->id), "%s", id);
 	r->backend = b;
-	r->in_fd = r->out_fd = r->err_fd = -1;
+	r->in_fd = r->out_fd = r->err_fd = r->fetch_fd = -1;
 	r->progress_written = -1;
 	buf_init(&r->stdin_doc, 1 << 20);
 	snprintf(r->video, sizeof(r->video), "%s/%s.mp4", d->content_dir, id);
@@ -315,20 +269,26 @@ static struct run *new_run(struct dispatcher *d, const char *id, const struct ba
 	return r;
 }
 
-/* start_task writes the task in_progress, then starts its program. */
+/* start_task writes the task in_progress, then starts its program (or its
+ * first request, on an HTTP backend). */
 static void start_task(struct dispatcher *d, struct json_object *rec)
 {
 	const char *id = video_str(rec, "id");
+	const struct model_cfg *m = config_model(d->cfg, video_str(rec, "model") ? video_str(rec, "model") : "");
+	if (m && m->nbackends > 0 && remote_backend_is_remote(d->cfg, m->backends[0].backend)) {
+		remote_start(d, rec, m);
+		return;
+	}
 	const struct backend_cfg *b;
 	const struct model_backend *mb = model_backend_of(d->cfg, rec, &b);
 	if (mb == NULL) {
-		fail_task(d, id, "model_unavailable",
+		disp_fail_task(d, id, "model_unavailable",
 			  "The task's model is no longer configured on this server.");
 		return;
 	}
-	if (running_on(d, b) >= b->concurrency)
+	if (disp_running_on(d, b) >= b->concurrency)
 		return; /* stays queued; looked at again on the next scan */
-	struct run *r = new_run(d, id, b);
+	struct run *r = disp_new_run(d, id, b);
 	if (r == NULL)
 		return;
 	char part[PATH_MAXLEN + 8], image[4096];
@@ -336,28 +296,28 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 	struct command_job job;
 	if (command_job_from_record(&job, rec, mb, d->cfg->data_dir, image, part) < 0 ||
 	    command_stdin(&job, &r->stdin_doc) < 0) {
-		free_run(d, r);
-		fail_task(d, id, "invalid_task", "The task record is incomplete and cannot be run.");
+		disp_free_run(d, r);
+		disp_fail_task(d, id, "invalid_task", "The task record is incomplete and cannot be run.");
 		return;
 	}
 	r->seconds = job.seconds;
 	r->deadline_at = task_deadline(rec);
-	task_start(rec, wall_ms(), b->name);
-	if (save(d, rec) < 0) {
-		free_run(d, r);
+	task_start(rec, disp_wall_ms(), b->name);
+	if (disp_save(d, rec) < 0) {
+		disp_free_run(d, r);
 		return;
 	}
 	char **env = command_env(&job);
 	int rc = env ? spawn(r, b->command, env) : -1;
 	command_env_free(env);
 	if (rc < 0) {
-		free_run(d, r);
-		fail_task(d, id, "generation_failed", "The generator program could not be started.");
+		disp_free_run(d, r);
+		disp_fail_task(d, id, "generation_failed", "The generator program could not be started.");
 		return;
 	}
 	int timeout = backend_timeout_s(b);
-	r->kill_at = timeout > 0 ? mono_ms() + (int64_t)timeout * 1000 : 0;
-	r->last_write = mono_ms();
+	r->kill_at = timeout > 0 ? disp_mono_ms() + (int64_t)timeout * 1000 : 0;
+	r->last_write = disp_mono_ms();
 	r->next = d->runs;
 	d->runs = r;
 	log_info("run_started", "video=%s backend=%s pid=%d", id, b->name, (int)r->pid);
@@ -365,13 +325,12 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 
 /* ---- finishing a task -------------------------------------------------------------------- */
 
-static void start_preview(struct dispatcher *d, struct run *r);
 
-static void complete_task(struct dispatcher *d, struct run *r)
+void disp_complete_task(struct dispatcher *d, struct run *r)
 {
-	struct json_object *rec = load(d, r->id);
+	struct json_object *rec = disp_load(d, r->id);
 	if (rec == NULL) {
-		cancel_run(d, r, "deleted");
+		disp_cancel_run(d, r, "deleted");
 		return;
 	}
 	struct json_object *files = json_object_new_object();
@@ -386,16 +345,16 @@ static void complete_task(struct dispatcher *d, struct run *r)
 		snprintf(rel, sizeof(rel), "content/%s.jpg", r->id);
 		json_object_object_add(files, "spritesheet", json_object_new_string(rel));
 	}
-	task_complete(rec, wall_ms(), d->cfg->retention_seconds, files);
-	if (save(d, rec) < 0) {
-		remove_partial_files(r);
+	task_complete(rec, disp_wall_ms(), d->cfg->retention_seconds, files);
+	if (disp_save(d, rec) < 0) {
+		disp_remove_partial_files(r);
 		json_object_put(rec);
-		free_run(d, r);
+		disp_free_run(d, r);
 		return;
 	}
 	log_info("video_completed", "video=%s", r->id);
 	json_object_put(rec);
-	free_run(d, r);
+	disp_free_run(d, r);
 }
 
 /* render_failure describes why the program failed, from its stderr. */
@@ -421,8 +380,8 @@ static void finish_render(struct dispatcher *d, struct run *r)
 		 stat(part, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
 	if (ok && (size_t)st.st_size > d->cfg->max_output_bytes) {
 		unlink(part);
-		fail_task(d, r->id, "generation_failed", "The generator wrote a video larger than the configured limit.");
-		free_run(d, r);
+		disp_fail_task(d, r->id, "generation_failed", "The generator wrote a video larger than the configured limit.");
+		disp_free_run(d, r);
 		return;
 	}
 	if (!ok || rename(part, r->video) < 0) {
@@ -430,16 +389,16 @@ static void finish_render(struct dispatcher *d, struct run *r)
 		render_failure(r, msg, sizeof(msg));
 		unlink(part);
 		log_warn("run_failed", "video=%s", r->id);
-		fail_task(d, r->id, "generation_failed", msg);
-		free_run(d, r);
+		disp_fail_task(d, r->id, "generation_failed", msg);
+		disp_free_run(d, r);
 		return;
 	}
 	r->stage = STAGE_THUMBNAIL;
-	start_preview(d, r);
+	disp_start_preview(d, r);
 }
 
 /* start_preview runs ffmpeg for the thumbnail or the spritesheet. */
-static void start_preview(struct dispatcher *d, struct run *r)
+void disp_start_preview(struct dispatcher *d, struct run *r)
 {
 	char out[PATH_MAXLEN + 16], seek[32], vf[128];
 	const char *ff = d->cfg->ffmpeg;
@@ -462,7 +421,7 @@ static void start_preview(struct dispatcher *d, struct run *r)
 			return;
 	}
 	log_warn("preview_failed", "video=%s reason=\"cannot run %s\"", r->id, ff);
-	complete_task(d, r);
+	disp_complete_task(d, r);
 }
 
 static void finish_preview(struct dispatcher *d, struct run *r)
@@ -484,9 +443,9 @@ static void finish_preview(struct dispatcher *d, struct run *r)
 	}
 	if (r->stage == STAGE_THUMBNAIL) {
 		r->stage = STAGE_SPRITESHEET;
-		start_preview(d, r);
+		disp_start_preview(d, r);
 	} else {
-		complete_task(d, r);
+		disp_complete_task(d, r);
 	}
 }
 
@@ -494,22 +453,22 @@ static void finish_preview(struct dispatcher *d, struct run *r)
 
 /* write_progress records progress (rate-limited) and renews the lease;
  * returns -1 when the task turned out deleted and the run was cancelled. */
-static int write_progress(struct dispatcher *d, struct run *r, int force)
+int disp_write_progress(struct dispatcher *d, struct run *r, int force)
 {
-	int64_t now = mono_ms();
+	int64_t now = disp_mono_ms();
 	if (r->progress == r->progress_written && !force)
 		return 0;
 	if (!force && now - r->last_write < PROGRESS_WRITE_MS)
 		return 0;
-	struct json_object *rec = load(d, r->id);
+	struct json_object *rec = disp_load(d, r->id);
 	int ok = rec != NULL;
 	if (ok) {
-		task_set_progress(rec, r->progress, wall_ms());
-		ok = save(d, rec) == 0;
+		task_set_progress(rec, r->progress, disp_wall_ms());
+		ok = disp_save(d, rec) == 0;
 	}
 	json_object_put(rec);
 	if (!ok) {
-		cancel_run(d, r, "deleted");
+		disp_cancel_run(d, r, "deleted");
 		return -1;
 	}
 	r->progress_written = r->progress;
@@ -624,7 +583,7 @@ static void advance(struct dispatcher *d)
 	struct run *r = d->runs, *next;
 	for (; r; r = next) {
 		next = r->next;
-		if (r->pid != 0 || r->out_fd >= 0 || r->err_fd >= 0)
+		if (r->stage == STAGE_REMOTE || r->pid != 0 || r->out_fd >= 0 || r->err_fd >= 0)
 			continue;
 		close_fd(&r->in_fd);
 		if (r->stage == STAGE_RENDER)
@@ -637,22 +596,22 @@ static void advance(struct dispatcher *d)
 /* enforce_limits kills runs past their time limit or their task's deadline. */
 static void enforce_limits(struct dispatcher *d)
 {
-	int64_t now = mono_ms(), wall = wall_ms();
+	int64_t now = disp_mono_ms(), wall = disp_wall_ms();
 	struct run *r = d->runs, *next;
 	for (; r; r = next) {
 		next = r->next;
-		if (write_progress(d, r, now - r->last_write >= TASK_LEASE_MS / 2) < 0)
+		if (disp_write_progress(d, r, now - r->last_write >= TASK_LEASE_MS / 2) < 0)
 			continue; /* cancelled; next is still valid */
 		int over_run = r->kill_at != 0 && now >= r->kill_at;
 		int over_deadline = r->deadline_at != 0 && wall >= r->deadline_at;
 		if (over_run || over_deadline) {
 			log_warn("run_timeout", "video=%s", r->id);
-			kill_child(r);
-			remove_partial_files(r);
-			fail_task(d, r->id, "generation_timeout",
+			disp_kill_child(r);
+			disp_remove_partial_files(r);
+			disp_fail_task(d, r->id, "generation_timeout",
 				  over_run ? "The generator did not finish within the backend's time limit."
 					   : "The video was not finished before its deadline.");
-			free_run(d, r);
+			disp_free_run(d, r);
 		}
 	}
 }
@@ -693,45 +652,49 @@ static void expire_files(struct dispatcher *d, struct json_object *rec)
 
 static void handle_due(struct dispatcher *d, const char *id)
 {
-	struct json_object *rec = load(d, id);
+	struct json_object *rec = disp_load(d, id);
 	if (rec == NULL)
 		return;
-	struct run *r = find_run(d, id);
-	int64_t now = wall_ms();
+	struct run *r = disp_find_run(d, id);
+	int64_t now = disp_wall_ms();
 	switch (task_next(rec, now, r != NULL)) {
 	case TASK_ACT_START:
 		start_task(d, rec);
 		break;
 	case TASK_ACT_RENEW:
 		task_renew(rec, now);
-		if (save(d, rec) < 0 && r)
-			cancel_run(d, r, "deleted");
+		if (disp_save(d, rec) < 0 && r)
+			disp_cancel_run(d, r, "deleted");
 		break;
 	case TASK_ACT_ORPHANED:
+		if (remote_get(rec, "backend") && remote_backend_is_remote(d->cfg, remote_get(rec, "backend"))) {
+			remote_adopt(d, rec); /* resumed where it was: never sent twice */
+			break;
+		}
 		task_orphaned(rec, now);
-		if (save(d, rec) == 0)
+		if (disp_save(d, rec) == 0)
 			log_warn("video_orphaned", "video=%s status=%s", id,
 				 task_status_name(task_status(rec)));
 		break;
 	case TASK_ACT_TIMEOUT:
 		if (r) {
-			kill_child(r);
-			remove_partial_files(r);
-			free_run(d, r);
+			disp_kill_child(r);
+			disp_remove_partial_files(r);
+			disp_free_run(d, r);
 		}
 		task_fail(rec, now, "generation_timeout", "The video was not finished before its deadline.");
-		if (save(d, rec) == 0)
+		if (disp_save(d, rec) == 0)
 			log_info("video_failed", "video=%s code=generation_timeout", id);
 		break;
 	case TASK_ACT_EXPIRE:
 		expire_files(d, rec);
 		task_expire(rec);
-		if (save(d, rec) == 0)
+		if (disp_save(d, rec) == 0)
 			log_info("video_expired", "video=%s", id);
 		break;
 	case TASK_ACT_CLEAR:
 		json_object_object_del(rec, "due_at");
-		save(d, rec);
+		disp_save(d, rec);
 		break;
 	case TASK_ACT_NONE:
 		break;
@@ -743,12 +706,12 @@ static void scan(struct dispatcher *d)
 {
 	static char ids[SCAN_LIMIT][ID_MAX];
 	struct due_list l = { ids, 0, SCAN_LIMIT };
-	enum rg_err err = store_due_scan(d->st, (uint64_t)wall_ms(), SCAN_LIMIT, collect_due, &l);
+	enum rg_err err = store_due_scan(d->st, (uint64_t)disp_wall_ms(), SCAN_LIMIT, collect_due, &l);
 	if (err != RG_OK)
 		log_error("scan_failed", "err=\"%s\"", rg_strerror(err));
 	for (size_t i = 0; i < l.n && !d->stop; i++)
 		handle_due(d, ids[i]);
-	d->next_scan = mono_ms() + SCAN_INTERVAL_MS;
+	d->next_scan = disp_mono_ms() + SCAN_INTERVAL_MS;
 	d->scan_now = 0;
 }
 
@@ -762,9 +725,9 @@ static void read_messages(struct dispatcher *d)
 			d->scan_now = 1;
 		} else if (strncmp(m.text, "cancel ", 7) == 0) {
 			const char *id = m.text + 7;
-			struct run *r = find_run(d, id);
+			struct run *r = disp_find_run(d, id);
 			if (r)
-				cancel_run(d, r, "delete requested");
+				disp_cancel_run(d, r, "delete requested");
 			char reply[128];
 			snprintf(reply, sizeof(reply), "ok %s", id);
 			notify_reply(d->wake_fd, &m, reply);
@@ -789,7 +752,7 @@ static int poll_timeout(struct dispatcher *d)
 {
 	if (d->scan_now)
 		return 0;
-	int64_t now = mono_ms(), next = d->next_scan;
+	int64_t now = disp_mono_ms(), next = d->next_scan;
 	for (struct run *r = d->runs; r; r = r->next) {
 		int64_t t = r->last_write + PROGRESS_WRITE_MS;
 		if (r->progress != r->progress_written && t < next)
@@ -799,11 +762,12 @@ static int poll_timeout(struct dispatcher *d)
 		if (r->last_write + TASK_LEASE_MS / 2 < next)
 			next = r->last_write + TASK_LEASE_MS / 2;
 		if (r->deadline_at) {
-			int64_t left = r->deadline_at - wall_ms();
+			int64_t left = r->deadline_at - disp_wall_ms();
 			if (now + left < next)
 				next = now + left;
 		}
 	}
+	next = remote_next_at(d, next);
 	int64_t wait = next - now;
 	return wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait;
 }
@@ -840,6 +804,7 @@ static void loop_once(struct dispatcher *d)
 	curl_multi_poll(d->multi, fds, n, poll_timeout(d), NULL);
 	int running;
 	curl_multi_perform(d->multi, &running);
+	remote_transfers_done(d);
 	if (fds[1].revents)
 		read_signals(d);
 	for (unsigned i = 2; i < n; i++) {
@@ -858,25 +823,34 @@ static void loop_once(struct dispatcher *d)
 	if (fds[0].revents)
 		read_messages(d);
 	enforce_limits(d);
-	if (d->scan_now || mono_ms() >= d->next_scan)
+	if (d->scan_now || disp_mono_ms() >= d->next_scan)
 		scan(d);
+	remote_issue_due(d);
 }
 
-/* requeue_all hands running tasks back to the queue on a clean stop, so
- * the next dispatcher starts them again without counting an attempt. */
+/* requeue_all hands running tasks on at a clean stop: local programs back
+ * to the queue (the next dispatcher starts them again without counting an
+ * attempt); remote tasks stay in_progress, due at once, so the next
+ * dispatcher adopts them where they were. */
 static void requeue_all(struct dispatcher *d)
 {
 	while (d->runs) {
 		struct run *r = d->runs;
-		kill_child(r);
-		remove_partial_files(r);
-		struct json_object *rec = load(d, r->id);
+		int remote = r->stage == STAGE_REMOTE;
+		remote_abort(d, r);
+		disp_kill_child(r);
+		if (!remote)
+			disp_remove_partial_files(r);
+		struct json_object *rec = disp_load(d, r->id);
 		if (rec) {
-			task_requeue(rec, wall_ms(), 0, 0);
-			save(d, rec);
+			if (remote)
+				json_object_object_add(rec, "due_at", json_object_new_int64(disp_wall_ms()));
+			else
+				task_requeue(rec, disp_wall_ms(), 0, 0);
+			disp_save(d, rec);
 			json_object_put(rec);
 		}
-		free_run(d, r);
+		disp_free_run(d, r);
 	}
 }
 
@@ -911,7 +885,10 @@ static int setup(struct dispatcher *d, const struct config *cfg)
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	d->multi = curl_multi_init();
-	return d->multi ? 0 : -1;
+	if (d->multi == NULL || remote_setup(d) < 0)
+		return -1;
+	curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
+	return 0;
 }
 
 int dispatcher_run(const struct config *cfg, int lock_fd, int supervised)
@@ -932,6 +909,7 @@ int dispatcher_run(const struct config *cfg, int lock_fd, int supervised)
 	while (!d.stop)
 		loop_once(&d);
 	requeue_all(&d);
+	remote_teardown(&d);
 	curl_multi_cleanup(d.multi);
 	close(d.wake_fd);
 	close(d.sig_fd);

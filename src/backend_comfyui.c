@@ -1,0 +1,391 @@
+/*
+ * backend_comfyui: a self-hosted ComfyUI.  Per model, an API-format
+ * workflow file and a map of which node input receives each value (prompt,
+ * negative_prompt, seed, width, height, frames, fps, seconds, image).  Values
+ * are set with json-c on a copy of the workflow, never by text substitution.
+ * An input image is uploaded first (/upload/image) and the name ComfyUI
+ * returns is used.  Our video id is the prompt_id, so /history and /queue
+ * find a job whose submit outcome is unknown.
+ */
+#include "backend.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "id.h"
+
+static const char *base_url(const struct backend_ctx *bc)
+{
+	struct json_object *v;
+	json_object_object_get_ex(bc->cfg->raw, "base_url", &v);
+	return json_object_get_string(v);
+}
+
+/* target finds the node input that receives name; NULL when unmapped. */
+static struct json_object *target(const struct backend_ctx *bc, struct json_object *wf,
+				  const char *name, const char **input)
+{
+	struct json_object *inputs, *pair, *node, *node_inputs;
+	if (!json_object_object_get_ex(bc->cfg->raw, "inputs", &inputs) ||
+	    !json_object_object_get_ex(inputs, name, &pair) ||
+	    json_object_array_length(pair) != 2)
+		return NULL;
+	const char *node_id = json_object_get_string(json_object_array_get_idx(pair, 0));
+	*input = json_object_get_string(json_object_array_get_idx(pair, 1));
+	if (!json_object_object_get_ex(wf, node_id, &node) ||
+	    !json_object_object_get_ex(node, "inputs", &node_inputs))
+		return NULL;
+	return node_inputs;
+}
+
+static void set_value(const struct backend_ctx *bc, struct json_object *wf, const char *name,
+		      struct json_object *value)
+{
+	const char *input;
+	struct json_object *t = target(bc, wf, name, &input);
+	if (t)
+		json_object_object_add(t, input, value);
+	else
+		json_object_put(value);
+}
+
+static void pct_encode(const char *s, char *out, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t j = 0;
+	for (; *s && j + 4 < n; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == '~') {
+			out[j++] = (char)c;
+		} else {
+			out[j++] = '%';
+			out[j++] = hex[c >> 4];
+			out[j++] = hex[c & 15];
+		}
+	}
+	out[j] = '\0';
+}
+
+/* seed_for gives the task's seed, or one derived from its id. */
+static uint64_t seed_for(struct json_object *rec)
+{
+	unsigned long s;
+	if (remote_has_seed(rec, &s))
+		return s;
+	const char *id = json_object_get_string(json_object_object_get(rec, "id"));
+	uint64_t h = 1469598103934665603ULL;
+	for (; id && *id; id++)
+		h = (h ^ (uint8_t)*id) * 1099511628211ULL;
+	return h >> 1;
+}
+
+static int submit_body(struct backend_ctx *bc, struct json_object *rec, struct http_req *req)
+{
+	struct json_object *wf = NULL;
+	if (json_object_deep_copy(bc->workflow, &wf, NULL) != 0)
+		return -1;
+	int seconds = remote_param_int(rec, "seconds", 4), fps = remote_param_int(rec, "fps", 16);
+	set_value(bc, wf, "prompt", json_object_get(json_object_object_get(rec, "prompt")));
+	const char *neg = remote_meta_str(rec, "negative_prompt");
+	if (neg)
+		set_value(bc, wf, "negative_prompt", json_object_new_string(neg));
+	set_value(bc, wf, "seed", json_object_new_uint64(seed_for(rec)));
+	set_value(bc, wf, "width", json_object_new_int(remote_param_int(rec, "width", 832)));
+	set_value(bc, wf, "height", json_object_new_int(remote_param_int(rec, "height", 480)));
+	set_value(bc, wf, "frames", json_object_new_int(seconds * fps));
+	set_value(bc, wf, "fps", json_object_new_int(fps));
+	set_value(bc, wf, "seconds", json_object_new_int(seconds));
+	const char *image = remote_get(rec, "image_name");
+	if (image)
+		set_value(bc, wf, "image", json_object_new_string(image));
+	struct json_object *b = json_object_new_object();
+	json_object_object_add(b, "prompt", wf);
+	json_object_object_add(b, "client_id", json_object_new_string("reelgate"));
+	json_object_object_add(b, "prompt_id", json_object_get(json_object_object_get(rec, "id")));
+	int rc = buf_puts(&req->body, json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN |
+								      JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(b);
+	return rc;
+}
+
+static int upload_body(struct backend_ctx *bc, struct json_object *rec, struct http_req *req)
+{
+	char path[4200], boundary[48], ctype[96];
+	if (remote_image_path(bc->data_dir, rec, path, sizeof(path)) == NULL ||
+	    id_prefixed_new(boundary, sizeof(boundary), "reelgate-", 12) < 0)
+		return -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	const char *ext = strrchr(path, '.');
+	const char *id = json_object_get_string(json_object_object_get(rec, "id"));
+	buf_printf(&req->body, "--%s\r\nContent-Disposition: form-data; name=\"image\"; filename=\"%s%s\"\r\n"
+			       "Content-Type: application/octet-stream\r\n\r\n", boundary, id, ext ? ext : "");
+	char chunk[65536];
+	ssize_t n;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_append(&req->body, chunk, (size_t)n);
+	close(fd);
+	buf_printf(&req->body, "\r\n--%s\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\ninput\r\n"
+			       "--%s\r\nContent-Disposition: form-data; name=\"overwrite\"\r\n\r\ntrue\r\n--%s--\r\n",
+		   boundary, boundary, boundary);
+	snprintf(ctype, sizeof(ctype), "multipart/form-data; boundary=%s", boundary);
+	http_req_header(req, "Content-Type", ctype);
+	return n < 0 ? -1 : 0;
+}
+
+static int comfy_build(struct backend_ctx *bc, const struct model_backend *mb,
+		       struct json_object *rec, enum remote_phase ph, struct http_req *req,
+		       struct remote_answer *ans)
+{
+	(void)mb;
+	const char *base = base_url(bc);
+	const char *pid = remote_get(rec, "upstream_id");
+	if (pid == NULL)
+		pid = json_object_get_string(json_object_object_get(rec, "id"));
+	switch (ph) {
+	case PHASE_UPLOAD:
+		snprintf(req->method, sizeof(req->method), "POST");
+		snprintf(req->url, sizeof(req->url), "%s/upload/image", base);
+		if (upload_body(bc, rec, req) < 0) {
+			ans->verdict = RV_FAIL;
+			snprintf(ans->code, sizeof(ans->code), "invalid_image");
+			snprintf(ans->message, sizeof(ans->message), "The stored input image cannot be read.");
+			return -1;
+		}
+		return 0;
+	case PHASE_SUBMIT:
+		snprintf(req->method, sizeof(req->method), "POST");
+		snprintf(req->url, sizeof(req->url), "%s/prompt", base);
+		http_req_header(req, "Content-Type", "application/json");
+		return submit_body(bc, rec, req);
+	case PHASE_RECONCILE:
+	case PHASE_POLL:
+		snprintf(req->url, sizeof(req->url), "%s/history/%s", base, pid);
+		return 0;
+	case PHASE_RECONCILE2:
+	case PHASE_POLL2:
+		snprintf(req->url, sizeof(req->url), "%s/queue", base);
+		return 0;
+	case PHASE_FETCH_VIDEO:
+		snprintf(req->url, sizeof(req->url), "%s", remote_get(rec, "video_url") ? remote_get(rec, "video_url") : "");
+		return req->url[0] ? 0 : -1;
+	default:
+		return -1;
+	}
+}
+
+/* in_queue says whether prompt id is listed in /queue's list name. */
+static int in_queue(struct json_object *q, const char *list, const char *pid)
+{
+	struct json_object *a;
+	if (!json_object_object_get_ex(q, list, &a) || !json_object_is_type(a, json_type_array))
+		return 0;
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		struct json_object *item = json_object_array_get_idx(a, i);
+		struct json_object *p = json_object_array_get_idx(item, 1);
+		if (p && strcmp(json_object_get_string(p), pid) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int is_video_name(const char *f)
+{
+	const char *ext = f ? strrchr(f, '.') : NULL;
+	return ext && (strcmp(ext, ".mp4") == 0 || strcmp(ext, ".webm") == 0 || strcmp(ext, ".mov") == 0 ||
+		       strcmp(ext, ".mkv") == 0);
+}
+
+/* find_video scans every output node's images, gifs and videos (core
+ * SaveVideo and VideoHelperSuite shapes) for a video file. */
+static int find_video(const struct backend_ctx *bc, struct json_object *outputs, char *url, size_t n)
+{
+	static const char *const kinds[] = { "gifs", "videos", "images", NULL };
+	json_object_object_foreach(outputs, node, out) {
+		(void)node;
+		for (const char *const *k = kinds; *k; k++) {
+			struct json_object *list;
+			if (!json_object_object_get_ex(out, *k, &list) || !json_object_is_type(list, json_type_array))
+				continue;
+			for (size_t i = 0; i < json_object_array_length(list); i++) {
+				struct json_object *f = json_object_array_get_idx(list, i), *v;
+				const char *fn = json_object_object_get_ex(f, "filename", &v) ? json_object_get_string(v) : NULL;
+				if (!is_video_name(fn))
+					continue;
+				const char *sub = json_object_object_get_ex(f, "subfolder", &v) ? json_object_get_string(v) : "";
+				const char *type = json_object_object_get_ex(f, "type", &v) ? json_object_get_string(v) : "output";
+				char efn[1024], esub[1024], etype[64];
+				pct_encode(fn, efn, sizeof(efn));
+				pct_encode(sub ? sub : "", esub, sizeof(esub));
+				pct_encode(type ? type : "output", etype, sizeof(etype));
+				snprintf(url, n, "%s/view?filename=%s&subfolder=%s&type=%s", base_url(bc), efn, esub, etype);
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
+static void history_answer(const struct backend_ctx *bc, struct json_object *entry, struct remote_answer *ans)
+{
+	struct json_object *status, *v, *outputs;
+	const char *st = json_object_object_get_ex(entry, "status", &status) &&
+				 json_object_object_get_ex(status, "status_str", &v) ? json_object_get_string(v) : "";
+	ans->verdict = RV_OK;
+	if (strcmp(st, "error") == 0) {
+		ans->state = RS_FAILED;
+		snprintf(ans->code, sizeof(ans->code), "generation_failed");
+		const char *why = "the workflow failed";
+		struct json_object *msgs;
+		if (json_object_object_get_ex(status, "messages", &msgs)) {
+			for (size_t i = 0; i < json_object_array_length(msgs); i++) {
+				struct json_object *m = json_object_array_get_idx(msgs, i);
+				struct json_object *name = json_object_array_get_idx(m, 0);
+				struct json_object *data = json_object_array_get_idx(m, 1), *e;
+				if (name && strcmp(json_object_get_string(name), "execution_error") == 0 &&
+				    json_object_object_get_ex(data, "exception_message", &e))
+					why = json_object_get_string(e);
+			}
+		}
+		snprintf(ans->message, sizeof(ans->message), "ComfyUI could not make the video: %.400s", why);
+		return;
+	}
+	if (!json_object_object_get_ex(entry, "outputs", &outputs) ||
+	    !find_video(bc, outputs, ans->video_url, sizeof(ans->video_url))) {
+		ans->verdict = RV_FAIL;
+		snprintf(ans->code, sizeof(ans->code), "generation_failed");
+		snprintf(ans->message, sizeof(ans->message),
+			 "The ComfyUI workflow finished without a video output (SaveVideo or VHS_VideoCombine).");
+		return;
+	}
+	ans->state = RS_SUCCEEDED;
+}
+
+static void comfy_parse(struct backend_ctx *bc, struct json_object *rec, enum remote_phase ph,
+			long status, const char *body, size_t len, struct remote_answer *ans)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o = len ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
+	if (json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	const char *pid = remote_get(rec, "upstream_id");
+	if (pid == NULL)
+		pid = json_object_get_string(json_object_object_get(rec, "id"));
+	ans->progress = -1;
+	if (status < 200 || status > 299) {
+		struct json_object *err = NULL, *m = NULL;
+		if (o)
+			json_object_object_get_ex(o, "error", &err);
+		if (err)
+			json_object_object_get_ex(err, "message", &m);
+		remote_http_error(ans, "ComfyUI", status, m ? json_object_get_string(m) : NULL);
+		if (ph == PHASE_SUBMIT && status == 0)
+			ans->maybe_created = 1;
+		goto out;
+	}
+	if (o == NULL) {
+		ans->verdict = RV_RETRY;
+		ans->maybe_created = ph == PHASE_SUBMIT;
+		goto out;
+	}
+	struct json_object *v;
+	switch (ph) {
+	case PHASE_UPLOAD: {
+		const char *name = json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : NULL;
+		const char *sub = json_object_object_get_ex(o, "subfolder", &v) ? json_object_get_string(v) : "";
+		if (name == NULL) {
+			ans->verdict = RV_RETRY;
+			break;
+		}
+		ans->verdict = RV_OK;
+		if (sub && sub[0])
+			snprintf(ans->value, sizeof(ans->value), "%s/%s", sub, name);
+		else
+			snprintf(ans->value, sizeof(ans->value), "%s", name);
+		break;
+	}
+	case PHASE_SUBMIT:
+		if (!json_object_object_get_ex(o, "prompt_id", &v)) {
+			ans->verdict = RV_RETRY;
+			ans->maybe_created = 1;
+			break;
+		}
+		ans->verdict = RV_OK;
+		ans->state = RS_QUEUED;
+		snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", json_object_get_string(v));
+		break;
+	case PHASE_RECONCILE:
+	case PHASE_POLL: {
+		struct json_object *entry;
+		if (json_object_object_get_ex(o, pid, &entry)) {
+			snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", pid);
+			history_answer(bc, entry, ans);
+		} else {
+			/* Not finished (or unknown): /queue says which. */
+			ans->verdict = RV_OK;
+			ans->state = RS_UNKNOWN;
+			ans->next = ph == PHASE_POLL ? PHASE_POLL2 : PHASE_RECONCILE2;
+		}
+		break;
+	}
+	case PHASE_RECONCILE2:
+	case PHASE_POLL2:
+		ans->verdict = RV_OK;
+		snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", pid);
+		if (in_queue(o, "queue_running", pid))
+			ans->state = RS_RUNNING;
+		else if (in_queue(o, "queue_pending", pid))
+			ans->state = RS_QUEUED;
+		else if (ph == PHASE_RECONCILE2)
+			ans->state = RS_NOT_FOUND;
+		else
+			ans->state = RS_UNKNOWN; /* finished between the two looks: poll again */
+		break;
+	default:
+		ans->verdict = RV_RETRY;
+	}
+out:
+	json_object_put(o);
+}
+
+static int mapped(const struct backend_cfg *b, const char *name)
+{
+	struct json_object *inputs;
+	return json_object_object_get_ex(b->raw, "inputs", &inputs) &&
+	       json_object_object_get_ex(inputs, name, NULL);
+}
+
+/* What the workflow's input map has no place for cannot be honoured. */
+static void comfy_unsupported(const struct backend_cfg *b, const struct model_backend *mb,
+			      const struct video_spec *s, const char **out)
+{
+	size_t n = 0;
+	(void)mb;
+	if (s->has_seed && !mapped(b, "seed"))
+		out[n++] = "seed";
+	if (!mapped(b, "width") || !mapped(b, "height"))
+		out[n++] = "size";
+	if (!mapped(b, "frames") && !mapped(b, "seconds"))
+		out[n++] = "seconds";
+	if (!mapped(b, "fps") && !mapped(b, "frames"))
+		out[n++] = "fps";
+	if (s->image != IMAGE_NONE && !mapped(b, "image"))
+		out[n++] = s->image_param ? s->image_param : "input_reference";
+	out[n] = NULL;
+}
+
+const struct backend_ops backend_comfyui_ops = {
+	.type = "comfyui",
+	.build = comfy_build,
+	.parse = comfy_parse,
+	.unsupported = comfy_unsupported,
+	.needs_image_file = 1,
+};

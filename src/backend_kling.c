@@ -1,0 +1,296 @@
+/*
+ * backend_kling: Kling's official API.  Tasks go to text2video, or to
+ * image2video when there is an image; our video id is Kling's
+ * external_task_id, which is how a submit of unknown outcome is found again.
+ * Auth is a JWT (HS256) minted from the access key and secret key and
+ * re-minted a minute before it expires.
+ */
+#include "backend.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec.h"
+
+/* kling_jwt mints (or reuses) the bearer token. */
+static const char *kling_jwt(struct backend_ctx *bc)
+{
+	long long now = (long long)time(NULL);
+	if (bc->token[0] && bc->token_exp - now > 60)
+		return bc->token;
+	char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	char payload[700];
+	struct json_object *p = json_object_new_object();
+	json_object_object_add(p, "iss", json_object_new_string(bc->api_key));
+	json_object_object_add(p, "exp", json_object_new_int64(now + 1800));
+	json_object_object_add(p, "nbf", json_object_new_int64(now - 5));
+	snprintf(payload, sizeof(payload), "%s", json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
+	json_object_put(p);
+	char h64[64], p64[1000];
+	codec_base64url_encode((const uint8_t *)header, strlen(header), h64);
+	codec_base64url_encode((const uint8_t *)payload, strlen(payload), p64);
+	char signing[1100];
+	snprintf(signing, sizeof(signing), "%s.%s", h64, p64);
+	uint8_t mac[32];
+	unsigned int maclen = sizeof(mac);
+	HMAC(EVP_sha256(), bc->secret, (int)strlen(bc->secret), (const uint8_t *)signing,
+	     strlen(signing), mac, &maclen);
+	char s64[64];
+	codec_base64url_encode(mac, maclen, s64);
+	snprintf(bc->token, sizeof(bc->token), "%s.%s", signing, s64);
+	bc->token_exp = now + 1800;
+	return bc->token;
+}
+
+static const char *base_url(const struct backend_ctx *bc)
+{
+	struct json_object *v;
+	json_object_object_get_ex(bc->cfg->raw, "base_url", &v);
+	return json_object_get_string(v);
+}
+
+static void auth(struct backend_ctx *bc, struct http_req *req)
+{
+	char value[1100];
+	snprintf(value, sizeof(value), "Bearer %s", kling_jwt(bc));
+	http_req_header(req, "Authorization", value);
+}
+
+static const char *aspect_ratio(int w, int h)
+{
+	double r = (double)w / h;
+	return r >= 1.3 ? "16:9" : r <= 0.77 ? "9:16" : "1:1";
+}
+
+static int submit_body(struct backend_ctx *bc, const struct model_backend *mb,
+		       struct json_object *rec, const char *endpoint, struct http_req *req,
+		       struct remote_answer *ans)
+{
+	struct json_object *b = json_object_new_object();
+	struct json_object *v;
+	json_object_object_get_ex(rec, "prompt", &v);
+	json_object_object_add(b, "model_name", json_object_new_string(mb->model ? mb->model : "kling-v1"));
+	json_object_object_add(b, "prompt", json_object_get(v));
+	const char *neg = remote_meta_str(rec, "negative_prompt");
+	if (neg)
+		json_object_object_add(b, "negative_prompt", json_object_new_string(neg));
+	const char *mode = remote_meta_str(rec, "mode");
+	const char *quality = remote_meta_str(rec, "quality_level");
+	if (mode == NULL && quality && (strcmp(quality, "high") == 0 || strcmp(quality, "pro") == 0))
+		mode = "pro";
+	if (mode)
+		json_object_object_add(b, "mode", json_object_new_string(mode));
+	int seconds = remote_param_int(rec, "seconds", 5);
+	json_object_object_add(b, "duration", json_object_new_string(seconds > 7 ? "10" : "5"));
+	if (strcmp(endpoint, "text2video") == 0) {
+		json_object_object_add(b, "aspect_ratio", json_object_new_string(
+			aspect_ratio(remote_param_int(rec, "width", 16), remote_param_int(rec, "height", 9))));
+	} else {
+		const char *url = remote_image_url(rec);
+		char *b64 = url ? NULL : remote_image_b64(bc->data_dir, rec, 10u << 20);
+		if (url == NULL && b64 == NULL) {
+			json_object_put(b);
+			ans->verdict = RV_FAIL;
+			snprintf(ans->code, sizeof(ans->code), "invalid_image");
+			snprintf(ans->message, sizeof(ans->message),
+				 "The input image cannot be sent to Kling (it must be a file of at most 10 MB).");
+			return -1;
+		}
+		json_object_object_add(b, "image", json_object_new_string(url ? url : b64));
+		free(b64);
+	}
+	json_object_object_get_ex(rec, "id", &v);
+	json_object_object_add(b, "external_task_id", json_object_get(v));
+	const char *text = json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE);
+	int rc = buf_puts(&req->body, text);
+	json_object_put(b);
+	return rc;
+}
+
+static int kling_build(struct backend_ctx *bc, const struct model_backend *mb,
+		       struct json_object *rec, enum remote_phase ph, struct http_req *req,
+		       struct remote_answer *ans)
+{
+	const char *endpoint = remote_get(rec, "endpoint");
+	if (endpoint == NULL) {
+		endpoint = remote_image_url(rec) || json_object_object_get_ex(
+			json_object_object_get(rec, "params"), "image", NULL) ? "image2video" : "text2video";
+		remote_set(rec, "endpoint", endpoint);
+	}
+	const char *id = NULL;
+	switch (ph) {
+	case PHASE_SUBMIT:
+		snprintf(req->method, sizeof(req->method), "POST");
+		snprintf(req->url, sizeof(req->url), "%s/v1/videos/%s", base_url(bc), endpoint);
+		http_req_header(req, "Content-Type", "application/json");
+		auth(bc, req);
+		return submit_body(bc, mb, rec, endpoint, req, ans);
+	case PHASE_RECONCILE:
+		/* Kling accepts our external_task_id where its task_id goes. */
+		id = json_object_get_string(json_object_object_get(rec, "id"));
+		break;
+	case PHASE_POLL:
+		id = remote_get(rec, "upstream_id");
+		break;
+	case PHASE_FETCH_VIDEO:
+		snprintf(req->url, sizeof(req->url), "%s", remote_get(rec, "video_url") ? remote_get(rec, "video_url") : "");
+		return req->url[0] ? 0 : -1;
+	default:
+		return -1;
+	}
+	if (id == NULL)
+		return -1;
+	snprintf(req->url, sizeof(req->url), "%s/v1/videos/%s/%s", base_url(bc), endpoint, id);
+	auth(bc, req);
+	return 0;
+}
+
+/* kling_error reads Kling's {code, message} and decides. */
+static void kling_error(struct remote_answer *ans, long status, struct json_object *o)
+{
+	struct json_object *v;
+	int code = o && json_object_object_get_ex(o, "code", &v) ? json_object_get_int(v) : 0;
+	const char *msg = o && json_object_object_get_ex(o, "message", &v) ? json_object_get_string(v) : "";
+	switch (code) {
+	case 1302: /* rate limit */
+	case 1303: /* concurrency over the resource pack's limit */
+	case 5000:
+	case 5001:
+	case 5002:
+		ans->verdict = RV_RETRY;
+		return;
+	case 1301:
+	case 1300:
+		ans->verdict = RV_FAIL;
+		snprintf(ans->code, sizeof(ans->code), "content_policy_violation");
+		snprintf(ans->message, sizeof(ans->message),
+			 "Kling refused the request under its content rules (code %d): %.300s", code, msg);
+		return;
+	case 1101:
+	case 1102:
+		ans->verdict = RV_FAIL;
+		snprintf(ans->code, sizeof(ans->code), "upstream_quota_exhausted");
+		snprintf(ans->message, sizeof(ans->message),
+			 "The Kling account cannot pay for this task (code %d).", code);
+		return;
+	case 1000: case 1001: case 1002: case 1003: case 1004:
+		/* A token problem; a fresh token may fix a clock edge. */
+		ans->verdict = code == 1003 || code == 1004 ? RV_RETRY : RV_FAIL;
+		snprintf(ans->code, sizeof(ans->code), "upstream_auth_failed");
+		snprintf(ans->message, sizeof(ans->message),
+			 "Kling refused reelgate's credentials (code %d); check the backend's keys.", code);
+		return;
+	}
+	char detail[400];
+	snprintf(detail, sizeof(detail), "code %d %.300s", code, msg);
+	remote_http_error(ans, "Kling", status, code ? detail : NULL);
+}
+
+static void kling_parse(struct backend_ctx *bc, struct json_object *rec, enum remote_phase ph,
+			long status, const char *body, size_t len, struct remote_answer *ans)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o = len ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	if (status == 401)
+		bc->token[0] = '\0';
+	struct json_object *data = NULL, *v;
+	int code = o && json_object_object_get_ex(o, "code", &v) ? json_object_get_int(v) : -1;
+	if (status == 200 && code == 0)
+		json_object_object_get_ex(o, "data", &data);
+	if (ph == PHASE_RECONCILE && (status == 404 || code == 1203 || (status == 400 && code == 1201))) {
+		ans->verdict = RV_OK;
+		ans->state = RS_NOT_FOUND;
+		goto out;
+	}
+	if (data == NULL) {
+		if (status == 200) {
+			ans->verdict = RV_RETRY; /* 200 with a body we cannot read */
+			ans->maybe_created = ph == PHASE_SUBMIT;
+		} else if (ph == PHASE_SUBMIT && status == 400 && code == 1201 && body &&
+			   memmem(body, len, "external_task_id", 16)) {
+			/* Kling already has a task with our id: it was created. */
+			ans->verdict = RV_RETRY;
+			ans->maybe_created = 1;
+		} else {
+			kling_error(ans, status, o);
+		}
+		goto out;
+	}
+	const char *task_id = json_object_object_get_ex(data, "task_id", &v) ? json_object_get_string(v) : NULL;
+	if (task_id)
+		snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", task_id);
+	const char *st = json_object_object_get_ex(data, "task_status", &v) ? json_object_get_string(v) : "";
+	ans->verdict = RV_OK;
+	ans->progress = -1;
+	if (strcmp(st, "submitted") == 0)
+		ans->state = RS_QUEUED;
+	else if (strcmp(st, "processing") == 0)
+		ans->state = RS_RUNNING;
+	else if (strcmp(st, "succeed") == 0)
+		ans->state = RS_SUCCEEDED;
+	else if (strcmp(st, "failed") == 0)
+		ans->state = RS_FAILED;
+	else
+		ans->state = RS_UNKNOWN;
+	if (ans->state == RS_SUCCEEDED) {
+		struct json_object *res, *videos, *first, *url;
+		if (json_object_object_get_ex(data, "task_result", &res) &&
+		    json_object_object_get_ex(res, "videos", &videos) &&
+		    (first = json_object_array_get_idx(videos, 0)) != NULL &&
+		    json_object_object_get_ex(first, "url", &url))
+			snprintf(ans->video_url, sizeof(ans->video_url), "%s", json_object_get_string(url));
+		if (ans->video_url[0] == '\0') {
+			ans->verdict = RV_FAIL;
+			snprintf(ans->code, sizeof(ans->code), "upstream_invalid_answer");
+			snprintf(ans->message, sizeof(ans->message), "Kling reported success without a video URL.");
+		}
+	}
+	if (ans->state == RS_FAILED) {
+		const char *msg = json_object_object_get_ex(data, "task_status_msg", &v) ? json_object_get_string(v) : "";
+		snprintf(ans->code, sizeof(ans->code), "generation_failed");
+		snprintf(ans->message, sizeof(ans->message), "Kling could not make the video: %.400s",
+			 msg && msg[0] ? msg : "no reason given");
+	}
+out:
+	(void)rec;
+	json_object_put(o);
+}
+
+static void kling_unsupported(const struct backend_cfg *b, const struct model_backend *mb, const struct video_spec *s,
+			      const char **out)
+{
+	size_t n = 0;
+	(void)b;
+	(void)mb;
+	if (s->has_seed)
+		out[n++] = "seed";
+	out[n++] = "fps";
+	if (s->seconds != 5 && s->seconds != 10)
+		out[n++] = "seconds";
+	if (s->image == IMAGE_NONE) {
+		/* Kling takes an aspect ratio and picks its own resolution. */
+		if (!(s->width * 9 == s->height * 16 || s->width * 16 == s->height * 9 || s->width == s->height))
+			out[n++] = "size";
+	} else {
+		out[n++] = "size";
+	}
+	out[n] = NULL;
+}
+
+const struct backend_ops backend_kling_ops = {
+	.type = "kling",
+	.build = kling_build,
+	.parse = kling_parse,
+	.unsupported = kling_unsupported,
+	.needs_image_file = 0,
+};

@@ -1,0 +1,574 @@
+/*
+ * run_remote: tasks on HTTP backends, as the dispatcher drives them.
+ *
+ * A remote task is a chain of requests (upload, submit, poll..., fetch),
+ * each built and read by the backend's adapter and sent here through the
+ * dispatcher's curl multi handle.  What must survive a crash is written
+ * before the request that depends on it: the intent to submit (so that a
+ * dispatcher that dies mid-submit is followed by a reconcile, never by a
+ * second submit), the upstream's id, the result URL.  Transient failures
+ * back off exponentially with jitter; a submit that fails transiently moves
+ * on to the model's next backend.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dispatcher_int.h"
+#include "id.h"
+#include "log.h"
+#include "task.h"
+#include "video.h"
+
+#define BACKOFF_MAX_MS 60000
+#define FETCH_RETRIES 4
+
+static const char *const phase_names[] = { "none", "uploading", "submitting", "reconciling",
+	"reconciling", "polling", "polling", "fetching", "fetching" };
+
+static size_t backend_index(const struct config *cfg, const struct backend_cfg *b)
+{
+	return (size_t)(b - cfg->backends);
+}
+
+int remote_backend_is_remote(const struct config *cfg, const char *backend)
+{
+	const struct backend_cfg *b = config_backend(cfg, backend);
+	return b != NULL && backend_ops_for(b->type) != NULL;
+}
+
+int remote_setup(struct dispatcher *d)
+{
+	size_t n = d->cfg->nbackends;
+	d->ctx = calloc(n ? n : 1, sizeof(*d->ctx));
+	d->ctx_ok = calloc(n ? n : 1, sizeof(int));
+	if (d->ctx == NULL || d->ctx_ok == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct backend_cfg *b = &d->cfg->backends[i];
+		if (backend_ops_for(b->type) == NULL)
+			continue;
+		char err[512];
+		if (backend_ctx_init(&d->ctx[i], b, d->cfg->data_dir, err, sizeof(err)) == 0)
+			d->ctx_ok[i] = 1;
+		else
+			log_error("backend_unusable", "backend=%s reason=\"%s\"", b->name, err);
+	}
+	return 0;
+}
+
+void remote_teardown(struct dispatcher *d)
+{
+	for (size_t i = 0; d->ctx && i < d->cfg->nbackends; i++)
+		if (d->ctx_ok[i])
+			backend_ctx_deinit(&d->ctx[i]);
+	free(d->ctx);
+	free(d->ctx_ok);
+}
+
+static int64_t backoff_ms(int tries, long hint_ms)
+{
+	int64_t base = 1000LL << (tries < 6 ? tries : 6);
+	if (base > BACKOFF_MAX_MS)
+		base = BACKOFF_MAX_MS;
+	uint8_t r;
+	if (id_random(&r, 1) < 0)
+		r = 128;
+	int64_t jittered = base / 2 + (base / 2) * r / 255; /* 50..100 % */
+	return hint_ms > jittered ? (hint_ms < 600000 ? hint_ms : 600000) : jittered;
+}
+
+static long retry_after_ms(const struct transfer *t)
+{
+	if (t == NULL || t->retry_after[0] == '\0')
+		return 0;
+	char *end;
+	long s = strtol(t->retry_after, &end, 10);
+	return *end == '\0' && s > 0 ? s * 1000 : 0;
+}
+
+/* bind_backend points r at the model's backend number index. */
+static int bind_backend(struct dispatcher *d, struct run *r, const struct model_cfg *m, int index)
+{
+	const struct backend_cfg *b = config_backend(d->cfg, m->backends[index].backend);
+	if (b == NULL || backend_ops_for(b->type) == NULL)
+		return -1;
+	size_t bi = backend_index(d->cfg, b);
+	if (!d->ctx_ok[bi])
+		return -1;
+	r->backend = b;
+	r->ops = backend_ops_for(b->type);
+	r->bc = &d->ctx[bi];
+	r->mb = &m->backends[index];
+	r->index = index;
+	return 0;
+}
+
+static void set_phase(struct json_object *rec, struct run *r)
+{
+	struct json_object *rem = remote_obj(rec);
+	json_object_object_add(rem, "backend", json_object_new_string(r->backend->name));
+	json_object_object_add(rem, "index", json_object_new_int(r->index));
+	json_object_object_add(rem, "phase", json_object_new_string(phase_names[r->phase]));
+}
+
+static void finish_failed(struct dispatcher *d, struct run *r, const char *code, const char *msg)
+{
+	log_warn("remote_failed", "video=%s backend=%s code=%s", r->id, r->backend->name, code);
+	disp_remove_partial_files(r);
+	disp_fail_task(d, r->id, code, msg);
+	disp_free_run(d, r);
+}
+
+/* issue builds and sends the request of r's phase. */
+static void issue(struct dispatcher *d, struct run *r)
+{
+	struct json_object *rec = disp_load(d, r->id);
+	if (rec == NULL) {
+		disp_cancel_run(d, r, "deleted");
+		return;
+	}
+	if (r->phase == PHASE_UPLOAD && remote_get(rec, "image_name") != NULL)
+		r->phase = PHASE_SUBMIT; /* already uploaded before a crash */
+	struct http_req req;
+	struct remote_answer ans;
+	http_req_init(&req);
+	memset(&ans, 0, sizeof(ans));
+	if (r->ops->build(r->bc, r->mb, rec, r->phase, &req, &ans) < 0) {
+		http_req_deinit(&req);
+		json_object_put(rec);
+		finish_failed(d, r, ans.code[0] ? ans.code : "invalid_task",
+			      ans.message[0] ? ans.message : "The task cannot be sent to this backend.");
+		return;
+	}
+	if (r->phase == PHASE_SUBMIT || r->phase == PHASE_UPLOAD) {
+		/* The intent is on disk before the request leaves. */
+		char at[32];
+		snprintf(at, sizeof(at), "%lld", (long long)disp_wall_ms());
+		set_phase(rec, r);
+		if (r->phase == PHASE_SUBMIT && remote_get(rec, "intent_at") == NULL)
+			remote_set(rec, "intent_at", at);
+		task_renew(rec, disp_wall_ms());
+		if (disp_save(d, rec) < 0) {
+			http_req_deinit(&req);
+			json_object_put(rec);
+			disp_cancel_run(d, r, "deleted");
+			return;
+		}
+	}
+	json_object_put(rec);
+	struct transfer_limits lim = {
+		.connect_timeout_ms = 10000,
+		.timeout_ms = 60000,
+		.max_bytes = 8u << 20,
+		.max_redirects = 0,
+		.policy = &r->bc->policy,
+	};
+	struct json_object *v;
+	if (json_object_object_get_ex(r->backend->raw, "request_timeout_seconds", &v))
+		lim.timeout_ms = (long)json_object_get_int64(v) * 1000;
+	int to_fd = -1;
+	if (r->phase == PHASE_FETCH_VIDEO || r->phase == PHASE_FETCH_THUMB) {
+		char part[PATH_MAXLEN + 16];
+		snprintf(part, sizeof(part), "%s.part.%s",
+			 r->phase == PHASE_FETCH_VIDEO ? r->video : r->thumb,
+			 r->phase == PHASE_FETCH_VIDEO ? "mp4" : "webp");
+		to_fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (to_fd < 0) {
+			http_req_deinit(&req);
+			finish_failed(d, r, "storage_error", "The server could not store the result.");
+			return;
+		}
+		r->fetch_fd = to_fd;
+		lim.max_bytes = d->cfg->max_output_bytes;
+		lim.max_redirects = 3;
+		lim.timeout_ms = 600000;
+		if (json_object_object_get_ex(r->backend->raw, "download_timeout_seconds", &v))
+			lim.timeout_ms = (long)json_object_get_int64(v) * 1000;
+	}
+	struct transfer *t = transfer_new(&req, &lim, to_fd);
+	http_req_deinit(&req);
+	if (t == NULL) {
+		r->next_at = disp_mono_ms() + 1000;
+		return;
+	}
+	t->owner = r;
+	t->phase = r->phase;
+	r->xfer = t;
+	curl_multi_add_handle(d->multi, t->easy);
+	log_debug("remote_request", "video=%s backend=%s phase=%s", r->id, r->backend->name,
+		  phase_names[r->phase]);
+}
+
+/* retry_later schedules the same request again, or gives up. */
+static void retry_later(struct dispatcher *d, struct run *r, long hint_ms, const char *what)
+{
+	r->tries++;
+	int limit = r->phase == PHASE_FETCH_VIDEO ? FETCH_RETRIES : r->bc->max_retries;
+	if (r->phase != PHASE_POLL && r->phase != PHASE_POLL2 && r->tries > limit) {
+		char msg[600];
+		snprintf(msg, sizeof(msg), "The backend kept failing (%s); gave up after %d attempts.", what, r->tries);
+		finish_failed(d, r, r->phase == PHASE_FETCH_VIDEO ? "download_failed" : "upstream_unavailable", msg);
+		return;
+	}
+	r->next_at = disp_mono_ms() + backoff_ms(r->tries, hint_ms);
+	log_info("remote_retry", "video=%s backend=%s phase=%s tries=%d reason=\"%s\"", r->id,
+		 r->backend->name, phase_names[r->phase], r->tries, what);
+}
+
+/* failover moves a submit to the model's next backend that can take it. */
+static int failover(struct dispatcher *d, struct run *r)
+{
+	struct json_object *rec = disp_load(d, r->id);
+	if (rec == NULL)
+		return -1;
+	const struct model_cfg *m = config_model(d->cfg, video_str(rec, "model") ? video_str(rec, "model") : "");
+	int moved = -1;
+	for (int i = r->index + 1; m && i < (int)m->nbackends; i++) {
+		const struct backend_cfg *b = config_backend(d->cfg, m->backends[i].backend);
+		if (b == NULL || disp_running_on(d, b) >= b->concurrency)
+			continue;
+		const struct backend_cfg *old = r->backend;
+		if (bind_backend(d, r, m, i) < 0)
+			continue;
+		log_warn("remote_failover", "video=%s from=%s to=%s", r->id, old->name, r->backend->name);
+		json_object_object_del(remote_obj(rec), "intent_at");
+		json_object_object_del(remote_obj(rec), "endpoint");
+		json_object_object_del(remote_obj(rec), "image_name");
+		r->phase = r->ops->needs_image_file && json_object_object_get_ex(
+			json_object_object_get(rec, "params"), "image", NULL) ? PHASE_UPLOAD : PHASE_SUBMIT;
+		set_phase(rec, r);
+		disp_save(d, rec);
+		r->tries = 0;
+		r->next_at = disp_mono_ms();
+		moved = 0;
+		break;
+	}
+	json_object_put(rec);
+	return moved;
+}
+
+/* record writes what an answer taught us (and the phase it leads to). */
+static int record(struct dispatcher *d, struct run *r, const char *name, const char *value)
+{
+	struct json_object *rec = disp_load(d, r->id);
+	if (rec == NULL) {
+		disp_cancel_run(d, r, "deleted");
+		return -1;
+	}
+	if (name)
+		remote_set(rec, name, value);
+	set_phase(rec, r);
+	task_renew(rec, disp_wall_ms());
+	int rc = disp_save(d, rec);
+	json_object_put(rec);
+	if (rc < 0)
+		disp_cancel_run(d, r, "deleted");
+	return rc;
+}
+
+static void fetched(struct dispatcher *d, struct run *r, struct transfer *t)
+{
+	int is_video = t->phase == PHASE_FETCH_VIDEO;
+	char part[PATH_MAXLEN + 16];
+	snprintf(part, sizeof(part), "%s.part.%s", is_video ? r->video : r->thumb, is_video ? "mp4" : "webp");
+	close(r->fetch_fd);
+	r->fetch_fd = -1;
+	int ok = t->result == CURLE_OK && t->status == 200 && t->got > 0;
+	if (is_video) {
+		if (!ok || rename(part, r->video) < 0) {
+			unlink(part);
+			char why[300];
+			transfer_describe(t, why, sizeof(why));
+			if (t->blocked || t->too_big || (t->status >= 400 && t->status < 500 && t->status != 429)) {
+				char msg[400];
+				snprintf(msg, sizeof(msg), "The result could not be downloaded: %s.", why);
+				finish_failed(d, r, "download_failed", msg);
+			} else {
+				retry_later(d, r, retry_after_ms(t), why);
+			}
+			return;
+		}
+		r->tries = 0;
+		if (r->ops == backend_ops_for("openai")) {
+			r->phase = PHASE_FETCH_THUMB;
+			r->next_at = disp_mono_ms();
+			return;
+		}
+		r->stage = STAGE_THUMBNAIL;
+	} else {
+		if (ok && rename(part, r->thumb) == 0)
+			r->has_thumb = 1;
+		else
+			unlink(part);
+		r->stage = r->has_thumb ? STAGE_SPRITESHEET : STAGE_THUMBNAIL;
+	}
+	r->phase = PHASE_NONE;
+	disp_start_preview(d, r);
+}
+
+static void answered(struct dispatcher *d, struct run *r, struct transfer *t)
+{
+	struct remote_answer ans;
+	memset(&ans, 0, sizeof(ans));
+	ans.progress = -1;
+	long status = t->result == CURLE_OK ? t->status : 0;
+	char why[300];
+	transfer_describe(t, why, sizeof(why));
+	if (t->blocked) {
+		finish_failed(d, r, "upstream_forbidden",
+			      "The backend's address is refused by the SSRF guard; list it in the backend's allow_addresses.");
+		return;
+	}
+	struct json_object *rec = disp_load(d, r->id);
+	if (rec == NULL) {
+		disp_cancel_run(d, r, "deleted");
+		return;
+	}
+	r->ops->parse(r->bc, rec, r->phase, status, t->resp.data, t->resp.len, &ans);
+	json_object_put(rec);
+	if (status == 0 && r->phase == PHASE_SUBMIT) {
+		/* No answer: did the request reach the upstream at all? */
+		ans.maybe_created = !(t->result == CURLE_COULDNT_CONNECT || t->result == CURLE_COULDNT_RESOLVE_HOST);
+	}
+	if (ans.verdict == RV_FAIL) {
+		finish_failed(d, r, ans.code[0] ? ans.code : "upstream_rejected",
+			      ans.message[0] ? ans.message : "The backend refused the task.");
+		return;
+	}
+	if (ans.verdict == RV_RETRY) {
+		if (r->phase == PHASE_SUBMIT && ans.maybe_created) {
+			r->phase = PHASE_RECONCILE; /* find it before sending it again */
+			r->next_at = disp_mono_ms() + backoff_ms(0, 0);
+			log_warn("remote_submit_unknown", "video=%s backend=%s reason=\"%s\"", r->id,
+				 r->backend->name, why);
+			return;
+		}
+		if (r->phase == PHASE_SUBMIT && failover(d, r) == 0)
+			return;
+		retry_later(d, r, ans.retry_after_ms ? ans.retry_after_ms : retry_after_ms(t), why);
+		return;
+	}
+	r->tries = 0;
+	if (ans.next != PHASE_NONE) {
+		r->phase = ans.next;
+		r->next_at = disp_mono_ms();
+		return;
+	}
+	switch (r->phase) {
+	case PHASE_UPLOAD:
+		r->phase = PHASE_SUBMIT;
+		if (record(d, r, "image_name", ans.value) == 0)
+			r->next_at = disp_mono_ms();
+		return;
+	case PHASE_SUBMIT:
+		r->phase = PHASE_POLL;
+		if (record(d, r, "upstream_id", ans.upstream_id) == 0) {
+			log_info("remote_submitted", "video=%s backend=%s upstream_id=%s", r->id,
+				 r->backend->name, ans.upstream_id);
+			r->next_at = disp_mono_ms() + r->bc->poll_ms;
+		}
+		return;
+	case PHASE_RECONCILE:
+	case PHASE_RECONCILE2:
+		if (ans.state == RS_NOT_FOUND) {
+			log_info("remote_reconciled", "video=%s backend=%s found=no", r->id, r->backend->name);
+			r->phase = PHASE_SUBMIT; /* it never arrived: send it (same intent) */
+			r->next_at = disp_mono_ms();
+			return;
+		}
+		log_info("remote_reconciled", "video=%s backend=%s found=yes upstream_id=%s", r->id,
+			 r->backend->name, ans.upstream_id);
+		r->phase = PHASE_POLL;
+		if (record(d, r, ans.upstream_id[0] ? "upstream_id" : NULL, ans.upstream_id) == 0)
+			r->next_at = disp_mono_ms();
+		return;
+	case PHASE_POLL:
+	case PHASE_POLL2:
+		if (ans.state == RS_FAILED) {
+			finish_failed(d, r, ans.code[0] ? ans.code : "generation_failed",
+				      ans.message[0] ? ans.message : "The backend could not make the video.");
+			return;
+		}
+		if (ans.state == RS_SUCCEEDED) {
+			r->phase = PHASE_FETCH_VIDEO;
+			if (record(d, r, ans.video_url[0] ? "video_url" : NULL, ans.video_url) == 0)
+				r->next_at = disp_mono_ms();
+			return;
+		}
+		if (ans.progress >= 0 && ans.progress > r->progress)
+			r->progress = ans.progress < 99 ? ans.progress : 99;
+		r->phase = PHASE_POLL;
+		r->next_at = disp_mono_ms() + r->bc->poll_ms;
+		return;
+	default:
+		r->next_at = disp_mono_ms() + r->bc->poll_ms;
+	}
+}
+
+void remote_transfers_done(struct dispatcher *d)
+{
+	CURLMsg *msg;
+	int left;
+	while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		struct transfer *t = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+		CURLcode result = msg->data.result;
+		curl_multi_remove_handle(d->multi, msg->easy_handle);
+		if (t == NULL)
+			continue;
+		transfer_done(t, result);
+		struct run *r = t->owner;
+		r->xfer = NULL;
+		if (t->phase == PHASE_FETCH_VIDEO || t->phase == PHASE_FETCH_THUMB)
+			fetched(d, r, t);
+		else
+			answered(d, r, t);
+		transfer_free(t);
+	}
+}
+
+void remote_issue_due(struct dispatcher *d)
+{
+	int64_t now = disp_mono_ms();
+	struct run *r = d->runs, *next;
+	for (; r; r = next) {
+		next = r->next;
+		if (r->stage == STAGE_REMOTE && r->xfer == NULL && r->phase != PHASE_NONE && r->next_at <= now)
+			issue(d, r);
+	}
+}
+
+int64_t remote_next_at(struct dispatcher *d, int64_t next)
+{
+	for (struct run *r = d->runs; r; r = r->next)
+		if (r->stage == STAGE_REMOTE && r->xfer == NULL && r->next_at < next)
+			next = r->next_at;
+	return next;
+}
+
+void remote_abort(struct dispatcher *d, struct run *r)
+{
+	if (r->xfer) {
+		curl_multi_remove_handle(d->multi, r->xfer->easy);
+		transfer_free(r->xfer);
+		r->xfer = NULL;
+	}
+	if (r->fetch_fd >= 0) {
+		close(r->fetch_fd);
+		r->fetch_fd = -1;
+	}
+}
+
+/* new_remote_run makes the in-memory run of a remote task. */
+static struct run *new_remote_run(struct dispatcher *d, struct json_object *rec,
+				  const struct model_cfg *m, int index)
+{
+	const char *id = video_str(rec, "id");
+	struct run *r = disp_new_run(d, id, NULL);
+	if (r == NULL)
+		return NULL;
+	if (bind_backend(d, r, m, index) < 0) {
+		disp_free_run(d, r);
+		return NULL;
+	}
+	r->stage = STAGE_REMOTE;
+	r->seconds = remote_param_int(rec, "seconds", 4);
+	r->deadline_at = task_deadline(rec);
+	r->last_write = disp_mono_ms();
+	r->next_at = disp_mono_ms();
+	r->next = d->runs;
+	d->runs = r;
+	return r;
+}
+
+/* remix_source notes the upstream id of a remix's source when it was made
+ * on the same backend, so the upstream's own remix is used. */
+static void remix_source(struct dispatcher *d, struct json_object *rec, const struct run *r)
+{
+	const char *src = video_str(rec, "remixed_from_video_id");
+	if (src == NULL)
+		return;
+	struct json_object *s = disp_load(d, src);
+	const char *b = s ? remote_get(s, "backend") : NULL;
+	const char *up = s ? remote_get(s, "upstream_id") : NULL;
+	if (b && up && strcmp(b, r->backend->name) == 0)
+		remote_set(rec, "remix_upstream_id", up);
+	json_object_put(s);
+}
+
+int remote_start(struct dispatcher *d, struct json_object *rec, const struct model_cfg *m)
+{
+	int chosen = -1;
+	for (size_t i = 0; i < m->nbackends && chosen < 0; i++) {
+		const struct backend_cfg *b = config_backend(d->cfg, m->backends[i].backend);
+		if (b && disp_running_on(d, b) < b->concurrency)
+			chosen = (int)i;
+	}
+	if (chosen < 0)
+		return -1; /* every backend is busy: stays queued */
+	struct run *r = new_remote_run(d, rec, m, chosen);
+	if (r == NULL) {
+		disp_fail_task(d, video_str(rec, "id"), "upstream_unavailable",
+			       "The model's backend is not usable on this server (see the server log).");
+		return 0;
+	}
+	int has_image = json_object_object_get_ex(json_object_object_get(rec, "params"), "image", NULL);
+	r->phase = r->ops->needs_image_file && has_image ? PHASE_UPLOAD : PHASE_SUBMIT;
+	if (r->ops->needs_image_file && remote_image_url(rec) != NULL) {
+		disp_free_run(d, r);
+		disp_fail_task(d, video_str(rec, "id"), "unsupported_value",
+			       "This backend needs the input image as a file; send it as a file or base64, not as a URL.");
+		return 0;
+	}
+	task_start(rec, disp_wall_ms(), r->backend->name);
+	remix_source(d, rec, r);
+	set_phase(rec, r);
+	if (disp_save(d, rec) < 0) {
+		disp_free_run(d, r);
+		return 0;
+	}
+	log_info("remote_started", "video=%s backend=%s", r->id, r->backend->name);
+	issue(d, r);
+	return 0;
+}
+
+void remote_adopt(struct dispatcher *d, struct json_object *rec)
+{
+	const struct model_cfg *m = config_model(d->cfg, video_str(rec, "model") ? video_str(rec, "model") : "");
+	struct json_object *idx;
+	int index = json_object_object_get_ex(remote_obj(rec), "index", &idx) ? json_object_get_int(idx) : 0;
+	if (m == NULL || index < 0 || index >= (int)m->nbackends) {
+		disp_fail_task(d, video_str(rec, "id"), "model_unavailable",
+			       "The task's model is no longer configured on this server.");
+		return;
+	}
+	struct run *r = new_remote_run(d, rec, m, index);
+	if (r == NULL) {
+		disp_fail_task(d, video_str(rec, "id"), "upstream_unavailable",
+			       "The task's backend is not usable on this server (see the server log).");
+		return;
+	}
+	const char *phase = remote_get(rec, "phase");
+	if (phase && strcmp(phase, "uploading") == 0)
+		r->phase = PHASE_UPLOAD;
+	else if (phase && (strcmp(phase, "submitting") == 0 || strcmp(phase, "reconciling") == 0))
+		r->phase = PHASE_RECONCILE;
+	else if (remote_get(rec, "upstream_id"))
+		r->phase = PHASE_POLL;
+	else
+		r->phase = PHASE_RECONCILE;
+	struct json_object *p;
+	if (json_object_object_get_ex(rec, "progress", &p))
+		r->progress = r->progress_written = json_object_get_int(p);
+	task_renew(rec, disp_wall_ms());
+	disp_save(d, rec);
+	log_info("remote_adopted", "video=%s backend=%s phase=%s", r->id, r->backend->name,
+		 phase_names[r->phase]);
+}
