@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "backend.h"
 #include "body.h"
 #include "form.h"
 #include "log.h"
@@ -302,6 +303,33 @@ static void body_limits(const struct app *app, struct body_limits *lim)
 	lim->tmp_dir = app->tmp_dir;
 }
 
+/* check_ignored: a field the model's backend cannot honour is never dropped
+ * silently.  It is listed in metadata.ignored_params, or, when the backend
+ * is configured with strict_params, the request is refused. */
+static int check_ignored(const struct config *cfg, struct video_spec *s, struct api_error *e)
+{
+	const char *ignored[17];
+	backend_ignored(cfg, s->model, s, ignored);
+	if (ignored[0] == NULL)
+		return 0;
+	const struct backend_cfg *b = config_backend(cfg, s->model->backends[0].backend);
+	struct json_object *v;
+	if (b && b->raw && json_object_object_get_ex(b->raw, "strict_params", &v) &&
+	    json_object_get_boolean(v)) {
+		api_error_set(e, 400, "unsupported_value", ignored[0],
+			      "Model '%s' cannot honour '%s'; leave it out or choose another model.",
+			      s->model->name, ignored[0]);
+		return -1;
+	}
+	if (s->metadata == NULL)
+		s->metadata = json_object_new_object();
+	struct json_object *list = json_object_new_array();
+	for (size_t i = 0; ignored[i]; i++)
+		json_object_array_add(list, json_object_new_string(ignored[i]));
+	json_object_object_add(s->metadata, "ignored_params", list);
+	return 0;
+}
+
 static void handle_create(struct app *app, struct http_request *req, struct http_response *res,
 			  const char *owner, const char *base_url)
 {
@@ -323,7 +351,7 @@ static void handle_create(struct app *app, struct http_request *req, struct http
 		goto out;
 	}
 	struct validate_input in = { b.fields, b.file ? b.file->path : NULL, b.file_param };
-	if (validate_create(app->cfg, &in, &s, &e) < 0) {
+	if (validate_create(app->cfg, &in, &s, &e) < 0 || check_ignored(app->cfg, &s, &e) < 0) {
 		http_error(res, &e);
 		goto out;
 	}

@@ -83,6 +83,37 @@ static uint64_t seed_for(struct json_object *rec)
 	return h >> 1;
 }
 
+/* drop_image_node removes the node mapped as "image", and every input
+ * linked to it, from a task without an image: its optional image inputs
+ * left unlinked, the same graph makes video from text alone. */
+static void drop_image_node(const struct backend_ctx *bc, struct json_object *wf)
+{
+	struct json_object *inputs, *pair;
+	if (!json_object_object_get_ex(bc->cfg->raw, "inputs", &inputs) ||
+	    !json_object_object_get_ex(inputs, "image", &pair))
+		return;
+	const char *node_id = json_object_get_string(json_object_array_get_idx(pair, 0));
+	if (node_id == NULL)
+		return;
+	json_object_object_foreach(wf, id, node) {
+		(void)id;
+		struct json_object *ni;
+		if (!json_object_object_get_ex(node, "inputs", &ni) || !json_object_is_type(ni, json_type_object))
+			continue;
+		const char *linked[32];
+		size_t n = 0;
+		json_object_object_foreach(ni, name, val) {
+			if (json_object_is_type(val, json_type_array) && json_object_array_length(val) == 2 &&
+			    strcmp(json_object_get_string(json_object_array_get_idx(val, 0)), node_id) == 0 &&
+			    n < 32)
+				linked[n++] = name;
+		}
+		for (size_t i = 0; i < n; i++)
+			json_object_object_del(ni, linked[i]);
+	}
+	json_object_object_del(wf, node_id);
+}
+
 static int submit_body(struct backend_ctx *bc, struct json_object *rec, struct http_req *req)
 {
 	struct json_object *wf = NULL;
@@ -96,12 +127,15 @@ static int submit_body(struct backend_ctx *bc, struct json_object *rec, struct h
 	set_value(bc, wf, "seed", json_object_new_uint64(seed_for(rec)));
 	set_value(bc, wf, "width", json_object_new_int(remote_param_int(rec, "width", 832)));
 	set_value(bc, wf, "height", json_object_new_int(remote_param_int(rec, "height", 480)));
-	set_value(bc, wf, "frames", json_object_new_int(seconds * fps));
+	/* Wan-style latents hold 4k+1 frames; +1 makes seconds x fps exact. */
+	set_value(bc, wf, "frames", json_object_new_int(seconds * fps + 1));
 	set_value(bc, wf, "fps", json_object_new_int(fps));
 	set_value(bc, wf, "seconds", json_object_new_int(seconds));
 	const char *image = remote_get(rec, "image_name");
 	if (image)
 		set_value(bc, wf, "image", json_object_new_string(image));
+	else
+		drop_image_node(bc, wf);
 	struct json_object *b = json_object_new_object();
 	json_object_object_add(b, "prompt", wf);
 	json_object_object_add(b, "client_id", json_object_new_string("reelgate"));
@@ -281,12 +315,29 @@ static void comfy_parse(struct backend_ctx *bc, struct json_object *rec, enum re
 		pid = json_object_get_string(json_object_object_get(rec, "id"));
 	ans->progress = -1;
 	if (status < 200 || status > 299) {
-		struct json_object *err = NULL, *m = NULL;
+		struct json_object *err = NULL, *m = NULL, *ne = NULL;
+		char detail[400] = "";
 		if (o)
 			json_object_object_get_ex(o, "error", &err);
 		if (err)
 			json_object_object_get_ex(err, "message", &m);
-		remote_http_error(ans, "ComfyUI", status, m ? json_object_get_string(m) : NULL);
+		snprintf(detail, sizeof(detail), "%s", m ? json_object_get_string(m) : "");
+		/* The useful text of a validation failure is in node_errors. */
+		if (o && json_object_object_get_ex(o, "node_errors", &ne) && json_object_is_type(ne, json_type_object)) {
+			json_object_object_foreach(ne, node, info) {
+				struct json_object *errs, *first, *msg, *det;
+				if (json_object_object_get_ex(info, "errors", &errs) &&
+				    (first = json_object_array_get_idx(errs, 0)) != NULL &&
+				    json_object_object_get_ex(first, "message", &msg)) {
+					const char *d = json_object_object_get_ex(first, "details", &det) ? json_object_get_string(det) : "";
+					size_t used = strlen(detail);
+					snprintf(detail + used, sizeof(detail) - used, "; node %s: %s%s%s", node,
+						 json_object_get_string(msg), d && d[0] ? ": " : "", d ? d : "");
+					break;
+				}
+			}
+		}
+		remote_http_error(ans, "ComfyUI", status, detail);
 		if (ph == PHASE_SUBMIT && status == 0)
 			ans->maybe_created = 1;
 		goto out;
@@ -371,11 +422,11 @@ static void comfy_unsupported(const struct backend_cfg *b, const struct model_ba
 	(void)mb;
 	if (s->has_seed && !mapped(b, "seed"))
 		out[n++] = "seed";
-	if (!mapped(b, "width") || !mapped(b, "height"))
+	if (s->size_given && (!mapped(b, "width") || !mapped(b, "height")))
 		out[n++] = "size";
-	if (!mapped(b, "frames") && !mapped(b, "seconds"))
+	if (s->seconds_given && !mapped(b, "frames") && !mapped(b, "seconds"))
 		out[n++] = "seconds";
-	if (!mapped(b, "fps") && !mapped(b, "frames"))
+	if (s->fps_given && !mapped(b, "fps") && !mapped(b, "frames"))
 		out[n++] = "fps";
 	if (s->image != IMAGE_NONE && !mapped(b, "image"))
 		out[n++] = s->image_param ? s->image_param : "input_reference";

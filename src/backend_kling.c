@@ -274,10 +274,13 @@ static void kling_unsupported(const struct backend_cfg *b, const struct model_ba
 	(void)mb;
 	if (s->has_seed)
 		out[n++] = "seed";
-	out[n++] = "fps";
-	if (s->seconds != 5 && s->seconds != 10)
+	if (s->fps_given)
+		out[n++] = "fps";
+	if (s->seconds_given && s->seconds != 5 && s->seconds != 10)
 		out[n++] = "seconds";
-	if (s->image == IMAGE_NONE) {
+	if (!s->size_given) {
+		/* Kling's default: nothing asked, nothing ignored. */
+	} else if (s->image == IMAGE_NONE) {
 		/* Kling takes an aspect ratio and picks its own resolution. */
 		if (!(s->width * 9 == s->height * 16 || s->width * 16 == s->height * 9 || s->width == s->height))
 			out[n++] = "size";

@@ -278,7 +278,8 @@ static void openai_unsupported(const struct backend_cfg *b, const struct model_b
 	(void)mb;
 	if (s->has_seed)
 		out[n++] = "seed";
-	out[n++] = "fps";
+	if (s->fps_given)
+		out[n++] = "fps";
 	out[n] = NULL;
 }
 

@@ -23,7 +23,8 @@ static const char *const known_fields[] = { "prompt", "model", "seconds", "durat
 	"response_format", "user", "metadata", NULL };
 
 /* Metadata keys reelgate writes itself; a caller may not set them. */
-static const char *const reserved_meta[] = { "url", "video_ids", "image_url", NULL };
+static const char *const reserved_meta[] = { "url", "video_ids", "image_url", "ignored_params",
+	NULL };
 /* Metadata keys that mirror a request field (see docs/api.md). */
 static const char *const mirrored_meta[] = { "fps", "seed", "user", "n",
 	"response_format", NULL };
@@ -225,6 +226,7 @@ static int read_seconds(struct json_object *fields, struct video_spec *s,
 		return -1;
 	}
 	const char *param = has_sec ? "seconds" : "duration";
+	s->seconds_given = has_sec || has_dur;
 	s->seconds = has_sec ? (int)sec : has_dur ? (int)dur : s->model->default_seconds;
 	if ((has_sec || has_dur) && !config_model_allows_seconds(s->model, s->seconds)) {
 		char allowed[256];
@@ -288,6 +290,7 @@ static int read_size(struct json_object *fields, struct video_spec *s,
 		return -1;
 	}
 	const char *param = v != NULL ? "size" : "width";
+	s->size_given = v != NULL || has_w;
 	if (v != NULL) {
 		s->width = sw;
 		s->height = sh;
@@ -380,6 +383,7 @@ static int read_scalars(const struct config *cfg, struct json_object *fields,
 		     &has, &v, e) < 0)
 		return -1;
 	s->fps = has ? (int)v : s->model->default_fps;
+	s->fps_given = has;
 	if (read_int(fields, "seed", 0, 4294967295LL, "a whole number", &has, &v, e) < 0)
 		return -1;
 	s->has_seed = has;

@@ -32,6 +32,7 @@ struct video_spec {
 	size_t image_len;
 	const char *image_ext;         /* "png", "jpg" or "webp" (static) */
 	const char *image_param;       /* field the image came in */
+	int seconds_given, size_given, fps_given; /* asked for, not defaulted */
 };
 
 struct validate_input {
