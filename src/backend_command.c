@@ -101,7 +101,7 @@ char **command_env(const struct command_job *job)
 		return NULL;
 	size_t n = 0;
 	char num[32];
-	static const char *const passed[] = { "PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", NULL };
+	static const char *const passed[] = { "PATH", "HOME", "LANG", "LC_ALL", NULL };
 	for (const char *const *p = passed; *p; p++) {
 		const char *v = getenv(*p);
 		if (v != NULL)
@@ -127,6 +127,15 @@ char **command_env(const struct command_job *job)
 	env[n++] = env_pair("REELGATE_SEED", num);
 	env[n++] = env_pair("REELGATE_IMAGE", job->image_path ? job->image_path : "");
 	env[n++] = env_pair("REELGATE_OUTPUT", job->output_path);
+	/* Temporary files go next to the output: the run's own directory,
+	 * removed with everything in it when the run ends. */
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", job->output_path);
+	char *slash = strrchr(dir, '/');
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		env[n++] = env_pair("TMPDIR", dir);
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (env[i] == NULL) {
 			command_env_free(env);

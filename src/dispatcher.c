@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -106,14 +107,34 @@ void disp_kill_child(struct run *r)
 	close_fd(&r->err_fd);
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+void disp_rmtree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 void disp_remove_partial_files(struct run *r)
 {
-	char part[PATH_MAXLEN + 8];
-	snprintf(part, sizeof(part), "%s.part", r->video);
-	unlink(part);
-	unlink(r->video);
-	unlink(r->thumb);
-	unlink(r->sprite);
+	char part[PATH_MAXLEN + 16];
+	static const char *const exts[] = { "mp4", "webp", "jpg" };
+	const char *finals[] = { r->video, r->thumb, r->sprite };
+	for (int i = 0; i < 3; i++) {
+		snprintf(part, sizeof(part), "%s.part.%s", finals[i], exts[i]);
+		unlink(part);
+		unlink(finals[i]);
+	}
+	if (r->scratch[0])
+		disp_rmtree(r->scratch);
 }
 
 void disp_free_run(struct dispatcher *d, struct run *r)
@@ -266,7 +287,74 @@ struct run *disp_new_run(struct dispatcher *d, const char *id, const struct back
 	snprintf(r->video, sizeof(r->video), "%s/%s.mp4", d->content_dir, id);
 	snprintf(r->thumb, sizeof(r->thumb), "%s/%s.webp", d->content_dir, id);
 	snprintf(r->sprite, sizeof(r->sprite), "%s/%s.jpg", d->content_dir, id);
+	snprintf(r->scratch, sizeof(r->scratch), "%s/run-%s", d->tmp_dir, id);
 	return r;
+}
+
+/* proc_start_time reads a process's start time (clock ticks since boot),
+ * so a recorded process group is never confused with a later one that
+ * reuses the number; 0 when there is no such process. */
+static long long proc_start_time(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+	if (p == NULL)
+		return 0;
+	long long v = 0;
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		v = atoll(p + 1);
+	return v;
+}
+
+/* note_process records the program's process group in the task, so that a
+ * dispatcher that takes over after a crash can stop what is left of it. */
+static void note_process(struct dispatcher *d, struct run *r)
+{
+	struct json_object *rec = disp_load(d, r->id);
+	if (rec == NULL)
+		return;
+	struct json_object *p = json_object_new_object();
+	json_object_object_add(p, "pgid", json_object_new_int(r->pid));
+	json_object_object_add(p, "start", json_object_new_int64(proc_start_time(r->pid)));
+	json_object_object_add(rec, "process", p);
+	disp_save(d, rec);
+	json_object_put(rec);
+}
+
+/* stop_lost_process kills the process group a dead dispatcher left
+ * running for rec (ffmpeg outlives the script it was started by), and
+ * removes its scratch directory. */
+static void stop_lost_process(struct dispatcher *d, struct json_object *rec)
+{
+	struct json_object *p, *v;
+	if (json_object_object_get_ex(rec, "process", &p)) {
+		pid_t pgid = json_object_object_get_ex(p, "pgid", &v) ? (pid_t)json_object_get_int(v) : 0;
+		long long start = json_object_object_get_ex(p, "start", &v) ? json_object_get_int64(v) : 0;
+		if (pgid > 1 && start != 0 && proc_start_time(pgid) == start) {
+			kill(-pgid, SIGKILL);
+			log_warn("lost_process_killed", "video=%s pgid=%d", video_str(rec, "id"), (int)pgid);
+		}
+		json_object_object_del(rec, "process");
+	}
+	char scratch[PATH_MAXLEN + ID_MAX];
+	snprintf(scratch, sizeof(scratch), "%s/run-%s", d->tmp_dir, video_str(rec, "id"));
+	disp_rmtree(scratch);
+}
+
+static void fail_task_later(struct dispatcher *d, const char *id)
+{
+	disp_fail_task(d, id, "storage_error", "The server could not prepare a working directory for the task.");
 }
 
 /* start_task writes the task in_progress, then starts its program (or its
@@ -291,8 +379,16 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 	struct run *r = disp_new_run(d, id, b);
 	if (r == NULL)
 		return;
-	char part[PATH_MAXLEN + 8], image[4096];
-	snprintf(part, sizeof(part), "%s.part.mp4", r->video);
+	char part[PATH_MAXLEN + 16], image[4096];
+	/* The program writes into a scratch directory of its own (also its
+	 * TMPDIR), so whatever it leaves behind goes with the directory. */
+	disp_rmtree(r->scratch);
+	if (mkdir(r->scratch, 0700) < 0) {
+		disp_free_run(d, r);
+		fail_task_later(d, id);
+		return;
+	}
+	snprintf(part, sizeof(part), "%s/out.mp4", r->scratch);
 	struct command_job job;
 	if (command_job_from_record(&job, rec, mb, d->cfg->data_dir, image, part) < 0 ||
 	    command_stdin(&job, &r->stdin_doc) < 0) {
@@ -310,6 +406,8 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 	char **env = command_env(&job);
 	int rc = env ? spawn(r, b->command, env) : -1;
 	command_env_free(env);
+	if (rc == 0)
+		note_process(d, r);
 	if (rc < 0) {
 		disp_free_run(d, r);
 		disp_fail_task(d, id, "generation_failed", "The generator program could not be started.");
@@ -374,7 +472,7 @@ static void render_failure(struct run *r, char *msg, size_t n)
 static void finish_render(struct dispatcher *d, struct run *r)
 {
 	char part[PATH_MAXLEN + 16];
-	snprintf(part, sizeof(part), "%s.part.mp4", r->video);
+	snprintf(part, sizeof(part), "%s/out.mp4", r->scratch);
 	struct stat st;
 	int ok = WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0 &&
 		 stat(part, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
@@ -387,12 +485,13 @@ static void finish_render(struct dispatcher *d, struct run *r)
 	if (!ok || rename(part, r->video) < 0) {
 		char msg[STDERR_LINE_MAX + 100];
 		render_failure(r, msg, sizeof(msg));
-		unlink(part);
+		disp_rmtree(r->scratch);
 		log_warn("run_failed", "video=%s", r->id);
 		disp_fail_task(d, r->id, "generation_failed", msg);
 		disp_free_run(d, r);
 		return;
 	}
+	disp_rmtree(r->scratch);
 	r->stage = STAGE_THUMBNAIL;
 	disp_start_preview(d, r);
 }
@@ -671,12 +770,15 @@ static void handle_due(struct dispatcher *d, const char *id)
 			remote_adopt(d, rec); /* resumed where it was: never sent twice */
 			break;
 		}
+		stop_lost_process(d, rec);
 		task_orphaned(rec, now);
 		if (disp_save(d, rec) == 0)
 			log_warn("video_orphaned", "video=%s status=%s", id,
 				 task_status_name(task_status(rec)));
 		break;
 	case TASK_ACT_TIMEOUT:
+		if (r == NULL)
+			stop_lost_process(d, rec);
 		if (r) {
 			disp_kill_child(r);
 			disp_remove_partial_files(r);
@@ -700,6 +802,36 @@ static void handle_due(struct dispatcher *d, const char *id)
 		break;
 	}
 	json_object_put(rec);
+}
+
+/* recover runs once at start: holding the lock, this dispatcher knows that
+ * every in_progress task is nobody's, so it stops what a dead predecessor
+ * left running and resumes them now instead of when their leases lapse. */
+static void recover(struct dispatcher *d)
+{
+	static char ids[SCAN_LIMIT][ID_MAX];
+	struct due_list l = { ids, 0, SCAN_LIMIT };
+	store_due_scan(d->st, UINT64_MAX, SCAN_LIMIT, collect_due, &l);
+	size_t n = 0;
+	for (size_t i = 0; i < l.n; i++) {
+		struct json_object *rec = disp_load(d, ids[i]);
+		if (rec == NULL)
+			continue;
+		if (task_status(rec) == TASK_IN_PROGRESS) {
+			const char *b = remote_get(rec, "backend");
+			if (b && remote_backend_is_remote(d->cfg, b)) {
+				remote_adopt(d, rec);
+			} else {
+				stop_lost_process(d, rec);
+				task_orphaned(rec, disp_wall_ms());
+				disp_save(d, rec);
+			}
+			n++;
+		}
+		json_object_put(rec);
+	}
+	if (n > 0)
+		log_info("recovered", "tasks=%zu", n);
 }
 
 static void scan(struct dispatcher *d)
@@ -905,6 +1037,7 @@ int dispatcher_run(const struct config *cfg, int lock_fd, int supervised)
 	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (ftruncate(lock_fd, 0) == 0 && pwrite(lock_fd, pid, (size_t)n, 0) == n)
 		log_info("dispatcher_started", "data_dir=%s", cfg->data_dir);
+	recover(&d);
 	d.scan_now = 1;
 	while (!d.stop)
 		loop_once(&d);

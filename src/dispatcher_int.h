@@ -51,6 +51,7 @@ struct run {
 	int64_t deadline_at;    /* ms, wall clock: the task's deadline, 0: none */
 	int seconds;            /* video length, for the spritesheet */
 	char video[PATH_MAXLEN], thumb[PATH_MAXLEN], sprite[PATH_MAXLEN];
+	char scratch[PATH_MAXLEN]; /* data_dir/tmp/run-<id>: the program's output and TMPDIR */
 	int has_thumb, has_sprite;
 	/* HTTP backends */
 	const struct backend_ops *ops;
@@ -87,6 +88,8 @@ struct run *disp_find_run(struct dispatcher *d, const char *id);
 struct run *disp_new_run(struct dispatcher *d, const char *id, const struct backend_cfg *b);
 void disp_kill_child(struct run *r);
 void disp_remove_partial_files(struct run *r);
+/* disp_rmtree removes a directory and everything under it. */
+void disp_rmtree(const char *path);
 void disp_free_run(struct dispatcher *d, struct run *r);
 void disp_cancel_run(struct dispatcher *d, struct run *r, const char *why);
 struct json_object *disp_load(struct dispatcher *d, const char *id);

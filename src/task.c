@@ -81,6 +81,7 @@ void task_start(struct json_object *rec, int64_t now_ms, const char *backend)
 {
 	set_str(rec, "status", "in_progress");
 	set_str(rec, "backend", backend);
+	json_object_object_add(rec, "progress", json_object_new_int(0));
 	set_i64(rec, "started_at", now_ms);
 	set_i64(rec, "due_at", lease_until(rec, now_ms));
 }
@@ -127,6 +128,7 @@ void task_fail(struct json_object *rec, int64_t now_ms, const char *code, const 
 void task_requeue(struct json_object *rec, int64_t now_ms, int64_t delay_ms, int count_attempt)
 {
 	set_str(rec, "status", "queued");
+	json_object_object_add(rec, "progress", json_object_new_int(0));
 	if (count_attempt)
 		set_i64(rec, "attempts", get_i64(rec, "attempts") + 1);
 	set_i64(rec, "due_at", now_ms + delay_ms);

@@ -27,24 +27,20 @@
 #include "store.h"
 
 static volatile sig_atomic_t stop_requested;
-static int wake_pipe[2] = { -1, -1 };
+static sigset_t wait_mask; /* the mask while waiting: stop signals let in */
 
 static void on_stop(int sig)
 {
-	int saved = errno;
+	(void)sig;
 	stop_requested = 1;
-	char c = (char)sig;
-	if (wake_pipe[1] >= 0) {
-		ssize_t w = write(wake_pipe[1], &c, 1);
-		(void)w;
-	}
-	errno = saved;
 }
 
+/* The stop signals are blocked all the time except inside ppoll(), so they
+ * can never interrupt libfcgi half-way through accepting or reading a
+ * request (its accept path uses a select() that no SA_RESTART restarts, and
+ * an interrupted one drops the connection). */
 static int setup_signals(void)
 {
-	if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -1;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
@@ -57,9 +53,13 @@ static int setup_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGCHLD, SIG_DFL);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGQUIT);
+	sigemptyset(&wait_mask);
+	sigprocmask(SIG_SETMASK, &stop, NULL);
 	return 0;
 }
 
@@ -67,24 +67,19 @@ static int setup_signals(void)
  * returns 1 when fd is readable. */
 static int wait_readable(int fd, int timeout_ms)
 {
-	struct pollfd p[2] = { { fd, POLLIN, 0 }, { wake_pipe[0], POLLIN, 0 } };
+	struct pollfd p = { fd, POLLIN, 0 };
+	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
 	for (;;) {
 		if (stop_requested)
 			return 0;
-		int n = poll(p, 2, timeout_ms);
+		int n = ppoll(&p, 1, timeout_ms < 0 ? NULL : &ts, &wait_mask);
 		if (n == 0)
 			return 0;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return 0;
-		if (p[1].revents) {
-			char drain[16];
-			while (read(wake_pipe[0], drain, sizeof(drain)) > 0)
-				;
-		}
-		if (p[0].revents)
-			return 1;
+		return 1;
 	}
 }
 
@@ -126,10 +121,7 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 	log_set_role("worker");
 	if (supervised)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (setup_signals() < 0) {
-		log_error("worker_start_failed", "reason=\"pipe: %s\"", strerror(errno));
-		return 1;
-	}
+	setup_signals();
 	struct app app;
 	memset(&app, 0, sizeof(app));
 	if (app_dirs(&app, cfg) < 0) {

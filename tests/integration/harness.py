@@ -9,6 +9,14 @@ raw requests), record counting (through the API, and LMDB's own count with
 mdb_stat when it is installed) and assertion helpers for OpenAI's error
 envelope and video object.
 
+Generation: the `command` backend runs share/reelgate/render-ffmpeg by
+default (RENDER_FFMPEG); fake(NAME, ...) makes a backend command for one of
+the fake renderers in tests/fakes (slow, hanging, failing, writing nothing),
+which record their pids and the task they were given (fake_pids(),
+fake_task()).  wait_video() polls a video to a final status, content()
+fetches its files, dispatcher_pid() reads data_dir/dispatcher.lock,
+db_check() runs `reelgate db check`, ffprobe() describes a media file.
+
 A Suite runs named test functions and prints TAP for automake's tap-driver.
 Every test is independent: it makes its own videos (and keys when it needs
 them) and compares counts before and after, never absolute numbers.
@@ -19,6 +27,7 @@ by hand, e.g. `python3 tests/integration/test_api.py`):
   REELGATE_SRCDIR  the source tree (default: two levels above this file)
   NGINX            nginx binary; set but empty means "not installed"
   SPAWN_FCGI       spawn-fcgi binary; same convention
+  FFPROBE          ffprobe binary (default: from PATH); same convention
   REELGATE_TEST_KEEP=1  keep the temp directories (logs, data) after the run
 
 Python standard library only.
@@ -48,6 +57,10 @@ SRCDIR = os.environ.get("REELGATE_SRCDIR") or os.path.abspath(
 BIN = os.environ.get("REELGATE_BIN") or os.path.join(SRCDIR, "src", "reelgate")
 TEMPLATE = os.path.join(SRCDIR, "etc", "nginx", "standalone.conf.in")
 MODEL = "reelgate-local"
+# The shipped renderer (the `command` backend's default program) and the
+# fake renderers of tests/fakes (see tests/fakes/README).
+RENDER_FFMPEG = os.path.join(SRCDIR, "share", "reelgate", "render-ffmpeg")
+FAKES = os.path.join(SRCDIR, "tests", "fakes")
 
 # The 13 fields of OpenAI's video object (docs/api.md), plus our metadata.
 VIDEO_FIELDS = ("id", "object", "model", "status", "progress", "created_at",
@@ -76,6 +89,7 @@ def _tool(var, name):
 NGINX = _tool("NGINX", "nginx")
 SPAWN_FCGI = _tool("SPAWN_FCGI", "spawn-fcgi")
 MDB_STAT = shutil.which("mdb_stat")
+FFPROBE = _tool("FFPROBE", "ffprobe")
 
 
 class Skip(Exception):
@@ -133,21 +147,39 @@ def alive(pid):
         return False
 
 
-def pids_mentioning(text):
-    """Pids of live processes whose command line contains text."""
+def pids_mentioning(text, environ=False):
+    """Pids of live processes whose command line (or, with environ=True,
+    environment) contains text."""
     found = []
     me = os.getpid()
+    what = "environ" if environ else "cmdline"
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
             continue
         try:
-            with open("/proc/%s/cmdline" % entry, "rb") as f:
+            with open("/proc/%s/%s" % (entry, what), "rb") as f:
                 cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
         except OSError:
             continue
-        if text in cmd:
+        if text in cmd and alive(int(entry)):
             found.append(int(entry))
     return found
+
+
+def cmdline(pid):
+    """The command line of pid as a list ([] when gone)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+def fake(name, *args):
+    """A backend "command" running tests/fakes/NAME.  Every fake takes the
+    directory where it records its pid (and the task JSON it read) first:
+    @STACK@/fakes, i.e. Stack.fake_dir()."""
+    return [os.path.join(FAKES, name), "@STACK@/fakes"] + [str(a) for a in args]
 
 
 def tail(path, n=30):
@@ -169,6 +201,36 @@ def png_bytes(width=8, height=8, rgb=(200, 40, 40)):
             + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(raw))
             + chunk(b"IEND", b""))
+
+
+def ffprobe(path):
+    """What ffprobe says of a media file's first video stream: a dict with
+    codec, pix_fmt, width, height, fps ("N/D" string), frames (counted by
+    decoding), duration (float seconds, from the container), format."""
+    if not FFPROBE:
+        raise Skip("ffprobe not installed")
+    r = subprocess.run([FFPROBE, "-v", "error", "-count_frames", "-select_streams", "v:0",
+                        "-show_entries",
+                        "stream=codec_name,pix_fmt,width,height,r_frame_rate,nb_read_frames"
+                        ":format=duration,format_name",
+                        "-of", "json", path], capture_output=True, timeout=60)
+    check(r.returncode == 0, "ffprobe %s failed" % path, r.stderr.decode(errors="replace"))
+    out = _json.loads(r.stdout)
+    streams = out.get("streams") or []
+    check(streams, "ffprobe found no video stream in %s" % path, out)
+    st, fmt = streams[0], out.get("format", {})
+
+    def num(v, kind):
+        try:
+            return kind(v)
+        except (TypeError, ValueError):
+            return None
+    return {
+        "codec": st.get("codec_name"), "pix_fmt": st.get("pix_fmt"),
+        "width": st.get("width"), "height": st.get("height"),
+        "fps": st.get("r_frame_rate"), "frames": num(st.get("nb_read_frames"), int),
+        "duration": num(fmt.get("duration"), float), "format": fmt.get("format_name", ""),
+    }
 
 
 def png_data_uri():
@@ -335,7 +397,13 @@ def loose_eq(got, want):
 
 # -------------------------------------------------------------------- stack
 
-def base_config(tmp, listen, limits=None, workers=2, extra_models=None):
+def base_config(tmp, listen, limits=None, workers=2, extra_models=None, backends=None,
+                content=None):
+    """A complete reelgate config for a stack in tmp.
+
+    extra_models / backends: entries added to (or replacing) "models" /
+    "backends"; content: keys merged into "content".  The default backend
+    `local` runs the shipped render-ffmpeg, concurrency 2."""
     models = {
         MODEL: {
             "backends": [{"backend": "local", "model": "ffmpeg-render"}],
@@ -358,6 +426,16 @@ def base_config(tmp, listen, limits=None, workers=2, extra_models=None):
         "max_n": 4,
     }
     lim.update(limits or {})
+    backs = {
+        "local": {
+            "type": "command",
+            "command": [RENDER_FFMPEG],
+            "concurrency": 2,
+        },
+    }
+    backs.update(backends or {})
+    cont = {"delivery": "x-accel-redirect", "accel_prefix": "/_reelgate_content/"}
+    cont.update(content or {})
     return {
         "listen": listen,
         "listen_mode": "0660",
@@ -369,14 +447,8 @@ def base_config(tmp, listen, limits=None, workers=2, extra_models=None):
         "db": {"map_mb": 16, "max_map_mb": 1024, "durable": True},
         "default_model": MODEL,
         "models": models,
-        "backends": {
-            "local": {
-                "type": "command",
-                "command": [os.path.join(SRCDIR, "share", "reelgate", "render-ffmpeg")],
-                "concurrency": 2,
-            },
-        },
-        "content": {"delivery": "x-accel-redirect", "accel_prefix": "/_reelgate_content/"},
+        "backends": backs,
+        "content": cont,
     }
 
 
@@ -385,16 +457,23 @@ class Stack:
 
     listen: "unix" or "tcp".  spawn_fcgi: 0 for `reelgate serve` (a master
     of ours), N for `spawn-fcgi -F N` (no master: each process is a worker on
-    the inherited socket).  Use as a context manager; stop() kills all it
-    started, also after an exception.
+    the inherited socket).  extra_models, backends, content: see
+    base_config(); configure: a function called with the config dict before
+    it is written, to change anything else.  In backend commands the string
+    "@STACK@" is replaced by the stack's temp directory (fake() uses it).
+    Use as a context manager; stop() kills all it started, also after an
+    exception: reelgate, nginx, a dispatcher a worker detached, renderers.
     """
 
     def __init__(self, workers=2, listen="unix", limits=None, extra_models=None,
-                 spawn_fcgi=0):
+                 spawn_fcgi=0, backends=None, content=None, configure=None):
         self.workers = workers
         self.listen_kind = listen
         self.limits = limits
         self.extra_models = extra_models
+        self.backends = backends
+        self.content_cfg = content
+        self.configure = configure
         self.spawn_fcgi = spawn_fcgi
         self.proc = None          # reelgate serve --foreground
         self.nginx = None
@@ -435,7 +514,13 @@ class Stack:
             self.listen = "127.0.0.1:%d" % free_port()
         self.config_path = os.path.join(self.dir, "reelgate.json")
         self.config = base_config(self.dir, self.listen, self.limits, self.workers,
-                                  self.extra_models)
+                                  self.extra_models, self.backends, self.content_cfg)
+        for b in self.config["backends"].values():
+            if isinstance(b.get("command"), list):
+                b["command"] = [a.replace("@STACK@", self.dir) if isinstance(a, str) else a
+                                for a in b["command"]]
+        if self.configure:
+            self.configure(self.config)
         self.data_dir = self.config["data_dir"]
         self.write_config()
         self.max_body = self.config["limits"]["max_body_bytes"]
@@ -574,9 +659,28 @@ class Stack:
         for p in (self.nginx, self.proc):
             if p is not None:
                 _killpg(p.pid)
+        # A dispatcher detached by a worker (spawn-fcgi mode) is in no
+        # process group of ours: its pid is in the lock file.
+        disp = self.dispatcher_pid()
+        if disp:
+            try:
+                os.kill(disp, signal.SIGKILL)
+            except OSError:
+                pass
+        # Renderers (own process groups): fakes leave their pids.
+        for pid in self.fake_pids():
+            cmd = " ".join(cmdline(pid)[:2])
+            if FAKES in cmd or "sleep" in cmd:
+                _killpg(pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
         # Whatever is left (spawn-fcgi's children, anything that left our
-        # process group) names our temp directory on its command line.
-        for pid in set(self.fcgi_pids) | set(pids_mentioning(self.dir)):
+        # process group) names our temp directory on its command line or
+        # in its environment (REELGATE_OUTPUT of renderers).
+        for pid in (set(self.fcgi_pids) | set(pids_mentioning(self.dir))
+                    | set(pids_mentioning(self.dir, environ=True))):
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
@@ -596,6 +700,54 @@ class Stack:
 
     def master_pid(self):
         return self.proc.pid
+
+    def dispatcher_pid(self):
+        """The live dispatcher's pid from data_dir/dispatcher.lock, or None
+        (no lock file, empty, or the process is gone or is not reelgate)."""
+        if self.dir is None or not getattr(self, "data_dir", None):
+            return None
+        try:
+            with open(os.path.join(self.data_dir, "dispatcher.lock")) as f:
+                pid = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        cmd = cmdline(pid)
+        if not alive(pid) or not cmd or not any("reelgate" in a for a in cmd[:2]):
+            return None
+        return pid
+
+    def fake_dir(self):
+        return os.path.join(self.dir, "fakes")
+
+    def fake_pids(self, vid=None):
+        """Pids the fake renderers recorded (all, or those of video vid)."""
+        pids = []
+        d = self.fake_dir() if self.dir else None
+        if not d or not os.path.isdir(d):
+            return pids
+        for name in os.listdir(d):
+            if name.endswith(".pid") and (vid is None or name == vid + ".pid"):
+                try:
+                    with open(os.path.join(d, name)) as f:
+                        pids += [int(p) for p in f.read().split()]
+                except (OSError, ValueError):
+                    pass
+        return pids
+
+    def fake_task(self, vid):
+        """The task JSON a fake renderer read on its stdin (None if none)."""
+        try:
+            with open(os.path.join(self.fake_dir(), vid + ".json")) as f:
+                return _json.loads(f.read())
+        except (OSError, ValueError):
+            return None
+
+    def db_check(self):
+        """`reelgate db check` must pass (indexes agree with records)."""
+        r = self.cli("db", "check", check_rc=False)
+        check(r.returncode == 0, "reelgate db check exited %s" % r.returncode,
+              r.stdout.decode(errors="replace")[-2000:], r.stderr.decode(errors="replace")[-2000:])
+        return r
 
     def worker_pids(self):
         return children(self.proc.pid)
@@ -714,6 +866,48 @@ class Stack:
     def count(self, key=ANY):
         return len(self.list_ids(key))
 
+    def wait_video(self, vid, until=("completed", "failed"), timeout=60, key=ANY,
+                   interval=0.1, strict=True):
+        """Polls GET /v1/videos/vid until its status is in until.
+
+        Returns (video, history): history is every distinct (status,
+        progress) seen, in order.  Fails when time runs out (naming the
+        states seen) or a terminal status changes.  strict (for runs that
+        are not interrupted): every answer passes expect_video (a queued
+        video has progress 0) and progress never falls while in_progress;
+        strict=False only checks the answer is a video object."""
+        if isinstance(until, str):
+            until = (until,)
+        history = []
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.get(vid, key=key)
+            if strict:
+                v = expect_video(r, status=None)
+            else:
+                check(r.status == 200, "GET %s failed" % vid, r)
+                v = r.json
+                check(isinstance(v, dict) and v.get("id") == vid, "not the video object", r)
+            state = (v["status"], v["progress"])
+            if not history or history[-1] != state:
+                if strict and history and history[-1][0] == state[0] == "in_progress":
+                    check(state[1] >= history[-1][1], "progress of %s fell: %s"
+                          % (vid, history + [state]))
+                if history and history[-1][0] in ("completed", "failed"):
+                    raise AssertionError("%s left a terminal status: %s" % (vid, history + [state]))
+                history.append(state)
+            if v["status"] in until:
+                return v, history
+            if time.monotonic() > deadline:
+                raise AssertionError("video %s not %s within %ss; states seen: %s; last: %s"
+                                     % (vid, "/".join(until), timeout, history, v))
+            time.sleep(interval)
+
+    def content(self, vid, variant=None, key=ANY, headers=None):
+        q = "" if variant is None else "?variant=" + urllib.parse.quote(variant, safe=",")
+        return self.request("GET", "/v1/videos/%s/content%s" % (vid, q), key=key,
+                            headers=headers)
+
     def db_entries(self):
         """{sub-database: entries} from mdb_stat, or None without it."""
         if not MDB_STAT:
@@ -795,8 +989,9 @@ class Suite:
         suite.main(shared=True)
 
     shared=True: one Stack (made with stack_args) for all tests, restarted
-    if reelgate died; each test gets it.  shared=False: each test gets None
-    and makes the Stacks it needs.  Without nginx, Stack.start() raises
+    if reelgate died; each test gets it; setup: a function called once with
+    it after it started (a failure there fails every test).  shared=False:
+    each test gets None and makes the Stacks it needs.  Without nginx, Stack.start() raises
     Skip, so those tests are reported `# SKIP nginx not installed`.
     """
 
@@ -809,7 +1004,7 @@ class Suite:
             return fn
         return deco
 
-    def main(self, shared=True, **stack_args):
+    def main(self, shared=True, setup=None, **stack_args):
         sys.stdout.reconfigure(line_buffering=True)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         stack = None
@@ -819,11 +1014,13 @@ class Suite:
                 try:
                     stack = Stack(**stack_args)
                     stack.start()
+                    if setup:
+                        setup(stack)
                 except Skip as e:
                     skip_all = str(e)
                 except Exception:
                     start_error = traceback.format_exc()
-                    if stack.dir:
+                    if stack is not None and stack.dir:
                         start_error += "\n" + stack.log_tail()
             for i, (name, fn, timeout) in enumerate(self.tests, 1):
                 if skip_all:

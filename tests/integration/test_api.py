@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """The /v1 API over real HTTP: nginx in front, reelgate workers, real LMDB.
 
-Every scenario of docs/api.md that a task can reach while it stays queued
-(this milestone has no dispatcher): create in the three body encodings with
-every seed and OpenAI field, retrieve, list paging, delete, remix, n > 1,
+Every scenario of docs/api.md: create in the three body encodings with every
+seed and OpenAI field, retrieve, list paging, delete, remix, n > 1,
 idempotency, tenant isolation, key revocation, models.
+
+Tasks of the default model stay queued: its backend is the `hang` fake
+renderer (tests/fakes) with concurrency 1, and setup() gives that one slot
+to a task of its own key that never ends.  The model FAST renders for real
+(share/reelgate/render-ffmpeg, small videos) for the tests that need a
+completed video.  Generation itself is tested in test_generation.py.
 """
 import base64
 import os
@@ -13,11 +18,42 @@ import uuid
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (MODEL, VIDEO_FIELDS, Suite, check, eq, expect_error,  # noqa: E402
-                     expect_video, loose_eq, png_bytes, png_data_uri)
+from harness import (MODEL, RENDER_FFMPEG, VIDEO_FIELDS, Suite, check, eq,  # noqa: E402
+                     expect_error, expect_video, fake, loose_eq, png_bytes, png_data_uri,
+                     wait_until)
 
 suite = Suite()
 test = suite.test
+
+FAST = "reelgate-fast"
+STACK = {
+    "workers": 2,
+    "backends": {
+        "local": {"type": "command", "command": fake("hang"), "concurrency": 1},
+        "render": {"type": "command", "command": [RENDER_FFMPEG], "concurrency": 2},
+    },
+    "extra_models": {
+        FAST: {
+            "backends": [{"backend": "render", "model": "ffmpeg-render"}],
+            "seconds": {"min": 1, "max": 20},
+            "sizes": {"max_width": 1920, "max_height": 1920},
+            "default_seconds": 1,
+            "default_size": "320x180",
+            "default_fps": 12,
+            "max_fps": 60,
+            "deadline_seconds": 1800,
+        },
+    },
+}
+
+
+def setup(s):
+    """Gives the default model's only slot to a task that never ends, so
+    every other task of that model stays queued."""
+    k = s.create_key("slot-holder")
+    v = s.create(key=k, prompt="holds the default backend's only slot")
+    wait_until(lambda: s.get(v["id"], key=k).json["status"] == "in_progress", 30,
+               what="the slot holder to start")
 
 
 def meta(v):
@@ -373,6 +409,38 @@ def _(s):
 
 # ---------------------------------------------------------- remix, content
 
+@test("remix of a completed video: 200, remixed_from_video_id, inherits the source",
+      timeout=120)
+def _(s):
+    k = s.create_key()
+    src = s.create(key=k, model=FAST, prompt="the source", seconds="1", size="320x180",
+                   fps=12, seed=42)
+    done, hist = s.wait_video(src["id"], key=k, timeout=60)
+    eq(done["status"], "completed", "source status (%s; error %s)" % (hist, done["error"]))
+    remixes = []
+    for how in ("json", "form", "urlencoded"):
+        prompt = "the source, at night (%s)" % how
+        kw = {"json": {"prompt": prompt}} if how == "json" else \
+            {"form": [("prompt", prompt)]} if how == "form" else \
+            {"urlencoded": {"prompt": prompt}}
+        r = s.request("POST", "/v1/videos/%s/remix" % src["id"], key=k, **kw)
+        v = expect_video(r)
+        eq(v["remixed_from_video_id"], src["id"], "remixed_from_video_id (%s)" % how)
+        eq(v["prompt"], prompt, "prompt (%s)" % how)
+        check(v["id"] != src["id"], "the remix must be a new video")
+        eq((v["model"], v["size"], v["seconds"]), (FAST, "320x180", "1"),
+           "model, size, seconds inherited (%s)" % how)
+        check(loose_eq(meta(v).get("fps"), 12) and loose_eq(meta(v).get("seed"), 42),
+              "fps and seed inherited (%s)" % how, v)
+        remixes.append(v["id"])
+    eq(sorted(s.list_ids(k)), sorted([src["id"]] + remixes), "listed ids")
+    done, hist = s.wait_video(remixes[0], key=k, timeout=60)
+    eq(done["status"], "completed", "the remix renders (%s)" % hist)
+    eq(done["remixed_from_video_id"], src["id"], "remixed_from_video_id once completed")
+    eq(s.request("GET", "/v1/videos/%s/content" % remixes[0], key=k).status, 200,
+       "content of the remix")
+
+
 @test("remix of a queued video: 409 video_not_ready, nothing created")
 def _(s):
     k = s.create_key()
@@ -455,4 +523,4 @@ def _(s):
 
 
 if __name__ == "__main__":
-    sys.exit(suite.main(shared=True, workers=2))
+    sys.exit(suite.main(shared=True, setup=setup, **STACK))

@@ -3,8 +3,9 @@
 
 SIGTERM under load loses no acknowledged create; a worker killed with
 SIGKILL is respawned; SIGHUP re-reads the config and replaces the workers
-without a failed request; spawn-fcgi -F 2 (no master of ours) serves the API;
-a wrong config is refused with the file and the key.  Each test has its own
+without a failed request; spawn-fcgi -F 2 (no master of ours) serves the API
+and generates videos; a wrong config is refused with the file and the key.
+(The dispatcher's own process tests are in test_generation.py.)  Each test has its own
 stack (temp dir, reelgate, nginx).
 """
 import json
@@ -19,7 +20,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, MODEL, Stack, Suite, alive, base_config, check,  # noqa: E402
-                     eq, expect_error, expect_video, run_threads, wait_until)
+                     eq, expect_error, expect_video, ffprobe, run_threads, wait_until)
 
 suite = Suite()
 test = suite.test
@@ -93,7 +94,7 @@ def _(_):
               % (len(lost), len(acked), lost[:5]))
         listed = set(s.list_ids())
         check(set(acked) <= listed, "acknowledged videos missing from the list")
-        expect_video(s.get(acked[-1]))
+        expect_video(s.get(acked[-1]), status=None)  # the dispatcher may have started it
         s.create(prompt="after the restart")
 
 
@@ -112,7 +113,7 @@ def _(_):
         for i in range(20):
             eq(s.request("GET", "/v1/models").status, 200, "GET /v1/models #%d" % i)
         v = s.create(prompt="after a worker crash")
-        expect_video(s.get(v["id"]))
+        expect_video(s.get(v["id"]), status=None)
 
 
 @test("SIGHUP re-reads the config and replaces the workers without a failed request",
@@ -141,29 +142,50 @@ def _(_):
         s.create(prompt="after the reload")
 
 
-@test("spawn-fcgi -F 2: create, retrieve, list, delete through nginx", timeout=120)
+@test("spawn-fcgi -F 2: create, retrieve, list, generate, download, remix, delete "
+      "through nginx", timeout=150)
 def _(_):
     with Stack(spawn_fcgi=2) as s:
         check(all(alive(p) for p in s.fcgi_pids), "spawn-fcgi's children died")
         k = s.create_key()
-        a = s.create(key=k, prompt="spawned one", seconds="4", size="640x360")
+        a = s.create(key=k, prompt="spawned one", seconds="2", size="320x180", fps=12)
         r = s.request("POST", "/v1/videos", key=k, form=[("prompt", "spawned two"),
-                                                        ("duration", "6")])
+                                                        ("duration", "3"),
+                                                        ("size", "320x180"), ("fps", "12")])
         b = expect_video(r)
-        eq(b["seconds"], "6", "seconds")
-        eq(expect_video(s.get(a["id"], key=k))["prompt"], "spawned one", "retrieved prompt")
+        eq(b["seconds"], "3", "seconds")
+        eq(expect_video(s.get(a["id"], key=k), status=None)["prompt"], "spawned one",
+           "retrieved prompt")
         r = s.list(key=k, order="asc")
         eq(r.status, 200, "list status")
         eq([v["id"] for v in r.json["data"]], [a["id"], b["id"]], "listed ids")
+        # No master: a worker started the dispatcher; both videos render.
+        for v, secs in ((a, 2), (b, 3)):
+            done, hist = s.wait_video(v["id"], key=k, timeout=60)
+            eq(done["status"], "completed", "%s (%s; error %s)" % (v["id"], hist, done["error"]))
+            r = s.request("GET", "/v1/videos/%s/content" % v["id"], key=k)
+            eq(r.status, 200, "content status")
+            eq(r.header("content-type"), "video/mp4", "content type")
+            eq(int(r.header("content-length")), len(r.body), "Content-Length")
+            path = os.path.join(s.dir, v["id"] + ".mp4")
+            with open(path, "wb") as f:
+                f.write(r.body)
+            p = ffprobe(path)
+            eq((p["codec"], p["width"], p["height"], p["frames"]), ("h264", 320, 180, secs * 12),
+               "codec, width, height, frames of the downloaded video")
+        content = os.path.join(s.data_dir, "content")
+        check(any(f.startswith(a["id"]) for f in os.listdir(content)), "no stored files")
         eq(s.request("DELETE", "/v1/videos/" + a["id"], key=k).json,
            {"id": a["id"], "object": "video.deleted", "deleted": True}, "delete answer")
         expect_error(s.get(a["id"], key=k), 404, code="not_found")
-        expect_error(s.request("POST", "/v1/videos/%s/remix" % b["id"], key=k,
-                               json={"prompt": "x"}), 409, code="video_not_ready")
+        eq([f for f in os.listdir(content) if a["id"] in f], [], "files of the deleted video")
+        r = s.request("POST", "/v1/videos/%s/remix" % b["id"], key=k, json={"prompt": "x"})
+        eq(expect_video(r)["remixed_from_video_id"], b["id"], "remixed_from_video_id")
         # Both processes serve: 40 requests, none fails.
         for i in range(40):
             eq(s.request("GET", "/v1/models", key=k).status, 200, "GET /v1/models #%d" % i)
         check(all(alive(p) for p in s.fcgi_pids), "a spawn-fcgi child died")
+        s.db_check()
 
 
 @test("a wrong config is refused, naming the file and the key")
