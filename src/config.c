@@ -258,7 +258,7 @@ static int read_content(struct ctx *c, struct json_object *root,
 	if (get_string(c, o, "accel_prefix", "content.accel_prefix", &cfg->accel_prefix) < 0)
 		return -1;
 	long long keep = cfg->retention_seconds;
-	if (get_int(c, o, "retention_seconds", "content.retention_seconds", 60, 10LL * 365 * 86400, &keep) < 0)
+	if (get_int(c, o, "retention_seconds", "content.retention_seconds", 1, 10LL * 365 * 86400, &keep) < 0)
 		return -1;
 	cfg->retention_seconds = (long)keep;
 	if (cfg->accel_prefix[0] != '/')

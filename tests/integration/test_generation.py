@@ -619,5 +619,25 @@ def _(_):
                        "teardown" % pid)
 
 
+@test("expiry: content.retention_seconds after completion the files are removed, content "
+      "answers 404 video_expired and the video stays listable", timeout=60)
+def _(_):
+    with Stack(workers=2, content={"delivery": "none", "retention_seconds": 2}) as s:
+        v = s.create(prompt="short-lived", seconds="1", size="320x180", fps=12)
+        done, hist = s.wait_video(v["id"], timeout=VIDEO_BOUND)
+        eq(done["status"], "completed", "status (%s)" % hist)
+        eq(done["expires_at"], done["completed_at"] + 2, "expires_at")
+        eq(download(s, v["id"], "video", "video/mp4")[:4] != b"", True, "content before expiry")
+        check(files_of(s, v["id"]), "no stored files before expiry")
+        wait_until(lambda: not files_of(s, v["id"]), 10, what="the expiry sweep to remove the files")
+        for variant in ("video", "thumbnail", "spritesheet"):
+            expect_error(s.request("GET", "/v1/videos/%s/content?variant=%s" % (v["id"], variant)),
+                         404, code="video_expired")
+        eq(s.get(v["id"]).json["status"], "completed", "status after expiry")
+        listed = s.request("GET", "/v1/videos?limit=100").json["data"]
+        check(any(x["id"] == v["id"] for x in listed), "the expired video left the list")
+        s.db_check()
+
+
 if __name__ == "__main__":
     sys.exit(suite.main(shared=True, **shared_stack_args()))
