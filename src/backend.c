@@ -189,6 +189,22 @@ void remote_http_error(struct remote_answer *ans, const char *upstream, long sta
 		 detail && detail[0] ? ": " : ".", detail ? detail : "");
 }
 
+struct json_object *remote_parse_object(const char *body, size_t len)
+{
+	if (body == NULL || len == 0 || len > INT32_MAX)
+		return NULL;
+	struct json_tokener *tok = json_tokener_new_ex(32);
+	if (tok == NULL)
+		return NULL;
+	struct json_object *o = json_tokener_parse_ex(tok, body, (int)len);
+	if (json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
 static struct json_object *params_of(struct json_object *rec)
 {
 	struct json_object *p = NULL;

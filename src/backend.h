@@ -145,6 +145,9 @@ void remote_set(struct json_object *rec, const char *name, const char *value);
  * 408, 429 and 5xx retry, the rest fail with a message naming the upstream. */
 void remote_http_error(struct remote_answer *ans, const char *upstream, long status,
 		       const char *detail);
+/* remote_parse_object parses an answer body that must be one JSON object;
+ * NULL when it is not (caller puts the result). */
+struct json_object *remote_parse_object(const char *body, size_t len);
 /* read_file_b64 reads a stored upload as base64 (caller frees). */
 char *remote_image_b64(const char *data_dir, struct json_object *rec, size_t max);
 const char *remote_image_path(const char *data_dir, struct json_object *rec, char *out, size_t n);

@@ -303,13 +303,7 @@ static void history_answer(const struct backend_ctx *bc, struct json_object *ent
 static void comfy_parse(struct backend_ctx *bc, struct json_object *rec, enum remote_phase ph,
 			long status, const char *body, size_t len, struct remote_answer *ans)
 {
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *o = len ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
-	if (json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
+	struct json_object *o = remote_parse_object(body, len);
 	const char *pid = remote_get(rec, "upstream_id");
 	if (pid == NULL)
 		pid = json_object_get_string(json_object_object_get(rec, "id"));

@@ -194,13 +194,7 @@ static void kling_error(struct remote_answer *ans, long status, struct json_obje
 static void kling_parse(struct backend_ctx *bc, struct json_object *rec, enum remote_phase ph,
 			long status, const char *body, size_t len, struct remote_answer *ans)
 {
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *o = len ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
-	if (json_tokener_get_error(tok) != json_tokener_success) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
+	struct json_object *o = remote_parse_object(body, len);
 	if (status == 401)
 		bc->token[0] = '\0';
 	struct json_object *data = NULL, *v;

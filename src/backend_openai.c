@@ -210,13 +210,7 @@ static void reconcile_match(struct json_object *rec, struct json_object *list, s
 static void openai_parse(struct backend_ctx *bc, struct json_object *rec, enum remote_phase ph,
 			 long status, const char *body, size_t len, struct remote_answer *ans)
 {
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *o = len ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
-	if (json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
+	struct json_object *o = remote_parse_object(body, len);
 	(void)bc;
 	if (status < 200 || status > 299) {
 		struct json_object *err = NULL;

@@ -484,20 +484,22 @@ int master_serve(const char *config_path, int foreground)
 	if (is_listening_socket(0))
 		return serve_inherited(cfg, foreground);
 	struct master *m = calloc(1, sizeof(*m));
-	if (m == NULL)
+	if (m == NULL) {
+		config_free(cfg);
 		return 1;
+	}
 	m->config_path = config_path;
 	m->cfg = cfg;
 	log_set_role("master");
+	int ready_fd = -1;
 	if (mkdir(cfg->data_dir, 0755) < 0 && errno != EEXIST) {
 		fprintf(stderr, "reelgate: cannot create data_dir %s: %s\n", cfg->data_dir, strerror(errno));
-		return 1;
+		goto fail;
 	}
 	if (lock_pid_file(m) < 0 || open_listener(m) < 0)
-		return 1;
-	int ready_fd = -1;
+		goto fail;
 	if (!foreground && (ready_fd = daemonize(m)) < 0)
-		return 1;
+		goto fail;
 	write_pid(m);
 	signal(SIGPIPE, SIG_IGN);
 	struct sigaction sa;
@@ -523,4 +525,8 @@ int master_serve(const char *config_path, int foreground)
 	config_free(m->cfg);
 	free(m);
 	return rc;
+fail:
+	config_free(m->cfg);
+	free(m);
+	return 1;
 }

@@ -466,8 +466,10 @@ class Stack:
     """
 
     def __init__(self, workers=2, listen="unix", limits=None, extra_models=None,
-                 spawn_fcgi=0, backends=None, content=None, configure=None):
+                 spawn_fcgi=0, backends=None, content=None, configure=None, env=None):
         self.workers = workers
+        self.env = dict(env or {})  # extra environment of `reelgate serve` (secrets)
+        self.bodies = []          # every response body received (see secret_leaks)
         self.listen_kind = listen
         self.limits = limits
         self.extra_models = extra_models
@@ -548,7 +550,7 @@ class Stack:
         self.proc = subprocess.Popen(
             [BIN, "serve", "-c", self.config_path, "--foreground"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, env=dict(os.environ, **self.env))
         log.close()
         return self.proc
 
@@ -568,7 +570,7 @@ class Stack:
                                       'exec "$0" serve -c "$1" --foreground 2>>"$2"',
                                       BIN, self.config_path, log]
         out = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
-                             timeout=30)
+                             timeout=30, env=dict(os.environ, **self.env))
         try:
             with open(pidfile) as f:
                 self.fcgi_pids = [int(p) for p in f.read().split()]
@@ -698,6 +700,41 @@ class Stack:
                          dict.fromkeys(self._logs + [self.config.get("log_file", "")]) if p
                          and os.path.exists(p))
 
+    def log_files(self):
+        """Every log file of this stack: reelgate's log_file, the serve
+        output, nginx's logs (all of logs/)."""
+        found = [self.config.get("log_file")] if self.dir else []
+        logs = os.path.join(self.dir, "logs") if self.dir else None
+        if logs and os.path.isdir(logs):
+            found += [os.path.join(logs, f) for f in sorted(os.listdir(logs))]
+        return [f for f in dict.fromkeys(found) if f and os.path.isfile(f)]
+
+    def secret_leaks(self, secrets, extra_bodies=()):
+        """Where any of secrets (strings) occurs: every log file, the LMDB
+        database files (task records), every response body this Stack
+        received and extra_bodies ((label, bytes) pairs).  Returns a list of
+        "SECRET-NAME in WHERE" strings (secrets: {name: value})."""
+        places = []
+        for path in self.log_files():
+            with open(path, "rb") as f:
+                places.append((os.path.relpath(path, self.dir), f.read()))
+        db = os.path.join(self.data_dir, "db")
+        for root, _dirs, files in os.walk(db) if os.path.isdir(db) else ():
+            for name in files:
+                with open(os.path.join(root, name), "rb") as f:
+                    places.append(("the database " + name, f.read()))
+        if os.path.isfile(db):
+            with open(db, "rb") as f:
+                places.append(("the database", f.read()))
+        places += [("the answer to " + what, body) for what, body in self.bodies]
+        places += list(extra_bodies)
+        leaks = []
+        for name, value in secrets.items():
+            needle = value.encode() if isinstance(value, str) else value
+            hits = sorted({where for where, data in places if needle and needle in data})
+            leaks += ["%s in %s" % (name, w) for w in hits]
+        return leaks
+
     def master_pid(self):
         return self.proc.pid
 
@@ -815,9 +852,15 @@ class Stack:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the server answered early (e.g. 413); read that answer
             r = conn.getresponse()
-            return Response(r.status, r.reason, r.getheaders(), r.read())
+            resp = Response(r.status, r.reason, r.getheaders(), r.read())
+            self._keep(method, path, resp)
+            return resp
         finally:
             conn.close()
+
+    def _keep(self, method, path, resp):
+        """Remembers a response body (up to 4 MB of it) for secret_leaks()."""
+        self.bodies.append(("%s %s" % (method, path), resp.body[:4 << 20]))
 
     def raw(self, data, timeout=15):
         """Sends raw bytes as a request; parses the answer."""
@@ -829,7 +872,9 @@ class Stack:
                 pass
             r = http.client.HTTPResponse(s, method="GET")
             r.begin()
-            return Response(r.status, r.reason, r.getheaders(), r.read())
+            resp = Response(r.status, r.reason, r.getheaders(), r.read())
+            self._keep("RAW", "-", resp)
+            return resp
         finally:
             s.close()
 
@@ -953,6 +998,147 @@ class Stack:
         return sorted(found)
 
 
+# ------------------------------------------------------------ fake servers
+
+class FakeServer:
+    """One of the fake upstreams of tests/fakes (fake_kling.py, fake_openai.py,
+    fake_comfyui.py) on a free loopback port.
+
+        k = FakeServer("kling", "--access-key", "AK", "--secret-key", "SK")
+        k.start()                      # waits for its "ready PORT" line
+        k.url                          # http://127.0.0.1:PORT
+        k.scenario(submit="429_1302", count=2)
+        k.jobs()                       # GET /_fake/jobs
+        k.reset(); k.stop()
+
+    Its stderr (a line per request) goes to a log file; stop() (or the end
+    of the Suite) ends it.  start_all() starts several at once.
+    """
+
+    def __init__(self, kind, *args):
+        self.kind = kind
+        self.args = [str(a) for a in args]
+        self.script = os.path.join(FAKES, "fake_%s.py" % kind)
+        self.proc = None
+        self.port = None
+        self.dir = None
+        self.log = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def spawn(self):
+        """Starts the process (without waiting for it to be ready)."""
+        base = os.environ.get("TMPDIR", "/tmp")
+        self.dir = tempfile.mkdtemp(prefix="reelgate-fake-", dir=base if len(base) <= 40 else "/tmp")
+        self.log = os.path.join(self.dir, "fake_%s.log" % self.kind)
+        err = open(self.log, "ab")
+        self.proc = subprocess.Popen([sys.executable, self.script, "--port", "0"] + self.args,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=err, start_new_session=True)
+        err.close()
+        _FAKE_SERVERS.append(self)
+        return self
+
+    def wait_ready(self, timeout=30):
+        import select
+        deadline = time.monotonic() + timeout
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                raise AssertionError("fake %s did not print \"ready PORT\" (exit %s):\n%s"
+                                     % (self.kind, self.proc.poll(), tail(self.log)))
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            if ready:
+                c = os.read(self.proc.stdout.fileno(), 1)
+                if not c:
+                    continue
+                line += c
+        words = line.split()
+        check(len(words) == 2 and words[0] == b"ready", "fake %s printed %r" % (self.kind, line))
+        self.port = int(words[1])
+        return self
+
+    def start(self):
+        return self.spawn().wait_ready()
+
+    @staticmethod
+    def start_all(fakes):
+        """Starts every FakeServer of the iterable at once; returns them."""
+        fakes = list(fakes)
+        for f in fakes:
+            f.spawn()
+        for f in fakes:
+            f.wait_ready()
+        return fakes
+
+    def call(self, method, path, body=None, timeout=30):
+        """A request to the fake; (status, JSON or raw bytes)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            data = None if body is None else _json.dumps(body).encode()
+            conn.request(method, path, body=data,
+                         headers={"Content-Type": "application/json"} if data else {})
+            r = conn.getresponse()
+            raw = r.read()
+        finally:
+            conn.close()
+        try:
+            return r.status, _json.loads(raw)
+        except ValueError:
+            return r.status, raw
+
+    def scenario(self, **kw):
+        """POST /_fake/scenario (merged into the current one); asserts 200."""
+        status, out = self.call("POST", "/_fake/scenario", kw)
+        check(status == 200, "fake %s refused scenario %r: %s %r" % (self.kind, kw, status, out))
+        return out
+
+    def reset(self):
+        status, out = self.call("POST", "/_fake/reset", {})
+        check(status == 200, "fake %s reset failed: %s %r" % (self.kind, status, out))
+
+    def jobs(self):
+        status, out = self.call("GET", "/_fake/jobs")
+        check(status == 200 and isinstance(out, dict), "fake %s /_fake/jobs: %s %r"
+              % (self.kind, status, out))
+        return out
+
+    def log_tail(self, n=15):
+        return "--- fake %s (%s)\n%s" % (self.kind, self.url if self.port else "-",
+                                          tail(self.log, n) if self.log else "")
+
+    def stop(self):
+        """Stops the fake (SIGTERM, then SIGKILL); never raises."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.terminate()
+                self.proc.wait(5)
+            except Exception:
+                pass
+        if self.proc is not None:
+            _killpg(self.proc.pid)
+            try:
+                self.proc.wait(5)
+            except Exception:
+                pass
+            if self.proc.stdout:
+                self.proc.stdout.close()
+        if self.dir:
+            if os.environ.get("REELGATE_TEST_KEEP"):
+                sys.stderr.write("kept %s\n" % self.dir)
+            else:
+                shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+        if self in _FAKE_SERVERS:
+            _FAKE_SERVERS.remove(self)
+
+
+_FAKE_SERVERS = []
+
+
 _STACKS = []
 
 
@@ -976,6 +1162,8 @@ def _groupname():
 def _cleanup_all(*_):
     for s in list(_STACKS):
         s.stop()
+    for f in list(_FAKE_SERVERS):
+        f.stop()
 
 
 # --------------------------------------------------------------------- TAP
