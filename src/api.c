@@ -258,8 +258,8 @@ static struct json_object *build_record(char (*ids)[ID_MAX], size_t n, size_t i,
 /* insert_tasks writes the n records; on an idempotency hit it answers
  * with the earlier video instead. */
 static void insert_tasks(struct app *app, struct http_request *req, struct http_response *res,
-			 const char *owner, struct video_spec *s, struct body *b,
-			 const char *base_url, const char *remixed_from)
+			 const char *owner, const struct key_limits *lim, struct video_spec *s,
+			 struct body *b, const char *base_url, const char *remixed_from)
 {
 	struct api_error e;
 	char rel[64][IMAGE_REL_MAX];
@@ -272,8 +272,10 @@ static void insert_tasks(struct app *app, struct http_request *req, struct http_
 	}
 	struct build_ctx ctx = { s, owner, now_ms(), has_image ? rel : NULL, remixed_from };
 	struct json_object *first = NULL;
-	enum rg_err err = store_videos_create(app->st, (size_t)n, owner, req->idempotency_key,
-					      build_record, &ctx, &first);
+	int retry_after = 0;
+	enum rg_err err = store_videos_create_limited(app->st, (size_t)n, owner, req->idempotency_key,
+						      lim->creates_per_minute, &retry_after,
+						      build_record, &ctx, &first);
 	if (err == RG_OK) {
 		log_info("video_created", "req=%s video=%s owner=%s model=%s n=%d", req->request_id,
 			 video_str(first, "id"), owner, s->model->name, n);
@@ -285,6 +287,14 @@ static void insert_tasks(struct app *app, struct http_request *req, struct http_
 		if (err == RG_EEXIST) {
 			respond_video(res, first, base_url);
 			http_header(res, "Idempotent-Replayed", "true");
+		} else if (err == RG_ELIMIT) {
+			char ra[16];
+			snprintf(ra, sizeof(ra), "%d", retry_after > 0 ? retry_after : 1);
+			api_error_set(&e, 429, "rate_limit_exceeded", NULL,
+				      "Rate limit reached: this API key may create %d videos per minute. Retry in %s s.",
+				      lim->creates_per_minute, ra);
+			http_error(res, &e);
+			http_header(res, "Retry-After", ra);
 		} else {
 			log_error("store_failed", "req=%s err=\"%s\"", req->request_id, rg_strerror(err));
 			api_error_from_rg(&e, err);
@@ -331,22 +341,22 @@ static int check_ignored(const struct config *cfg, struct video_spec *s, struct 
 }
 
 static void handle_create(struct app *app, struct http_request *req, struct http_response *res,
-			  const char *owner, const char *base_url)
+			  const char *owner, const struct key_limits *lim, const char *base_url)
 {
 	struct api_error e;
 	struct body b;
-	struct body_limits lim;
+	struct body_limits blim;
 	struct video_spec s;
 	body_init(&b);
 	video_spec_init(&s);
-	body_limits(app, &lim);
+	body_limits(app, &blim);
 	if (req->idempotency_key != NULL && !idem_key_ok(req->idempotency_key)) {
 		api_error_set(&e, 400, "invalid_value", "Idempotency-Key",
 			      "The Idempotency-Key header must be 1..%d printable ASCII characters.", IDEM_MAX);
 		http_error(res, &e);
 		goto out;
 	}
-	if (body_read(&b, req, &lim, &e) < 0) {
+	if (body_read(&b, req, &blim, &e) < 0) {
 		http_error(res, &e);
 		goto out;
 	}
@@ -355,24 +365,25 @@ static void handle_create(struct app *app, struct http_request *req, struct http
 		http_error(res, &e);
 		goto out;
 	}
-	insert_tasks(app, req, res, owner, &s, &b, base_url, NULL);
+	insert_tasks(app, req, res, owner, lim, &s, &b, base_url, NULL);
 out:
 	video_spec_deinit(&s);
 	body_deinit(&b);
 }
 
 static void handle_remix(struct app *app, struct http_request *req, struct http_response *res,
-			 const struct route_match *m, const char *owner, const char *base_url)
+			 const struct route_match *m, const char *owner, const struct key_limits *lim,
+			 const char *base_url)
 {
 	struct api_error e;
 	struct body b;
-	struct body_limits lim;
+	struct body_limits blim;
 	struct video_spec s;
 	body_init(&b);
 	video_spec_init(&s);
-	body_limits(app, &lim);
+	body_limits(app, &blim);
 	struct json_object *src = load_owned(app, m, owner, &e);
-	if (src == NULL || body_read(&b, req, &lim, &e) < 0 ||
+	if (src == NULL || body_read(&b, req, &blim, &e) < 0 ||
 	    validate_remix(app->cfg, b.fields, &s, &e) < 0) {
 		http_error(res, &e);
 		goto out;
@@ -407,7 +418,7 @@ static void handle_remix(struct app *app, struct http_request *req, struct http_
 	s.has_seed = json_object_object_get_ex(p, "seed", &v);
 	s.seed = s.has_seed ? (uint32_t)json_object_get_int64(v) : 0;
 	s.n = 1;
-	insert_tasks(app, req, res, owner, &s, &b, base_url, m->id);
+	insert_tasks(app, req, res, owner, lim, &s, &b, base_url, m->id);
 out:
 	json_object_put(src);
 	video_spec_deinit(&s);
@@ -757,25 +768,26 @@ void api_handle(struct app *app, struct http_request *req, struct http_response 
 	struct route_match m;
 	const char *allow;
 	char owner[ID_MAX];
+	struct key_limits lim;
 	if (router_match(req->method, req->path, &m, &e, &allow) < 0) {
 		if (allow)
 			http_header(res, "Allow", allow);
 		http_error(res, &e);
 		return;
 	}
-	if (auth_check(app->st, req->authorization, owner, &e) < 0) {
+	if (auth_check(app->st, req->authorization, owner, &lim, &e) < 0) {
 		http_error(res, &e);
 		return;
 	}
 	char base_url[1024];
 	snprintf(base_url, sizeof(base_url), "%s%s", req->base_url, m.prefix);
 	switch (m.route) {
-	case ROUTE_VIDEOS_CREATE: handle_create(app, req, res, owner, base_url); break;
+	case ROUTE_VIDEOS_CREATE: handle_create(app, req, res, owner, &lim, base_url); break;
 	case ROUTE_VIDEOS_LIST: handle_list(app, req, res, owner, base_url); break;
 	case ROUTE_VIDEO_GET: handle_get(app, res, &m, owner, base_url); break;
 	case ROUTE_VIDEO_DELETE: handle_delete(app, req, res, &m, owner); break;
 	case ROUTE_VIDEO_CONTENT: handle_content(app, req, res, &m, owner); break;
-	case ROUTE_VIDEO_REMIX: handle_remix(app, req, res, &m, owner, base_url); break;
+	case ROUTE_VIDEO_REMIX: handle_remix(app, req, res, &m, owner, &lim, base_url); break;
 	case ROUTE_MODELS_LIST: handle_models(app, res); break;
 	case ROUTE_MODEL_GET: handle_model(app, res, &m); break;
 	case ROUTE_NONE: break;

@@ -68,8 +68,31 @@ static int unauthorized(struct api_error *e, const char *code, const char *msg)
 	return -1;
 }
 
+static void read_limits(struct json_object *rec, struct key_limits *lim)
+{
+	struct json_object *l, *v;
+	memset(lim, 0, sizeof(*lim));
+	if (json_object_object_get_ex(rec, "limits", &l) &&
+	    json_object_object_get_ex(l, "creates_per_minute", &v))
+		lim->creates_per_minute = json_object_get_int(v);
+}
+
+enum rg_err auth_key_set_limits(struct store *st, const char *key_id, const struct key_limits *lim)
+{
+	struct json_object *rec;
+	enum rg_err err = store_key_get(st, key_id, &rec);
+	if (err != RG_OK)
+		return err;
+	struct json_object *l = json_object_new_object();
+	json_object_object_add(l, "creates_per_minute", json_object_new_int(lim->creates_per_minute));
+	json_object_object_add(rec, "limits", l);
+	err = store_key_put(st, rec);
+	json_object_put(rec);
+	return err;
+}
+
 int auth_check(struct store *st, const char *header, char owner[ID_MAX],
-	       struct api_error *e)
+	       struct key_limits *lim, struct api_error *e)
 {
 	if (header == NULL || header[0] == '\0')
 		return unauthorized(e, NULL,
@@ -109,6 +132,8 @@ int auth_check(struct store *st, const char *header, char owner[ID_MAX],
 		rc = unauthorized(e, "invalid_api_key", "This API key has been revoked.");
 	else
 		snprintf(owner, ID_MAX, "%s", id);
+	if (rc == 0 && lim != NULL)
+		read_limits(rec, lim);
 	json_object_put(rec);
 	return rc;
 }

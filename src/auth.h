@@ -18,13 +18,23 @@
  * to the operator once) and the key id to key_id. */
 enum rg_err auth_key_create(struct store *st, const char *name,
 			    char secret[AUTH_SECRET_MAX], char key_id[ID_MAX]);
+
 /* auth_key_revoke marks key_id revoked (RG_ENOENT if there is no such key). */
 enum rg_err auth_key_revoke(struct store *st, const char *key_id);
 
+/* What a key may do; 0 means no limit. */
+struct key_limits {
+	int creates_per_minute; /* POST /v1/videos and remix, each task counted */
+};
+
 /* auth_check reads an Authorization header value (may be NULL) and writes
- * the owning key id into owner, or fills e with the 401 to send. */
+ * the owning key id into owner and its limits into lim (may be NULL), or
+ * fills e with the 401 to send. */
 int auth_check(struct store *st, const char *header, char owner[ID_MAX],
-	       struct api_error *e);
+	       struct key_limits *lim, struct api_error *e);
+/* auth_key_set_limits changes a key's limits. */
+enum rg_err auth_key_set_limits(struct store *st, const char *key_id,
+				const struct key_limits *lim);
 
 /* auth_hash: SHA-256 of a secret. */
 void auth_hash(const char *secret, size_t len, uint8_t out[32]);

@@ -30,6 +30,7 @@ static const char usage_main[] =
 	"  keys create    create an API key; prints its secret once\n"
 	"  keys list      list API keys\n"
 	"  keys revoke    revoke an API key\n"
+	"  keys limit     set an API key's limits\n"
 	"  check-config   check a configuration file\n"
 	"  db check       check that the database's indexes agree with its records\n"
 	"\n"
@@ -50,12 +51,15 @@ static const char usage_serve[] =
 	"  -f, --foreground   stay in the foreground and log to stderr\n";
 
 static const char usage_keys[] =
-	"Usage: reelgate keys create --name NAME [-c FILE]\n"
+	"Usage: reelgate keys create --name NAME [--creates-per-minute N] [-c FILE]\n"
 	"       reelgate keys list [-c FILE]\n"
 	"       reelgate keys revoke KEY_ID [-c FILE]\n"
+	"       reelgate keys limit KEY_ID --creates-per-minute N [-c FILE]\n"
 	"\n"
 	"create prints the new secret alone on stdout; it is not shown again.\n"
-	"list prints one key per line: id, name, created (UTC), revoked or active.\n";
+	"list prints one key per line: id, name, created (UTC), revoked or active,\n"
+	"and its limits.  --creates-per-minute N: at most N videos created per\n"
+	"minute with the key (over it: 429 rate_limit_exceeded); 0 means no limit.\n";
 
 static const char usage_check[] =
 	"Usage: reelgate check-config [-c FILE]\n"
@@ -71,6 +75,7 @@ static const char usage_db[] =
 struct opts {
 	const char *config;
 	const char *name;
+	int creates_per_minute; /* -1: not given */
 	int foreground;
 	int help;
 	int version;
@@ -82,6 +87,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "creates-per-minute", required_argument, NULL, 'r' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -89,6 +95,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	};
 	memset(o, 0, sizeof(*o));
 	o->config = config_default_path();
+	o->creates_per_minute = -1;
 	optind = 1;
 	opterr = 1;
 	int ch;
@@ -96,6 +103,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		switch (ch) {
 		case 'c': o->config = optarg; break;
 		case 'n': o->name = optarg; break;
+		case 'r': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end != '\0' || optarg[0] == '\0' || v < 0 || v > 1000000) {
+				fprintf(stderr, "reelgate: --creates-per-minute takes a number from 0 to 1000000\n");
+				return -1;
+			}
+			o->creates_per_minute = (int)v;
+			break;
+		}
 		case 'f': o->foreground = 1; break;
 		case 'h': o->help = 1; break;
 		case 'V': o->version = 1; break;
@@ -137,11 +154,17 @@ static int print_key(struct json_object *rec, void *arg)
 	const char *name = json_object_object_get_ex(rec, "name", &v) ? json_object_get_string(v) : "";
 	time_t created = json_object_object_get_ex(rec, "created_at", &v) ? (time_t)json_object_get_int64(v) : 0;
 	int revoked = json_object_object_get_ex(rec, "revoked_at", &v) && v != NULL;
+	struct json_object *l;
+	int cpm = json_object_object_get_ex(rec, "limits", &l) &&
+			  json_object_object_get_ex(l, "creates_per_minute", &v) ? json_object_get_int(v) : 0;
 	char when[32];
 	struct tm tm;
 	gmtime_r(&created, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	printf("%s\t%s\t%s\t%s\n", id, name, when, revoked ? "revoked" : "active");
+	char limit[48] = "no limit";
+	if (cpm > 0)
+		snprintf(limit, sizeof(limit), "%d creates/min", cpm);
+	printf("%s\t%s\t%s\t%s\t%s\n", id, name, when, revoked ? "revoked" : "active", limit);
 	return 0;
 }
 
@@ -162,8 +185,8 @@ static int cmd_keys(int argc, char **argv)
 		return 0;
 	}
 	int is_create = strcmp(sub, "create") == 0, is_list = strcmp(sub, "list") == 0;
-	int is_revoke = strcmp(sub, "revoke") == 0;
-	if (!is_create && !is_list && !is_revoke) {
+	int is_revoke = strcmp(sub, "revoke") == 0, is_limit = strcmp(sub, "limit") == 0;
+	if (!is_create && !is_list && !is_revoke && !is_limit) {
 		fprintf(stderr, "reelgate: unknown keys command '%s'\n%s", sub, usage_keys);
 		return 2;
 	}
@@ -172,8 +195,12 @@ static int cmd_keys(int argc, char **argv)
 		return 2;
 	}
 	const char *target = o.argi < argc - 1 ? argv[1 + o.argi] : NULL;
-	if (is_revoke && target == NULL) {
-		fprintf(stderr, "reelgate: keys revoke needs a KEY_ID (see reelgate keys list)\n");
+	if ((is_revoke || is_limit) && target == NULL) {
+		fprintf(stderr, "reelgate: keys %s needs a KEY_ID (see reelgate keys list)\n", sub);
+		return 2;
+	}
+	if (is_limit && o.creates_per_minute < 0) {
+		fprintf(stderr, "reelgate: keys limit needs --creates-per-minute N\n");
 		return 2;
 	}
 	struct config *cfg = load(o.config);
@@ -186,6 +213,10 @@ static int cmd_keys(int argc, char **argv)
 	if (is_create) {
 		char secret[AUTH_SECRET_MAX], id[ID_MAX];
 		enum rg_err err = auth_key_create(st, o.name, secret, id);
+		if (err == RG_OK && o.creates_per_minute > 0) {
+			struct key_limits lim = { o.creates_per_minute };
+			err = auth_key_set_limits(st, id, &lim);
+		}
 		if (err == RG_OK) {
 			printf("%s\n", secret);
 			fprintf(stderr, "reelgate: created key %s (%s); the secret above is not shown again\n",
@@ -196,6 +227,17 @@ static int cmd_keys(int argc, char **argv)
 		}
 	} else if (is_list) {
 		rc = store_key_list(st, print_key, NULL) == RG_OK ? 0 : 1;
+	} else if (is_limit) {
+		struct key_limits lim = { o.creates_per_minute };
+		enum rg_err err = auth_key_set_limits(st, target, &lim);
+		if (err == RG_OK) {
+			fprintf(stderr, "reelgate: key %s: %d creates per minute%s\n", target,
+				lim.creates_per_minute, lim.creates_per_minute ? "" : " (no limit)");
+			rc = 0;
+		} else {
+			fprintf(stderr, "reelgate: cannot change %s: %s\n", target,
+				err == RG_ENOENT ? "no such key" : rg_strerror(err));
+		}
 	} else {
 		enum rg_err err = auth_key_revoke(st, target);
 		if (err == RG_OK) {

@@ -19,6 +19,7 @@ const char *rg_strerror(enum rg_err err)
 	case RG_EINVAL: return "invalid argument";
 	case RG_ECONFIG: return "invalid configuration";
 	case RG_ECORRUPT: return "corrupt record";
+	case RG_ELIMIT: return "limit reached";
 	}
 	return "unknown error";
 }

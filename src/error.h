@@ -19,6 +19,7 @@ enum rg_err {
 	RG_EINVAL,   /* invalid argument */
 	RG_ECONFIG,  /* bad configuration */
 	RG_ECORRUPT, /* a stored record cannot be read */
+	RG_ELIMIT,   /* a per-key limit is reached */
 };
 
 const char *rg_strerror(enum rg_err err);

@@ -19,7 +19,7 @@
 
 struct store {
 	MDB_env *env;
-	MDB_dbi videos, by_owner, due, idem, keys, key_hash;
+	MDB_dbi videos, by_owner, due, idem, keys, key_hash, rate;
 	size_t max_map;
 };
 
@@ -138,6 +138,8 @@ typedef int (*write_fn)(struct store *st, MDB_txn *txn, void *arg);
 
 /* A write_fn returns TXN_EXISTS to roll back on purpose: RG_EEXIST. */
 #define TXN_EXISTS 1
+/* ... and TXN_LIMITED when a rate limit refuses the write: RG_ELIMIT. */
+#define TXN_LIMITED 2
 
 /* run_write runs fn in a write transaction and commits, growing the map and
  * retrying when it is full.  fn returns 0, an MDB code or an errno. */
@@ -155,6 +157,8 @@ static enum rg_err run_write(struct store *st, write_fn fn, void *arg)
 			mdb_txn_abort(txn);
 			if (rc == TXN_EXISTS)
 				return RG_EEXIST;
+			if (rc == TXN_LIMITED)
+				return RG_ELIMIT;
 		}
 		if (rc == MDB_MAP_FULL) {
 			if (grow_map(st) < 0)
@@ -177,7 +181,8 @@ static int open_dbis(struct store *st)
 	    (rc = mdb_dbi_open(txn, "due", MDB_CREATE, &st->due)) ||
 	    (rc = mdb_dbi_open(txn, "idem", MDB_CREATE, &st->idem)) ||
 	    (rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &st->keys)) ||
-	    (rc = mdb_dbi_open(txn, "key_hash", MDB_CREATE, &st->key_hash))) {
+	    (rc = mdb_dbi_open(txn, "key_hash", MDB_CREATE, &st->key_hash)) ||
+	    (rc = mdb_dbi_open(txn, "rate", MDB_CREATE, &st->rate))) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
@@ -303,7 +308,42 @@ struct insert_args {
 	store_build_fn build;    /* for create: makes records once ids exist */
 	void *build_arg;
 	char (*ids)[ID_MAX];
+	int per_minute;          /* rate limit, 0: none */
+	int retry_after;         /* out: seconds until the window ends */
 };
+
+/* count_rate counts n creates in owner's current one-minute window, or
+ * returns TXN_LIMITED when they do not fit. */
+static int count_rate(struct store *st, MDB_txn *txn, struct insert_args *a)
+{
+	MDB_val k = { strlen(a->owner), (void *)a->owner }, v;
+	uint64_t now = (uint64_t)time(NULL), start = now - now % 60;
+	uint32_t count = 0;
+	if (mdb_get(txn, st->rate, &k, &v) == 0 && v.mv_size == 12) {
+		const uint8_t *p = v.mv_data;
+		uint64_t ws = 0;
+		for (int i = 0; i < 8; i++)
+			ws = (ws << 8) | p[i];
+		if (ws == start)
+			count = ((uint32_t)p[8] << 24) | ((uint32_t)p[9] << 16) | ((uint32_t)p[10] << 8) | p[11];
+	}
+	if (count + a->n > (uint64_t)a->per_minute) {
+		a->retry_after = (int)(start + 60 - now);
+		return TXN_LIMITED;
+	}
+	count += (uint32_t)a->n;
+	uint8_t out[12];
+	for (int i = 7; i >= 0; i--) {
+		out[i] = (uint8_t)(start & 0xff);
+		start >>= 8;
+	}
+	out[8] = (uint8_t)(count >> 24);
+	out[9] = (uint8_t)(count >> 16);
+	out[10] = (uint8_t)(count >> 8);
+	out[11] = (uint8_t)count;
+	MDB_val nv = { sizeof(out), out };
+	return mdb_put(txn, st->rate, &k, &nv, 0);
+}
 
 /* allocate_ids fills a->ids with ids that sort after the last stored one,
  * then has the caller build the records. */
@@ -361,6 +401,11 @@ static int insert_txn(struct store *st, MDB_txn *txn, void *arg)
 			}
 		}
 	}
+	if (a->per_minute > 0) {
+		int rc = count_rate(st, txn, a);
+		if (rc != 0)
+			return rc;
+	}
 	if (a->build != NULL) {
 		int rc = allocate_ids(st, txn, a);
 		if (rc != 0)
@@ -390,7 +435,7 @@ enum rg_err store_videos_insert(struct store *st, struct json_object *const *rec
 	if (n == 0 || (idem != NULL && strlen(idem) > IDEM_MAX))
 		return RG_EINVAL;
 	struct insert_args a = { (struct json_object **)recs, n, idem, existing_id,
-				 NULL, NULL, NULL, NULL };
+				 NULL, NULL, NULL, NULL, 0, 0 };
 	return run_write(st, insert_txn, &a);
 }
 
@@ -398,14 +443,25 @@ enum rg_err store_videos_create(struct store *st, size_t n, const char *owner,
 				const char *idem, store_build_fn build, void *arg,
 				struct json_object **first)
 {
+	int unused;
+	return store_videos_create_limited(st, n, owner, idem, 0, &unused, build, arg, first);
+}
+
+enum rg_err store_videos_create_limited(struct store *st, size_t n, const char *owner,
+					const char *idem, int per_minute, int *retry_after_s,
+					store_build_fn build, void *arg,
+					struct json_object **first)
+{
 	*first = NULL;
+	*retry_after_s = 0;
 	if (n == 0 || n > 64 || (idem != NULL && strlen(idem) > IDEM_MAX))
 		return RG_EINVAL;
 	struct json_object *recs[64] = { NULL };
 	char ids[64][ID_MAX];
 	char existing[ID_MAX];
-	struct insert_args a = { recs, n, idem, existing, owner, build, arg, ids };
+	struct insert_args a = { recs, n, idem, existing, owner, build, arg, ids, per_minute, 0 };
 	enum rg_err err = run_write(st, insert_txn, &a);
+	*retry_after_s = a.retry_after;
 	if (err == RG_OK) {
 		*first = recs[0];
 		recs[0] = NULL;

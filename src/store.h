@@ -11,6 +11,7 @@
  *   idem      owner \0 idempotency-key -> id
  *   keys      key id -> key record (JSON text)
  *   key_hash  sha256(secret) -> key id
+ *   rate      owner -> be64(window start, s) be32(count)
  *
  * A struct store belongs to one process: open it after fork, never before.
  */
@@ -54,6 +55,14 @@ typedef struct json_object *(*store_build_fn)(char (*ids)[ID_MAX], size_t n, siz
 enum rg_err store_videos_create(struct store *st, size_t n, const char *owner,
 				const char *idem, store_build_fn build, void *arg,
 				struct json_object **first);
+/* A rate limit checked and counted in the same transaction as the create:
+ * at most per_minute tasks per owner in a fixed one-minute window.  When it
+ * is reached store_videos_create_limited returns RG_ELIMIT and sets
+ * *retry_after_s. */
+enum rg_err store_videos_create_limited(struct store *st, size_t n, const char *owner,
+					const char *idem, int per_minute, int *retry_after_s,
+					store_build_fn build, void *arg,
+					struct json_object **first);
 /* store_video_get parses the record of id into *out (caller puts it). */
 enum rg_err store_video_get(struct store *st, const char *id,
 			    struct json_object **out);

@@ -26,7 +26,7 @@ static void teardown(void)
 static int check_header(const char *header, char owner[ID_MAX], struct api_error *e)
 {
 	memset(e, 0, sizeof(*e));
-	return auth_check(st, header, owner, e);
+	return auth_check(st, header, owner, NULL, e);
 }
 
 START_TEST(sha256_known_answer)
@@ -110,6 +110,20 @@ START_TEST(secret_never_stored)
 }
 END_TEST
 
+START_TEST(limits_round_trip)
+{
+	char secret[AUTH_SECRET_MAX], id[ID_MAX], owner[ID_MAX], hdr[256];
+	ck_assert_int_eq(auth_key_create(st, "dev", secret, id), RG_OK);
+	struct key_limits lim = { 7 }, got = { -1 };
+	ck_assert_int_eq(auth_key_set_limits(st, id, &lim), RG_OK);
+	snprintf(hdr, sizeof(hdr), "Bearer %s", secret);
+	struct api_error e;
+	ck_assert_int_eq(auth_check(st, hdr, owner, &got, &e), 0);
+	ck_assert_int_eq(got.creates_per_minute, 7);
+	ck_assert_int_eq(auth_key_set_limits(st, "key_none", &lim), RG_ENOENT);
+}
+END_TEST
+
 START_TEST(two_keys_distinct_owners)
 {
 	char s1[AUTH_SECRET_MAX], s2[AUTH_SECRET_MAX], i1[ID_MAX], i2[ID_MAX], o[ID_MAX], h[256];
@@ -135,6 +149,7 @@ static Suite *auth_suite(void)
 	tcase_add_test(tc, revocation);
 	tcase_add_test(tc, secret_never_stored);
 	tcase_add_test(tc, two_keys_distinct_owners);
+	tcase_add_test(tc, limits_round_trip);
 	suite_add_tcase(s, tc);
 	return s;
 }

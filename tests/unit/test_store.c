@@ -299,6 +299,38 @@ START_TEST(map_cap_gives_espace)
 }
 END_TEST
 
+static struct json_object *build_one(char (*ids)[ID_MAX], size_t n, size_t i, void *arg)
+{
+	(void)n;
+	return rec(ids[i], (const char *)arg, 1);
+}
+
+START_TEST(rate_limit_counts_in_the_create)
+{
+	struct json_object *first = NULL;
+	int retry = -1;
+	ck_assert_int_eq(store_videos_create_limited(st, 2, "key_1", NULL, 3, &retry, build_one,
+						     "key_1", &first), RG_OK);
+	json_object_put(first);
+	ck_assert_int_eq(store_videos_create_limited(st, 2, "key_1", NULL, 3, &retry, build_one,
+						     "key_1", &first), RG_ELIMIT);
+	ck_assert_ptr_null(first);
+	ck_assert(retry >= 1 && retry <= 60);
+	ck_assert_int_eq(store_videos_create_limited(st, 1, "key_1", NULL, 3, &retry, build_one,
+						     "key_1", &first), RG_OK);
+	json_object_put(first);
+	/* another owner has its own window; no limit means no counting */
+	ck_assert_int_eq(store_videos_create_limited(st, 3, "key_2", NULL, 3, &retry, build_one,
+						     "key_2", &first), RG_OK);
+	json_object_put(first);
+	ck_assert_int_eq(store_videos_create(st, 4, "key_1", NULL, build_one, "key_1", &first), RG_OK);
+	json_object_put(first);
+	int more;
+	struct collected c = list("key_1", NULL, 64, 0, &more);
+	ck_assert_int_eq(c.n, 7); /* the refused create wrote nothing */
+}
+END_TEST
+
 START_TEST(persists_across_reopen)
 {
 	put("video_a1", "key_1");
@@ -329,6 +361,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, map_grows_when_full);
 	tcase_add_test(tc, map_cap_gives_espace);
 	tcase_add_test(tc, persists_across_reopen);
+	tcase_add_test(tc, rate_limit_counts_in_the_create);
 	suite_add_tcase(s, tc);
 	return s;
 }
