@@ -400,6 +400,9 @@ static void handle_remix(struct app *app, struct http_request *req, struct http_
 			      "Video '%s' cannot be remixed yet: its status is %s. Remix it once it is completed.",
 			      m->id, status ? status : "unknown");
 		http_error(res, &e);
+		/* The SDKs retry a 409 unless told not to; waiting is the client's
+		 * choice, after polling the source. */
+		http_header(res, "x-should-retry", "false");
 		goto out;
 	}
 	s.model = config_model(app->cfg, video_str(src, "model") ? video_str(src, "model") : "");

@@ -153,8 +153,18 @@ static int add_file(struct body *b, struct form_field *f, struct api_error *e)
 static int add_bracket(struct body *b, const struct form_field *f, struct api_error *e)
 {
 	char outer[64], inner[128];
-	if (split_bracket(f->name, outer, sizeof(outer), inner, sizeof(inner)) < 0 ||
-	    !is_object_field(outer)) {
+	int shape = split_bracket(f->name, outer, sizeof(outer), inner, sizeof(inner));
+	if (shape < 0 && strncmp(f->name, "metadata[", 9) == 0) {
+		/* metadata[a][b]=... or metadata[tags][]=...: a nested value */
+		char key[80];
+		size_t klen = strcspn(f->name + 9, "]");
+		snprintf(key, sizeof(key), "metadata.%.*s", (int)(klen < 64 ? klen : 64), f->name + 9);
+		api_error_set(e, 400, "invalid_value", key,
+			      "metadata values must be strings, numbers, booleans or null, not nested objects or lists ('%.100s').",
+			      f->name);
+		return -1;
+	}
+	if (shape < 0 || !is_object_field(outer)) {
 		api_error_set(e, 400, "unknown_parameter", f->name,
 			      "Unknown parameter: '%.100s'.", f->name);
 		return -1;

@@ -397,6 +397,7 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 		return;
 	}
 	r->seconds = job.seconds;
+	r->fps = job.fps;
 	r->deadline_at = task_deadline(rec);
 	task_start(rec, disp_wall_ms(), b->name);
 	if (disp_save(d, rec) < 0) {
@@ -504,7 +505,10 @@ void disp_start_preview(struct dispatcher *d, struct run *r)
 	buf_reset(&r->stdin_doc);
 	if (r->stage == STAGE_THUMBNAIL) {
 		snprintf(out, sizeof(out), "%s.part.webp", r->thumb);
-		snprintf(seek, sizeof(seek), "%.3f", r->seconds / 2.0);
+		/* The middle frame, by number: seeking by time past the
+		 * last frame of a short, low-fps video finds nothing. */
+		int frames = r->seconds * (r->fps > 0 ? r->fps : 1);
+		snprintf(seek, sizeof(seek), "%.3f", (double)(frames / 2) / (r->fps > 0 ? r->fps : 1));
 		char *argv[] = { (char *)ff, "-nostdin", "-v", "error", "-y", "-ss", seek,
 				 "-i", r->video, "-frames:v", "1", "-vf",
 				 "scale='min(640,iw)':-2", out, NULL };

@@ -49,7 +49,8 @@ struct run {
 	int64_t last_write;     /* ms, monotonic */
 	int64_t kill_at;        /* ms, monotonic: the run's own time limit */
 	int64_t deadline_at;    /* ms, wall clock: the task's deadline, 0: none */
-	int seconds;            /* video length, for the spritesheet */
+	int seconds;            /* video length, for the previews */
+	int fps;
 	char video[PATH_MAXLEN], thumb[PATH_MAXLEN], sprite[PATH_MAXLEN];
 	char scratch[PATH_MAXLEN]; /* data_dir/tmp/run-<id>: the program's output and TMPDIR */
 	int has_thumb, has_sprite;

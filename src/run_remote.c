@@ -480,6 +480,7 @@ static struct run *new_remote_run(struct dispatcher *d, struct json_object *rec,
 	}
 	r->stage = STAGE_REMOTE;
 	r->seconds = remote_param_int(rec, "seconds", 4);
+	r->fps = remote_param_int(rec, "fps", 24);
 	r->deadline_at = task_deadline(rec);
 	r->last_write = disp_mono_ms();
 	r->next_at = disp_mono_ms();

@@ -215,10 +215,11 @@ static int read_seconds(struct json_object *fields, struct video_spec *s,
 {
 	long long sec = 0, dur = 0;
 	int has_sec, has_dur;
-	if (read_int(fields, "seconds", 1, 3600, "a whole number of seconds such as \"4\"",
-		     &has_sec, &sec, e) < 0 ||
-	    read_int(fields, "duration", 1, 3600, "a whole number of seconds such as 5",
-		     &has_dur, &dur, e) < 0)
+	/* Any whole number parses here; what the model allows is said below. */
+	if (read_int(fields, "seconds", -1000000000LL, 1000000000LL,
+		     "a whole number of seconds such as \"4\"", &has_sec, &sec, e) < 0 ||
+	    read_int(fields, "duration", -1000000000LL, 1000000000LL,
+		     "a whole number of seconds such as 5", &has_dur, &dur, e) < 0)
 		return -1;
 	if (has_sec && has_dur && sec != dur) {
 		api_error_set(e, 400, "conflicting_parameters", "duration",
@@ -226,16 +227,20 @@ static int read_seconds(struct json_object *fields, struct video_spec *s,
 		return -1;
 	}
 	const char *param = has_sec ? "seconds" : "duration";
+	long long want = has_sec ? sec : dur;
 	s->seconds_given = has_sec || has_dur;
-	s->seconds = has_sec ? (int)sec : has_dur ? (int)dur : s->model->default_seconds;
-	if ((has_sec || has_dur) && !config_model_allows_seconds(s->model, s->seconds)) {
+	s->seconds = s->model->default_seconds;
+	if (!s->seconds_given)
+		return 0;
+	if (want < 1 || want > 3600 || !config_model_allows_seconds(s->model, (int)want)) {
 		char allowed[256];
 		config_model_describe_seconds(s->model, allowed, sizeof(allowed));
-		api_error_set(e, 400, "unsupported_value", param,
-			      "Model '%s' cannot make a %d-second video; allowed '%s': %s.",
-			      s->model->name, s->seconds, param, allowed);
+		api_error_set(e, 400, want < 1 ? "invalid_value" : "unsupported_value", param,
+			      "Model '%s' cannot make a %lld-second video; allowed '%s': %s.",
+			      s->model->name, want, param, allowed);
 		return -1;
 	}
+	s->seconds = (int)want;
 	return 0;
 }
 
@@ -333,7 +338,6 @@ static int read_metadata(const struct config *cfg, struct json_object *fields,
 		return -1;
 	}
 	json_object_object_foreach(v, k, val) {
-		(void)val;
 		for (const char *const *r = reserved_meta; *r; r++) {
 			if (strcmp(*r, k) == 0) {
 				char param[64];
@@ -342,6 +346,15 @@ static int read_metadata(const struct config *cfg, struct json_object *fields,
 					      "metadata key '%s' is reserved: reelgate sets it itself.", k);
 				return -1;
 			}
+		}
+		if (val != NULL && (json_object_is_type(val, json_type_object) ||
+				    json_object_is_type(val, json_type_array))) {
+			char param[80];
+			snprintf(param, sizeof(param), "metadata.%.64s", k);
+			api_error_set(e, 400, "invalid_value", param,
+				      "metadata values must be strings, numbers, booleans or null; '%.64s' is %s.",
+				      k, json_object_is_type(val, json_type_object) ? "an object" : "a list");
+			return -1;
 		}
 		if (strlen(k) == 0 || strlen(k) > 64 || !codec_utf8_valid(k, strlen(k))) {
 			api_error_set(e, 400, "invalid_value", "metadata",
