@@ -183,8 +183,15 @@ void remote_http_error(struct remote_answer *ans, const char *upstream, long sta
 		return;
 	}
 	ans->verdict = RV_FAIL;
-	snprintf(ans->code, sizeof(ans->code), "%s",
-		 status == 401 || status == 403 ? "upstream_auth_failed" : "upstream_rejected");
+	if (status == 401 || status == 403) {
+		/* The upstream's words may quote part of the key: not repeated. */
+		snprintf(ans->code, sizeof(ans->code), "upstream_auth_failed");
+		snprintf(ans->message, sizeof(ans->message),
+			 "%s refused reelgate's credentials (HTTP %ld); the operator must check the backend's key.",
+			 upstream, status);
+		return;
+	}
+	snprintf(ans->code, sizeof(ans->code), "upstream_rejected");
 	snprintf(ans->message, sizeof(ans->message), "%s answered HTTP %ld%s%s", upstream, status,
 		 detail && detail[0] ? ": " : ".", detail ? detail : "");
 }

@@ -87,6 +87,9 @@ struct remote_answer {
 	int maybe_created;        /* submit outcome unknown: reconcile before resending */
 	long retry_after_ms;      /* the upstream's hint, 0 when none */
 	char upstream_id[256];
+	/* reconcile: every upstream job that may be ours, best first */
+	char candidates[8][256];
+	int ncandidates;
 	char value[512];          /* upload: the name the upstream gave the image */
 	char video_url[4096];     /* where the result is, when not at a fixed path */
 	char code[64];            /* RV_FAIL: error.code for the video object */

@@ -184,27 +184,34 @@ static const char *str_of(struct json_object *o, const char *name)
 	return json_object_get_string(v);
 }
 
-/* reconcile_match looks for our job in the upstream's list. */
+/* reconcile_match lists the upstream's jobs that may be ours: same prompt,
+ * size and seconds, created no earlier than our intent (to the second).
+ * The dispatcher skips those another task already holds. */
 static void reconcile_match(struct json_object *rec, struct json_object *list, struct remote_answer *ans)
 {
 	struct json_object *data;
 	const char *prompt = json_object_get_string(json_object_object_get(rec, "prompt"));
 	const char *intent = remote_get(rec, "intent_at");
-	long long since = intent ? atoll(intent) / 1000 - 60 : 0;
+	long long since = intent ? atoll(intent) / 1000 - 1 : 0;
+	char size[32], seconds[16];
+	snprintf(size, sizeof(size), "%dx%d", remote_param_int(rec, "width", 0), remote_param_int(rec, "height", 0));
+	snprintf(seconds, sizeof(seconds), "%d", remote_param_int(rec, "seconds", 0));
 	ans->verdict = RV_OK;
 	ans->state = RS_NOT_FOUND;
 	if (!json_object_object_get_ex(list, "data", &data) || !json_object_is_type(data, json_type_array))
 		return;
-	for (size_t i = 0; i < json_object_array_length(data); i++) {
+	/* The list is newest first; our job is the oldest that fits. */
+	for (size_t i = json_object_array_length(data); i-- > 0 && ans->ncandidates < 8;) {
 		struct json_object *v = json_object_array_get_idx(data, i), *c;
 		const char *p = str_of(v, "prompt"), *vid = str_of(v, "id");
+		const char *sz = str_of(v, "size"), *sec = str_of(v, "seconds");
 		long long created = json_object_object_get_ex(v, "created_at", &c) ? json_object_get_int64(c) : 0;
-		if (p && vid && prompt && strcmp(p, prompt) == 0 && created >= since) {
-			snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", vid);
-			ans->state = RS_QUEUED;
-			return;
-		}
+		if (p && vid && prompt && strcmp(p, prompt) == 0 && created >= since &&
+		    (sz == NULL || strcmp(sz, size) == 0) && (sec == NULL || strcmp(sec, seconds) == 0))
+			snprintf(ans->candidates[ans->ncandidates++], sizeof(ans->candidates[0]), "%s", vid);
 	}
+	if (ans->ncandidates > 0)
+		ans->state = RS_QUEUED;
 }
 
 static void openai_parse(struct backend_ctx *bc, struct json_object *rec, enum remote_phase ph,
@@ -216,10 +223,10 @@ static void openai_parse(struct backend_ctx *bc, struct json_object *rec, enum r
 		struct json_object *err = NULL;
 		if (o)
 			json_object_object_get_ex(o, "error", &err);
-		const char *msg = str_of(err, "message");
+		const char *msg = str_of(err, "message"), *code = str_of(err, "code");
 		remote_http_error(ans, "The upstream", status, msg);
-		if (ans->verdict == RV_FAIL && status == 400 && str_of(err, "code"))
-			snprintf(ans->code, sizeof(ans->code), "%.60s", str_of(err, "code"));
+		if (ans->verdict == RV_FAIL && code && strstr(code, "moderation"))
+			snprintf(ans->code, sizeof(ans->code), "content_policy_violation");
 		if (ph == PHASE_SUBMIT && status == 0)
 			ans->maybe_created = 1;
 		goto out;
@@ -256,9 +263,11 @@ static void openai_parse(struct backend_ctx *bc, struct json_object *rec, enum r
 	if (ans->state == RS_FAILED) {
 		struct json_object *err = NULL;
 		json_object_object_get_ex(o, "error", &err);
-		snprintf(ans->code, sizeof(ans->code), "%.60s", str_of(err, "code") ? str_of(err, "code") : "generation_failed");
-		snprintf(ans->message, sizeof(ans->message), "The upstream could not make the video: %.400s",
-			 str_of(err, "message") ? str_of(err, "message") : "no reason given");
+		const char *code = str_of(err, "code");
+		snprintf(ans->code, sizeof(ans->code), "%s",
+			 code && strstr(code, "moderation") ? "content_policy_violation" : "generation_failed");
+		snprintf(ans->message, sizeof(ans->message), "The upstream could not make the video (%.60s): %.400s",
+			 code ? code : "no code", str_of(err, "message") ? str_of(err, "message") : "no reason given");
 	}
 out:
 	json_object_put(o);

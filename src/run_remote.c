@@ -311,6 +311,20 @@ static void fetched(struct dispatcher *d, struct run *r, struct transfer *t)
 	disp_start_preview(d, r);
 }
 
+/* pick_candidate takes the first upstream job no other task holds. */
+static int pick_candidate(struct dispatcher *d, struct run *r, struct remote_answer *ans)
+{
+	for (int i = 0; i < ans->ncandidates; i++) {
+		char holder[ID_MAX];
+		enum rg_err err = store_upstream_holder(d->st, r->backend->name, ans->candidates[i], holder);
+		if (err == RG_ENOENT || (err == RG_OK && strcmp(holder, r->id) == 0)) {
+			snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", ans->candidates[i]);
+			return 0;
+		}
+	}
+	return -1;
+}
+
 static void answered(struct dispatcher *d, struct run *r, struct transfer *t)
 {
 	struct remote_answer ans;
@@ -378,6 +392,13 @@ static void answered(struct dispatcher *d, struct run *r, struct transfer *t)
 		if (ans.state == RS_NOT_FOUND) {
 			log_info("remote_reconciled", "video=%s backend=%s found=no", r->id, r->backend->name);
 			r->phase = PHASE_SUBMIT; /* it never arrived: send it (same intent) */
+			r->next_at = disp_mono_ms();
+			return;
+		}
+		if (ans.ncandidates > 0 && pick_candidate(d, r, &ans) < 0) {
+			log_info("remote_reconciled", "video=%s backend=%s found=no (candidates held by other tasks)",
+				 r->id, r->backend->name);
+			r->phase = PHASE_SUBMIT;
 			r->next_at = disp_mono_ms();
 			return;
 		}

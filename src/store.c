@@ -19,7 +19,7 @@
 
 struct store {
 	MDB_env *env;
-	MDB_dbi videos, by_owner, due, idem, keys, key_hash, rate;
+	MDB_dbi videos, by_owner, due, idem, keys, key_hash, rate, upstream;
 	size_t max_map;
 };
 
@@ -182,7 +182,8 @@ static int open_dbis(struct store *st)
 	    (rc = mdb_dbi_open(txn, "idem", MDB_CREATE, &st->idem)) ||
 	    (rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &st->keys)) ||
 	    (rc = mdb_dbi_open(txn, "key_hash", MDB_CREATE, &st->key_hash)) ||
-	    (rc = mdb_dbi_open(txn, "rate", MDB_CREATE, &st->rate))) {
+	    (rc = mdb_dbi_open(txn, "rate", MDB_CREATE, &st->rate)) ||
+	    (rc = mdb_dbi_open(txn, "upstream", MDB_CREATE, &st->upstream))) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
@@ -295,6 +296,25 @@ static int index_video(struct store *st, MDB_txn *txn, struct json_object *rec, 
 		if (dklen == 0)
 			return EINVAL;
 		rc = add ? put_index(txn, st->due, dk, dklen) : del_index(txn, st->due, dk, dklen);
+		if (rc != 0)
+			return rc;
+	}
+	/* upstream: which task holds an upstream job (remote.backend and
+	 * remote.upstream_id), so no other task can claim it. */
+	struct json_object *remote, *b, *u;
+	if (json_object_object_get_ex(rec, "remote", &remote) &&
+	    json_object_object_get_ex(remote, "backend", &b) &&
+	    json_object_object_get_ex(remote, "upstream_id", &u)) {
+		char uk[512];
+		size_t uklen = pair_key(uk, sizeof(uk), json_object_get_string(b), json_object_get_string(u));
+		if (uklen == 0)
+			return EINVAL;
+		if (add) {
+			MDB_val k = { uklen, uk }, v = { strlen(id), (void *)id };
+			rc = mdb_put(txn, st->upstream, &k, &v, 0);
+		} else {
+			rc = del_index(txn, st->upstream, uk, uklen);
+		}
 	}
 	return rc;
 }
@@ -700,6 +720,28 @@ enum rg_err store_due_scan(struct store *st, uint64_t now_ms, size_t limit,
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	return (rc == 0 || rc == MDB_NOTFOUND) ? RG_OK : from_mdb(rc);
+}
+
+enum rg_err store_upstream_holder(struct store *st, const char *backend, const char *upstream_id,
+				  char holder[ID_MAX])
+{
+	char uk[512];
+	size_t uklen = pair_key(uk, sizeof(uk), backend, upstream_id);
+	if (uklen == 0)
+		return RG_EINVAL;
+	MDB_txn *txn;
+	int rc = txn_begin(st, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return from_mdb(rc);
+	MDB_val k = { uklen, uk }, v;
+	rc = mdb_get(txn, st->upstream, &k, &v);
+	if (rc == 0) {
+		size_t n = v.mv_size < ID_MAX - 1 ? v.mv_size : ID_MAX - 1;
+		memcpy(holder, v.mv_data, n);
+		holder[n] = '\0';
+	}
+	mdb_txn_abort(txn);
+	return from_mdb(rc);
 }
 
 /* ---- keys ------------------------------------------------------------------ */

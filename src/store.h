@@ -12,6 +12,7 @@
  *   keys      key id -> key record (JSON text)
  *   key_hash  sha256(secret) -> key id
  *   rate      owner -> be64(window start, s) be32(count)
+ *   upstream  backend \0 upstream id -> id    who holds an upstream job
  *
  * A struct store belongs to one process: open it after fork, never before.
  */
@@ -72,6 +73,12 @@ enum rg_err store_video_update(struct store *st, struct json_object *rec);
  * handed to *old when old != NULL (caller puts it). */
 enum rg_err store_video_delete(struct store *st, const char *id,
 			       struct json_object **old);
+
+/* store_upstream_holder says which task holds an upstream job (RG_ENOENT:
+ * none); the index is kept from the records' remote.backend and
+ * remote.upstream_id. */
+enum rg_err store_upstream_holder(struct store *st, const char *backend, const char *upstream_id,
+				  char holder[ID_MAX]);
 
 /* store_video_list calls fn for up to limit of owner's videos, newest first
  * when desc, starting after the id `after` (which need not exist any more).

@@ -131,6 +131,10 @@ struct transfer *transfer_new(struct http_req *req, const struct transfer_limits
 	if (t->req.headers)
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req.headers);
 	if (strcmp(t->req.method, "POST") == 0) {
+		/* A POST is never sent on a kept-alive connection: when such a
+		 * connection dies unanswered, libcurl resends the request itself,
+		 * and a create sent twice is a job made (and paid) twice. */
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 		curl_easy_setopt(e, CURLOPT_POST, 1L);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->req.body.data ? t->req.body.data : "");
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->req.body.len);
@@ -154,6 +158,8 @@ void transfer_free(struct transfer *t)
 void transfer_done(struct transfer *t, CURLcode result)
 {
 	t->result = result;
+	if (result == CURLE_FILESIZE_EXCEEDED)
+		t->too_big = 1; /* refused on its announced length */
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
 }
 

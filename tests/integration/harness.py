@@ -17,6 +17,13 @@ fake_task()).  wait_video() polls a video to a final status, content()
 fetches its files, dispatcher_pid() reads data_dir/dispatcher.lock,
 db_check() runs `reelgate db check`, ffprobe() describes a media file.
 
+Remote backends: FakeServer runs one of the fake upstreams of tests/fakes
+(fake_kling.py, fake_openai.py, fake_comfyui.py) on a free loopback port and
+drives its /_fake/ control API (scenario, reset, jobs); Stack(env={...})
+passes extra environment (secrets named by *_env keys) to `reelgate serve`;
+Stack.secret_leaks() looks for secrets in every log file, the database and
+every answer the stack gave.
+
 A Suite runs named test functions and prints TAP for automake's tap-driver.
 Every test is independent: it makes its own videos (and keys when it needs
 them) and compares counts before and after, never absolute numbers.
@@ -29,6 +36,8 @@ by hand, e.g. `python3 tests/integration/test_api.py`):
   SPAWN_FCGI       spawn-fcgi binary; same convention
   FFPROBE          ffprobe binary (default: from PATH); same convention
   REELGATE_TEST_KEEP=1  keep the temp directories (logs, data) after the run
+  REELGATE_TEST_ONLY    a regular expression: run only the tests whose name
+                        matches it (the others are reported as skipped)
 
 Python standard library only.
 """
@@ -38,6 +47,7 @@ import contextlib
 import http.client
 import json as _json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -1210,7 +1220,11 @@ class Suite:
                     start_error = traceback.format_exc()
                     if stack is not None and stack.dir:
                         start_error += "\n" + stack.log_tail()
+            only = os.environ.get("REELGATE_TEST_ONLY")
             for i, (name, fn, timeout) in enumerate(self.tests, 1):
+                if only and not re.search(only, name):
+                    print("ok %d - %s # SKIP not selected by REELGATE_TEST_ONLY" % (i, name))
+                    continue
                 if skip_all:
                     print("ok %d - %s # SKIP %s" % (i, name, skip_all))
                     continue
