@@ -895,6 +895,8 @@ static int read_root(struct ctx *c, struct json_object *root, struct config *cfg
 		return -1;
 	if (cfg->nmodels == 0 && add_default_models(c, cfg) < 0)
 		return -1;
+	if (cfg->delivery == DELIVERY_X_SENDFILE && strchr(cfg->data_dir, '%') != NULL)
+		return fail(c, "data_dir", "must not contain %% with \"x-sendfile\" delivery (lighttpd decodes the path)");
 	if (get_string(c, root, "default_model", "default_model", &cfg->default_model) < 0)
 		return -1;
 	return check_references(c, cfg);

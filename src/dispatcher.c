@@ -1072,6 +1072,18 @@ void dispatcher_ensure(const struct config *cfg)
 		pid_t again = fork();
 		if (again != 0)
 			_exit(again < 0 ? 1 : 0);
+		/* Nothing of the worker's may stay open here: not its listen
+		 * socket on fd 0 (spawn-fcgi could not bind again, nginx would
+		 * queue connections nobody reads), not the web server's pipes. */
+		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (devnull >= 0) {
+			dup2(devnull, STDIN_FILENO);
+			dup2(devnull, STDOUT_FILENO);
+			close(devnull);
+		}
+		if (fd > 3)
+			close_range(3, (unsigned)fd - 1, 0);
+		close_range((unsigned)fd + 1, ~0U, 0);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);

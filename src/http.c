@@ -69,12 +69,17 @@ int http_request_from_fcgx(struct http_request *r, FCGX_Request *req,
 	r->fcgx = req;
 	r->method = param_dup(req, "REQUEST_METHOD");
 	const char *uri = FCGX_GetParam("REQUEST_URI", req->envp);
+	char joined[4096];
 	if (uri == NULL)
 		uri = FCGX_GetParam("DOCUMENT_URI", req->envp);
-	if (uri == NULL)
-		uri = FCGX_GetParam("SCRIPT_NAME", req->envp);
-	if (uri == NULL)
-		uri = "/";
+	if (uri == NULL) {
+		/* A server without REQUEST_URI: the path is SCRIPT_NAME followed
+		 * by PATH_INFO (mod_fcgid puts only the mount point in the first). */
+		const char *sn = FCGX_GetParam("SCRIPT_NAME", req->envp);
+		const char *pi = FCGX_GetParam("PATH_INFO", req->envp);
+		snprintf(joined, sizeof(joined), "%s%s", sn ? sn : "", pi ? pi : "");
+		uri = joined[0] ? joined : "/";
+	}
 	const char *q = strchr(uri, '?');
 	r->path = q ? strndup(uri, (size_t)(q - uri)) : strdup(uri);
 	if (q != NULL)
@@ -86,14 +91,20 @@ int http_request_from_fcgx(struct http_request *r, FCGX_Request *req,
 		r->query = strdup("");
 	r->content_type = param_dup(req, "CONTENT_TYPE");
 	r->authorization = param_dup(req, "HTTP_AUTHORIZATION");
+	const char *software = FCGX_GetParam("SERVER_SOFTWARE", req->envp);
+	r->behind_apache = software != NULL && strstr(software, "Apache") != NULL;
 	r->idempotency_key = param_dup(req, "HTTP_IDEMPOTENCY_KEY");
 	r->range = param_dup(req, "HTTP_RANGE");
 	r->base_url = make_base_url(req, public_url);
 	r->content_length = parse_length(FCGX_GetParam("CONTENT_LENGTH", req->envp),
 					 &r->bad_length);
+	/* The web server's request id (nginx $request_id, Apache's
+	 * mod_unique_id), so its log lines and ours match. */
 	const char *rid = FCGX_GetParam("REQUEST_ID", req->envp);
-	if (rid != NULL && rid[0] != '\0' && strlen(rid) < 33 &&
-	    strspn(rid, "0123456789abcdefABCDEF") == strlen(rid))
+	if (rid == NULL)
+		rid = FCGX_GetParam("UNIQUE_ID", req->envp);
+	if (rid != NULL && rid[0] != '\0' && strlen(rid) <= 32 &&
+	    strspn(rid, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ@_-") == strlen(rid))
 		snprintf(r->request_id, sizeof(r->request_id), "req_%s", rid);
 	else if (id_prefixed_new(r->request_id, sizeof(r->request_id), "req_", 16) < 0)
 		snprintf(r->request_id, sizeof(r->request_id), "req_unknown");

@@ -23,6 +23,7 @@ struct http_request {
 	char *idempotency_key;    /* or NULL */
 	char *base_url;           /* scheme://host[:port] the client used */
 	char *range;              /* Range header, or NULL */
+	int behind_apache;        /* SERVER_SOFTWARE says Apache */
 	char request_id[40];
 	long long content_length; /* -1 when absent */
 	int bad_length;           /* CONTENT_LENGTH present but not a number */

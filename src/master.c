@@ -26,6 +26,7 @@
 #include "config.h"
 #include "dispatcher.h"
 #include "log.h"
+#include "store.h"
 #include "worker.h"
 
 #define MAX_WORKERS 256
@@ -144,6 +145,10 @@ static int open_listener(struct master *m)
 		m->listen_fd = 3;
 		m->owns_socket = 0;
 		fcntl(3, F_SETFD, FD_CLOEXEC);
+		/* Not for our children: a renderer is no socket-activated service. */
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_PID");
+		unsetenv("LISTEN_FDNAMES");
 		log_info("listen", "source=systemd fd=3");
 		return 0;
 	}
@@ -156,6 +161,23 @@ static int open_listener(struct master *m)
 	}
 	m->owns_socket = 1;
 	log_info("listen", "address=%s", l);
+	return 0;
+}
+
+/* check_database opens (and closes: never across a fork) the database,
+ * so a data_dir the workers cannot use is refused at start, with the reason,
+ * instead of as a respawn loop. */
+static int check_database(const struct config *cfg)
+{
+	struct store *st;
+	struct store_options so = { cfg->map_bytes, cfg->max_map_bytes, cfg->durable };
+	enum rg_err err = store_open(&st, cfg->data_dir, &so);
+	if (err != RG_OK) {
+		fprintf(stderr, "reelgate: cannot open the database in %s/db: %s (is it owned by another user? run reelgate as the user that owns data_dir)\n",
+			cfg->data_dir, rg_strerror(err));
+		return -1;
+	}
+	store_close(st);
 	return 0;
 }
 
@@ -496,7 +518,7 @@ int master_serve(const char *config_path, int foreground)
 		fprintf(stderr, "reelgate: cannot create data_dir %s: %s\n", cfg->data_dir, strerror(errno));
 		goto fail;
 	}
-	if (lock_pid_file(m) < 0 || open_listener(m) < 0)
+	if (lock_pid_file(m) < 0 || check_database(cfg) < 0 || open_listener(m) < 0)
 		goto fail;
 	if (!foreground && (ready_fd = daemonize(m)) < 0)
 		goto fail;
