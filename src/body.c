@@ -32,6 +32,29 @@ static int bad(struct api_error *e, const char *code, const char *param,
 	return -1;
 }
 
+/* count_values counts the JSON values of a text (the separators and
+ * openers outside strings), so a body of a million tiny values is refused
+ * before json-c builds an object for each (ten times its size in memory). */
+static size_t count_values(const char *p, size_t len)
+{
+	size_t n = 1;
+	int in_string = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = p[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = 0;
+		} else if (c == '"') {
+			in_string = 1;
+		} else if (c == ',' || c == '[' || c == '{') {
+			n++;
+		}
+	}
+	return n;
+}
+
 int body_parse_json(struct body *b, const char *data, size_t len,
 		    struct api_error *e)
 {
@@ -40,6 +63,12 @@ int body_parse_json(struct body *b, const char *data, size_t len,
 			   "The request body is empty; send a JSON object such as {\"prompt\": \"...\"}.");
 	if (!codec_utf8_valid(data, len))
 		return bad(e, "invalid_json", NULL, "The request body is not valid UTF-8.");
+	if (count_values(data, len) > BODY_JSON_VALUES) {
+		api_error_set(e, 400, "invalid_json", NULL,
+			      "The JSON body has more than %d values; a video request needs a few dozen.",
+			      BODY_JSON_VALUES);
+		return -1;
+	}
 	struct json_tokener *tok = json_tokener_new_ex(BODY_JSON_DEPTH);
 	if (tok == NULL) {
 		api_error_from_rg(e, RG_ENOMEM);
@@ -115,6 +144,11 @@ static struct json_object *text_value(const struct form_field *f, struct api_err
 {
 	if (strcmp(f->name, "input_reference") == 0 && f->value_len > 0 && f->value[0] != '{')
 		return json_object_new_string_len(f->value, (int)f->value_len);
+	if (count_values(f->value, f->value_len) > BODY_JSON_VALUES) {
+		api_error_set(e, 400, "invalid_value", f->name,
+			      "'%s' has more than %d JSON values.", f->name, BODY_JSON_VALUES);
+		return NULL;
+	}
 	struct json_tokener *tok = json_tokener_new_ex(BODY_JSON_DEPTH);
 	struct json_object *o = tok ? json_tokener_parse_ex(tok, f->value, (int)f->value_len) : NULL;
 	int ok = tok && json_tokener_get_error(tok) == json_tokener_success &&

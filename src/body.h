@@ -16,6 +16,7 @@
 #include "http.h"
 
 #define BODY_JSON_DEPTH 16
+#define BODY_JSON_VALUES 10000
 
 struct body_limits {
 	size_t max_body;     /* bytes of body */

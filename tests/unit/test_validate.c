@@ -282,6 +282,20 @@ START_TEST(bad_json_bodies)
 	snprintf(body, sizeof(body), "{\"prompt\":\"x\",\"metadata\":{\"a\":%s}}", deep);
 	ck_assert_int_eq(run_json(body, &s, &e), 400);
 	ck_assert(strstr(e.message, "nested") != NULL);
+	/* a million tiny values are refused before json-c allocates them */
+	size_t n = 2 * 1000000 + 2;
+	char *many = malloc(n + 1);
+	many[0] = '[';
+	for (size_t i = 1; i < n - 1; i += 2) {
+		many[i] = '0';
+		many[i + 1] = ',';
+	}
+	many[n - 2] = '0';
+	many[n - 1] = ']';
+	many[n] = '\0';
+	ck_assert_int_eq(run_json(many, &s, &e), 400);
+	ck_assert(strstr(e.message, "values") != NULL);
+	free(many);
 }
 END_TEST
 
