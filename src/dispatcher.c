@@ -554,29 +554,54 @@ static void finish_preview(struct dispatcher *d, struct run *r)
 
 /* ---- reading children ------------------------------------------------------------------------ */
 
-/* write_progress records progress (rate-limited) and renews the lease;
- * returns -1 when the task turned out deleted and the run was cancelled. */
-int disp_write_progress(struct dispatcher *d, struct run *r, int force)
+/* Progress and lease writes of every run are made together, in one
+ * transaction per loop turn (one fsync however many tasks are in flight). */
+struct progress_batch {
+	struct run *runs[4096];
+	int progress[4096];
+	int64_t wall;
+};
+
+static void apply_progress(struct json_object *rec, size_t i, void *arg)
 {
+	struct progress_batch *b = arg;
+	task_set_progress(rec, b->progress[i], b->wall);
+}
+
+static void flush_progress(struct dispatcher *d)
+{
+	static char ids[4096][ID_MAX];
+	static int gone[4096];
+	static struct progress_batch b;
 	int64_t now = disp_mono_ms();
-	if (r->progress == r->progress_written && !force)
-		return 0;
-	if (!force && now - r->last_write < PROGRESS_WRITE_MS)
-		return 0;
-	struct json_object *rec = disp_load(d, r->id);
-	int ok = rec != NULL;
-	if (ok) {
-		task_set_progress(rec, r->progress, disp_wall_ms());
-		ok = disp_save(d, rec) == 0;
+	size_t n = 0;
+	for (struct run *r = d->runs; r && n < 4096; r = r->next) {
+		int changed = r->progress != r->progress_written && now - r->last_write >= PROGRESS_WRITE_MS;
+		int lease = now - r->last_write >= TASK_LEASE_MS / 2;
+		if (!changed && !lease)
+			continue;
+		b.runs[n] = r;
+		b.progress[n] = r->progress;
+		memcpy(ids[n], r->id, ID_MAX);
+		n++;
 	}
-	json_object_put(rec);
-	if (!ok) {
-		disp_cancel_run(d, r, "deleted");
-		return -1;
+	if (n == 0)
+		return;
+	b.wall = disp_wall_ms();
+	enum rg_err err = store_videos_modify(d->st, ids, n, apply_progress, &b, gone);
+	if (err != RG_OK) {
+		log_error("store_write_failed", "what=progress tasks=%zu err=\"%s\"", n, rg_strerror(err));
+		return;
 	}
-	r->progress_written = r->progress;
-	r->last_write = now;
-	return 0;
+	for (size_t i = 0; i < n; i++) {
+		struct run *r = b.runs[i];
+		if (gone[i]) {
+			disp_cancel_run(d, r, "deleted");
+			continue;
+		}
+		r->progress_written = b.progress[i];
+		r->last_write = now;
+	}
 }
 
 static void stdout_line(struct run *r)
@@ -701,10 +726,10 @@ static void enforce_limits(struct dispatcher *d)
 {
 	int64_t now = disp_mono_ms(), wall = disp_wall_ms();
 	struct run *r = d->runs, *next;
+	flush_progress(d);
+	r = d->runs;
 	for (; r; r = next) {
 		next = r->next;
-		if (disp_write_progress(d, r, now - r->last_write >= TASK_LEASE_MS / 2) < 0)
-			continue; /* cancelled; next is still valid */
 		int over_run = r->kill_at != 0 && now >= r->kill_at;
 		int over_deadline = r->deadline_at != 0 && wall >= r->deadline_at;
 		if (over_run || over_deadline) {

@@ -98,7 +98,6 @@ int disp_save(struct dispatcher *d, struct json_object *rec);
 void disp_fail_task(struct dispatcher *d, const char *id, const char *code, const char *msg);
 void disp_start_preview(struct dispatcher *d, struct run *r);
 void disp_complete_task(struct dispatcher *d, struct run *r);
-int disp_write_progress(struct dispatcher *d, struct run *r, int force);
 
 /* run_remote.c */
 int remote_setup(struct dispatcher *d);

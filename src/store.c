@@ -549,6 +549,45 @@ enum rg_err store_video_update(struct store *st, struct json_object *rec)
 	return run_write(st, update_txn, rec);
 }
 
+struct modify_args {
+	char (*ids)[ID_MAX];
+	size_t n;
+	store_modify_fn fn;
+	void *arg;
+	int *gone;
+};
+
+static int modify_txn(struct store *st, MDB_txn *txn, void *arg)
+{
+	struct modify_args *a = arg;
+	for (size_t i = 0; i < a->n; i++) {
+		struct json_object *rec = NULL;
+		int rc = get_in(st, txn, st->videos, a->ids[i], &rec);
+		a->gone[i] = rc == MDB_NOTFOUND;
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (rc == 0)
+			rc = index_video(st, txn, rec, 0);
+		if (rc == 0) {
+			a->fn(rec, i, a->arg);
+			rc = put_json(txn, st->videos, a->ids[i], rec);
+		}
+		if (rc == 0)
+			rc = index_video(st, txn, rec, 1);
+		json_object_put(rec);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+enum rg_err store_videos_modify(struct store *st, char (*ids)[ID_MAX], size_t n,
+				store_modify_fn fn, void *arg, int *gone)
+{
+	struct modify_args a = { ids, n, fn, arg, gone };
+	return n == 0 ? RG_OK : run_write(st, modify_txn, &a);
+}
+
 struct delete_args {
 	const char *id;
 	struct json_object *old;

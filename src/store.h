@@ -69,6 +69,13 @@ enum rg_err store_video_get(struct store *st, const char *id,
 			    struct json_object **out);
 /* store_video_update replaces a record (same id) and moves its due entry. */
 enum rg_err store_video_update(struct store *st, struct json_object *rec);
+/* store_videos_modify loads each of n records in one write transaction,
+ * lets fn change it (i is its index) and writes it back: one commit, one
+ * fsync, for any number of small changes.  gone[i] says a record no longer
+ * exists (fn was not called for it). */
+typedef void (*store_modify_fn)(struct json_object *rec, size_t i, void *arg);
+enum rg_err store_videos_modify(struct store *st, char (*ids)[ID_MAX], size_t n,
+				store_modify_fn fn, void *arg, int *gone);
 /* store_video_delete removes id and its index entries; the old record is
  * handed to *old when old != NULL (caller puts it). */
 enum rg_err store_video_delete(struct store *st, const char *id,

@@ -331,6 +331,34 @@ START_TEST(rate_limit_counts_in_the_create)
 }
 END_TEST
 
+static void bump(struct json_object *r, size_t i, void *arg)
+{
+	(void)arg;
+	json_object_object_add(r, "progress", json_object_new_int((int)i + 10));
+	json_object_object_add(r, "due_at", json_object_new_int64(5000 + (int64_t)i));
+}
+
+START_TEST(modify_many_in_one_commit)
+{
+	put("video_a1", "key_1");
+	put("video_a2", "key_1");
+	char ids[3][ID_MAX] = { "video_a1", "video_gone", "video_a2" };
+	int gone[3];
+	ck_assert_int_eq(store_videos_modify(st, ids, 3, bump, NULL, gone), RG_OK);
+	ck_assert(!gone[0] && gone[1] && !gone[2]);
+	struct json_object *r;
+	ck_assert_int_eq(store_video_get(st, "video_a2", &r), RG_OK);
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(r, "progress")), 12);
+	json_object_put(r);
+	int n = 0;
+	store_due_scan(st, 4999, 10, count_due, &n);
+	ck_assert_int_eq(n, 0); /* the old due entries moved */
+	store_due_scan(st, 5002, 10, count_due, &n);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
+}
+END_TEST
+
 START_TEST(persists_across_reopen)
 {
 	put("video_a1", "key_1");
@@ -362,6 +390,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, map_cap_gives_espace);
 	tcase_add_test(tc, persists_across_reopen);
 	tcase_add_test(tc, rate_limit_counts_in_the_create);
+	tcase_add_test(tc, modify_many_in_one_commit);
 	suite_add_tcase(s, tc);
 	return s;
 }
