@@ -21,6 +21,7 @@ struct store {
 	MDB_env *env;
 	MDB_dbi videos, by_owner, due, idem, keys, key_hash, rate, upstream;
 	size_t max_map;
+	MDB_txn *rtxn; /* a reset read transaction, renewed for the next read */
 };
 
 #define OWNER_MAX 128
@@ -134,6 +135,33 @@ static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn)
 	}
 }
 
+/* read_begin starts a read transaction, reusing the reset one: renewing
+ * keeps the reader slot and saves a lock-table search on every request. */
+static int read_begin(struct store *st, MDB_txn **txn)
+{
+	if (st->rtxn != NULL) {
+		MDB_txn *t = st->rtxn;
+		st->rtxn = NULL;
+		int rc = mdb_txn_renew(t);
+		if (rc == 0) {
+			*txn = t;
+			return 0;
+		}
+		mdb_txn_abort(t);
+	}
+	return txn_begin(st, MDB_RDONLY, txn);
+}
+
+static void read_end(struct store *st, MDB_txn *txn)
+{
+	if (st->rtxn == NULL) {
+		mdb_txn_reset(txn);
+		st->rtxn = txn;
+	} else {
+		mdb_txn_abort(txn);
+	}
+}
+
 typedef int (*write_fn)(struct store *st, MDB_txn *txn, void *arg);
 
 /* A write_fn returns TXN_EXISTS to roll back on purpose: RG_EEXIST. */
@@ -236,6 +264,8 @@ void store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	if (st->rtxn)
+		mdb_txn_abort(st->rtxn);
 	mdb_env_close(st->env);
 	free(st);
 }
@@ -512,11 +542,11 @@ static enum rg_err get_json(struct store *st, MDB_dbi dbi, const char *key,
 {
 	MDB_txn *txn;
 	*out = NULL;
-	int rc = txn_begin(st, MDB_RDONLY, &txn);
+	int rc = read_begin(st, &txn);
 	if (rc != 0)
 		return from_mdb(rc);
 	rc = get_in(st, txn, dbi, key, out);
-	mdb_txn_abort(txn);
+	read_end(st, txn);
 	return from_mdb(rc);
 }
 
@@ -675,12 +705,12 @@ enum rg_err store_video_list(struct store *st, const char *owner, const char *af
 		return RG_EINVAL;
 	MDB_txn *txn;
 	MDB_cursor *cur;
-	int rc = txn_begin(st, MDB_RDONLY, &txn);
+	int rc = read_begin(st, &txn);
 	if (rc != 0)
 		return from_mdb(rc);
 	rc = mdb_cursor_open(txn, st->by_owner, &cur);
 	if (rc != 0) {
-		mdb_txn_abort(txn);
+		read_end(st, txn);
 		return from_mdb(rc);
 	}
 	MDB_val k, d;
@@ -719,7 +749,7 @@ enum rg_err store_video_list(struct store *st, const char *owner, const char *af
 	if (err == RG_OK && rc != 0 && rc != MDB_NOTFOUND)
 		err = from_mdb(rc);
 	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	read_end(st, txn);
 	return err;
 }
 
@@ -728,12 +758,12 @@ enum rg_err store_due_scan(struct store *st, uint64_t now_ms, size_t limit,
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
-	int rc = txn_begin(st, MDB_RDONLY, &txn);
+	int rc = read_begin(st, &txn);
 	if (rc != 0)
 		return from_mdb(rc);
 	rc = mdb_cursor_open(txn, st->due, &cur);
 	if (rc != 0) {
-		mdb_txn_abort(txn);
+		read_end(st, txn);
 		return from_mdb(rc);
 	}
 	MDB_val k, d;
@@ -757,7 +787,7 @@ enum rg_err store_due_scan(struct store *st, uint64_t now_ms, size_t limit,
 		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
 	}
 	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	read_end(st, txn);
 	return (rc == 0 || rc == MDB_NOTFOUND) ? RG_OK : from_mdb(rc);
 }
 
@@ -769,7 +799,7 @@ enum rg_err store_upstream_holder(struct store *st, const char *backend, const c
 	if (uklen == 0)
 		return RG_EINVAL;
 	MDB_txn *txn;
-	int rc = txn_begin(st, MDB_RDONLY, &txn);
+	int rc = read_begin(st, &txn);
 	if (rc != 0)
 		return from_mdb(rc);
 	MDB_val k = { uklen, uk }, v;
@@ -779,7 +809,7 @@ enum rg_err store_upstream_holder(struct store *st, const char *backend, const c
 		memcpy(holder, v.mv_data, n);
 		holder[n] = '\0';
 	}
-	mdb_txn_abort(txn);
+	read_end(st, txn);
 	return from_mdb(rc);
 }
 
@@ -813,7 +843,7 @@ enum rg_err store_key_by_hash(struct store *st, const uint8_t hash[32], struct j
 {
 	MDB_txn *txn;
 	*out = NULL;
-	int rc = txn_begin(st, MDB_RDONLY, &txn);
+	int rc = read_begin(st, &txn);
 	if (rc != 0)
 		return from_mdb(rc);
 	MDB_val hk = { 32, (void *)hash }, iv;
@@ -828,7 +858,7 @@ enum rg_err store_key_by_hash(struct store *st, const uint8_t hash[32], struct j
 			rc = get_in(st, txn, st->keys, id, out);
 		}
 	}
-	mdb_txn_abort(txn);
+	read_end(st, txn);
 	return from_mdb(rc);
 }
 
@@ -859,12 +889,12 @@ static enum rg_err scan_all(struct store *st, MDB_dbi dbi, store_key_fn fn, void
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
-	int rc = txn_begin(st, MDB_RDONLY, &txn);
+	int rc = read_begin(st, &txn);
 	if (rc != 0)
 		return from_mdb(rc);
 	rc = mdb_cursor_open(txn, dbi, &cur);
 	if (rc != 0) {
-		mdb_txn_abort(txn);
+		read_end(st, txn);
 		return from_mdb(rc);
 	}
 	MDB_val k, v;
@@ -881,7 +911,7 @@ static enum rg_err scan_all(struct store *st, MDB_dbi dbi, store_key_fn fn, void
 			break;
 	}
 	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	read_end(st, txn);
 	return err;
 }
 
@@ -982,12 +1012,12 @@ static void check_index(struct check_ctx *c, MDB_dbi dbi, const char *name, int 
 enum rg_err store_check(struct store *st, store_report_fn fn, void *arg)
 {
 	struct check_ctx c = { st, NULL, fn, arg, 0 };
-	int rc = txn_begin(st, MDB_RDONLY, &c.txn);
+	int rc = read_begin(st, &c.txn);
 	if (rc != 0)
 		return from_mdb(rc);
 	check_records(&c);
 	check_index(&c, st->by_owner, "by_owner", 0);
 	check_index(&c, st->due, "due", 1);
-	mdb_txn_abort(c.txn);
+	read_end(st, c.txn);
 	return c.bad ? RG_ECORRUPT : RG_OK;
 }
