@@ -450,6 +450,10 @@ static int query_param(struct form *q, const char *name, const char **out, struc
 		return -1;
 	}
 	const struct form_field *f = form_get(q, name);
+	if (f != NULL && memchr(f->value, '\0', f->value_len) != NULL) {
+		api_error_set(e, 400, "invalid_value", name, "'%s' contains a NUL byte (%%00).", name);
+		return -1;
+	}
 	if (f != NULL)
 		*out = f->value;
 	return 0;

@@ -93,6 +93,43 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	return rc;
 }
 
+/* utf8_seq returns the length of the well-formed UTF-8 sequence at p
+ * (at most n bytes available), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned char c = p[0];
+	size_t need;
+	unsigned lo = 0x80, hi = 0xBF;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		need = 2;
+	else if (c >= 0xE0 && c <= 0xEF) {
+		need = 3;
+		if (c == 0xE0)
+			lo = 0xA0;
+		if (c == 0xED)
+			hi = 0x9F; /* no surrogates */
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		need = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		if (c == 0xF4)
+			hi = 0x8F;
+	} else {
+		return 0;
+	}
+	if (n < need || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < need; i++)
+		if (p[i] < 0x80 || p[i] > 0xBF)
+			return 0;
+	return need;
+}
+
+/* buf_json_string writes valid JSON whatever the bytes: a byte that does
+ * not start a well-formed UTF-8 sequence becomes U+FFFD, so an error that
+ * quotes hostile input is still JSON. */
 int buf_json_string(struct buf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -112,6 +149,18 @@ int buf_json_string(struct buf *b, const char *s, size_t len)
 		case '\b': esc[1] = 'b'; break;
 		case '\f': esc[1] = 'f'; break;
 		default:
+			if (c >= 0x80) {
+				size_t seq = utf8_seq((const unsigned char *)s + i, len - i);
+				if (seq == 0) {
+					if (buf_puts(b, "\\ufffd") < 0)
+						goto fail;
+					continue;
+				}
+				if (buf_append(b, s + i, seq) < 0)
+					goto fail;
+				i += seq - 1;
+				continue;
+			}
 			if (c >= 0x20) {
 				if (buf_putc(b, (char)c) < 0)
 					goto fail;

@@ -24,6 +24,21 @@ const char *rg_strerror(enum rg_err err)
 	return "unknown error";
 }
 
+/* trim_utf8 cuts a string truncated by snprintf back to a character
+ * boundary (the JSON writer would otherwise show the cut as U+FFFD). */
+static void trim_utf8(char *s)
+{
+	size_t n = strlen(s), i = n;
+	while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+		i--;
+	if (i == 0 || (unsigned char)s[i - 1] < 0xC0)
+		return;
+	unsigned char lead = (unsigned char)s[i - 1];
+	size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+	if (n - (i - 1) < want)
+		s[i - 1] = '\0';
+}
+
 void api_error_set(struct api_error *e, int status, const char *code,
 		   const char *param, const char *fmt, ...)
 {
@@ -34,6 +49,8 @@ void api_error_set(struct api_error *e, int status, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(e->message, sizeof(e->message), fmt, ap);
 	va_end(ap);
+	trim_utf8(e->param);
+	trim_utf8(e->message);
 }
 
 void api_error_from_rg(struct api_error *e, enum rg_err err)

@@ -362,7 +362,10 @@ static int read_metadata(const struct config *cfg, struct json_object *fields,
 			return -1;
 		}
 	}
-	/* Text inside must be valid UTF-8 (json-c accepts \u escapes of any kind). */
+	/* Text inside must be valid UTF-8 (json-c accepts \u escapes of any
+	 * kind) and hold no NUL, as in the form encodings. */
+	if (memmem(text, len, "\\u0000", 6) != NULL)
+		return invalid(e, "metadata", "metadata values must not contain NUL characters.");
 	if (!codec_utf8_valid(text, len))
 		return invalid(e, "metadata",
 			"'metadata' must be valid UTF-8.");

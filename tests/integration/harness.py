@@ -77,7 +77,7 @@ VIDEO_FIELDS = ("id", "object", "model", "status", "progress", "created_at",
                 "completed_at", "expires_at", "prompt", "size", "seconds",
                 "remixed_from_video_id", "error")
 # docs/api.md: the codes a 400 may carry.
-CODES_400 = {"invalid_value", "missing_required_parameter", "model_not_found",
+CODES_400 = {"invalid_value", "unknown_parameter", "missing_required_parameter", "model_not_found",
              "unsupported_value", "invalid_json", "conflicting_parameters",
              "invalid_body"}
 

@@ -185,6 +185,22 @@ END_TEST
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+START_TEST(json_string_invalid_utf8)
+{
+	struct buf b;
+	buf_init(&b, 1024);
+	/* stray continuation, overlong, surrogate, truncated: each byte -> U+FFFD */
+	const char in[] = "a\x80" "b\xc0\xaf" "c\xed\xa0\x80" "d\xe2\x82";
+	ck_assert_int_eq(buf_json_string(&b, in, sizeof(in) - 1), 0);
+	ck_assert_str_eq(b.data, "\"a\\ufffd" "b\\ufffd\\ufffd" "c\\ufffd\\ufffd\\ufffd" "d\\ufffd\\ufffd\"");
+	buf_reset(&b);
+	const char ok[] = "\xc3\xa9\xe5\xae\x87\xf0\x9f\x98\x80";
+	ck_assert_int_eq(buf_json_string(&b, ok, sizeof(ok) - 1), 0);
+	ck_assert_str_eq(b.data, "\"\xc3\xa9\xe5\xae\x87\xf0\x9f\x98\x80\"");
+	buf_deinit(&b);
+}
+END_TEST
+
 static Suite *buf_suite(void)
 {
 	Suite *s = suite_create("buf");
@@ -199,6 +215,7 @@ static Suite *buf_suite(void)
 	tcase_add_loop_test(tc, json_string, 0, N(json_cases));
 	tcase_add_test(tc, json_string_all_or_nothing);
 	tcase_add_test(tc, take_hands_over);
+	tcase_add_test(tc, json_string_invalid_utf8);
 	suite_add_tcase(s, tc);
 	return s;
 }
