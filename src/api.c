@@ -266,7 +266,8 @@ static void insert_tasks(struct app *app, struct http_request *req, struct http_
 	int n = s->n;
 	int has_image = s->image == IMAGE_FILE || s->image == IMAGE_BYTES;
 	if (has_image && store_images(app, s, b, n, rel) < 0) {
-		api_error_from_rg(&e, errno == ENOSPC ? RG_ESPACE : RG_EIO);
+		api_error_from_rg(&e, errno == ENOSPC || errno == EDQUOT ||
+					      disk_nearly_full(app->uploads_dir) ? RG_ESPACE : RG_EIO);
 		http_error(res, &e);
 		return;
 	}

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "store.h"
 
 void body_init(struct body *b)
 {
@@ -287,8 +288,13 @@ static int form_failed(struct body *b, enum form_err err, const struct body_limi
 		api_error_set(e, 400, "invalid_value", param,
 			      "The uploaded file is too large: the limit is %zu bytes.", lim->max_file);
 		break;
-	case FORM_ENOMEM:
 	case FORM_IO:
+		if (disk_nearly_full(lim->tmp_dir)) {
+			api_error_from_rg(e, RG_ESPACE);
+			break;
+		}
+		/* fall through */
+	case FORM_ENOMEM:
 		api_error_set(e, 500, "internal_error", NULL,
 			      "The server could not store the upload; retry later.");
 		break;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -863,8 +864,35 @@ static void recover(struct dispatcher *d)
 		log_info("recovered", "tasks=%zu", n);
 }
 
+/* sweep_tmp removes uploads that a killed worker left half-received in
+ * data_dir/tmp (a finished upload is renamed out of it at once). */
+static void sweep_tmp(struct dispatcher *d)
+{
+	DIR *dir = opendir(d->tmp_dir);
+	if (dir == NULL)
+		return;
+	time_t old = time(NULL) - 3600;
+	struct dirent *e;
+	int n = 0;
+	while ((e = readdir(dir)) != NULL) {
+		if (strncmp(e->d_name, "reelgate-form-", 14) != 0)
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_mtime < old && unlinkat(dirfd(dir), e->d_name, 0) == 0)
+			n++;
+	}
+	closedir(dir);
+	if (n > 0)
+		log_info("tmp_swept", "files=%d", n);
+}
+
 static void scan(struct dispatcher *d)
 {
+	if (disp_mono_ms() >= d->next_sweep) {
+		sweep_tmp(d);
+		d->next_sweep = disp_mono_ms() + 600000;
+	}
 	static char ids[SCAN_LIMIT][ID_MAX];
 	struct due_list l = { ids, 0, SCAN_LIMIT };
 	enum rg_err err = store_due_scan(d->st, (uint64_t)disp_wall_ms(), SCAN_LIMIT, collect_due, &l);

@@ -75,6 +75,7 @@ struct dispatcher {
 	int stop;
 	int scan_now;
 	int64_t next_scan;      /* ms, monotonic */
+	int64_t next_sweep;     /* ms, monotonic: the next clean-up of data_dir/tmp */
 	char content_dir[PATH_MAXLEN];
 	char tmp_dir[PATH_MAXLEN];
 	struct backend_ctx *ctx; /* one per configured backend (HTTP ones set up) */

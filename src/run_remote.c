@@ -311,6 +311,24 @@ static void fetched(struct dispatcher *d, struct run *r, struct transfer *t)
 	disp_start_preview(d, r);
 }
 
+/* intent_unsettled_ms: how long until a submit sent at the recorded intent
+ * can no longer be in flight (request timeout + 2 s), 0 when it cannot. */
+static long intent_unsettled_ms(struct dispatcher *d, struct run *r)
+{
+	struct json_object *rec = disp_load(d, r->id);
+	const char *at = rec ? remote_get(rec, "intent_at") : NULL;
+	long long intent = at ? atoll(at) : 0;
+	json_object_put(rec);
+	if (intent <= 0)
+		return 0;
+	long timeout = 60000;
+	struct json_object *v;
+	if (json_object_object_get_ex(r->backend->raw, "request_timeout_seconds", &v))
+		timeout = (long)json_object_get_int64(v) * 1000;
+	long long settled = intent + timeout + 2000, now = disp_wall_ms();
+	return settled > now ? (long)(settled - now) : 0;
+}
+
 /* pick_candidate takes the first upstream job no other task holds. */
 static int pick_candidate(struct dispatcher *d, struct run *r, struct remote_answer *ans)
 {
@@ -390,6 +408,17 @@ static void answered(struct dispatcher *d, struct run *r, struct transfer *t)
 	case PHASE_RECONCILE:
 	case PHASE_RECONCILE2:
 		if (ans.state == RS_NOT_FOUND) {
+			/* "Not found" proves nothing while the lost request may still
+			 * be in the upstream's hands: trust it only once the intent is
+			 * older than a request may take. */
+			long wait = intent_unsettled_ms(d, r);
+			if (wait > 0) {
+				r->phase = PHASE_RECONCILE;
+				r->next_at = disp_mono_ms() + (wait < 5000 ? wait : 5000);
+				log_info("remote_reconciled", "video=%s backend=%s found=not-yet", r->id,
+					 r->backend->name);
+				return;
+			}
 			log_info("remote_reconciled", "video=%s backend=%s found=no", r->id, r->backend->name);
 			r->phase = PHASE_SUBMIT; /* it never arrived: send it (same intent) */
 			r->next_at = disp_mono_ms();

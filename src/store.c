@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 struct store {
@@ -22,6 +23,7 @@ struct store {
 	MDB_dbi videos, by_owner, due, idem, keys, key_hash, rate, upstream;
 	size_t max_map;
 	MDB_txn *rtxn; /* a reset read transaction, renewed for the next read */
+	char path[4096]; /* data_dir/db */
 };
 
 #define OWNER_MAX 128
@@ -193,9 +195,20 @@ static enum rg_err run_write(struct store *st, write_fn fn, void *arg)
 				return RG_ESPACE;
 			continue;
 		}
+		/* LMDB reports a short write on a full disk as EIO. */
+		if (rc == EIO && disk_nearly_full(st->path))
+			return RG_ESPACE;
 		return from_mdb(rc);
 	}
 	return RG_ESPACE;
+}
+
+int disk_nearly_full(const char *path)
+{
+	struct statvfs sv;
+	if (statvfs(path, &sv) < 0)
+		return 0;
+	return (unsigned long long)sv.f_bavail * sv.f_frsize < (1ULL << 20);
 }
 
 static int open_dbis(struct store *st)
@@ -231,6 +244,7 @@ enum rg_err store_open(struct store **out, const char *data_dir,
 	if (st == NULL)
 		return RG_ENOMEM;
 	st->max_map = opt->max_map_bytes;
+	snprintf(st->path, sizeof(st->path), "%s", path);
 	int rc = mdb_env_create(&st->env);
 	if (rc == 0)
 		rc = mdb_env_set_maxdbs(st->env, 8);

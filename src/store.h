@@ -117,6 +117,10 @@ enum rg_err store_key_list(struct store *st, store_key_fn fn, void *arg);
 typedef void (*store_report_fn)(const char *line, void *arg);
 enum rg_err store_check(struct store *st, store_report_fn fn, void *arg);
 
+/* disk_nearly_full says whether the file system of path has less than
+ * 1 MiB left (a failed write is then "storage full", not an I/O error). */
+int disk_nearly_full(const char *path);
+
 /* store_map_size reports the current map size (for tests and logs). */
 size_t store_map_size(struct store *st);
 
