@@ -284,7 +284,8 @@ static void fetched(struct dispatcher *d, struct run *r, struct transfer *t)
 			unlink(part);
 			char why[300];
 			transfer_describe(t, why, sizeof(why));
-			if (t->blocked || t->too_big || (t->status >= 400 && t->status < 500 && t->status != 429)) {
+			if (t->blocked || t->too_big || t->result == CURLE_UNSUPPORTED_PROTOCOL ||
+			    (t->status >= 400 && t->status < 500 && t->status != 429)) {
 				char msg[400];
 				snprintf(msg, sizeof(msg), "The result could not be downloaded: %s.", why);
 				finish_failed(d, r, "download_failed", msg);

@@ -166,8 +166,10 @@ void transfer_done(struct transfer *t, CURLcode result)
 void transfer_describe(const struct transfer *t, char *out, size_t n)
 {
 	if (t->blocked)
-		snprintf(out, n, "refused to connect to a %s address (SSRF guard)",
+		snprintf(out, n, "refused to connect to an address that is %s (SSRF guard)",
 			 t->blocked_why ? t->blocked_why : "forbidden");
+	else if (t->result == CURLE_UNSUPPORTED_PROTOCOL)
+		snprintf(out, n, "refused a URL that is not http or https (SSRF guard)");
 	else if (t->too_big)
 		snprintf(out, n, "the answer exceeded the %zu-byte limit", t->max_bytes);
 	else if (t->result != CURLE_OK)
