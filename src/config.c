@@ -864,6 +864,8 @@ static int read_root(struct ctx *c, struct json_object *root, struct config *cfg
 		return fail(c, "data_dir", "missing: where reelgate keeps its database and files");
 	cfg->data_dir = resolve(c, dd);
 	free(dd);
+	if (cfg->data_dir == NULL || strlen(cfg->data_dir) > 512)
+		return fail(c, "data_dir", "must be a path of at most 512 bytes");
 	struct json_object *lf;
 	if (json_object_object_get_ex(root, "log_file", &lf) && lf != NULL) {
 		char *l = NULL;

@@ -941,7 +941,7 @@ static int poll_timeout(struct dispatcher *d)
 {
 	if (d->scan_now)
 		return 0;
-	int64_t now = disp_mono_ms(), next = d->next_scan;
+	int64_t now = disp_mono_ms(), next = d->next_scan, wall = disp_wall_ms();
 	for (struct run *r = d->runs; r; r = r->next) {
 		int64_t t = r->last_write + PROGRESS_WRITE_MS;
 		if (r->progress != r->progress_written && t < next)
@@ -951,7 +951,7 @@ static int poll_timeout(struct dispatcher *d)
 		if (r->last_write + TASK_LEASE_MS / 2 < next)
 			next = r->last_write + TASK_LEASE_MS / 2;
 		if (r->deadline_at) {
-			int64_t left = r->deadline_at - disp_wall_ms();
+			int64_t left = r->deadline_at - wall;
 			if (now + left < next)
 				next = now + left;
 		}

@@ -21,7 +21,9 @@
 #define SCAN_LIMIT 10000
 #define PROGRESS_WRITE_MS 1000
 #define STDERR_LINE_MAX 400
-#define PATH_MAXLEN 4200
+/* data_dir is at most 512 bytes (config.c), so every path the dispatcher
+ * makes fits in this; a run holds four of them. */
+#define PATH_MAXLEN 700
 
 /* STAGE_REMOTE: the requests of an HTTP backend; STAGE_RENDER: a local
  * program; then ffmpeg makes the thumbnail and the spritesheet. */
@@ -64,6 +66,7 @@ struct run {
 	int64_t next_at;        /* ms, monotonic: when to send the next request */
 	int tries;              /* transient failures in a row */
 	int fetch_fd;           /* download sink, or -1 */
+	int adopted;            /* taken over from a dispatcher that died */
 };
 
 struct dispatcher {

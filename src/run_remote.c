@@ -316,6 +316,10 @@ static void fetched(struct dispatcher *d, struct run *r, struct transfer *t)
  * can no longer be in flight (request timeout + 2 s), 0 when it cannot. */
 static long intent_unsettled_ms(struct dispatcher *d, struct run *r)
 {
+	/* Only a submit lost with a dead dispatcher can still be in the
+	 * upstream's hands; an exchange this dispatcher saw end cannot. */
+	if (!r->adopted)
+		return 0;
 	struct json_object *rec = disp_load(d, r->id);
 	const char *at = rec ? remote_get(rec, "intent_at") : NULL;
 	long long intent = at ? atoll(at) : 0;
@@ -607,6 +611,7 @@ void remote_adopt(struct dispatcher *d, struct json_object *rec)
 			       "The task's backend is not usable on this server (see the server log).");
 		return;
 	}
+	r->adopted = 1;
 	const char *phase = remote_get(rec, "phase");
 	if (phase && strcmp(phase, "uploading") == 0)
 		r->phase = PHASE_UPLOAD;
