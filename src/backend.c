@@ -212,6 +212,13 @@ struct json_object *remote_parse_object(const char *body, size_t len)
 	return o;
 }
 
+struct json_object *remote_idx(struct json_object *a, size_t i)
+{
+	if (a == NULL || !json_object_is_type(a, json_type_array) || i >= json_object_array_length(a))
+		return NULL;
+	return json_object_array_get_idx(a, i);
+}
+
 static struct json_object *params_of(struct json_object *rec)
 {
 	struct json_object *p = NULL;

@@ -151,6 +151,9 @@ void remote_http_error(struct remote_answer *ans, const char *upstream, long sta
 /* remote_parse_object parses an answer body that must be one JSON object;
  * NULL when it is not (caller puts the result). */
 struct json_object *remote_parse_object(const char *body, size_t len);
+/* remote_idx is json_object_array_get_idx that accepts anything: NULL when
+ * a is not an array or too short (json-c asserts on a non-array). */
+struct json_object *remote_idx(struct json_object *a, size_t i);
 /* read_file_b64 reads a stored upload as base64 (caller frees). */
 char *remote_image_b64(const char *data_dir, struct json_object *rec, size_t max);
 const char *remote_image_path(const char *data_dir, struct json_object *rec, char *out, size_t n);

@@ -103,8 +103,9 @@ static void drop_image_node(const struct backend_ctx *bc, struct json_object *wf
 		const char *linked[32];
 		size_t n = 0;
 		json_object_object_foreach(ni, name, val) {
-			if (json_object_is_type(val, json_type_array) && json_object_array_length(val) == 2 &&
-			    strcmp(json_object_get_string(json_object_array_get_idx(val, 0)), node_id) == 0 &&
+			const char *to = json_object_is_type(val, json_type_array) && json_object_array_length(val) == 2
+						 ? json_object_get_string(json_object_array_get_idx(val, 0)) : NULL;
+			if (to != NULL && strcmp(to, node_id) == 0 &&
 			    n < 32)
 				linked[n++] = name;
 		}
@@ -220,9 +221,8 @@ static int in_queue(struct json_object *q, const char *list, const char *pid)
 	if (!json_object_object_get_ex(q, list, &a) || !json_object_is_type(a, json_type_array))
 		return 0;
 	for (size_t i = 0; i < json_object_array_length(a); i++) {
-		struct json_object *item = json_object_array_get_idx(a, i);
-		struct json_object *p = json_object_array_get_idx(item, 1);
-		if (p && strcmp(json_object_get_string(p), pid) == 0)
+		struct json_object *p = remote_idx(json_object_array_get_idx(a, i), 1);
+		if (p && json_object_is_type(p, json_type_string) && strcmp(json_object_get_string(p), pid) == 0)
 			return 1;
 	}
 	return 0;
@@ -240,6 +240,8 @@ static int is_video_name(const char *f)
 static int find_video(const struct backend_ctx *bc, struct json_object *outputs, char *url, size_t n)
 {
 	static const char *const kinds[] = { "gifs", "videos", "images", NULL };
+	if (!json_object_is_type(outputs, json_type_object))
+		return 0;
 	json_object_object_foreach(outputs, node, out) {
 		(void)node;
 		for (const char *const *k = kinds; *k; k++) {
@@ -276,13 +278,16 @@ static void history_answer(const struct backend_ctx *bc, struct json_object *ent
 		snprintf(ans->code, sizeof(ans->code), "generation_failed");
 		const char *why = "the workflow failed";
 		struct json_object *msgs;
-		if (json_object_object_get_ex(status, "messages", &msgs)) {
+		if (json_object_object_get_ex(status, "messages", &msgs) &&
+		    json_object_is_type(msgs, json_type_array)) {
 			for (size_t i = 0; i < json_object_array_length(msgs); i++) {
 				struct json_object *m = json_object_array_get_idx(msgs, i);
-				struct json_object *name = json_object_array_get_idx(m, 0);
-				struct json_object *data = json_object_array_get_idx(m, 1), *e;
-				if (name && strcmp(json_object_get_string(name), "execution_error") == 0 &&
-				    json_object_object_get_ex(data, "exception_message", &e))
+				struct json_object *name = remote_idx(m, 0);
+				struct json_object *data = remote_idx(m, 1), *e;
+				if (name && json_object_is_type(name, json_type_string) &&
+				    strcmp(json_object_get_string(name), "execution_error") == 0 &&
+				    json_object_object_get_ex(data, "exception_message", &e) &&
+				    json_object_is_type(e, json_type_string))
 					why = json_object_get_string(e);
 			}
 		}
@@ -321,7 +326,7 @@ static void comfy_parse(struct backend_ctx *bc, struct json_object *rec, enum re
 			json_object_object_foreach(ne, node, info) {
 				struct json_object *errs, *first, *msg, *det;
 				if (json_object_object_get_ex(info, "errors", &errs) &&
-				    (first = json_object_array_get_idx(errs, 0)) != NULL &&
+				    (first = remote_idx(errs, 0)) != NULL &&
 				    json_object_object_get_ex(first, "message", &msg)) {
 					const char *d = json_object_object_get_ex(first, "details", &det) ? json_object_get_string(det) : "";
 					size_t used = strlen(detail);

@@ -155,7 +155,8 @@ static void kling_error(struct remote_answer *ans, long status, struct json_obje
 {
 	struct json_object *v;
 	int code = o && json_object_object_get_ex(o, "code", &v) ? json_object_get_int(v) : 0;
-	const char *msg = o && json_object_object_get_ex(o, "message", &v) ? json_object_get_string(v) : "";
+	const char *msg = o && json_object_object_get_ex(o, "message", &v) &&
+			  json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
 	switch (code) {
 	case 1302: /* rate limit */
 	case 1303: /* concurrency over the resource pack's limit */
@@ -220,10 +221,12 @@ static void kling_parse(struct backend_ctx *bc, struct json_object *rec, enum re
 		}
 		goto out;
 	}
-	const char *task_id = json_object_object_get_ex(data, "task_id", &v) ? json_object_get_string(v) : NULL;
+	const char *task_id = json_object_object_get_ex(data, "task_id", &v) &&
+				      json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 	if (task_id)
 		snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", task_id);
-	const char *st = json_object_object_get_ex(data, "task_status", &v) ? json_object_get_string(v) : "";
+	const char *st = json_object_object_get_ex(data, "task_status", &v) &&
+				 json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
 	ans->verdict = RV_OK;
 	ans->progress = -1;
 	if (strcmp(st, "submitted") == 0)
@@ -240,9 +243,10 @@ static void kling_parse(struct backend_ctx *bc, struct json_object *rec, enum re
 		struct json_object *res, *videos, *first, *url;
 		if (json_object_object_get_ex(data, "task_result", &res) &&
 		    json_object_object_get_ex(res, "videos", &videos) &&
-		    (first = json_object_array_get_idx(videos, 0)) != NULL &&
+		    (first = remote_idx(videos, 0)) != NULL &&
 		    json_object_object_get_ex(first, "url", &url))
-			snprintf(ans->video_url, sizeof(ans->video_url), "%s", json_object_get_string(url));
+			snprintf(ans->video_url, sizeof(ans->video_url), "%s",
+				 json_object_is_type(url, json_type_string) ? json_object_get_string(url) : "");
 		if (ans->video_url[0] == '\0') {
 			ans->verdict = RV_FAIL;
 			snprintf(ans->code, sizeof(ans->code), "upstream_invalid_answer");
@@ -250,7 +254,8 @@ static void kling_parse(struct backend_ctx *bc, struct json_object *rec, enum re
 		}
 	}
 	if (ans->state == RS_FAILED) {
-		const char *msg = json_object_object_get_ex(data, "task_status_msg", &v) ? json_object_get_string(v) : "";
+		const char *msg = json_object_object_get_ex(data, "task_status_msg", &v) &&
+					  json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
 		snprintf(ans->code, sizeof(ans->code), "generation_failed");
 		snprintf(ans->message, sizeof(ans->message), "Kling could not make the video: %.400s",
 			 msg && msg[0] ? msg : "no reason given");
