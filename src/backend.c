@@ -212,6 +212,16 @@ struct json_object *remote_parse_object(const char *body, size_t len)
 	return o;
 }
 
+size_t remote_no_seed_fps(const struct video_spec *s, const char **out)
+{
+	size_t n = 0;
+	if (s->has_seed)
+		out[n++] = "seed";
+	if (s->fps_given)
+		out[n++] = "fps";
+	return n;
+}
+
 struct json_object *remote_idx(struct json_object *a, size_t i)
 {
 	if (a == NULL || !json_object_is_type(a, json_type_array) || i >= json_object_array_length(a))

@@ -151,6 +151,9 @@ void remote_http_error(struct remote_answer *ans, const char *upstream, long sta
 /* remote_parse_object parses an answer body that must be one JSON object;
  * NULL when it is not (caller puts the result). */
 struct json_object *remote_parse_object(const char *body, size_t len);
+/* remote_no_seed_fps lists seed and fps when the caller sent them, for the
+ * upstreams that take neither (Kling, OpenAI); returns how many it wrote. */
+size_t remote_no_seed_fps(const struct video_spec *s, const char **out);
 /* remote_idx is json_object_array_get_idx that accepts anything: NULL when
  * a is not an array or too short (json-c asserts on a non-array). */
 struct json_object *remote_idx(struct json_object *a, size_t i);

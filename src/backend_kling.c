@@ -268,13 +268,9 @@ out:
 static void kling_unsupported(const struct backend_cfg *b, const struct model_backend *mb, const struct video_spec *s,
 			      const char **out)
 {
-	size_t n = 0;
 	(void)b;
 	(void)mb;
-	if (s->has_seed)
-		out[n++] = "seed";
-	if (s->fps_given)
-		out[n++] = "fps";
+	size_t n = remote_no_seed_fps(s, out);
 	if (s->seconds_given && s->seconds != 5 && s->seconds != 10)
 		out[n++] = "seconds";
 	if (!s->size_given) {

@@ -276,14 +276,9 @@ out:
 static void openai_unsupported(const struct backend_cfg *b, const struct model_backend *mb, const struct video_spec *s,
 			       const char **out)
 {
-	size_t n = 0;
 	(void)b;
 	(void)mb;
-	if (s->has_seed)
-		out[n++] = "seed";
-	if (s->fps_given)
-		out[n++] = "fps";
-	out[n] = NULL;
+	out[remote_no_seed_fps(s, out)] = NULL;
 }
 
 const struct backend_ops backend_openai_ops = {
