@@ -271,7 +271,8 @@ static void history_answer(const struct backend_ctx *bc, struct json_object *ent
 {
 	struct json_object *status, *v, *outputs;
 	const char *st = json_object_object_get_ex(entry, "status", &status) &&
-				 json_object_object_get_ex(status, "status_str", &v) ? json_object_get_string(v) : "";
+				 json_object_object_get_ex(status, "status_str", &v) &&
+				 json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
 	ans->verdict = RV_OK;
 	if (strcmp(st, "error") == 0) {
 		ans->state = RS_FAILED;
@@ -320,15 +321,18 @@ static void comfy_parse(struct backend_ctx *bc, struct json_object *rec, enum re
 			json_object_object_get_ex(o, "error", &err);
 		if (err)
 			json_object_object_get_ex(err, "message", &m);
-		snprintf(detail, sizeof(detail), "%s", m ? json_object_get_string(m) : "");
+		snprintf(detail, sizeof(detail), "%s",
+			 m && json_object_is_type(m, json_type_string) ? json_object_get_string(m) : "");
 		/* The useful text of a validation failure is in node_errors. */
 		if (o && json_object_object_get_ex(o, "node_errors", &ne) && json_object_is_type(ne, json_type_object)) {
 			json_object_object_foreach(ne, node, info) {
 				struct json_object *errs, *first, *msg, *det;
 				if (json_object_object_get_ex(info, "errors", &errs) &&
 				    (first = remote_idx(errs, 0)) != NULL &&
-				    json_object_object_get_ex(first, "message", &msg)) {
-					const char *d = json_object_object_get_ex(first, "details", &det) ? json_object_get_string(det) : "";
+				    json_object_object_get_ex(first, "message", &msg) &&
+				    json_object_is_type(msg, json_type_string)) {
+					const char *d = json_object_object_get_ex(first, "details", &det) &&
+							json_object_is_type(det, json_type_string) ? json_object_get_string(det) : "";
 					size_t used = strlen(detail);
 					snprintf(detail + used, sizeof(detail) - used, "; node %s: %s%s%s", node,
 						 json_object_get_string(msg), d && d[0] ? ": " : "", d ? d : "");
@@ -349,8 +353,10 @@ static void comfy_parse(struct backend_ctx *bc, struct json_object *rec, enum re
 	struct json_object *v;
 	switch (ph) {
 	case PHASE_UPLOAD: {
-		const char *name = json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : NULL;
-		const char *sub = json_object_object_get_ex(o, "subfolder", &v) ? json_object_get_string(v) : "";
+		const char *name = json_object_object_get_ex(o, "name", &v) &&
+					   json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+		const char *sub = json_object_object_get_ex(o, "subfolder", &v) &&
+					  json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
 		if (name == NULL) {
 			ans->verdict = RV_RETRY;
 			break;
@@ -363,7 +369,8 @@ static void comfy_parse(struct backend_ctx *bc, struct json_object *rec, enum re
 		break;
 	}
 	case PHASE_SUBMIT:
-		if (!json_object_object_get_ex(o, "prompt_id", &v)) {
+		if (!json_object_object_get_ex(o, "prompt_id", &v) || !json_object_is_type(v, json_type_string) ||
+		    json_object_get_string_len(v) == 0) {
 			ans->verdict = RV_RETRY;
 			ans->maybe_created = 1;
 			break;

@@ -206,7 +206,7 @@ static void reconcile_match(struct json_object *rec, struct json_object *list, s
 		const char *p = str_of(v, "prompt"), *vid = str_of(v, "id");
 		const char *sz = str_of(v, "size"), *sec = str_of(v, "seconds");
 		long long created = json_object_object_get_ex(v, "created_at", &c) ? json_object_get_int64(c) : 0;
-		if (p && vid && prompt && strcmp(p, prompt) == 0 && created >= since &&
+		if (p && vid && vid[0] && prompt && strcmp(p, prompt) == 0 && created >= since &&
 		    (sz == NULL || strcmp(sz, size) == 0) && (sec == NULL || strcmp(sec, seconds) == 0))
 			snprintf(ans->candidates[ans->ncandidates++], sizeof(ans->candidates[0]), "%s", vid);
 	}

@@ -374,10 +374,15 @@ static int read_metadata(const struct config *cfg, struct json_object *fields,
 		struct json_object *mv;
 		if (!json_object_object_get_ex(s->metadata, *m, &mv))
 			continue;
+		if (mv == NULL) { /* metadata.seed: null means not given */
+			json_object_object_del(s->metadata, *m);
+			continue;
+		}
 		struct json_object *fv = get(fields, *m);
 		if (fv == NULL) {
 			json_object_object_add(fields, *m, json_object_get(mv));
-		} else if (strcmp(json_object_get_string(fv), json_object_get_string(mv)) != 0) {
+		} else if (strcmp(json_object_get_string(fv) ? json_object_get_string(fv) : "",
+				  json_object_get_string(mv) ? json_object_get_string(mv) : "") != 0) {
 			char param[64];
 			snprintf(param, sizeof(param), "metadata.%s", *m);
 			api_error_set(e, 400, "conflicting_parameters", param,
