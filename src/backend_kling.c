@@ -143,7 +143,7 @@ static int kling_build(struct backend_ctx *bc, const struct model_backend *mb,
 	default:
 		return -1;
 	}
-	if (id == NULL)
+	if (id == NULL || id[0] == '\0')
 		return -1;
 	snprintf(req->url, sizeof(req->url), "%s/v1/videos/%s/%s", base_url(bc), endpoint, id);
 	auth(bc, req);
@@ -223,6 +223,13 @@ static void kling_parse(struct backend_ctx *bc, struct json_object *rec, enum re
 	}
 	const char *task_id = json_object_object_get_ex(data, "task_id", &v) &&
 				      json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	if (ph == PHASE_SUBMIT && (task_id == NULL || task_id[0] == '\0')) {
+		/* accepted without a task_id: reconciling by our
+		 * external_task_id finds the task, if one was made */
+		ans->verdict = RV_RETRY;
+		ans->maybe_created = 1;
+		goto out;
+	}
 	if (task_id)
 		snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", task_id);
 	const char *st = json_object_object_get_ex(data, "task_status", &v) &&

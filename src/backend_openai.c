@@ -241,7 +241,9 @@ static void openai_parse(struct backend_ctx *bc, struct json_object *rec, enum r
 		goto out;
 	}
 	const char *vid = str_of(o, "id"), *st = str_of(o, "status");
-	if (vid == NULL || st == NULL) {
+	if (vid == NULL || vid[0] == '\0' || st == NULL) {
+		/* an answer that names no job: at submit it may still have made
+		 * one, which reconciling finds */
 		ans->verdict = RV_RETRY;
 		ans->maybe_created = ph == PHASE_SUBMIT;
 		goto out;
@@ -250,6 +252,10 @@ static void openai_parse(struct backend_ctx *bc, struct json_object *rec, enum r
 	ans->verdict = RV_OK;
 	struct json_object *p;
 	ans->progress = json_object_object_get_ex(o, "progress", &p) ? json_object_get_int(p) : -1;
+	if (ans->progress < -1)
+		ans->progress = -1;
+	else if (ans->progress > 100)
+		ans->progress = 100;
 	if (strcmp(st, "queued") == 0)
 		ans->state = RS_QUEUED;
 	else if (strcmp(st, "in_progress") == 0)

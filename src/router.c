@@ -69,8 +69,14 @@ static int not_allowed(struct api_error *e, const char **allow, const char *meth
 		       const char *method, const char *what)
 {
 	*allow = methods;
+	/* the method is the client's bytes: quote it as printable ASCII */
+	char shown[17];
+	size_t i = 0;
+	for (; i < sizeof(shown) - 1 && method[i]; i++)
+		shown[i] = method[i] > ' ' && method[i] < 127 ? method[i] : '?';
+	shown[i] = '\0';
 	api_error_set(e, 405, "method_not_allowed", NULL,
-		      "Method %.16s is not allowed on %s; use %s.", method, what, methods);
+		      "Method %s is not allowed on %s; use %s.", shown, what, methods);
 	return -1;
 }
 

@@ -36,8 +36,9 @@
  *     "(null)"), from a JSON null where a string was expected;
  *   - the record stays a JSON object;
  *   - strict (REELGATE_FUZZ_STRICT=1): code and message are valid UTF-8
- *     (they become the video's error object), progress is -1..100, and an
- *     accepted upload names the image.
+ *     (they become the video's error object), progress is -1..100, an
+ *     accepted upload names the image and an accepted submit names the
+ *     upstream job.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
@@ -174,6 +175,10 @@ static void check_answer(const struct remote_answer *a, enum remote_phase ph, lo
 	SOFT_CHECK(a->progress >= -1 && a->progress <= 100);
 	if (ph == PHASE_UPLOAD && a->verdict == RV_OK && strcmp(FUZZ_BACKEND, "comfyui") == 0)
 		SOFT_CHECK(a->value[0] != '\0');
+	/* run_remote.c records the upstream id of an accepted submit and polls
+	 * it: an empty one polls the upstream's list endpoint until the deadline */
+	if (ph == PHASE_SUBMIT && a->verdict == RV_OK)
+		SOFT_CHECK(a->upstream_id[0] != '\0');
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

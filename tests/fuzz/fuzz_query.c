@@ -47,6 +47,10 @@ static int query_param(struct form *q, const char *name, const char **out,
 		api_error_set(e, 400, "invalid_value", name, "'%s' is given more than once.", name);
 		return -1;
 	}
+	if (first != NULL && memchr(first->value, '\0', first->value_len) != NULL) {
+		api_error_set(e, 400, "invalid_value", name, "'%s' contains a NUL byte (%%00).", name);
+		return -1;
+	}
 	if (first != NULL) {
 		*out = first->value;
 		/* what the handler then compares as a C string */
