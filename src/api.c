@@ -310,6 +310,7 @@ static void body_limits(const struct app *app, struct body_limits *lim)
 	lim->max_body = app->cfg->max_body_bytes;
 	lim->max_file = app->cfg->max_image_bytes;
 	lim->max_value = app->cfg->max_body_bytes;
+	body_text_limits(lim, app->cfg->max_prompt_chars, app->cfg->max_metadata_bytes);
 	lim->max_fields = app->cfg->max_fields;
 	lim->tmp_dir = app->tmp_dir;
 }
@@ -361,7 +362,8 @@ static void handle_create(struct app *app, struct http_request *req, struct http
 		http_error(res, &e);
 		goto out;
 	}
-	struct validate_input in = { b.fields, b.file ? b.file->path : NULL, b.file_param };
+	struct validate_input in = { b.fields, b.file ? b.file->path : NULL, b.file_param,
+				     b.image.at, b.image.data, b.image.len };
 	if (validate_create(app->cfg, &in, &s, &e) < 0 || check_ignored(app->cfg, &s, &e) < 0) {
 		http_error(res, &e);
 		goto out;

@@ -3,6 +3,7 @@
  */
 #include "body.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@ void body_init(struct body *b)
 	form_init(&b->form);
 	b->file = NULL;
 	b->file_param = NULL;
+	buf_init(&b->raw, 0);
+	memset(&b->image, 0, sizeof(b->image));
 }
 
 void body_deinit(struct body *b)
@@ -24,6 +27,31 @@ void body_deinit(struct body *b)
 	b->fields = NULL;
 	form_deinit(&b->form);
 	b->file = NULL;
+	buf_deinit(&b->raw);
+	memset(&b->image, 0, sizeof(b->image));
+}
+
+/* What stands in the field object for the long image text. */
+#define PLACEHOLDER "(image)"
+
+char *body_long_text(const struct body_text *t, struct json_object *v, size_t *len)
+{
+	if (t->at == NULL || v != t->at)
+		return NULL;
+	*len = t->len;
+	return t->data;
+}
+
+void body_text_limits(struct body_limits *lim, size_t max_prompt_chars,
+		      size_t max_metadata_bytes)
+{
+	/* The longest legitimate text is a prompt with every character escaped
+	 * as a surrogate pair (12 bytes), or metadata sent whole as JSON text
+	 * in a form field. */
+	size_t prompt = max_prompt_chars * 12, meta = max_metadata_bytes * 6;
+	lim->max_text = (prompt > meta ? prompt : meta) + 4096;
+	lim->max_text_total = 2 * lim->max_text;
+	lim->max_prompt_chars = max_prompt_chars;
 }
 
 static int bad(struct api_error *e, const char *code, const char *param,
@@ -56,12 +84,135 @@ static size_t count_values(const char *p, size_t len)
 	return n;
 }
 
-int body_parse_json(struct body *b, const char *data, size_t len,
-		    struct api_error *e)
+/* Where a value may be the long image text: image or input_reference at
+ * the top, or input_reference.image_url. */
+static int image_path(int depth, const char *k1, const char *k2)
+{
+	if (depth == 1)
+		return strcmp(k1, "image") == 0 || strcmp(k1, "input_reference") == 0;
+	return depth == 2 && strcmp(k1, "input_reference") == 0 && strcmp(k2, "image_url") == 0;
+}
+
+/* too_long refuses a text value over the limit of one, naming it. */
+static int too_long(struct api_error *e, const struct body_limits *lim, const char *param,
+		    size_t len)
+{
+	if (strcmp(param, "prompt") == 0)
+		api_error_set(e, 400, "invalid_value", "prompt",
+			      "'prompt' is too long (%zu bytes); the limit is %zu characters.",
+			      len, lim->max_prompt_chars);
+	else
+		api_error_set(e, 400, "invalid_value", param,
+			      "'%.100s' is too long (%zu bytes, the limit is %zu); only an image (image, input_reference) may be longer.",
+			      param, len, lim->max_text);
+	return -1;
+}
+
+static int too_much_text(struct api_error *e, const struct body_limits *lim, size_t total)
+{
+	api_error_set(e, 400, "invalid_value", NULL,
+		      "The request's text fields are %zu bytes in all; the limit is %zu, only an image (image, input_reference) may be longer.",
+		      total, lim->max_text_total);
+	return -1;
+}
+
+/* The long image string scan_json found: the offsets of its quotes. */
+struct json_scan {
+	size_t open, close; /* 0, 0: none */
+	int depth;
+	char k1[32], k2[32];
+};
+
+/* scan_json walks the strings of a JSON text (which json-c has not seen
+ * yet): it refuses a text value or key over max_text and text over
+ * max_text_total in all, and finds the long image string.  Structural
+ * errors are left to json-c. */
+static int scan_json(const char *p, size_t len, const struct body_limits *lim,
+		     struct json_scan *sc, struct api_error *e)
+{
+	char keys[3][32] = { "", "", "" }; /* the member's key at depths 1, 2 */
+	int depth = 0, in_object[BODY_JSON_DEPTH + 2];
+	size_t total = 0;
+	memset(sc, 0, sizeof(*sc));
+	for (size_t i = 0; i < len; i++) {
+		char c = p[i];
+		if (c == '{' || c == '[') {
+			if (++depth > BODY_JSON_DEPTH + 1)
+				return 0; /* json-c says it is too deep */
+			in_object[depth] = c == '{';
+			if (depth <= 2)
+				keys[depth][0] = '\0';
+			continue;
+		}
+		if (c == '}' || c == ']') {
+			if (depth > 0)
+				depth--;
+			continue;
+		}
+		if (c != '"')
+			continue;
+		size_t open = i++;
+		while (i < len && p[i] != '"')
+			i += p[i] == '\\' ? 2 : 1;
+		if (i >= len)
+			return 0; /* unterminated: json-c says so */
+		size_t n = i - open - 1, k = i + 1;
+		while (k < len && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r' || p[k] == '\n'))
+			k++;
+		int is_key = k < len && p[k] == ':' && depth > 0 && in_object[depth];
+		if (is_key && depth <= 2)
+			snprintf(keys[depth], sizeof(keys[depth]), "%.*s",
+				 (int)(n < 31 ? n : 31), p + open + 1);
+		if (n <= lim->max_text || (!is_key && image_path(depth, keys[1], keys[2]))) {
+			if (n > lim->max_text) {
+				if (sc->close != 0) {
+					api_error_set(e, 400, "conflicting_parameters", "input_reference",
+						      "Send one image per task: either 'input_reference' or 'image', not both.");
+					return -1;
+				}
+				sc->open = open;
+				sc->close = i;
+				sc->depth = depth;
+				memcpy(sc->k1, keys[1], sizeof(sc->k1));
+				memcpy(sc->k2, keys[2], sizeof(sc->k2));
+			} else if ((total += n) > lim->max_text_total) {
+				return too_much_text(e, lim, total);
+			}
+			continue;
+		}
+		char param[80];
+		if (depth == 0)
+			return bad(e, "invalid_json", NULL,
+				   "The JSON body must be an object such as {\"prompt\": \"...\"}.");
+		if (is_key)
+			return bad(e, "invalid_json", NULL, "A key of the JSON body is too long.");
+		if (depth >= 2 && keys[2][0])
+			snprintf(param, sizeof(param), "%s.%s", keys[1], keys[2]);
+		else
+			snprintf(param, sizeof(param), "%s", depth >= 1 ? keys[1] : "");
+		return too_long(e, lim, param, n);
+	}
+	return 0;
+}
+
+/* feed gives json-c one more piece of the text; base is where the piece
+ * starts in the body, so *end is a body offset. */
+static struct json_object *feed(struct json_tokener *tok, const char *p, size_t n,
+				size_t base, size_t *end)
+{
+	struct json_object *o = json_tokener_parse_ex(tok, p, (int)n);
+	*end = base + json_tokener_get_parse_end(tok);
+	return o;
+}
+
+int body_parse_json(struct body *b, char *data, size_t len,
+		    const struct body_limits *lim, struct api_error *e)
 {
 	if (len == 0)
 		return bad(e, "invalid_json", NULL,
 			   "The request body is empty; send a JSON object such as {\"prompt\": \"...\"}.");
+	if (len > INT_MAX)
+		return bad(e, "invalid_json", NULL, "The request body is too large.");
 	if (!codec_utf8_valid(data, len))
 		return bad(e, "invalid_json", NULL, "The request body is not valid UTF-8.");
 	if (count_values(data, len) > BODY_JSON_VALUES) {
@@ -70,15 +221,39 @@ int body_parse_json(struct body *b, const char *data, size_t len,
 			      BODY_JSON_VALUES);
 		return -1;
 	}
+	struct json_scan sc;
+	if (scan_json(data, len, lim, &sc, e) < 0)
+		return -1;
+	long image_len = 0;
+	if (sc.close != 0) {
+		image_len = codec_json_unescape(data + sc.open + 1, sc.close - sc.open - 1);
+		if (image_len < 0) {
+			api_error_set(e, 400, "invalid_json", NULL,
+				      "The request body is not valid JSON (a bad escape or control character in the string at byte %zu).",
+				      sc.open);
+			return -1;
+		}
+	}
 	struct json_tokener *tok = json_tokener_new_ex(BODY_JSON_DEPTH);
 	if (tok == NULL) {
 		api_error_from_rg(e, RG_ENOMEM);
 		return -1;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	struct json_object *o = json_tokener_parse_ex(tok, data, (int)len);
+	struct json_object *o;
+	size_t end;
+	if (sc.close == 0) {
+		o = feed(tok, data, len, 0, &end);
+	} else {
+		/* json-c reads the text around the long string, and a
+		 * placeholder in its place. */
+		o = feed(tok, data, sc.open, 0, &end);
+		if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue)
+			o = feed(tok, "\"" PLACEHOLDER "\"", sizeof(PLACEHOLDER) + 1, sc.open, &end);
+		if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue)
+			o = feed(tok, data + sc.close + 1, len - sc.close - 1, sc.close + 1, &end);
+	}
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	size_t end = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
 	if (o == NULL || jerr != json_tokener_success) {
 		json_object_put(o);
@@ -107,6 +282,21 @@ int body_parse_json(struct body *b, const char *data, size_t len,
 			   "The JSON body must be an object such as {\"prompt\": \"...\"}.");
 	}
 	b->fields = o;
+	if (sc.close != 0) {
+		/* The placeholder, unless a later duplicate key replaced it. */
+		struct json_object *v = NULL;
+		json_object_object_get_ex(o, sc.k1, &v);
+		if (sc.depth == 2 && json_object_is_type(v, json_type_object))
+			json_object_object_get_ex(v, sc.k2, &v);
+		else if (sc.depth == 2)
+			v = NULL;
+		if (json_object_is_type(v, json_type_string) &&
+		    strcmp(json_object_get_string(v), PLACEHOLDER) == 0) {
+			b->image.at = v;
+			b->image.data = data + sc.open + 1;
+			b->image.len = (size_t)image_len;
+		}
+	}
 	return 0;
 }
 
@@ -185,7 +375,10 @@ static int add_file(struct body *b, struct form_field *f, struct api_error *e)
 	return 0;
 }
 
-static int add_bracket(struct body *b, const struct form_field *f, struct api_error *e)
+/* add_bracket adds outer[inner]=value; v is the value's object when the
+ * caller made it (the image placeholder), else NULL. */
+static int add_bracket(struct body *b, const struct form_field *f, struct json_object *v,
+		       struct api_error *e)
 {
 	char outer[64], inner[128];
 	int shape = split_bracket(f->name, outer, sizeof(outer), inner, sizeof(inner));
@@ -216,12 +409,38 @@ static int add_bracket(struct body *b, const struct form_field *f, struct api_er
 		obj = json_object_new_object();
 		json_object_object_add(b->fields, outer, obj);
 	}
-	json_object_object_add(obj, inner, json_object_new_string_len(f->value, (int)f->value_len));
+	json_object_object_add(obj, inner, v ? v : json_object_new_string_len(f->value, (int)f->value_len));
 	return 0;
 }
 
-int body_from_form(struct body *b, struct api_error *e)
+/* long_image: a text field that may be the long image text. */
+static int long_image(const struct form_field *f)
 {
+	return strcmp(f->name, "image") == 0 || strcmp(f->name, "input_reference[image_url]") == 0 ||
+	       (strcmp(f->name, "input_reference") == 0 && (f->value_len == 0 || f->value[0] != '{'));
+}
+
+/* take_image makes the placeholder for the long image text in f. */
+static struct json_object *take_image(struct body *b, struct form_field *f, struct api_error *e)
+{
+	if (b->image.at != NULL) {
+		api_error_set(e, 400, "conflicting_parameters", "input_reference",
+			      "Send one image per task: either 'input_reference' or 'image', not both.");
+		return NULL;
+	}
+	b->image.at = json_object_new_string(PLACEHOLDER);
+	if (b->image.at == NULL) {
+		api_error_from_rg(e, RG_ENOMEM);
+		return NULL;
+	}
+	b->image.data = f->value;
+	b->image.len = f->value_len;
+	return b->image.at;
+}
+
+int body_from_form(struct body *b, const struct body_limits *lim, struct api_error *e)
+{
+	size_t total = 0;
 	b->fields = json_object_new_object();
 	if (b->fields == NULL) {
 		api_error_from_rg(e, RG_ENOMEM);
@@ -249,19 +468,33 @@ int body_from_form(struct body *b, struct api_error *e)
 				      "'%.100s' contains a NUL byte.", f->name);
 			return -1;
 		}
-		if (strchr(f->name, '[') != NULL) {
-			if (add_bracket(b, f, e) < 0)
+		struct json_object *image = NULL;
+		if (f->value_len > lim->max_text) {
+			if (!long_image(f))
+				return too_long(e, lim, f->name, f->value_len);
+			if ((image = take_image(b, f, e)) == NULL)
 				return -1;
+		} else if ((total += f->value_len) > lim->max_text_total) {
+			return too_much_text(e, lim, total);
+		}
+		if (strchr(f->name, '[') != NULL) {
+			if (add_bracket(b, f, image, e) < 0) {
+				json_object_put(image);
+				return -1;
+			}
 			continue;
 		}
 		if (json_object_object_get_ex(b->fields, f->name, NULL)) {
+			json_object_put(image);
 			/* given twice, or whole after bracket parts */
 			api_error_set(e, 400, "conflicting_parameters", f->name,
 				      "'%.100s' is given more than once; send each field once.", f->name);
 			return -1;
 		}
 		struct json_object *v;
-		if (is_object_field(f->name)) {
+		if (image != NULL) {
+			v = image;
+		} else if (is_object_field(f->name)) {
 			v = text_value(f, e);
 			if (v == NULL)
 				return -1;
@@ -346,7 +579,7 @@ static int read_multipart(struct body *b, struct http_request *r,
 	multipart_free(mp);
 	if (err != FORM_OK)
 		return form_failed(b, err, lim, e);
-	return body_from_form(b, e);
+	return body_from_form(b, lim, e);
 }
 
 int body_read(struct body *b, struct http_request *r,
@@ -378,16 +611,18 @@ int body_read(struct body *b, struct http_request *r,
 			      ct);
 		return -1;
 	}
-	struct buf raw;
-	buf_init(&raw, lim->max_body);
-	int rc = http_read_all(r, &raw, lim->max_body, e);
-	if (rc == 0 && is_json) {
-		rc = body_parse_json(b, raw.data ? raw.data : "", raw.len, e);
-	} else if (rc == 0) {
-		struct form_limits fl = { lim->max_fields, 256, lim->max_value, 0, lim->tmp_dir };
-		enum form_err err = form_parse_urlencoded(&b->form, raw.data ? raw.data : "", raw.len, &fl);
-		rc = err == FORM_OK ? body_from_form(b, e) : form_failed(b, err, lim, e);
+	/* The body is kept (in b->raw) and decoded in place: the long image
+	 * text stays in it. */
+	buf_init(&b->raw, lim->max_body);
+	if (http_read_all(r, &b->raw, lim->max_body, e) < 0)
+		return -1;
+	if (b->raw.data == NULL && buf_append(&b->raw, "", 0) < 0) {
+		api_error_from_rg(e, RG_ENOMEM);
+		return -1;
 	}
-	buf_deinit(&raw);
-	return rc;
+	if (is_json)
+		return body_parse_json(b, b->raw.data, b->raw.len, lim, e);
+	struct form_limits fl = { lim->max_fields, 256, lim->max_value, 0, lim->tmp_dir };
+	enum form_err err = form_parse_urlencoded_inplace(&b->form, b->raw.data, b->raw.len, &fl);
+	return err == FORM_OK ? body_from_form(b, lim, e) : form_failed(b, err, lim, e);
 }

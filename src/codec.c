@@ -196,3 +196,94 @@ int codec_utf8_valid(const char *s, size_t len)
 	}
 	return 1;
 }
+
+static int hex4(const char *p)
+{
+	int v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+			c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		if (d < 0)
+			return -1;
+		v = v << 4 | d;
+	}
+	return v;
+}
+
+static size_t put_utf8(char *out, uint32_t cp)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xC0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xE0 | cp >> 12);
+		out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+		out[2] = (char)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	out[0] = (char)(0xF0 | cp >> 18);
+	out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+	out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+	out[3] = (char)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+/* In place: every escape is at least as long as what it decodes to (\uXXXX,
+ * 6 bytes, gives at most 3; a surrogate pair, 12 bytes, gives 4), so the
+ * write position never passes the read position. */
+long codec_json_unescape(char *s, size_t len)
+{
+	size_t o = 0;
+	if (len > LONG_MAX)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20)
+			return -1;
+		if (c != '\\') {
+			s[o++] = (char)c;
+			continue;
+		}
+		if (++i == len)
+			return -1;
+		switch (s[i]) {
+		case '"': case '\\': case '/':
+			s[o++] = s[i];
+			break;
+		case 'b': s[o++] = '\b'; break;
+		case 'f': s[o++] = '\f'; break;
+		case 'n': s[o++] = '\n'; break;
+		case 'r': s[o++] = '\r'; break;
+		case 't': s[o++] = '\t'; break;
+		case 'u': {
+			int hi = len - i > 4 ? hex4(s + i + 1) : -1;
+			if (hi < 0)
+				return -1;
+			i += 4;
+			uint32_t cp = (uint32_t)hi;
+			if (hi >= 0xDC00 && hi <= 0xDFFF)
+				return -1;
+			if (hi >= 0xD800 && hi <= 0xDBFF) {
+				int lo = len - i > 6 && s[i + 1] == '\\' && s[i + 2] == 'u' ? hex4(s + i + 3) : -1;
+				if (lo < 0xDC00 || lo > 0xDFFF)
+					return -1;
+				i += 6;
+				cp = 0x10000 + (((uint32_t)hi - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
+			}
+			o += put_utf8(s + o, cp);
+			break;
+		}
+		default:
+			return -1;
+		}
+	}
+	s[o] = '\0';
+	return (long)o;
+}

@@ -129,7 +129,8 @@ static void field_free(struct form_field *fld)
 	if (fld->path != NULL && !*claimed_flag(fld->path))
 		unlink(fld->path);
 	free(fld->name);
-	free(fld->value);
+	if (!fld->value_borrowed)
+		free(fld->value);
 	free(fld->filename);
 	free(fld->content_type);
 	free(fld->path);
@@ -260,8 +261,10 @@ static size_t pct_decode(const char *in, size_t len, char *out, int plus_space)
 	return o;
 }
 
+/* urlencoded_pair adds one name=value pair; with inplace the value is
+ * decoded where it is (pair is then writable up to pair[len]). */
 static enum form_err urlencoded_pair(struct form *f, const char *pair,
-				     size_t len, const struct form_limits *lim)
+				     size_t len, const struct form_limits *lim, int inplace)
 {
 	const char *eq = memchr(pair, '=', len);
 	size_t raw_name_len = eq ? (size_t)(eq - pair) : len;
@@ -274,7 +277,8 @@ static enum form_err urlencoded_pair(struct form *f, const char *pair,
 	if ((err = check_count(f, lim)) != FORM_OK)
 		return err;
 	fld.name = malloc(raw_name_len + 1);
-	fld.value = malloc(raw_value_len + 1);
+	fld.value = inplace ? (char *)raw_value : malloc(raw_value_len + 1);
+	fld.value_borrowed = inplace;
 	if (fld.name == NULL || fld.value == NULL) {
 		err = fail_nomem(f);
 		goto out;
@@ -307,8 +311,8 @@ out:
 	return err;
 }
 
-enum form_err form_parse_urlencoded(struct form *f, const char *data,
-				    size_t len, const struct form_limits *lim)
+static enum form_err parse_urlencoded(struct form *f, const char *data,
+				      size_t len, const struct form_limits *lim, int inplace)
 {
 	size_t i = 0;
 	while (i < len) {
@@ -316,13 +320,25 @@ enum form_err form_parse_urlencoded(struct form *f, const char *data,
 		size_t end = amp ? (size_t)(amp - data) : len;
 		if (end > i) {
 			enum form_err err =
-				urlencoded_pair(f, data + i, end - i, lim);
+				urlencoded_pair(f, data + i, end - i, lim, inplace);
 			if (err != FORM_OK)
 				return err;
 		}
 		i = end + 1;
 	}
 	return FORM_OK;
+}
+
+enum form_err form_parse_urlencoded(struct form *f, const char *data,
+				    size_t len, const struct form_limits *lim)
+{
+	return parse_urlencoded(f, data, len, lim, 0);
+}
+
+enum form_err form_parse_urlencoded_inplace(struct form *f, char *data,
+					    size_t len, const struct form_limits *lim)
+{
+	return parse_urlencoded(f, data, len, lim, 1);
 }
 
 /* ---- header parameters (Content-Type, Content-Disposition) ------------- */

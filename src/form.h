@@ -43,6 +43,7 @@ struct form_field {
 	char *content_type;/* multipart parts: the part's Content-Type, else NULL */
 	char *path;        /* file parts: temporary file holding the bytes */
 	size_t file_size;  /* file parts: bytes in the temporary file */
+	int value_borrowed;/* value points into the caller's body, not owned */
 };
 
 /* A multipart part is a file part when it carries filename=; text otherwise. */
@@ -76,6 +77,12 @@ char *form_claim_file(struct form *f, struct form_field *field);
  * pair without '=' has an empty value; empty pairs are skipped. */
 enum form_err form_parse_urlencoded(struct form *f, const char *data,
 				    size_t len, const struct form_limits *lim);
+/* form_parse_urlencoded_inplace is the same for a body the caller keeps:
+ * values are decoded within data (which must have a writable byte at
+ * data[len] and outlive f) instead of copied, so a large body is never held
+ * twice. */
+enum form_err form_parse_urlencoded_inplace(struct form *f, char *data,
+					    size_t len, const struct form_limits *lim);
 
 /* Streaming multipart/form-data.  content_type is the whole request header
  * value (boundary parameter quoted or not, case-insensitive names). */

@@ -39,7 +39,8 @@ void video_spec_deinit(struct video_spec *s)
 	free(s->prompt);
 	free(s->user);
 	free(s->image_url);
-	free(s->image_bytes);
+	if (!s->image_borrowed)
+		free(s->image_bytes);
 	json_object_put(s->metadata);
 	memset(s, 0, sizeof(*s));
 }
@@ -459,9 +460,10 @@ static int url_ok(const char *u, size_t len)
 	return 1;
 }
 
-/* decode_image turns a data URI or bare base64 into checked bytes. */
+/* decode_image turns a data URI or bare base64 into checked bytes; in place
+ * when inplace (text is then the body's). */
 static int decode_image(const struct config *cfg, const char *param, const char *text,
-			size_t len, struct video_spec *s, struct api_error *e)
+			size_t len, int inplace, struct video_spec *s, struct api_error *e)
 {
 	if (strncmp(text, "data:", 5) == 0) {
 		const char *comma = memchr(text, ',', len);
@@ -479,7 +481,8 @@ static int decode_image(const struct config *cfg, const char *param, const char 
 			      "'%s' image is too large: the limit is %zu bytes.", param, cfg->max_image_bytes);
 		return -1;
 	}
-	s->image_bytes = malloc(codec_base64_decoded_max(len) + 1);
+	s->image_bytes = inplace ? (uint8_t *)text : malloc(codec_base64_decoded_max(len) + 1);
+	s->image_borrowed = inplace;
 	if (s->image_bytes == NULL) {
 		api_error_from_rg(e, RG_ENOMEM);
 		return -1;
@@ -508,11 +511,17 @@ static int decode_image(const struct config *cfg, const char *param, const char 
 }
 
 /* image_from_string: an http(s) URL, a data: URL or bare base64. */
-static int image_from_string(const struct config *cfg, const char *param,
-			     struct json_object *v, struct video_spec *s, struct api_error *e)
+static int image_from_string(const struct config *cfg, const struct validate_input *in,
+			     const char *param, struct json_object *v, struct video_spec *s,
+			     struct api_error *e)
 {
 	const char *t = json_object_get_string(v);
 	size_t len = (size_t)json_object_get_string_len(v);
+	int in_body = in->long_at != NULL && v == in->long_at;
+	if (in_body) {
+		t = in->long_text;
+		len = in->long_len;
+	}
 	if (strncmp(t, "http://", 7) == 0 || strncmp(t, "https://", 8) == 0) {
 		if (!url_ok(t, len)) {
 			api_error_set(e, 400, "invalid_value", param,
@@ -528,14 +537,14 @@ static int image_from_string(const struct config *cfg, const char *param,
 			      "'%s' URL must use http or https.", param);
 		return -1;
 	}
-	return decode_image(cfg, param, t, len, s, e);
+	return decode_image(cfg, param, t, len, in_body, s, e);
 }
 
-static int image_from_reference(const struct config *cfg, struct json_object *v,
-				struct video_spec *s, struct api_error *e)
+static int image_from_reference(const struct config *cfg, const struct validate_input *in,
+				struct json_object *v, struct video_spec *s, struct api_error *e)
 {
 	if (json_object_is_type(v, json_type_string))
-		return image_from_string(cfg, "input_reference", v, s, e);
+		return image_from_string(cfg, in, "input_reference", v, s, e);
 	if (!json_object_is_type(v, json_type_object))
 		return invalid(e, "input_reference",
 			"'input_reference' must be a file or an object {\"image_url\": \"...\"}.");
@@ -556,7 +565,7 @@ static int image_from_reference(const struct config *cfg, struct json_object *v,
 	if (url == NULL || !json_object_is_type(url, json_type_string))
 		return invalid(e, "input_reference.image_url",
 			"'input_reference.image_url' must be a string: an http(s) URL or a data: URL.");
-	return image_from_string(cfg, "input_reference.image_url", url, s, e);
+	return image_from_string(cfg, in, "input_reference.image_url", url, s, e);
 }
 
 static int read_file_image(const struct config *cfg, const struct validate_input *in,
@@ -594,14 +603,14 @@ static int read_image(const struct config *cfg, const struct validate_input *in,
 		return read_file_image(cfg, in, s, e);
 	if (ref != NULL) {
 		s->image_param = "input_reference";
-		return image_from_reference(cfg, ref, s, e);
+		return image_from_reference(cfg, in, ref, s, e);
 	}
 	if (img != NULL) {
 		s->image_param = "image";
 		if (!json_object_is_type(img, json_type_string))
 			return invalid(e, "image",
 			"'image' must be a string: an http(s) URL, a data: URL or base64.");
-		return image_from_string(cfg, "image", img, s, e);
+		return image_from_string(cfg, in, "image", img, s, e);
 	}
 	return 0;
 }

@@ -28,7 +28,8 @@ struct video_spec {
 	struct json_object *metadata;  /* owned: the caller's metadata, or NULL */
 	enum image_kind image;
 	char *image_url;               /* IMAGE_URL: owned */
-	uint8_t *image_bytes;          /* IMAGE_BYTES: owned, decoded */
+	uint8_t *image_bytes;          /* IMAGE_BYTES: decoded; owned unless borrowed */
+	int image_borrowed;            /* image_bytes lies in the request body */
 	size_t image_len;
 	const char *image_ext;         /* "png", "jpg" or "webp" (static) */
 	const char *image_param;       /* field the image came in */
@@ -39,6 +40,11 @@ struct validate_input {
 	struct json_object *fields;    /* from body.c */
 	const char *file_path;         /* uploaded image file, or NULL */
 	const char *file_param;        /* its field name */
+	/* body.c's long image text: the placeholder in fields and the text it
+	 * stands for, decoded in place (so image_bytes may point into it). */
+	struct json_object *long_at;
+	char *long_text;
+	size_t long_len;
 };
 
 void video_spec_init(struct video_spec *s);

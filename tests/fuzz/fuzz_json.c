@@ -257,20 +257,31 @@ static void check_task(const struct config *cfg, struct video_spec *s)
 	json_object_put(rec);
 }
 
-/* parse_body turns the bytes into the field object, as body_read would. */
+/* parse_body turns the bytes into the field object, as body_read would:
+ * kept in b->raw and decoded in place.  The second config has tiny text
+ * limits, so short inputs reach the long-image path too. */
 static int parse_body(struct body *b, int form, const uint8_t *data, size_t size,
-		      const struct config *cfg, struct api_error *e)
+		      const struct config *cfg, int tiny, struct api_error *e)
 {
+	struct body_limits lim = { cfg->max_body_bytes, cfg->max_image_bytes, cfg->max_body_bytes,
+				   0, 0, 0, cfg->max_fields, "/tmp" };
+	body_text_limits(&lim, cfg->max_prompt_chars, cfg->max_metadata_bytes);
+	if (tiny) {
+		lim.max_text = 48;
+		lim.max_text_total = 160;
+	}
+	buf_init(&b->raw, size + 1);
+	CHECK(buf_append(&b->raw, data, size) == 0);
 	if (!form)
-		return body_parse_json(b, (const char *)data, size, e);
+		return body_parse_json(b, b->raw.data, b->raw.len, &lim, e);
 	struct form_limits fl = { cfg->max_fields, 256, cfg->max_body_bytes, 0, "/tmp" };
-	enum form_err err = form_parse_urlencoded(&b->form, (const char *)data, size, &fl);
+	enum form_err err = form_parse_urlencoded_inplace(&b->form, b->raw.data, b->raw.len, &fl);
 	if (err != FORM_OK) {
 		api_error_set(e, 400, "invalid_body", NULL, "%s",
 			      b->form.err_msg[0] ? b->form.err_msg : form_strerror(err));
 		return -1;
 	}
-	return body_from_form(b, e);
+	return body_from_form(b, &lim, e);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -293,7 +304,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct api_error e;
 	body_init(&b);
 	memset(&e, 0, sizeof(e));
-	if (parse_body(&b, form, data, size, cfg, &e) < 0) {
+	if (parse_body(&b, form, data, size, cfg, mode / 2, &e) < 0) {
 		check_refusal(&e);
 		body_deinit(&b);
 		return 0;
@@ -316,7 +327,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	video_spec_init(&s);
 	memset(&e, 0, sizeof(e));
-	struct validate_input in = { b.fields, NULL, NULL };
+	struct validate_input in = { b.fields, NULL, NULL, b.image.at, b.image.data, b.image.len };
 	if (validate_create(cfg, &in, &s, &e) < 0) {
 		check_refusal(&e);
 	} else {

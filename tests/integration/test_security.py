@@ -999,10 +999,7 @@ def hostile_bodies():
 
 @test("bounded work: 20-25 MB hostile bodies (flat/nested JSON, tiny keys, 60 multipart "
       "fields of 400 KB, a 25 MB base64 image) -> 4xx or 200, and no worker's peak RSS grows "
-      "by more than the body limit (32 MiB) + 8 MiB (image limit 20 MiB, as shipped)", timeout=400,
-      todo="known gap: a body made of one huge string (a 25 MB base64 image, a 20 MB prompt) "
-      "peaks at ~3x its size (raw body, json-c's token buffer, the string object); "
-      "bounded by 3x the body limit, not by the limit plus a constant")
+      "by more than the body limit (32 MiB) + 8 MiB (image limit 20 MiB, as shipped)", timeout=400)
 def _(_):
     # The shipped config's image limit (etc/reelgate.json: 20 MiB), so the
     # big images are accepted (200) and their tasks stay queued (hang).

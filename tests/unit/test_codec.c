@@ -5,6 +5,7 @@
 
 #include <check.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -242,6 +243,33 @@ START_TEST(utf8_every_cut)
 }
 END_TEST
 
+START_TEST(json_unescape)
+{
+	const char *ok[][2] = {
+		{ "plain", "plain" },
+		{ "a\\\"b\\\\c\\/d", "a\"b\\c/d" },
+		{ "\\b\\f\\n\\r\\t", "\b\f\n\r\t" },
+		{ "\\u00e9\\u20AC", "\xc3\xa9\xe2\x82\xac" },
+		{ "\\ud83c\\udfac!", "\xf0\x9f\x8e\xac!" },
+		{ "", "" },
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char s[64];
+		snprintf(s, sizeof(s), "%s\"", ok[i][0]); /* the closing quote */
+		long n = codec_json_unescape(s, strlen(ok[i][0]));
+		ck_assert_int_eq(n, (long)strlen(ok[i][1]));
+		ck_assert_str_eq(s, ok[i][1]);
+	}
+	const char *bad[] = { "\\", "\\x", "\\u12", "\\u12g4", "\\ud83c", "\\ud83cx",
+			      "\\udfac", "\\ud83c\\u0041", "a\tb" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char s[64];
+		snprintf(s, sizeof(s), "%s\"", bad[i]);
+		ck_assert_msg(codec_json_unescape(s, strlen(bad[i])) == -1, "%s", bad[i]);
+	}
+}
+END_TEST
+
 static Suite *codec_suite(void)
 {
 	Suite *s = suite_create("codec");
@@ -249,6 +277,7 @@ static Suite *codec_suite(void)
 	tcase_add_loop_test(tc, b64_vectors, 0, N(vectors));
 	tcase_add_test(tc, b64_alphabets);
 	tcase_add_loop_test(tc, b64_invalid, 0, N(b64_bad));
+	tcase_add_test(tc, json_unescape);
 	tcase_add_test(tc, b64_decoded_max);
 	tcase_add_test(tc, b64_round_trip);
 	suite_add_tcase(s, tc);

@@ -1,9 +1,12 @@
 /* Unit tests for body.c and validate.c: field meanings, equivalences and the
  * error each bad field gets. */
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "body.h"
+#include "buf.h"
+#include "codec.h"
 #include "config.h"
 #include "testutil.h"
 #include "validate.h"
@@ -40,12 +43,17 @@ static int run_json(const char *json, struct video_spec *s, struct api_error *e)
 	body_init(&b);
 	video_spec_init(s);
 	memset(e, 0, sizeof(*e));
-	int rc = body_parse_json(&b, json, strlen(json), e);
+	struct body_limits lim = { 1 << 24, 1 << 20, 1 << 24, 0, 0, 0, 64, "/tmp" };
+	body_text_limits(&lim, cfg->max_prompt_chars, cfg->max_metadata_bytes);
+	char *text = strdup(json);
+	int rc = body_parse_json(&b, text, strlen(text), &lim, e);
 	if (rc == 0) {
-		struct validate_input in = { b.fields, NULL, NULL };
+		struct validate_input in = { b.fields, NULL, NULL, b.image.at, b.image.data,
+					     b.image.len };
 		rc = validate_create(cfg, &in, s, e);
 	}
 	body_deinit(&b);
+	free(text);
 	return rc == 0 ? 0 : e->status;
 }
 
@@ -56,11 +64,14 @@ static int run_form(const char *form, struct video_spec *s, struct api_error *e)
 	video_spec_init(s);
 	memset(e, 0, sizeof(*e));
 	struct form_limits fl = { 64, 256, 1 << 20, 0, "/tmp" };
+	struct body_limits lim = { 1 << 24, 1 << 20, 1 << 24, 0, 0, 0, 64, "/tmp" };
+	body_text_limits(&lim, cfg->max_prompt_chars, cfg->max_metadata_bytes);
 	int rc = form_parse_urlencoded(&b.form, form, strlen(form), &fl) == FORM_OK ? 0 : -1;
 	if (rc == 0)
-		rc = body_from_form(&b, e);
+		rc = body_from_form(&b, &lim, e);
 	if (rc == 0) {
-		struct validate_input in = { b.fields, NULL, NULL };
+		struct validate_input in = { b.fields, NULL, NULL, b.image.at, b.image.data,
+					     b.image.len };
 		rc = validate_create(cfg, &in, s, e);
 	}
 	body_deinit(&b);
@@ -317,6 +328,185 @@ START_TEST(remix_fields)
 }
 END_TEST
 
+/* long_image_body builds {"prompt":"x",<before>"<prefix><base64 of a PNG
+ * of n bytes><after>} with every '/' of the base64 escaped as JSON allows. */
+static char *long_image_body(const char *before, const char *prefix, const char *after,
+			     size_t n, uint8_t **png)
+{
+	*png = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		(*png)[i] = (uint8_t)(i * 7 + 3);
+	memcpy(*png, "\x89PNG\r\n\x1a\n", 8);
+	(*png)[8] = 0xff; /* base64 "/" ahead, escaped below */
+	char *b64 = malloc(n / 3 * 4 + 8);
+	codec_base64_encode(*png, n, b64);
+	struct buf out;
+	buf_init(&out, 1 << 24);
+	buf_printf(&out, "{\"prompt\":\"x\",%s\"%s", before, prefix);
+	for (const char *c = b64; *c; c++)
+		buf_puts(&out, *c == '/' ? "\\/" : (char[]){ *c, 0 });
+	buf_printf(&out, "\"%s}", after);
+	free(b64);
+	return buf_take(&out);
+}
+
+/* run_long parses and validates text with the limits the config gives. */
+static int run_long(struct body *b, char *text, struct video_spec *s, struct api_error *e)
+{
+	struct body_limits lim = { 1 << 24, 1 << 20, 1 << 24, 0, 0, 0, 64, "/tmp" };
+	body_text_limits(&lim, cfg->max_prompt_chars, cfg->max_metadata_bytes);
+	body_init(b);
+	video_spec_init(s);
+	memset(e, 0, sizeof(*e));
+	int rc = body_parse_json(b, text, strlen(text), &lim, e);
+	if (rc == 0) {
+		struct validate_input in = { b->fields, NULL, NULL, b->image.at, b->image.data,
+					     b->image.len };
+		rc = validate_create(cfg, &in, s, e);
+	}
+	return rc;
+}
+
+START_TEST(long_texts)
+{
+	struct body b;
+	struct video_spec s;
+	struct api_error e;
+	uint8_t *png;
+	/* The test config allows 50 prompt characters: texts over 4,696
+	 * bytes are long.  A long image is decoded where it lies in the body. */
+	const char *shapes[][3] = {
+		{ "\"image\":", "", "" },
+		{ "\"image\":", "data:image/png;base64,", "" },
+		{ "\"input_reference\":{\"image_url\":", "data:image/png;base64,", "}" },
+		{ "\"input_reference\":", "", "" },
+		{ "\"image\":\"y\",\"image\":", "", "" },
+	};
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		char *text = long_image_body(shapes[i][0], shapes[i][1], shapes[i][2], 30000, &png);
+		ck_assert_msg(run_long(&b, text, &s, &e) == 0, "%zu: %s", i, e.message);
+		ck_assert_ptr_nonnull(b.image.at);
+		ck_assert_int_eq(s.image, IMAGE_BYTES);
+		ck_assert_int_eq(s.image_borrowed, 1);
+		ck_assert_uint_eq(s.image_len, 30000);
+		ck_assert_msg(memcmp(s.image_bytes, png, 30000) == 0, "%zu: bytes differ", i);
+		ck_assert((char *)s.image_bytes >= text && (char *)s.image_bytes < text + strlen(text) + 1);
+		video_spec_deinit(&s);
+		body_deinit(&b);
+		free(text);
+		free(png);
+	}
+	/* a later duplicate key wins, as json-c has it */
+	char *text = long_image_body("\"image\":", "", ",\"image\":\"https://a/b.png\"", 30000, &png);
+	ck_assert_int_eq(run_long(&b, text, &s, &e), 0);
+	ck_assert_ptr_null(b.image.at);
+	ck_assert_int_eq(s.image, IMAGE_URL);
+	video_spec_deinit(&s);
+	body_deinit(&b);
+	free(text);
+	free(png);
+	/* two long images, a long image where no image goes, a long remix */
+	struct buf t;
+	buf_init(&t, 1 << 24);
+	buf_puts(&t, "{\"prompt\":\"x\",\"image\":\"");
+	for (int k = 0; k < 6000; k++)
+		buf_putc(&t, 'A');
+	buf_puts(&t, "\",\"input_reference\":\"");
+	for (int k = 0; k < 6000; k++)
+		buf_putc(&t, 'A');
+	buf_puts(&t, "\"}");
+	ck_assert_int_eq(run_long(&b, t.data, &s, &e), -1);
+	ck_assert_str_eq(e.code, "conflicting_parameters");
+	video_spec_deinit(&s);
+	body_deinit(&b);
+	/* long texts that are not images are refused before json-c copies them */
+	const char *named[][3] = {
+		{ "{\"prompt\":\"", "\"}", "prompt" },
+		{ "{\"prompt\":\"x\",\"metadata\":{\"k\":\"", "\"}}", "metadata.k" },
+		{ "{\"prompt\":\"x\",\"style\":\"", "\"}", "style" },
+		{ "{\"prompt\":\"x\",\"image\":[\"", "\"]}", "image" },
+	};
+	for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+		buf_reset(&t);
+		char *big = malloc(6001);
+		memset(big, 'a', 6000);
+		big[6000] = '\0';
+		buf_puts(&t, named[i][0]);
+		buf_puts(&t, big);
+		buf_puts(&t, named[i][1]);
+		free(big);
+		ck_assert_int_eq(run_long(&b, t.data, &s, &e), -1);
+		ck_assert_int_eq(e.status, 400);
+		ck_assert_str_eq(e.param, named[i][2]);
+		video_spec_deinit(&s);
+		body_deinit(&b);
+	}
+	/* many shorter texts: their total is bounded too */
+	buf_reset(&t);
+	buf_puts(&t, "{\"prompt\":\"x\",\"metadata\":{");
+	for (int k = 0; k < 4; k++) {
+		buf_printf(&t, "%s\"k%d\":\"", k ? "," : "", k);
+		for (int j = 0; j < 4000; j++)
+			buf_putc(&t, 'b');
+		buf_putc(&t, '"');
+	}
+	buf_puts(&t, "}}");
+	ck_assert_int_eq(run_long(&b, t.data, &s, &e), -1);
+	ck_assert_str_eq(e.code, "invalid_value");
+	ck_assert_msg(strstr(e.message, "in all") != NULL, "%s", e.message);
+	video_spec_deinit(&s);
+	body_deinit(&b);
+	buf_deinit(&t);
+}
+END_TEST
+
+START_TEST(long_form_image)
+{
+	/* urlencoded, decoded in place in the body, the image text kept there */
+	uint8_t png[9000];
+	for (size_t i = 0; i < sizeof(png); i++)
+		png[i] = (uint8_t)(i * 13);
+	memcpy(png, "\x89PNG\r\n\x1a\n", 8);
+	char b64[12100];
+	codec_base64_encode(png, sizeof(png), b64);
+	struct buf raw;
+	buf_init(&raw, 1 << 20);
+	buf_puts(&raw, "prompt=a+cat&input_reference%5Bimage_url%5D=data%3Aimage%2Fpng%3Bbase64%2C");
+	for (const char *c = b64; *c; c++)
+		buf_printf(&raw, *c == '+' || *c == '/' || *c == '=' ? "%%%02X" : "%c", *c);
+	struct body b;
+	struct video_spec s;
+	struct api_error e;
+	body_init(&b);
+	video_spec_init(&s);
+	struct body_limits lim = { 1 << 24, 1 << 20, 1 << 24, 0, 0, 0, 64, "/tmp" };
+	body_text_limits(&lim, cfg->max_prompt_chars, cfg->max_metadata_bytes);
+	struct form_limits fl = { 64, 256, 1 << 20, 0, "/tmp" };
+	ck_assert_int_eq(form_parse_urlencoded_inplace(&b.form, raw.data, raw.len, &fl), FORM_OK);
+	ck_assert_int_eq(body_from_form(&b, &lim, &e), 0);
+	ck_assert(b.image.data > raw.data && b.image.data < raw.data + raw.len);
+	struct validate_input in = { b.fields, NULL, NULL, b.image.at, b.image.data, b.image.len };
+	ck_assert_msg(validate_create(cfg, &in, &s, &e) == 0, "%s", e.message);
+	ck_assert_str_eq(s.prompt, "a cat");
+	ck_assert_int_eq(s.image_borrowed, 1);
+	ck_assert_uint_eq(s.image_len, sizeof(png));
+	ck_assert(memcmp(s.image_bytes, png, sizeof(png)) == 0);
+	video_spec_deinit(&s);
+	body_deinit(&b);
+	/* a long value in a field that is no image */
+	buf_reset(&raw);
+	buf_puts(&raw, "prompt=");
+	for (int k = 0; k < 5000; k++)
+		buf_putc(&raw, 'z');
+	body_init(&b);
+	ck_assert_int_eq(form_parse_urlencoded_inplace(&b.form, raw.data, raw.len, &fl), FORM_OK);
+	ck_assert_int_eq(body_from_form(&b, &lim, &e), -1);
+	ck_assert_str_eq(e.param, "prompt");
+	body_deinit(&b);
+	buf_deinit(&raw);
+}
+END_TEST
+
 static Suite *validate_suite(void)
 {
 	Suite *s = suite_create("validate");
@@ -331,6 +521,8 @@ static Suite *validate_suite(void)
 	tcase_add_test(tc, bad_fields);
 	tcase_add_test(tc, bad_json_bodies);
 	tcase_add_test(tc, remix_fields);
+	tcase_add_test(tc, long_texts);
+	tcase_add_test(tc, long_form_image);
 	suite_add_tcase(s, tc);
 	return s;
 }
