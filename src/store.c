@@ -24,6 +24,7 @@ struct store {
 	size_t max_map;
 	MDB_txn *rtxn; /* a reset read transaction, renewed for the next read */
 	char path[4096]; /* data_dir/db */
+	int durable;
 };
 
 #define OWNER_MAX 128
@@ -172,7 +173,15 @@ typedef int (*write_fn)(struct store *st, MDB_txn *txn, void *arg);
 #define TXN_LIMITED 2
 
 /* run_write runs fn in a write transaction and commits, growing the map and
- * retrying when it is full.  fn returns 0, an MDB code or an errno. */
+ * retrying when it is full.  fn returns 0, an MDB code or an errno.
+ *
+ * Durable commits are grouped across processes: the environment is open
+ * with MDB_NOMETASYNC, so a commit syncs its data pages while it holds the
+ * writer lock, and the meta page is synced by mdb_env_sync after the lock
+ * is released.  Nothing returns before both are on disk (the same
+ * durability as LMDB's default), but the second sync of one process
+ * overlaps the next process's transaction and one sync covers every commit
+ * written before it.  LMDB keeps the database consistent either way. */
 static enum rg_err run_write(struct store *st, write_fn fn, void *arg)
 {
 	for (int tries = 0; tries < 32; tries++) {
@@ -183,6 +192,8 @@ static enum rg_err run_write(struct store *st, write_fn fn, void *arg)
 		rc = fn(st, txn, arg);
 		if (rc == 0) {
 			rc = mdb_txn_commit(txn);
+			if (rc == 0 && st->durable)
+				rc = mdb_env_sync(st->env, 1);
 		} else {
 			mdb_txn_abort(txn);
 			if (rc == TXN_EXISTS)
@@ -244,6 +255,7 @@ enum rg_err store_open(struct store **out, const char *data_dir,
 	if (st == NULL)
 		return RG_ENOMEM;
 	st->max_map = opt->max_map_bytes;
+	st->durable = opt->durable;
 	snprintf(st->path, sizeof(st->path), "%s", path);
 	int rc = mdb_env_create(&st->env);
 	if (rc == 0)
@@ -251,7 +263,7 @@ enum rg_err store_open(struct store **out, const char *data_dir,
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(st->env, 512);
 	if (rc == 0)
-		rc = mdb_env_open(st->env, path, opt->durable ? 0 : MDB_NOSYNC, 0600);
+		rc = mdb_env_open(st->env, path, opt->durable ? MDB_NOMETASYNC : MDB_NOSYNC, 0600);
 	if (rc == 0) {
 		/* Adopt the size on disk when it is larger than asked. */
 		MDB_envinfo info;
@@ -263,6 +275,8 @@ enum rg_err store_open(struct store **out, const char *data_dir,
 		int dead = 0;
 		mdb_reader_check(st->env, &dead);
 		rc = open_dbis(st);
+		if (rc == 0 && st->durable)
+			rc = mdb_env_sync(st->env, 1);
 	}
 	if (rc != 0) {
 		if (st->env)
