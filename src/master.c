@@ -306,11 +306,18 @@ static void spawn_dispatcher(struct master *m)
 	log_info("dispatcher_spawned", "dispatcher_pid=%d", (int)pid);
 }
 
-/* throttle schedules a respawn, backing off after quick deaths. */
-static void throttle(struct slot *s, const char *what)
+/* throttle schedules a respawn, backing off after quick deaths of the
+ * process's own making (an exit status, a crash).  A SIGKILL comes from
+ * outside (an operator, the OOM killer): the replacement starts at once,
+ * so a pool under such kills keeps serving. */
+static void throttle(struct slot *s, const char *what, int status)
 {
 	int64_t now = mono_ms();
-	s->failures = now - s->started < QUICK_EXIT_MS ? s->failures + 1 : 0;
+	int killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+	if (killed)
+		s->failures = 0;
+	else
+		s->failures = now - s->started < QUICK_EXIT_MS ? s->failures + 1 : 0;
 	int64_t delay = 0;
 	if (s->failures > 0) {
 		delay = 100LL << (s->failures < 7 ? s->failures : 7);
@@ -365,7 +372,7 @@ static void reap(struct master *m, int stopping)
 			log_info("dispatcher_exited", "dispatcher_pid=%d status=%d", (int)pid, status);
 			m->disp.pid = 0;
 			if (!stopping)
-				throttle(&m->disp, "dispatcher");
+				throttle(&m->disp, "dispatcher", status);
 			continue;
 		}
 		struct slot *s = NULL;
@@ -383,7 +390,7 @@ static void reap(struct master *m, int stopping)
 			memset(s, 0, sizeof(*s));
 			continue;
 		}
-		throttle(s, "worker");
+		throttle(s, "worker", status);
 	}
 }
 
