@@ -147,7 +147,7 @@ static int write_file_synced(const char *path, const uint8_t *data, size_t len)
 		}
 		off += (size_t)w;
 	}
-	if (fsync(fd) < 0) {
+	if (fdatasync(fd) < 0) {
 		close(fd);
 		unlink(path);
 		return -1;
@@ -160,7 +160,7 @@ static int fsync_path(const char *path)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	int rc = fsync(fd);
+	int rc = fdatasync(fd); /* the data and its size; the name is the directory's */
 	close(fd);
 	return rc;
 }
