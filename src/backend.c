@@ -174,6 +174,15 @@ void remote_set(struct json_object *rec, const char *name, const char *value)
 		json_object_object_del(r, name);
 }
 
+void backend_parse(const struct backend_ops *ops, struct backend_ctx *bc, struct json_object *rec,
+		   enum remote_phase ph, long status, const char *body, size_t len,
+		   struct remote_answer *ans)
+{
+	ops->parse(bc, rec, ph, status, body, len, ans);
+	codec_utf8_scrub(ans->code);
+	codec_utf8_scrub(ans->message);
+}
+
 void remote_http_error(struct remote_answer *ans, const char *upstream, long status,
 		       const char *detail)
 {

@@ -146,6 +146,12 @@ const char *remote_get(struct json_object *rec, const char *name);
 void remote_set(struct json_object *rec, const char *name, const char *value);
 /* classify_status fills a verdict for an HTTP status that is not a success:
  * 408, 429 and 5xx retry, the rest fail with a message naming the upstream. */
+/* backend_parse runs ops->parse and makes the answer fit for a video
+ * object: code and message valid UTF-8 (upstreams send any bytes, and a
+ * truncated copy may cut a character). */
+void backend_parse(const struct backend_ops *ops, struct backend_ctx *bc, struct json_object *rec,
+		   enum remote_phase ph, long status, const char *body, size_t len,
+		   struct remote_answer *ans);
 void remote_http_error(struct remote_answer *ans, const char *upstream, long status,
 		       const char *detail);
 /* remote_parse_object parses an answer body that must be one JSON object;

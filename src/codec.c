@@ -11,6 +11,7 @@
 #include "codec.h"
 
 #include <limits.h>
+#include <string.h>
 
 static const char b64_std[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -195,6 +196,20 @@ int codec_utf8_valid(const char *s, size_t len)
 		i += n;
 	}
 	return 1;
+}
+
+void codec_utf8_scrub(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t len = strlen(s), i = 0;
+	while (i < len) {
+		size_t n = utf8_seq_len(p + i, len - i);
+		if (n == 0) {
+			p[i] = '?';
+			n = 1;
+		}
+		i += n;
+	}
 }
 
 static int hex4(const char *p)

@@ -28,6 +28,11 @@ void codec_hex(const uint8_t *in, size_t len, char *out);
  * overlongs, no surrogates, nothing above U+10FFFF). */
 int codec_utf8_valid(const char *s, size_t len);
 
+/* codec_utf8_scrub makes the NUL-terminated s valid UTF-8 in place: each
+ * byte that does not start a well-formed sequence (a stray byte, or a
+ * character cut short by truncation) becomes '?'. */
+void codec_utf8_scrub(char *s);
+
 /* codec_json_unescape decodes the text between a JSON string's quotes in
  * place (the result is never longer) and NUL-terminates it (s[len], the
  * closing quote, must be writable).  Returns the

@@ -366,7 +366,7 @@ static void answered(struct dispatcher *d, struct run *r, struct transfer *t)
 		disp_cancel_run(d, r, "deleted");
 		return;
 	}
-	r->ops->parse(r->bc, rec, r->phase, status, t->resp.data, t->resp.len, &ans);
+	backend_parse(r->ops, r->bc, rec, r->phase, status, t->resp.data, t->resp.len, &ans);
 	json_object_put(rec);
 	if (status == 0 && r->phase == PHASE_SUBMIT) {
 		/* No answer: did the request reach the upstream at all? */

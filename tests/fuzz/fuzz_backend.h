@@ -228,7 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct json_object *rec = make_record(flags);
 	struct remote_answer ans;
 	memset(&ans, 0, sizeof(ans));
-	ops->parse(&bctx, rec, ph, status, arg, len, &ans);
+	backend_parse(ops, &bctx, rec, ph, status, arg, len, &ans);
 	check_answer(&ans, ph, status, len, body_has_null);
 	CHECK(json_object_is_type(rec, json_type_object));
 	CHECK(json_object_to_json_string(rec) != NULL);

@@ -270,6 +270,26 @@ START_TEST(json_unescape)
 }
 END_TEST
 
+START_TEST(utf8_scrub)
+{
+	const char *cases[][2] = {
+		{ "plain", "plain" },
+		{ "caf\xc3\xa9", "caf\xc3\xa9" },
+		{ "a\xff" "b", "a?b" },
+		{ "cut \xe2\x82", "cut ??" },
+		{ "\xc0\xaf", "??" },
+		{ "\xed\xa0\x80", "???" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char s[32];
+		snprintf(s, sizeof(s), "%s", cases[i][0]);
+		codec_utf8_scrub(s);
+		ck_assert_str_eq(s, cases[i][1]);
+		ck_assert(codec_utf8_valid(s, strlen(s)));
+	}
+}
+END_TEST
+
 static Suite *codec_suite(void)
 {
 	Suite *s = suite_create("codec");
@@ -278,6 +298,7 @@ static Suite *codec_suite(void)
 	tcase_add_test(tc, b64_alphabets);
 	tcase_add_loop_test(tc, b64_invalid, 0, N(b64_bad));
 	tcase_add_test(tc, json_unescape);
+	tcase_add_test(tc, utf8_scrub);
 	tcase_add_test(tc, b64_decoded_max);
 	tcase_add_test(tc, b64_round_trip);
 	suite_add_tcase(s, tc);
