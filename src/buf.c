@@ -127,15 +127,15 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 	return need;
 }
 
-/* buf_json_string writes valid JSON whatever the bytes: a byte that does
+/* buf_json_escaped writes valid JSON whatever the bytes: a byte that does
  * not start a well-formed UTF-8 sequence becomes U+FFFD, so an error that
- * quotes hostile input is still JSON. */
-int buf_json_string(struct buf *b, const char *s, size_t len)
+ * quotes hostile input is still JSON.  Other escapes are json-c's (with
+ * JSON_C_TO_STRING_NOSLASHESCAPE), so text spliced into json-c's output
+ * reads as if json-c had written it. */
+int buf_json_escaped(struct buf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t start = b->len;
-	if (buf_putc(b, '"') < 0)
-		goto fail;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		char esc[7] = { '\\', 0, 0, 0, 0, 0, 0 };
@@ -176,14 +176,24 @@ int buf_json_string(struct buf *b, const char *s, size_t len)
 		if (buf_append(b, esc, n) < 0)
 			goto fail;
 	}
-	if (buf_putc(b, '"') < 0)
-		goto fail;
 	return 0;
 fail:
 	b->len = start;
 	if (b->data != NULL)
 		b->data[start] = '\0';
 	return -1;
+}
+
+int buf_json_string(struct buf *b, const char *s, size_t len)
+{
+	size_t start = b->len;
+	if (buf_putc(b, '"') < 0 || buf_json_escaped(b, s, len) < 0 || buf_putc(b, '"') < 0) {
+		b->len = start;
+		if (b->data != NULL)
+			b->data[start] = '\0';
+		return -1;
+	}
+	return 0;
 }
 
 char *buf_take(struct buf *b)

@@ -8,6 +8,9 @@
  */
 #include "store.h"
 
+#include "buf.h"
+#include "video.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <lmdb.h>
@@ -20,7 +23,7 @@
 
 struct store {
 	MDB_env *env;
-	MDB_dbi videos, by_owner, due, idem, keys, key_hash, rate, upstream;
+	MDB_dbi videos, by_owner, due, idem, keys, key_hash, rate, upstream, pub;
 	size_t max_map;
 	MDB_txn *rtxn; /* a reset read transaction, renewed for the next read */
 	char path[4096]; /* data_dir/db */
@@ -28,6 +31,10 @@ struct store {
 
 #define OWNER_MAX 128
 #define IDEM_MAX 256
+/* The key in pub that says every record has its cached public object
+ * (records written before the cache existed get one at the next open). */
+#define PUB_COMPLETE "#complete"
+#define PUB_MAX (64u << 20)
 
 static enum rg_err from_mdb(int rc)
 {
@@ -224,11 +231,63 @@ static int open_dbis(struct store *st)
 	    (rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &st->keys)) ||
 	    (rc = mdb_dbi_open(txn, "key_hash", MDB_CREATE, &st->key_hash)) ||
 	    (rc = mdb_dbi_open(txn, "rate", MDB_CREATE, &st->rate)) ||
-	    (rc = mdb_dbi_open(txn, "upstream", MDB_CREATE, &st->upstream))) {
+	    (rc = mdb_dbi_open(txn, "upstream", MDB_CREATE, &st->upstream)) ||
+	    (rc = mdb_dbi_open(txn, "public", MDB_CREATE, &st->pub))) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
 	return mdb_txn_commit(txn);
+}
+
+static int put_pub(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec);
+
+static int fill_pub_txn(struct store *st, MDB_txn *txn, void *arg)
+{
+	(void)arg;
+	MDB_val mk = { sizeof(PUB_COMPLETE) - 1, (void *)PUB_COMPLETE }, k, v;
+	if (mdb_get(txn, st->pub, &mk, &v) == 0)
+		return 0; /* another process did it first */
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(txn, st->videos, &cur);
+	if (rc != 0)
+		return rc;
+	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+		struct json_object *rec = parse_val(&v);
+		const char *id = rec ? rec_str(rec, "id") : NULL;
+		int prc = 0;
+		/* An unreadable record stays without (db check reports it). */
+		if (id != NULL && strlen(id) == k.mv_size && memcmp(id, k.mv_data, k.mv_size) == 0)
+			prc = put_pub(st, txn, id, rec);
+		json_object_put(rec);
+		if (prc != 0 && prc != EINVAL) {
+			rc = prc;
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc == 0) {
+		MDB_val e = { 0, (void *)"" };
+		rc = mdb_put(txn, st->pub, &mk, &e, 0);
+	}
+	return rc;
+}
+
+/* fill_pub gives the records written before the cached public objects
+ * existed theirs, once per database. */
+static void fill_pub(struct store *st)
+{
+	MDB_txn *txn;
+	MDB_val mk = { sizeof(PUB_COMPLETE) - 1, (void *)PUB_COMPLETE }, v;
+	if (read_begin(st, &txn) != 0)
+		return;
+	int done = mdb_get(txn, st->pub, &mk, &v) == 0;
+	read_end(st, txn);
+	/* On failure (a full disk) reads still work: they render a missing
+	 * entry on the spot, and the next open tries again. */
+	if (!done)
+		run_write(st, fill_pub_txn, NULL);
 }
 
 enum rg_err store_open(struct store **out, const char *data_dir,
@@ -247,7 +306,7 @@ enum rg_err store_open(struct store **out, const char *data_dir,
 	snprintf(st->path, sizeof(st->path), "%s", path);
 	int rc = mdb_env_create(&st->env);
 	if (rc == 0)
-		rc = mdb_env_set_maxdbs(st->env, 8);
+		rc = mdb_env_set_maxdbs(st->env, 9);
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(st->env, 512);
 	if (rc == 0)
@@ -264,6 +323,8 @@ enum rg_err store_open(struct store **out, const char *data_dir,
 		mdb_reader_check(st->env, &dead);
 		rc = open_dbis(st);
 	}
+	if (rc == 0)
+		fill_pub(st);
 	if (rc != 0) {
 		if (st->env)
 			mdb_env_close(st->env);
@@ -303,6 +364,28 @@ static int put_json(MDB_txn *txn, MDB_dbi dbi, const char *key,
 	MDB_val k = { strlen(key), (void *)key };
 	MDB_val v = { len, (void *)text };
 	return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+/* put_pub writes the cached public object of rec (video.c's form). */
+static int put_pub(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec)
+{
+	struct buf b;
+	buf_init(&b, PUB_MAX);
+	int rc = video_cache_build(rec, &b) < 0 ? EINVAL : 0;
+	if (rc == 0) {
+		MDB_val k = { strlen(id), (void *)id }, v = { b.len, b.data };
+		rc = mdb_put(txn, st->pub, &k, &v, 0);
+	}
+	buf_deinit(&b);
+	return rc;
+}
+
+/* put_video is the one way a video record is written: the record and its
+ * cached public object change together, so the cache is never stale. */
+static int put_video(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec)
+{
+	int rc = put_json(txn, st->videos, id, rec);
+	return rc != 0 ? rc : put_pub(st, txn, id, rec);
 }
 
 static int put_index(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
@@ -479,7 +562,7 @@ static int insert_txn(struct store *st, MDB_txn *txn, void *arg)
 		const char *id = rec_str(a->recs[i], "id");
 		if (id == NULL)
 			return EINVAL;
-		int rc = put_json(txn, st->videos, id, a->recs[i]);
+		int rc = put_video(st, txn, id, a->recs[i]);
 		if (rc == 0)
 			rc = index_video(st, txn, a->recs[i], 1);
 		if (rc != 0)
@@ -582,7 +665,7 @@ static int update_txn(struct store *st, MDB_txn *txn, void *arg)
 	rc = index_video(st, txn, old, 0);
 	json_object_put(old);
 	if (rc == 0)
-		rc = put_json(txn, st->videos, id, rec);
+		rc = put_video(st, txn, id, rec);
 	if (rc == 0)
 		rc = index_video(st, txn, rec, 1);
 	return rc;
@@ -614,7 +697,7 @@ static int modify_txn(struct store *st, MDB_txn *txn, void *arg)
 			rc = index_video(st, txn, rec, 0);
 		if (rc == 0) {
 			a->fn(rec, i, a->arg);
-			rc = put_json(txn, st->videos, a->ids[i], rec);
+			rc = put_video(st, txn, a->ids[i], rec);
 		}
 		if (rc == 0)
 			rc = index_video(st, txn, rec, 1);
@@ -649,6 +732,8 @@ static int delete_txn(struct store *st, MDB_txn *txn, void *arg)
 	if (rc == 0) {
 		MDB_val k = { strlen(a->id), (void *)a->id };
 		rc = mdb_del(txn, st->videos, &k, NULL);
+		if (rc == 0)
+			rc = del_index(txn, st->pub, a->id, strlen(a->id));
 	}
 	return rc;
 }
@@ -708,9 +793,12 @@ static int seek_owner(MDB_cursor *cur, const char *prefix, size_t plen,
 	return rc;
 }
 
-enum rg_err store_video_list(struct store *st, const char *owner, const char *after,
-			     size_t limit, int desc, store_video_fn fn, void *arg,
-			     int *has_more)
+/* A list visitor reads id inside txn: 0 (setting *stop to end the list),
+ * MDB_NOTFOUND (gone: not counted) or an error. */
+typedef int (*visit_fn)(struct store *st, MDB_txn *txn, const char *id, void *arg, int *stop);
+
+static enum rg_err list_owner(struct store *st, const char *owner, const char *after,
+			      size_t limit, int desc, visit_fn visit, void *arg, int *has_more)
 {
 	char prefix[OWNER_MAX + 1];
 	size_t plen = pair_key(prefix, sizeof(prefix), owner, NULL);
@@ -746,11 +834,9 @@ enum rg_err store_video_list(struct store *st, const char *owner, const char *af
 		}
 		memcpy(id, (char *)k.mv_data + plen, ilen);
 		id[ilen] = '\0';
-		struct json_object *rec = NULL;
-		int grc = get_in(st, txn, st->videos, id, &rec);
+		int stop = 0;
+		int grc = visit(st, txn, id, arg, &stop);
 		if (grc == 0) {
-			int stop = fn(rec, arg);
-			json_object_put(rec);
 			seen++;
 			if (stop)
 				break;
@@ -765,6 +851,81 @@ enum rg_err store_video_list(struct store *st, const char *owner, const char *af
 	mdb_cursor_close(cur);
 	read_end(st, txn);
 	return err;
+}
+
+struct visit_args {
+	store_video_fn rec_fn;
+	store_public_fn pub_fn;
+	void *arg;
+};
+
+static int visit_record(struct store *st, MDB_txn *txn, const char *id, void *arg, int *stop)
+{
+	struct visit_args *a = arg;
+	struct json_object *rec = NULL;
+	int rc = get_in(st, txn, st->videos, id, &rec);
+	if (rc == 0)
+		*stop = a->rec_fn(rec, a->arg);
+	json_object_put(rec);
+	return rc;
+}
+
+/* pub_in hands fn the cached public object of id.  A record without one
+ * (written by an older reelgate since this one filled them in) gets it
+ * rendered on the spot, so a missing entry is slow, never wrong. */
+static int pub_in(struct store *st, MDB_txn *txn, const char *id, void *arg, int *stop)
+{
+	struct visit_args *a = arg;
+	MDB_val k = { strlen(id), (void *)id }, v;
+	int rc = mdb_get(txn, st->pub, &k, &v);
+	if (rc == 0) {
+		/* The record must exist too: they are only ever written together. */
+		*stop = a->pub_fn(id, v.mv_data, v.mv_size, a->arg);
+		return 0;
+	}
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	struct json_object *rec = NULL;
+	rc = get_in(st, txn, st->videos, id, &rec);
+	if (rc != 0)
+		return rc;
+	struct buf b;
+	buf_init(&b, PUB_MAX);
+	rc = video_cache_build(rec, &b) < 0 ? MDB_CORRUPTED : 0;
+	if (rc == 0)
+		*stop = a->pub_fn(id, b.data, b.len, a->arg);
+	buf_deinit(&b);
+	json_object_put(rec);
+	return rc;
+}
+
+enum rg_err store_video_list(struct store *st, const char *owner, const char *after,
+			     size_t limit, int desc, store_video_fn fn, void *arg,
+			     int *has_more)
+{
+	struct visit_args a = { fn, NULL, arg };
+	return list_owner(st, owner, after, limit, desc, visit_record, &a, has_more);
+}
+
+enum rg_err store_video_list_public(struct store *st, const char *owner, const char *after,
+				    size_t limit, int desc, store_public_fn fn, void *arg,
+				    int *has_more)
+{
+	struct visit_args a = { NULL, fn, arg };
+	return list_owner(st, owner, after, limit, desc, pub_in, &a, has_more);
+}
+
+enum rg_err store_video_public(struct store *st, const char *id, store_public_fn fn, void *arg)
+{
+	MDB_txn *txn;
+	int rc = read_begin(st, &txn);
+	if (rc != 0)
+		return from_mdb(rc);
+	struct visit_args a = { NULL, fn, arg };
+	int stop = 0;
+	rc = pub_in(st, txn, id, &a, &stop);
+	read_end(st, txn);
+	return from_mdb(rc);
 }
 
 enum rg_err store_due_scan(struct store *st, uint64_t now_ms, size_t limit,
@@ -963,6 +1124,21 @@ static int has_key(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len)
 	return mdb_get(txn, dbi, &k, &v) == 0;
 }
 
+/* check_pub: the cached public object is what the record makes now. */
+static void check_pub(struct check_ctx *c, const char *id, struct json_object *rec)
+{
+	struct buf want;
+	buf_init(&want, PUB_MAX);
+	MDB_val k = { strlen(id), (void *)id }, v;
+	if (video_cache_build(rec, &want) < 0)
+		report(c, "record %s: its public object cannot be rendered", id);
+	else if (mdb_get(c->txn, c->st->pub, &k, &v) != 0)
+		report(c, "record %s: missing from public", id);
+	else if (v.mv_size != want.len || memcmp(v.mv_data, want.data, want.len) != 0)
+		report(c, "record %s: its cached public object differs from the record", id);
+	buf_deinit(&want);
+}
+
 /* check_records: every record parses and has its index entries. */
 static void check_records(struct check_ctx *c)
 {
@@ -992,13 +1168,16 @@ static void check_records(struct check_ctx *c)
 			if (dklen == 0 || !has_key(c->txn, c->st->due, dk, dklen))
 				report(c, "record %s: missing from due", id);
 		}
+		check_pub(c, id, rec);
 		json_object_put(rec);
 	}
 	mdb_cursor_close(cur);
 }
 
+enum index_kind { INDEX_PAIR, INDEX_DUE, INDEX_ID };
+
 /* check_index: every index entry points at a record that agrees. */
-static void check_index(struct check_ctx *c, MDB_dbi dbi, const char *name, int is_due)
+static void check_index(struct check_ctx *c, MDB_dbi dbi, const char *name, enum index_kind kind)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -1008,7 +1187,13 @@ static void check_index(struct check_ctx *c, MDB_dbi dbi, const char *name, int 
 		const char *p = k.mv_data;
 		const char *id;
 		size_t ilen;
-		if (is_due) {
+		if (kind == INDEX_ID) {
+			if (k.mv_size == sizeof(PUB_COMPLETE) - 1 &&
+			    memcmp(p, PUB_COMPLETE, k.mv_size) == 0)
+				continue;
+			id = p;
+			ilen = k.mv_size;
+		} else if (kind == INDEX_DUE) {
 			id = p + 8;
 			ilen = k.mv_size > 8 ? k.mv_size - 8 : 0;
 		} else {
@@ -1030,8 +1215,9 @@ enum rg_err store_check(struct store *st, store_report_fn fn, void *arg)
 	if (rc != 0)
 		return from_mdb(rc);
 	check_records(&c);
-	check_index(&c, st->by_owner, "by_owner", 0);
-	check_index(&c, st->due, "due", 1);
+	check_index(&c, st->by_owner, "by_owner", INDEX_PAIR);
+	check_index(&c, st->due, "due", INDEX_DUE);
+	check_index(&c, st->pub, "public", INDEX_ID);
 	read_end(st, c.txn);
 	return c.bad ? RG_ECORRUPT : RG_OK;
 }
