@@ -828,7 +828,7 @@ void api_handle(struct app *app, struct http_request *req, struct http_response 
 		http_error(res, &e);
 		return;
 	}
-	if (auth_check(app->st, req->authorization, owner, &lim, &e) < 0) {
+	if (auth_check(app->st, &app->auth, req->authorization, owner, &lim, &e) < 0) {
 		if (req->authorization == NULL && req->behind_apache && e.code == NULL)
 			snprintf(e.message + strlen(e.message), sizeof(e.message) - strlen(e.message),
 				 " (Behind Apache, set CGIPassAuth On so the header reaches reelgate.)");

@@ -1014,25 +1014,29 @@ enum rg_err store_key_insert(struct store *st, struct json_object *rec, const ui
 	return run_write(st, key_insert_txn, &a);
 }
 
-enum rg_err store_key_by_hash(struct store *st, const uint8_t hash[32], struct json_object **out)
+/* key_in_hash finds the key record of hash: its bytes into *v. */
+static int key_in_hash(struct store *st, MDB_txn *txn, const uint8_t hash[32], MDB_val *v)
+{
+	MDB_val hk = { 32, (void *)hash }, iv;
+	int rc = mdb_get(txn, st->key_hash, &hk, &iv);
+	if (rc != 0)
+		return rc;
+	if (iv.mv_size == 0 || iv.mv_size >= ID_MAX)
+		return MDB_CORRUPTED;
+	return mdb_get(txn, st->keys, &iv, v);
+}
+
+enum rg_err store_key_by_hash(struct store *st, const uint8_t hash[32],
+				  store_bytes_fn fn, void *arg)
 {
 	MDB_txn *txn;
-	*out = NULL;
+	MDB_val v;
 	int rc = read_begin(st, &txn);
 	if (rc != 0)
 		return from_mdb(rc);
-	MDB_val hk = { 32, (void *)hash }, iv;
-	rc = mdb_get(txn, st->key_hash, &hk, &iv);
-	if (rc == 0) {
-		char id[ID_MAX];
-		if (iv.mv_size >= sizeof(id)) {
-			rc = MDB_CORRUPTED;
-		} else {
-			memcpy(id, iv.mv_data, iv.mv_size);
-			id[iv.mv_size] = '\0';
-			rc = get_in(st, txn, st->keys, id, out);
-		}
-	}
+	rc = key_in_hash(st, txn, hash, &v);
+	if (rc == 0)
+		fn(v.mv_data, v.mv_size, arg);
 	read_end(st, txn);
 	return from_mdb(rc);
 }

@@ -119,8 +119,12 @@ enum rg_err store_due_scan(struct store *st, uint64_t now_ms, size_t limit,
 /* Keys.  hash is SHA-256 of the secret. */
 enum rg_err store_key_insert(struct store *st, struct json_object *rec,
 			     const uint8_t hash[32]);
+/* store_key_by_hash hands fn the stored JSON text of the key record of
+ * hash, borrowed for the call (so a caller may skip parsing bytes it saw
+ * before); fn's result is ignored. */
+typedef int (*store_bytes_fn)(const void *data, size_t len, void *arg);
 enum rg_err store_key_by_hash(struct store *st, const uint8_t hash[32],
-			      struct json_object **out);
+			      store_bytes_fn fn, void *arg);
 enum rg_err store_key_get(struct store *st, const char *key_id,
 			  struct json_object **out);
 enum rg_err store_key_put(struct store *st, struct json_object *rec);
