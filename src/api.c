@@ -466,9 +466,14 @@ static int put_cached(const char *id, const void *data, size_t len, void *arg)
 		c->failed = RG_ENOMEM;
 		return 1;
 	}
+	size_t idlen = strlen(id); /* < ID_MAX: the store's ids are */
+	if (idlen >= ID_MAX) {
+		c->failed = RG_ECORRUPT;
+		return 1;
+	}
 	if (c->count++ == 0)
-		snprintf(c->first, sizeof(c->first), "%s", id);
-	snprintf(c->last, sizeof(c->last), "%s", id);
+		memcpy(c->first, id, idlen + 1);
+	memcpy(c->last, id, idlen + 1);
 	return 0;
 }
 

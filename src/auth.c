@@ -20,6 +20,25 @@ void auth_hash(const char *secret, size_t len, uint8_t out[32])
 	EVP_Digest(secret, len, out, &n, EVP_sha256(), NULL);
 }
 
+/* hash_secret is auth_hash with the cache's fetched algorithm. */
+static void hash_secret(struct auth_cache *c, const char *secret, size_t len, uint8_t out[32])
+{
+	if (c != NULL && c->sha256 == NULL)
+		c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (c == NULL || c->sha256 == NULL) {
+		auth_hash(secret, len, out);
+		return;
+	}
+	unsigned int n = 32;
+	EVP_Digest(secret, len, out, &n, c->sha256, NULL);
+}
+
+void auth_cache_deinit(struct auth_cache *c)
+{
+	EVP_MD_free(c->sha256);
+	memset(c, 0, sizeof(*c));
+}
+
 enum rg_err auth_key_create(struct store *st, const char *name,
 			    char secret[AUTH_SECRET_MAX], char key_id[ID_MAX])
 {
@@ -199,7 +218,7 @@ int auth_check(struct store *st, struct auth_cache *cache, const char *header,
 	if (len == 0 || len > AUTH_SECRET_MAX)
 		return unauthorized(e, "invalid_api_key", "Incorrect API key provided.");
 	uint8_t hash[32];
-	auth_hash(secret, len, hash);
+	hash_secret(cache, secret, len, hash);
 	struct judged j;
 	struct judge_args a = { cache, hash, &j };
 	enum rg_err err = store_key_by_hash(st, hash, judge_bytes, &a);

@@ -34,7 +34,7 @@ struct key_limits {
  * says.  Every check still reads the record; only parsing it again is
  * saved.  Revoking a key or changing its limits changes the record's bytes,
  * so the very next request sees the change.  All zeros is an empty cache;
- * it holds no pointers and needs no deinit. */
+ * auth_cache_deinit frees what it fetched. */
 #define AUTH_CACHE_SLOTS 8
 #define AUTH_CACHE_REC_MAX 1024 /* larger records are parsed every time */
 
@@ -47,10 +47,16 @@ struct auth_cache_slot {
 	struct key_limits lim;
 };
 
+struct evp_md_st;
+
 struct auth_cache {
 	struct auth_cache_slot slot[AUTH_CACHE_SLOTS];
-	unsigned next; /* the slot to replace next */
+	unsigned next;             /* the slot to replace next */
+	struct evp_md_st *sha256;  /* EVP_MD fetched once: EVP_sha256() looks
+				      the algorithm up again on every use */
 };
+
+void auth_cache_deinit(struct auth_cache *c);
 
 /* auth_check reads an Authorization header value (may be NULL) and writes
  * the owning key id into owner and its limits into lim (may be NULL), or

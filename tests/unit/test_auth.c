@@ -157,6 +157,7 @@ START_TEST(cache_sees_revocation_and_limits)
 	h2[strlen(h2) - 1] ^= 1;
 	ck_assert_int_eq(auth_check(st, &cache, h2, owner, &got, &e), -1);
 	ck_assert_int_eq(e.status, 401);
+	auth_cache_deinit(&cache);
 }
 END_TEST
 
