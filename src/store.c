@@ -857,6 +857,8 @@ struct visit_args {
 	store_video_fn rec_fn;
 	store_public_fn pub_fn;
 	void *arg;
+	int list;            /* a list: ids come in order, and a cursor finds */
+	MDB_cursor *pub_cur; /* the next one on the page it is on already */
 };
 
 static int visit_record(struct store *st, MDB_txn *txn, const char *id, void *arg, int *stop)
@@ -877,7 +879,12 @@ static int pub_in(struct store *st, MDB_txn *txn, const char *id, void *arg, int
 {
 	struct visit_args *a = arg;
 	MDB_val k = { strlen(id), (void *)id }, v;
-	int rc = mdb_get(txn, st->pub, &k, &v);
+	int rc = 0;
+	if (a->list && a->pub_cur == NULL)
+		rc = mdb_cursor_open(txn, st->pub, &a->pub_cur);
+	if (rc == 0)
+		rc = a->pub_cur != NULL ? mdb_cursor_get(a->pub_cur, &k, &v, MDB_SET_KEY)
+					: mdb_get(txn, st->pub, &k, &v);
 	if (rc == 0) {
 		/* The record must exist too: they are only ever written together. */
 		*stop = a->pub_fn(id, v.mv_data, v.mv_size, a->arg);
@@ -903,7 +910,7 @@ enum rg_err store_video_list(struct store *st, const char *owner, const char *af
 			     size_t limit, int desc, store_video_fn fn, void *arg,
 			     int *has_more)
 {
-	struct visit_args a = { fn, NULL, arg };
+	struct visit_args a = { fn, NULL, arg, 0, NULL };
 	return list_owner(st, owner, after, limit, desc, visit_record, &a, has_more);
 }
 
@@ -911,8 +918,11 @@ enum rg_err store_video_list_public(struct store *st, const char *owner, const c
 				    size_t limit, int desc, store_public_fn fn, void *arg,
 				    int *has_more)
 {
-	struct visit_args a = { NULL, fn, arg };
-	return list_owner(st, owner, after, limit, desc, pub_in, &a, has_more);
+	struct visit_args a = { NULL, fn, arg, 1, NULL };
+	enum rg_err err = list_owner(st, owner, after, limit, desc, pub_in, &a, has_more);
+	if (a.pub_cur != NULL)
+		mdb_cursor_close(a.pub_cur); /* LMDB allows it after the txn ended */
+	return err;
 }
 
 enum rg_err store_video_public(struct store *st, const char *id, store_public_fn fn, void *arg)
@@ -921,7 +931,7 @@ enum rg_err store_video_public(struct store *st, const char *id, store_public_fn
 	int rc = read_begin(st, &txn);
 	if (rc != 0)
 		return from_mdb(rc);
-	struct visit_args a = { NULL, fn, arg };
+	struct visit_args a = { NULL, fn, arg, 0, NULL };
 	int stop = 0;
 	rc = pub_in(st, txn, id, &a, &stop);
 	read_end(st, txn);
