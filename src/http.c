@@ -13,6 +13,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#define BASE_MAX 300 /* scheme://host rebuilt from the request */
+
 /* The parameters a request is read from, found in one pass over the
  * environment: FCGX_GetParam scans all of it for each name asked. */
 enum param {
@@ -57,11 +59,6 @@ static void read_params(FCGX_ParamArray envp, const char *v[P_COUNT])
 	}
 }
 
-static char *dup_or_null(const char *v)
-{
-	return v ? strdup(v) : NULL;
-}
-
 static long long parse_length(const char *s, int *bad)
 {
 	*bad = 0;
@@ -78,11 +75,9 @@ static long long parse_length(const char *s, int *bad)
 	return n;
 }
 
-/* base_url rebuilds scheme://host from the request, or uses public_url. */
-static char *make_base_url(const char *const v[P_COUNT], const char *public_url)
+/* make_base_url rebuilds scheme://host from the request into out. */
+static void make_base_url(const char *const v[P_COUNT], char out[BASE_MAX])
 {
-	if (public_url != NULL)
-		return strdup(public_url);
 	const char *https = v[P_HTTPS];
 	const char *scheme = v[P_REQUEST_SCHEME];
 	int tls = (https && https[0] && strcasecmp(https, "off") != 0) ||
@@ -99,14 +94,54 @@ static char *make_base_url(const char *const v[P_COUNT], const char *public_url)
 		host = hostbuf;
 	}
 	const char *sch = tls ? "https://" : "http://";
-	size_t ls = strlen(sch), lh = strlen(host);
-	char *out = malloc(ls + lh + 1);
-	if (out) {
-		memcpy(out, sch, ls);
-		memcpy(out + ls, host, lh + 1);
-	}
-	return out;
+	size_t ls = strlen(sch), lh = strlen(host); /* ls + lh < BASE_MAX */
+	memcpy(out, sch, ls);
+	memcpy(out + ls, host, lh + 1);
 }
+
+static int request_id_ok(const char *rid, size_t len)
+{
+	if (len == 0 || len > 32)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = rid[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      c == '@' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* keep_strings copies the n strings (NULL ones stay NULL) into one block
+ * that r owns: one allocation per request instead of one per string. */
+struct kept {
+	const char *s; /* or NULL */
+	size_t len;
+	char **field;
+};
+
+static int keep_strings(struct http_request *r, struct kept *k, size_t n)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		if (k[i].s != NULL)
+			total += k[i].len + 1;
+	char *p = malloc(total ? total : 1);
+	if (p == NULL)
+		return -1;
+	r->strings = p;
+	for (size_t i = 0; i < n; i++) {
+		if (k[i].s == NULL)
+			continue;
+		memcpy(p, k[i].s, k[i].len);
+		p[k[i].len] = '\0';
+		*k[i].field = p;
+		p += k[i].len + 1;
+	}
+	return 0;
+}
+
+#define KEEP(str, fld) { (str), (str) ? strlen(str) : 0, &r->fld }
 
 int http_request_from_fcgx(struct http_request *r, FCGX_Request *req,
 			   const char *public_url)
@@ -115,7 +150,18 @@ int http_request_from_fcgx(struct http_request *r, FCGX_Request *req,
 	read_params(req->envp, v);
 	memset(r, 0, sizeof(*r));
 	r->fcgx = req;
-	r->method = dup_or_null(v[P_METHOD]);
+	/* The web server's request id (nginx $request_id, Apache's
+	 * mod_unique_id), so its log lines and ours match. */
+	const char *rid = v[P_REQUEST_ID];
+	if (rid == NULL)
+		rid = v[P_UNIQUE_ID];
+	size_t rlen = rid ? strlen(rid) : 0;
+	if (request_id_ok(rid, rlen)) {
+		memcpy(r->request_id, "req_", 4);
+		memcpy(r->request_id + 4, rid, rlen + 1);
+	} else if (id_prefixed_new(r->request_id, sizeof(r->request_id), "req_", 16) < 0) {
+		snprintf(r->request_id, sizeof(r->request_id), "req_unknown");
+	}
 	const char *uri = v[P_REQUEST_URI];
 	char joined[4096];
 	if (uri == NULL)
@@ -129,51 +175,41 @@ int http_request_from_fcgx(struct http_request *r, FCGX_Request *req,
 		uri = joined[0] ? joined : "/";
 	}
 	const char *q = strchr(uri, '?');
-	r->path = q ? strndup(uri, (size_t)(q - uri)) : strdup(uri);
+	const char *query = "";
 	if (q != NULL)
-		r->query = strdup(q + 1);
+		query = q + 1;
 	else if (v[P_QUERY_STRING] != NULL && v[P_REQUEST_URI] == NULL)
-		r->query = strdup(v[P_QUERY_STRING]);
-	else
-		r->query = strdup("");
-	r->content_type = dup_or_null(v[P_CONTENT_TYPE]);
-	r->authorization = dup_or_null(v[P_AUTHORIZATION]);
+		query = v[P_QUERY_STRING];
+	char base[BASE_MAX];
+	const char *base_url = public_url;
+	if (base_url == NULL) {
+		make_base_url(v, base);
+		base_url = base;
+	}
+	const char *method = v[P_METHOD] ? v[P_METHOD] : "GET";
+	struct kept k[] = {
+		{ method, strlen(method), &r->method },
+		{ uri, q ? (size_t)(q - uri) : strlen(uri), &r->path },
+		{ query, strlen(query), &r->query },
+		KEEP(v[P_CONTENT_TYPE], content_type),
+		KEEP(v[P_AUTHORIZATION], authorization),
+		KEEP(v[P_IDEMPOTENCY_KEY], idempotency_key),
+		KEEP(v[P_RANGE], range),
+		{ base_url, strlen(base_url), &r->base_url },
+	};
+	if (keep_strings(r, k, sizeof(k) / sizeof(k[0])) < 0)
+		return -1;
 	const char *software = v[P_SERVER_SOFTWARE];
 	r->behind_apache = software != NULL && strstr(software, "Apache") != NULL;
-	r->idempotency_key = dup_or_null(v[P_IDEMPOTENCY_KEY]);
-	r->range = dup_or_null(v[P_RANGE]);
-	r->base_url = make_base_url(v, public_url);
 	r->content_length = parse_length(v[P_CONTENT_LENGTH], &r->bad_length);
-	/* The web server's request id (nginx $request_id, Apache's
-	 * mod_unique_id), so its log lines and ours match. */
-	const char *rid = v[P_REQUEST_ID];
-	if (rid == NULL)
-		rid = v[P_UNIQUE_ID];
-	size_t rlen = rid ? strlen(rid) : 0;
-	if (rlen > 0 && rlen <= 32 &&
-	    strspn(rid, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ@_-") == rlen) {
-		memcpy(r->request_id, "req_", 4);
-		memcpy(r->request_id + 4, rid, rlen + 1);
-	} else if (id_prefixed_new(r->request_id, sizeof(r->request_id), "req_", 16) < 0) {
-		snprintf(r->request_id, sizeof(r->request_id), "req_unknown");
-	}
-	if (r->method == NULL)
-		r->method = strdup("GET");
-	if (r->method == NULL || r->path == NULL || r->query == NULL || r->base_url == NULL)
-		return -1;
 	return 0;
 }
 
+#undef KEEP
+
 void http_request_deinit(struct http_request *r)
 {
-	free(r->method);
-	free(r->path);
-	free(r->query);
-	free(r->content_type);
-	free(r->authorization);
-	free(r->idempotency_key);
-	free(r->base_url);
-	free(r->range);
+	free(r->strings);
 	memset(r, 0, sizeof(*r));
 }
 
