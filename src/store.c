@@ -241,41 +241,63 @@ static int open_dbis(struct store *st)
 
 static int put_pub(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec);
 
+/* Records given their cached public object per write transaction while
+ * filling: a large database is filled in many bounded commits. */
+#define FILL_BATCH 1000
+
+struct fill_args {
+	char start[ID_MAX]; /* the first id of this batch; "" at the start */
+	char next[ID_MAX];  /* out: the first id of the next batch */
+	int done;           /* out: every record has its object */
+};
+
 static int fill_pub_txn(struct store *st, MDB_txn *txn, void *arg)
 {
-	(void)arg;
+	struct fill_args *a = arg;
 	MDB_val mk = { sizeof(PUB_COMPLETE) - 1, (void *)PUB_COMPLETE }, k, v;
-	if (mdb_get(txn, st->pub, &mk, &v) == 0)
-		return 0; /* another process did it first */
+	a->done = mdb_get(txn, st->pub, &mk, &v) == 0; /* another process finished it */
+	if (a->done)
+		return 0;
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(txn, st->videos, &cur);
 	if (rc != 0)
 		return rc;
-	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
-		struct json_object *rec = parse_val(&v);
-		const char *id = rec ? rec_str(rec, "id") : NULL;
-		int prc = 0;
-		/* An unreadable record stays without (db check reports it). */
-		if (id != NULL && strlen(id) == k.mv_size && memcmp(id, k.mv_data, k.mv_size) == 0)
-			prc = put_pub(st, txn, id, rec);
-		json_object_put(rec);
-		if (prc != 0 && prc != EINVAL) {
-			rc = prc;
+	k.mv_data = a->start;
+	k.mv_size = strlen(a->start);
+	rc = k.mv_size ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	for (int n = 0; rc == 0; n++) {
+		if (n == FILL_BATCH) {
+			if (k.mv_size >= ID_MAX)
+				rc = MDB_CORRUPTED;
+			else {
+				memcpy(a->next, k.mv_data, k.mv_size);
+				a->next[k.mv_size] = '\0';
+			}
 			break;
 		}
+		struct json_object *rec = parse_val(&v);
+		const char *id = rec ? rec_str(rec, "id") : NULL;
+		/* An unreadable record stays without (db check reports it). */
+		if (id != NULL && strlen(id) == k.mv_size && memcmp(id, k.mv_data, k.mv_size) == 0)
+			rc = put_pub(st, txn, id, rec);
+		json_object_put(rec);
+		if (rc == EINVAL)
+			rc = 0; /* cannot be rendered: db check reports it */
+		if (rc == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
 	mdb_cursor_close(cur);
-	if (rc == MDB_NOTFOUND)
-		rc = 0;
-	if (rc == 0) {
+	if (rc == MDB_NOTFOUND) {
 		MDB_val e = { 0, (void *)"" };
 		rc = mdb_put(txn, st->pub, &mk, &e, 0);
+		a->done = rc == 0;
 	}
 	return rc;
 }
 
 /* fill_pub gives the records written before the cached public objects
- * existed theirs, once per database. */
+ * existed theirs, once per database.  Writers running meanwhile keep their
+ * own records' objects, so the batches need not be one transaction. */
 static void fill_pub(struct store *st)
 {
 	MDB_txn *txn;
@@ -286,8 +308,9 @@ static void fill_pub(struct store *st)
 	read_end(st, txn);
 	/* On failure (a full disk) reads still work: they render a missing
 	 * entry on the spot, and the next open tries again. */
-	if (!done)
-		run_write(st, fill_pub_txn, NULL);
+	struct fill_args a = { "", "", done };
+	while (!a.done && run_write(st, fill_pub_txn, &a) == RG_OK)
+		memcpy(a.start, a.next, sizeof(a.start)); /* committed: go on */
 }
 
 enum rg_err store_open(struct store **out, const char *data_dir,

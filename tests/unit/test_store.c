@@ -461,7 +461,8 @@ START_TEST(public_follows_every_write)
 END_TEST
 
 /* raw_public changes the public database behind the store's back (the
- * store must be closed): deletes del (NULL: none), sets id to junk. */
+ * store must be closed): deletes del (NULL: none; "*": everything), sets
+ * junk_id to junk. */
 static void raw_public(const char *del, const char *junk_id)
 {
 	char path[512];
@@ -474,7 +475,9 @@ static void raw_public(const char *del, const char *junk_id)
 	ck_assert_int_eq(mdb_env_open(env, path, 0, 0600), 0);
 	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
 	ck_assert_int_eq(mdb_dbi_open(txn, "public", 0, &dbi), 0);
-	if (del != NULL) {
+	if (del != NULL && strcmp(del, "*") == 0) {
+		ck_assert_int_eq(mdb_drop(txn, dbi, 0), 0);
+	} else if (del != NULL) {
 		MDB_val k = { strlen(del), (void *)del };
 		ck_assert_int_eq(mdb_del(txn, dbi, &k, NULL), 0);
 	}
@@ -515,6 +518,32 @@ START_TEST(public_checked_and_filled_at_open)
 }
 END_TEST
 
+/* A database from before the cache is filled in bounded batches. */
+START_TEST(public_filled_in_batches)
+{
+	enum { N = 2345 };
+	static struct json_object *recs[N];
+	char id[ID_MAX], existing[ID_MAX];
+	for (int i = 0; i < N; i++) {
+		snprintf(id, sizeof(id), "video_%05d", i);
+		recs[i] = rec(id, i % 2 ? "key_1" : "key_2", 0);
+	}
+	ck_assert_int_eq(store_videos_insert(st, recs, N, NULL, existing), RG_OK);
+	for (int i = 0; i < N; i++)
+		json_object_put(recs[i]);
+	store_close(st);
+	raw_public("*", NULL);
+	struct store_options so = { 1 << 20, 256 << 20, 1 };
+	ck_assert_int_eq(store_open(&st, dir, &so), RG_OK);
+	int bad = 0;
+	ck_assert_int_eq(store_check(st, count_line, &bad), RG_OK);
+	ck_assert_int_eq(bad, 0);
+	expect_pub("video_00000");
+	expect_pub("video_01000");
+	expect_pub("video_02344");
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -537,6 +566,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, modify_many_in_one_commit);
 	tcase_add_test(tc, public_follows_every_write);
 	tcase_add_test(tc, public_checked_and_filled_at_open);
+	tcase_add_test(tc, public_filled_in_batches);
 	suite_add_tcase(s, tc);
 	return s;
 }
