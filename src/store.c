@@ -4,7 +4,8 @@
  * Write transactions go through run_write(), which retries after growing the
  * map on MDB_MAP_FULL and adopts a map another process grew
  * (MDB_MAP_RESIZED); read transactions go through read_begin(), which also
- * clears stale readers left by killed processes.
+ * clears stale readers left by killed processes.  A video record is written
+ * only by put_video(), which writes its cached public object with it.
  */
 #include "store.h"
 

@@ -177,7 +177,7 @@ int video_json(struct json_object *rec, const char *base_url, struct buf *out)
 
 /* ---- the cached public object ------------------------------------------------
  *
- * Layout: 'P', flags (VIDEO_CACHE_PENDING), owner length (1 byte), url_at
+ * Layout: 'P', flags (CACHE_PENDING), owner length (1 byte), url_at
  * (4 bytes, big-endian), the owner, then the object's JSON text rendered
  * with an empty base URL.  url_at is where the base URL goes in that text,
  * just inside the quotes of metadata.url; 0 when there is no url (the text
@@ -187,6 +187,14 @@ int video_json(struct json_object *rec, const char *base_url, struct buf *out)
 #define CACHE_MAGIC 'P'
 #define CACHE_HEAD 7
 #define CACHE_PENDING 1
+
+/* truncate_to undoes a partial append. */
+static void truncate_to(struct buf *b, size_t len)
+{
+	b->len = len;
+	if (b->data != NULL)
+		b->data[len] = '\0';
+}
 
 static int is_pending(const char *status)
 {
@@ -231,7 +239,7 @@ int video_cache_build(struct json_object *rec, struct buf *out)
 		rc = buf_append(out, head, sizeof(head)) < 0 || buf_append(out, owner, olen) < 0 ||
 		     buf_append(out, text, len) < 0 ? -1 : 0;
 		if (rc < 0)
-			out->len = start;
+			truncate_to(out, start);
 	}
 	json_object_put(pub);
 	return rc;
@@ -270,6 +278,6 @@ int video_cache_json(const struct video_cached *c, const char *base_url, struct 
 			rc = buf_append(out, c->json + head, c->json_len - head);
 	}
 	if (rc < 0)
-		out->len = start;
+		truncate_to(out, start);
 	return rc;
 }
