@@ -219,7 +219,7 @@ int auth_check(struct store *st, struct auth_cache *cache, const char *header,
 		return unauthorized(e, "invalid_api_key", "Incorrect API key provided.");
 	uint8_t hash[32];
 	hash_secret(cache, secret, len, hash);
-	struct judged j;
+	struct judged j = { .verdict = AUTH_CORRUPT }; /* if the store never calls back */
 	struct judge_args a = { cache, hash, &j };
 	enum rg_err err = store_key_by_hash(st, hash, judge_bytes, &a);
 	if (err == RG_ENOENT)
