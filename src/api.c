@@ -94,14 +94,19 @@ static void not_found(struct api_error *e, const char *id)
 	api_error_set(e, 404, "not_found", "video_id", "No video found with id '%s'.", id);
 }
 
+static void bad_id(struct api_error *e)
+{
+	api_error_set(e, 404, "not_found", "video_id",
+		      "No video found with that id: ids look like video_ followed by letters and digits.");
+}
+
 /* load_owned reads id's record if caller owns it; another key's video is
  * answered exactly like a missing one. */
 static struct json_object *load_owned(struct app *app, const struct route_match *m,
 				      const char *owner, struct api_error *e)
 {
 	if (!m->id_valid) {
-		api_error_set(e, 404, "not_found", "video_id",
-			      "No video found with that id: ids look like video_ followed by letters and digits.");
+		bad_id(e);
 		return NULL;
 	}
 	struct json_object *rec = NULL;
@@ -433,16 +438,50 @@ out:
 
 /* ---- read, list, delete, content --------------------------------------------- */
 
-struct list_ctx {
-	struct json_object *data;
+/* Reads and lists answer from the cached public objects (video.h): bytes
+ * copied into the answer, no record parsed, no object rebuilt. */
+struct cached_ctx {
+	const char *owner;
 	const char *base_url;
+	struct buf *out;
+	size_t count;
+	char first[ID_MAX], last[ID_MAX];
+	int owned;   /* the last object seen was owner's */
+	int pending; /* ... and is queued or in progress */
+	enum rg_err failed; /* unreadable bytes or no memory: 500 */
 };
 
-static int list_one(struct json_object *rec, void *arg)
+static int put_cached(const char *id, const void *data, size_t len, void *arg)
 {
-	struct list_ctx *c = arg;
-	json_object_array_add(c->data, video_public(rec, c->base_url));
+	struct cached_ctx *c = arg;
+	struct video_cached v;
+	if (video_cache_read(data, len, &v) < 0) {
+		c->failed = RG_ECORRUPT;
+		return 1;
+	}
+	c->owned = video_cache_owned_by(&v, c->owner);
+	if (!c->owned)
+		return 0;
+	c->pending = v.pending;
+	if ((c->count > 0 && buf_putc(c->out, ',') < 0) ||
+	    video_cache_json(&v, c->base_url, c->out) < 0) {
+		c->failed = RG_ENOMEM;
+		return 1;
+	}
+	size_t idlen = strlen(id); /* < ID_MAX: the store's ids are */
+	if (idlen >= ID_MAX) {
+		c->failed = RG_ECORRUPT;
+		return 1;
+	}
+	if (c->count++ == 0)
+		memcpy(c->first, id, idlen + 1);
+	memcpy(c->last, id, idlen + 1);
 	return 0;
+}
+
+static int put_id_or_null(struct buf *out, size_t count, const char *id)
+{
+	return count ? buf_json_string(out, id, strlen(id)) : buf_puts(out, "null");
 }
 
 static int query_param(struct form *q, const char *name, const char **out, struct api_error *e)
@@ -511,29 +550,26 @@ static void handle_list(struct app *app, struct http_request *req, struct http_r
 			      "'after' must be a video id (the last_id of the previous page).");
 		goto fail;
 	}
-	struct list_ctx c = { json_object_new_array(), base_url };
+	/* The list envelope as json-c would print it, written directly. */
+	struct cached_ctx c = { .owner = owner, .base_url = base_url, .out = &res->body };
 	int has_more = 0;
-	enum rg_err err = store_video_list(app->st, owner, after, (size_t)limit, desc,
-					   list_one, &c, &has_more);
+	buf_reset(&res->body);
+	enum rg_err err = buf_puts(&res->body, "{\"object\":\"list\",\"data\":[") < 0 ? RG_ENOMEM : RG_OK;
+	if (err == RG_OK)
+		err = store_video_list_public(app->st, owner, after, (size_t)limit, desc,
+					      put_cached, &c, &has_more);
+	if (err == RG_OK)
+		err = c.failed;
+	if (err == RG_OK &&
+	    (buf_puts(&res->body, "],\"first_id\":") < 0 || put_id_or_null(&res->body, c.count, c.first) < 0 ||
+	     buf_puts(&res->body, ",\"last_id\":") < 0 || put_id_or_null(&res->body, c.count, c.last) < 0 ||
+	     buf_puts(&res->body, has_more ? ",\"has_more\":true}" : ",\"has_more\":false}") < 0))
+		err = RG_ENOMEM;
 	if (err != RG_OK) {
-		json_object_put(c.data);
 		api_error_from_rg(&e, err);
 		goto fail;
 	}
-	struct json_object *out = json_object_new_object();
-	size_t count = json_object_array_length(c.data);
-	struct json_object *first = NULL, *last = NULL;
-	if (count > 0) {
-		json_object_object_get_ex(json_object_array_get_idx(c.data, 0), "id", &first);
-		json_object_object_get_ex(json_object_array_get_idx(c.data, count - 1), "id", &last);
-	}
-	json_object_object_add(out, "object", json_object_new_string("list"));
-	json_object_object_add(out, "data", c.data);
-	json_object_object_add(out, "first_id", json_object_get(first));
-	json_object_object_add(out, "last_id", json_object_get(last));
-	json_object_object_add(out, "has_more", json_object_new_boolean(has_more));
-	respond_json(res, out);
-	json_object_put(out);
+	res->status = 200;
 	form_deinit(&q);
 	return;
 fail:
@@ -545,16 +581,30 @@ static void handle_get(struct app *app, struct http_response *res, const struct 
 		       const char *owner, const char *base_url)
 {
 	struct api_error e;
-	struct json_object *rec = load_owned(app, m, owner, &e);
-	if (rec == NULL) {
+	struct cached_ctx c = { .owner = owner, .base_url = base_url, .out = &res->body };
+	if (!m->id_valid) {
+		bad_id(&e);
 		http_error(res, &e);
 		return;
 	}
-	respond_video(res, rec, base_url);
-	const char *status = video_str(rec, "status");
-	if (status && (strcmp(status, "queued") == 0 || strcmp(status, "in_progress") == 0))
+	buf_reset(&res->body);
+	enum rg_err err = store_video_public(app->st, m->id, put_cached, &c);
+	if (err == RG_OK)
+		err = c.failed;
+	/* Another key's video is answered exactly like a missing one. */
+	if (err == RG_ENOENT || (err == RG_OK && !c.owned)) {
+		not_found(&e, m->id);
+		http_error(res, &e);
+		return;
+	}
+	if (err != RG_OK) {
+		api_error_from_rg(&e, err);
+		http_error(res, &e);
+		return;
+	}
+	res->status = 200;
+	if (c.pending)
 		http_header(res, "openai-poll-after-ms", "1000");
-	json_object_put(rec);
 }
 
 /* remove_files deletes what the record stored on disk. */
@@ -785,7 +835,7 @@ void api_handle(struct app *app, struct http_request *req, struct http_response 
 		http_error(res, &e);
 		return;
 	}
-	if (auth_check(app->st, req->authorization, owner, &lim, &e) < 0) {
+	if (auth_check(app->st, &app->auth, req->authorization, owner, &lim, &e) < 0) {
 		if (req->authorization == NULL && req->behind_apache && e.code == NULL)
 			snprintf(e.message + strlen(e.message), sizeof(e.message) - strlen(e.message),
 				 " (Behind Apache, set CGIPassAuth On so the header reaches reelgate.)");

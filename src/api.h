@@ -5,6 +5,7 @@
 #ifndef REELGATE_API_H
 #define REELGATE_API_H
 
+#include "auth.h"
 #include "config.h"
 #include "http.h"
 #include "store.h"
@@ -13,6 +14,7 @@
 struct app {
 	const struct config *cfg; /* borrowed */
 	struct store *st;         /* owned by the worker */
+	struct auth_cache auth;   /* what the worker's last keys' records said */
 	char tmp_dir[4096];       /* data_dir/tmp: uploads being received */
 	char uploads_dir[4096];   /* data_dir/uploads: input images */
 	char content_dir[4096];   /* data_dir/content: finished videos */

@@ -20,6 +20,25 @@ void auth_hash(const char *secret, size_t len, uint8_t out[32])
 	EVP_Digest(secret, len, out, &n, EVP_sha256(), NULL);
 }
 
+/* hash_secret is auth_hash with the cache's fetched algorithm. */
+static void hash_secret(struct auth_cache *c, const char *secret, size_t len, uint8_t out[32])
+{
+	if (c != NULL && c->sha256 == NULL)
+		c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (c == NULL || c->sha256 == NULL) {
+		auth_hash(secret, len, out);
+		return;
+	}
+	unsigned int n = 32;
+	EVP_Digest(secret, len, out, &n, c->sha256, NULL);
+}
+
+void auth_cache_deinit(struct auth_cache *c)
+{
+	EVP_MD_free(c->sha256);
+	memset(c, 0, sizeof(*c));
+}
+
 enum rg_err auth_key_create(struct store *st, const char *name,
 			    char secret[AUTH_SECRET_MAX], char key_id[ID_MAX])
 {
@@ -91,8 +110,98 @@ enum rg_err auth_key_set_limits(struct store *st, const char *key_id, const stru
 	return err;
 }
 
-int auth_check(struct store *st, const char *header, char owner[ID_MAX],
-	       struct key_limits *lim, struct api_error *e)
+/* What a key record says about a secret of the right hash. */
+enum { AUTH_OK, AUTH_WRONG, AUTH_REVOKED, AUTH_CORRUPT };
+
+struct judged {
+	int verdict;
+	char owner[ID_MAX];
+	struct key_limits lim;
+};
+
+static void judge_record(struct json_object *rec, const uint8_t hash[32], struct judged *j)
+{
+	struct json_object *v;
+	const char *hex = json_object_object_get_ex(rec, "hash", &v) ? json_object_get_string(v) : NULL;
+	char want[65];
+	codec_hex(hash, 32, want);
+	int match = hex != NULL && strlen(hex) == 64 && CRYPTO_memcmp(hex, want, 64) == 0;
+	int revoked = json_object_object_get_ex(rec, "revoked_at", &v) && v != NULL;
+	const char *id = json_object_object_get_ex(rec, "id", &v) ? json_object_get_string(v) : NULL;
+	memset(j, 0, sizeof(*j));
+	if (!match || id == NULL || strlen(id) >= ID_MAX) {
+		j->verdict = AUTH_WRONG;
+	} else if (revoked) {
+		j->verdict = AUTH_REVOKED;
+	} else {
+		j->verdict = AUTH_OK;
+		snprintf(j->owner, sizeof(j->owner), "%s", id);
+		read_limits(rec, &j->lim);
+	}
+}
+
+struct judge_args {
+	struct auth_cache *cache; /* or NULL */
+	const uint8_t *hash;
+	struct judged *out;
+};
+
+static struct auth_cache_slot *cache_find(struct auth_cache *c, const uint8_t hash[32],
+					  const void *rec, size_t len)
+{
+	for (size_t i = 0; c != NULL && i < AUTH_CACHE_SLOTS; i++) {
+		struct auth_cache_slot *s = &c->slot[i];
+		if (s->rec_len == len && memcmp(s->hash, hash, 32) == 0 && memcmp(s->rec, rec, len) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+static void cache_keep(struct auth_cache *c, const uint8_t hash[32], const void *rec, size_t len,
+		       const struct judged *j)
+{
+	if (c == NULL || len == 0 || len > AUTH_CACHE_REC_MAX)
+		return;
+	struct auth_cache_slot *s = &c->slot[c->next++ % AUTH_CACHE_SLOTS];
+	memcpy(s->hash, hash, 32);
+	memcpy(s->rec, rec, len);
+	s->rec_len = len;
+	s->verdict = j->verdict;
+	memcpy(s->owner, j->owner, sizeof(s->owner));
+	s->lim = j->lim;
+}
+
+/* judge_bytes reads the key record found for the hash, from the cache when
+ * these very bytes were judged before. */
+static int judge_bytes(const void *rec, size_t len, void *arg)
+{
+	struct judge_args *a = arg;
+	struct auth_cache_slot *s = cache_find(a->cache, a->hash, rec, len);
+	if (s != NULL) {
+		a->out->verdict = s->verdict;
+		memcpy(a->out->owner, s->owner, sizeof(s->owner));
+		a->out->lim = s->lim;
+		return 0;
+	}
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o = tok ? json_tokener_parse_ex(tok, rec, (int)len) : NULL;
+	int ok = tok != NULL && json_tokener_get_error(tok) == json_tokener_success &&
+		 json_object_is_type(o, json_type_object);
+	if (tok != NULL)
+		json_tokener_free(tok);
+	if (!ok) {
+		json_object_put(o);
+		a->out->verdict = AUTH_CORRUPT;
+		return 0;
+	}
+	judge_record(o, a->hash, a->out);
+	json_object_put(o);
+	cache_keep(a->cache, a->hash, rec, len, a->out);
+	return 0;
+}
+
+int auth_check(struct store *st, struct auth_cache *cache, const char *header,
+	       char owner[ID_MAX], struct key_limits *lim, struct api_error *e)
 {
 	if (header == NULL || header[0] == '\0')
 		return unauthorized(e, NULL,
@@ -109,31 +218,24 @@ int auth_check(struct store *st, const char *header, char owner[ID_MAX],
 	if (len == 0 || len > AUTH_SECRET_MAX)
 		return unauthorized(e, "invalid_api_key", "Incorrect API key provided.");
 	uint8_t hash[32];
-	auth_hash(secret, len, hash);
-	struct json_object *rec = NULL;
-	enum rg_err err = store_key_by_hash(st, hash, &rec);
+	hash_secret(cache, secret, len, hash);
+	struct judged j = { .verdict = AUTH_CORRUPT }; /* if the store never calls back */
+	struct judge_args a = { cache, hash, &j };
+	enum rg_err err = store_key_by_hash(st, hash, judge_bytes, &a);
 	if (err == RG_ENOENT)
 		return unauthorized(e, "invalid_api_key", "Incorrect API key provided.");
+	if (err == RG_OK && j.verdict == AUTH_CORRUPT)
+		err = RG_ECORRUPT;
 	if (err != RG_OK) {
 		api_error_from_rg(e, err);
 		return -1;
 	}
-	struct json_object *v;
-	const char *hex = json_object_object_get_ex(rec, "hash", &v) ? json_object_get_string(v) : NULL;
-	char want[65];
-	codec_hex(hash, sizeof(hash), want);
-	int match = hex != NULL && strlen(hex) == 64 && CRYPTO_memcmp(hex, want, 64) == 0;
-	int revoked = json_object_object_get_ex(rec, "revoked_at", &v) && v != NULL;
-	const char *id = json_object_object_get_ex(rec, "id", &v) ? json_object_get_string(v) : NULL;
-	int rc = 0;
-	if (!match || id == NULL || strlen(id) >= ID_MAX)
-		rc = unauthorized(e, "invalid_api_key", "Incorrect API key provided.");
-	else if (revoked)
-		rc = unauthorized(e, "invalid_api_key", "This API key has been revoked.");
-	else
-		snprintf(owner, ID_MAX, "%s", id);
-	if (rc == 0 && lim != NULL)
-		read_limits(rec, lim);
-	json_object_put(rec);
-	return rc;
+	if (j.verdict == AUTH_WRONG)
+		return unauthorized(e, "invalid_api_key", "Incorrect API key provided.");
+	if (j.verdict == AUTH_REVOKED)
+		return unauthorized(e, "invalid_api_key", "This API key has been revoked.");
+	memcpy(owner, j.owner, ID_MAX);
+	if (lim != NULL)
+		*lim = j.lim;
+	return 0;
 }

@@ -8,6 +8,8 @@
 #ifndef REELGATE_AUTH_H
 #define REELGATE_AUTH_H
 
+#include <stdint.h>
+
 #include "error.h"
 #include "id.h"
 #include "store.h"
@@ -27,11 +29,40 @@ struct key_limits {
 	int creates_per_minute; /* POST /v1/videos and remix, each task counted */
 };
 
+/* What a worker remembers of the last few keys it checked: for a secret's
+ * hash and the exact bytes of the key's stored record, what that record
+ * says.  Every check still reads the record; only parsing it again is
+ * saved.  Revoking a key or changing its limits changes the record's bytes,
+ * so the very next request sees the change.  All zeros is an empty cache;
+ * auth_cache_deinit frees what it fetched. */
+#define AUTH_CACHE_SLOTS 8
+#define AUTH_CACHE_REC_MAX 1024 /* larger records are parsed every time */
+
+struct auth_cache_slot {
+	uint8_t hash[32];
+	size_t rec_len; /* 0: empty slot */
+	char rec[AUTH_CACHE_REC_MAX];
+	int verdict;    /* an auth.c AUTH_* code */
+	char owner[ID_MAX];
+	struct key_limits lim;
+};
+
+struct evp_md_st;
+
+struct auth_cache {
+	struct auth_cache_slot slot[AUTH_CACHE_SLOTS];
+	unsigned next;             /* the slot to replace next */
+	struct evp_md_st *sha256;  /* EVP_MD fetched once: EVP_sha256() looks
+				      the algorithm up again on every use */
+};
+
+void auth_cache_deinit(struct auth_cache *c);
+
 /* auth_check reads an Authorization header value (may be NULL) and writes
  * the owning key id into owner and its limits into lim (may be NULL), or
- * fills e with the 401 to send. */
-int auth_check(struct store *st, const char *header, char owner[ID_MAX],
-	       struct key_limits *lim, struct api_error *e);
+ * fills e with the 401 to send.  cache may be NULL. */
+int auth_check(struct store *st, struct auth_cache *cache, const char *header,
+	       char owner[ID_MAX], struct key_limits *lim, struct api_error *e);
 /* auth_key_set_limits changes a key's limits. */
 enum rg_err auth_key_set_limits(struct store *st, const char *key_id,
 				const struct key_limits *lim);

@@ -73,12 +73,26 @@ int buf_putc(struct buf *b, char c)
 
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
+	/* Format straight into the room left when it fits (one pass); measure
+	 * and grow only when it does not. */
+	size_t room = b->data != NULL ? b->cap - b->len : 0;
 	va_list ap2;
 	va_copy(ap2, ap);
-	int n = vsnprintf(NULL, 0, fmt, ap2);
+	int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap2);
 	va_end(ap2);
-	if (n < 0 || reserve(b, (size_t)n) < 0)
+	if (n >= 0 && (size_t)n < room) {
+		if ((size_t)n > b->limit - b->len) { /* past the limit: undo */
+			b->data[b->len] = '\0';
+			return -1;
+		}
+		b->len += (size_t)n;
+		return 0;
+	}
+	if (n < 0 || reserve(b, (size_t)n) < 0) {
+		if (b->data != NULL)
+			b->data[b->len] = '\0';
 		return -1;
+	}
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
 	return 0;
@@ -127,16 +141,27 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 	return need;
 }
 
-/* buf_json_string writes valid JSON whatever the bytes: a byte that does
+/* buf_json_escaped writes valid JSON whatever the bytes: a byte that does
  * not start a well-formed UTF-8 sequence becomes U+FFFD, so an error that
- * quotes hostile input is still JSON. */
-int buf_json_string(struct buf *b, const char *s, size_t len)
+ * quotes hostile input is still JSON.  Other escapes are json-c's (with
+ * JSON_C_TO_STRING_NOSLASHESCAPE), so text spliced into json-c's output
+ * reads as if json-c had written it. */
+int buf_json_escaped(struct buf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t start = b->len;
-	if (buf_putc(b, '"') < 0)
-		goto fail;
 	for (size_t i = 0; i < len; i++) {
+		/* A run of bytes that need no escape goes in whole. */
+		size_t run = 0;
+		while (i + run < len && (unsigned char)s[i + run] >= 0x20 &&
+		       (unsigned char)s[i + run] < 0x80 && s[i + run] != '"' && s[i + run] != '\\')
+			run++;
+		if (run > 0) {
+			if (buf_append(b, s + i, run) < 0)
+				goto fail;
+			i += run - 1;
+			continue;
+		}
 		unsigned char c = (unsigned char)s[i];
 		char esc[7] = { '\\', 0, 0, 0, 0, 0, 0 };
 		size_t n = 2;
@@ -161,12 +186,7 @@ int buf_json_string(struct buf *b, const char *s, size_t len)
 				i += seq - 1;
 				continue;
 			}
-			if (c >= 0x20) {
-				if (buf_putc(b, (char)c) < 0)
-					goto fail;
-				continue;
-			}
-			esc[1] = 'u';
+			esc[1] = 'u'; /* a control character */
 			esc[2] = '0';
 			esc[3] = '0';
 			esc[4] = hex[c >> 4];
@@ -176,14 +196,24 @@ int buf_json_string(struct buf *b, const char *s, size_t len)
 		if (buf_append(b, esc, n) < 0)
 			goto fail;
 	}
-	if (buf_putc(b, '"') < 0)
-		goto fail;
 	return 0;
 fail:
 	b->len = start;
 	if (b->data != NULL)
 		b->data[start] = '\0';
 	return -1;
+}
+
+int buf_json_string(struct buf *b, const char *s, size_t len)
+{
+	size_t start = b->len;
+	if (buf_putc(b, '"') < 0 || buf_json_escaped(b, s, len) < 0 || buf_putc(b, '"') < 0) {
+		b->len = start;
+		if (b->data != NULL)
+			b->data[start] = '\0';
+		return -1;
+	}
+	return 0;
 }
 
 char *buf_take(struct buf *b)

@@ -34,8 +34,10 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
-/* buf_json_string appends s (len bytes) as a quoted, escaped JSON string. */
+/* buf_json_string appends s (len bytes) as a quoted, escaped JSON string;
+ * buf_json_escaped appends the escaped text without the quotes. */
 int buf_json_string(struct buf *b, const char *s, size_t len);
+int buf_json_escaped(struct buf *b, const char *s, size_t len);
 
 /* buf_take hands the data to the caller (who frees it) and empties b. */
 char *buf_take(struct buf *b);

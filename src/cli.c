@@ -69,8 +69,9 @@ static const char usage_check[] =
 static const char usage_db[] =
 	"Usage: reelgate db check [-c FILE]\n"
 	"\n"
-	"Verifies that every index entry points at a record and every record is\n"
-	"indexed.  Exit status 0 when consistent, 1 otherwise.\n";
+	"Verifies that every index entry points at a record, every record is\n"
+	"indexed, and every record's cached video object (what GET answers) is\n"
+	"what the record says.  Exit status 0 when consistent, 1 otherwise.\n";
 
 struct opts {
 	const char *config;
@@ -282,7 +283,7 @@ static int cmd_db(int argc, char **argv)
 	if (st != NULL) {
 		enum rg_err err = store_check(st, print_line, NULL);
 		if (err == RG_OK) {
-			printf("ok: indexes agree with records\n");
+			printf("ok: indexes and cached video objects agree with records\n");
 			rc = 0;
 		} else if (err != RG_ECORRUPT) {
 			fprintf(stderr, "reelgate: db check failed: %s\n", rg_strerror(err));

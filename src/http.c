@@ -13,10 +13,50 @@
 #include <strings.h>
 #include <unistd.h>
 
-static char *param_dup(FCGX_Request *req, const char *name)
+#define BASE_MAX 300 /* scheme://host rebuilt from the request */
+
+/* The parameters a request is read from, found in one pass over the
+ * environment: FCGX_GetParam scans all of it for each name asked. */
+enum param {
+	P_METHOD, P_REQUEST_URI, P_DOCUMENT_URI, P_SCRIPT_NAME, P_PATH_INFO, P_QUERY_STRING,
+	P_CONTENT_TYPE, P_CONTENT_LENGTH, P_AUTHORIZATION, P_IDEMPOTENCY_KEY, P_RANGE,
+	P_SERVER_SOFTWARE, P_HTTPS, P_REQUEST_SCHEME, P_HOST, P_SERVER_NAME, P_SERVER_PORT,
+	P_REQUEST_ID, P_UNIQUE_ID, P_COUNT
+};
+
+#define NAME(s) { s, sizeof(s) - 1 }
+static const struct {
+	const char *name;
+	size_t len;
+} param_names[P_COUNT] = {
+	NAME("REQUEST_METHOD"), NAME("REQUEST_URI"), NAME("DOCUMENT_URI"), NAME("SCRIPT_NAME"),
+	NAME("PATH_INFO"), NAME("QUERY_STRING"), NAME("CONTENT_TYPE"), NAME("CONTENT_LENGTH"),
+	NAME("HTTP_AUTHORIZATION"), NAME("HTTP_IDEMPOTENCY_KEY"), NAME("HTTP_RANGE"),
+	NAME("SERVER_SOFTWARE"), NAME("HTTPS"), NAME("REQUEST_SCHEME"), NAME("HTTP_HOST"),
+	NAME("SERVER_NAME"), NAME("SERVER_PORT"), NAME("REQUEST_ID"), NAME("UNIQUE_ID"),
+};
+#undef NAME
+
+/* read_params points v[i] at the value of each wanted parameter (the first
+ * one, as FCGX_GetParam does), or NULL; the values live until the next
+ * accept. */
+static void read_params(FCGX_ParamArray envp, const char *v[P_COUNT])
 {
-	const char *v = FCGX_GetParam(name, req->envp);
-	return v ? strdup(v) : NULL;
+	for (int i = 0; i < P_COUNT; i++)
+		v[i] = NULL;
+	for (char **p = envp; p != NULL && *p != NULL; p++) {
+		const char *eq = strchr(*p, '=');
+		if (eq == NULL)
+			continue;
+		size_t n = (size_t)(eq - *p);
+		for (int i = 0; i < P_COUNT; i++) {
+			if (param_names[i].len == n && v[i] == NULL &&
+			    memcmp(param_names[i].name, *p, n) == 0) {
+				v[i] = eq + 1;
+				break;
+			}
+		}
+	}
 }
 
 static long long parse_length(const char *s, int *bad)
@@ -35,96 +75,141 @@ static long long parse_length(const char *s, int *bad)
 	return n;
 }
 
-/* base_url rebuilds scheme://host from the request, or uses public_url. */
-static char *make_base_url(FCGX_Request *req, const char *public_url)
+/* make_base_url rebuilds scheme://host from the request into out. */
+static void make_base_url(const char *const v[P_COUNT], char out[BASE_MAX])
 {
-	if (public_url != NULL)
-		return strdup(public_url);
-	const char *https = FCGX_GetParam("HTTPS", req->envp);
-	const char *scheme = FCGX_GetParam("REQUEST_SCHEME", req->envp);
+	const char *https = v[P_HTTPS];
+	const char *scheme = v[P_REQUEST_SCHEME];
 	int tls = (https && https[0] && strcasecmp(https, "off") != 0) ||
 		  (scheme && strcmp(scheme, "https") == 0);
-	const char *host = FCGX_GetParam("HTTP_HOST", req->envp);
+	const char *host = v[P_HOST];
 	char hostbuf[300];
 	if (host == NULL || host[0] == '\0' || strlen(host) > 255 ||
 	    strpbrk(host, "/\\ \"<>@?#") != NULL) {
-		const char *name = FCGX_GetParam("SERVER_NAME", req->envp);
-		const char *port = FCGX_GetParam("SERVER_PORT", req->envp);
+		const char *name = v[P_SERVER_NAME];
+		const char *port = v[P_SERVER_PORT];
 		snprintf(hostbuf, sizeof(hostbuf), "%s%s%s",
 			 name && strlen(name) < 200 ? name : "localhost",
 			 port ? ":" : "", port && strlen(port) < 8 ? port : "");
 		host = hostbuf;
 	}
-	size_t n = strlen(host) + 16;
-	char *out = malloc(n);
-	if (out)
-		snprintf(out, n, "%s://%s", tls ? "https" : "http", host);
-	return out;
+	const char *sch = tls ? "https://" : "http://";
+	size_t ls = strlen(sch), lh = strlen(host); /* ls + lh < BASE_MAX */
+	memcpy(out, sch, ls);
+	memcpy(out + ls, host, lh + 1);
 }
+
+static int request_id_ok(const char *rid, size_t len)
+{
+	if (len == 0 || len > 32)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = rid[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      c == '@' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* keep_strings copies the n strings (NULL ones stay NULL) into one block
+ * that r owns: one allocation per request instead of one per string. */
+struct kept {
+	const char *s; /* or NULL */
+	size_t len;
+	char **field;
+};
+
+static int keep_strings(struct http_request *r, struct kept *k, size_t n)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		if (k[i].s != NULL)
+			total += k[i].len + 1;
+	char *p = malloc(total ? total : 1);
+	if (p == NULL)
+		return -1;
+	r->strings = p;
+	for (size_t i = 0; i < n; i++) {
+		if (k[i].s == NULL)
+			continue;
+		memcpy(p, k[i].s, k[i].len);
+		p[k[i].len] = '\0';
+		*k[i].field = p;
+		p += k[i].len + 1;
+	}
+	return 0;
+}
+
+#define KEEP(str, fld) { (str), (str) ? strlen(str) : 0, &r->fld }
 
 int http_request_from_fcgx(struct http_request *r, FCGX_Request *req,
 			   const char *public_url)
 {
+	const char *v[P_COUNT];
+	read_params(req->envp, v);
 	memset(r, 0, sizeof(*r));
 	r->fcgx = req;
-	r->method = param_dup(req, "REQUEST_METHOD");
-	const char *uri = FCGX_GetParam("REQUEST_URI", req->envp);
+	/* The web server's request id (nginx $request_id, Apache's
+	 * mod_unique_id), so its log lines and ours match. */
+	const char *rid = v[P_REQUEST_ID];
+	if (rid == NULL)
+		rid = v[P_UNIQUE_ID];
+	size_t rlen = rid ? strlen(rid) : 0;
+	if (request_id_ok(rid, rlen)) {
+		memcpy(r->request_id, "req_", 4);
+		memcpy(r->request_id + 4, rid, rlen + 1);
+	} else if (id_prefixed_new(r->request_id, sizeof(r->request_id), "req_", 16) < 0) {
+		snprintf(r->request_id, sizeof(r->request_id), "req_unknown");
+	}
+	const char *uri = v[P_REQUEST_URI];
 	char joined[4096];
 	if (uri == NULL)
-		uri = FCGX_GetParam("DOCUMENT_URI", req->envp);
+		uri = v[P_DOCUMENT_URI];
 	if (uri == NULL) {
 		/* A server without REQUEST_URI: the path is SCRIPT_NAME followed
 		 * by PATH_INFO (mod_fcgid puts only the mount point in the first). */
-		const char *sn = FCGX_GetParam("SCRIPT_NAME", req->envp);
-		const char *pi = FCGX_GetParam("PATH_INFO", req->envp);
+		const char *sn = v[P_SCRIPT_NAME];
+		const char *pi = v[P_PATH_INFO];
 		snprintf(joined, sizeof(joined), "%s%s", sn ? sn : "", pi ? pi : "");
 		uri = joined[0] ? joined : "/";
 	}
 	const char *q = strchr(uri, '?');
-	r->path = q ? strndup(uri, (size_t)(q - uri)) : strdup(uri);
+	const char *query = "";
 	if (q != NULL)
-		r->query = strdup(q + 1);
-	else if (FCGX_GetParam("QUERY_STRING", req->envp) != NULL &&
-		 FCGX_GetParam("REQUEST_URI", req->envp) == NULL)
-		r->query = param_dup(req, "QUERY_STRING");
-	else
-		r->query = strdup("");
-	r->content_type = param_dup(req, "CONTENT_TYPE");
-	r->authorization = param_dup(req, "HTTP_AUTHORIZATION");
-	const char *software = FCGX_GetParam("SERVER_SOFTWARE", req->envp);
-	r->behind_apache = software != NULL && strstr(software, "Apache") != NULL;
-	r->idempotency_key = param_dup(req, "HTTP_IDEMPOTENCY_KEY");
-	r->range = param_dup(req, "HTTP_RANGE");
-	r->base_url = make_base_url(req, public_url);
-	r->content_length = parse_length(FCGX_GetParam("CONTENT_LENGTH", req->envp),
-					 &r->bad_length);
-	/* The web server's request id (nginx $request_id, Apache's
-	 * mod_unique_id), so its log lines and ours match. */
-	const char *rid = FCGX_GetParam("REQUEST_ID", req->envp);
-	if (rid == NULL)
-		rid = FCGX_GetParam("UNIQUE_ID", req->envp);
-	if (rid != NULL && rid[0] != '\0' && strlen(rid) <= 32 &&
-	    strspn(rid, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ@_-") == strlen(rid))
-		snprintf(r->request_id, sizeof(r->request_id), "req_%s", rid);
-	else if (id_prefixed_new(r->request_id, sizeof(r->request_id), "req_", 16) < 0)
-		snprintf(r->request_id, sizeof(r->request_id), "req_unknown");
-	if (r->method == NULL)
-		r->method = strdup("GET");
-	if (r->method == NULL || r->path == NULL || r->query == NULL || r->base_url == NULL)
+		query = q + 1;
+	else if (v[P_QUERY_STRING] != NULL && v[P_REQUEST_URI] == NULL)
+		query = v[P_QUERY_STRING];
+	char base[BASE_MAX];
+	const char *base_url = public_url;
+	if (base_url == NULL) {
+		make_base_url(v, base);
+		base_url = base;
+	}
+	const char *method = v[P_METHOD] ? v[P_METHOD] : "GET";
+	struct kept k[] = {
+		{ method, strlen(method), &r->method },
+		{ uri, q ? (size_t)(q - uri) : strlen(uri), &r->path },
+		{ query, strlen(query), &r->query },
+		KEEP(v[P_CONTENT_TYPE], content_type),
+		KEEP(v[P_AUTHORIZATION], authorization),
+		KEEP(v[P_IDEMPOTENCY_KEY], idempotency_key),
+		KEEP(v[P_RANGE], range),
+		{ base_url, strlen(base_url), &r->base_url },
+	};
+	if (keep_strings(r, k, sizeof(k) / sizeof(k[0])) < 0)
 		return -1;
+	const char *software = v[P_SERVER_SOFTWARE];
+	r->behind_apache = software != NULL && strstr(software, "Apache") != NULL;
+	r->content_length = parse_length(v[P_CONTENT_LENGTH], &r->bad_length);
 	return 0;
 }
 
+#undef KEEP
+
 void http_request_deinit(struct http_request *r)
 {
-	free(r->method);
-	free(r->path);
-	free(r->query);
-	free(r->content_type);
-	free(r->authorization);
-	free(r->idempotency_key);
-	free(r->base_url);
-	free(r->range);
+	free(r->strings);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -281,22 +366,37 @@ static int send_file(FCGX_Stream *out, struct http_response *res)
 	return left == 0 ? 0 : -1;
 }
 
+static int put_decimal(struct buf *b, unsigned long long n)
+{
+	char d[24];
+	size_t i = sizeof(d);
+	do {
+		d[--i] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n > 0);
+	return buf_append(b, d + i, sizeof(d) - i);
+}
+
 int http_send(FCGX_Request *req, struct http_response *res, const char *request_id)
 {
-	/* Headers are formatted here, not with FCGX_FPrintF: libfcgi's own
-	 * printf knows no %zu. */
+	/* Headers are formatted here, not with FCGX_FPrintF (libfcgi's own
+	 * printf knows no %zu), and without printf at all: this runs for
+	 * every request. */
 	struct buf head;
 	buf_init(&head, 16384);
-	int rc = buf_printf(&head, "Status: %d %s\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n",
-			    res->status, http_reason(res->status), res->content_type, request_id);
+	int rc = buf_puts(&head, "Status: ") | put_decimal(&head, (unsigned long long)res->status) |
+		 buf_putc(&head, ' ') | buf_puts(&head, http_reason(res->status)) |
+		 buf_puts(&head, "\r\nContent-Type: ") | buf_puts(&head, res->content_type) |
+		 buf_puts(&head, "\r\nX-Request-Id: ") | buf_puts(&head, request_id) |
+		 buf_puts(&head, "\r\n");
 	if (res->headers.len > 0)
 		rc |= buf_append(&head, res->headers.data, res->headers.len);
-	if (res->delegated)
-		; /* the web server knows the file's length */
-	else if (res->file_path == NULL)
-		rc |= buf_printf(&head, "Content-Length: %zu\r\n", res->body.len);
-	else
-		rc |= buf_printf(&head, "Content-Length: %lld\r\n", res->file_length);
+	if (!res->delegated) { /* else the web server knows the file's length */
+		unsigned long long len = res->file_path == NULL ? res->body.len
+							      : (unsigned long long)res->file_length;
+		rc |= buf_puts(&head, "Content-Length: ") | put_decimal(&head, len) |
+		      buf_puts(&head, "\r\n");
+	}
 	rc |= buf_puts(&head, "\r\n");
 	FCGX_Stream *out = req->out;
 	if (rc == 0)

@@ -15,7 +15,8 @@
 
 struct http_request {
 	FCGX_Request *fcgx;       /* borrowed; NULL in tests */
-	char *method;             /* owned copies of the parameters */
+	char *strings;            /* owned: the one block the strings below are copied into */
+	char *method;             /* copies of the parameters (in strings) */
 	char *path;               /* REQUEST_URI up to '?', not decoded */
 	char *query;              /* after '?', or "" */
 	char *content_type;       /* or NULL */

@@ -4,9 +4,13 @@
  * Write transactions go through run_write(), which retries after growing the
  * map on MDB_MAP_FULL and adopts a map another process grew
  * (MDB_MAP_RESIZED); read transactions go through read_begin(), which also
- * clears stale readers left by killed processes.
+ * clears stale readers left by killed processes.  A video record is written
+ * only by put_video(), which writes its cached public object with it.
  */
 #include "store.h"
+
+#include "buf.h"
+#include "video.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -20,7 +24,7 @@
 
 struct store {
 	MDB_env *env;
-	MDB_dbi videos, by_owner, due, idem, keys, key_hash, rate, upstream;
+	MDB_dbi videos, by_owner, due, idem, keys, key_hash, rate, upstream, pub;
 	size_t max_map;
 	MDB_txn *rtxn; /* a reset read transaction, renewed for the next read */
 	char path[4096]; /* data_dir/db */
@@ -29,6 +33,10 @@ struct store {
 
 #define OWNER_MAX 128
 #define IDEM_MAX 256
+/* The key in pub that says every record has its cached public object
+ * (records written before the cache existed get one at the next open). */
+#define PUB_COMPLETE "#complete"
+#define PUB_MAX (64u << 20)
 
 static enum rg_err from_mdb(int rc)
 {
@@ -235,11 +243,86 @@ static int open_dbis(struct store *st)
 	    (rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &st->keys)) ||
 	    (rc = mdb_dbi_open(txn, "key_hash", MDB_CREATE, &st->key_hash)) ||
 	    (rc = mdb_dbi_open(txn, "rate", MDB_CREATE, &st->rate)) ||
-	    (rc = mdb_dbi_open(txn, "upstream", MDB_CREATE, &st->upstream))) {
+	    (rc = mdb_dbi_open(txn, "upstream", MDB_CREATE, &st->upstream)) ||
+	    (rc = mdb_dbi_open(txn, "public", MDB_CREATE, &st->pub))) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
 	return mdb_txn_commit(txn);
+}
+
+static int put_pub(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec);
+
+/* Records given their cached public object per write transaction while
+ * filling: a large database is filled in many bounded commits. */
+#define FILL_BATCH 1000
+
+struct fill_args {
+	char start[ID_MAX]; /* the first id of this batch; "" at the start */
+	char next[ID_MAX];  /* out: the first id of the next batch */
+	int done;           /* out: every record has its object */
+};
+
+static int fill_pub_txn(struct store *st, MDB_txn *txn, void *arg)
+{
+	struct fill_args *a = arg;
+	MDB_val mk = { sizeof(PUB_COMPLETE) - 1, (void *)PUB_COMPLETE }, k, v;
+	a->done = mdb_get(txn, st->pub, &mk, &v) == 0; /* another process finished it */
+	if (a->done)
+		return 0;
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(txn, st->videos, &cur);
+	if (rc != 0)
+		return rc;
+	k.mv_data = a->start;
+	k.mv_size = strlen(a->start);
+	rc = k.mv_size ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	for (int n = 0; rc == 0; n++) {
+		if (n == FILL_BATCH) {
+			if (k.mv_size >= ID_MAX)
+				rc = MDB_CORRUPTED;
+			else {
+				memcpy(a->next, k.mv_data, k.mv_size);
+				a->next[k.mv_size] = '\0';
+			}
+			break;
+		}
+		struct json_object *rec = parse_val(&v);
+		const char *id = rec ? rec_str(rec, "id") : NULL;
+		/* An unreadable record stays without (db check reports it). */
+		if (id != NULL && strlen(id) == k.mv_size && memcmp(id, k.mv_data, k.mv_size) == 0)
+			rc = put_pub(st, txn, id, rec);
+		json_object_put(rec);
+		if (rc == EINVAL)
+			rc = 0; /* cannot be rendered: db check reports it */
+		if (rc == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND) {
+		MDB_val e = { 0, (void *)"" };
+		rc = mdb_put(txn, st->pub, &mk, &e, 0);
+		a->done = rc == 0;
+	}
+	return rc;
+}
+
+/* fill_pub gives the records written before the cached public objects
+ * existed theirs, once per database.  Writers running meanwhile keep their
+ * own records' objects, so the batches need not be one transaction. */
+static void fill_pub(struct store *st)
+{
+	MDB_txn *txn;
+	MDB_val mk = { sizeof(PUB_COMPLETE) - 1, (void *)PUB_COMPLETE }, v;
+	if (read_begin(st, &txn) != 0)
+		return;
+	int done = mdb_get(txn, st->pub, &mk, &v) == 0;
+	read_end(st, txn);
+	/* On failure (a full disk) reads still work: they render a missing
+	 * entry on the spot, and the next open tries again. */
+	struct fill_args a = { "", "", done };
+	while (!a.done && run_write(st, fill_pub_txn, &a) == RG_OK)
+		memcpy(a.start, a.next, sizeof(a.start)); /* committed: go on */
 }
 
 enum rg_err store_open(struct store **out, const char *data_dir,
@@ -259,7 +342,7 @@ enum rg_err store_open(struct store **out, const char *data_dir,
 	snprintf(st->path, sizeof(st->path), "%s", path);
 	int rc = mdb_env_create(&st->env);
 	if (rc == 0)
-		rc = mdb_env_set_maxdbs(st->env, 8);
+		rc = mdb_env_set_maxdbs(st->env, 9);
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(st->env, 512);
 	if (rc == 0)
@@ -278,6 +361,8 @@ enum rg_err store_open(struct store **out, const char *data_dir,
 		if (rc == 0 && st->durable)
 			rc = mdb_env_sync(st->env, 1);
 	}
+	if (rc == 0)
+		fill_pub(st);
 	if (rc != 0) {
 		if (st->env)
 			mdb_env_close(st->env);
@@ -317,6 +402,28 @@ static int put_json(MDB_txn *txn, MDB_dbi dbi, const char *key,
 	MDB_val k = { strlen(key), (void *)key };
 	MDB_val v = { len, (void *)text };
 	return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+/* put_pub writes the cached public object of rec (video.c's form). */
+static int put_pub(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec)
+{
+	struct buf b;
+	buf_init(&b, PUB_MAX);
+	int rc = video_cache_build(rec, &b) < 0 ? EINVAL : 0;
+	if (rc == 0) {
+		MDB_val k = { strlen(id), (void *)id }, v = { b.len, b.data };
+		rc = mdb_put(txn, st->pub, &k, &v, 0);
+	}
+	buf_deinit(&b);
+	return rc;
+}
+
+/* put_video is the one way a video record is written: the record and its
+ * cached public object change together, so the cache is never stale. */
+static int put_video(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec)
+{
+	int rc = put_json(txn, st->videos, id, rec);
+	return rc != 0 ? rc : put_pub(st, txn, id, rec);
 }
 
 static int put_index(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
@@ -493,7 +600,7 @@ static int insert_txn(struct store *st, MDB_txn *txn, void *arg)
 		const char *id = rec_str(a->recs[i], "id");
 		if (id == NULL)
 			return EINVAL;
-		int rc = put_json(txn, st->videos, id, a->recs[i]);
+		int rc = put_video(st, txn, id, a->recs[i]);
 		if (rc == 0)
 			rc = index_video(st, txn, a->recs[i], 1);
 		if (rc != 0)
@@ -596,7 +703,7 @@ static int update_txn(struct store *st, MDB_txn *txn, void *arg)
 	rc = index_video(st, txn, old, 0);
 	json_object_put(old);
 	if (rc == 0)
-		rc = put_json(txn, st->videos, id, rec);
+		rc = put_video(st, txn, id, rec);
 	if (rc == 0)
 		rc = index_video(st, txn, rec, 1);
 	return rc;
@@ -628,7 +735,7 @@ static int modify_txn(struct store *st, MDB_txn *txn, void *arg)
 			rc = index_video(st, txn, rec, 0);
 		if (rc == 0) {
 			a->fn(rec, i, a->arg);
-			rc = put_json(txn, st->videos, a->ids[i], rec);
+			rc = put_video(st, txn, a->ids[i], rec);
 		}
 		if (rc == 0)
 			rc = index_video(st, txn, rec, 1);
@@ -663,6 +770,8 @@ static int delete_txn(struct store *st, MDB_txn *txn, void *arg)
 	if (rc == 0) {
 		MDB_val k = { strlen(a->id), (void *)a->id };
 		rc = mdb_del(txn, st->videos, &k, NULL);
+		if (rc == 0)
+			rc = del_index(txn, st->pub, a->id, strlen(a->id));
 	}
 	return rc;
 }
@@ -722,9 +831,12 @@ static int seek_owner(MDB_cursor *cur, const char *prefix, size_t plen,
 	return rc;
 }
 
-enum rg_err store_video_list(struct store *st, const char *owner, const char *after,
-			     size_t limit, int desc, store_video_fn fn, void *arg,
-			     int *has_more)
+/* A list visitor reads id inside txn: 0 (setting *stop to end the list),
+ * MDB_NOTFOUND (gone: not counted) or an error. */
+typedef int (*visit_fn)(struct store *st, MDB_txn *txn, const char *id, void *arg, int *stop);
+
+static enum rg_err list_owner(struct store *st, const char *owner, const char *after,
+			      size_t limit, int desc, visit_fn visit, void *arg, int *has_more)
 {
 	char prefix[OWNER_MAX + 1];
 	size_t plen = pair_key(prefix, sizeof(prefix), owner, NULL);
@@ -760,11 +872,9 @@ enum rg_err store_video_list(struct store *st, const char *owner, const char *af
 		}
 		memcpy(id, (char *)k.mv_data + plen, ilen);
 		id[ilen] = '\0';
-		struct json_object *rec = NULL;
-		int grc = get_in(st, txn, st->videos, id, &rec);
+		int stop = 0;
+		int grc = visit(st, txn, id, arg, &stop);
 		if (grc == 0) {
-			int stop = fn(rec, arg);
-			json_object_put(rec);
 			seen++;
 			if (stop)
 				break;
@@ -779,6 +889,91 @@ enum rg_err store_video_list(struct store *st, const char *owner, const char *af
 	mdb_cursor_close(cur);
 	read_end(st, txn);
 	return err;
+}
+
+struct visit_args {
+	store_video_fn rec_fn;
+	store_public_fn pub_fn;
+	void *arg;
+	int list;            /* a list: ids come in order, and a cursor finds */
+	MDB_cursor *pub_cur; /* the next one on the page it is on already */
+};
+
+static int visit_record(struct store *st, MDB_txn *txn, const char *id, void *arg, int *stop)
+{
+	struct visit_args *a = arg;
+	struct json_object *rec = NULL;
+	int rc = get_in(st, txn, st->videos, id, &rec);
+	if (rc == 0)
+		*stop = a->rec_fn(rec, a->arg);
+	json_object_put(rec);
+	return rc;
+}
+
+/* pub_in hands fn the cached public object of id.  A record without one
+ * (written by an older reelgate since this one filled them in) gets it
+ * rendered on the spot, so a missing entry is slow, never wrong. */
+static int pub_in(struct store *st, MDB_txn *txn, const char *id, void *arg, int *stop)
+{
+	struct visit_args *a = arg;
+	MDB_val k = { strlen(id), (void *)id }, v;
+	int rc = 0;
+	if (a->list && a->pub_cur == NULL)
+		rc = mdb_cursor_open(txn, st->pub, &a->pub_cur);
+	if (rc == 0)
+		rc = a->pub_cur != NULL ? mdb_cursor_get(a->pub_cur, &k, &v, MDB_SET_KEY)
+					: mdb_get(txn, st->pub, &k, &v);
+	if (rc == 0) {
+		/* The record must exist too: they are only ever written together. */
+		*stop = a->pub_fn(id, v.mv_data, v.mv_size, a->arg);
+		return 0;
+	}
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	struct json_object *rec = NULL;
+	rc = get_in(st, txn, st->videos, id, &rec);
+	if (rc != 0)
+		return rc;
+	struct buf b;
+	buf_init(&b, PUB_MAX);
+	rc = video_cache_build(rec, &b) < 0 ? MDB_CORRUPTED : 0;
+	if (rc == 0)
+		*stop = a->pub_fn(id, b.data, b.len, a->arg);
+	buf_deinit(&b);
+	json_object_put(rec);
+	return rc;
+}
+
+enum rg_err store_video_list(struct store *st, const char *owner, const char *after,
+			     size_t limit, int desc, store_video_fn fn, void *arg,
+			     int *has_more)
+{
+	struct visit_args a = { fn, NULL, arg, 0, NULL };
+	return list_owner(st, owner, after, limit, desc, visit_record, &a, has_more);
+}
+
+enum rg_err store_video_list_public(struct store *st, const char *owner, const char *after,
+				    size_t limit, int desc, store_public_fn fn, void *arg,
+				    int *has_more)
+{
+	struct visit_args a = { NULL, fn, arg, 1, NULL };
+	enum rg_err err = list_owner(st, owner, after, limit, desc, pub_in, &a, has_more);
+	if (a.pub_cur != NULL)
+		mdb_cursor_close(a.pub_cur); /* LMDB allows it after the txn ended */
+	return err;
+}
+
+enum rg_err store_video_public(struct store *st, const char *id, store_public_fn fn, void *arg)
+{
+	MDB_txn *txn;
+	int rc = read_begin(st, &txn);
+	if (rc != 0)
+		return from_mdb(rc);
+	struct visit_args a = { NULL, fn, arg, 0, NULL };
+	int stop = 0;
+	rc = pub_in(st, txn, id, &a, &stop);
+	read_end(st, txn);
+	return from_mdb(rc);
 }
 
 enum rg_err store_due_scan(struct store *st, uint64_t now_ms, size_t limit,
@@ -867,25 +1062,29 @@ enum rg_err store_key_insert(struct store *st, struct json_object *rec, const ui
 	return run_write(st, key_insert_txn, &a);
 }
 
-enum rg_err store_key_by_hash(struct store *st, const uint8_t hash[32], struct json_object **out)
+/* key_in_hash finds the key record of hash: its bytes into *v. */
+static int key_in_hash(struct store *st, MDB_txn *txn, const uint8_t hash[32], MDB_val *v)
+{
+	MDB_val hk = { 32, (void *)hash }, iv;
+	int rc = mdb_get(txn, st->key_hash, &hk, &iv);
+	if (rc != 0)
+		return rc;
+	if (iv.mv_size == 0 || iv.mv_size >= ID_MAX)
+		return MDB_CORRUPTED;
+	return mdb_get(txn, st->keys, &iv, v);
+}
+
+enum rg_err store_key_by_hash(struct store *st, const uint8_t hash[32],
+				  store_bytes_fn fn, void *arg)
 {
 	MDB_txn *txn;
-	*out = NULL;
+	MDB_val v;
 	int rc = read_begin(st, &txn);
 	if (rc != 0)
 		return from_mdb(rc);
-	MDB_val hk = { 32, (void *)hash }, iv;
-	rc = mdb_get(txn, st->key_hash, &hk, &iv);
-	if (rc == 0) {
-		char id[ID_MAX];
-		if (iv.mv_size >= sizeof(id)) {
-			rc = MDB_CORRUPTED;
-		} else {
-			memcpy(id, iv.mv_data, iv.mv_size);
-			id[iv.mv_size] = '\0';
-			rc = get_in(st, txn, st->keys, id, out);
-		}
-	}
+	rc = key_in_hash(st, txn, hash, &v);
+	if (rc == 0)
+		fn(v.mv_data, v.mv_size, arg);
 	read_end(st, txn);
 	return from_mdb(rc);
 }
@@ -977,6 +1176,21 @@ static int has_key(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len)
 	return mdb_get(txn, dbi, &k, &v) == 0;
 }
 
+/* check_pub: the cached public object is what the record makes now. */
+static void check_pub(struct check_ctx *c, const char *id, struct json_object *rec)
+{
+	struct buf want;
+	buf_init(&want, PUB_MAX);
+	MDB_val k = { strlen(id), (void *)id }, v;
+	if (video_cache_build(rec, &want) < 0)
+		report(c, "record %s: its public object cannot be rendered", id);
+	else if (mdb_get(c->txn, c->st->pub, &k, &v) != 0)
+		report(c, "record %s: missing from public", id);
+	else if (v.mv_size != want.len || memcmp(v.mv_data, want.data, want.len) != 0)
+		report(c, "record %s: its cached public object differs from the record", id);
+	buf_deinit(&want);
+}
+
 /* check_records: every record parses and has its index entries. */
 static void check_records(struct check_ctx *c)
 {
@@ -1006,13 +1220,16 @@ static void check_records(struct check_ctx *c)
 			if (dklen == 0 || !has_key(c->txn, c->st->due, dk, dklen))
 				report(c, "record %s: missing from due", id);
 		}
+		check_pub(c, id, rec);
 		json_object_put(rec);
 	}
 	mdb_cursor_close(cur);
 }
 
+enum index_kind { INDEX_PAIR, INDEX_DUE, INDEX_ID };
+
 /* check_index: every index entry points at a record that agrees. */
-static void check_index(struct check_ctx *c, MDB_dbi dbi, const char *name, int is_due)
+static void check_index(struct check_ctx *c, MDB_dbi dbi, const char *name, enum index_kind kind)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -1022,7 +1239,13 @@ static void check_index(struct check_ctx *c, MDB_dbi dbi, const char *name, int 
 		const char *p = k.mv_data;
 		const char *id;
 		size_t ilen;
-		if (is_due) {
+		if (kind == INDEX_ID) {
+			if (k.mv_size == sizeof(PUB_COMPLETE) - 1 &&
+			    memcmp(p, PUB_COMPLETE, k.mv_size) == 0)
+				continue;
+			id = p;
+			ilen = k.mv_size;
+		} else if (kind == INDEX_DUE) {
 			id = p + 8;
 			ilen = k.mv_size > 8 ? k.mv_size - 8 : 0;
 		} else {
@@ -1044,8 +1267,9 @@ enum rg_err store_check(struct store *st, store_report_fn fn, void *arg)
 	if (rc != 0)
 		return from_mdb(rc);
 	check_records(&c);
-	check_index(&c, st->by_owner, "by_owner", 0);
-	check_index(&c, st->due, "due", 1);
+	check_index(&c, st->by_owner, "by_owner", INDEX_PAIR);
+	check_index(&c, st->due, "due", INDEX_DUE);
+	check_index(&c, st->pub, "public", INDEX_ID);
 	read_end(st, c.txn);
 	return c.bad ? RG_ECORRUPT : RG_OK;
 }

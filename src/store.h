@@ -3,7 +3,8 @@
  * (data_dir/db).  Owns the sub-databases, their key encodings, map growth,
  * stale readers and the rule that a record and its indexes change in one
  * write transaction.  Records are JSON objects; the store reads only the
- * fields it indexes ("id", "owner", "due_at") and leaves meaning to callers.
+ * fields it indexes ("id", "owner", "due_at") and leaves meaning to callers,
+ * except that it has video.c render each record's public object beside it.
  *
  *   videos    id -> record (JSON text)
  *   by_owner  owner \0 id -> empty            listing, cursor pagination
@@ -13,6 +14,10 @@
  *   key_hash  sha256(secret) -> key id
  *   rate      owner -> be64(window start, s) be32(count)
  *   upstream  backend \0 upstream id -> id    who holds an upstream job
+ *   public    id -> the video's cached public object (video.c's
+ *             video_cache_build), written with the record in the same
+ *             transaction by every writer, so reads copy it instead of
+ *             parsing the record
  *
  * A struct store belongs to one process: open it after fork, never before.
  */
@@ -95,6 +100,16 @@ enum rg_err store_video_list(struct store *st, const char *owner,
 			     const char *after, size_t limit, int desc,
 			     store_video_fn fn, void *arg, int *has_more);
 
+/* store_video_public hands fn the cached public object of id (see
+ * video_cache_read); store_video_list_public does so for a page of owner's
+ * videos, like store_video_list.  fn borrows id and the bytes for the call;
+ * its return value stops a list when non-zero. */
+typedef int (*store_public_fn)(const char *id, const void *cached, size_t len, void *arg);
+enum rg_err store_video_public(struct store *st, const char *id, store_public_fn fn, void *arg);
+enum rg_err store_video_list_public(struct store *st, const char *owner, const char *after,
+				    size_t limit, int desc, store_public_fn fn, void *arg,
+				    int *has_more);
+
 /* store_due_scan calls fn for each video whose due_at <= now_ms, oldest
  * first, up to limit; fn borrows id. */
 typedef int (*store_due_fn)(const char *id, uint64_t due_at, void *arg);
@@ -104,15 +119,20 @@ enum rg_err store_due_scan(struct store *st, uint64_t now_ms, size_t limit,
 /* Keys.  hash is SHA-256 of the secret. */
 enum rg_err store_key_insert(struct store *st, struct json_object *rec,
 			     const uint8_t hash[32]);
+/* store_key_by_hash hands fn the stored JSON text of the key record of
+ * hash, borrowed for the call (so a caller may skip parsing bytes it saw
+ * before); fn's result is ignored. */
+typedef int (*store_bytes_fn)(const void *data, size_t len, void *arg);
 enum rg_err store_key_by_hash(struct store *st, const uint8_t hash[32],
-			      struct json_object **out);
+			      store_bytes_fn fn, void *arg);
 enum rg_err store_key_get(struct store *st, const char *key_id,
 			  struct json_object **out);
 enum rg_err store_key_put(struct store *st, struct json_object *rec);
 typedef int (*store_key_fn)(struct json_object *rec, void *arg);
 enum rg_err store_key_list(struct store *st, store_key_fn fn, void *arg);
 
-/* store_check verifies that indexes agree with records; writes a report of
+/* store_check verifies that indexes and cached public objects agree with
+ * records; writes a report of
  * each disagreement to fn (one line each).  Returns RG_ECORRUPT if any. */
 typedef void (*store_report_fn)(const char *line, void *arg);
 enum rg_err store_check(struct store *st, store_report_fn fn, void *arg);

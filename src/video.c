@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "id.h"
+
 const char *video_str(struct json_object *rec, const char *name)
 {
 	struct json_object *v;
@@ -143,6 +145,8 @@ static struct json_object *public_metadata(struct json_object *rec, const char *
 	if (status && strcmp(status, "completed") == 0 && id && base_url) {
 		char url[1024];
 		snprintf(url, sizeof(url), "%s/v1/videos/%s/content", base_url, id);
+		/* Always the last key (the cached form splits the text there). */
+		json_object_object_del(out, "url");
 		json_object_object_add(out, "url", json_object_new_string(url));
 	}
 	return out;
@@ -168,5 +172,112 @@ int video_json(struct json_object *rec, const char *base_url, struct buf *out)
 							  JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	int rc = s ? buf_append(out, s, len) : -1;
 	json_object_put(pub);
+	return rc;
+}
+
+/* ---- the cached public object ------------------------------------------------
+ *
+ * Layout: 'P', flags (CACHE_PENDING), owner length (1 byte), url_at
+ * (4 bytes, big-endian), the owner, then the object's JSON text rendered
+ * with an empty base URL.  url_at is where the base URL goes in that text,
+ * just inside the quotes of metadata.url; 0 when there is no url (the text
+ * starts with '{', so 0 is never a real position).
+ */
+
+#define CACHE_MAGIC 'P'
+#define CACHE_HEAD 7
+#define CACHE_PENDING 1
+
+/* truncate_to undoes a partial append. */
+static void truncate_to(struct buf *b, size_t len)
+{
+	b->len = len;
+	if (b->data != NULL)
+		b->data[len] = '\0';
+}
+
+static int is_pending(const char *status)
+{
+	return status && (strcmp(status, "queued") == 0 || strcmp(status, "in_progress") == 0);
+}
+
+/* url_position finds where the base URL goes in text rendered with an
+ * empty one: metadata.url is the last key of the last field, so the text
+ * ends with "/v1/videos/ID/content"}}. */
+static int url_position(const char *text, size_t len, const char *id, size_t *at)
+{
+	char tail[ID_MAX + 32];
+	int n = snprintf(tail, sizeof(tail), "/v1/videos/%s/content\"}}", id);
+	if (n < 0 || (size_t)n >= sizeof(tail) || (size_t)n + 1 > len ||
+	    memcmp(text + len - (size_t)n, tail, (size_t)n) != 0 || text[len - (size_t)n - 1] != '"')
+		return -1;
+	*at = len - (size_t)n;
+	return 0;
+}
+
+int video_cache_build(struct json_object *rec, struct buf *out)
+{
+	const char *owner = video_str(rec, "owner");
+	const char *id = video_str(rec, "id");
+	const char *status = video_str(rec, "status");
+	size_t olen = owner ? strlen(owner) : 0;
+	if (owner == NULL || id == NULL || olen > 255 || strlen(id) >= ID_MAX)
+		return -1;
+	struct json_object *pub = video_public(rec, "");
+	size_t len;
+	const char *text = json_object_to_json_string_length(pub, JSON_C_TO_STRING_PLAIN |
+							     JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	size_t at = 0;
+	int rc = text == NULL || len > UINT32_MAX ? -1 : 0;
+	if (rc == 0 && status && strcmp(status, "completed") == 0)
+		rc = url_position(text, len, id, &at);
+	if (rc == 0) {
+		uint8_t head[CACHE_HEAD] = { CACHE_MAGIC, is_pending(status) ? CACHE_PENDING : 0,
+					     (uint8_t)olen, (uint8_t)(at >> 24), (uint8_t)(at >> 16),
+					     (uint8_t)(at >> 8), (uint8_t)at };
+		size_t start = out->len;
+		rc = buf_append(out, head, sizeof(head)) < 0 || buf_append(out, owner, olen) < 0 ||
+		     buf_append(out, text, len) < 0 ? -1 : 0;
+		if (rc < 0)
+			truncate_to(out, start);
+	}
+	json_object_put(pub);
+	return rc;
+}
+
+int video_cache_read(const void *data, size_t len, struct video_cached *c)
+{
+	const uint8_t *p = data;
+	if (len < CACHE_HEAD || p[0] != CACHE_MAGIC || len - CACHE_HEAD < (size_t)p[2] + 2)
+		return -1;
+	size_t at = ((size_t)p[3] << 24) | ((size_t)p[4] << 16) | ((size_t)p[5] << 8) | p[6];
+	c->pending = (p[1] & CACHE_PENDING) != 0;
+	c->owner = (const char *)p + CACHE_HEAD;
+	c->owner_len = p[2];
+	c->json = c->owner + c->owner_len;
+	c->json_len = len - CACHE_HEAD - c->owner_len;
+	c->url_at = at;
+	if (c->json[0] != '{' || at >= c->json_len)
+		return -1;
+	return 0;
+}
+
+int video_cache_owned_by(const struct video_cached *c, const char *owner)
+{
+	return strlen(owner) == c->owner_len && memcmp(c->owner, owner, c->owner_len) == 0;
+}
+
+int video_cache_json(const struct video_cached *c, const char *base_url, struct buf *out)
+{
+	size_t start = out->len;
+	size_t head = c->url_at ? c->url_at : c->json_len;
+	int rc = buf_append(out, c->json, head);
+	if (rc == 0 && c->url_at) {
+		rc = buf_json_escaped(out, base_url, strlen(base_url));
+		if (rc == 0)
+			rc = buf_append(out, c->json + head, c->json_len - head);
+	}
+	if (rc < 0)
+		truncate_to(out, start);
 	return rc;
 }

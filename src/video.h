@@ -28,6 +28,30 @@ int video_json(struct json_object *rec, const char *base_url, struct buf *out);
 /* video_public returns the public object as json-c (caller puts it). */
 struct json_object *video_public(struct json_object *rec, const char *base_url);
 
+/* The cached public object.  store.c keeps, beside every record, what GET
+ * answers for it (built by video_cache_build in the same write transaction
+ * as the record), so reads copy bytes instead of parsing the record and
+ * rebuilding the object.  The request's base URL of metadata.url is the one
+ * part left out; video_cache_json puts it in. */
+struct video_cached {
+	const char *owner;  /* not NUL-terminated; borrowed from the bytes read */
+	size_t owner_len;
+	int pending;        /* queued or in_progress: clients should poll */
+	const char *json;   /* the object, without the base URL */
+	size_t json_len;
+	size_t url_at;      /* where the base URL goes in json; 0: no url */
+};
+
+/* video_cache_build appends the cached form of rec to out. */
+int video_cache_build(struct json_object *rec, struct buf *out);
+/* video_cache_read reads len bytes made by video_cache_build into c (which
+ * borrows them); -1 when they are not such bytes. */
+int video_cache_read(const void *data, size_t len, struct video_cached *c);
+int video_cache_owned_by(const struct video_cached *c, const char *owner);
+/* video_cache_json appends the public object, the same text as video_json
+ * with that base_url. */
+int video_cache_json(const struct video_cached *c, const char *base_url, struct buf *out);
+
 /* Record accessors: a missing field reads as NULL / 0. */
 const char *video_str(struct json_object *rec, const char *name);
 int64_t video_int(struct json_object *rec, const char *name);

@@ -167,6 +167,7 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 		served++;
 	}
 	FCGX_Free(&req, 1);
+	auth_cache_deinit(&app.auth);
 	store_close(app.st);
 	log_info("worker_stopped", "served=%lu", served);
 	return 0;

@@ -300,6 +300,45 @@ def _(s):
         eq(g[f], v[f], "field %s" % f)
 
 
+@test("retrieve and list follow every change of the record; metadata.url follows the Host",
+      timeout=120)
+def _(s):
+    # GET and list answer from a public object the store keeps beside each
+    # record: every state change the dispatcher writes must show at once,
+    # and the one part that depends on the request (the base URL of
+    # metadata.url) must come from this request.
+    k = s.create_key()
+    v = s.create(key=k, model=FAST, prompt="follows its record", metadata={"tag": "x"})
+    q = s.create(key=k, prompt="stays queued")
+    r = s.get(q["id"], key=k)
+    eq(r.header("openai-poll-after-ms"), "1000", "poll header of a queued video")
+    eq(r.json["status"], "queued", "queued status")
+    done, hist = s.wait_video(v["id"], key=k, timeout=60)
+    eq(done["status"], "completed", "status (%s)" % hist)
+    eq(done["progress"], 100, "progress once completed")
+    check(done["completed_at"] and done["expires_at"], "completed_at and expires_at set", done)
+    eq(meta(done).get("tag"), "x", "caller metadata kept")
+    eq(meta(done).get("url"), "%s/v1/videos/%s/content" % (s.base, v["id"]), "metadata.url")
+    r = s.get(v["id"], key=k)
+    eq(r.header("openai-poll-after-ms"), None, "no poll header once completed")
+    page = s.list(key=k, limit=10).json
+    listed = {x["id"]: x for x in page["data"]}
+    eq(listed.get(v["id"]), done, "the listed object is the retrieved one")
+    eq(listed.get(q["id"]), s.get(q["id"], key=k).json, "the listed queued object")
+    for host in ("videos.example:8443", "other.example"):
+        h = s.request("GET", "/v1/videos/" + v["id"], key=k, headers={"Host": host})
+        eq(meta(h.json).get("url"), "http://%s/v1/videos/%s/content" % (host, v["id"]),
+           "metadata.url with Host %s" % host)
+        lp = s.request("GET", "/v1/videos?limit=10", key=k, headers={"Host": host}).json
+        urls = [meta(x).get("url") for x in lp["data"] if x["id"] == v["id"]]
+        eq(urls, ["http://%s/v1/videos/%s/content" % (host, v["id"])],
+           "listed metadata.url with Host %s" % host)
+    eq(s.request("DELETE", "/v1/videos/" + v["id"], key=k).status, 200, "delete")
+    expect_error(s.get(v["id"], key=k), 404)
+    eq([x["id"] for x in s.list(key=k).json["data"]], [q["id"]], "listed after the delete")
+    s.db_check()
+
+
 @test("X-Request-Id on every answer, a new one per request")
 def _(s):
     a = s.request("GET", "/v1/models")
@@ -520,6 +559,21 @@ def _(s):
     eq(s.request("GET", "/v1/models", key=keep).status, 200, "another key")
     line = [x for x in s.cli("keys", "list").stdout.decode().splitlines() if kid in x]
     eq(len(line), 1, "keys list lines for %s" % kid)
+
+
+@test("workers that checked a key many times see its revocation on the very next request")
+def _(s):
+    # Each worker remembers what a key's record said; the record changing
+    # must end that at once, in every worker.
+    name = "hot" + uuid.uuid4().hex[:8]
+    k = s.create_key(name)
+    v = s.create(key=k)
+    for _ in range(40):  # both workers serve this key many times
+        eq(s.get(v["id"], key=k).status, 200, "before revoke")
+    s.cli("keys", "revoke", s.key_id(name))
+    for i in range(20):
+        expect_error(s.get(v["id"], key=k), 401, code="invalid_api_key")
+        expect_error(s.list(key=k), 401, code="invalid_api_key")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ static void teardown(void)
 static int check_header(const char *header, char owner[ID_MAX], struct api_error *e)
 {
 	memset(e, 0, sizeof(*e));
-	return auth_check(st, header, owner, NULL, e);
+	return auth_check(st, NULL, header, owner, NULL, e);
 }
 
 START_TEST(sha256_known_answer)
@@ -118,9 +118,46 @@ START_TEST(limits_round_trip)
 	ck_assert_int_eq(auth_key_set_limits(st, id, &lim), RG_OK);
 	snprintf(hdr, sizeof(hdr), "Bearer %s", secret);
 	struct api_error e;
-	ck_assert_int_eq(auth_check(st, hdr, owner, &got, &e), 0);
+	ck_assert_int_eq(auth_check(st, NULL, hdr, owner, &got, &e), 0);
 	ck_assert_int_eq(got.creates_per_minute, 7);
 	ck_assert_int_eq(auth_key_set_limits(st, "key_none", &lim), RG_ENOENT);
+}
+END_TEST
+
+/* The worker's cache never outlives a change to the key's record. */
+START_TEST(cache_sees_revocation_and_limits)
+{
+	static struct auth_cache cache; /* zeroed: empty */
+	char s1[AUTH_SECRET_MAX], s2[AUTH_SECRET_MAX], i1[ID_MAX], i2[ID_MAX], owner[ID_MAX];
+	char h1[256], h2[256];
+	struct api_error e;
+	struct key_limits got;
+	ck_assert_int_eq(auth_key_create(st, "a", s1, i1), RG_OK);
+	ck_assert_int_eq(auth_key_create(st, "b", s2, i2), RG_OK);
+	snprintf(h1, sizeof(h1), "Bearer %s", s1);
+	snprintf(h2, sizeof(h2), "Bearer %s", s2);
+	for (int round = 0; round < 3; round++) { /* the first fills, the others hit */
+		ck_assert_int_eq(auth_check(st, &cache, h1, owner, &got, &e), 0);
+		ck_assert_str_eq(owner, i1);
+		ck_assert_int_eq(got.creates_per_minute, 0);
+		ck_assert_int_eq(auth_check(st, &cache, h2, owner, &got, &e), 0);
+		ck_assert_str_eq(owner, i2);
+	}
+	struct key_limits lim = { 3 };
+	ck_assert_int_eq(auth_key_set_limits(st, i1, &lim), RG_OK);
+	ck_assert_int_eq(auth_check(st, &cache, h1, owner, &got, &e), 0);
+	ck_assert_int_eq(got.creates_per_minute, 3);
+	ck_assert_int_eq(auth_key_revoke(st, i1), RG_OK);
+	ck_assert_int_eq(auth_check(st, &cache, h1, owner, &got, &e), -1);
+	ck_assert_int_eq(e.status, 401);
+	ck_assert(strstr(e.message, "revoked") != NULL);
+	ck_assert_int_eq(auth_check(st, &cache, h2, owner, &got, &e), 0);
+	ck_assert_str_eq(owner, i2);
+	/* A wrong secret is refused whatever the cache holds. */
+	h2[strlen(h2) - 1] ^= 1;
+	ck_assert_int_eq(auth_check(st, &cache, h2, owner, &got, &e), -1);
+	ck_assert_int_eq(e.status, 401);
+	auth_cache_deinit(&cache);
 }
 END_TEST
 
@@ -149,6 +186,7 @@ static Suite *auth_suite(void)
 	tcase_add_test(tc, revocation);
 	tcase_add_test(tc, secret_never_stored);
 	tcase_add_test(tc, two_keys_distinct_owners);
+	tcase_add_test(tc, cache_sees_revocation_and_limits);
 	tcase_add_test(tc, limits_round_trip);
 	suite_add_tcase(s, tc);
 	return s;

@@ -3,8 +3,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <lmdb.h>
+
 #include "store.h"
 #include "testutil.h"
+#include "video.h"
 
 static char *dir;
 static struct store *st;
@@ -371,6 +374,176 @@ START_TEST(persists_across_reopen)
 }
 END_TEST
 
+/* ---- the cached public objects ---------------------------------------------- */
+
+struct pub_seen {
+	char text[4096];
+	int pending;
+	int found;
+	char owner[ID_MAX];
+};
+
+static int take_pub(const char *id, const void *data, size_t len, void *arg)
+{
+	struct pub_seen *p = arg;
+	struct video_cached c;
+	struct buf b;
+	(void)id;
+	ck_assert_int_eq(video_cache_read(data, len, &c), 0);
+	buf_init(&b, 1 << 20);
+	ck_assert_int_eq(video_cache_json(&c, "http://h.example", &b), 0);
+	ck_assert_uint_lt(b.len, sizeof(p->text));
+	memcpy(p->text, b.data, b.len + 1);
+	buf_deinit(&b);
+	ck_assert_uint_lt(c.owner_len, ID_MAX);
+	memcpy(p->owner, c.owner, c.owner_len);
+	p->owner[c.owner_len] = '\0';
+	p->pending = c.pending;
+	p->found++;
+	return 0;
+}
+
+/* expect_pub: what GET answers from the cache is what video_json makes of
+ * the stored record. */
+static void expect_pub(const char *id)
+{
+	struct pub_seen p;
+	memset(&p, 0, sizeof(p));
+	ck_assert_int_eq(store_video_public(st, id, take_pub, &p), RG_OK);
+	ck_assert_int_eq(p.found, 1);
+	struct json_object *r;
+	ck_assert_int_eq(store_video_get(st, id, &r), RG_OK);
+	struct buf want;
+	buf_init(&want, 1 << 20);
+	ck_assert_int_eq(video_json(r, "http://h.example", &want), 0);
+	ck_assert_str_eq(p.text, want.data);
+	ck_assert_str_eq(p.owner, json_object_get_string(json_object_object_get(r, "owner")));
+	const char *status = json_object_get_string(json_object_object_get(r, "status"));
+	ck_assert_int_eq(p.pending, strcmp(status, "queued") == 0 || strcmp(status, "in_progress") == 0);
+	buf_deinit(&want);
+	json_object_put(r);
+}
+
+START_TEST(public_follows_every_write)
+{
+	put("video_a1", "key_1");
+	put("video_a2", "key_1");
+	expect_pub("video_a1");
+	struct json_object *r;
+	ck_assert_int_eq(store_video_get(st, "video_a1", &r), RG_OK);
+	json_object_object_add(r, "status", json_object_new_string("completed"));
+	json_object_object_add(r, "progress", json_object_new_int(100));
+	json_object_object_add(r, "prompt", json_object_new_string("a \"quoted\" / prompt \xc3\xa9"));
+	ck_assert_int_eq(store_video_update(st, r), RG_OK);
+	json_object_put(r);
+	expect_pub("video_a1"); /* completed: metadata.url spliced in */
+	struct pub_seen p;
+	memset(&p, 0, sizeof(p));
+	ck_assert_int_eq(store_video_public(st, "video_a1", take_pub, &p), RG_OK);
+	ck_assert_ptr_nonnull(strstr(p.text, "\"url\":\"http://h.example/v1/videos/video_a1/content\"}}"));
+	ck_assert_int_eq(p.pending, 0);
+	char ids[2][ID_MAX] = { "video_a1", "video_a2" };
+	int gone[2];
+	ck_assert_int_eq(store_videos_modify(st, ids, 2, bump, NULL, gone), RG_OK);
+	expect_pub("video_a1");
+	expect_pub("video_a2");
+	memset(&p, 0, sizeof(p));
+	int more;
+	ck_assert_int_eq(store_video_list_public(st, "key_1", NULL, 10, 1, take_pub, &p, &more), RG_OK);
+	ck_assert_int_eq(p.found, 2);
+	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
+	ck_assert_int_eq(store_video_delete(st, "video_a1", NULL), RG_OK);
+	memset(&p, 0, sizeof(p));
+	ck_assert_int_eq(store_video_public(st, "video_a1", take_pub, &p), RG_ENOENT);
+	ck_assert_int_eq(p.found, 0);
+	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
+}
+END_TEST
+
+/* raw_public changes the public database behind the store's back (the
+ * store must be closed): deletes del (NULL: none; "*": everything), sets
+ * junk_id to junk. */
+static void raw_public(const char *del, const char *junk_id)
+{
+	char path[512];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	snprintf(path, sizeof(path), "%s/db", dir);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 16);
+	ck_assert_int_eq(mdb_env_open(env, path, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "public", 0, &dbi), 0);
+	if (del != NULL && strcmp(del, "*") == 0) {
+		ck_assert_int_eq(mdb_drop(txn, dbi, 0), 0);
+	} else if (del != NULL) {
+		MDB_val k = { strlen(del), (void *)del };
+		ck_assert_int_eq(mdb_del(txn, dbi, &k, NULL), 0);
+	}
+	if (junk_id != NULL) {
+		MDB_val k = { strlen(junk_id), (void *)junk_id }, v = { 5, (void *)"junk!" };
+		ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	}
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void count_line(const char *line, void *arg)
+{
+	(void)line;
+	(*(int *)arg)++;
+}
+
+START_TEST(public_checked_and_filled_at_open)
+{
+	put("video_a1", "key_1");
+	put("video_a2", "key_1");
+	store_close(st);
+	raw_public("video_a1", "video_a2"); /* one missing, one stale */
+	struct store_options so = { 1 << 20, 256 << 20, 1 };
+	ck_assert_int_eq(store_open(&st, dir, &so), RG_OK);
+	int bad = 0;
+	ck_assert_int_eq(store_check(st, count_line, &bad), RG_ECORRUPT);
+	ck_assert_int_eq(bad, 2);
+	expect_pub("video_a1"); /* a missing one is rendered on the spot */
+	/* A database from before the cache (no completion mark) is filled in
+	 * at the next open. */
+	store_close(st);
+	raw_public("#complete", NULL);
+	ck_assert_int_eq(store_open(&st, dir, &so), RG_OK);
+	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
+	expect_pub("video_a1");
+	expect_pub("video_a2");
+}
+END_TEST
+
+/* A database from before the cache is filled in bounded batches. */
+START_TEST(public_filled_in_batches)
+{
+	enum { N = 2345 };
+	static struct json_object *recs[N];
+	char id[ID_MAX], existing[ID_MAX];
+	for (int i = 0; i < N; i++) {
+		snprintf(id, sizeof(id), "video_%05d", i);
+		recs[i] = rec(id, i % 2 ? "key_1" : "key_2", 0);
+	}
+	ck_assert_int_eq(store_videos_insert(st, recs, N, NULL, existing), RG_OK);
+	for (int i = 0; i < N; i++)
+		json_object_put(recs[i]);
+	store_close(st);
+	raw_public("*", NULL);
+	struct store_options so = { 1 << 20, 256 << 20, 1 };
+	ck_assert_int_eq(store_open(&st, dir, &so), RG_OK);
+	int bad = 0;
+	ck_assert_int_eq(store_check(st, count_line, &bad), RG_OK);
+	ck_assert_int_eq(bad, 0);
+	expect_pub("video_00000");
+	expect_pub("video_01000");
+	expect_pub("video_02344");
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -391,6 +564,9 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, persists_across_reopen);
 	tcase_add_test(tc, rate_limit_counts_in_the_create);
 	tcase_add_test(tc, modify_many_in_one_commit);
+	tcase_add_test(tc, public_follows_every_write);
+	tcase_add_test(tc, public_checked_and_filled_at_open);
+	tcase_add_test(tc, public_filled_in_batches);
 	suite_add_tcase(s, tc);
 	return s;
 }
