@@ -357,8 +357,8 @@ static void comfy_parse(struct backend_ctx *bc, struct json_object *rec, enum re
 					   json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 		const char *sub = json_object_object_get_ex(o, "subfolder", &v) &&
 					  json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
-		if (name == NULL) {
-			ans->verdict = RV_RETRY;
+		if (name == NULL || name[0] == '\0') {
+			ans->verdict = RV_RETRY; /* an upload that names no file */
 			break;
 		}
 		ans->verdict = RV_OK;
