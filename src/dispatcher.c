@@ -156,40 +156,42 @@ static void hash_remove(struct dispatcher *d, struct run *r)
 	r->hnext = NULL;
 }
 
-static void heap_set(struct dispatcher *d, size_t i, struct run *r)
+/* The heap holds each key beside its run, so sifting compares without
+ * touching the runs (thousands of them, scattered in memory). */
+static void heap_set(struct dispatcher *d, size_t i, struct heap_ent e)
 {
-	d->heap[i] = r;
-	r->heap_i = i + 1;
+	d->heap[i] = e;
+	e.r->heap_i = i + 1;
 }
 
 static void heap_up(struct dispatcher *d, size_t i)
 {
-	struct run *r = d->heap[i];
+	struct heap_ent e = d->heap[i];
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
-		if (d->heap[parent]->wake_at <= r->wake_at)
+		if (d->heap[parent].at <= e.at)
 			break;
 		heap_set(d, i, d->heap[parent]);
 		i = parent;
 	}
-	heap_set(d, i, r);
+	heap_set(d, i, e);
 }
 
 static void heap_down(struct dispatcher *d, size_t i)
 {
-	struct run *r = d->heap[i];
+	struct heap_ent e = d->heap[i];
 	for (;;) {
 		size_t c = 2 * i + 1;
 		if (c >= d->heap_n)
 			break;
-		if (c + 1 < d->heap_n && d->heap[c + 1]->wake_at < d->heap[c]->wake_at)
+		if (c + 1 < d->heap_n && d->heap[c + 1].at < d->heap[c].at)
 			c++;
-		if (d->heap[c]->wake_at >= r->wake_at)
+		if (d->heap[c].at >= e.at)
 			break;
 		heap_set(d, i, d->heap[c]);
 		i = c;
 	}
-	heap_set(d, i, r);
+	heap_set(d, i, e);
 }
 
 static void heap_remove(struct dispatcher *d, struct run *r)
@@ -198,18 +200,20 @@ static void heap_remove(struct dispatcher *d, struct run *r)
 		return;
 	size_t i = r->heap_i - 1;
 	r->heap_i = 0;
-	struct run *last = d->heap[--d->heap_n];
-	if (last == r)
+	struct heap_ent last = d->heap[--d->heap_n];
+	if (last.r == r)
 		return;
 	heap_set(d, i, last);
 	heap_up(d, i);
-	heap_down(d, last->heap_i - 1);
+	heap_down(d, last.r->heap_i - 1);
 }
 
 /* run_wake_at: the earliest of r's timers (its next request, its time
  * limit, its deadline); INT64_MAX when it has none. */
 static int64_t run_wake_at(const struct run *r)
 {
+	if (r->w_complete)
+		return INT64_MAX;
 	int64_t at = remote_wake_at(r);
 	if (r->kill_at && r->kill_at < at)
 		at = r->kill_at;
@@ -221,19 +225,28 @@ static int64_t run_wake_at(const struct run *r)
 	return at;
 }
 
+/* disp_schedule puts r in the heap at its wake time, or out of it when it
+ * has no timer (a request in flight, a write or a preview slot to wait
+ * for). */
 void disp_schedule(struct dispatcher *d, struct run *r)
 {
 	if (r->dead)
 		return;
-	r->wake_at = run_wake_at(r);
+	int64_t at = run_wake_at(r);
+	if (at == INT64_MAX) {
+		heap_remove(d, r);
+		return;
+	}
 	if (r->heap_i) {
-		heap_up(d, r->heap_i - 1);
+		size_t i = r->heap_i - 1;
+		d->heap[i].at = at;
+		heap_up(d, i);
 		heap_down(d, r->heap_i - 1);
 		return;
 	}
 	if (d->heap_n == d->heap_cap) {
 		size_t cap = d->heap_cap ? d->heap_cap * 2 : 1024;
-		struct run **h = realloc(d->heap, cap * sizeof(*h));
+		struct heap_ent *h = realloc(d->heap, cap * sizeof(*h));
 		if (h == NULL) {
 			log_error("out_of_memory", "what=timer_heap runs=%zu", d->heap_n);
 			return;
@@ -241,7 +254,7 @@ void disp_schedule(struct dispatcher *d, struct run *r)
 		d->heap = h;
 		d->heap_cap = cap;
 	}
-	d->heap[d->heap_n++] = r;
+	d->heap[d->heap_n++] = (struct heap_ent){ at, r };
 	heap_up(d, d->heap_n - 1);
 }
 
@@ -375,6 +388,8 @@ void disp_free_run(struct dispatcher *d, struct run *r)
 	buf_deinit(&r->stdin_doc);
 	json_object_put(r->rec);
 	r->rec = NULL;
+	free(r->w_value);
+	r->w_value = NULL;
 	r->dead = 1;
 	r->grave_next = d->grave;
 	d->grave = r;
@@ -697,11 +712,14 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 
 void disp_complete_task(struct dispatcher *d, struct run *r)
 {
-	struct json_object *rec = disp_load(d, r->id);
-	if (rec == NULL) {
-		disp_cancel_run(d, r, "deleted");
-		return;
-	}
+	r->w_complete = 1;
+	disp_schedule(d, r); /* no timer may end it while the write waits */
+	disp_list_push(d, RL_WRITE, r);
+}
+
+/* run_files: the files object of a completed task. */
+static struct json_object *run_files(const struct run *r)
+{
 	struct json_object *files = json_object_new_object();
 	char rel[ID_MAX + 32];
 	snprintf(rel, sizeof(rel), "content/%s.mp4", r->id);
@@ -714,16 +732,7 @@ void disp_complete_task(struct dispatcher *d, struct run *r)
 		snprintf(rel, sizeof(rel), "content/%s.jpg", r->id);
 		json_object_object_add(files, "spritesheet", json_object_new_string(rel));
 	}
-	task_complete(rec, disp_wall_ms(), d->cfg->retention_seconds, files);
-	if (disp_save(d, rec) < 0) {
-		disp_remove_partial_files(r);
-		json_object_put(rec);
-		disp_free_run(d, r);
-		return;
-	}
-	log_info("video_completed", "video=%s", r->id);
-	json_object_put(rec);
-	disp_free_run(d, r);
+	return files;
 }
 
 /* render_failure describes why the program failed, from its stderr. */
@@ -845,26 +854,37 @@ static void finish_preview(struct dispatcher *d, struct run *r)
 
 /* ---- reading children ------------------------------------------------------------------------ */
 
-/* Progress and lease writes of every run are made together, in one
- * transaction (one fsync however many tasks are in flight): when the
- * oldest lease is half gone, every lease within LEASE_COALESCE_MS of that
- * and every changed progress go in one batch; changed progress alone
- * waits at most PROGRESS_WRITE_MS. */
+/* Record writes of every run are made together, in one transaction (one
+ * fsync however many tasks are in flight): the writes a run's next step
+ * waits for (RL_WRITE) at the end of the turn they were asked in; when
+ * the oldest lease is half gone, every lease within LEASE_COALESCE_MS of
+ * that; changed progress within PROGRESS_WRITE_MS.  A step that waits for
+ * its write is taken after the commit, so crash safety is as with a
+ * commit of its own. */
 
 static int64_t writes_due_at(const struct dispatcher *d)
 {
 	int64_t at = INT64_MAX;
-	if (d->lists[RL_ALL].head)
+	if (d->lists[RL_WRITE].n)
+		at = 0;
+	if (d->lists[RL_ALL].head && d->lists[RL_ALL].head->last_write + TASK_LEASE_MS / 2 < at)
 		at = d->lists[RL_ALL].head->last_write + TASK_LEASE_MS / 2;
 	if (d->lists[RL_DIRTY].n && d->dirty_since + PROGRESS_WRITE_MS < at)
 		at = d->dirty_since + PROGRESS_WRITE_MS;
 	return at < d->write_hold ? d->write_hold : at;
 }
 
-static void apply_progress(struct json_object *rec, size_t i, void *arg)
+static void apply_write(struct json_object *rec, size_t i, void *arg)
 {
 	struct write_batch *b = arg;
+	struct run *r = b->runs[i];
+	if (r->w_complete) {
+		task_complete(rec, b->wall, b->retention_s, run_files(r));
+		return;
+	}
 	task_set_progress(rec, b->progress[i], b->wall);
+	if (r->w_record)
+		remote_apply_write(r, rec);
 }
 
 static int batch_add(struct write_batch *b, struct run *r)
@@ -902,8 +922,11 @@ static void flush_writes(struct dispatcher *d)
 		return;
 	struct write_batch *b = &d->batch;
 	b->n = 0;
-	for (struct run *r = d->lists[RL_DIRTY].head; r && b->n < WRITE_BATCH_MAX; r = r->next[RL_DIRTY])
+	for (struct run *r = d->lists[RL_WRITE].head; r && b->n < WRITE_BATCH_MAX; r = r->next[RL_WRITE])
 		if (batch_add(b, r) < 0)
+			break;
+	for (struct run *r = d->lists[RL_DIRTY].head; r && b->n < WRITE_BATCH_MAX; r = r->next[RL_DIRTY])
+		if (!r->in_batch && batch_add(b, r) < 0)
 			break;
 	for (struct run *r = d->lists[RL_ALL].head; r && b->n < WRITE_BATCH_MAX; r = r->next[RL_ALL]) {
 		if (r->last_write + TASK_LEASE_MS / 2 - LEASE_COALESCE_MS > now)
@@ -918,9 +941,10 @@ static void flush_writes(struct dispatcher *d)
 		return;
 	}
 	b->wall = disp_wall_ms();
-	enum rg_err err = store_videos_modify(d->st, b->ids, b->n, apply_progress, b, b->gone);
+	b->retention_s = d->cfg->retention_seconds;
+	enum rg_err err = store_videos_modify(d->st, b->ids, b->n, apply_write, b, b->gone);
 	if (err != RG_OK) {
-		log_error("store_write_failed", "what=progress tasks=%zu err=\"%s\"", b->n, rg_strerror(err));
+		log_error("store_write_failed", "what=batch tasks=%zu err=\"%s\"", b->n, rg_strerror(err));
 		d->write_hold = now + 1000;
 		return;
 	}
@@ -930,11 +954,24 @@ static void flush_writes(struct dispatcher *d)
 			disp_cancel_run(d, r, "deleted");
 			continue;
 		}
+		if (r->w_complete) {
+			log_info("video_completed", "video=%s", r->id);
+			disp_free_run(d, r);
+			continue;
+		}
 		r->progress_written = b->progress[i];
 		r->last_write = now;
 		disp_list_push(d, RL_ALL, r); /* to the tail: the newest lease */
 		if (r->progress == r->progress_written)
 			disp_list_remove(d, RL_DIRTY, r);
+		if (r->on[RL_WRITE]) {
+			r->w_record = 0;
+			r->w_name = NULL;
+			free(r->w_value);
+			r->w_value = NULL;
+			disp_list_remove(d, RL_WRITE, r);
+			disp_schedule(d, r); /* the step that waited */
+		}
 	}
 	if (d->lists[RL_DIRTY].n)
 		d->dirty_since = now;
@@ -1075,7 +1112,7 @@ static void run_timers(struct dispatcher *d)
 {
 	int64_t now = disp_mono_ms(), wall = disp_wall_ms();
 	size_t n = 0;
-	while (d->heap_n > 0 && d->heap[0]->wake_at <= now) {
+	while (d->heap_n > 0 && d->heap[0].at <= now) {
 		if (n == d->due_cap) {
 			size_t cap = d->due_cap ? d->due_cap * 2 : 256;
 			struct run **due = realloc(d->due, cap * sizeof(*due));
@@ -1084,7 +1121,7 @@ static void run_timers(struct dispatcher *d)
 			d->due = due;
 			d->due_cap = cap;
 		}
-		struct run *r = d->heap[0];
+		struct run *r = d->heap[0].r;
 		heap_remove(d, r);
 		d->due[n++] = r;
 	}
@@ -1307,8 +1344,8 @@ static int poll_timeout(struct dispatcher *d)
 	if (d->scan_now)
 		return 0;
 	int64_t now = disp_mono_ms(), next = d->next_scan;
-	if (d->heap_n > 0 && d->heap[0]->wake_at < next)
-		next = d->heap[0]->wake_at;
+	if (d->heap_n > 0 && d->heap[0].at < next)
+		next = d->heap[0].at;
 	int64_t writes = writes_due_at(d);
 	if (writes < next)
 		next = writes;
@@ -1383,6 +1420,7 @@ static void loop_once(struct dispatcher *d)
  * dispatcher adopts them where they were. */
 static void requeue_all(struct dispatcher *d)
 {
+	flush_writes(d); /* steps already taken, completions first */
 	while (d->lists[RL_ALL].head) {
 		struct run *r = d->lists[RL_ALL].head;
 		int remote = r->stage == STAGE_REMOTE;

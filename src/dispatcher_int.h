@@ -46,8 +46,10 @@ enum stage { STAGE_RENDER, STAGE_REMOTE, STAGE_THUMBNAIL, STAGE_SPRITESHEET };
  * progress is not written yet; RL_PROCS runs with a child process or its
  * pipes open; RL_PREVIEW runs waiting for a preview slot; RL_READY runs
  * whose request is due while their backend has INFLIGHT_MAX requests out
- * (one such list per backend, d->ready). */
-enum run_list_id { RL_ALL, RL_DIRTY, RL_PROCS, RL_PREVIEW, RL_READY, RL_COUNT };
+ * (one such list per backend, d->ready); RL_WRITE runs whose next step
+ * waits for a write of their record (w_record, w_complete), made with
+ * the other writes of the turn in one transaction. */
+enum run_list_id { RL_ALL, RL_DIRTY, RL_PROCS, RL_PREVIEW, RL_READY, RL_WRITE, RL_COUNT };
 
 struct run_list {
 	struct run *head, *tail;
@@ -60,7 +62,6 @@ struct run {
 	unsigned char on[RL_COUNT]; /* is it on list i */
 	struct run *hnext;      /* the id hash chain */
 	size_t heap_i;          /* 1 + its place in the timer heap; 0: not there */
-	int64_t wake_at;        /* ms, monotonic: its key in the heap */
 	int in_batch;           /* in the write batch being made */
 	int previewing;         /* its child is a preview (holds a slot) */
 	int dead;               /* freed: unlinked from everything, memory goes at the end of the turn */
@@ -102,6 +103,11 @@ struct run {
 	int fetch_fd;           /* download sink, or -1 */
 	int adopted;            /* taken over from a dispatcher that died */
 	struct json_object *rec; /* the record as issue() read it, kept while its request is in flight */
+	/* a write waiting for the turn's batch (on RL_WRITE): */
+	int w_record;           /* remote: w_name = w_value (if w_name), the phase, the lease */
+	const char *w_name;     /* a static string */
+	char *w_value;          /* owned */
+	int w_complete;         /* the task is completed with the run's files */
 };
 
 /* The records one batch write rewrites (flush_writes). */
@@ -112,6 +118,12 @@ struct write_batch {
 	int *gone;
 	size_t n, cap;
 	int64_t wall;
+	int64_t retention_s;
+};
+
+struct heap_ent {
+	int64_t at;             /* ms, monotonic: when r must be looked at */
+	struct run *r;
 };
 
 struct dispatcher {
@@ -120,7 +132,7 @@ struct dispatcher {
 	CURLM *multi;
 	int wake_fd, sig_fd;
 	struct run_list lists[RL_COUNT];
-	struct run **heap;      /* runs by wake_at, a binary min-heap */
+	struct heap_ent *heap;  /* runs with a timer, a binary min-heap by time */
 	size_t heap_n, heap_cap;
 	struct run **due;       /* the runs one turn's timers woke */
 	size_t due_cap;
@@ -173,6 +185,8 @@ struct json_object *disp_load(struct dispatcher *d, const char *id);
 int disp_save(struct dispatcher *d, struct json_object *rec);
 void disp_fail_task(struct dispatcher *d, const char *id, const char *code, const char *msg);
 void disp_start_preview(struct dispatcher *d, struct run *r);
+/* disp_complete_task completes the task with r's files in the turn's
+ * batch write, and ends r once that is on disk. */
 void disp_complete_task(struct dispatcher *d, struct run *r);
 
 /* run_remote.c */
@@ -188,6 +202,8 @@ void remote_transfers_done(struct dispatcher *d);
 int64_t remote_wake_at(const struct run *r);
 /* remote_issue sends r's next request; r may be freed (r->dead). */
 void remote_issue(struct dispatcher *d, struct run *r);
+/* remote_apply_write puts a pending w_record change into rec. */
+void remote_apply_write(struct run *r, struct json_object *rec);
 /* remote_issue_ready sends the requests that waited for a free slot. */
 void remote_issue_ready(struct dispatcher *d);
 void remote_abort(struct dispatcher *d, struct run *r);

@@ -259,23 +259,31 @@ static int failover(struct dispatcher *d, struct run *r)
 	return moved;
 }
 
-/* record writes what an answer taught us (and the phase it leads to). */
+/* record writes what an answer taught us (and the phase it leads to) in
+ * the turn's batch; r's next request waits for that commit. */
 static int record(struct dispatcher *d, struct run *r, const char *name, const char *value)
 {
-	struct json_object *rec = disp_load(d, r->id);
-	if (rec == NULL) {
-		disp_cancel_run(d, r, "deleted");
-		return -1;
+	free(r->w_value);
+	r->w_value = NULL;
+	r->w_name = NULL;
+	if (name) {
+		r->w_value = strdup(value);
+		if (r->w_value == NULL) {
+			disp_cancel_run(d, r, "out of memory");
+			return -1;
+		}
+		r->w_name = name;
 	}
-	if (name)
-		remote_set(rec, name, value);
+	r->w_record = 1;
+	disp_list_push(d, RL_WRITE, r);
+	return 0;
+}
+
+void remote_apply_write(struct run *r, struct json_object *rec)
+{
+	if (r->w_name)
+		remote_set(rec, r->w_name, r->w_value);
 	set_phase(rec, r);
-	task_renew(rec, disp_wall_ms());
-	int rc = disp_save(d, rec);
-	json_object_put(rec);
-	if (rc < 0)
-		disp_cancel_run(d, r, "deleted");
-	return rc;
 }
 
 static void fetched(struct dispatcher *d, struct run *r, struct transfer *t)
@@ -504,7 +512,8 @@ void remote_transfers_done(struct dispatcher *d)
 
 int64_t remote_wake_at(const struct run *r)
 {
-	if (r->stage == STAGE_REMOTE && r->xfer == NULL && r->phase != PHASE_NONE && !r->on[RL_READY])
+	if (r->stage == STAGE_REMOTE && r->xfer == NULL && r->phase != PHASE_NONE && !r->on[RL_READY] &&
+	    !r->on[RL_WRITE])
 		return r->next_at;
 	return INT64_MAX;
 }
