@@ -1478,7 +1478,6 @@ static int setup(struct dispatcher *d, const struct config *cfg)
 	if (d->running == NULL || d->inflight == NULL || d->ready == NULL)
 		return -1;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	transfer_pool_init(&d->pool, TRANSFER_POOL_MAX);
 	d->multi = curl_multi_init();
 	if (d->multi == NULL || remote_setup(d) < 0)
 		return -1;
@@ -1521,7 +1520,6 @@ int dispatcher_run(const struct config *cfg, int lock_fd, int supervised)
 		loop_once(&d);
 	requeue_all(&d);
 	remote_teardown(&d);
-	transfer_pool_deinit(&d.pool);
 	teardown(&d);
 	curl_multi_cleanup(d.multi);
 	close(d.wake_fd);

@@ -29,8 +29,6 @@
  * limit; each holds an easy handle and buffers, and its time limit runs
  * while it waits). */
 #define INFLIGHT_MAX 256
-/* Finished transfers kept for reuse (about what one turn finishes). */
-#define TRANSFER_POOL_MAX 64
 /* Records rewritten in one batch transaction, at most. */
 #define WRITE_BATCH_MAX 4096
 #define STDERR_LINE_MAX 400
@@ -132,7 +130,6 @@ struct dispatcher {
 	const struct config *cfg;
 	struct store *st;
 	CURLM *multi;
-	struct transfer_pool pool; /* finished transfers kept for reuse */
 	int wake_fd, sig_fd;
 	struct run_list lists[RL_COUNT];
 	struct heap_ent *heap;  /* runs with a timer, a binary min-heap by time */

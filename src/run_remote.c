@@ -194,7 +194,7 @@ static void issue(struct dispatcher *d, struct run *r)
 		if (json_object_object_get_ex(r->backend->raw, "download_timeout_seconds", &v))
 			lim.timeout_ms = (long)json_object_get_int64(v) * 1000;
 	}
-	struct transfer *t = transfer_new(&d->pool, &req, &lim, to_fd);
+	struct transfer *t = transfer_new(&req, &lim, to_fd);
 	http_req_deinit(&req);
 	if (t == NULL) {
 		json_object_put(rec);
@@ -505,7 +505,7 @@ void remote_transfers_done(struct dispatcher *d)
 		} else {
 			answered(d, r, t);
 		}
-		transfer_free(&d->pool, t);
+		transfer_free(t);
 		disp_schedule(d, r); /* its next request (nothing when it is gone) */
 	}
 }
@@ -549,7 +549,7 @@ void remote_abort(struct dispatcher *d, struct run *r)
 {
 	if (r->xfer) {
 		curl_multi_remove_handle(d->multi, r->xfer->easy);
-		transfer_free(&d->pool, r->xfer);
+		transfer_free(r->xfer);
 		r->xfer = NULL;
 		d->inflight[r->backend - d->cfg->backends]--;
 	}

@@ -90,70 +90,20 @@ static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockad
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
-void transfer_pool_init(struct transfer_pool *p, size_t max)
+struct transfer *transfer_new(struct http_req *req, const struct transfer_limits *lim, int to_fd)
 {
-	p->free = NULL;
-	p->n = 0;
-	p->max = max;
-}
-
-static void destroy(struct transfer *t)
-{
-	if (t->easy)
-		curl_easy_cleanup(t->easy);
-	http_req_deinit(&t->req);
-	buf_deinit(&t->resp);
-	free(t);
-}
-
-void transfer_pool_deinit(struct transfer_pool *p)
-{
-	while (p->free) {
-		struct transfer *t = p->free;
-		p->free = t->owner;
-		destroy(t);
-	}
-	p->n = 0;
-}
-
-/* take reuses a pooled transfer: everything cleared but the easy handle
- * (its options reset) and the answer buffer's memory. */
-static struct transfer *take(struct transfer_pool *p)
-{
-	struct transfer *t = p ? p->free : NULL;
-	if (t == NULL)
-		return calloc(1, sizeof(*t));
-	p->free = t->owner;
-	p->n--;
-	CURL *easy = t->easy;
-	struct buf resp = t->resp;
-	memset(t, 0, sizeof(*t));
-	curl_easy_reset(easy);
-	t->easy = easy;
-	buf_reset(&resp);
-	t->resp = resp;
-	return t;
-}
-
-struct transfer *transfer_new(struct transfer_pool *pool, struct http_req *req,
-			      const struct transfer_limits *lim, int to_fd)
-{
-	struct transfer *t = take(pool);
+	struct transfer *t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return NULL;
 	t->req = *req;
 	http_req_init(req); /* moved */
-	if (t->resp.data == NULL)
-		buf_init(&t->resp, lim->max_bytes + 1);
-	else
-		t->resp.limit = lim->max_bytes + 1;
+	buf_init(&t->resp, lim->max_bytes + 1);
 	t->to_fd = to_fd;
 	t->max_bytes = lim->max_bytes;
 	t->policy = lim->policy;
-	if (t->easy == NULL)
-		t->easy = curl_easy_init();
+	t->easy = curl_easy_init();
 	if (t->easy == NULL) {
-		transfer_free(NULL, t);
+		transfer_free(t);
 		return NULL;
 	}
 	CURL *e = t->easy;
@@ -194,19 +144,15 @@ struct transfer *transfer_new(struct transfer_pool *pool, struct http_req *req,
 	return t;
 }
 
-void transfer_free(struct transfer_pool *pool, struct transfer *t)
+void transfer_free(struct transfer *t)
 {
 	if (t == NULL)
 		return;
-	/* A big answer buffer is not kept: a pooled transfer stays small. */
-	if (pool == NULL || pool->n >= pool->max || t->easy == NULL || t->resp.cap > 65536) {
-		destroy(t);
-		return;
-	}
+	if (t->easy)
+		curl_easy_cleanup(t->easy);
 	http_req_deinit(&t->req);
-	t->owner = pool->free;
-	pool->free = t;
-	pool->n++;
+	buf_deinit(&t->resp);
+	free(t);
 }
 
 void transfer_done(struct transfer *t, CURLcode result)

@@ -54,26 +54,11 @@ struct transfer {
 	int phase;                /* the dispatcher's */
 };
 
-/* A transfer_pool keeps up to max finished transfers, easy handles and
- * buffers included, for the next ones: thousands of polls a second then
- * allocate almost nothing.  (Connections live in the multi handle either
- * way.) */
-struct transfer_pool {
-	struct transfer *free; /* linked through owner */
-	size_t n, max;
-};
-
-void transfer_pool_init(struct transfer_pool *p, size_t max);
-void transfer_pool_deinit(struct transfer_pool *p);
-
 /* transfer_new takes req (moved in; req is left empty) and sets the handle
- * up, from the pool when it has one (pool may be NULL); to_fd >= 0 streams
- * the answer into that descriptor. */
-struct transfer *transfer_new(struct transfer_pool *pool, struct http_req *req,
-			      const struct transfer_limits *lim, int to_fd);
-/* transfer_free gives t back to the pool (or frees it); t must be out of
- * any multi handle. */
-void transfer_free(struct transfer_pool *pool, struct transfer *t);
+ * up; to_fd >= 0 streams the answer into that descriptor. */
+struct transfer *transfer_new(struct http_req *req, const struct transfer_limits *lim,
+			      int to_fd);
+void transfer_free(struct transfer *t);
 /* transfer_done reads the outcome after CURLMSG_DONE. */
 void transfer_done(struct transfer *t, CURLcode result);
 /* transfer_describe writes a one-line description of a failed exchange
