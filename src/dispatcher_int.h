@@ -33,7 +33,7 @@
 #define WRITE_BATCH_MAX 4096
 #define STDERR_LINE_MAX 400
 /* data_dir is at most 512 bytes (config.c), so every path the dispatcher
- * makes fits in this; a run holds four of them. */
+ * makes fits in this (a run's own four are allocated to their length). */
 #define PATH_MAXLEN 700
 
 /* STAGE_REMOTE: the requests of an HTTP backend; STAGE_RENDER: a local
