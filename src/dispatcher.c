@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,22 +68,250 @@ int dispatcher_lock(const char *data_dir)
 	return fd;
 }
 
-/* ---- runs -------------------------------------------------------------------- */
+/* ---- runs: lists, the id hash, the timer heap ------------------------------- */
+
+/* Nothing here walks every run: with thousands of tasks in flight a turn
+ * of the loop touches only the runs whose timer is due, whose transfer
+ * ended or whose child spoke. */
+
+static struct run_list *list_of(struct dispatcher *d, enum run_list_id l, const struct run *r)
+{
+	if (l == RL_READY)
+		return &d->ready[r->backend - d->cfg->backends];
+	return &d->lists[l];
+}
+
+void disp_list_push(struct dispatcher *d, enum run_list_id l, struct run *r)
+{
+	struct run_list *L = list_of(d, l, r);
+	if (r->on[l])
+		disp_list_remove(d, l, r);
+	r->prev[l] = L->tail;
+	r->next[l] = NULL;
+	if (L->tail)
+		L->tail->next[l] = r;
+	else
+		L->head = r;
+	L->tail = r;
+	L->n++;
+	r->on[l] = 1;
+}
+
+void disp_list_remove(struct dispatcher *d, enum run_list_id l, struct run *r)
+{
+	if (!r->on[l])
+		return;
+	struct run_list *L = list_of(d, l, r);
+	if (r->prev[l])
+		r->prev[l]->next[l] = r->next[l];
+	else
+		L->head = r->next[l];
+	if (r->next[l])
+		r->next[l]->prev[l] = r->prev[l];
+	else
+		L->tail = r->prev[l];
+	r->prev[l] = r->next[l] = NULL;
+	r->on[l] = 0;
+	L->n--;
+}
+
+static size_t id_hash(const char *id)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+/* hash_grow doubles the table when it is as full as it is long (chains
+ * stay about one run long); on allocation failure chains just get longer. */
+static void hash_grow(struct dispatcher *d)
+{
+	size_t cap = d->hash_cap ? d->hash_cap * 2 : 1024;
+	struct run **t = calloc(cap, sizeof(*t));
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < d->hash_cap; i++) {
+		for (struct run *r = d->hash[i], *next; r; r = next) {
+			next = r->hnext;
+			size_t b = id_hash(r->id) & (cap - 1);
+			r->hnext = t[b];
+			t[b] = r;
+		}
+	}
+	free(d->hash);
+	d->hash = t;
+	d->hash_cap = cap;
+}
+
+static void hash_remove(struct dispatcher *d, struct run *r)
+{
+	if (d->hash_cap == 0)
+		return;
+	struct run **pp = &d->hash[id_hash(r->id) & (d->hash_cap - 1)];
+	while (*pp && *pp != r)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = r->hnext;
+	r->hnext = NULL;
+}
+
+/* The heap holds each key beside its run, so sifting compares without
+ * touching the runs (thousands of them, scattered in memory). */
+static void heap_set(struct dispatcher *d, size_t i, struct heap_ent e)
+{
+	d->heap[i] = e;
+	e.r->heap_i = i + 1;
+}
+
+static void heap_up(struct dispatcher *d, size_t i)
+{
+	struct heap_ent e = d->heap[i];
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (d->heap[parent].at <= e.at)
+			break;
+		heap_set(d, i, d->heap[parent]);
+		i = parent;
+	}
+	heap_set(d, i, e);
+}
+
+static void heap_down(struct dispatcher *d, size_t i)
+{
+	struct heap_ent e = d->heap[i];
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= d->heap_n)
+			break;
+		if (c + 1 < d->heap_n && d->heap[c + 1].at < d->heap[c].at)
+			c++;
+		if (d->heap[c].at >= e.at)
+			break;
+		heap_set(d, i, d->heap[c]);
+		i = c;
+	}
+	heap_set(d, i, e);
+}
+
+static void heap_remove(struct dispatcher *d, struct run *r)
+{
+	if (r->heap_i == 0)
+		return;
+	size_t i = r->heap_i - 1;
+	r->heap_i = 0;
+	struct heap_ent last = d->heap[--d->heap_n];
+	if (last.r == r)
+		return;
+	heap_set(d, i, last);
+	heap_up(d, i);
+	heap_down(d, last.r->heap_i - 1);
+}
+
+/* run_wake_at: the earliest of r's timers (its next request, its time
+ * limit, its deadline); INT64_MAX when it has none. */
+static int64_t run_wake_at(const struct run *r)
+{
+	if (r->w_complete)
+		return INT64_MAX;
+	int64_t at = remote_wake_at(r);
+	if (r->kill_at && r->kill_at < at)
+		at = r->kill_at;
+	if (r->deadline_at) {
+		int64_t dl = disp_mono_ms() + (r->deadline_at - disp_wall_ms());
+		if (dl < at)
+			at = dl;
+	}
+	return at;
+}
+
+/* disp_schedule puts r in the heap at its wake time, or out of it when it
+ * has no timer (a request in flight, a write or a preview slot to wait
+ * for). */
+void disp_schedule(struct dispatcher *d, struct run *r)
+{
+	if (r->dead)
+		return;
+	int64_t at = run_wake_at(r);
+	if (at == INT64_MAX) {
+		heap_remove(d, r);
+		return;
+	}
+	if (r->heap_i) {
+		size_t i = r->heap_i - 1;
+		d->heap[i].at = at;
+		heap_up(d, i);
+		heap_down(d, r->heap_i - 1);
+		return;
+	}
+	if (d->heap_n == d->heap_cap) {
+		size_t cap = d->heap_cap ? d->heap_cap * 2 : 1024;
+		struct heap_ent *h = realloc(d->heap, cap * sizeof(*h));
+		if (h == NULL) {
+			log_error("out_of_memory", "what=timer_heap runs=%zu", d->heap_n);
+			return;
+		}
+		d->heap = h;
+		d->heap_cap = cap;
+	}
+	d->heap[d->heap_n++] = (struct heap_ent){ at, r };
+	heap_up(d, d->heap_n - 1);
+}
+
+void disp_progress(struct dispatcher *d, struct run *r, int progress)
+{
+	if (progress == r->progress)
+		return;
+	r->progress = progress;
+	if (progress == r->progress_written) {
+		disp_list_remove(d, RL_DIRTY, r);
+		return;
+	}
+	if (!r->on[RL_DIRTY]) {
+		if (d->lists[RL_DIRTY].n == 0)
+			d->dirty_since = disp_mono_ms();
+		disp_list_push(d, RL_DIRTY, r);
+	}
+}
+
+void disp_set_backend(struct dispatcher *d, struct run *r, const struct backend_cfg *b)
+{
+	disp_list_remove(d, RL_READY, r); /* that list is the backend's */
+	if (r->backend)
+		d->running[r->backend - d->cfg->backends]--;
+	r->backend = b;
+	if (b)
+		d->running[b - d->cfg->backends]++;
+}
 
 int disp_running_on(struct dispatcher *d, const struct backend_cfg *b)
 {
-	int n = 0;
-	for (struct run *r = d->runs; r; r = r->next)
-		n += r->backend == b;
-	return n;
+	return d->running[b - d->cfg->backends];
 }
 
 struct run *disp_find_run(struct dispatcher *d, const char *id)
 {
-	for (struct run *r = d->runs; r; r = r->next)
+	if (d->hash_cap == 0)
+		return NULL;
+	for (struct run *r = d->hash[id_hash(id) & (d->hash_cap - 1)]; r; r = r->hnext)
 		if (strcmp(r->id, id) == 0)
 			return r;
 	return NULL;
+}
+
+/* add_run makes a new run one of the dispatcher's: listed, findable by
+ * id, and scheduled. */
+void disp_add_run(struct dispatcher *d, struct run *r)
+{
+	if (d->lists[RL_ALL].n >= d->hash_cap)
+		hash_grow(d);
+	if (d->hash_cap) {
+		size_t b = id_hash(r->id) & (d->hash_cap - 1);
+		r->hnext = d->hash[b];
+		d->hash[b] = r;
+	}
+	disp_list_push(d, RL_ALL, r);
+	disp_schedule(d, r);
 }
 
 static void close_fd(int *fd)
@@ -138,18 +367,43 @@ void disp_remove_partial_files(struct run *r)
 		disp_rmtree(r->scratch);
 }
 
+/* disp_free_run takes r out of everything at once; its memory goes at the
+ * end of the loop turn (free_graves), so code that still holds r after a
+ * call that may end it can look at r->dead. */
 void disp_free_run(struct dispatcher *d, struct run *r)
 {
-	struct run **pp = &d->runs;
-	while (*pp && *pp != r)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = r->next;
+	if (r->dead)
+		return;
+	for (int l = 0; l < RL_COUNT; l++)
+		disp_list_remove(d, (enum run_list_id)l, r);
+	hash_remove(d, r);
+	heap_remove(d, r);
+	if (r->previewing) {
+		r->previewing = 0;
+		d->previews--;
+	}
 	remote_abort(d, r);
 	disp_kill_child(r);
+	disp_set_backend(d, r, NULL);
 	buf_deinit(&r->stdin_doc);
-	free(r);
+	json_object_put(r->rec);
+	r->rec = NULL;
+	free(r->w_value);
+	r->w_value = NULL;
+	r->dead = 1;
+	r->grave_next = d->grave;
+	d->grave = r;
 	d->scan_now = 1; /* a backend slot is free */
+}
+
+static void free_graves(struct dispatcher *d)
+{
+	while (d->grave) {
+		struct run *r = d->grave;
+		d->grave = r->grave_next;
+		free(r->video);
+		free(r);
+	}
 }
 
 /* cancel_run stops a run and removes everything it made. */
@@ -161,33 +415,52 @@ void disp_cancel_run(struct dispatcher *d, struct run *r, const char *why)
 	disp_free_run(d, r);
 }
 
-/* spawn starts argv with envp (NULL: inherit) in its own process group,
- * stdin/stdout/stderr on pipes.  Returns 0 or -1. */
-static int spawn(struct run *r, char *const argv[], char *const envp[])
+struct spawn_args {
+	char *const *argv, *const *envp;
+	int in, out, err;
+};
+
+/* spawn_child runs in the child, which shares the dispatcher's memory
+ * until it execs (CLONE_VM | CLONE_VFORK): it writes nothing of ours and
+ * calls nothing that allocates. */
+static int spawn_child(void *arg)
 {
+	const struct spawn_args *a = arg;
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	sigset_t none;
+	sigemptyset(&none);
+	signal(SIGPIPE, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	dup2(a->in, 0);
+	dup2(a->out, 1);
+	dup2(a->err, 2);
+	if (a->envp)
+		execve(a->argv[0], a->argv, a->envp);
+	else
+		execvp(a->argv[0], a->argv);
+	static const char msg[] = "cannot run ";
+	if (write(2, msg, sizeof(msg) - 1) > 0 && write(2, a->argv[0], strlen(a->argv[0])) > 0)
+		(void)!write(2, "\n", 1);
+	_exit(127);
+}
+
+/* spawn starts argv with envp (NULL: inherit) in its own process group,
+ * stdin/stdout/stderr on pipes, and puts r on the process list.  The
+ * child is made with CLONE_VM | CLONE_VFORK, not fork: copying the page
+ * tables of a dispatcher that holds thousands of runs (and write-protecting
+ * every page of it) would cost more than the child itself.  Returns 0 or
+ * -1. */
+static int spawn(struct dispatcher *d, struct run *r, char *const argv[], char *const envp[])
+{
+	static char stack[64 * 1024] __attribute__((aligned(16)));
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
 		goto fail;
-	pid_t pid = fork();
+	struct spawn_args a = { argv, envp, in[0], out[1], err[1] };
+	pid_t pid = clone(spawn_child, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
 	if (pid < 0)
 		goto fail;
-	if (pid == 0) {
-		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		if (envp)
-			execve(argv[0], argv, envp);
-		else
-			execvp(argv[0], argv);
-		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
 	setpgid(pid, pid);
 	close(in[0]);
 	close(out[1]);
@@ -204,6 +477,7 @@ static int spawn(struct run *r, char *const argv[], char *const envp[])
 	r->stdin_off = 0;
 	if (r->stdin_doc.len == 0)
 		close_fd(&r->in_fd);
+	disp_list_push(d, RL_PROCS, r);
 	return 0;
 fail:
 	for (int i = 0; i < 2; i++) {
@@ -280,15 +554,26 @@ struct run *disp_new_run(struct dispatcher *d, const char *id, const struct back
 	struct run *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return NULL;
+	/* The four paths, in one block: a run is small when thousands wait. */
+	size_t each = strlen(d->content_dir) + strlen(d->tmp_dir) + strlen(id) + 16;
+	char *p = malloc(4 * each);
+	if (p == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->video = p;
+	r->thumb = p + each;
+	r->sprite = p + 2 * each;
+	r->scratch = p + 3 * each;
 	snprintf(r->id, sizeof(r->id), "%s", id);
-	r->backend = b;
+	snprintf(r->video, each, "%s/%s.mp4", d->content_dir, id);
+	snprintf(r->thumb, each, "%s/%s.webp", d->content_dir, id);
+	snprintf(r->sprite, each, "%s/%s.jpg", d->content_dir, id);
+	snprintf(r->scratch, each, "%s/run-%s", d->tmp_dir, id);
+	disp_set_backend(d, r, b);
 	r->in_fd = r->out_fd = r->err_fd = r->fetch_fd = -1;
 	r->progress_written = -1;
 	buf_init(&r->stdin_doc, 1 << 20);
-	snprintf(r->video, sizeof(r->video), "%s/%s.mp4", d->content_dir, id);
-	snprintf(r->thumb, sizeof(r->thumb), "%s/%s.webp", d->content_dir, id);
-	snprintf(r->sprite, sizeof(r->sprite), "%s/%s.jpg", d->content_dir, id);
-	snprintf(r->scratch, sizeof(r->scratch), "%s/run-%s", d->tmp_dir, id);
 	return r;
 }
 
@@ -406,7 +691,7 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 		return;
 	}
 	char **env = command_env(&job);
-	int rc = env ? spawn(r, b->command, env) : -1;
+	int rc = env ? spawn(d, r, b->command, env) : -1;
 	command_env_free(env);
 	if (rc == 0)
 		note_process(d, r);
@@ -418,8 +703,7 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 	int timeout = backend_timeout_s(b);
 	r->kill_at = timeout > 0 ? disp_mono_ms() + (int64_t)timeout * 1000 : 0;
 	r->last_write = disp_mono_ms();
-	r->next = d->runs;
-	d->runs = r;
+	disp_add_run(d, r);
 	log_info("run_started", "video=%s backend=%s pid=%d", id, b->name, (int)r->pid);
 }
 
@@ -428,11 +712,14 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 
 void disp_complete_task(struct dispatcher *d, struct run *r)
 {
-	struct json_object *rec = disp_load(d, r->id);
-	if (rec == NULL) {
-		disp_cancel_run(d, r, "deleted");
-		return;
-	}
+	r->w_complete = 1;
+	disp_schedule(d, r); /* no timer may end it while the write waits */
+	disp_list_push(d, RL_WRITE, r);
+}
+
+/* run_files: the files object of a completed task. */
+static struct json_object *run_files(const struct run *r)
+{
 	struct json_object *files = json_object_new_object();
 	char rel[ID_MAX + 32];
 	snprintf(rel, sizeof(rel), "content/%s.mp4", r->id);
@@ -445,16 +732,7 @@ void disp_complete_task(struct dispatcher *d, struct run *r)
 		snprintf(rel, sizeof(rel), "content/%s.jpg", r->id);
 		json_object_object_add(files, "spritesheet", json_object_new_string(rel));
 	}
-	task_complete(rec, disp_wall_ms(), d->cfg->retention_seconds, files);
-	if (disp_save(d, rec) < 0) {
-		disp_remove_partial_files(r);
-		json_object_put(rec);
-		disp_free_run(d, r);
-		return;
-	}
-	log_info("video_completed", "video=%s", r->id);
-	json_object_put(rec);
-	disp_free_run(d, r);
+	return files;
 }
 
 /* render_failure describes why the program failed, from its stderr. */
@@ -498,11 +776,19 @@ static void finish_render(struct dispatcher *d, struct run *r)
 	disp_start_preview(d, r);
 }
 
-/* start_preview runs ffmpeg for the thumbnail or the spritesheet. */
+/* start_preview runs ffmpeg for the thumbnail or the spritesheet, or
+ * queues r when PREVIEWS_MAX of them are running: when thousands of tasks
+ * finish at once, thousands of ffmpegs would only fight for the cores and
+ * the descriptors. */
 void disp_start_preview(struct dispatcher *d, struct run *r)
 {
 	char out[PATH_MAXLEN + 16], seek[32], vf[128];
 	const char *ff = d->cfg->ffmpeg;
+	if (d->previews >= PREVIEWS_MAX) {
+		disp_list_push(d, RL_PREVIEW, r);
+		return;
+	}
+	disp_list_remove(d, RL_PREVIEW, r);
 	buf_reset(&r->stdin_doc);
 	if (r->stage == STAGE_THUMBNAIL) {
 		snprintf(out, sizeof(out), "%s.part.webp", r->thumb);
@@ -513,19 +799,32 @@ void disp_start_preview(struct dispatcher *d, struct run *r)
 		char *argv[] = { (char *)ff, "-nostdin", "-v", "error", "-y", "-ss", seek,
 				 "-i", r->video, "-frames:v", "1", "-vf",
 				 "scale='min(640,iw)':-2", out, NULL };
-		if (spawn(r, argv, NULL) == 0)
+		if (spawn(d, r, argv, NULL) == 0) {
+			r->previewing = 1;
+			d->previews++;
 			return;
+		}
 	} else {
 		snprintf(out, sizeof(out), "%s.part.jpg", r->sprite);
 		snprintf(vf, sizeof(vf), "fps=%.4f,scale=160:-2,tile=5x5",
 			 25.0 / (r->seconds > 0 ? r->seconds : 1));
 		char *argv[] = { (char *)ff, "-nostdin", "-v", "error", "-y", "-i", r->video,
 				 "-vf", vf, "-frames:v", "1", "-q:v", "4", out, NULL };
-		if (spawn(r, argv, NULL) == 0)
+		if (spawn(d, r, argv, NULL) == 0) {
+			r->previewing = 1;
+			d->previews++;
 			return;
+		}
 	}
 	log_warn("preview_failed", "video=%s reason=\"cannot run %s\"", r->id, ff);
 	disp_complete_task(d, r);
+}
+
+/* start_previews gives free preview slots to the runs waiting, in order. */
+static void start_previews(struct dispatcher *d)
+{
+	while (d->previews < PREVIEWS_MAX && d->lists[RL_PREVIEW].head)
+		disp_start_preview(d, d->lists[RL_PREVIEW].head);
 }
 
 static void finish_preview(struct dispatcher *d, struct run *r)
@@ -555,66 +854,139 @@ static void finish_preview(struct dispatcher *d, struct run *r)
 
 /* ---- reading children ------------------------------------------------------------------------ */
 
-/* Progress and lease writes of every run are made together, in one
- * transaction per loop turn (one fsync however many tasks are in flight). */
-struct progress_batch {
-	struct run *runs[4096];
-	int progress[4096];
-	int64_t wall;
-};
+/* Record writes of every run are made together, in one transaction (one
+ * fsync however many tasks are in flight): the writes a run's next step
+ * waits for (RL_WRITE) at the end of the turn they were asked in; when
+ * the oldest lease is half gone, every lease within LEASE_COALESCE_MS of
+ * that; changed progress within PROGRESS_WRITE_MS.  A step that waits for
+ * its write is taken after the commit, so crash safety is as with a
+ * commit of its own. */
 
-static void apply_progress(struct json_object *rec, size_t i, void *arg)
+static int64_t writes_due_at(const struct dispatcher *d)
 {
-	struct progress_batch *b = arg;
-	task_set_progress(rec, b->progress[i], b->wall);
+	int64_t at = INT64_MAX;
+	if (d->lists[RL_WRITE].n)
+		at = 0;
+	if (d->lists[RL_ALL].head && d->lists[RL_ALL].head->last_write + TASK_LEASE_MS / 2 < at)
+		at = d->lists[RL_ALL].head->last_write + TASK_LEASE_MS / 2;
+	if (d->lists[RL_DIRTY].n && d->dirty_since + PROGRESS_WRITE_MS < at)
+		at = d->dirty_since + PROGRESS_WRITE_MS;
+	return at < d->write_hold ? d->write_hold : at;
 }
 
-static void flush_progress(struct dispatcher *d)
+static void apply_write(struct json_object *rec, size_t i, void *arg)
 {
-	static char ids[4096][ID_MAX];
-	static int gone[4096];
-	static struct progress_batch b;
+	struct write_batch *b = arg;
+	struct run *r = b->runs[i];
+	if (r->w_complete) {
+		task_complete(rec, b->wall, b->retention_s, run_files(r));
+		return;
+	}
+	task_set_progress(rec, b->progress[i], b->wall);
+	if (r->w_record)
+		remote_apply_write(r, rec);
+}
+
+static int batch_add(struct write_batch *b, struct run *r)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		struct run **runs = realloc(b->runs, cap * sizeof(*runs));
+		if (runs)
+			b->runs = runs;
+		int *progress = realloc(b->progress, cap * sizeof(*progress));
+		if (progress)
+			b->progress = progress;
+		int *gone = realloc(b->gone, cap * sizeof(*gone));
+		if (gone)
+			b->gone = gone;
+		char (*ids)[ID_MAX] = realloc(b->ids, cap * sizeof(*ids));
+		if (ids)
+			b->ids = ids;
+		if (!runs || !progress || !gone || !ids)
+			return -1;
+		b->cap = cap;
+	}
+	b->runs[b->n] = r;
+	b->progress[b->n] = r->progress;
+	memcpy(b->ids[b->n], r->id, ID_MAX);
+	b->n++;
+	r->in_batch = 1;
+	return 0;
+}
+
+static void flush_writes(struct dispatcher *d)
+{
 	int64_t now = disp_mono_ms();
-	size_t n = 0;
-	for (struct run *r = d->runs; r && n < 4096; r = r->next) {
-		int changed = r->progress != r->progress_written && now - r->last_write >= PROGRESS_WRITE_MS;
-		int lease = now - r->last_write >= TASK_LEASE_MS / 2;
-		if (!changed && !lease)
-			continue;
-		b.runs[n] = r;
-		b.progress[n] = r->progress;
-		memcpy(ids[n], r->id, ID_MAX);
-		n++;
-	}
-	if (n == 0)
+	if (now < writes_due_at(d))
 		return;
-	b.wall = disp_wall_ms();
-	enum rg_err err = store_videos_modify(d->st, ids, n, apply_progress, &b, gone);
+	struct write_batch *b = &d->batch;
+	b->n = 0;
+	for (struct run *r = d->lists[RL_WRITE].head; r && b->n < WRITE_BATCH_MAX; r = r->next[RL_WRITE])
+		if (batch_add(b, r) < 0)
+			break;
+	for (struct run *r = d->lists[RL_DIRTY].head; r && b->n < WRITE_BATCH_MAX; r = r->next[RL_DIRTY])
+		if (!r->in_batch && batch_add(b, r) < 0)
+			break;
+	for (struct run *r = d->lists[RL_ALL].head; r && b->n < WRITE_BATCH_MAX; r = r->next[RL_ALL]) {
+		if (r->last_write + TASK_LEASE_MS / 2 - LEASE_COALESCE_MS > now)
+			break;
+		if (!r->in_batch && batch_add(b, r) < 0)
+			break;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		b->runs[i]->in_batch = 0;
+	if (b->n == 0) {
+		d->write_hold = now + 1000; /* out of memory: try again later */
+		return;
+	}
+	b->wall = disp_wall_ms();
+	b->retention_s = d->cfg->retention_seconds;
+	enum rg_err err = store_videos_modify(d->st, b->ids, b->n, apply_write, b, b->gone);
 	if (err != RG_OK) {
-		log_error("store_write_failed", "what=progress tasks=%zu err=\"%s\"", n, rg_strerror(err));
+		log_error("store_write_failed", "what=batch tasks=%zu err=\"%s\"", b->n, rg_strerror(err));
+		d->write_hold = now + 1000;
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct run *r = b.runs[i];
-		if (gone[i]) {
+	for (size_t i = 0; i < b->n; i++) {
+		struct run *r = b->runs[i];
+		if (b->gone[i]) {
 			disp_cancel_run(d, r, "deleted");
 			continue;
 		}
-		r->progress_written = b.progress[i];
+		if (r->w_complete) {
+			log_info("video_completed", "video=%s", r->id);
+			disp_free_run(d, r);
+			continue;
+		}
+		r->progress_written = b->progress[i];
 		r->last_write = now;
+		disp_list_push(d, RL_ALL, r); /* to the tail: the newest lease */
+		if (r->progress == r->progress_written)
+			disp_list_remove(d, RL_DIRTY, r);
+		if (r->on[RL_WRITE]) {
+			r->w_record = 0;
+			r->w_name = NULL;
+			free(r->w_value);
+			r->w_value = NULL;
+			disp_list_remove(d, RL_WRITE, r);
+			disp_schedule(d, r); /* the step that waited */
+		}
 	}
+	if (d->lists[RL_DIRTY].n)
+		d->dirty_since = now;
 }
 
-static void stdout_line(struct run *r)
+static void stdout_line(struct dispatcher *d, struct run *r)
 {
 	if (r->stage != STAGE_RENDER || r->line_overflow)
 		return;
 	int p = command_progress(r->line, r->line_len);
 	if (p >= 0 && p >= r->progress)
-		r->progress = p;
+		disp_progress(d, r, p);
 }
 
-static void read_stdout(struct run *r)
+static void read_stdout(struct dispatcher *d, struct run *r)
 {
 	char chunk[4096];
 	for (;;) {
@@ -629,7 +1001,7 @@ static void read_stdout(struct run *r)
 		}
 		for (ssize_t i = 0; i < n; i++) {
 			if (chunk[i] == '\n') {
-				stdout_line(r);
+				stdout_line(d, r);
 				r->line_len = 0;
 				r->line_overflow = 0;
 			} else if (r->line_len < sizeof(r->line)) {
@@ -697,7 +1069,7 @@ static void reap_children(struct dispatcher *d)
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (struct run *r = d->runs; r; r = r->next) {
+		for (struct run *r = d->lists[RL_PROCS].head; r; r = r->next[RL_PROCS]) {
 			if (r->pid == pid) {
 				r->pid = 0;
 				r->status = status;
@@ -706,15 +1078,26 @@ static void reap_children(struct dispatcher *d)
 	}
 }
 
+/* proc_done takes r off the process list once its child is gone. */
+static void proc_done(struct dispatcher *d, struct run *r)
+{
+	disp_list_remove(d, RL_PROCS, r);
+	if (r->previewing) {
+		r->previewing = 0;
+		d->previews--;
+	}
+}
+
 /* advance moves runs whose child is done (exited, pipes drained). */
 static void advance(struct dispatcher *d)
 {
-	struct run *r = d->runs, *next;
+	struct run *r = d->lists[RL_PROCS].head, *next;
 	for (; r; r = next) {
-		next = r->next;
-		if (r->stage == STAGE_REMOTE || r->pid != 0 || r->out_fd >= 0 || r->err_fd >= 0)
+		next = r->next[RL_PROCS];
+		if (r->pid != 0 || r->out_fd >= 0 || r->err_fd >= 0)
 			continue;
 		close_fd(&r->in_fd);
+		proc_done(d, r);
 		if (r->stage == STAGE_RENDER)
 			finish_render(d, r);
 		else
@@ -722,15 +1105,30 @@ static void advance(struct dispatcher *d)
 	}
 }
 
-/* enforce_limits kills runs past their time limit or their task's deadline. */
-static void enforce_limits(struct dispatcher *d)
+/* run_timers handles the runs whose timer is due: a request to send, a
+ * time limit or a deadline passed.  They are taken off the heap first, so
+ * a run that is due again at once waits for the next turn. */
+static void run_timers(struct dispatcher *d)
 {
 	int64_t now = disp_mono_ms(), wall = disp_wall_ms();
-	struct run *r = d->runs, *next;
-	flush_progress(d);
-	r = d->runs;
-	for (; r; r = next) {
-		next = r->next;
+	size_t n = 0;
+	while (d->heap_n > 0 && d->heap[0].at <= now) {
+		if (n == d->due_cap) {
+			size_t cap = d->due_cap ? d->due_cap * 2 : 256;
+			struct run **due = realloc(d->due, cap * sizeof(*due));
+			if (due == NULL)
+				break;
+			d->due = due;
+			d->due_cap = cap;
+		}
+		struct run *r = d->heap[0].r;
+		heap_remove(d, r);
+		d->due[n++] = r;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct run *r = d->due[i];
+		if (r->dead)
+			continue;
 		int over_run = r->kill_at != 0 && now >= r->kill_at;
 		int over_deadline = r->deadline_at != 0 && wall >= r->deadline_at;
 		if (over_run || over_deadline) {
@@ -741,7 +1139,11 @@ static void enforce_limits(struct dispatcher *d)
 				  over_run ? "The generator did not finish within the backend's time limit."
 					   : "The video was not finished before its deadline.");
 			disp_free_run(d, r);
+			continue;
 		}
+		if (remote_wake_at(r) <= now)
+			remote_issue(d, r);
+		disp_schedule(d, r);
 	}
 }
 
@@ -941,22 +1343,12 @@ static int poll_timeout(struct dispatcher *d)
 {
 	if (d->scan_now)
 		return 0;
-	int64_t now = disp_mono_ms(), next = d->next_scan, wall = disp_wall_ms();
-	for (struct run *r = d->runs; r; r = r->next) {
-		int64_t t = r->last_write + PROGRESS_WRITE_MS;
-		if (r->progress != r->progress_written && t < next)
-			next = t;
-		if (r->kill_at && r->kill_at < next)
-			next = r->kill_at;
-		if (r->last_write + TASK_LEASE_MS / 2 < next)
-			next = r->last_write + TASK_LEASE_MS / 2;
-		if (r->deadline_at) {
-			int64_t left = r->deadline_at - wall;
-			if (now + left < next)
-				next = now + left;
-		}
-	}
-	next = remote_next_at(d, next);
+	int64_t now = disp_mono_ms(), next = d->next_scan;
+	if (d->heap_n > 0 && d->heap[0].at < next)
+		next = d->heap[0].at;
+	int64_t writes = writes_due_at(d);
+	if (writes < next)
+		next = writes;
 	int64_t wait = next - now;
 	return wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait;
 }
@@ -973,7 +1365,9 @@ static void loop_once(struct dispatcher *d)
 	fds[n] = (struct curl_waitfd){ d->sig_fd, CURL_WAIT_POLLIN, 0 };
 	owner[n] = NULL;
 	kind[n++] = 0;
-	for (struct run *r = d->runs; r && n < 1021; r = r->next) {
+	/* Only runs with a child have descriptors: local renders (each
+	 * backend's concurrency) and previews (PREVIEWS_MAX). */
+	for (struct run *r = d->lists[RL_PROCS].head; r && n < 1021; r = r->next[RL_PROCS]) {
 		if (r->out_fd >= 0) {
 			fds[n] = (struct curl_waitfd){ r->out_fd, CURL_WAIT_POLLIN, 0 };
 			owner[n] = r;
@@ -999,9 +1393,9 @@ static void loop_once(struct dispatcher *d)
 	for (unsigned i = 2; i < n; i++) {
 		if (!fds[i].revents)
 			continue;
-		struct run *r = owner[i];
+		struct run *r = owner[i]; /* may be freed: its descriptors are -1 then */
 		if (kind[i] == 1 && r->out_fd >= 0)
-			read_stdout(r);
+			read_stdout(d, r);
 		else if (kind[i] == 2 && r->err_fd >= 0)
 			read_stderr(r);
 		else if (kind[i] == 3 && r->in_fd >= 0)
@@ -1011,10 +1405,13 @@ static void loop_once(struct dispatcher *d)
 	advance(d);
 	if (fds[0].revents)
 		read_messages(d);
-	enforce_limits(d);
+	run_timers(d);
+	remote_issue_ready(d);
+	flush_writes(d);
 	if (d->scan_now || disp_mono_ms() >= d->next_scan)
 		scan(d);
-	remote_issue_due(d);
+	start_previews(d);
+	free_graves(d);
 }
 
 /* requeue_all hands running tasks on at a clean stop: local programs back
@@ -1023,8 +1420,9 @@ static void loop_once(struct dispatcher *d)
  * dispatcher adopts them where they were. */
 static void requeue_all(struct dispatcher *d)
 {
-	while (d->runs) {
-		struct run *r = d->runs;
+	flush_writes(d); /* steps already taken, completions first */
+	while (d->lists[RL_ALL].head) {
+		struct run *r = d->lists[RL_ALL].head;
 		int remote = r->stage == STAGE_REMOTE;
 		remote_abort(d, r);
 		disp_kill_child(r);
@@ -1041,6 +1439,7 @@ static void requeue_all(struct dispatcher *d)
 		}
 		disp_free_run(d, r);
 	}
+	free_graves(d);
 }
 
 static int setup(struct dispatcher *d, const struct config *cfg)
@@ -1072,12 +1471,33 @@ static int setup(struct dispatcher *d, const struct config *cfg)
 		return -1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	size_t nb = cfg->nbackends ? cfg->nbackends : 1;
+	d->running = calloc(nb, sizeof(*d->running));
+	d->inflight = calloc(nb, sizeof(*d->inflight));
+	d->ready = calloc(nb, sizeof(*d->ready));
+	if (d->running == NULL || d->inflight == NULL || d->ready == NULL)
+		return -1;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	d->multi = curl_multi_init();
 	if (d->multi == NULL || remote_setup(d) < 0)
 		return -1;
 	curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
 	return 0;
+}
+
+/* teardown frees what setup and the loop allocated (the runs are gone). */
+static void teardown(struct dispatcher *d)
+{
+	free(d->heap);
+	free(d->due);
+	free(d->hash);
+	free(d->running);
+	free(d->inflight);
+	free(d->ready);
+	free(d->batch.runs);
+	free(d->batch.progress);
+	free(d->batch.ids);
+	free(d->batch.gone);
 }
 
 int dispatcher_run(const struct config *cfg, int lock_fd, int supervised)
@@ -1100,6 +1520,7 @@ int dispatcher_run(const struct config *cfg, int lock_fd, int supervised)
 		loop_once(&d);
 	requeue_all(&d);
 	remote_teardown(&d);
+	teardown(&d);
 	curl_multi_cleanup(d.multi);
 	close(d.wake_fd);
 	close(d.sig_fd);

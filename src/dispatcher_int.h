@@ -20,18 +20,52 @@
 #define SCAN_INTERVAL_MS 1000
 #define SCAN_LIMIT 10000
 #define PROGRESS_WRITE_MS 1000
+/* Lease renewals due within this window are written together, so that
+ * thousands of runs cost about one commit a second, not one per run. */
+#define LEASE_COALESCE_MS 1000
+/* Preview processes (ffmpeg) at once; the other runs wait their turn. */
+#define PREVIEWS_MAX 4
+/* Requests out at once per backend (curl queues those past its connection
+ * limit; each holds an easy handle and buffers, and its time limit runs
+ * while it waits). */
+#define INFLIGHT_MAX 256
+/* Records rewritten in one batch transaction, at most. */
+#define WRITE_BATCH_MAX 4096
 #define STDERR_LINE_MAX 400
 /* data_dir is at most 512 bytes (config.c), so every path the dispatcher
- * makes fits in this; a run holds four of them. */
+ * makes fits in this (a run's own four are allocated to their length). */
 #define PATH_MAXLEN 700
 
 /* STAGE_REMOTE: the requests of an HTTP backend; STAGE_RENDER: a local
  * program; then ffmpeg makes the thumbnail and the spritesheet. */
 enum stage { STAGE_RENDER, STAGE_REMOTE, STAGE_THUMBNAIL, STAGE_SPRITESHEET };
 
+/* The lists a run can be on (struct run's links are indexed by these):
+ * RL_ALL every run, oldest lease write first (a write moves a run to the
+ * tail, so the head is the next lease to renew); RL_DIRTY runs whose
+ * progress is not written yet; RL_PROCS runs with a child process or its
+ * pipes open; RL_PREVIEW runs waiting for a preview slot; RL_READY runs
+ * whose request is due while their backend has INFLIGHT_MAX requests out
+ * (one such list per backend, d->ready); RL_WRITE runs whose next step
+ * waits for a write of their record (w_record, w_complete), made with
+ * the other writes of the turn in one transaction. */
+enum run_list_id { RL_ALL, RL_DIRTY, RL_PROCS, RL_PREVIEW, RL_READY, RL_WRITE, RL_COUNT };
+
+struct run_list {
+	struct run *head, *tail;
+	size_t n;
+};
+
 /* One task this dispatcher is working on, and the child doing the work. */
 struct run {
-	struct run *next;
+	struct run *prev[RL_COUNT], *next[RL_COUNT];
+	unsigned char on[RL_COUNT]; /* is it on list i */
+	struct run *hnext;      /* the id hash chain */
+	size_t heap_i;          /* 1 + its place in the timer heap; 0: not there */
+	int in_batch;           /* in the write batch being made */
+	int previewing;         /* its child is a preview (holds a slot) */
+	int dead;               /* freed: unlinked from everything, memory goes at the end of the turn */
+	struct run *grave_next;
 	char id[ID_MAX];
 	const struct backend_cfg *backend;
 	enum stage stage;
@@ -53,8 +87,9 @@ struct run {
 	int64_t deadline_at;    /* ms, wall clock: the task's deadline, 0: none */
 	int seconds;            /* video length, for the previews */
 	int fps;
-	char video[PATH_MAXLEN], thumb[PATH_MAXLEN], sprite[PATH_MAXLEN];
-	char scratch[PATH_MAXLEN]; /* data_dir/tmp/run-<id>: the program's output and TMPDIR */
+	/* the run's files, in one allocation (paths): */
+	char *video, *thumb, *sprite;
+	char *scratch;          /* data_dir/tmp/run-<id>: the program's output and TMPDIR */
 	int has_thumb, has_sprite;
 	/* HTTP backends */
 	const struct backend_ops *ops;
@@ -67,6 +102,28 @@ struct run {
 	int tries;              /* transient failures in a row */
 	int fetch_fd;           /* download sink, or -1 */
 	int adopted;            /* taken over from a dispatcher that died */
+	struct json_object *rec; /* the record as issue() read it, kept while its request is in flight */
+	/* a write waiting for the turn's batch (on RL_WRITE): */
+	int w_record;           /* remote: w_name = w_value (if w_name), the phase, the lease */
+	const char *w_name;     /* a static string */
+	char *w_value;          /* owned */
+	int w_complete;         /* the task is completed with the run's files */
+};
+
+/* The records one batch write rewrites (flush_writes). */
+struct write_batch {
+	struct run **runs;
+	int *progress;
+	char (*ids)[ID_MAX];
+	int *gone;
+	size_t n, cap;
+	int64_t wall;
+	int64_t retention_s;
+};
+
+struct heap_ent {
+	int64_t at;             /* ms, monotonic: when r must be looked at */
+	struct run *r;
 };
 
 struct dispatcher {
@@ -74,7 +131,21 @@ struct dispatcher {
 	struct store *st;
 	CURLM *multi;
 	int wake_fd, sig_fd;
-	struct run *runs;
+	struct run_list lists[RL_COUNT];
+	struct heap_ent *heap;  /* runs with a timer, a binary min-heap by time */
+	size_t heap_n, heap_cap;
+	struct run **due;       /* the runs one turn's timers woke */
+	size_t due_cap;
+	struct run **hash;      /* runs by id */
+	size_t hash_cap;
+	struct run *grave;      /* freed this turn */
+	int *running;           /* runs per configured backend */
+	int *inflight;          /* requests out per configured backend */
+	struct run_list *ready; /* RL_READY per configured backend */
+	int previews;           /* preview processes running */
+	struct write_batch batch;
+	int64_t dirty_since;    /* ms, monotonic: when RL_DIRTY last became non-empty */
+	int64_t write_hold;     /* ms, monotonic: no batch write before this (after a failed one) */
 	int stop;
 	int scan_now;
 	int64_t next_scan;      /* ms, monotonic */
@@ -87,10 +158,23 @@ struct dispatcher {
 
 
 int64_t disp_mono_ms(void);
+/* Lists, the id hash and the timer heap (disp_schedule: r's wake time
+ * changed, or may have; call it after changing next_at, xfer, phase,
+ * stage, kill_at or deadline_at). */
+void disp_list_push(struct dispatcher *d, enum run_list_id l, struct run *r);
+void disp_list_remove(struct dispatcher *d, enum run_list_id l, struct run *r);
+void disp_schedule(struct dispatcher *d, struct run *r);
+/* disp_progress notes a new progress figure, written in the next batch. */
+void disp_progress(struct dispatcher *d, struct run *r, int progress);
+/* disp_set_backend moves r to backend b, keeping the per-backend counts. */
+void disp_set_backend(struct dispatcher *d, struct run *r, const struct backend_cfg *b);
 int64_t disp_wall_ms(void);
 int disp_running_on(struct dispatcher *d, const struct backend_cfg *b);
 struct run *disp_find_run(struct dispatcher *d, const char *id);
+/* disp_new_run makes a run (not yet the dispatcher's: disp_add_run makes
+ * it so, disp_free_run drops it either way). */
 struct run *disp_new_run(struct dispatcher *d, const char *id, const struct backend_cfg *b);
+void disp_add_run(struct dispatcher *d, struct run *r);
 void disp_kill_child(struct run *r);
 void disp_remove_partial_files(struct run *r);
 /* disp_rmtree removes a directory and everything under it. */
@@ -101,6 +185,8 @@ struct json_object *disp_load(struct dispatcher *d, const char *id);
 int disp_save(struct dispatcher *d, struct json_object *rec);
 void disp_fail_task(struct dispatcher *d, const char *id, const char *code, const char *msg);
 void disp_start_preview(struct dispatcher *d, struct run *r);
+/* disp_complete_task completes the task with r's files in the turn's
+ * batch write, and ends r once that is on disk. */
 void disp_complete_task(struct dispatcher *d, struct run *r);
 
 /* run_remote.c */
@@ -112,8 +198,14 @@ int remote_start(struct dispatcher *d, struct json_object *rec, const struct mod
 /* remote_adopt resumes an in_progress task whose dispatcher is gone. */
 void remote_adopt(struct dispatcher *d, struct json_object *rec);
 void remote_transfers_done(struct dispatcher *d);
-void remote_issue_due(struct dispatcher *d);
-int64_t remote_next_at(struct dispatcher *d, int64_t next);
+/* remote_wake_at: when r needs its next request (INT64_MAX: not now). */
+int64_t remote_wake_at(const struct run *r);
+/* remote_issue sends r's next request; r may be freed (r->dead). */
+void remote_issue(struct dispatcher *d, struct run *r);
+/* remote_apply_write puts a pending w_record change into rec. */
+void remote_apply_write(struct run *r, struct json_object *rec);
+/* remote_issue_ready sends the requests that waited for a free slot. */
+void remote_issue_ready(struct dispatcher *d);
 void remote_abort(struct dispatcher *d, struct run *r);
 /* remote_is_remote: does the model's first backend speak HTTP? */
 int remote_backend_is_remote(const struct config *cfg, const char *backend);

@@ -100,7 +100,7 @@ static int bind_backend(struct dispatcher *d, struct run *r, const struct model_
 	size_t bi = backend_index(d->cfg, b);
 	if (!d->ctx_ok[bi])
 		return -1;
-	r->backend = b;
+	disp_set_backend(d, r, b);
 	r->ops = backend_ops_for(b->type);
 	r->bc = &d->ctx[bi];
 	r->mb = &m->backends[index];
@@ -124,9 +124,13 @@ static void finish_failed(struct dispatcher *d, struct run *r, const char *code,
 	disp_free_run(d, r);
 }
 
-/* issue builds and sends the request of r's phase. */
+/* issue builds and sends the request of r's phase.  The record it read
+ * stays with the run (r->rec) until the answer is read: one parse per
+ * exchange, not two. */
 static void issue(struct dispatcher *d, struct run *r)
 {
+	json_object_put(r->rec);
+	r->rec = NULL;
 	struct json_object *rec = disp_load(d, r->id);
 	if (rec == NULL) {
 		disp_cancel_run(d, r, "deleted");
@@ -160,7 +164,6 @@ static void issue(struct dispatcher *d, struct run *r)
 			return;
 		}
 	}
-	json_object_put(rec);
 	struct transfer_limits lim = {
 		.connect_timeout_ms = 10000,
 		.timeout_ms = 60000,
@@ -180,6 +183,7 @@ static void issue(struct dispatcher *d, struct run *r)
 		to_fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (to_fd < 0) {
 			http_req_deinit(&req);
+			json_object_put(rec);
 			finish_failed(d, r, "storage_error", "The server could not store the result.");
 			return;
 		}
@@ -193,12 +197,15 @@ static void issue(struct dispatcher *d, struct run *r)
 	struct transfer *t = transfer_new(&req, &lim, to_fd);
 	http_req_deinit(&req);
 	if (t == NULL) {
+		json_object_put(rec);
 		r->next_at = disp_mono_ms() + 1000;
 		return;
 	}
+	r->rec = rec;
 	t->owner = r;
 	t->phase = r->phase;
 	r->xfer = t;
+	d->inflight[r->backend - d->cfg->backends]++;
 	curl_multi_add_handle(d->multi, t->easy);
 	log_debug("remote_request", "video=%s backend=%s phase=%s", r->id, r->backend->name,
 		  phase_names[r->phase]);
@@ -252,23 +259,31 @@ static int failover(struct dispatcher *d, struct run *r)
 	return moved;
 }
 
-/* record writes what an answer taught us (and the phase it leads to). */
+/* record writes what an answer taught us (and the phase it leads to) in
+ * the turn's batch; r's next request waits for that commit. */
 static int record(struct dispatcher *d, struct run *r, const char *name, const char *value)
 {
-	struct json_object *rec = disp_load(d, r->id);
-	if (rec == NULL) {
-		disp_cancel_run(d, r, "deleted");
-		return -1;
+	free(r->w_value);
+	r->w_value = NULL;
+	r->w_name = NULL;
+	if (name) {
+		r->w_value = strdup(value);
+		if (r->w_value == NULL) {
+			disp_cancel_run(d, r, "out of memory");
+			return -1;
+		}
+		r->w_name = name;
 	}
-	if (name)
-		remote_set(rec, name, value);
+	r->w_record = 1;
+	disp_list_push(d, RL_WRITE, r);
+	return 0;
+}
+
+void remote_apply_write(struct run *r, struct json_object *rec)
+{
+	if (r->w_name)
+		remote_set(rec, r->w_name, r->w_value);
 	set_phase(rec, r);
-	task_renew(rec, disp_wall_ms());
-	int rc = disp_save(d, rec);
-	json_object_put(rec);
-	if (rc < 0)
-		disp_cancel_run(d, r, "deleted");
-	return rc;
 }
 
 static void fetched(struct dispatcher *d, struct run *r, struct transfer *t)
@@ -361,7 +376,8 @@ static void answered(struct dispatcher *d, struct run *r, struct transfer *t)
 			      "The backend's address is refused by the SSRF guard; list it in the backend's allow_addresses.");
 		return;
 	}
-	struct json_object *rec = disp_load(d, r->id);
+	struct json_object *rec = r->rec ? r->rec : disp_load(d, r->id);
+	r->rec = NULL;
 	if (rec == NULL) {
 		disp_cancel_run(d, r, "deleted");
 		return;
@@ -456,7 +472,7 @@ static void answered(struct dispatcher *d, struct run *r, struct transfer *t)
 			return;
 		}
 		if (ans.progress >= 0 && ans.progress > r->progress)
-			r->progress = ans.progress < 99 ? ans.progress : 99;
+			disp_progress(d, r, ans.progress < 99 ? ans.progress : 99);
 		r->phase = PHASE_POLL;
 		r->next_at = disp_mono_ms() + r->bc->poll_ms;
 		return;
@@ -481,31 +497,52 @@ void remote_transfers_done(struct dispatcher *d)
 		transfer_done(t, result);
 		struct run *r = t->owner;
 		r->xfer = NULL;
-		if (t->phase == PHASE_FETCH_VIDEO || t->phase == PHASE_FETCH_THUMB)
+		d->inflight[r->backend - d->cfg->backends]--;
+		if (t->phase == PHASE_FETCH_VIDEO || t->phase == PHASE_FETCH_THUMB) {
+			json_object_put(r->rec);
+			r->rec = NULL;
 			fetched(d, r, t);
-		else
+		} else {
 			answered(d, r, t);
+		}
 		transfer_free(t);
+		disp_schedule(d, r); /* its next request (nothing when it is gone) */
 	}
 }
 
-void remote_issue_due(struct dispatcher *d)
+int64_t remote_wake_at(const struct run *r)
 {
-	int64_t now = disp_mono_ms();
-	struct run *r = d->runs, *next;
-	for (; r; r = next) {
-		next = r->next;
-		if (r->stage == STAGE_REMOTE && r->xfer == NULL && r->phase != PHASE_NONE && r->next_at <= now)
+	if (r->stage == STAGE_REMOTE && r->xfer == NULL && r->phase != PHASE_NONE && !r->on[RL_READY] &&
+	    !r->on[RL_WRITE])
+		return r->next_at;
+	return INT64_MAX;
+}
+
+static int backend_full(const struct dispatcher *d, const struct run *r)
+{
+	return d->inflight[r->backend - d->cfg->backends] >= INFLIGHT_MAX;
+}
+
+void remote_issue(struct dispatcher *d, struct run *r)
+{
+	if (backend_full(d, r)) {
+		disp_list_push(d, RL_READY, r); /* its turn comes when a request ends */
+		return;
+	}
+	issue(d, r);
+}
+
+void remote_issue_ready(struct dispatcher *d)
+{
+	for (size_t i = 0; i < d->cfg->nbackends; i++) {
+		struct run_list *L = &d->ready[i];
+		while (L->head && d->inflight[i] < INFLIGHT_MAX) {
+			struct run *r = L->head;
+			disp_list_remove(d, RL_READY, r);
 			issue(d, r);
+			disp_schedule(d, r);
+		}
 	}
-}
-
-int64_t remote_next_at(struct dispatcher *d, int64_t next)
-{
-	for (struct run *r = d->runs; r; r = r->next)
-		if (r->stage == STAGE_REMOTE && r->xfer == NULL && r->next_at < next)
-			next = r->next_at;
-	return next;
 }
 
 void remote_abort(struct dispatcher *d, struct run *r)
@@ -514,11 +551,14 @@ void remote_abort(struct dispatcher *d, struct run *r)
 		curl_multi_remove_handle(d->multi, r->xfer->easy);
 		transfer_free(r->xfer);
 		r->xfer = NULL;
+		d->inflight[r->backend - d->cfg->backends]--;
 	}
 	if (r->fetch_fd >= 0) {
 		close(r->fetch_fd);
 		r->fetch_fd = -1;
 	}
+	json_object_put(r->rec);
+	r->rec = NULL;
 }
 
 /* new_remote_run makes the in-memory run of a remote task. */
@@ -539,8 +579,7 @@ static struct run *new_remote_run(struct dispatcher *d, struct json_object *rec,
 	r->deadline_at = task_deadline(rec);
 	r->last_write = disp_mono_ms();
 	r->next_at = disp_mono_ms();
-	r->next = d->runs;
-	d->runs = r;
+	disp_add_run(d, r);
 	return r;
 }
 
@@ -591,7 +630,8 @@ int remote_start(struct dispatcher *d, struct json_object *rec, const struct mod
 		return 0;
 	}
 	log_info("remote_started", "video=%s backend=%s", r->id, r->backend->name);
-	issue(d, r);
+	remote_issue(d, r);
+	disp_schedule(d, r);
 	return 0;
 }
 
@@ -626,6 +666,7 @@ void remote_adopt(struct dispatcher *d, struct json_object *rec)
 		r->progress = r->progress_written = json_object_get_int(p);
 	task_renew(rec, disp_wall_ms());
 	disp_save(d, rec);
+	disp_schedule(d, r);
 	log_info("remote_adopted", "video=%s backend=%s phase=%s", r->id, r->backend->name,
 		 phase_names[r->phase]);
 }
