@@ -645,6 +645,72 @@ static void fail_task_later(struct dispatcher *d, const char *id)
 
 /* start_task writes the task in_progress, then starts its program (or its
  * first request, on an HTTP backend). */
+/* ---- tasks waiting for a slot ---------------------------------------------------------------- */
+
+static struct waiter **waiter_slot(struct dispatcher *d, const char *id)
+{
+	struct waiter **w = &d->waiting[id_hash(id) & (WAITING_BUCKETS - 1)];
+	while (*w && strcmp((*w)->id, id) != 0)
+		w = &(*w)->next;
+	return w;
+}
+
+/* wait_for_slot notes that the queued task id waits for a slot on b. */
+static void wait_for_slot(struct dispatcher *d, const char *id, const struct backend_cfg *b,
+			  int64_t deadline_at)
+{
+	if (d->waiting == NULL && (d->waiting = calloc(WAITING_BUCKETS, sizeof(*d->waiting))) == NULL)
+		return; /* it is read again on every scan instead */
+	struct waiter **slot = waiter_slot(d, id);
+	if (*slot != NULL)
+		return;
+	struct waiter *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return;
+	snprintf(w->id, sizeof(w->id), "%s", id);
+	w->backend = b;
+	w->deadline_at = deadline_at;
+	w->seen = d->scan_gen;
+	*slot = w;
+}
+
+/* still_waiting says whether the scan can pass over id: it waits for a
+ * slot, its backend is still full and its deadline has not passed. */
+static int still_waiting(struct dispatcher *d, const char *id, int64_t wall)
+{
+	if (d->waiting == NULL)
+		return 0;
+	struct waiter **slot = waiter_slot(d, id), *w = *slot;
+	if (w == NULL)
+		return 0;
+	if (disp_running_on(d, w->backend) >= w->backend->concurrency &&
+	    (w->deadline_at == 0 || wall < w->deadline_at)) {
+		w->seen = d->scan_gen;
+		return 1;
+	}
+	*slot = w->next;
+	free(w);
+	return 0;
+}
+
+/* forget_waiters drops the waiters a whole scan did not meet (deleted
+ * tasks), or all of them. */
+static void forget_waiters(struct dispatcher *d, int all)
+{
+	for (size_t i = 0; d->waiting && i < WAITING_BUCKETS; i++) {
+		struct waiter **w = &d->waiting[i];
+		while (*w) {
+			if (all || (*w)->seen != d->scan_gen) {
+				struct waiter *gone = *w;
+				*w = gone->next;
+				free(gone);
+			} else {
+				w = &(*w)->next;
+			}
+		}
+	}
+}
+
 static void start_task(struct dispatcher *d, struct json_object *rec)
 {
 	const char *id = video_str(rec, "id");
@@ -660,8 +726,11 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 			  "The task's model is no longer configured on this server.");
 		return;
 	}
-	if (disp_running_on(d, b) >= b->concurrency)
-		return; /* stays queued; looked at again on the next scan */
+	if (disp_running_on(d, b) >= b->concurrency) {
+		/* stays queued; read again once b has a free slot */
+		wait_for_slot(d, id, b, task_deadline(rec));
+		return;
+	}
 	struct run *r = disp_new_run(d, id, b);
 	if (r == NULL)
 		return;
@@ -1297,12 +1366,18 @@ static void scan(struct dispatcher *d)
 	}
 	static char ids[SCAN_LIMIT][ID_MAX];
 	struct due_list l = { ids, 0, SCAN_LIMIT };
-	enum rg_err err = store_due_scan(d->st, (uint64_t)disp_wall_ms(), SCAN_LIMIT, collect_due, &l);
+	int64_t wall = disp_wall_ms();
+	enum rg_err err = store_due_scan(d->st, (uint64_t)wall, SCAN_LIMIT, collect_due, &l);
 	if (err != RG_OK)
 		log_error("scan_failed", "err=\"%s\"", rg_strerror(err));
+	d->scan_gen++;
 	for (size_t i = 0; i < l.n && !d->stop; i++)
-		handle_due(d, ids[i]);
-	d->next_scan = disp_mono_ms() + SCAN_INTERVAL_MS;
+		if (!still_waiting(d, ids[i], wall))
+			handle_due(d, ids[i]);
+	if (err == RG_OK && l.n < SCAN_LIMIT && !d->stop)
+		forget_waiters(d, 0);
+	d->last_scan = disp_mono_ms();
+	d->next_scan = d->last_scan + SCAN_INTERVAL_MS;
 	d->scan_now = 0;
 }
 
@@ -1339,11 +1414,17 @@ static void read_signals(struct dispatcher *d)
 
 /* ---- the loop -------------------------------------------------------------------------------------- */
 
+/* scan_due_at: when the next scan is due (a wake asks for one soon, but
+ * not more often than WAKE_SCAN_MIN_MS: a burst of creates is one scan). */
+static int64_t scan_due_at(struct dispatcher *d)
+{
+	int64_t soon = d->last_scan + WAKE_SCAN_MIN_MS;
+	return d->scan_now && soon < d->next_scan ? soon : d->next_scan;
+}
+
 static int poll_timeout(struct dispatcher *d)
 {
-	if (d->scan_now)
-		return 0;
-	int64_t now = disp_mono_ms(), next = d->next_scan;
+	int64_t now = disp_mono_ms(), next = scan_due_at(d);
 	if (d->heap_n > 0 && d->heap[0].at < next)
 		next = d->heap[0].at;
 	int64_t writes = writes_due_at(d);
@@ -1408,7 +1489,7 @@ static void loop_once(struct dispatcher *d)
 	run_timers(d);
 	remote_issue_ready(d);
 	flush_writes(d);
-	if (d->scan_now || disp_mono_ms() >= d->next_scan)
+	if (disp_mono_ms() >= scan_due_at(d))
 		scan(d);
 	start_previews(d);
 	free_graves(d);
@@ -1488,6 +1569,8 @@ static int setup(struct dispatcher *d, const struct config *cfg)
 /* teardown frees what setup and the loop allocated (the runs are gone). */
 static void teardown(struct dispatcher *d)
 {
+	forget_waiters(d, 1);
+	free(d->waiting);
 	free(d->heap);
 	free(d->due);
 	free(d->hash);

@@ -110,6 +110,20 @@ struct run {
 	int w_complete;         /* the task is completed with the run's files */
 };
 
+/* A queued task that found its backend full: the scan passes over it
+ * (without reading its record) until the backend has a free slot or the
+ * task's deadline passes. */
+struct waiter {
+	struct waiter *next;    /* hash chain */
+	const struct backend_cfg *backend;
+	int64_t deadline_at;    /* ms, wall clock, 0: none */
+	unsigned seen;          /* the scan that last passed over it */
+	char id[ID_MAX];
+};
+#define WAITING_BUCKETS 4096
+/* Wakes from workers (a create) start a scan at most this often. */
+#define WAKE_SCAN_MIN_MS 50
+
 /* The records one batch write rewrites (flush_writes). */
 struct write_batch {
 	struct run **runs;
@@ -149,6 +163,9 @@ struct dispatcher {
 	int stop;
 	int scan_now;
 	int64_t next_scan;      /* ms, monotonic */
+	int64_t last_scan;      /* ms, monotonic */
+	struct waiter **waiting; /* WAITING_BUCKETS chains, or NULL */
+	unsigned scan_gen;
 	int64_t next_sweep;     /* ms, monotonic: the next clean-up of data_dir/tmp */
 	char content_dir[PATH_MAXLEN];
 	char tmp_dir[PATH_MAXLEN];
