@@ -1223,6 +1223,7 @@ class Suite:
                     if stack is not None and stack.dir:
                         start_error += "\n" + stack.log_tail()
             only = os.environ.get("REELGATE_TEST_ONLY")
+            start_error_shown = False
             for i, (name, fn, timeout) in enumerate(self.tests, 1):
                 if only and not re.search(only, name):
                     print("ok %d - %s # SKIP not selected by REELGATE_TEST_ONLY" % (i, name))
@@ -1232,8 +1233,9 @@ class Suite:
                     continue
                 if start_error:
                     print("not ok %d - %s" % (i, name))
-                    if i == 1:
+                    if not start_error_shown:
                         _diag("the test stack did not start:\n" + start_error)
+                        start_error_shown = True
                     continue
                 if stack is not None and stack.proc is not None and stack.proc.poll() is not None:
                     _diag("reelgate had exited (%s); restarting it" % stack.proc.returncode)

@@ -54,6 +54,7 @@ MODELS = {
     "hang-deadline": ("hang", None, 10),
     "hang-short": ("hang-short", command(fake("hang"), 2, timeout_seconds=3), 1800),
     "held": ("held", command(fake("hang"), 1), 1800),
+    "held-deadline": ("held", None, 10),
     "fail": ("fail", command(fake("fail", FAIL_MESSAGE), 2), 1800),
     "no-output": ("no-output", command(fake("no-output"), 2), 1800),
     "serial": ("serial", command(fake("slow-render", 2), 1), 1800),
@@ -437,6 +438,33 @@ def _(s):
     left = ["%s: %s" % (k, [os.path.relpath(f, s.data_dir) for f in v])
             for k, v in left.items() if v]
     check(not left, "files left in data_dir by failed tasks:\n" + "\n".join(left))
+
+
+@test("a task queued behind a full backend (concurrency 1) fails at its deadline without "
+      "ever starting; the one holding the slot and one waiting without a deadline are "
+      "untouched; the slot, once freed, goes to the waiting one", timeout=90)
+def _(s):
+    k = s.create_key()
+    holder = s.create(key=k, model="held", prompt="holds the only slot")
+    wait_until(lambda: s.get(holder["id"], key=k).json["status"] == "in_progress", 20,
+               what="the held video to start")
+    t0 = time.monotonic()
+    doomed = s.create(key=k, model="held-deadline", prompt="waits past its 10 s deadline")
+    patient = s.create(key=k, model="held", prompt="waits without a deadline")
+    v, hist = s.wait_video(doomed["id"], key=k, timeout=30)
+    took = time.monotonic() - t0
+    eq(v["status"], "failed", "status of the task past its deadline (%s)" % hist)
+    eq(v["error"]["code"], "generation_timeout", "error.code")
+    check("in_progress" not in [st for st, _ in hist], "it started: %s" % hist)
+    check(9 <= took <= 21, "failed %.1f s after creation; the deadline is 10 s" % took)
+    eq(s.get(holder["id"], key=k).json["status"], "in_progress", "the holder")
+    eq(s.get(patient["id"], key=k).json["status"], "queued", "the patient one")
+    # Deleting the holder frees the slot: the waiting task starts.
+    eq(s.request("DELETE", "/v1/videos/" + holder["id"], key=k).status, 200, "delete")
+    wait_until(lambda: s.get(patient["id"], key=k).json["status"] == "in_progress", 15,
+               what="the waiting task to take the freed slot")
+    eq(s.request("DELETE", "/v1/videos/" + patient["id"], key=k).status, 200, "delete")
+    s.db_check()
 
 
 @test("backend concurrency 1: three slow tasks run one at a time and all complete",
