@@ -370,7 +370,7 @@ static void comfy_parse(struct backend_ctx *bc, struct json_object *rec, enum re
 	}
 	case PHASE_SUBMIT:
 		if (!json_object_object_get_ex(o, "prompt_id", &v) || !json_object_is_type(v, json_type_string) ||
-		    json_object_get_string_len(v) == 0) {
+		    json_object_get_string(v)[0] == '\0') { /* none, or "" or "\u0000..." */
 			ans->verdict = RV_RETRY;
 			ans->maybe_created = 1;
 			break;
