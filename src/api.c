@@ -94,6 +94,18 @@ static void not_found(struct api_error *e, const char *id)
 	api_error_set(e, 404, "not_found", "video_id", "No video found with id '%s'.", id);
 }
 
+/* store_failed answers a store error about video id: a 404 for one that
+ * is not there (or, with hidden, not the caller's), else what err says. */
+static void store_failed(struct http_response *res, enum rg_err err, int hidden, const char *id)
+{
+	struct api_error e;
+	if (err == RG_ENOENT || hidden)
+		not_found(&e, id);
+	else
+		api_error_from_rg(&e, err);
+	http_error(res, &e);
+}
+
 static void bad_id(struct api_error *e)
 {
 	api_error_set(e, 404, "not_found", "video_id",
@@ -592,14 +604,8 @@ static void handle_get(struct app *app, struct http_response *res, const struct 
 	if (err == RG_OK)
 		err = c.failed;
 	/* Another key's video is answered exactly like a missing one. */
-	if (err == RG_ENOENT || (err == RG_OK && !c.owned)) {
-		not_found(&e, m->id);
-		http_error(res, &e);
-		return;
-	}
-	if (err != RG_OK) {
-		api_error_from_rg(&e, err);
-		http_error(res, &e);
+	if (err != RG_OK || !c.owned) {
+		store_failed(res, err, err == RG_OK, m->id);
 		return;
 	}
 	res->status = 200;
@@ -649,14 +655,8 @@ static void handle_delete(struct app *app, struct http_request *req, struct http
 	json_object_put(rec);
 	struct json_object *old = NULL;
 	enum rg_err err = store_video_delete(app->st, m->id, &old);
-	if (err == RG_ENOENT) {
-		not_found(&e, m->id);
-		http_error(res, &e);
-		return;
-	}
 	if (err != RG_OK) {
-		api_error_from_rg(&e, err);
-		http_error(res, &e);
+		store_failed(res, err, 0, m->id);
 		return;
 	}
 	remove_files(app, old);
