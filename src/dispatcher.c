@@ -1376,6 +1376,8 @@ static void scan(struct dispatcher *d)
 			handle_due(d, ids[i]);
 	if (err == RG_OK && l.n < SCAN_LIMIT && !d->stop)
 		forget_waiters(d, 0);
+	if (disp_mono_ms() - d->last_scan >= SCAN_INTERVAL_MS)
+		store_release_pages(d->st); /* at most once a second */
 	d->last_scan = disp_mono_ms();
 	d->next_scan = d->last_scan + SCAN_INTERVAL_MS;
 	d->scan_now = 0;

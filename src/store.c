@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -381,6 +382,27 @@ void store_close(struct store *st)
 		mdb_txn_abort(st->rtxn);
 	mdb_env_close(st->env);
 	free(st);
+}
+
+void store_release_pages(struct store *st)
+{
+	/* LMDB does not tell where its map is (mdb_env_info's me_mapaddr is
+	 * only set with MDB_FIXEDMAP): the kernel does, by the file's inode. */
+	char path[4200], line[4400];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/data.mdb", st->path);
+	FILE *f = stat(path, &sb) == 0 ? fopen("/proc/self/maps", "re") : NULL;
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi, ino;
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &lo, &hi, &ino) == 3 &&
+		    ino == (unsigned long)sb.st_ino && ino != 0)
+			/* read-only and shared (no MDB_WRITEMAP): dropping its
+			 * pages loses nothing */
+			madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	}
+	fclose(f);
 }
 
 size_t store_map_size(struct store *st)

@@ -143,5 +143,10 @@ int disk_nearly_full(const char *path);
 
 /* store_map_size reports the current map size (for tests and logs). */
 size_t store_map_size(struct store *st);
+/* store_release_pages drops this process's mapping of the database pages it
+ * has read (they stay in the page cache, and come back on the next read),
+ * so a long-lived reader's RSS stays its own memory, not the file's.  Call
+ * it with no transaction open. */
+void store_release_pages(struct store *st);
 
 #endif

@@ -143,6 +143,7 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 	FCGX_InitRequest(&req, listen_fd, 0);
 	log_info("worker_started", "fd=%d", listen_fd);
 	unsigned long served = 0;
+	enum { RELEASE_PAGES_EVERY = 250 };
 	/* With no master of ours, workers see to it that a dispatcher runs. */
 	int64_t next_ensure = 0;
 	while (!stop_requested) {
@@ -164,7 +165,11 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 		}
 		serve_one(&app, &req);
 		FCGX_Finish_r(&req);
-		served++;
+		/* Every so often, let go of the database pages read so far:
+		 * the worker's RSS stays its own few MB however large the
+		 * database grows (the pages stay cached for everyone). */
+		if (++served % RELEASE_PAGES_EVERY == 0)
+			store_release_pages(app.st);
 	}
 	FCGX_Free(&req, 1);
 	auth_cache_deinit(&app.auth);
