@@ -18,7 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
+#include "buf.h"
 #include "codec.h"
+#include "error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -69,6 +73,23 @@ static inline char *fuzz_cstr(const uint8_t *data, size_t len)
 static inline int utf8_ok(const char *s)
 {
 	return codec_utf8_valid(s, strlen(s));
+}
+
+/* fuzz_check_refusal: e is a 400 whose envelope (what http_error sends)
+ * is a JSON object, and in strict mode valid UTF-8 (a key of 100+ bytes
+ * cut inside a UTF-8 sequence would not be). */
+static inline void fuzz_check_refusal(const struct api_error *e)
+{
+	CHECK(e->status == 400 && e->code != NULL && e->message[0] != '\0');
+	CHECK(NUL_TERMINATED(e->param) && NUL_TERMINATED(e->message));
+	struct buf out;
+	buf_init(&out, 1 << 20);
+	CHECK(api_error_json(e, &out) == 0);
+	struct json_object *o = json_tokener_parse(out.data);
+	CHECK(o != NULL && json_object_is_type(o, json_type_object));
+	json_object_put(o);
+	SOFT_CHECK(codec_utf8_valid(out.data, out.len));
+	buf_deinit(&out);
 }
 
 #endif

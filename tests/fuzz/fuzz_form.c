@@ -15,6 +15,7 @@
  */
 #include "codec.h"
 #include "form.h"
+#include "fuzz.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -22,16 +23,6 @@
 #include <string.h>
 #include <unistd.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "%s:%d: property failed: %s\n",      \
-				__FILE__, __LINE__, #cond);                  \
-			abort();                                             \
-		}                                                            \
-	} while (0)
 
 static const struct form_limits limits = {
 	.max_fields = 8,

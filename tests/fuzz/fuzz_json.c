@@ -83,19 +83,8 @@ static struct config *load(const char *text)
 /* check_refusal: what http_error would send for e. */
 static void check_refusal(const struct api_error *e)
 {
-	CHECK(e->status == 400);
-	CHECK(e->code != NULL && e->code[0] != '\0');
-	CHECK(NUL_TERMINATED(e->param) && NUL_TERMINATED(e->message));
-	CHECK(e->message[0] != '\0');
-	struct buf out;
-	buf_init(&out, 1 << 20);
-	CHECK(api_error_json(e, &out) == 0);
-	struct json_object *o = json_tokener_parse(out.data);
-	CHECK(o != NULL && json_object_is_type(o, json_type_object));
-	json_object_put(o);
-	/* e.g. an unknown key of 100+ bytes cut inside a UTF-8 sequence */
-	SOFT_CHECK(codec_utf8_valid(out.data, out.len));
-	buf_deinit(&out);
+	fuzz_check_refusal(e);
+	CHECK(e->code[0] != '\0');
 }
 
 static size_t utf8_chars(const char *s)

@@ -153,20 +153,6 @@ out:
 	return rc;
 }
 
-/* check_error: what http_error would send is a 400 JSON envelope. */
-static void check_error(const struct api_error *e)
-{
-	CHECK(e->status == 400 && e->code != NULL && e->message[0] != '\0');
-	CHECK(NUL_TERMINATED(e->param) && NUL_TERMINATED(e->message));
-	struct buf out;
-	buf_init(&out, 1 << 20);
-	CHECK(api_error_json(e, &out) == 0);
-	struct json_object *o = json_tokener_parse(out.data);
-	CHECK(o != NULL && json_object_is_type(o, json_type_object));
-	json_object_put(o);
-	SOFT_CHECK(codec_utf8_valid(out.data, out.len));
-	buf_deinit(&out);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -174,10 +160,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct api_error e;
 	memset(&e, 0, sizeof(e));
 	if (list(query, &e) < 0)
-		check_error(&e);
+		fuzz_check_refusal(&e);
 	memset(&e, 0, sizeof(e));
 	if (content(query, &e) < 0)
-		check_error(&e);
+		fuzz_check_refusal(&e);
 	free(query);
 	return 0;
 }
