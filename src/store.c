@@ -30,6 +30,10 @@ struct store {
 	MDB_txn *rtxn; /* a reset read transaction, renewed for the next read */
 	char path[4096]; /* data_dir/db */
 	int durable;
+	/* where data.mdb is mapped, as store_release_pages last found it
+	 * (for a map of map_seen bytes) */
+	void *map_addr;
+	size_t map_len, map_seen;
 };
 
 #define OWNER_MAX 128
@@ -384,12 +388,13 @@ void store_close(struct store *st)
 	free(st);
 }
 
-void store_release_pages(struct store *st)
+/* find_map looks up where data.mdb is mapped: LMDB does not say (its
+ * me_mapaddr is only set with MDB_FIXEDMAP), the kernel does, by inode. */
+static void find_map(struct store *st)
 {
-	/* LMDB does not tell where its map is (mdb_env_info's me_mapaddr is
-	 * only set with MDB_FIXEDMAP): the kernel does, by the file's inode. */
 	char path[4200], line[4400];
 	struct stat sb;
+	st->map_addr = NULL;
 	snprintf(path, sizeof(path), "%s/data.mdb", st->path);
 	FILE *f = stat(path, &sb) == 0 ? fopen("/proc/self/maps", "re") : NULL;
 	if (f == NULL)
@@ -397,12 +402,27 @@ void store_release_pages(struct store *st)
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long lo, hi, ino;
 		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &lo, &hi, &ino) == 3 &&
-		    ino == (unsigned long)sb.st_ino && ino != 0)
-			/* read-only and shared (no MDB_WRITEMAP): dropping its
-			 * pages loses nothing */
-			madvise((void *)lo, hi - lo, MADV_DONTNEED);
+		    ino == (unsigned long)sb.st_ino && ino != 0) {
+			st->map_addr = (void *)lo;
+			st->map_len = hi - lo;
+			break;
+		}
 	}
 	fclose(f);
+}
+
+void store_release_pages(struct store *st)
+{
+	/* The map moves only when it is resized: look it up again then. */
+	size_t size = store_map_size(st);
+	if (size != st->map_seen) {
+		find_map(st);
+		st->map_seen = size;
+	}
+	/* read-only and shared (no MDB_WRITEMAP): dropping its pages loses
+	 * nothing */
+	if (st->map_addr != NULL)
+		madvise(st->map_addr, st->map_len, MADV_DONTNEED);
 }
 
 size_t store_map_size(struct store *st)
