@@ -62,8 +62,9 @@ static int bad(struct api_error *e, const char *code, const char *param,
 }
 
 /* count_values counts the JSON values of a text (the separators and
- * openers outside strings), so a body of a million tiny values is refused
- * before json-c builds an object for each (ten times its size in memory). */
+ * openers outside strings), so JSON text in a form field with a million
+ * tiny values is refused before json-c builds an object for each (ten
+ * times its size in memory).  A JSON body is counted by scan_json. */
 static size_t count_values(const char *p, size_t len)
 {
 	size_t n = 1;
@@ -123,29 +124,39 @@ struct json_scan {
 	char k1[32], k2[32];
 };
 
-/* scan_json walks the strings of a JSON text (which json-c has not seen
- * yet): it refuses a text value or key over max_text and text over
- * max_text_total in all, and finds the long image string.  Structural
- * errors are left to json-c. */
+/* scan_json walks a JSON text (which json-c has not seen yet) once: it
+ * refuses more than BODY_JSON_VALUES values (before json-c builds an object
+ * for each, ten times their size in memory), a text value or key over
+ * max_text and text over max_text_total in all, and finds the long image
+ * string.  Too many values is said first, as it is what costs json-c most;
+ * structural errors are left to json-c. */
 static int scan_json(const char *p, size_t len, const struct body_limits *lim,
 		     struct json_scan *sc, struct api_error *e)
 {
 	char keys[3][32] = { "", "", "" }; /* the member's key at depths 1, 2 */
 	int depth = 0, in_object[BODY_JSON_DEPTH + 2];
-	size_t total = 0;
+	int failed = 0, blind = 0; /* blind: too deep for json-c, only counted */
+	size_t total = 0, values = 1;
 	memset(sc, 0, sizeof(*sc));
 	for (size_t i = 0; i < len; i++) {
 		char c = p[i];
+		if (c == ',') {
+			values++;
+			continue;
+		}
 		if (c == '{' || c == '[') {
-			if (++depth > BODY_JSON_DEPTH + 1)
-				return 0; /* json-c says it is too deep */
+			values++;
+			if (blind || ++depth > BODY_JSON_DEPTH + 1) {
+				blind = 1;
+				continue;
+			}
 			in_object[depth] = c == '{';
 			if (depth <= 2)
 				keys[depth][0] = '\0';
 			continue;
 		}
 		if (c == '}' || c == ']') {
-			if (depth > 0)
+			if (!blind && depth > 0)
 				depth--;
 			continue;
 		}
@@ -155,7 +166,9 @@ static int scan_json(const char *p, size_t len, const struct body_limits *lim,
 		while (i < len && p[i] != '"')
 			i += p[i] == '\\' ? 2 : 1;
 		if (i >= len)
-			return 0; /* unterminated: json-c says so */
+			break; /* unterminated: json-c says so */
+		if (blind || failed)
+			continue;
 		size_t n = i - open - 1, k = i + 1;
 		while (k < len && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r' || p[k] == '\n'))
 			k++;
@@ -164,35 +177,43 @@ static int scan_json(const char *p, size_t len, const struct body_limits *lim,
 			snprintf(keys[depth], sizeof(keys[depth]), "%.*s",
 				 (int)(n < 31 ? n : 31), p + open + 1);
 		if (n <= lim->max_text || (!is_key && image_path(depth, keys[1], keys[2]))) {
-			if (n > lim->max_text) {
-				if (sc->close != 0) {
-					api_error_set(e, 400, "conflicting_parameters", "input_reference",
-						      "Send one image per task: either 'input_reference' or 'image', not both.");
-					return -1;
-				}
+			if (n <= lim->max_text) {
+				if ((total += n) > lim->max_text_total)
+					failed = too_much_text(e, lim, total) < 0;
+			} else if (sc->close != 0) {
+				api_error_set(e, 400, "conflicting_parameters", "input_reference",
+					      "Send one image per task: either 'input_reference' or 'image', not both.");
+				failed = 1;
+			} else {
 				sc->open = open;
 				sc->close = i;
 				sc->depth = depth;
 				memcpy(sc->k1, keys[1], sizeof(sc->k1));
 				memcpy(sc->k2, keys[2], sizeof(sc->k2));
-			} else if ((total += n) > lim->max_text_total) {
-				return too_much_text(e, lim, total);
 			}
 			continue;
 		}
 		char param[80];
-		if (depth == 0)
-			return bad(e, "invalid_json", NULL,
-				   "The JSON body must be an object such as {\"prompt\": \"...\"}.");
-		if (is_key)
-			return bad(e, "invalid_json", NULL, "A key of the JSON body is too long.");
 		if (depth >= 2 && keys[2][0])
 			snprintf(param, sizeof(param), "%s.%s", keys[1], keys[2]);
 		else
 			snprintf(param, sizeof(param), "%s", depth >= 1 ? keys[1] : "");
-		return too_long(e, lim, param, n);
+		if (depth == 0)
+			bad(e, "invalid_json", NULL,
+			    "The JSON body must be an object such as {\"prompt\": \"...\"}.");
+		else if (is_key)
+			bad(e, "invalid_json", NULL, "A key of the JSON body is too long.");
+		else
+			too_long(e, lim, param, n);
+		failed = 1;
 	}
-	return 0;
+	if (values > BODY_JSON_VALUES) {
+		api_error_set(e, 400, "invalid_json", NULL,
+			      "The JSON body has more than %d values; a video request needs a few dozen.",
+			      BODY_JSON_VALUES);
+		return -1;
+	}
+	return failed ? -1 : 0;
 }
 
 /* feed gives json-c one more piece of the text; base is where the piece
@@ -215,12 +236,6 @@ int body_parse_json(struct body *b, char *data, size_t len,
 		return bad(e, "invalid_json", NULL, "The request body is too large.");
 	if (!codec_utf8_valid(data, len))
 		return bad(e, "invalid_json", NULL, "The request body is not valid UTF-8.");
-	if (count_values(data, len) > BODY_JSON_VALUES) {
-		api_error_set(e, 400, "invalid_json", NULL,
-			      "The JSON body has more than %d values; a video request needs a few dozen.",
-			      BODY_JSON_VALUES);
-		return -1;
-	}
 	struct json_scan sc;
 	if (scan_json(data, len, lim, &sc, e) < 0)
 		return -1;
