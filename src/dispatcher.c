@@ -212,7 +212,7 @@ static void heap_remove(struct dispatcher *d, struct run *r)
  * limit, its deadline); INT64_MAX when it has none. */
 static int64_t run_wake_at(const struct run *r)
 {
-	if (r->w_complete)
+	if (r->w_complete || r->w_start || r->w_code[0])
 		return INT64_MAX;
 	int64_t at = remote_wake_at(r);
 	if (r->kill_at && r->kill_at < at)
@@ -390,6 +390,10 @@ void disp_free_run(struct dispatcher *d, struct run *r)
 	r->rec = NULL;
 	free(r->w_value);
 	r->w_value = NULL;
+	free(r->w_msg);
+	r->w_msg = NULL;
+	command_env_free(r->env);
+	r->env = NULL;
 	r->dead = 1;
 	r->grave_next = d->grave;
 	d->grave = r;
@@ -603,19 +607,14 @@ static long long proc_start_time(pid_t pid)
 	return v;
 }
 
-/* note_process records the program's process group in the task, so that a
+/* set_process records the program's process group in the task, so that a
  * dispatcher that takes over after a crash can stop what is left of it. */
-static void note_process(struct dispatcher *d, struct run *r)
+static void set_process(struct json_object *rec, const struct run *r)
 {
-	struct json_object *rec = disp_load(d, r->id);
-	if (rec == NULL)
-		return;
 	struct json_object *p = json_object_new_object();
 	json_object_object_add(p, "pgid", json_object_new_int(r->pid));
-	json_object_object_add(p, "start", json_object_new_int64(proc_start_time(r->pid)));
+	json_object_object_add(p, "start", json_object_new_int64(r->pstart));
 	json_object_object_add(rec, "process", p);
-	disp_save(d, rec);
-	json_object_put(rec);
 }
 
 /* stop_lost_process kills the process group a dead dispatcher left
@@ -643,8 +642,9 @@ static void fail_task_later(struct dispatcher *d, const char *id)
 	disp_fail_task(d, id, "storage_error", "The server could not prepare a working directory for the task.");
 }
 
-/* start_task writes the task in_progress, then starts its program (or its
- * first request, on an HTTP backend). */
+/* start_task prepares the run of a queued task: on a local backend its
+ * program starts once the turn's batch has written the task in_progress
+ * (start_program); an HTTP backend's first request goes out as before. */
 /* ---- tasks waiting for a slot ---------------------------------------------------------------- */
 
 static struct waiter **waiter_slot(struct dispatcher *d, const char *id)
@@ -754,30 +754,56 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 	r->seconds = job.seconds;
 	r->fps = job.fps;
 	r->deadline_at = task_deadline(rec);
-	task_start(rec, disp_wall_ms(), b->name);
-	if (disp_save(d, rec) < 0) {
-		disp_free_run(d, r);
-		return;
-	}
-	char **env = command_env(&job);
-	int rc = env ? spawn(d, r, b->command, env) : -1;
-	command_env_free(env);
-	if (rc == 0)
-		note_process(d, r);
-	if (rc < 0) {
+	r->env = command_env(&job);
+	if (r->env == NULL) {
 		disp_free_run(d, r);
 		disp_fail_task(d, id, "generation_failed", "The generator program could not be started.");
 		return;
 	}
-	int timeout = backend_timeout_s(b);
-	r->kill_at = timeout > 0 ? disp_mono_ms() + (int64_t)timeout * 1000 : 0;
+	r->w_start = 1;
 	r->last_write = disp_mono_ms();
 	disp_add_run(d, r);
-	log_info("run_started", "video=%s backend=%s pid=%d", id, b->name, (int)r->pid);
+	disp_list_push(d, RL_WRITE, r);
+}
+
+/* start_program runs r's program, the task being in_progress on disk. */
+static void start_program(struct dispatcher *d, struct run *r)
+{
+	int rc = spawn(d, r, r->backend->command, r->env);
+	command_env_free(r->env);
+	r->env = NULL;
+	if (rc < 0) {
+		disp_fail_run(d, r, "generation_failed", "The generator program could not be started.");
+		return;
+	}
+	r->pstart = proc_start_time(r->pid);
+	r->w_process = 1;
+	disp_list_push(d, RL_WRITE, r);
+	int timeout = backend_timeout_s(r->backend);
+	r->kill_at = timeout > 0 ? disp_mono_ms() + (int64_t)timeout * 1000 : 0;
+	disp_schedule(d, r);
+	log_info("run_started", "video=%s backend=%s pid=%d", r->id, r->backend->name, (int)r->pid);
 }
 
 /* ---- finishing a task -------------------------------------------------------------------- */
 
+
+static void proc_done(struct dispatcher *d, struct run *r);
+
+void disp_fail_run(struct dispatcher *d, struct run *r, const char *code, const char *msg)
+{
+	remote_abort(d, r);
+	if (r->on[RL_PROCS])
+		proc_done(d, r);
+	disp_list_remove(d, RL_DIRTY, r);
+	disp_list_remove(d, RL_PREVIEW, r);
+	disp_list_remove(d, RL_READY, r);
+	free(r->w_msg);
+	r->w_msg = strdup(msg);
+	snprintf(r->w_code, sizeof(r->w_code), "%s", code);
+	disp_schedule(d, r); /* no timer: it only waits for the write */
+	disp_list_push(d, RL_WRITE, r);
+}
 
 void disp_complete_task(struct dispatcher *d, struct run *r)
 {
@@ -827,8 +853,8 @@ static void finish_render(struct dispatcher *d, struct run *r)
 		 stat(part, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
 	if (ok && (size_t)st.st_size > d->cfg->max_output_bytes) {
 		unlink(part);
-		disp_fail_task(d, r->id, "generation_failed", "The generator wrote a video larger than the configured limit.");
-		disp_free_run(d, r);
+		disp_rmtree(r->scratch);
+		disp_fail_run(d, r, "generation_failed", "The generator wrote a video larger than the configured limit.");
 		return;
 	}
 	if (!ok || rename(part, r->video) < 0) {
@@ -836,8 +862,7 @@ static void finish_render(struct dispatcher *d, struct run *r)
 		render_failure(r, msg, sizeof(msg));
 		disp_rmtree(r->scratch);
 		log_warn("run_failed", "video=%s", r->id);
-		disp_fail_task(d, r->id, "generation_failed", msg);
-		disp_free_run(d, r);
+		disp_fail_run(d, r, "generation_failed", msg);
 		return;
 	}
 	disp_rmtree(r->scratch);
@@ -947,11 +972,24 @@ static void apply_write(struct json_object *rec, size_t i, void *arg)
 {
 	struct write_batch *b = arg;
 	struct run *r = b->runs[i];
+	if (r->w_code[0]) {
+		task_fail(rec, b->wall, r->w_code, r->w_msg ? r->w_msg : "The generation failed.");
+		return;
+	}
 	if (r->w_complete) {
 		task_complete(rec, b->wall, b->retention_s, run_files(r));
 		return;
 	}
+	if (r->w_start) {
+		if (task_status(rec) == TASK_QUEUED)
+			task_start(rec, b->wall, r->backend->name);
+		else
+			r->w_stale = 1; /* the record is written back as it was */
+		return;
+	}
 	task_set_progress(rec, b->progress[i], b->wall);
+	if (r->w_process)
+		set_process(rec, r);
 	if (r->w_record)
 		remote_apply_write(r, rec);
 }
@@ -1023,6 +1061,16 @@ static void flush_writes(struct dispatcher *d)
 			disp_cancel_run(d, r, "deleted");
 			continue;
 		}
+		if (r->w_code[0]) {
+			log_info("video_failed", "video=%s code=%s", r->id, r->w_code);
+			disp_free_run(d, r);
+			continue;
+		}
+		if (r->w_stale) {
+			log_warn("run_dropped", "video=%s reason=\"no longer queued\"", r->id);
+			disp_free_run(d, r);
+			continue;
+		}
 		if (r->w_complete) {
 			log_info("video_completed", "video=%s", r->id);
 			disp_free_run(d, r);
@@ -1033,14 +1081,17 @@ static void flush_writes(struct dispatcher *d)
 		disp_list_push(d, RL_ALL, r); /* to the tail: the newest lease */
 		if (r->progress == r->progress_written)
 			disp_list_remove(d, RL_DIRTY, r);
+		int started = r->w_start;
 		if (r->on[RL_WRITE]) {
-			r->w_record = 0;
+			r->w_record = r->w_start = r->w_process = 0;
 			r->w_name = NULL;
 			free(r->w_value);
 			r->w_value = NULL;
 			disp_list_remove(d, RL_WRITE, r);
 			disp_schedule(d, r); /* the step that waited */
 		}
+		if (started)
+			start_program(d, r);
 	}
 	if (d->lists[RL_DIRTY].n)
 		d->dirty_since = now;
@@ -1196,7 +1247,7 @@ static void run_timers(struct dispatcher *d)
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct run *r = d->due[i];
-		if (r->dead)
+		if (r->dead || r->w_code[0])
 			continue;
 		int over_run = r->kill_at != 0 && now >= r->kill_at;
 		int over_deadline = r->deadline_at != 0 && wall >= r->deadline_at;
@@ -1204,10 +1255,9 @@ static void run_timers(struct dispatcher *d)
 			log_warn("run_timeout", "video=%s", r->id);
 			disp_kill_child(r);
 			disp_remove_partial_files(r);
-			disp_fail_task(d, r->id, "generation_timeout",
-				  over_run ? "The generator did not finish within the backend's time limit."
-					   : "The video was not finished before its deadline.");
-			disp_free_run(d, r);
+			disp_fail_run(d, r, "generation_timeout",
+				      over_run ? "The generator did not finish within the backend's time limit."
+					       : "The video was not finished before its deadline.");
 			continue;
 		}
 		if (remote_wake_at(r) <= now)
@@ -1259,7 +1309,8 @@ static void handle_due(struct dispatcher *d, const char *id)
 	int64_t now = disp_wall_ms();
 	switch (task_next(rec, now, r != NULL)) {
 	case TASK_ACT_START:
-		start_task(d, rec);
+		if (r == NULL) /* else its start waits for the turn's write */
+			start_task(d, rec);
 		break;
 	case TASK_ACT_RENEW:
 		task_renew(rec, now);
@@ -1490,9 +1541,9 @@ static void loop_once(struct dispatcher *d)
 		read_messages(d);
 	run_timers(d);
 	remote_issue_ready(d);
-	flush_writes(d);
 	if (disp_mono_ms() >= scan_due_at(d))
 		scan(d);
+	flush_writes(d); /* the turn's steps and the scan's starts, one commit */
 	start_previews(d);
 	free_graves(d);
 }
@@ -1503,6 +1554,11 @@ static void loop_once(struct dispatcher *d)
  * dispatcher adopts them where they were. */
 static void requeue_all(struct dispatcher *d)
 {
+	for (struct run *r = d->lists[RL_WRITE].head, *next; r; r = next) {
+		next = r->next[RL_WRITE];
+		if (r->w_start)
+			disp_free_run(d, r); /* not started: the task is still queued */
+	}
 	flush_writes(d); /* steps already taken, completions first */
 	while (d->lists[RL_ALL].head) {
 		struct run *r = d->lists[RL_ALL].head;

@@ -47,8 +47,9 @@ enum stage { STAGE_RENDER, STAGE_REMOTE, STAGE_THUMBNAIL, STAGE_SPRITESHEET };
  * pipes open; RL_PREVIEW runs waiting for a preview slot; RL_READY runs
  * whose request is due while their backend has INFLIGHT_MAX requests out
  * (one such list per backend, d->ready); RL_WRITE runs whose next step
- * waits for a write of their record (w_record, w_complete), made with
- * the other writes of the turn in one transaction. */
+ * waits for a write of their record (w_record, w_complete, w_start,
+ * w_process, w_code), made with the other writes of the turn in one
+ * transaction. */
 enum run_list_id { RL_ALL, RL_DIRTY, RL_PROCS, RL_PREVIEW, RL_READY, RL_WRITE, RL_COUNT };
 
 struct run_list {
@@ -108,6 +109,13 @@ struct run {
 	const char *w_name;     /* a static string */
 	char *w_value;          /* owned */
 	int w_complete;         /* the task is completed with the run's files */
+	int w_start;            /* local: the task is written in_progress, then its program starts */
+	int w_process;          /* local: the program's process group is written */
+	char w_code[64];        /* not "": the task is failed with this code and w_msg, then the run ends */
+	char *w_msg;            /* owned */
+	int w_stale;            /* the start found the task no longer queued */
+	char **env;             /* local: the program's environment, until it starts */
+	long long pstart;       /* local: the program's start time (proc_start_time) */
 };
 
 /* A queued task that found its backend full: the scan passes over it
@@ -205,6 +213,10 @@ void disp_start_preview(struct dispatcher *d, struct run *r);
 /* disp_complete_task completes the task with r's files in the turn's
  * batch write, and ends r once that is on disk. */
 void disp_complete_task(struct dispatcher *d, struct run *r);
+/* disp_fail_run fails the task of r (code and msg are copied) in
+ * the turn's batch write, and ends r once that is on disk; r does nothing
+ * more meanwhile. */
+void disp_fail_run(struct dispatcher *d, struct run *r, const char *code, const char *msg);
 
 /* run_remote.c */
 int remote_setup(struct dispatcher *d);

@@ -120,8 +120,7 @@ static void finish_failed(struct dispatcher *d, struct run *r, const char *code,
 {
 	log_warn("remote_failed", "video=%s backend=%s code=%s", r->id, r->backend->name, code);
 	disp_remove_partial_files(r);
-	disp_fail_task(d, r->id, code, msg);
-	disp_free_run(d, r);
+	disp_fail_run(d, r, code, msg);
 }
 
 /* issue builds and sends the request of r's phase.  The record it read
