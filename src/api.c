@@ -147,6 +147,15 @@ static int fsync_dir(const char *dir)
 	return rc;
 }
 
+/* drop_cached lets the kernel reuse the page cache of an upload once it is
+ * on disk: it is read again only when its task runs, and keeping every
+ * upload cached makes each new one land on pages never used before (on a
+ * virtual machine, the slowest there are: a third of a core per 1 MB/ms). */
+static void drop_cached(int fd)
+{
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+}
+
 static int write_file_synced(const char *path, const uint8_t *data, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -169,6 +178,7 @@ static int write_file_synced(const char *path, const uint8_t *data, size_t len)
 		unlink(path);
 		return -1;
 	}
+	drop_cached(fd);
 	return close(fd);
 }
 
@@ -178,6 +188,8 @@ static int fsync_path(const char *path)
 	if (fd < 0)
 		return -1;
 	int rc = fdatasync(fd); /* the data and its size; the name is the directory's */
+	if (rc == 0)
+		drop_cached(fd);
 	close(fd);
 	return rc;
 }

@@ -665,15 +665,36 @@ static size_t scan_content(struct multipart *mp, const char *p, size_t n,
 	size_t i = 0;
 	while (i < n) {
 		if (mp->matched == 0) {
-			const char *cr = memchr(p + i, '\r', n - i);
-			size_t run = cr ? (size_t)(cr - (p + i)) : n - i;
+			/* A whole delimiter in the buffer, or the start of
+			 * one at its end: everything before it is content,
+			 * handed on in one piece (the delimiter begins with
+			 * the only CR it holds, so matches cannot overlap). */
+			const char *hit = memmem(p + i, n - i, mp->delim, mp->delim_len);
+			size_t run, held = 0;
+			if (hit != NULL) {
+				run = (size_t)(hit - (p + i));
+				held = mp->delim_len;
+			} else {
+				run = n - i;
+				size_t from = n - i >= mp->delim_len ? n - mp->delim_len + 1 : i;
+				const char *cr = memchr(p + from, '\r', n - from);
+				while (cr != NULL && memcmp(cr, mp->delim, (size_t)(p + n - cr)) != 0)
+					cr = memchr(cr + 1, '\r', (size_t)(p + n - cr - 1));
+				if (cr != NULL) {
+					held = (size_t)(p + n - cr);
+					run = (size_t)(cr - (p + i));
+				}
+			}
 			if ((*err = emit(mp, p + i, run)) != FORM_OK)
 				return i;
-			i += run;
-			if (cr == NULL)
+			i += run + held;
+			mp->matched = held;
+			if (held == mp->delim_len) {
+				mp->state = MP_DELIM_AFTER;
 				break;
-			mp->matched = 1;
-			i++;
+			}
+			if (held == 0 && hit == NULL)
+				break;
 		} else if (p[i] == mp->delim[mp->matched]) {
 			i++;
 			if (++mp->matched == mp->delim_len) {
