@@ -13,19 +13,28 @@
 #include "video.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 struct store {
 	MDB_env *env;
 	MDB_dbi videos, by_owner, due, idem, keys, key_hash, rate, upstream, pub;
+	MDB_dbi group_dbi; /* receipts of grouped creates, by slot */
+	struct group_shm *group; /* db/group.shm, or NULL: creates commit alone */
 	size_t max_map;
 	MDB_txn *rtxn; /* a reset read transaction, renewed for the next read */
 	char path[4096]; /* data_dir/db */
@@ -249,7 +258,8 @@ static int open_dbis(struct store *st)
 	    (rc = mdb_dbi_open(txn, "key_hash", MDB_CREATE, &st->key_hash)) ||
 	    (rc = mdb_dbi_open(txn, "rate", MDB_CREATE, &st->rate)) ||
 	    (rc = mdb_dbi_open(txn, "upstream", MDB_CREATE, &st->upstream)) ||
-	    (rc = mdb_dbi_open(txn, "public", MDB_CREATE, &st->pub))) {
+	    (rc = mdb_dbi_open(txn, "public", MDB_CREATE, &st->pub)) ||
+	    (rc = mdb_dbi_open(txn, "group", MDB_CREATE, &st->group_dbi))) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
@@ -257,6 +267,8 @@ static int open_dbis(struct store *st)
 }
 
 static int put_pub(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec);
+static void group_open(struct store *st);
+static void group_close(struct store *st);
 
 /* Records given their cached public object per write transaction while
  * filling: a large database is filled in many bounded commits. */
@@ -347,7 +359,7 @@ enum rg_err store_open(struct store **out, const char *data_dir,
 	snprintf(st->path, sizeof(st->path), "%s", path);
 	int rc = mdb_env_create(&st->env);
 	if (rc == 0)
-		rc = mdb_env_set_maxdbs(st->env, 9);
+		rc = mdb_env_set_maxdbs(st->env, 10);
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(st->env, 512);
 	if (rc == 0)
@@ -368,6 +380,8 @@ enum rg_err store_open(struct store **out, const char *data_dir,
 	}
 	if (rc == 0)
 		fill_pub(st);
+	if (rc == 0 && st->durable)
+		group_open(st);
 	if (rc != 0) {
 		if (st->env)
 			mdb_env_close(st->env);
@@ -384,6 +398,7 @@ void store_close(struct store *st)
 		return;
 	if (st->rtxn)
 		mdb_txn_abort(st->rtxn);
+	group_close(st);
 	mdb_env_close(st->env);
 	free(st);
 }
@@ -656,6 +671,494 @@ static int insert_txn(struct store *st, MDB_txn *txn, void *arg)
 	return 0;
 }
 
+/* ---- grouped creates -------------------------------------------------------
+ *
+ * A durable commit syncs its pages while it holds LMDB's writer lock, so
+ * creates that commit one by one go no faster than the disk's syncs, one
+ * after another.  Creates are grouped instead: each is posted in a slot of a
+ * small file that every process of this data_dir maps (db/group.shm), and
+ * the process that gets the writer lock with its own create still posted
+ * writes every posted create in its transaction, each in a nested
+ * transaction of its own (an idempotency hit or a rate limit refuses that
+ * create alone), commits and syncs once, and marks them done.  The others
+ * find theirs done when they get the lock, or wait for the mark.
+ *
+ * The environment is open with MDB_NOMETASYNC: a commit syncs its pages
+ * while it holds the writer lock, but not the meta page that makes it
+ * current.  When more creates are already posted, a leader leaves that
+ * sync to the next group: its commit's sync, made holding the lock, covers
+ * the meta pages written before it, and it marks the creates of earlier
+ * transactions done (SLOT_SYNCING -> SLOT_DONE).  A create left waiting
+ * longer than GROUP_SYNC_WAIT_US syncs itself.
+ *
+ * A create travels as its records' JSON with placeholder ids; the leader
+ * gives out the real ids (after the last stored one, as a create of its own
+ * would) and writes a receipt per slot in the same transaction, which a
+ * process whose leader died reads to learn whether its create was
+ * committed.  A create too large for a slot, or finding no slot free,
+ * commits on its own. */
+
+#define GROUP_MAGIC 0x72674732u /* "rgG2" */
+#define GROUP_SLOTS 32
+#define GROUP_OP_MAX (16u << 10)
+#define GROUP_WAIT_MS 20
+/* How long a committed create waits for the next group's sync to cover
+ * it before it syncs on its own. */
+#define GROUP_SYNC_WAIT_US 2000
+
+/* A slot's state and the process it belongs to in that state (the poster;
+ * for SLOT_TAKEN the leader), changed together with one compare-and-swap. */
+enum { SLOT_FREE, SLOT_FILLING, SLOT_POSTED, SLOT_TAKEN, SLOT_SYNCING, SLOT_DONE };
+#define WORD(state, pid) (((uint64_t)(uint32_t)(pid) << 8) | (state))
+#define WORD_STATE(w) ((unsigned)((w) & 0xff))
+#define WORD_PID(w) ((int32_t)((w) >> 8))
+
+struct group_slot {
+	uint64_t word;
+	int32_t owner;          /* the poster, set while filling */
+	uint32_t len;           /* bytes of op */
+	uint64_t token;         /* this posting; also in its receipt */
+	uint64_t txnid;         /* the transaction that wrote it (SLOT_SYNCING) */
+	int32_t err;            /* enum rg_err, once done */
+	int32_t retry_after;
+	char id[ID_MAX];        /* the first new id, or the earlier one (RG_EEXIST) */
+	char op[GROUP_OP_MAX];
+};
+
+struct group_shm {
+	uint32_t magic;
+	uint32_t done_seq;      /* a futex word: bumped whenever slots are done */
+	char boot_id[40];       /* the boot that wrote the slots (pids are of it) */
+	struct group_slot slots[GROUP_SLOTS];
+};
+
+static uint64_t load64(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static int cas64(uint64_t *p, uint64_t from, uint64_t to)
+{
+	return __atomic_compare_exchange_n(p, &from, to, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+static int pid_alive(int32_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
+}
+
+/* read_boot_id: this boot's id (the kernel's), or "" where there is none. */
+static void read_boot_id(char *out, size_t cap)
+{
+	memset(out, 0, cap);
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	if (f == NULL)
+		return;
+	if (fgets(out, (int)cap, f) == NULL)
+		out[0] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+	fclose(f);
+}
+
+static void group_open(struct store *st)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/group.shm", st->path);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	struct group_shm *g = NULL;
+	struct stat sb;
+	if (flock(fd, LOCK_EX) == 0) {
+		/* Every block is allocated before the file is mapped: a page
+		 * of a sparse file that the full disk cannot give would be a
+		 * SIGBUS at its first write, not an error. */
+		if (fstat(fd, &sb) == 0 &&
+		    ((size_t)sb.st_size == sizeof(*g) || ftruncate(fd, sizeof(*g)) == 0) &&
+		    posix_fallocate(fd, 0, sizeof(*g)) == 0) {
+			void *map = mmap(NULL, sizeof(*g), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			g = map == MAP_FAILED ? NULL : map;
+		}
+		char boot[sizeof(g->boot_id)];
+		read_boot_id(boot, sizeof(boot));
+		/* Slots left by an earlier boot name pids that may be alive
+		 * again as other processes: they are cleared, not reclaimed. */
+		if (g && (__atomic_load_n(&g->magic, __ATOMIC_ACQUIRE) != GROUP_MAGIC ||
+			  memcmp(g->boot_id, boot, sizeof(boot)) != 0)) {
+			__atomic_store_n(&g->magic, 0, __ATOMIC_RELEASE);
+			g->done_seq = 0;
+			for (int i = 0; i < GROUP_SLOTS; i++)
+				memset(&g->slots[i], 0, offsetof(struct group_slot, op));
+			memcpy(g->boot_id, boot, sizeof(boot));
+			__atomic_store_n(&g->magic, GROUP_MAGIC, __ATOMIC_RELEASE);
+		}
+		flock(fd, LOCK_UN);
+	}
+	close(fd);
+	st->group = g;
+}
+
+static void group_close(struct store *st)
+{
+	if (st->group)
+		munmap(st->group, sizeof(*st->group));
+	st->group = NULL;
+}
+
+static void group_wake(struct group_shm *g)
+{
+	__atomic_add_fetch(&g->done_seq, 1, __ATOMIC_ACQ_REL);
+	syscall(SYS_futex, &g->done_seq, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
+/* claim_slot takes a free slot, or one whose poster (and leader) is gone. */
+static struct group_slot *claim_slot(struct group_shm *g, int32_t me)
+{
+	for (int i = 0; i < GROUP_SLOTS; i++) {
+		struct group_slot *s = &g->slots[(unsigned)(i + me) % GROUP_SLOTS];
+		uint64_t w = load64(&s->word);
+		int free_now = w == WORD(SLOT_FREE, 0);
+		int abandoned = !free_now && !pid_alive(WORD_STATE(w) == SLOT_TAKEN ? s->owner : WORD_PID(w)) &&
+				(WORD_STATE(w) != SLOT_TAKEN || !pid_alive(WORD_PID(w)));
+		if ((free_now || abandoned) && cas64(&s->word, w, WORD(SLOT_FILLING, me))) {
+			s->owner = me;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static int put_u32(struct buf *b, uint32_t v)
+{
+	return buf_append(b, &v, sizeof(v));
+}
+
+/* op_encode writes a create as the slot carries it: n, per_minute, owner,
+ * idem (length 0xffffffff: none) and each record's JSON. */
+static int op_encode(struct buf *b, const struct insert_args *a, char (*ph)[ID_MAX])
+{
+	int bad = put_u32(b, (uint32_t)a->n) < 0;
+	bad |= put_u32(b, (uint32_t)a->per_minute) < 0;
+	bad |= put_u32(b, (uint32_t)strlen(a->owner)) < 0;
+	bad |= buf_append(b, a->owner, strlen(a->owner)) < 0;
+	bad |= put_u32(b, a->idem ? (uint32_t)strlen(a->idem) : UINT32_MAX) < 0;
+	if (a->idem)
+		bad |= buf_append(b, a->idem, strlen(a->idem)) < 0;
+	for (size_t i = 0; i < a->n && !bad; i++) {
+		struct json_object *rec = a->build(ph, a->n, i, a->build_arg);
+		size_t len;
+		const char *text = rec ? json_object_to_json_string_length(rec, JSON_C_TO_STRING_PLAIN, &len) : NULL;
+		if (text == NULL) {
+			json_object_put(rec);
+			return -1;
+		}
+		bad |= put_u32(b, (uint32_t)len) < 0;
+		bad |= buf_append(b, text, len) < 0;
+		json_object_put(rec);
+	}
+	return bad ? -1 : 0;
+}
+
+/* A create read back from its slot. */
+struct op {
+	char owner[OWNER_MAX + 1];
+	char idem[IDEM_MAX + 1];
+	int has_idem;
+	uint32_t n, per_minute;
+	const char *text[64];
+	uint32_t text_len[64];
+};
+
+static int get_u32(const char **p, const char *end, uint32_t *v)
+{
+	if ((size_t)(end - *p) < sizeof(*v))
+		return -1;
+	memcpy(v, *p, sizeof(*v));
+	*p += sizeof(*v);
+	return 0;
+}
+
+static int get_str(const char **p, const char *end, char *out, size_t cap, int *present)
+{
+	uint32_t len;
+	if (get_u32(p, end, &len) < 0)
+		return -1;
+	*present = len != UINT32_MAX;
+	if (!*present)
+		return 0;
+	if (len >= cap || (size_t)(end - *p) < len)
+		return -1;
+	memcpy(out, *p, len);
+	out[len] = '\0';
+	*p += len;
+	return 0;
+}
+
+static int op_decode(const struct group_slot *s, struct op *op)
+{
+	const char *p = s->op, *end = s->op + (s->len <= GROUP_OP_MAX ? s->len : 0);
+	int present;
+	if (get_u32(&p, end, &op->n) < 0 || op->n == 0 || op->n > 64 ||
+	    get_u32(&p, end, &op->per_minute) < 0 ||
+	    get_str(&p, end, op->owner, sizeof(op->owner), &present) < 0 || !present ||
+	    get_str(&p, end, op->idem, sizeof(op->idem), &op->has_idem) < 0)
+		return -1;
+	for (uint32_t i = 0; i < op->n; i++) {
+		if (get_u32(&p, end, &op->text_len[i]) < 0 || (size_t)(end - p) < op->text_len[i])
+			return -1;
+		op->text[i] = p;
+		p += op->text_len[i];
+	}
+	return 0;
+}
+
+/* from_template is the build function of a create run by a leader: the
+ * poster's record with the ids given out now. */
+static struct json_object *from_template(char (*ids)[ID_MAX], size_t n, size_t i, void *arg)
+{
+	const struct op *op = arg;
+	MDB_val v = { op->text_len[i], (void *)op->text[i] };
+	struct json_object *rec = parse_val(&v);
+	if (rec == NULL)
+		return NULL;
+	json_object_object_add(rec, "id", json_object_new_string(ids[i]));
+	if (n > 1) {
+		struct json_object *a = json_object_new_array();
+		for (size_t j = 0; j < n; j++)
+			json_object_array_add(a, json_object_new_string(ids[j]));
+		json_object_object_add(rec, "video_ids", a);
+	}
+	return rec;
+}
+
+/* run_op writes one posted create in a nested transaction of txn: 0 and
+ * the slot's result set, or MDB_MAP_FULL (the whole group is retried). */
+static int run_op(struct store *st, MDB_txn *txn, struct group_slot *s, int index)
+{
+	struct op op;
+	struct json_object *recs[64] = { NULL };
+	char ids[64][ID_MAX], existing[ID_MAX] = "";
+	MDB_txn *child;
+	s->retry_after = 0;
+	s->id[0] = '\0';
+	if (op_decode(s, &op) < 0) {
+		s->err = RG_EINVAL;
+		return 0;
+	}
+	int rc = mdb_txn_begin(st->env, txn, 0, &child);
+	if (rc == 0) {
+		struct insert_args a = { recs, op.n, op.has_idem ? op.idem : NULL, existing, op.owner,
+					 from_template, &op, ids, (int)op.per_minute, 0 };
+		rc = insert_txn(st, child, &a);
+		s->retry_after = a.retry_after;
+		if (rc == 0) {
+			uint8_t key = (uint8_t)index;
+			char val[sizeof(uint64_t) + ID_MAX];
+			size_t idlen = strlen(ids[0]);
+			memcpy(val, &s->token, sizeof(s->token));
+			memcpy(val + sizeof(s->token), ids[0], idlen);
+			MDB_val k = { 1, &key }, v = { sizeof(s->token) + idlen, val };
+			rc = mdb_put(child, st->group_dbi, &k, &v, 0);
+		}
+		if (rc == 0)
+			rc = mdb_txn_commit(child);
+		else
+			mdb_txn_abort(child);
+	}
+	for (uint32_t i = 0; i < op.n; i++)
+		json_object_put(recs[i]);
+	if (rc == MDB_MAP_FULL)
+		return rc;
+	s->err = rc == 0 ? RG_OK : rc == TXN_EXISTS ? RG_EEXIST : rc == TXN_LIMITED ? RG_ELIMIT : from_mdb(rc);
+	snprintf(s->id, sizeof(s->id), "%s", rc == 0 ? ids[0] : rc == TXN_EXISTS ? existing : "");
+	return 0;
+}
+
+/* others_posted: will another group commit soon? */
+static int others_posted(struct group_shm *g)
+{
+	for (int i = 0; i < GROUP_SLOTS; i++)
+		if (WORD_STATE(load64(&g->slots[i].word)) == SLOT_POSTED)
+			return 1;
+	return 0;
+}
+
+/* cover_synced marks done the creates of transactions before txnid, whose
+ * meta pages the commit of txnid (just made, with pages) has synced. */
+static void cover_synced(struct group_shm *g, uint64_t txnid)
+{
+	for (int i = 0; i < GROUP_SLOTS; i++) {
+		struct group_slot *s = &g->slots[i];
+		uint64_t w = load64(&s->word);
+		if (WORD_STATE(w) == SLOT_SYNCING && s->txnid < txnid)
+			cas64(&s->word, w, WORD(SLOT_DONE, WORD_PID(w)));
+	}
+}
+
+/* lead writes every posted create in txn (held), commits, has the commit
+ * synced and marks them done. */
+static void lead(struct store *st, MDB_txn *txn, int32_t me)
+{
+	struct group_shm *g = st->group;
+	int taken[GROUP_SLOTS], nt = 0;
+	for (int i = 0; i < GROUP_SLOTS; i++) {
+		struct group_slot *s = &g->slots[i];
+		uint64_t w = load64(&s->word);
+		if (WORD_STATE(w) == SLOT_POSTED && cas64(&s->word, w, WORD(SLOT_TAKEN, me)))
+			taken[nt++] = i;
+	}
+	enum rg_err failed = RG_OK;
+	int syncing = 0;
+	uint64_t txnid = 0;
+	for (int tries = 0;; tries++) {
+		int rc = 0, wrote = 0;
+		txnid = mdb_txn_id(txn);
+		for (int i = 0; i < nt && rc == 0; i++) {
+			rc = run_op(st, txn, &g->slots[taken[i]], taken[i]);
+			wrote |= rc == 0 && g->slots[taken[i]].err == RG_OK;
+		}
+		if (rc == 0) {
+			rc = mdb_txn_commit(txn);
+			if (rc == 0 && wrote)
+				cover_synced(g, txnid);
+			if (rc == 0 && wrote && others_posted(g))
+				syncing = 1;
+			else if (rc == 0)
+				rc = mdb_env_sync(st->env, 1);
+		} else {
+			mdb_txn_abort(txn);
+		}
+		txn = NULL;
+		if (rc == MDB_MAP_FULL && tries < 32 && grow_map(st) == 0 && txn_begin(st, 0, &txn) == 0)
+			continue;
+		if (rc == MDB_MAP_FULL)
+			failed = RG_ESPACE;
+		else if (rc == EIO && disk_nearly_full(st->path))
+			failed = RG_ESPACE;
+		else if (rc != 0)
+			failed = from_mdb(rc);
+		break;
+	}
+	for (int i = 0; i < nt; i++) {
+		struct group_slot *s = &g->slots[taken[i]];
+		if (failed != RG_OK) {
+			s->err = failed;
+			s->id[0] = '\0';
+		}
+		s->txnid = txnid;
+		cas64(&s->word, WORD(SLOT_TAKEN, me),
+		      WORD(syncing && failed == RG_OK ? SLOT_SYNCING : SLOT_DONE, s->owner));
+	}
+	group_wake(g);
+}
+
+/* recover_receipt: our leader died holding our create; with the writer
+ * lock held (txn), the receipt says whether it was committed. */
+static int committed_before(struct store *st, MDB_txn *txn, struct group_slot *s, int index)
+{
+	uint8_t key = (uint8_t)index;
+	MDB_val k = { 1, &key }, v;
+	if (mdb_get(txn, st->group_dbi, &k, &v) != 0 || v.mv_size <= sizeof(s->token) ||
+	    v.mv_size - sizeof(s->token) >= ID_MAX || memcmp(v.mv_data, &s->token, sizeof(s->token)) != 0)
+		return 0;
+	memcpy(s->id, (char *)v.mv_data + sizeof(s->token), v.mv_size - sizeof(s->token));
+	s->id[v.mv_size - sizeof(s->token)] = '\0';
+	s->err = RG_OK;
+	return 1;
+}
+
+/* group_create: -1 when the create must commit on its own; else 0 with
+ * *err, and the first id (or the earlier one) in id. */
+static int group_create(struct store *st, struct insert_args *a, enum rg_err *err, char id[ID_MAX])
+{
+	a->retry_after = 0;
+	struct group_shm *g = st->group;
+	if (g == NULL || a->n > 64)
+		return -1;
+	char ph[64][ID_MAX];
+	for (size_t i = 0; i < a->n; i++)
+		snprintf(ph[i], sizeof(ph[i]), "video_%026zu", i);
+	struct buf b;
+	buf_init(&b, GROUP_OP_MAX);
+	int32_t me = (int32_t)getpid();
+	struct group_slot *s = NULL;
+	if (op_encode(&b, a, ph) == 0)
+		s = claim_slot(g, me);
+	if (s == NULL) {
+		buf_deinit(&b);
+		return -1;
+	}
+	int index = (int)(s - g->slots);
+	memcpy(s->op, b.data, b.len);
+	s->len = (uint32_t)b.len;
+	buf_deinit(&b);
+	if (id_random((uint8_t *)&s->token, sizeof(s->token)) < 0)
+		s->token = ((uint64_t)me << 32) ^ (uint64_t)time(NULL);
+	__atomic_store_n(&s->word, WORD(SLOT_POSTED, me), __ATOMIC_RELEASE);
+	int waited = 0;
+	for (;;) {
+		uint64_t w = load64(&s->word);
+		if (WORD_STATE(w) == SLOT_DONE)
+			break;
+		if (WORD_STATE(w) == SLOT_SYNCING) {
+			uint32_t seq = __atomic_load_n(&g->done_seq, __ATOMIC_ACQUIRE);
+			if (load64(&s->word) != w)
+				continue;
+			if (waited) {
+				if (mdb_env_sync(st->env, 1) != 0)
+					s->err = RG_EIO;
+				cas64(&s->word, w, WORD(SLOT_DONE, me));
+				continue;
+			}
+			struct timespec ts = { 0, GROUP_SYNC_WAIT_US * 1000L };
+			syscall(SYS_futex, &g->done_seq, FUTEX_WAIT, seq, &ts, NULL, 0);
+			waited = WORD_STATE(load64(&s->word)) == SLOT_SYNCING;
+			continue;
+		}
+		if (WORD_STATE(w) == SLOT_TAKEN && pid_alive(WORD_PID(w))) {
+			uint32_t seq = __atomic_load_n(&g->done_seq, __ATOMIC_ACQUIRE);
+			if (load64(&s->word) != w)
+				continue;
+			struct timespec ts = { 0, GROUP_WAIT_MS * 1000000L };
+			syscall(SYS_futex, &g->done_seq, FUTEX_WAIT, seq, &ts, NULL, 0);
+			continue;
+		}
+		MDB_txn *txn;
+		int rc = txn_begin(st, 0, &txn);
+		if (rc != 0) {
+			/* withdraw it, unless a leader has it now */
+			if (cas64(&s->word, WORD(SLOT_POSTED, me), WORD(SLOT_FILLING, me))) {
+				*err = from_mdb(rc);
+				__atomic_store_n(&s->word, WORD(SLOT_FREE, 0), __ATOMIC_RELEASE);
+				return 0;
+			}
+			continue;
+		}
+		w = load64(&s->word);
+		if (WORD_STATE(w) == SLOT_TAKEN && !pid_alive(WORD_PID(w))) {
+			/* its leader died: committed or not, as its receipt says */
+			if (committed_before(st, txn, s, index)) {
+				mdb_txn_abort(txn);
+				if (mdb_env_sync(st->env, 1) != 0)
+					s->err = RG_EIO;
+				break;
+			}
+			cas64(&s->word, w, WORD(SLOT_POSTED, me));
+			w = load64(&s->word);
+		}
+		if (WORD_STATE(w) != SLOT_POSTED) {
+			mdb_txn_abort(txn);
+			continue;
+		}
+		lead(st, txn, me);
+	}
+	*err = (enum rg_err)s->err;
+	a->retry_after = s->retry_after;
+	snprintf(id, ID_MAX, "%s", s->id);
+	__atomic_store_n(&s->word, WORD(SLOT_FREE, 0), __ATOMIC_RELEASE);
+	return 0;
+}
+
 enum rg_err store_videos_insert(struct store *st, struct json_object *const *recs,
 				size_t n, const char *idem, char existing_id[ID_MAX])
 {
@@ -687,7 +1190,15 @@ enum rg_err store_videos_create_limited(struct store *st, size_t n, const char *
 	char ids[64][ID_MAX];
 	char existing[ID_MAX];
 	struct insert_args a = { recs, n, idem, existing, owner, build, arg, ids, per_minute, 0 };
-	enum rg_err err = run_write(st, insert_txn, &a);
+	char gid[ID_MAX];
+	enum rg_err err;
+	if (st->durable && group_create(st, &a, &err, gid) == 0) {
+		*retry_after_s = a.retry_after;
+		if ((err == RG_OK || err == RG_EEXIST) && store_video_get(st, gid, first) != RG_OK)
+			err = RG_EIO;
+		return err;
+	}
+	err = run_write(st, insert_txn, &a);
 	*retry_after_s = a.retry_after;
 	if (err == RG_OK) {
 		*first = recs[0];

@@ -1,7 +1,11 @@
 /* Unit tests for store.c on real LMDB files in a temporary directory. */
 #include <check.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -334,6 +338,142 @@ START_TEST(rate_limit_counts_in_the_create)
 }
 END_TEST
 
+static struct json_object *build_big(char (*ids)[ID_MAX], size_t n, size_t i, void *arg)
+{
+	(void)n;
+	struct json_object *r = rec(ids[i], "key_big", 1);
+	json_object_object_add(r, "prompt", json_object_new_string(arg));
+	return r;
+}
+
+/* A create larger than a slot of db/group.shm (its records' JSON over
+ * 16 KiB) commits on its own, whole. */
+START_TEST(create_too_large_for_a_slot)
+{
+	static char prompt[24 * 1024];
+	memset(prompt, 'p', sizeof(prompt) - 1);
+	struct json_object *first = NULL;
+	int retry;
+	ck_assert_int_eq(store_videos_create_limited(st, 3, "key_big", NULL, 0, &retry, build_big, prompt,
+						     &first), RG_OK);
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(first, "prompt")), prompt);
+	json_object_put(first);
+	int more;
+	struct collected c = list("key_big", NULL, 64, 0, &more);
+	ck_assert_int_eq(c.n, 3);
+	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
+}
+END_TEST
+
+/* creates_from_many_processes: creates from several processes at once are
+ * grouped into shared commits (db/group.shm); each gets its own records,
+ * ids stay unique and increasing in commit order, one idempotency key
+ * makes one record however many race for it, and a process killed in the
+ * middle of its creates holds up nobody. */
+#define PROCS 6
+#define EACH 150
+static void child_creates(int k)
+{
+	struct store *cs;
+	struct store_options so = { 1 << 20, 256 << 20, 1 };
+	if (store_open(&cs, dir, &so) != RG_OK)
+		_exit(2);
+	char owner[32];
+	snprintf(owner, sizeof(owner), "key_p%d", k);
+	for (int i = 0; i < EACH; i++) {
+		struct json_object *first = NULL;
+		char idem[32];
+		snprintf(idem, sizeof(idem), "same-%d", i % 10);
+		int retry;
+		/* the shared owner races the others for ten idempotency keys */
+		int shared = i % 3 == 0;
+		enum rg_err err = store_videos_create_limited(cs, 1 + (size_t)(i % 2), shared ? "key_shared" : owner,
+							      shared ? idem : NULL, 0, &retry, build_one,
+							      shared ? (void *)"key_shared" : owner, &first);
+		if ((err != RG_OK && err != RG_EEXIST) || first == NULL)
+			_exit(3);
+		const char *id = json_object_get_string(json_object_object_get(first, "id"));
+		if (id == NULL || strncmp(id, "video_", 6) != 0)
+			_exit(4);
+		json_object_put(first);
+	}
+	store_close(cs);
+	_exit(0);
+}
+
+struct order {
+	int n, bad;
+	char last[ID_MAX];
+};
+
+static int in_order(struct json_object *r, void *arg)
+{
+	struct order *o = arg;
+	const char *id = json_object_get_string(json_object_object_get(r, "id"));
+	if (id == NULL || (o->n > 0 && strcmp(o->last, id) >= 0))
+		o->bad++;
+	snprintf(o->last, sizeof(o->last), "%s", id ? id : "");
+	o->n++;
+	return 0;
+}
+
+/* count_owned lists all of owner's videos, oldest first, in pages. */
+static struct order count_owned(const char *owner)
+{
+	struct order o;
+	memset(&o, 0, sizeof(o));
+	int more = 1;
+	while (more) {
+		char after[ID_MAX];
+		snprintf(after, sizeof(after), "%s", o.last);
+		ck_assert_int_eq(store_video_list(st, owner, o.n ? after : NULL, 50, 0, in_order, &o, &more), RG_OK);
+	}
+	return o;
+}
+
+START_TEST(creates_from_many_processes)
+{
+	pid_t pids[PROCS], victim = fork();
+	ck_assert_int_ge(victim, 0);
+	if (victim == 0) {
+		for (;;)
+			child_creates(99); /* killed below, in the middle of it */
+	}
+	for (int k = 0; k < PROCS; k++) {
+		pids[k] = fork();
+		ck_assert_int_ge(pids[k], 0);
+		if (pids[k] == 0)
+			child_creates(k);
+	}
+	struct timespec pause = { 0, 30 * 1000 * 1000 };
+	nanosleep(&pause, NULL);
+	kill(victim, SIGKILL);
+	waitpid(victim, NULL, 0);
+	for (int k = 0; k < PROCS; k++) {
+		int status;
+		ck_assert_int_eq(waitpid(pids[k], &status, 0), pids[k]);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: status %d", k, status);
+	}
+	for (int k = 0; k < PROCS; k++) {
+		char owner[32];
+		snprintf(owner, sizeof(owner), "key_p%d", k);
+		struct order o = count_owned(owner);
+		int want = 0;
+		for (int i = 0; i < EACH; i++)
+			if (i % 3 != 0)
+				want += 1 + i % 2;
+		ck_assert_int_eq(o.n, want);
+		ck_assert_int_eq(o.bad, 0);
+	}
+	/* ten keys, each created once by whichever process came first
+	 * (n = 1 or 2 records); the killed process may have made some */
+	struct order o = count_owned("key_shared");
+	ck_assert_msg(o.n >= 10 && o.n <= 20, "%d shared records", o.n);
+	ck_assert_int_eq(o.bad, 0);
+	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
+}
+END_TEST
+
 static void bump(struct json_object *r, size_t i, void *arg)
 {
 	(void)arg;
@@ -563,6 +703,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, map_cap_gives_espace);
 	tcase_add_test(tc, persists_across_reopen);
 	tcase_add_test(tc, rate_limit_counts_in_the_create);
+	tcase_add_test(tc, creates_from_many_processes);
+	tcase_add_test(tc, create_too_large_for_a_slot);
 	tcase_add_test(tc, modify_many_in_one_commit);
 	tcase_add_test(tc, public_follows_every_write);
 	tcase_add_test(tc, public_checked_and_filled_at_open);
