@@ -1052,7 +1052,7 @@ static void lead(struct store *st, MDB_txn *txn, int32_t me)
 	group_wake(g);
 }
 
-/* recover_receipt: our leader died holding our create; with the writer
+/* committed_before: our leader died holding our create; with the writer
  * lock held (txn), the receipt says whether it was committed. */
 static int committed_before(struct store *st, MDB_txn *txn, struct group_slot *s, int index)
 {

@@ -142,8 +142,12 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 	FCGX_Request req;
 	FCGX_InitRequest(&req, listen_fd, 0);
 	log_info("worker_started", "fd=%d", listen_fd);
-	unsigned long served = 0;
-	enum { RELEASE_PAGES_EVERY = 250 };
+	unsigned long served = 0, unreleased = 0;
+	/* Every so often, and whenever the worker has been idle a while, it
+	 * lets go of the database pages read so far: its RSS stays its own
+	 * few MB however large the database grows (the pages stay cached for
+	 * everyone). */
+	enum { RELEASE_PAGES_EVERY = 250, RELEASE_IDLE_MS = 1000 };
 	/* With no master of ours, workers see to it that a dispatcher runs. */
 	int64_t next_ensure = 0;
 	while (!stop_requested) {
@@ -152,8 +156,16 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 			next_ensure = mono_ms() + 2000;
 		}
 		int fd = req.ipcFd >= 0 ? req.ipcFd : listen_fd;
-		if (!wait_readable(fd, supervised ? -1 : 2000))
+		int timeout = supervised ? -1 : 2000;
+		if (unreleased > 0 && (timeout < 0 || timeout > RELEASE_IDLE_MS))
+			timeout = RELEASE_IDLE_MS;
+		if (!wait_readable(fd, timeout)) {
+			if (unreleased > 0) {
+				store_release_pages(app.st);
+				unreleased = 0;
+			}
 			continue;
+		}
 		int rc = FCGX_Accept_r(&req);
 		if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
 			continue;
@@ -165,11 +177,11 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 		}
 		serve_one(&app, &req);
 		FCGX_Finish_r(&req);
-		/* Every so often, let go of the database pages read so far:
-		 * the worker's RSS stays its own few MB however large the
-		 * database grows (the pages stay cached for everyone). */
-		if (++served % RELEASE_PAGES_EVERY == 0)
+		served++;
+		if (++unreleased == RELEASE_PAGES_EVERY) {
 			store_release_pages(app.st);
+			unreleased = 0;
+		}
 	}
 	FCGX_Free(&req, 1);
 	auth_cache_deinit(&app.auth);

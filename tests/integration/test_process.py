@@ -4,7 +4,8 @@
 SIGTERM under load loses no acknowledged create; a worker killed with
 SIGKILL is respawned; SIGHUP re-reads the config and replaces the workers
 without a failed request; spawn-fcgi -F 2 (no master of ours) serves the API
-and generates videos; a wrong config is refused with the file and the key.
+and generates videos; a wrong config is refused with the file and the key;
+an idle worker lets go of the database pages it has read.
 (The dispatcher's own process tests are in test_generation.py.)  Each test has its own
 stack (temp dir, reelgate, nginx).
 """
@@ -222,6 +223,46 @@ def _(_):
     for word in ("serve", "keys", "check-config"):
         check(word in out, "--help does not mention %s" % word)
 
+
+
+def mapped_kb(pid, suffix):
+    """KiB of pid's memory resident in the mappings of a file whose path ends
+    with suffix (from /proc/PID/smaps), or None when pid is gone."""
+    try:
+        with open("/proc/%d/smaps" % pid) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    kb, inside = 0, False
+    for line in lines:
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5:  # a mapping's first line
+            inside = len(head) >= 6 and head[-1].endswith(suffix)
+        elif inside and line.startswith("Rss:"):
+            kb += int(head[1])
+    return kb
+
+
+@test("an idle worker lets go of the database pages it has read: data.mdb's resident pages "
+      "in the worker drop to none within seconds of its last request", timeout=120)
+def _(_):
+    with Stack(workers=1) as s:
+        wait_workers(s, 1)
+        for i in range(30):
+            s.create(prompt="paged %d" % i)
+        for i in range(40):
+            eq(s.request("GET", "/v1/videos?limit=20").status, 200, "list #%d" % i)
+        disp = s.dispatcher_pid()
+        workers = [p for p in s.worker_pids() if p != disp]
+        eq(len(workers), 1, "workers")
+        busy = mapped_kb(workers[0], "/db/data.mdb")
+        print("# figure: the worker's resident data.mdb pages right after 70 requests: %s KiB" % busy)
+        check(busy and busy > 0, "the worker read no data.mdb page through its map", busy)
+        t0 = time.monotonic()
+        wait_until(lambda: mapped_kb(workers[0], "/db/data.mdb") == 0, 10,
+                   what="the idle worker's data.mdb pages to be released")
+        print("# figure: released after %.1f s idle" % (time.monotonic() - t0))
+        eq(s.request("GET", "/v1/videos?limit=20").status, 200, "a list after the release")
 
 if __name__ == "__main__":
     sys.exit(suite.main(shared=False))
