@@ -8,6 +8,9 @@
  * POSTs) and answers a fixed ~600-byte JSON video object, with the headers
  * reelgate sends (Content-Type, X-Request-Id).  No parsing, no database, no
  * allocation per request: whatever reelgate costs above this is reelgate.
+ * A GET of /v1/videos/ID/content is answered, as reelgate answers it, with
+ * an X-Accel-Redirect to /_reelgate_content/ID.mp4: what the FastCGI round
+ * trip alone costs a download.
  *
  *   ceiling LISTEN WORKERS
  *
@@ -112,11 +115,22 @@ static void worker(int listen_fd)
 		while (FCGX_GetStr(sink, sizeof(sink), req.in) > 0)
 			;
 		const char *rid = FCGX_GetParam("REQUEST_ID", req.envp);
-		int n = snprintf(head, sizeof(head),
-				 "Status: 200 OK\r\nContent-Type: application/json\r\n"
-				 "X-Request-Id: %s\r\n\r\n", rid ? rid : "req_ceiling");
-		FCGX_PutStr(head, n, req.out);
-		FCGX_PutStr(BODY, (int)sizeof(BODY) - 1, req.out);
+		const char *uri = FCGX_GetParam("DOCUMENT_URI", req.envp);
+		size_t ulen = uri ? strlen(uri) : 0;
+		if (ulen > 11 + 8 && strncmp(uri, "/v1/videos/", 11) == 0 &&
+		    strcmp(uri + ulen - 8, "/content") == 0) {
+			int n = snprintf(head, sizeof(head),
+					 "Status: 200 OK\r\nX-Accel-Redirect: /_reelgate_content/%.*s.mp4\r\n"
+					 "X-Request-Id: %s\r\n\r\n", (int)(ulen - 11 - 8), uri + 11,
+					 rid ? rid : "req_ceiling");
+			FCGX_PutStr(head, n, req.out);
+		} else {
+			int n = snprintf(head, sizeof(head),
+					 "Status: 200 OK\r\nContent-Type: application/json\r\n"
+					 "X-Request-Id: %s\r\n\r\n", rid ? rid : "req_ceiling");
+			FCGX_PutStr(head, n, req.out);
+			FCGX_PutStr(BODY, (int)sizeof(BODY) - 1, req.out);
+		}
 		FCGX_Finish_r(&req);
 	}
 	_exit(0);
