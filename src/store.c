@@ -698,7 +698,7 @@ static int insert_txn(struct store *st, MDB_txn *txn, void *arg)
  * committed.  A create too large for a slot, or finding no slot free,
  * commits on its own. */
 
-#define GROUP_MAGIC 0x72674732u /* "rgG2" */
+#define GROUP_MAGIC 0x72674733u /* "rgG3" */
 #define GROUP_SLOTS 32
 #define GROUP_OP_MAX (16u << 10)
 #define GROUP_WAIT_MS 20
@@ -729,6 +729,7 @@ struct group_shm {
 	uint32_t magic;
 	uint32_t done_seq;      /* a futex word: bumped whenever slots are done */
 	char boot_id[40];       /* the boot that wrote the slots (pids are of it) */
+	uint64_t pid_ns;        /* ... and the pid namespace the pids are of */
 	struct group_slot slots[GROUP_SLOTS];
 };
 
@@ -781,6 +782,8 @@ static void group_open(struct store *st)
 		}
 		char boot[sizeof(g->boot_id)];
 		read_boot_id(boot, sizeof(boot));
+		struct stat nsb;
+		uint64_t ns = stat("/proc/self/ns/pid", &nsb) == 0 ? (uint64_t)nsb.st_ino : 0;
 		/* Slots left by an earlier boot name pids that may be alive
 		 * again as other processes: they are cleared, not reclaimed. */
 		if (g && (__atomic_load_n(&g->magic, __ATOMIC_ACQUIRE) != GROUP_MAGIC ||
@@ -790,7 +793,15 @@ static void group_open(struct store *st)
 			for (int i = 0; i < GROUP_SLOTS; i++)
 				memset(&g->slots[i], 0, offsetof(struct group_slot, op));
 			memcpy(g->boot_id, boot, sizeof(boot));
+			g->pid_ns = ns;
 			__atomic_store_n(&g->magic, GROUP_MAGIC, __ATOMIC_RELEASE);
+		}
+		/* A process of another pid namespace (a container sharing the
+		 * data_dir) cannot tell whether the posters are alive: its
+		 * creates commit on their own. */
+		if (g && g->pid_ns != ns) {
+			munmap(g, sizeof(*g));
+			g = NULL;
 		}
 		flock(fd, LOCK_UN);
 	}
