@@ -204,6 +204,18 @@ typedef int (*write_fn)(struct store *st, MDB_txn *txn, void *arg);
  * durability as LMDB's default), but the second sync of one process
  * overlaps the next process's transaction and one sync covers every commit
  * written before it.  LMDB keeps the database consistent either way. */
+/* write_error: what a write transaction that ended with rc (0, an MDB
+ * code or an errno) answers, the map being as large as it may grow. */
+static enum rg_err write_error(struct store *st, int rc)
+{
+	if (rc == MDB_MAP_FULL)
+		return RG_ESPACE;
+	/* LMDB reports a short write on a full disk as EIO. */
+	if (rc == EIO && disk_nearly_full(st->path))
+		return RG_ESPACE;
+	return from_mdb(rc);
+}
+
 static enum rg_err run_write(struct store *st, write_fn fn, void *arg)
 {
 	for (int tries = 0; tries < 32; tries++) {
@@ -223,15 +235,9 @@ static enum rg_err run_write(struct store *st, write_fn fn, void *arg)
 			if (rc == TXN_LIMITED)
 				return RG_ELIMIT;
 		}
-		if (rc == MDB_MAP_FULL) {
-			if (grow_map(st) < 0)
-				return RG_ESPACE;
+		if (rc == MDB_MAP_FULL && grow_map(st) == 0)
 			continue;
-		}
-		/* LMDB reports a short write on a full disk as EIO. */
-		if (rc == EIO && disk_nearly_full(st->path))
-			return RG_ESPACE;
-		return from_mdb(rc);
+		return write_error(st, rc);
 	}
 	return RG_ESPACE;
 }
@@ -755,9 +761,8 @@ static void read_boot_id(char *out, size_t cap)
 	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
 	if (f == NULL)
 		return;
-	if (fgets(out, (int)cap, f) == NULL)
-		out[0] = '\0';
-	out[strcspn(out, "\n")] = '\0';
+	if (fgets(out, (int)cap, f) != NULL)
+		out[strcspn(out, "\n")] = '\0';
 	fclose(f);
 }
 
@@ -822,16 +827,22 @@ static void group_wake(struct group_shm *g)
 	syscall(SYS_futex, &g->done_seq, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 }
 
-/* claim_slot takes a free slot, or one whose poster (and leader) is gone. */
+/* abandoned: is every process slot s (in word w) belongs to gone?  Its
+ * poster, and while it is taken, its leader too. */
+static int abandoned(const struct group_slot *s, uint64_t w)
+{
+	if (WORD_STATE(w) != SLOT_TAKEN)
+		return !pid_alive(WORD_PID(w));
+	return !pid_alive(s->owner) && !pid_alive(WORD_PID(w));
+}
+
+/* claim_slot takes a free slot, or an abandoned one. */
 static struct group_slot *claim_slot(struct group_shm *g, int32_t me)
 {
 	for (int i = 0; i < GROUP_SLOTS; i++) {
 		struct group_slot *s = &g->slots[(unsigned)(i + me) % GROUP_SLOTS];
 		uint64_t w = load64(&s->word);
-		int free_now = w == WORD(SLOT_FREE, 0);
-		int abandoned = !free_now && !pid_alive(WORD_STATE(w) == SLOT_TAKEN ? s->owner : WORD_PID(w)) &&
-				(WORD_STATE(w) != SLOT_TAKEN || !pid_alive(WORD_PID(w)));
-		if ((free_now || abandoned) && cas64(&s->word, w, WORD(SLOT_FILLING, me))) {
+		if ((w == WORD(SLOT_FREE, 0) || abandoned(s, w)) && cas64(&s->word, w, WORD(SLOT_FILLING, me))) {
 			s->owner = me;
 			return s;
 		}
@@ -1042,12 +1053,7 @@ static void lead(struct store *st, MDB_txn *txn, int32_t me)
 		txn = NULL;
 		if (rc == MDB_MAP_FULL && tries < 32 && grow_map(st) == 0 && txn_begin(st, 0, &txn) == 0)
 			continue;
-		if (rc == MDB_MAP_FULL)
-			failed = RG_ESPACE;
-		else if (rc == EIO && disk_nearly_full(st->path))
-			failed = RG_ESPACE;
-		else if (rc != 0)
-			failed = from_mdb(rc);
+		failed = write_error(st, rc);
 		break;
 	}
 	for (int i = 0; i < nt; i++) {

@@ -156,9 +156,7 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 			next_ensure = mono_ms() + 2000;
 		}
 		int fd = req.ipcFd >= 0 ? req.ipcFd : listen_fd;
-		int timeout = supervised ? -1 : 2000;
-		if (unreleased > 0 && (timeout < 0 || timeout > RELEASE_IDLE_MS))
-			timeout = RELEASE_IDLE_MS;
+		int timeout = unreleased > 0 ? RELEASE_IDLE_MS : supervised ? -1 : 2000;
 		if (!wait_readable(fd, timeout)) {
 			if (unreleased > 0) {
 				store_release_pages(app.st);

@@ -149,6 +149,24 @@ def children(pid):
     return sorted(kids)
 
 
+def mapped_kb(pid, suffix):
+    """KiB of pid's memory resident in the mappings of a file whose path ends
+    with suffix (from /proc/PID/smaps), or None when pid is gone."""
+    try:
+        with open("/proc/%d/smaps" % pid) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    kb, inside = 0, False
+    for line in lines:
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+            inside = len(head) >= 6 and head[-1].endswith(suffix)  # a mapping's first line
+        elif inside and head and head[0] == "Rss:":
+            kb += int(head[1])
+    return kb
+
+
 def alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:

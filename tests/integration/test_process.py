@@ -21,7 +21,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, MODEL, Stack, Suite, alive, base_config, check,  # noqa: E402
-                     eq, expect_error, expect_video, ffprobe, run_threads, wait_until)
+                     eq, expect_error, expect_video, ffprobe, mapped_kb, run_threads, wait_until)
 
 suite = Suite()
 test = suite.test
@@ -222,25 +222,6 @@ def _(_):
     out = r.stdout.decode()
     for word in ("serve", "keys", "check-config"):
         check(word in out, "--help does not mention %s" % word)
-
-
-
-def mapped_kb(pid, suffix):
-    """KiB of pid's memory resident in the mappings of a file whose path ends
-    with suffix (from /proc/PID/smaps), or None when pid is gone."""
-    try:
-        with open("/proc/%d/smaps" % pid) as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    kb, inside = 0, False
-    for line in lines:
-        head = line.split()
-        if head and "-" in head[0] and len(head) >= 5:  # a mapping's first line
-            inside = len(head) >= 6 and head[-1].endswith(suffix)
-        elif inside and line.startswith("Rss:"):
-            kb += int(head[1])
-    return kb
 
 
 @test("an idle worker lets go of the database pages it has read: data.mdb's resident pages "
