@@ -727,7 +727,7 @@ struct group_slot {
 	uint64_t txnid;         /* the transaction that wrote it (SLOT_SYNCING) */
 	int32_t err;            /* enum rg_err, once done */
 	int32_t retry_after;
-	char id[ID_MAX];        /* the first new id, or the earlier one (RG_EEXIST) */
+	char ids[64][ID_MAX];   /* the new ids (RG_OK), or in [0] the earlier one (RG_EEXIST) */
 	char op[GROUP_OP_MAX];
 };
 
@@ -959,27 +959,26 @@ static int run_op(struct store *st, MDB_txn *txn, struct group_slot *s, int inde
 {
 	struct op op;
 	struct json_object *recs[64] = { NULL };
-	char ids[64][ID_MAX], existing[ID_MAX] = "";
 	MDB_txn *child;
 	s->retry_after = 0;
-	s->id[0] = '\0';
 	if (op_decode(s, &op) < 0) {
 		s->err = RG_EINVAL;
 		return 0;
 	}
 	int rc = mdb_txn_begin(st->env, txn, 0, &child);
 	if (rc == 0) {
-		struct insert_args a = { recs, op.n, op.has_idem ? op.idem : NULL, existing, op.owner,
-					 from_template, &op, ids, (int)op.per_minute, 0 };
+		/* an idempotency hit writes the earlier id where no new one
+		 * is given out: s->ids[0] */
+		struct insert_args a = { recs, op.n, op.has_idem ? op.idem : NULL, s->ids[0], op.owner,
+					 from_template, &op, s->ids, (int)op.per_minute, 0 };
 		rc = insert_txn(st, child, &a);
 		s->retry_after = a.retry_after;
 		if (rc == 0) {
 			uint8_t key = (uint8_t)index;
-			char val[sizeof(uint64_t) + ID_MAX];
-			size_t idlen = strlen(ids[0]);
+			char val[sizeof(uint64_t) + sizeof(s->ids)];
 			memcpy(val, &s->token, sizeof(s->token));
-			memcpy(val + sizeof(s->token), ids[0], idlen);
-			MDB_val k = { 1, &key }, v = { sizeof(s->token) + idlen, val };
+			memcpy(val + sizeof(s->token), s->ids, op.n * ID_MAX);
+			MDB_val k = { 1, &key }, v = { sizeof(s->token) + op.n * ID_MAX, val };
 			rc = mdb_put(child, st->group_dbi, &k, &v, 0);
 		}
 		if (rc == 0)
@@ -992,7 +991,6 @@ static int run_op(struct store *st, MDB_txn *txn, struct group_slot *s, int inde
 	if (rc == MDB_MAP_FULL)
 		return rc;
 	s->err = rc == 0 ? RG_OK : rc == TXN_EXISTS ? RG_EEXIST : rc == TXN_LIMITED ? RG_ELIMIT : from_mdb(rc);
-	snprintf(s->id, sizeof(s->id), "%s", rc == 0 ? ids[0] : rc == TXN_EXISTS ? existing : "");
 	return 0;
 }
 
@@ -1058,10 +1056,8 @@ static void lead(struct store *st, MDB_txn *txn, int32_t me)
 	}
 	for (int i = 0; i < nt; i++) {
 		struct group_slot *s = &g->slots[taken[i]];
-		if (failed != RG_OK) {
+		if (failed != RG_OK)
 			s->err = failed;
-			s->id[0] = '\0';
-		}
 		s->txnid = txnid;
 		cas64(&s->word, WORD(SLOT_TAKEN, me),
 		      WORD(syncing && failed == RG_OK ? SLOT_SYNCING : SLOT_DONE, s->owner));
@@ -1069,24 +1065,25 @@ static void lead(struct store *st, MDB_txn *txn, int32_t me)
 	group_wake(g);
 }
 
-/* committed_before: our leader died holding our create; with the writer
- * lock held (txn), the receipt says whether it was committed. */
-static int committed_before(struct store *st, MDB_txn *txn, struct group_slot *s, int index)
+/* committed_before: our leader died holding our create of n records;
+ * with the writer lock held (txn), the receipt says whether it was
+ * committed, and with which ids. */
+static int committed_before(struct store *st, MDB_txn *txn, struct group_slot *s, int index, size_t n)
 {
 	uint8_t key = (uint8_t)index;
 	MDB_val k = { 1, &key }, v;
-	if (mdb_get(txn, st->group_dbi, &k, &v) != 0 || v.mv_size <= sizeof(s->token) ||
-	    v.mv_size - sizeof(s->token) >= ID_MAX || memcmp(v.mv_data, &s->token, sizeof(s->token)) != 0)
+	if (mdb_get(txn, st->group_dbi, &k, &v) != 0 || v.mv_size != sizeof(s->token) + n * ID_MAX ||
+	    memcmp(v.mv_data, &s->token, sizeof(s->token)) != 0)
 		return 0;
-	memcpy(s->id, (char *)v.mv_data + sizeof(s->token), v.mv_size - sizeof(s->token));
-	s->id[v.mv_size - sizeof(s->token)] = '\0';
+	memcpy(s->ids, (char *)v.mv_data + sizeof(s->token), n * ID_MAX);
 	s->err = RG_OK;
 	return 1;
 }
 
 /* group_create: -1 when the create must commit on its own; else 0 with
- * *err, and the first id (or the earlier one) in id. */
-static int group_create(struct store *st, struct insert_args *a, enum rg_err *err, char id[ID_MAX])
+ * *err, and as a write of its own would leave them, the new ids in a->ids
+ * (RG_OK) or the earlier one in a->existing_id (RG_EEXIST). */
+static int group_create(struct store *st, struct insert_args *a, enum rg_err *err)
 {
 	a->retry_after = 0;
 	struct group_shm *g = st->group;
@@ -1154,7 +1151,7 @@ static int group_create(struct store *st, struct insert_args *a, enum rg_err *er
 		w = load64(&s->word);
 		if (WORD_STATE(w) == SLOT_TAKEN && !pid_alive(WORD_PID(w))) {
 			/* its leader died: committed or not, as its receipt says */
-			if (committed_before(st, txn, s, index)) {
+			if (committed_before(st, txn, s, index, a->n)) {
 				mdb_txn_abort(txn);
 				if (mdb_env_sync(st->env, 1) != 0)
 					s->err = RG_EIO;
@@ -1171,7 +1168,10 @@ static int group_create(struct store *st, struct insert_args *a, enum rg_err *er
 	}
 	*err = (enum rg_err)s->err;
 	a->retry_after = s->retry_after;
-	snprintf(id, ID_MAX, "%s", s->id);
+	if (*err == RG_OK)
+		memcpy(a->ids, s->ids, a->n * ID_MAX);
+	else if (*err == RG_EEXIST)
+		snprintf(a->existing_id, ID_MAX, "%s", s->ids[0]);
 	__atomic_store_n(&s->word, WORD(SLOT_FREE, 0), __ATOMIC_RELEASE);
 	return 0;
 }
@@ -1207,15 +1207,11 @@ enum rg_err store_videos_create_limited(struct store *st, size_t n, const char *
 	char ids[64][ID_MAX];
 	char existing[ID_MAX];
 	struct insert_args a = { recs, n, idem, existing, owner, build, arg, ids, per_minute, 0 };
-	char gid[ID_MAX];
 	enum rg_err err;
-	if (st->durable && group_create(st, &a, &err, gid) == 0) {
-		*retry_after_s = a.retry_after;
-		if ((err == RG_OK || err == RG_EEXIST) && store_video_get(st, gid, first) != RG_OK)
-			err = RG_EIO;
-		return err;
-	}
-	err = run_write(st, insert_txn, &a);
+	if (!st->durable || group_create(st, &a, &err) < 0)
+		err = run_write(st, insert_txn, &a);
+	else if (err == RG_OK && (recs[0] = build(ids, n, 0, arg)) == NULL)
+		err = RG_ENOMEM; /* committed: the answer alone is missing */
 	*retry_after_s = a.retry_after;
 	if (err == RG_OK) {
 		*first = recs[0];
