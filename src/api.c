@@ -371,23 +371,30 @@ static int check_ignored(const struct config *cfg, struct video_spec *s, struct 
 	return 0;
 }
 
+/* read_request is the prologue create and remix share, so that a rule is
+ * on both or on neither: the Idempotency-Key header, then the body. */
+static int read_request(struct app *app, struct http_request *req, struct body *b,
+			struct api_error *e)
+{
+	struct body_limits blim;
+	body_limits(app, &blim);
+	if (req->idempotency_key != NULL && !idem_key_ok(req->idempotency_key)) {
+		api_error_set(e, 400, "invalid_value", "Idempotency-Key",
+			      "The Idempotency-Key header must be 1..%d printable ASCII characters.", IDEM_MAX);
+		return -1;
+	}
+	return body_read(b, req, &blim, e);
+}
+
 static void handle_create(struct app *app, struct http_request *req, struct http_response *res,
 			  const char *owner, const struct key_limits *lim, const char *base_url)
 {
 	struct api_error e;
 	struct body b;
-	struct body_limits blim;
 	struct video_spec s;
 	body_init(&b);
 	video_spec_init(&s);
-	body_limits(app, &blim);
-	if (req->idempotency_key != NULL && !idem_key_ok(req->idempotency_key)) {
-		api_error_set(&e, 400, "invalid_value", "Idempotency-Key",
-			      "The Idempotency-Key header must be 1..%d printable ASCII characters.", IDEM_MAX);
-		http_error(res, &e);
-		goto out;
-	}
-	if (body_read(&b, req, &blim, &e) < 0) {
+	if (read_request(app, req, &b, &e) < 0) {
 		http_error(res, &e);
 		goto out;
 	}
@@ -409,13 +416,11 @@ static void handle_remix(struct app *app, struct http_request *req, struct http_
 {
 	struct api_error e;
 	struct body b;
-	struct body_limits blim;
 	struct video_spec s;
 	body_init(&b);
 	video_spec_init(&s);
-	body_limits(app, &blim);
 	struct json_object *src = load_owned(app, m, owner, &e);
-	if (src == NULL || body_read(&b, req, &blim, &e) < 0 ||
+	if (src == NULL || read_request(app, req, &b, &e) < 0 ||
 	    validate_remix(app->cfg, b.fields, &s, &e) < 0) {
 		http_error(res, &e);
 		goto out;

@@ -3,6 +3,7 @@
  */
 #include "body.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,30 +62,6 @@ static int bad(struct api_error *e, const char *code, const char *param,
 	return -1;
 }
 
-/* count_values counts the JSON values of a text (the separators and
- * openers outside strings), so JSON text in a form field with a million
- * tiny values is refused before json-c builds an object for each (ten
- * times its size in memory).  A JSON body is counted by scan_json. */
-static size_t count_values(const char *p, size_t len)
-{
-	size_t n = 1;
-	int in_string = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = p[i];
-		if (in_string) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = 0;
-		} else if (c == '"') {
-			in_string = 1;
-		} else if (c == ',' || c == '[' || c == '{') {
-			n++;
-		}
-	}
-	return n;
-}
-
 /* Where a value may be the long image text: image or input_reference at
  * the top, or input_reference.image_url. */
 static int image_path(int depth, const char *k1, const char *k2)
@@ -124,96 +101,216 @@ struct json_scan {
 	char k1[32], k2[32];
 };
 
+/* Where scan_json is: the member's key at depths 1 and 2, and what the
+ * text is (a whole body, or a form field's JSON text: prefix "metadata"). */
+struct scan_state {
+	const char *p;
+	size_t len;
+	const char *prefix; /* NULL: a body */
+	int depth;
+	char keys[3][32];
+	int failed;
+	size_t total;
+};
+
+/* scan_param names the value at the scan's depth: "k1", "k1.k2", with the
+ * field's name in front for a form field's JSON text. */
+static void scan_param(const struct scan_state *st, char *out, size_t n)
+{
+	const char *k1 = st->depth >= 1 ? st->keys[1] : "";
+	const char *pre = st->prefix ? st->prefix : "", *dot = st->prefix && k1[0] ? "." : "";
+	if (st->depth >= 2 && st->keys[2][0])
+		snprintf(out, n, "%s%s%s.%s", pre, dot, k1, st->keys[2]);
+	else
+		snprintf(out, n, "%s%s%s", pre, dot, k1);
+}
+
+/* string_flaw finds what no string of a request may hold, in the string
+ * between the quotes at open and close: an unescaped control character
+ * (RFC 8259 says U+0000..U+001F are escaped; json-c's tokener would take
+ * them) or an escaped NUL, which json-c would keep but every C string
+ * reading of the value or key would cut short: "prompt\u0000x" would be
+ * the key "prompt" and smuggle a second prompt past the duplicate check.
+ * Returns 0, 'c' (control character, its offset in *at) or 'n' (NUL). */
+static int string_flaw(const char *p, size_t open, size_t close, size_t *at)
+{
+	for (size_t i = open + 1; i < close; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c < 0x20) {
+			*at = i;
+			return 'c';
+		}
+		if (c != '\\')
+			continue;
+		if (p[++i] == 'u' && close - i > 4 && memcmp(p + i + 1, "0000", 4) == 0)
+			return 'n';
+	}
+	return 0;
+}
+
+static void refuse_flaw(struct scan_state *st, int flaw, size_t at, size_t open, size_t n,
+			int is_key, struct api_error *e)
+{
+	char param[100];
+	scan_param(st, param, sizeof(param));
+	if (flaw == 'c') {
+		api_error_set(e, 400, "invalid_json", param[0] ? param : NULL,
+			      "The request body is not valid JSON: a string holds an unescaped control character (byte %zu); escape it, e.g. as \\n or \\u0001.",
+			      at);
+	} else if (is_key) {
+		api_error_set(e, 400, "invalid_value", param[0] ? param : NULL,
+			      "The key \"%.*s\" contains a NUL character (\\u0000); keys may not contain NUL.",
+			      (int)(n < 60 ? n : 60), st->p + open + 1);
+	} else {
+		api_error_set(e, 400, "invalid_value", param[0] ? param : NULL,
+			      "'%s' contains a NUL character (\\u0000); text values may not contain NUL.",
+			      param[0] ? param : "a value");
+	}
+	st->failed = 1;
+}
+
+/* integer_kept: json-c keeps an integer within int64 or uint64 as sent and
+ * turns any other into the nearest bound (99999999999999999999 would be
+ * echoed as 18446744073709551615), and -0 into 0.  A number with a
+ * fraction or an exponent is kept as its text. */
+static int integer_kept(const char *t, size_t n)
+{
+	char num[32];
+	if (n >= sizeof(num))
+		return 0;
+	memcpy(num, t, n);
+	num[n] = '\0';
+	if (strcmp(num, "-0") == 0)
+		return 0;
+	errno = 0;
+	if (num[0] == '-')
+		(void)strtoll(num, NULL, 10);
+	else
+		(void)strtoull(num, NULL, 10);
+	return errno != ERANGE;
+}
+
+/* scan_number looks at the number at st->p[i] and returns its length. */
+static size_t scan_number(struct scan_state *st, size_t i, struct api_error *e)
+{
+	size_t n = 0;
+	int integer = 1;
+	while (i + n < st->len && strchr("+-0123456789.eE", st->p[i + n]) != NULL && st->p[i + n]) {
+		if (strchr(".eE", st->p[i + n]))
+			integer = 0;
+		n++;
+	}
+	if (!integer || st->failed || st->depth == 0 || integer_kept(st->p + i, n))
+		return n;
+	char param[100];
+	scan_param(st, param, sizeof(param));
+	api_error_set(e, 400, "invalid_value", param[0] ? param : NULL,
+		      "'%s' is the integer %.*s, which cannot be kept exactly: integers must be between -9223372036854775808 and 18446744073709551615 (and not -0). Send it as a string.",
+		      param, (int)(n < 40 ? n : 40), st->p + i);
+	st->failed = 1;
+	return n;
+}
+
+/* scan_string checks the string between the quotes at open and close; a
+ * member's key is remembered for naming what follows. */
+static void scan_string(struct scan_state *st, const struct body_limits *lim, size_t open,
+			size_t close, int in_object, struct json_scan *sc, struct api_error *e)
+{
+	const char *p = st->p;
+	size_t n = close - open - 1, k = close + 1, at = 0;
+	while (k < st->len && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r' || p[k] == '\n'))
+		k++;
+	int is_key = k < st->len && p[k] == ':' && st->depth > 0 && in_object;
+	if (is_key && st->depth <= 2)
+		snprintf(st->keys[st->depth], sizeof(st->keys[0]), "%.*s", (int)(n < 31 ? n : 31),
+			 p + open + 1);
+	int flaw = string_flaw(p, open, close, &at);
+	if (flaw) {
+		refuse_flaw(st, flaw, at, open, n, is_key, e);
+		return;
+	}
+	if (n <= lim->max_text) {
+		if ((st->total += n) > lim->max_text_total)
+			st->failed = too_much_text(e, lim, st->total) < 0;
+		return;
+	}
+	if (!is_key && st->prefix == NULL && image_path(st->depth, st->keys[1], st->keys[2])) {
+		if (sc->close != 0) {
+			api_error_set(e, 400, "conflicting_parameters", "input_reference",
+				      "Send one image per task: either 'input_reference' or 'image', not both.");
+			st->failed = 1;
+			return;
+		}
+		sc->open = open;
+		sc->close = close;
+		sc->depth = st->depth;
+		memcpy(sc->k1, st->keys[1], sizeof(sc->k1));
+		memcpy(sc->k2, st->keys[2], sizeof(sc->k2));
+		return;
+	}
+	char param[100];
+	scan_param(st, param, sizeof(param));
+	if (st->depth == 0)
+		bad(e, "invalid_json", NULL, "The JSON body must be an object such as {\"prompt\": \"...\"}.");
+	else if (is_key)
+		bad(e, "invalid_json", NULL, "A key of the JSON body is too long.");
+	else
+		too_long(e, lim, param, n);
+	st->failed = 1;
+}
+
 /* scan_json walks a JSON text (which json-c has not seen yet) once: it
  * refuses more than BODY_JSON_VALUES values (before json-c builds an object
  * for each, ten times their size in memory), a text value or key over
- * max_text and text over max_text_total in all, and finds the long image
- * string.  Too many values is said first, as it is what costs json-c most;
- * structural errors are left to json-c. */
-static int scan_json(const char *p, size_t len, const struct body_limits *lim,
+ * max_text and text over max_text_total in all, a NUL or a raw control
+ * character in any string, an integer json-c would not keep as sent, and
+ * finds the long image string (only in a body: prefix NULL).  Too many
+ * values is said first, as it is what costs json-c most; structural errors
+ * are left to json-c. */
+static int scan_json(const char *p, size_t len, const char *prefix, const struct body_limits *lim,
 		     struct json_scan *sc, struct api_error *e)
 {
-	char keys[3][32] = { "", "", "" }; /* the member's key at depths 1, 2 */
-	int depth = 0, in_object[BODY_JSON_DEPTH + 2];
-	int failed = 0, blind = 0; /* blind: too deep for json-c, only counted */
-	size_t total = 0, values = 1;
+	struct scan_state st = { p, len, prefix, 0, { "", "", "" }, 0, 0 };
+	int in_object[BODY_JSON_DEPTH + 2];
+	int blind = 0; /* too deep for json-c, only counted */
+	size_t values = 1;
 	memset(sc, 0, sizeof(*sc));
 	for (size_t i = 0; i < len; i++) {
 		char c = p[i];
 		if (c == ',') {
 			values++;
-			continue;
-		}
-		if (c == '{' || c == '[') {
+		} else if (c == '{' || c == '[') {
 			values++;
-			if (blind || ++depth > BODY_JSON_DEPTH + 1) {
+			if (blind || ++st.depth > BODY_JSON_DEPTH + 1) {
 				blind = 1;
 				continue;
 			}
-			in_object[depth] = c == '{';
-			if (depth <= 2)
-				keys[depth][0] = '\0';
-			continue;
+			in_object[st.depth] = c == '{';
+			if (st.depth <= 2)
+				st.keys[st.depth][0] = '\0';
+		} else if (c == '}' || c == ']') {
+			if (!blind && st.depth > 0)
+				st.depth--;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			size_t n = blind ? 1 : scan_number(&st, i, e);
+			i += n > 0 ? n - 1 : 0;
+		} else if (c == '"') {
+			size_t open = i++;
+			while (i < len && p[i] != '"')
+				i += p[i] == '\\' ? 2 : 1;
+			if (i >= len)
+				break; /* unterminated: json-c says so */
+			if (!blind && !st.failed)
+				scan_string(&st, lim, open, i, st.depth > 0 && in_object[st.depth], sc, e);
 		}
-		if (c == '}' || c == ']') {
-			if (!blind && depth > 0)
-				depth--;
-			continue;
-		}
-		if (c != '"')
-			continue;
-		size_t open = i++;
-		while (i < len && p[i] != '"')
-			i += p[i] == '\\' ? 2 : 1;
-		if (i >= len)
-			break; /* unterminated: json-c says so */
-		if (blind || failed)
-			continue;
-		size_t n = i - open - 1, k = i + 1;
-		while (k < len && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r' || p[k] == '\n'))
-			k++;
-		int is_key = k < len && p[k] == ':' && depth > 0 && in_object[depth];
-		if (is_key && depth <= 2)
-			snprintf(keys[depth], sizeof(keys[depth]), "%.*s",
-				 (int)(n < 31 ? n : 31), p + open + 1);
-		if (n <= lim->max_text || (!is_key && image_path(depth, keys[1], keys[2]))) {
-			if (n <= lim->max_text) {
-				if ((total += n) > lim->max_text_total)
-					failed = too_much_text(e, lim, total) < 0;
-			} else if (sc->close != 0) {
-				api_error_set(e, 400, "conflicting_parameters", "input_reference",
-					      "Send one image per task: either 'input_reference' or 'image', not both.");
-				failed = 1;
-			} else {
-				sc->open = open;
-				sc->close = i;
-				sc->depth = depth;
-				memcpy(sc->k1, keys[1], sizeof(sc->k1));
-				memcpy(sc->k2, keys[2], sizeof(sc->k2));
-			}
-			continue;
-		}
-		char param[80];
-		if (depth >= 2 && keys[2][0])
-			snprintf(param, sizeof(param), "%s.%s", keys[1], keys[2]);
-		else
-			snprintf(param, sizeof(param), "%s", depth >= 1 ? keys[1] : "");
-		if (depth == 0)
-			bad(e, "invalid_json", NULL,
-			    "The JSON body must be an object such as {\"prompt\": \"...\"}.");
-		else if (is_key)
-			bad(e, "invalid_json", NULL, "A key of the JSON body is too long.");
-		else
-			too_long(e, lim, param, n);
-		failed = 1;
 	}
 	if (values > BODY_JSON_VALUES) {
 		api_error_set(e, 400, "invalid_json", NULL,
-			      "The JSON body has more than %d values; a video request needs a few dozen.",
-			      BODY_JSON_VALUES);
+			      "The JSON %s has more than %d values; a video request needs a few dozen.",
+			      prefix ? "text" : "body", BODY_JSON_VALUES);
 		return -1;
 	}
-	return failed ? -1 : 0;
+	return st.failed ? -1 : 0;
 }
 
 /* feed gives json-c one more piece of the text; base is where the piece
@@ -237,7 +334,7 @@ int body_parse_json(struct body *b, char *data, size_t len,
 	if (!codec_utf8_valid(data, len))
 		return bad(e, "invalid_json", NULL, "The request body is not valid UTF-8.");
 	struct json_scan sc;
-	if (scan_json(data, len, lim, &sc, e) < 0)
+	if (scan_json(data, len, NULL, lim, &sc, e) < 0)
 		return -1;
 	long image_len = 0;
 	if (sc.close != 0) {
@@ -346,13 +443,15 @@ static int split_bracket(const char *name, char *outer, size_t on, char *inner, 
 
 /* text_value parses the text of an object field given whole: JSON text for
  * metadata; JSON text or a plain URL for input_reference. */
-static struct json_object *text_value(const struct form_field *f, struct api_error *e)
+static struct json_object *text_value(const struct form_field *f, const struct body_limits *lim,
+				      struct api_error *e)
 {
 	if (strcmp(f->name, "input_reference") == 0 && f->value_len > 0 && f->value[0] != '{')
 		return json_object_new_string_len(f->value, (int)f->value_len);
-	if (count_values(f->value, f->value_len) > BODY_JSON_VALUES) {
-		api_error_set(e, 400, "invalid_value", f->name,
-			      "'%s' has more than %d JSON values.", f->name, BODY_JSON_VALUES);
+	struct json_scan sc;
+	if (scan_json(f->value, f->value_len, f->name, lim, &sc, e) < 0) {
+		if (e->param[0] == '\0')
+			snprintf(e->param, sizeof(e->param), "%s", f->name);
 		return NULL;
 	}
 	struct json_tokener *tok = json_tokener_new_ex(BODY_JSON_DEPTH);
@@ -510,7 +609,7 @@ int body_from_form(struct body *b, const struct body_limits *lim, struct api_err
 		if (image != NULL) {
 			v = image;
 		} else if (is_object_field(f->name)) {
-			v = text_value(f, e);
+			v = text_value(f, lim, e);
 			if (v == NULL)
 				return -1;
 		} else {

@@ -27,8 +27,15 @@
  *     the API promises, and the public object is valid UTF-8;
  *   - a command backend gets a job from the record, and its stdin document
  *     parses back with the same prompt;
+ *   - an accepted JSON body held no string with a NUL (\u0000) or a raw
+ *     control character, and no integer json-c would not keep as sent
+ *     (beyond int64/uint64, or -0): an oracle walks the bytes on its own;
+ *   - no string value of the accepted fields holds a NUL (its C length is
+ *     its JSON length), whatever the encoding;
  *   - strict (REELGATE_FUZZ_STRICT=1): the error envelope is valid UTF-8.
  */
+#include <errno.h>
+
 #include "backend.h"
 #include "body.h"
 #include "config.h"
@@ -246,6 +253,70 @@ static void check_task(const struct config *cfg, struct video_spec *s)
 	json_object_put(rec);
 }
 
+/* integer_ok: an integer literal json-c keeps as sent. */
+static int integer_ok(const uint8_t *p, size_t n)
+{
+	char t[64];
+	if (n >= sizeof(t))
+		return 0;
+	memcpy(t, p, n);
+	t[n] = '\0';
+	errno = 0;
+	if (t[0] == '-') {
+		long long v = strtoll(t, NULL, 10);
+		return errno == 0 && v != 0;
+	}
+	(void)strtoull(t, NULL, 10);
+	return errno == 0;
+}
+
+/* json_text_clean: the oracle for an accepted JSON text, walking it on its
+ * own: no string holds a raw byte below 0x20 or the escape \u0000, and
+ * every integer is one json-c keeps as sent. */
+static int json_text_clean(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"') {
+			for (i++; i < n && p[i] != '"'; i++) {
+				if (p[i] < 0x20)
+					return 0;
+				if (p[i] == '\\' && ++i < n && p[i] == 'u' && i + 4 < n &&
+				    memcmp(p + i + 1, "0000", 4) == 0)
+					return 0;
+			}
+			continue;
+		}
+		if (p[i] != '-' && (p[i] < '0' || p[i] > '9'))
+			continue;
+		size_t j = i;
+		int integer = 1;
+		while (j < n && memchr("+-0123456789.eE", p[j], 15) != NULL) {
+			integer &= p[j] != '.' && p[j] != 'e' && p[j] != 'E';
+			j++;
+		}
+		if (integer && !integer_ok(p + i, j - i))
+			return 0;
+		i = j - 1;
+	}
+	return 1;
+}
+
+/* check_no_nul: no string under o holds a NUL. */
+static void check_no_nul(struct json_object *o)
+{
+	if (json_object_is_type(o, json_type_string)) {
+		CHECK(strlen(json_object_get_string(o)) == (size_t)json_object_get_string_len(o));
+	} else if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, k, v) {
+			(void)k;
+			check_no_nul(v);
+		}
+	} else if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			check_no_nul(json_object_array_get_idx(o, i));
+	}
+}
+
 /* parse_body turns the bytes into the field object, as body_read would:
  * kept in b->raw and decoded in place.  The second config has tiny text
  * limits, so short inputs reach the long-image path too. */
@@ -300,6 +371,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	CHECK(b.fields != NULL && json_object_is_type(b.fields, json_type_object));
 	CHECK(b.file == NULL);
+	if (!form)
+		CHECK(json_text_clean(data, size));
+	check_no_nul(b.fields);
 
 	/* remix reads the same fields (and does not change them) */
 	struct video_spec s;

@@ -480,6 +480,26 @@ def _(s):
        "content of the remix")
 
 
+@test("remix of a completed video: a bad Idempotency-Key or a NUL-smuggled field is a 400 "
+      "(a 300-byte key was a 500), nothing created", timeout=120)
+def _(s):
+    k = s.create_key()
+    src = s.create(key=k, model=FAST, prompt="the source", seconds="1", size="320x180")
+    done, hist = s.wait_video(src["id"], key=k, timeout=60)
+    eq(done["status"], "completed", "source status (%s)" % hist)
+    path = "/v1/videos/%s/remix" % src["id"]
+    for idem in ("i" * 300, "a b"):
+        r = s.request("POST", path, key=k, json={"prompt": "p"}, headers={"Idempotency-Key": idem})
+        expect_error(r, 400, param="Idempotency-Key", code="invalid_value")
+    r = s.request("POST", path, key=k, body='{"prompt":"original","prompt\\u0000x":"smuggled"}',
+                  content_type="application/json")
+    expect_error(r, 400, code="invalid_value")
+    eq(s.count(k), 1, "videos after the refused remixes")
+    r = s.request("POST", path, key=k, json={"prompt": "p"}, headers={"Idempotency-Key": "i" * 255})
+    expect_video(r)
+    eq(s.count(k), 2, "videos after a good remix with a 255-byte key")
+
+
 @test("remix of a queued video: 409 video_not_ready, nothing created")
 def _(s):
     k = s.create_key()

@@ -88,6 +88,10 @@ def starts(prefix):
     return lambda p: isinstance(p, str) and p.startswith(prefix)
 
 
+def says_nul(r, err):
+    check("NUL" in err["message"], "the message should say the value holds a NUL", r)
+
+
 # ------------------------------------------------------------------ prompt
 
 @bad("missing prompt (JSON)", 400, "prompt", "missing_required_parameter")
@@ -1462,7 +1466,7 @@ def _(s, k):
     return post_json_text(s, k, '{"prompt": "a\\u0000b"}')
 
 
-@bad("NUL escape inside a field name (JSON)", 400, ANY, "unknown_parameter")
+@bad("NUL escape inside a field name (JSON)", 400, ANY, "invalid_value", says_nul)
 def _(s, k):
     return post_json_text(s, k, '{"prompt": "x", "see\\u0000d": 1}')
 
@@ -2114,6 +2118,189 @@ def _(s, k):
 def _(s, k):
     return s.request("POST", "/v1/videos/%s/remix" % existing(s), key=k,
                      json={"prompt": "p" * (MAX_BODY + 10)})
+
+
+# ------------------------------------ NUL and control characters in JSON
+# Issue 12: json-c keeps "\u0000" inside a string or key, and every C
+# string reading of it stopped there: a key "prompt\u0000x" was read as a
+# second "prompt" (past the duplicate and unknown-parameter checks), a value
+# "bob\u0000alice" was stored as "bob".  Raw control characters were taken.
+
+def remix_json_text(s, k, text, headers=None):
+    return s.request("POST", "/v1/videos/%s/remix" % existing(s), key=k, body=text,
+                     content_type="application/json", headers=headers)
+
+
+@bad("a key with NUL smuggles a second prompt (JSON)", 400, ANY, "invalid_value", says_nul)
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"original","prompt\\u0000x":"smuggled"}')
+
+
+@bad("a key with NUL smuggles seconds past the unknown-parameter check", 400, ANY,
+     "invalid_value", says_nul)
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"x","seconds\\u0000junk":"8"}')
+
+
+@bad("model with NUL inside", 400, "model", "invalid_value", says_nul)
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"x","model":"%s\\u0000evil"}' % MODEL)
+
+
+@bad("response_format with NUL inside", 400, "response_format", "invalid_value", says_nul)
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"x","response_format":"url\\u0000json"}')
+
+
+@bad("user with NUL inside", 400, "user", "invalid_value", says_nul)
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"x","user":"bob\\u0000alice"}')
+
+
+@bad("prompt with NUL inside", 400, "prompt", "invalid_value", says_nul)
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"a\\u0000b"}')
+
+
+@bad("metadata key with NUL inside", 400, starts("metadata"), "invalid_value", says_nul)
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"x","metadata":{"k\\u0000x":"v"}}')
+
+
+@bad("metadata value with NUL inside", 400, "metadata.k", "invalid_value", says_nul)
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"x","metadata":{"k":"v\\u0000w"}}')
+
+
+@bad("input_reference.image_url with NUL inside", 400, "input_reference.image_url",
+     "invalid_value", says_nul)
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"x","input_reference":'
+                                '{"image_url":"https://example.com/a.png\\u0000.txt"}}')
+
+
+@bad("metadata as JSON text with a NUL key (urlencoded)", 400, starts("metadata"),
+     "invalid_value", says_nul)
+def _(s, k):
+    return post_urlenc(s, k, "prompt=x&metadata=" +
+                       urllib.parse.quote('{"k\\u0000x":"v"}'))
+
+
+@bad("metadata as JSON text with a NUL value (multipart)", 400, starts("metadata"),
+     "invalid_value", says_nul)
+def _(s, k):
+    return post(s, k, form=[("prompt", "x"), ("metadata", '{"k":"a\\u0000b"}')])
+
+
+@bad("remix: a key with NUL smuggles a second prompt", 400, ANY, "invalid_value", says_nul)
+def _(s, k):
+    return remix_json_text(s, k, '{"prompt":"original","prompt\\u0000x":"smuggled"}')
+
+
+@bad("remix: prompt with NUL inside", 400, "prompt", "invalid_value", says_nul)
+def _(s, k):
+    return remix_json_text(s, k, '{"prompt":"a\\u0000b"}')
+
+
+@bad("raw control character (0x01) in the prompt", 400, ANY, "invalid_json")
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"a\x01b"}')
+
+
+@bad("raw tab in a string", 400, ANY, "invalid_json")
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"a\tb"}')
+
+
+@bad("raw newline in a metadata value", 400, ANY, "invalid_json")
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"x","metadata":{"k":"a\nb"}}')
+
+
+@bad("raw control character in a key", 400, ANY, "invalid_json")
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"x","met\x1fadata":{}}')
+
+
+@bad("raw control character in a long image string", 400, ANY, "invalid_json")
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"x","image":"data:image/png;base64,%s\x02"}'
+                          % ("A" * 700000))
+
+
+@bad("remix: raw control character in the prompt", 400, ANY, "invalid_json")
+def _(s, k):
+    return remix_json_text(s, k, '{"prompt":"a\x01b"}')
+
+
+@bad("metadata as JSON text with a raw control character (urlencoded)", 400,
+     starts("metadata"), "invalid_json")
+def _(s, k):
+    return post_urlenc(s, k, "prompt=x&metadata=" + urllib.parse.quote('{"k":"a\x01b"}'))
+
+
+# Numbers: json-c turns an integer beyond int64/uint64 into the nearest
+# bound and -0 into 0; such a value is refused, naming its key.
+
+@bad("metadata integer above 2^64 (would be echoed as 18446744073709551615)", 400,
+     "metadata.big", "invalid_value")
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"x","metadata":{"big":99999999999999999999}}')
+
+
+@bad("metadata integer below -2^63 (would be echoed as -9223372036854775808)", 400,
+     "metadata.small", "invalid_value")
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"x","metadata":{"small":-99999999999999999999}}')
+
+
+@bad("metadata -0 (would be echoed as 0)", 400, "metadata.z", "invalid_value")
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"x","metadata":{"z":-0}}')
+
+
+@bad("metadata JSON text with an integer above 2^64 (multipart)", 400, "metadata.big",
+     "invalid_value")
+def _(s, k):
+    return post(s, k, form=[("prompt", "x"), ("metadata", '{"big":99999999999999999999}')])
+
+
+@custom("metadata numbers are echoed exactly as sent", records=None)
+def _(s, k):
+    text = ('{"prompt":"x","metadata":{"a":18446744073709551615,"b":-9223372036854775808,'
+            '"c":1e400,"d":1.50,"e":-0.0,"f":0.1000000000000000055511151231257827,"g":7}}')
+    r = post_json_text(s, k, text)
+    check(r.status == 200, "a create with exact numbers failed", r)
+    body = r.body.decode()
+    for lit in ('"a":18446744073709551615', '"b":-9223372036854775808', '"c":1e400',
+                '"d":1.50', '"e":-0.0', '"f":0.1000000000000000055511151231257827', '"g":7'):
+        check(lit in body.replace(" ", ""), "metadata %s not echoed exactly" % lit, r)
+    got = s.request("GET", "/v1/videos/" + r.json["id"], key=k).body.decode().replace(" ", "")
+    for lit in ('"a":18446744073709551615', '"c":1e400', '"d":1.50'):
+        check(lit in got, "retrieve: metadata %s not kept exactly" % lit, got)
+
+
+@custom("an escaped backslash before u0000 is not a NUL", records=None)
+def _(s, k):
+    r = post_json_text(s, k, '{"prompt":"a\\\\u0000b"}')
+    check(r.status == 200, "a prompt with the six characters \\u0000 was refused", r)
+    eq(r.json["prompt"], "a\\u0000b", "prompt")
+
+
+# ------------------------------------------------------ Idempotency-Key on remix
+# Issue 12: remix did not check the header (a key of 300 bytes was a 500
+# from the store, "a b" was taken); create and remix now share one prologue.
+
+@bad("remix: Idempotency-Key longer than 255 bytes", 400, "Idempotency-Key", "invalid_value")
+def _(s, k):
+    return s.request("POST", "/v1/videos/%s/remix" % existing(s), key=k, json={"prompt": "p"},
+                     headers={"Idempotency-Key": "i" * 300})
+
+
+@bad("remix: Idempotency-Key with a space inside", 400, "Idempotency-Key", "invalid_value")
+def _(s, k):
+    return s.request("POST", "/v1/videos/%s/remix" % existing(s), key=k, json={"prompt": "p"},
+                     headers={"Idempotency-Key": "a b"})
 
 
 # ------------------------------------------- metadata and image values
