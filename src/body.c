@@ -171,8 +171,9 @@ static void refuse_flaw(struct scan_state *st, int flaw, size_t at, size_t open,
 
 /* integer_kept: json-c keeps an integer within int64 or uint64 as sent and
  * turns any other into the nearest bound (99999999999999999999 would be
- * echoed as 18446744073709551615), and -0 into 0.  A number with a
- * fraction or an exponent is kept as its text. */
+ * echoed as 18446744073709551615), -0 into 0 and -00 or 007 (not JSON, but
+ * json-c takes some) into 0 and 7.  A number with a fraction or an
+ * exponent is kept as its text. */
 static int integer_kept(const char *t, size_t n)
 {
 	char num[32];
@@ -180,7 +181,8 @@ static int integer_kept(const char *t, size_t n)
 		return 0;
 	memcpy(num, t, n);
 	num[n] = '\0';
-	if (strcmp(num, "-0") == 0)
+	const char *digits = num[0] == '-' ? num + 1 : num;
+	if (digits[0] < '0' || digits[0] > '9' || (digits[0] == '0' && (digits[1] != '\0' || num[0] == '-')))
 		return 0;
 	errno = 0;
 	if (num[0] == '-')
@@ -205,7 +207,7 @@ static size_t scan_number(struct scan_state *st, size_t i, struct api_error *e)
 	char param[100];
 	scan_param(st, param, sizeof(param));
 	api_error_set(e, 400, "invalid_value", param[0] ? param : NULL,
-		      "'%s' is the integer %.*s, which cannot be kept exactly: integers must be between -9223372036854775808 and 18446744073709551615 (and not -0). Send it as a string.",
+		      "'%s' is the integer %.*s, which cannot be kept exactly: integers must be between -9223372036854775808 and 18446744073709551615, without leading zeros or -0. Send it as a string.",
 		      param, (int)(n < 40 ? n : 40), st->p + i);
 	st->failed = 1;
 	return n;

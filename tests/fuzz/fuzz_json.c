@@ -261,6 +261,9 @@ static int integer_ok(const uint8_t *p, size_t n)
 		return 0;
 	memcpy(t, p, n);
 	t[n] = '\0';
+	const char *d = t[0] == '-' ? t + 1 : t;
+	if (d[0] == '0' && d[1] != '\0')
+		return 0; /* leading zeros: json-c's 007 is 7 */
 	errno = 0;
 	if (t[0] == '-') {
 		long long v = strtoll(t, NULL, 10);
