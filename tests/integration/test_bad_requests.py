@@ -443,6 +443,15 @@ def has_allow(r, err):
     check(r.header("allow"), "a 405 must carry Allow", r)
 
 
+def allow_is(*methods):
+    """also(): the 405's Allow names exactly these methods."""
+    def also(r, err):
+        got = sorted(m.strip() for m in (r.header("allow") or "").split(",") if m.strip())
+        check(got == sorted(methods), "Allow: got %r, want %s" % (r.header("allow"),
+                                                                 ", ".join(methods)), r)
+    return also
+
+
 @bad("wrong method on /v1/videos (PUT)", 405, ANY, "method_not_allowed", has_allow)
 def _(s, k):
     return s.request("PUT", "/v1/videos", key=k, json={"prompt": "x"})
@@ -1839,7 +1848,8 @@ def _(s, k):
     return s.request("OPTIONS", "/v1/videos", key=k)
 
 
-@bad("TRACE on /v1/videos (nginx)", 405, ANY, "method_not_allowed")
+@bad("TRACE on /v1/videos (nginx refuses it itself)", 405, ANY, "method_not_allowed",
+     allow_is("GET", "POST"))
 def _(s, k):
     return s.request("TRACE", "/v1/videos", key=k)
 

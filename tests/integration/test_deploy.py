@@ -13,7 +13,10 @@ substituted, and the same smoke scenario: create with the local model
 sent by the web server where X-Accel-Redirect or X-Sendfile is configured,
 Range) -> delete.  Most also check the errors the web server raises itself
 (unknown path, body over the limit) are OpenAI error envelopes and that a
-body under the limit reaches reelgate.
+body under the limit reaches reelgate.  The 405s each server raises itself
+(TRACE, CONNECT, methods it does not serve outside /v1/) must also carry the
+Allow of the path: the route's methods in reelgate's router, GET, HEAD off
+the API.
 
 Started as root, the web servers' workers and reelgate run as www-data
 (nobody without it), as in production: data_dir belongs to that user and
@@ -597,6 +600,51 @@ def server_errors(s, request_id=True):
     expect_error(r, 400, code="invalid_json")
 
 
+# The web server's own 405s.  On an API route the Allow is the route's in
+# reelgate's router (src/router.c); a well-formed id, since the route, not
+# the record, decides.  Elsewhere (no API route) the configs say GET, HEAD.
+ANY_ID = "video_" + "0" * 32
+ROUTES = [("/v1/videos", "GET, POST"), ("/v1/videos/?order=asc", "GET, POST"),
+          ("/v1/videos/" + ANY_ID, "GET, DELETE"),
+          ("/v1/videos/%s/content?variant=thumbnail" % ANY_ID, "GET"),
+          ("/v1/videos/%s/remix" % ANY_ID, "POST"),
+          ("/v1/models", "GET"), ("/v1/models/" + MODEL, "GET")]
+NOT_ROUTES = ["/v1/unknown", "/v1", "/", "/not-the-api"]
+OUTSIDE_V1 = [p for p in NOT_ROUTES if not p.startswith("/v1/")]
+ELSEWHERE = "GET, HEAD"
+
+
+def allowed(value):
+    """The methods of an Allow header value, sorted (None: no header)."""
+    return None if value is None else sorted(m.strip() for m in value.split(",") if m.strip())
+
+
+def check_routes_table(s):
+    """ROUTES is what reelgate itself answers: its own 405 (to PATCH, which
+    every server here passes on) names the same methods."""
+    for path, allow in ROUTES:
+        r = s.request("PATCH", path)
+        eq((r.status, allowed(r.header("allow"))), (405, allowed(allow)),
+           "reelgate's own 405 to PATCH %s (status, Allow)" % path)
+
+
+def expect_405(s, method, target, request_id=True):
+    """method on target must be a 405 with the JSON envelope and the Allow
+    of the target: its route's methods, or GET, HEAD off the API.  A target
+    not starting with "/" is sent raw ("CONNECT host:port")."""
+    if target.startswith("/"):
+        r = s.request(method, target)
+    else:
+        r = s.raw(("%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                   % (method, target, target)).encode())
+    what = "%s %s through %s (%s)" % (method, target, s.server, s.template or s.mode)
+    check(r.status == 405, "%s: status %s, want 405" % (what, r.status), r)
+    want = dict(ROUTES).get(target, ELSEWHERE)
+    check(r.header("allow") is not None, "%s: a 405 without Allow (RFC 9110 wants %r)"
+          % (what, want), r.headers)
+    eq(allowed(r.header("allow")), allowed(want), "%s: the methods of Allow" % what)
+    expect_envelope(r, 405, "method_not_allowed", request_id)
+
 
 # -------------------------------------------------------------------- nginx
 
@@ -666,6 +714,19 @@ def _(_):
                   "has %s" % (kept, open_conns))
 
 
+@test("nginx (etc/nginx/standalone.conf.in, keepalive.conf.in): the 405s nginx raises itself "
+      "(TRACE, CONNECT) carry the Allow of the path and the JSON envelope", timeout=90)
+def _(_):
+    for template in ("standalone.conf.in", "keepalive.conf.in"):
+        with Deploy("nginx", template=template, listen="tcp", workers=3) as s:
+            check_routes_table(s)
+            for method in ("TRACE", "CONNECT"):
+                for path, _allow in ROUTES:
+                    expect_405(s, method, path)
+                for path in NOT_ROUTES:
+                    expect_405(s, method, path)
+
+
 # ----------------------------------------------------------------- lighttpd
 
 def xsendfile_delivery():
@@ -698,6 +759,21 @@ def _(_):
         server_errors(s, request_id=False)
         eq(s.stop_reelgate(), 0, "exit status of reelgate serve")
         expect_envelope(s.request("GET", "/v1/models"), 503, "internal_error", request_id=False)
+
+
+@test("lighttpd (etc/lighttpd/external.conf.in, bin-path.conf.in): the 405 lighttpd raises "
+      "itself (CONNECT outside /v1/, CONNECT host:port) carries Allow and the JSON envelope; "
+      "TRACE and CONNECT on the API reach reelgate", timeout=90)
+def _(_):
+    for mode in ("serve", "bin-path"):
+        with Deploy("lighttpd", mode=mode) as s:
+            check_routes_table(s)
+            for method in ("TRACE", "CONNECT"):
+                for path, _allow in ROUTES:
+                    expect_405(s, method, path)
+            for path in OUTSIDE_V1:
+                expect_405(s, "CONNECT", path, request_id=False)
+            expect_405(s, "CONNECT", "127.0.0.1:443", request_id=False)
 
 
 # ------------------------------------------------------------------- Apache
@@ -782,6 +858,23 @@ def _(_):
         r = s.content(v["id"])
         eq((r.status, r.body[4:8]), (200, b"ftyp"), "content of the task")
         s.db_check()
+
+
+@test("Apache (etc/apache2/proxy-fcgi.conf.in, fcgid.conf.in): the 405s Apache raises itself "
+      "(TRACE, PUT/DELETE/PROPFIND outside /v1/, CONNECT host:port) carry the Allow of the "
+      "path and the JSON envelope", timeout=120)
+def _(_):
+    for mode in ("serve", "fcgid"):
+        with Deploy("apache", mode=mode) as s:
+            check_routes_table(s)
+            for path, _allow in ROUTES:
+                expect_405(s, "TRACE", path)
+            for path in NOT_ROUTES:
+                expect_405(s, "TRACE", path)
+            for method in ("PUT", "DELETE", "PROPFIND"):
+                for path in OUTSIDE_V1:
+                    expect_405(s, method, path)
+            expect_405(s, "CONNECT", "127.0.0.1:443")
 
 
 # ---------------------------------------------------------------- spawn-fcgi
@@ -959,6 +1052,16 @@ def _error_block(path):
     return lines
 
 
+def _allow_map(path):
+    """The entries of the map that gives nginx's own 405s their Allow,
+    blanks squeezed."""
+    with open(path) as f:
+        text = f.read()
+    m = re.search(r"^\s*map \$request_uri \$reelgate_allow \{\n(.*?)^\s*\}", text, re.M | re.S)
+    check(m, "%s has no `map $request_uri $reelgate_allow`" % path)
+    return [re.sub(r"\s+", " ", l).strip() for l in m.group(1).splitlines() if l.strip()]
+
+
 @test("the example configs agree with each other and with etc/reelgate.json", timeout=30)
 def _(_):
     import json
@@ -970,6 +1073,9 @@ def _(_):
                                                  lineterm="", n=1)]
         check(not diff, "the error pages of etc/nginx/%s differ from standalone.conf.in's:\n%s"
               % (other, "\n".join(diff[:20])))
+        eq(_allow_map(os.path.join(nginx, other)),
+           _allow_map(os.path.join(nginx, "standalone.conf.in")),
+           "the Allow map of etc/nginx/%s and standalone.conf.in's" % other)
     if NGINX:
         # The production server block is valid nginx (TLS and the
         # fastcgi_params include made local).
