@@ -19,6 +19,7 @@
 #include "body.h"
 #include "form.h"
 #include "log.h"
+#include "record.h"
 #include "notify.h"
 #include "router.h"
 #include "validate.h"
@@ -308,7 +309,7 @@ static void insert_tasks(struct app *app, struct http_request *req, struct http_
 						      build_record, &ctx, &first);
 	if (err == RG_OK) {
 		log_info("video_created", "req=%s video=%s owner=%s model=%s n=%d", req->request_id,
-			 video_str(first, "id"), owner, s->model->name, n);
+			 rec_str(first, "id"), owner, s->model->name, n);
 		respond_video(res, first, base_url);
 		notify_wake(app->cfg->data_dir);
 	} else {
@@ -354,9 +355,7 @@ static int check_ignored(const struct config *cfg, struct video_spec *s, struct 
 	if (ignored[0] == NULL)
 		return 0;
 	const struct backend_cfg *b = config_backend(cfg, s->model->backends[0].backend);
-	struct json_object *v;
-	if (b && b->raw && json_object_object_get_ex(b->raw, "strict_params", &v) &&
-	    json_object_get_boolean(v)) {
+	if (b && b->strict_params) {
 		api_error_set(e, 400, "unsupported_value", ignored[0],
 			      "Model '%s' cannot honour '%s'; leave it out or choose another model.",
 			      s->model->name, ignored[0]);
@@ -431,7 +430,7 @@ static void handle_remix(struct app *app, struct http_request *req, struct http_
 		http_error(res, &e);
 		goto out;
 	}
-	const char *status = video_str(src, "status");
+	const char *status = rec_str(src, "status");
 	if (status == NULL || strcmp(status, "completed") != 0) {
 		api_error_set(&e, 409, "video_not_ready", "video_id",
 			      "Video '%s' cannot be remixed yet: its status is %s. Remix it once it is completed.",
@@ -442,7 +441,7 @@ static void handle_remix(struct app *app, struct http_request *req, struct http_
 		http_header(res, "x-should-retry", "false");
 		goto out;
 	}
-	s.model = config_model(app->cfg, video_str(src, "model") ? video_str(src, "model") : "");
+	s.model = config_model(app->cfg, rec_str(src, "model") ? rec_str(src, "model") : "");
 	if (s.model == NULL) {
 		api_error_set(&e, 400, "model_not_found", "model",
 			      "Video '%s' was made with a model that is no longer configured.", m->id);
@@ -451,10 +450,10 @@ static void handle_remix(struct app *app, struct http_request *req, struct http_
 	}
 	struct json_object *p = NULL, *v;
 	json_object_object_get_ex(src, "params", &p);
-	s.width = (int)video_int(p, "width");
-	s.height = (int)video_int(p, "height");
-	s.seconds = (int)video_int(p, "seconds");
-	s.fps = (int)video_int(p, "fps");
+	s.width = (int)rec_i64(p, "width");
+	s.height = (int)rec_i64(p, "height");
+	s.seconds = (int)rec_i64(p, "seconds");
+	s.fps = (int)rec_i64(p, "fps");
 	s.has_seed = json_object_object_get_ex(p, "seed", &v);
 	s.seed = s.has_seed ? (uint32_t)json_object_get_int64(v) : 0;
 	s.n = 1;
@@ -637,7 +636,7 @@ static void remove_files(struct app *app, struct json_object *rec)
 	char path[8192];
 	if (json_object_object_get_ex(rec, "params", &p) &&
 	    json_object_object_get_ex(p, "image", &img)) {
-		const char *rel = video_str(img, "path");
+		const char *rel = rec_str(img, "path");
 		if (rel && strncmp(rel, "uploads/", 8) == 0 && !strstr(rel, "..")) {
 			snprintf(path, sizeof(path), "%s/%s", app->cfg->data_dir, rel);
 			unlink(path);
@@ -665,7 +664,7 @@ static void handle_delete(struct app *app, struct http_request *req, struct http
 		http_error(res, &e);
 		return;
 	}
-	const char *status = video_str(rec, "status");
+	const char *status = rec_str(rec, "status");
 	if (status && (strcmp(status, "queued") == 0 || strcmp(status, "in_progress") == 0) &&
 	    notify_cancel(app->cfg->data_dir, m->id, 3000) < 0)
 		log_warn("cancel_unacknowledged", "req=%s video=%s", req->request_id, m->id);
@@ -703,8 +702,8 @@ static int serve_file(struct app *app, struct http_request *req, struct http_res
 {
 	struct json_object *files = NULL;
 	json_object_object_get_ex(rec, "files", &files);
-	const char *rel = video_str(files, variant);
-	const char *id = video_str(rec, "id");
+	const char *rel = rec_str(files, variant);
+	const char *id = rec_str(rec, "id");
 	struct stat st;
 	if (rel == NULL || strncmp(rel, "content/", 8) != 0 || strstr(rel, "..") != NULL ||
 	    snprintf(res->file_buf, sizeof(res->file_buf), "%s/%s", app->cfg->data_dir, rel) >=
@@ -775,14 +774,14 @@ static void handle_content(struct app *app, struct http_request *req, struct htt
 	rec = load_owned(app, m, owner, &e);
 	if (rec == NULL)
 		goto fail;
-	const char *status = video_str(rec, "status");
+	const char *status = rec_str(rec, "status");
 	if (status == NULL || strcmp(status, "completed") != 0) {
 		api_error_set(&e, 404, "video_not_ready", "video_id",
 			      "Video '%s' has no content yet: its status is %s. Download it once its status is completed.",
 			      m->id, status ? status : "unknown");
 		goto fail;
 	}
-	if (video_int(rec, "expired")) {
+	if (rec_i64(rec, "expired")) {
 		api_error_set(&e, 404, "video_expired", "video_id",
 			      "The content of video '%s' expired and was removed; create the video again.",
 			      m->id);

@@ -1,11 +1,22 @@
 /*
- * backend: what an adapter translates.  The dispatcher owns processes,
- * sockets, timers, retries and LMDB writes; an adapter turns a task into
- * what its generator needs and the generator's answers into a status.
+ * backend: the contract between reelgate's core and a backend module, and
+ * the registry of modules.
  *
- * The `command` adapter (backend_command.c) is for local programs: it makes
- * the stdin document and the environment for the program and reads its
- * progress lines.  HTTP adapters come with their own ops.
+ * A module (src/backend_<name>.c) is one `struct backend_type`: its config
+ * type name, its kind (a local program, or an HTTP upstream), what it can
+ * do (capabilities, never tested by name), the config keys it adds to the
+ * common ones and how to check them, the keys of a task record's `remote`
+ * object it owns, and the functions that translate: a task into a request
+ * or a program's input, an answer into a verdict.  The core (config.c, the
+ * dispatcher) owns files, processes, sockets, timers, retries, deadlines
+ * and every write to LMDB, and knows no module by name: it finds a module
+ * by its type name in the registry (backend.c) and calls it through this
+ * table.  Helpers the modules share are in backend_util.h.
+ *
+ * Adding a provider: one new src/backend_<name>.c defining
+ * `const struct backend_type backend_<name>`, one line in backend.c's
+ * registry, one line in Makefile.am, plus its fake, fuzz target, tests
+ * and docs (docs/backends.md, "Writing an adapter").
  */
 #ifndef REELGATE_BACKEND_H
 #define REELGATE_BACKEND_H
@@ -15,53 +26,40 @@
 
 #include "buf.h"
 #include "config.h"
+#include "confcheck.h"
 #include "transfer.h"
 #include "validate.h"
 
-/* The task as a command backend receives it. */
-struct command_job {
-	const char *id;
-	const char *prompt;
-	const char *model;      /* the backend's name for the model, or "" */
-	int seconds, width, height, fps;
-	int has_seed;
-	unsigned long seed;
-	const char *image_path; /* absolute, or NULL */
-	const char *output_path;/* absolute */
-	struct json_object *metadata; /* borrowed; may be NULL */
+enum backend_kind {
+	BACKEND_LOCAL, /* a program on this machine (the dispatcher runs it) */
+	BACKEND_HTTP,  /* an upstream spoken to with HTTP requests */
 };
 
-/* command_job_from_record fills job from a task record (borrowing its
- * strings) for the model entry mb; image_abs must hold 4096 bytes. */
-int command_job_from_record(struct command_job *job, struct json_object *rec,
-			    const struct model_backend *mb, const char *data_dir,
-			    char *image_abs, const char *output_path);
-/* command_stdin writes the JSON document the program reads on stdin. */
-int command_stdin(const struct command_job *job, struct buf *out);
-/* command_env builds "NAME=value" strings for the program's environment:
- * the REELGATE_* variables plus PATH, HOME, LANG and TMPDIR from ours.
- * Returns a NULL-terminated array to free with command_env_free. */
-char **command_env(const struct command_job *job);
-void command_env_free(char **env);
-/* command_progress reads one stdout line: "progress N" gives N (0..100);
- * any other line gives -1. */
-int command_progress(const char *line, size_t len);
+/* What a module can do; the core asks these, never the module's name. */
+enum backend_cap {
+	/* The input image must be a file on this machine: an image URL is
+	 * downloaded by the dispatcher before the task starts. */
+	BCAP_IMAGE_FILE = 1 << 0,
+	/* The image is handed to the upstream in its own request
+	 * (PHASE_UPLOAD) before the submit. */
+	BCAP_UPLOAD = 1 << 1,
+	/* The upstream makes a thumbnail, fetched after the video
+	 * (PHASE_FETCH_THUMB); without it ffmpeg makes one. */
+	BCAP_THUMBNAIL = 1 << 2,
+};
 
-
-/* ---- remote (HTTP) adapters ---------------------------------------------- */
-
-/* The requests of a remote task's life.  The dispatcher decides which comes
- * next; the adapter builds each and reads its answer. */
+/* The requests of a remote task's life.  The core decides which comes
+ * next (remote_step.c); the module builds each and reads its answer. */
 enum remote_phase {
 	PHASE_NONE,
-	PHASE_UPLOAD,      /* hand the input image to the upstream (ComfyUI) */
+	PHASE_UPLOAD,      /* hand the input image to the upstream (BCAP_UPLOAD) */
 	PHASE_SUBMIT,      /* create the upstream job */
 	PHASE_RECONCILE,   /* after a crash or an unknown outcome: does it exist? */
 	PHASE_RECONCILE2,  /* a second look, when the upstream needs two */
 	PHASE_POLL,        /* how is the job doing? */
-	PHASE_POLL2,       /* a second look (ComfyUI: /queue after /history) */
+	PHASE_POLL2,       /* a second look (a second endpoint, a file lookup) */
 	PHASE_FETCH_VIDEO, /* download the result */
-	PHASE_FETCH_THUMB, /* download the upstream's thumbnail, if it has one */
+	PHASE_FETCH_THUMB, /* download the upstream's thumbnail (BCAP_THUMBNAIL) */
 };
 
 enum remote_verdict {
@@ -79,6 +77,15 @@ enum remote_state {
 	RS_NOT_FOUND, /* reconcile: the upstream has no such job */
 };
 
+/* Values an answer asks the core to keep in the record's `remote` object
+ * (written before the next request goes out), for a later request to read
+ * with remote_get: an uploaded image's name, a file id to look up... */
+#define ANSWER_KEEPS 4
+struct answer_keep {
+	char name[32];
+	char value[1024];
+};
+
 struct remote_answer {
 	enum remote_verdict verdict;
 	enum remote_state state;
@@ -90,85 +97,99 @@ struct remote_answer {
 	/* reconcile: every upstream job that may be ours, best first */
 	char candidates[8][256];
 	int ncandidates;
-	char value[512];          /* upload: the name the upstream gave the image */
+	struct answer_keep keep[ANSWER_KEEPS];
+	int nkeep;
 	char video_url[4096];     /* where the result is, when not at a fixed path */
 	char code[64];            /* RV_FAIL: error.code for the video object */
 	char message[512];        /* RV_FAIL: error.message (never a secret) */
 };
 
-/* What an adapter needs besides the task. */
-struct backend_ctx {
+/* One configured backend, as the dispatcher uses it: the config entry
+ * (typed common settings, and the raw entry for the module's own keys),
+ * its module, and the module's private state (secrets, tokens, templates:
+ * type->state_size bytes, zeroed at init and wiped by backend_deinit). */
+struct backend {
 	const struct backend_cfg *cfg;
+	const struct backend_type *type;
 	const char *data_dir;
-	char api_key[512];        /* openai: the key; kling: the access key */
-	char secret[512];         /* kling: the secret key */
-	char token[1024];         /* kling: the current JWT */
-	long long token_exp;      /* its exp claim */
-	struct json_object *workflow; /* comfyui: the template (owned) */
-	struct ssrf_policy policy;
-	long poll_ms;             /* how often a job is polled */
-	int max_retries;
+	void *state;
 };
 
-struct backend_ops {
-	const char *type;
-	/* build the request of phase for rec; -1 (with ans->code/message) when
-	 * the task cannot be expressed for this upstream. rec may be annotated
-	 * (rec.remote) and is written before the request is sent. */
-	int (*build)(struct backend_ctx *bc, const struct model_backend *mb,
-		     struct json_object *rec, enum remote_phase ph, struct http_req *req,
-		     struct remote_answer *ans);
-	/* parse the answer to phase (status 0: no HTTP answer at all). */
-	void (*parse)(struct backend_ctx *bc, struct json_object *rec, enum remote_phase ph,
-		      long status, const char *body, size_t len, struct remote_answer *ans);
-	/* names the request fields this upstream cannot honour (NULL-terminated
-	 * into out, at most 16). */
+/* What a local program gets: made by a LOCAL module's prepare. */
+struct local_job {
+	char *const *argv;        /* borrowed from the module's state */
+	char **env;               /* owned: "NAME=value", NULL-terminated (local_job_deinit) */
+	struct buf input;         /* what the program reads on stdin */
+	int seconds, fps;         /* the video's, for the previews */
+};
+
+struct backend_type {
+	const char *name;           /* the config's "type" */
+	enum backend_kind kind;
+	unsigned caps;              /* enum backend_cap bits */
+	const char *const *keys;    /* config keys beyond the common ones (NULL-terminated) */
+	const char *const *record_keys; /* rec.remote keys it writes; dropped on failover */
+	size_t state_size;          /* bytes of its private state per backend */
+
+	/* check refuses a wrong entry o (key: "backends.NAME"), with cc_fail.
+	 * It may normalise o in place (absolute paths). */
+	int (*check)(struct confcheck *c, struct json_object *o, const char *key);
+	/* init loads what the module needs (secrets, files) into b->state;
+	 * -1 with a message in err.  deinit frees what init took. */
+	int (*init)(struct backend *b, char *err, size_t errlen);
+	void (*deinit)(struct backend *b);
+	/* unsupported names the request fields this backend cannot honour
+	 * (NULL-terminated into out, at most 16). */
 	void (*unsupported)(const struct backend_cfg *b, const struct model_backend *mb,
 			    const struct video_spec *s, const char **out);
-	/* whether the task's image must be a local file (uploaded by us) */
-	int needs_image_file;
+
+	/* HTTP modules.  build makes the request of phase ph for rec; -1
+	 * (with ans->code/message) when the task cannot be expressed for this
+	 * upstream.  rec may be annotated (rec.remote, keys of record_keys)
+	 * and is written before a submit or an upload is sent. */
+	int (*build)(struct backend *b, const struct model_backend *mb, struct json_object *rec,
+		     enum remote_phase ph, struct http_req *req, struct remote_answer *ans);
+	/* parse reads the answer to ph (status 0: no HTTP answer at all). */
+	void (*parse)(struct backend *b, struct json_object *rec, enum remote_phase ph,
+		      long status, const char *body, size_t len, struct remote_answer *ans);
+
+	/* LOCAL modules.  prepare makes the program's input for rec, the
+	 * video to be written at output_path; -1 when the record cannot be run. */
+	int (*prepare)(struct backend *b, const struct model_backend *mb, struct json_object *rec,
+		       const char *output_path, struct local_job *job);
+	/* progress reads one stdout line: 0..100, or -1 when it is not one. */
+	int (*progress)(const char *line, size_t len);
 };
 
-/* backend_ops_for: the adapter of a backend type, or NULL ("command"). */
-const struct backend_ops *backend_ops_for(const char *type);
-/* backend_ctx_init resolves secrets (config value or environment variable)
- * and loads what the adapter needs; -1 with a message in err. */
-int backend_ctx_init(struct backend_ctx *bc, const struct backend_cfg *cfg,
-		     const char *data_dir, char *err, size_t errlen);
-void backend_ctx_deinit(struct backend_ctx *bc);
+/* backend_type_find: the module of a config type name, or NULL. */
+const struct backend_type *backend_type_find(const char *name);
+/* backend_type_at: the i-th registered module, NULL past the last. */
+const struct backend_type *backend_type_at(size_t i);
+/* backend_type_names writes "a, b, c" (every registered type) into out. */
+void backend_type_names(char *out, size_t n);
+
+/* backend_init sets b up for cfg (the module's init); -1 with a message. */
+int backend_init(struct backend *b, const struct backend_cfg *cfg, const char *data_dir,
+		 char *err, size_t errlen);
+void backend_deinit(struct backend *b);
+
 /* backend_ignored lists what the model's first backend cannot honour of s. */
 void backend_ignored(const struct config *cfg, const struct model_cfg *m,
 		     const struct video_spec *s, const char **out);
 
-/* Helpers shared by the adapters. */
-struct json_object *remote_obj(struct json_object *rec); /* rec.remote, made if missing */
-const char *remote_get(struct json_object *rec, const char *name);
-void remote_set(struct json_object *rec, const char *name, const char *value);
-/* classify_status fills a verdict for an HTTP status that is not a success:
- * 408, 429 and 5xx retry, the rest fail with a message naming the upstream. */
-/* backend_parse runs ops->parse and makes the answer fit for a video
- * object: code and message valid UTF-8 (upstreams send any bytes, and a
- * truncated copy may cut a character). */
-void backend_parse(const struct backend_ops *ops, struct backend_ctx *bc, struct json_object *rec,
-		   enum remote_phase ph, long status, const char *body, size_t len,
-		   struct remote_answer *ans);
-void remote_http_error(struct remote_answer *ans, const char *upstream, long status,
-		       const char *detail);
-/* remote_parse_object parses an answer body that must be one JSON object;
- * NULL when it is not (caller puts the result). */
-struct json_object *remote_parse_object(const char *body, size_t len);
-/* remote_no_seed_fps lists seed and fps when the caller sent them, for the
- * upstreams that take neither (Kling, OpenAI); returns how many it wrote. */
-size_t remote_no_seed_fps(const struct video_spec *s, const char **out);
-/* remote_idx is json_object_array_get_idx that accepts anything: NULL when
- * a is not an array or too short (json-c asserts on a non-array). */
-struct json_object *remote_idx(struct json_object *a, size_t i);
-/* read_file_b64 reads a stored upload as base64 (caller frees). */
-char *remote_image_b64(const char *data_dir, struct json_object *rec, size_t max);
-const char *remote_image_path(const char *data_dir, struct json_object *rec, char *out, size_t n);
-const char *remote_image_url(struct json_object *rec);
-int remote_param_int(struct json_object *rec, const char *name, int def);
-int remote_has_seed(struct json_object *rec, unsigned long *seed);
-const char *remote_meta_str(struct json_object *rec, const char *name);
+/* backend_parse runs the module's parse and makes the answer fit for a
+ * video object and the record: code and message valid UTF-8 (upstreams
+ * send any bytes, and a truncated copy may cut a character), keeps named
+ * and terminated. */
+void backend_parse(struct backend *b, struct json_object *rec, enum remote_phase ph,
+		   long status, const char *body, size_t len, struct remote_answer *ans);
+
+/* backend_is_http: is the configured backend called name an HTTP one? */
+int backend_is_http(const struct config *cfg, const char *name);
+
+void local_job_init(struct local_job *job);
+void local_job_deinit(struct local_job *job);
+/* local_job_free_env drops the environment once the program has it. */
+void local_job_free_env(struct local_job *job);
 
 #endif

@@ -7,7 +7,7 @@
  * returns is used.  Our video id is the prompt_id, so /history and /queue
  * find a job whose submit outcome is unknown.
  */
-#include "backend.h"
+#include "backend_util.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,15 +17,105 @@
 
 #include "id.h"
 
-static const char *base_url(const struct backend_ctx *bc)
+struct comfy_state {
+	struct json_object *workflow; /* the template (owned) */
+};
+
+static const char *const comfy_keys[] = { "workflow", "inputs", "workflow_path", NULL };
+/* the name ComfyUI gave the uploaded image */
+static const char *const comfy_record_keys[] = { "image_name", NULL };
+static const char *const input_names[] = { "prompt", "negative_prompt", "seed", "width",
+	"height", "frames", "fps", "seconds", "image", NULL };
+
+/* check_input: one entry of the input map, ["NODE_ID", "INPUT"] naming a
+ * node of the workflow doc. */
+static int check_input(struct confcheck *c, struct json_object *doc, const char *k2,
+		       const char *name, struct json_object *pair)
 {
-	struct json_object *v;
-	json_object_object_get_ex(bc->cfg->raw, "base_url", &v);
-	return json_object_get_string(v);
+	int known = 0;
+	for (const char *const *nm = input_names; *nm; nm++)
+		known |= strcmp(*nm, name) == 0;
+	if (!known)
+		return cc_fail(c, k2, "unknown value (known: prompt, negative_prompt, seed, width, height, frames, fps, seconds, image)");
+	struct json_object *node, *node_inputs;
+	if (!json_object_is_type(pair, json_type_array) || json_object_array_length(pair) != 2 ||
+	    !json_object_is_type(json_object_array_get_idx(pair, 0), json_type_string) ||
+	    !json_object_is_type(json_object_array_get_idx(pair, 1), json_type_string) ||
+	    !json_object_object_get_ex(doc, json_object_get_string(json_object_array_get_idx(pair, 0)), &node) ||
+	    !json_object_object_get_ex(node, "inputs", &node_inputs))
+		return cc_fail(c, k2, "must be [\"NODE_ID\", \"INPUT\"] naming a node of the workflow");
+	return 0;
+}
+
+static int check_inputs(struct confcheck *c, struct json_object *o, const char *key,
+			struct json_object *doc)
+{
+	char k2[320];
+	struct json_object *inputs;
+	snprintf(k2, sizeof(k2), "%s.inputs", key);
+	if (!json_object_object_get_ex(o, "inputs", &inputs) || !json_object_is_type(inputs, json_type_object))
+		return cc_fail(c, k2, "missing: which node input receives each value, e.g. {\"prompt\": [\"6\", \"text\"]}");
+	json_object_object_foreach(inputs, name, pair) {
+		snprintf(k2, sizeof(k2), "%s.inputs.%s", key, name);
+		if (check_input(c, doc, k2, name, pair) < 0)
+			return -1;
+	}
+	if (!json_object_object_get_ex(inputs, "prompt", NULL)) {
+		snprintf(k2, sizeof(k2), "%s.inputs.prompt", key);
+		return cc_fail(c, k2, "missing: the node input that receives the prompt");
+	}
+	return 0;
+}
+
+/* comfy_check: the workflow file (an API-format export) is read, and its
+ * absolute path kept in the entry as workflow_path for init; every entry of
+ * the input map names a node of it. */
+static int comfy_check(struct confcheck *c, struct json_object *o, const char *key)
+{
+	char k2[320];
+	char *wf = NULL;
+	snprintf(k2, sizeof(k2), "%s.workflow", key);
+	if (cc_string(c, o, "workflow", k2, &wf) < 0)
+		return -1;
+	if (wf == NULL)
+		return cc_fail(c, k2, "missing: the API-format workflow file (Export (API) in ComfyUI)");
+	char *abs = cc_resolve(c, wf);
+	free(wf);
+	struct json_object *doc = abs ? backend_load_json(abs) : NULL;
+	if (doc == NULL) {
+		cc_fail(c, k2, "cannot read %s as a JSON workflow object", abs ? abs : "the workflow");
+		free(abs);
+		return -1;
+	}
+	json_object_object_add(o, "workflow_path", json_object_new_string(abs));
+	free(abs);
+	int rc = check_inputs(c, o, key, doc);
+	json_object_put(doc);
+	return rc;
+}
+
+static int comfy_init(struct backend *b, char *err, size_t errlen)
+{
+	struct comfy_state *st = b->state;
+	const char *wf = rec_str(b->cfg->raw, "workflow_path");
+	st->workflow = wf ? backend_load_json(wf) : NULL;
+	if (st->workflow == NULL) {
+		snprintf(err, errlen, "backend %s: cannot read the workflow %s as a JSON object",
+			 b->cfg->name, wf ? wf : "(none)");
+		return -1;
+	}
+	return 0;
+}
+
+static void comfy_deinit(struct backend *b)
+{
+	struct comfy_state *st = b->state;
+	json_object_put(st->workflow);
+	st->workflow = NULL;
 }
 
 /* target finds the node input that receives name; NULL when unmapped. */
-static struct json_object *target(const struct backend_ctx *bc, struct json_object *wf,
+static struct json_object *target(const struct backend *bc, struct json_object *wf,
 				  const char *name, const char **input)
 {
 	struct json_object *inputs, *pair, *node, *node_inputs;
@@ -41,7 +131,7 @@ static struct json_object *target(const struct backend_ctx *bc, struct json_obje
 	return node_inputs;
 }
 
-static void set_value(const struct backend_ctx *bc, struct json_object *wf, const char *name,
+static void set_value(const struct backend *bc, struct json_object *wf, const char *name,
 		      struct json_object *value)
 {
 	const char *input;
@@ -86,7 +176,7 @@ static uint64_t seed_for(struct json_object *rec)
 /* drop_image_node removes the node mapped as "image", and every input
  * linked to it, from a task without an image: its optional image inputs
  * left unlinked, the same graph makes video from text alone. */
-static void drop_image_node(const struct backend_ctx *bc, struct json_object *wf)
+static void drop_image_node(const struct backend *bc, struct json_object *wf)
 {
 	struct json_object *inputs, *pair;
 	if (!json_object_object_get_ex(bc->cfg->raw, "inputs", &inputs) ||
@@ -115,10 +205,10 @@ static void drop_image_node(const struct backend_ctx *bc, struct json_object *wf
 	json_object_object_del(wf, node_id);
 }
 
-static int submit_body(struct backend_ctx *bc, struct json_object *rec, struct http_req *req)
+static int submit_body(struct backend *bc, struct json_object *rec, struct http_req *req)
 {
 	struct json_object *wf = NULL;
-	if (json_object_deep_copy(bc->workflow, &wf, NULL) != 0)
+	if (json_object_deep_copy(((struct comfy_state *)bc->state)->workflow, &wf, NULL) != 0)
 		return -1;
 	int seconds = remote_param_int(rec, "seconds", 4), fps = remote_param_int(rec, "fps", 16);
 	set_value(bc, wf, "prompt", json_object_get(json_object_object_get(rec, "prompt")));
@@ -147,7 +237,7 @@ static int submit_body(struct backend_ctx *bc, struct json_object *rec, struct h
 	return rc;
 }
 
-static int upload_body(struct backend_ctx *bc, struct json_object *rec, struct http_req *req)
+static int upload_body(struct backend *bc, struct json_object *rec, struct http_req *req)
 {
 	char path[4200], boundary[48], ctype[96];
 	if (remote_image_path(bc->data_dir, rec, path, sizeof(path)) == NULL ||
@@ -173,12 +263,12 @@ static int upload_body(struct backend_ctx *bc, struct json_object *rec, struct h
 	return n < 0 ? -1 : 0;
 }
 
-static int comfy_build(struct backend_ctx *bc, const struct model_backend *mb,
+static int comfy_build(struct backend *bc, const struct model_backend *mb,
 		       struct json_object *rec, enum remote_phase ph, struct http_req *req,
 		       struct remote_answer *ans)
 {
 	(void)mb;
-	const char *base = base_url(bc);
+	const char *base = bc->cfg->base_url;
 	const char *pid = remote_get(rec, "upstream_id");
 	if (pid == NULL)
 		pid = json_object_get_string(json_object_object_get(rec, "id"));
@@ -237,7 +327,7 @@ static int is_video_name(const char *f)
 
 /* find_video scans every output node's images, gifs and videos (core
  * SaveVideo and VideoHelperSuite shapes) for a video file. */
-static int find_video(const struct backend_ctx *bc, struct json_object *outputs, char *url, size_t n)
+static int find_video(const struct backend *bc, struct json_object *outputs, char *url, size_t n)
 {
 	static const char *const kinds[] = { "gifs", "videos", "images", NULL };
 	if (!json_object_is_type(outputs, json_type_object))
@@ -259,7 +349,7 @@ static int find_video(const struct backend_ctx *bc, struct json_object *outputs,
 				pct_encode(fn, efn, sizeof(efn));
 				pct_encode(sub ? sub : "", esub, sizeof(esub));
 				pct_encode(type ? type : "output", etype, sizeof(etype));
-				snprintf(url, n, "%s/view?filename=%s&subfolder=%s&type=%s", base_url(bc), efn, esub, etype);
+				snprintf(url, n, "%s/view?filename=%s&subfolder=%s&type=%s", bc->cfg->base_url, efn, esub, etype);
 				return 1;
 			}
 		}
@@ -267,7 +357,7 @@ static int find_video(const struct backend_ctx *bc, struct json_object *outputs,
 	return 0;
 }
 
-static void history_answer(const struct backend_ctx *bc, struct json_object *entry, struct remote_answer *ans)
+static void history_answer(const struct backend *bc, struct json_object *entry, struct remote_answer *ans)
 {
 	struct json_object *status, *v, *outputs;
 	const char *st = json_object_object_get_ex(entry, "status", &status) &&
@@ -306,7 +396,7 @@ static void history_answer(const struct backend_ctx *bc, struct json_object *ent
 	ans->state = RS_SUCCEEDED;
 }
 
-static void comfy_parse(struct backend_ctx *bc, struct json_object *rec, enum remote_phase ph,
+static void comfy_parse(struct backend *bc, struct json_object *rec, enum remote_phase ph,
 			long status, const char *body, size_t len, struct remote_answer *ans)
 {
 	struct json_object *o = remote_parse_object(body, len);
@@ -361,11 +451,12 @@ static void comfy_parse(struct backend_ctx *bc, struct json_object *rec, enum re
 			ans->verdict = RV_RETRY; /* an upload that names no file */
 			break;
 		}
-		ans->verdict = RV_OK;
+		char value[sizeof(ans->keep[0].value)];
 		if (sub && sub[0])
-			snprintf(ans->value, sizeof(ans->value), "%s/%s", sub, name);
+			snprintf(value, sizeof(value), "%s/%s", sub, name);
 		else
-			snprintf(ans->value, sizeof(ans->value), "%s", name);
+			snprintf(value, sizeof(value), "%s", name);
+		ans->verdict = answer_keep(ans, "image_name", value) == 0 ? RV_OK : RV_RETRY;
 		break;
 	}
 	case PHASE_SUBMIT:
@@ -439,10 +530,17 @@ static void comfy_unsupported(const struct backend_cfg *b, const struct model_ba
 	out[n] = NULL;
 }
 
-const struct backend_ops backend_comfyui_ops = {
-	.type = "comfyui",
+const struct backend_type backend_comfyui = {
+	.name = "comfyui",
+	.kind = BACKEND_HTTP,
+	.caps = BCAP_IMAGE_FILE | BCAP_UPLOAD,
+	.keys = comfy_keys,
+	.record_keys = comfy_record_keys,
+	.state_size = sizeof(struct comfy_state),
+	.check = comfy_check,
+	.init = comfy_init,
+	.deinit = comfy_deinit,
+	.unsupported = comfy_unsupported,
 	.build = comfy_build,
 	.parse = comfy_parse,
-	.unsupported = comfy_unsupported,
-	.needs_image_file = 1,
 };

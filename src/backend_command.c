@@ -1,30 +1,17 @@
 /*
- * backend_command: the task <-> local program translation.
+ * backend_command: local programs (type "command").  The program is given
+ * the task as a JSON document on stdin and as REELGATE_* variables, writes
+ * the MP4 to the path it is given, and may print "progress N" lines; the
+ * dispatcher runs it, enforces its time limit and reads its output.  The
+ * embedded default (render-ffmpeg) is one of these.
  */
-#include "backend.h"
+#include "backend_command.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *rec_str(struct json_object *o, const char *name)
-{
-	struct json_object *v;
-	if (o == NULL || !json_object_object_get_ex(o, name, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static int rec_int(struct json_object *o, const char *name, int64_t *out)
-{
-	struct json_object *v;
-	if (o == NULL || !json_object_object_get_ex(o, name, &v) ||
-	    !json_object_is_type(v, json_type_int))
-		return 0;
-	*out = json_object_get_int64(v);
-	return 1;
-}
+#include "record.h"
 
 int command_job_from_record(struct command_job *job, struct json_object *rec,
 			    const struct model_backend *mb, const char *data_dir,
@@ -174,3 +161,126 @@ int command_progress(const char *line, size_t len)
 		return -1;
 	return n;
 }
+
+/* ---- the module ---------------------------------------------------------- */
+
+#ifndef REELGATE_PKGDATADIR
+#define REELGATE_PKGDATADIR "/usr/share/reelgate"
+#endif
+
+static const char *const command_keys[] = { "command", NULL };
+
+/* resolve_program: a bare name is one of ours, shipped in pkgdatadir; a
+ * relative path is taken from the config file's directory. */
+static char *resolve_program(struct confcheck *c, const char *s)
+{
+	if (strchr(s, '/') != NULL)
+		return cc_resolve(c, s);
+	size_t len = strlen(REELGATE_PKGDATADIR) + strlen(s) + 2;
+	char *p = malloc(len);
+	if (p != NULL)
+		snprintf(p, len, "%s/%s", REELGATE_PKGDATADIR, s);
+	return p;
+}
+
+/* command_check: "command" is the program and its arguments; the program
+ * is written back resolved, so that the dispatcher runs what was checked. */
+static int command_check(struct confcheck *c, struct json_object *o, const char *key)
+{
+	char k2[320];
+	struct json_object *v;
+	snprintf(k2, sizeof(k2), "%s.command", key);
+	if (!json_object_object_get_ex(o, "command", &v))
+		return cc_fail(c, k2, "missing: the program to run and its arguments");
+	if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
+		return cc_fail(c, k2, "must be a non-empty array of strings (program and arguments)");
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		struct json_object *a = json_object_array_get_idx(v, i);
+		if (!json_object_is_type(a, json_type_string) || json_object_get_string_len(a) == 0 ||
+		    strlen(json_object_get_string(a)) != (size_t)json_object_get_string_len(a))
+			return cc_fail(c, k2, "element %zu must be a non-empty string", i);
+	}
+	char *prog = resolve_program(c, json_object_get_string(json_object_array_get_idx(v, 0)));
+	if (prog == NULL)
+		return cc_fail(c, k2, "out of memory");
+	json_object_array_put_idx(v, 0, json_object_new_string(prog));
+	free(prog);
+	return 0;
+}
+
+char **command_argv(const struct backend_cfg *b)
+{
+	struct json_object *v;
+	if (b->raw == NULL || !json_object_object_get_ex(b->raw, "command", &v) ||
+	    !json_object_is_type(v, json_type_array))
+		return NULL;
+	size_t n = json_object_array_length(v);
+	char **argv = calloc(n + 1, sizeof(char *));
+	for (size_t i = 0; argv && i < n; i++) {
+		argv[i] = strdup(json_object_get_string(json_object_array_get_idx(v, i)));
+		if (argv[i] == NULL) {
+			command_argv_free(argv);
+			return NULL;
+		}
+	}
+	return argv;
+}
+
+void command_argv_free(char **argv)
+{
+	for (char **p = argv; p && *p; p++)
+		free(*p);
+	free(argv);
+}
+
+struct command_state {
+	char **argv;
+};
+
+static int command_init(struct backend *b, char *err, size_t errlen)
+{
+	struct command_state *st = b->state;
+	st->argv = command_argv(b->cfg);
+	if (st->argv == NULL) {
+		snprintf(err, errlen, "backend %s: no program to run", b->cfg->name);
+		return -1;
+	}
+	return 0;
+}
+
+static void command_deinit(struct backend *b)
+{
+	struct command_state *st = b->state;
+	command_argv_free(st->argv);
+	st->argv = NULL;
+}
+
+static int command_prepare(struct backend *b, const struct model_backend *mb,
+			   struct json_object *rec, const char *output_path, struct local_job *job)
+{
+	struct command_state *st = b->state;
+	struct command_job cj;
+	char image[4096];
+	if (command_job_from_record(&cj, rec, mb, b->data_dir, image, output_path) < 0 ||
+	    command_stdin(&cj, &job->input) < 0)
+		return -1;
+	job->argv = st->argv;
+	job->seconds = cj.seconds;
+	job->fps = cj.fps;
+	job->env = command_env(&cj);
+	return job->env ? 0 : -1;
+}
+
+const struct backend_type backend_command = {
+	.name = "command",
+	.kind = BACKEND_LOCAL,
+	.caps = BCAP_IMAGE_FILE,
+	.keys = command_keys,
+	.record_keys = NULL,
+	.state_size = sizeof(struct command_state),
+	.check = command_check,
+	.init = command_init,
+	.deinit = command_deinit,
+	.prepare = command_prepare,
+	.progress = command_progress,
+};

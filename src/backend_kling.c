@@ -5,7 +5,7 @@
  * Auth is a JWT (HS256) minted from the access key and secret key and
  * re-minted a minute before it expires.
  */
-#include "backend.h"
+#include "backend_util.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -16,16 +16,47 @@
 
 #include "codec.h"
 
+struct kling_state {
+	char access_key[512];
+	char secret_key[512];
+	char token[1024];         /* the current JWT */
+	long long token_exp;      /* its exp claim */
+};
+
+static const char *const kling_keys[] = { "access_key", "access_key_env", "secret_key",
+	"secret_key_env", NULL };
+/* the endpoint a task was submitted to, kept for its polls */
+static const char *const kling_record_keys[] = { "endpoint", NULL };
+
+static int kling_check(struct confcheck *c, struct json_object *o, const char *key)
+{
+	if (cc_secret(c, o, key, "access_key") < 0 || cc_secret(c, o, key, "secret_key") < 0)
+		return -1;
+	return 0;
+}
+
+static int kling_init(struct backend *bc, char *err, size_t errlen)
+{
+	struct kling_state *st = bc->state;
+	if (backend_secret(bc->cfg, "access_key", st->access_key, sizeof(st->access_key)) < 0 ||
+	    backend_secret(bc->cfg, "secret_key", st->secret_key, sizeof(st->secret_key)) < 0) {
+		snprintf(err, errlen, "backend %s: access_key and secret_key are needed (in the config or through access_key_env / secret_key_env)",
+			 bc->cfg->name);
+		return -1;
+	}
+	return 0;
+}
+
 /* kling_jwt mints (or reuses) the bearer token. */
-static const char *kling_jwt(struct backend_ctx *bc)
+static const char *kling_jwt(struct kling_state *st)
 {
 	long long now = (long long)time(NULL);
-	if (bc->token[0] && bc->token_exp - now > 60)
-		return bc->token;
+	if (st->token[0] && st->token_exp - now > 60)
+		return st->token;
 	char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
 	char payload[700];
 	struct json_object *p = json_object_new_object();
-	json_object_object_add(p, "iss", json_object_new_string(bc->api_key));
+	json_object_object_add(p, "iss", json_object_new_string(st->access_key));
 	json_object_object_add(p, "exp", json_object_new_int64(now + 1800));
 	json_object_object_add(p, "nbf", json_object_new_int64(now - 5));
 	snprintf(payload, sizeof(payload), "%s", json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
@@ -37,26 +68,19 @@ static const char *kling_jwt(struct backend_ctx *bc)
 	snprintf(signing, sizeof(signing), "%s.%s", h64, p64);
 	uint8_t mac[32];
 	unsigned int maclen = sizeof(mac);
-	HMAC(EVP_sha256(), bc->secret, (int)strlen(bc->secret), (const uint8_t *)signing,
+	HMAC(EVP_sha256(), st->secret_key, (int)strlen(st->secret_key), (const uint8_t *)signing,
 	     strlen(signing), mac, &maclen);
 	char s64[64];
 	codec_base64url_encode(mac, maclen, s64);
-	snprintf(bc->token, sizeof(bc->token), "%s.%s", signing, s64);
-	bc->token_exp = now + 1800;
-	return bc->token;
+	snprintf(st->token, sizeof(st->token), "%s.%s", signing, s64);
+	st->token_exp = now + 1800;
+	return st->token;
 }
 
-static const char *base_url(const struct backend_ctx *bc)
-{
-	struct json_object *v;
-	json_object_object_get_ex(bc->cfg->raw, "base_url", &v);
-	return json_object_get_string(v);
-}
-
-static void auth(struct backend_ctx *bc, struct http_req *req)
+static void auth(struct backend *bc, struct http_req *req)
 {
 	char value[1100];
-	snprintf(value, sizeof(value), "Bearer %s", kling_jwt(bc));
+	snprintf(value, sizeof(value), "Bearer %s", kling_jwt(bc->state));
 	http_req_header(req, "Authorization", value);
 }
 
@@ -66,7 +90,7 @@ static const char *aspect_ratio(int w, int h)
 	return r >= 1.3 ? "16:9" : r <= 0.77 ? "9:16" : "1:1";
 }
 
-static int submit_body(struct backend_ctx *bc, const struct model_backend *mb,
+static int submit_body(struct backend *bc, const struct model_backend *mb,
 		       struct json_object *rec, const char *endpoint, struct http_req *req,
 		       struct remote_answer *ans)
 {
@@ -112,21 +136,20 @@ static int submit_body(struct backend_ctx *bc, const struct model_backend *mb,
 	return rc;
 }
 
-static int kling_build(struct backend_ctx *bc, const struct model_backend *mb,
+static int kling_build(struct backend *bc, const struct model_backend *mb,
 		       struct json_object *rec, enum remote_phase ph, struct http_req *req,
 		       struct remote_answer *ans)
 {
 	const char *endpoint = remote_get(rec, "endpoint");
 	if (endpoint == NULL) {
-		endpoint = remote_image_url(rec) || json_object_object_get_ex(
-			json_object_object_get(rec, "params"), "image", NULL) ? "image2video" : "text2video";
+		endpoint = remote_has_image(rec) ? "image2video" : "text2video";
 		remote_set(rec, "endpoint", endpoint);
 	}
 	const char *id = NULL;
 	switch (ph) {
 	case PHASE_SUBMIT:
 		snprintf(req->method, sizeof(req->method), "POST");
-		snprintf(req->url, sizeof(req->url), "%s/v1/videos/%s", base_url(bc), endpoint);
+		snprintf(req->url, sizeof(req->url), "%s/v1/videos/%s", bc->cfg->base_url, endpoint);
 		http_req_header(req, "Content-Type", "application/json");
 		auth(bc, req);
 		return submit_body(bc, mb, rec, endpoint, req, ans);
@@ -145,7 +168,7 @@ static int kling_build(struct backend_ctx *bc, const struct model_backend *mb,
 	}
 	if (id == NULL || id[0] == '\0')
 		return -1;
-	snprintf(req->url, sizeof(req->url), "%s/v1/videos/%s/%s", base_url(bc), endpoint, id);
+	snprintf(req->url, sizeof(req->url), "%s/v1/videos/%s/%s", bc->cfg->base_url, endpoint, id);
 	auth(bc, req);
 	return 0;
 }
@@ -192,12 +215,12 @@ static void kling_error(struct remote_answer *ans, long status, struct json_obje
 	remote_http_error(ans, "Kling", status, code ? detail : NULL);
 }
 
-static void kling_parse(struct backend_ctx *bc, struct json_object *rec, enum remote_phase ph,
+static void kling_parse(struct backend *bc, struct json_object *rec, enum remote_phase ph,
 			long status, const char *body, size_t len, struct remote_answer *ans)
 {
 	struct json_object *o = remote_parse_object(body, len);
 	if (status == 401)
-		bc->token[0] = '\0';
+		((struct kling_state *)bc->state)->token[0] = '\0';
 	struct json_object *data = NULL, *v;
 	int code = o && json_object_object_get_ex(o, "code", &v) ? json_object_get_int(v) : -1;
 	if (status == 200 && code == 0)
@@ -292,10 +315,16 @@ static void kling_unsupported(const struct backend_cfg *b, const struct model_ba
 	out[n] = NULL;
 }
 
-const struct backend_ops backend_kling_ops = {
-	.type = "kling",
+const struct backend_type backend_kling = {
+	.name = "kling",
+	.kind = BACKEND_HTTP,
+	.caps = 0,
+	.keys = kling_keys,
+	.record_keys = kling_record_keys,
+	.state_size = sizeof(struct kling_state),
+	.check = kling_check,
+	.init = kling_init,
+	.unsupported = kling_unsupported,
 	.build = kling_build,
 	.parse = kling_parse,
-	.unsupported = kling_unsupported,
-	.needs_image_file = 0,
 };

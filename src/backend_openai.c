@@ -7,7 +7,7 @@
  * remix endpoint.  A submit of unknown outcome is looked for in the
  * upstream's list (same prompt, created after our intent).
  */
-#include "backend.h"
+#include "backend_util.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,21 +18,53 @@
 
 #include "id.h"
 
-static const char *cfg_str(const struct backend_ctx *bc, const char *name, const char *def)
+struct openai_state {
+	char api_key[512];
+};
+
+static const char *const openai_keys[] = { "api_key", "api_key_env", "auth", "encoding", NULL };
+
+static int openai_check(struct confcheck *c, struct json_object *o, const char *key)
 {
-	struct json_object *v;
-	if (!json_object_object_get_ex(bc->cfg->raw, name, &v) || !json_object_is_type(v, json_type_string))
-		return def;
-	return json_object_get_string(v);
+	static const char *const auths[] = { "bearer", "api-key", NULL };
+	static const char *const encodings[] = { "multipart", "json", NULL };
+	char k2[320];
+	const char *v = NULL;
+	if (cc_secret(c, o, key, "api_key") < 0)
+		return -1;
+	snprintf(k2, sizeof(k2), "%s.auth", key);
+	if (cc_choice(c, o, "auth", k2, auths,
+		      "must be \"bearer\" (Authorization: Bearer) or \"api-key\" (Azure)", &v) < 0)
+		return -1;
+	snprintf(k2, sizeof(k2), "%s.encoding", key);
+	return cc_choice(c, o, "encoding", k2, encodings, "must be \"multipart\" or \"json\"", &v);
 }
 
-static void auth(const struct backend_ctx *bc, struct http_req *req)
+static int openai_init(struct backend *b, char *err, size_t errlen)
 {
-	if (strcmp(cfg_str(bc, "auth", "bearer"), "api-key") == 0) {
-		http_req_header(req, "api-key", bc->api_key);
+	struct openai_state *st = b->state;
+	if (backend_secret(b->cfg, "api_key", st->api_key, sizeof(st->api_key)) < 0) {
+		snprintf(err, errlen, "backend %s: no api_key (set api_key or the variable named by api_key_env)",
+			 b->cfg->name);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *cfg_str(const struct backend *b, const char *name, const char *def)
+{
+	const char *v = rec_str(b->cfg->raw, name);
+	return v ? v : def;
+}
+
+static void auth(const struct backend *b, struct http_req *req)
+{
+	const struct openai_state *st = b->state;
+	if (strcmp(cfg_str(b, "auth", "bearer"), "api-key") == 0) {
+		http_req_header(req, "api-key", st->api_key);
 	} else {
 		char v[600];
-		snprintf(v, sizeof(v), "Bearer %s", bc->api_key);
+		snprintf(v, sizeof(v), "Bearer %s", st->api_key);
 		http_req_header(req, "Authorization", v);
 	}
 }
@@ -66,10 +98,10 @@ static int file_part(struct buf *b, const char *boundary, const char *path)
 	return n < 0 ? -1 : rc;
 }
 
-static int create_request(struct backend_ctx *bc, const struct model_backend *mb,
+static int create_request(struct backend *bc, const struct model_backend *mb,
 			  struct json_object *rec, struct http_req *req, struct remote_answer *ans)
 {
-	const char *base = cfg_str(bc, "base_url", "");
+	const char *base = bc->cfg->base_url;
 	char seconds[16], size[32], image_path[4200];
 	snprintf(seconds, sizeof(seconds), "%d", remote_param_int(rec, "seconds", 4));
 	snprintf(size, sizeof(size), "%dx%d", remote_param_int(rec, "width", 720),
@@ -130,11 +162,11 @@ static int create_request(struct backend_ctx *bc, const struct model_backend *mb
 	return 0;
 }
 
-static int openai_build(struct backend_ctx *bc, const struct model_backend *mb,
+static int openai_build(struct backend *bc, const struct model_backend *mb,
 			struct json_object *rec, enum remote_phase ph, struct http_req *req,
 			struct remote_answer *ans)
 {
-	const char *base = cfg_str(bc, "base_url", "");
+	const char *base = bc->cfg->base_url;
 	const char *up = remote_get(rec, "upstream_id");
 	const char *remix = remote_get(rec, "remix_upstream_id");
 	const char *id = json_object_get_string(json_object_object_get(rec, "id"));
@@ -176,14 +208,6 @@ static int openai_build(struct backend_ctx *bc, const struct model_backend *mb,
 	return 0;
 }
 
-static const char *str_of(struct json_object *o, const char *name)
-{
-	struct json_object *v;
-	if (o == NULL || !json_object_object_get_ex(o, name, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 /* reconcile_match lists the upstream's jobs that may be ours: same prompt,
  * size and seconds, created no earlier than our intent (to the second).
  * The dispatcher skips those another task already holds. */
@@ -203,8 +227,8 @@ static void reconcile_match(struct json_object *rec, struct json_object *list, s
 	/* The list is newest first; our job is the oldest that fits. */
 	for (size_t i = json_object_array_length(data); i-- > 0 && ans->ncandidates < 8;) {
 		struct json_object *v = json_object_array_get_idx(data, i), *c;
-		const char *p = str_of(v, "prompt"), *vid = str_of(v, "id");
-		const char *sz = str_of(v, "size"), *sec = str_of(v, "seconds");
+		const char *p = rec_str(v, "prompt"), *vid = rec_str(v, "id");
+		const char *sz = rec_str(v, "size"), *sec = rec_str(v, "seconds");
 		long long created = json_object_object_get_ex(v, "created_at", &c) ? json_object_get_int64(c) : 0;
 		if (p && vid && vid[0] && prompt && strcmp(p, prompt) == 0 && created >= since &&
 		    (sz == NULL || strcmp(sz, size) == 0) && (sec == NULL || strcmp(sec, seconds) == 0))
@@ -214,7 +238,7 @@ static void reconcile_match(struct json_object *rec, struct json_object *list, s
 		ans->state = RS_QUEUED;
 }
 
-static void openai_parse(struct backend_ctx *bc, struct json_object *rec, enum remote_phase ph,
+static void openai_parse(struct backend *bc, struct json_object *rec, enum remote_phase ph,
 			 long status, const char *body, size_t len, struct remote_answer *ans)
 {
 	struct json_object *o = remote_parse_object(body, len);
@@ -223,7 +247,7 @@ static void openai_parse(struct backend_ctx *bc, struct json_object *rec, enum r
 		struct json_object *err = NULL;
 		if (o)
 			json_object_object_get_ex(o, "error", &err);
-		const char *msg = str_of(err, "message"), *code = str_of(err, "code");
+		const char *msg = rec_str(err, "message"), *code = rec_str(err, "code");
 		remote_http_error(ans, "The upstream", status, msg);
 		if (ans->verdict == RV_FAIL && code && strstr(code, "moderation"))
 			snprintf(ans->code, sizeof(ans->code), "content_policy_violation");
@@ -240,7 +264,7 @@ static void openai_parse(struct backend_ctx *bc, struct json_object *rec, enum r
 		reconcile_match(rec, o, ans);
 		goto out;
 	}
-	const char *vid = str_of(o, "id"), *st = str_of(o, "status");
+	const char *vid = rec_str(o, "id"), *st = rec_str(o, "status");
 	if (vid == NULL || vid[0] == '\0' || st == NULL) {
 		/* an answer that names no job: at submit it may still have made
 		 * one, which reconciling finds */
@@ -269,11 +293,11 @@ static void openai_parse(struct backend_ctx *bc, struct json_object *rec, enum r
 	if (ans->state == RS_FAILED) {
 		struct json_object *err = NULL;
 		json_object_object_get_ex(o, "error", &err);
-		const char *code = str_of(err, "code");
+		const char *code = rec_str(err, "code");
 		snprintf(ans->code, sizeof(ans->code), "%s",
 			 code && strstr(code, "moderation") ? "content_policy_violation" : "generation_failed");
 		snprintf(ans->message, sizeof(ans->message), "The upstream could not make the video (%.60s): %.400s",
-			 code ? code : "no code", str_of(err, "message") ? str_of(err, "message") : "no reason given");
+			 code ? code : "no code", rec_str(err, "message") ? rec_str(err, "message") : "no reason given");
 	}
 out:
 	json_object_put(o);
@@ -287,10 +311,16 @@ static void openai_unsupported(const struct backend_cfg *b, const struct model_b
 	out[remote_no_seed_fps(s, out)] = NULL;
 }
 
-const struct backend_ops backend_openai_ops = {
-	.type = "openai",
+const struct backend_type backend_openai = {
+	.name = "openai",
+	.kind = BACKEND_HTTP,
+	.caps = BCAP_THUMBNAIL,
+	.keys = openai_keys,
+	.record_keys = NULL,
+	.state_size = sizeof(struct openai_state),
+	.check = openai_check,
+	.init = openai_init,
+	.unsupported = openai_unsupported,
 	.build = openai_build,
 	.parse = openai_parse,
-	.unsupported = openai_unsupported,
-	.needs_image_file = 0,
 };

@@ -5,6 +5,8 @@
  * messages; every reader refuses keys it does not know, so typos fail loudly.
  */
 #include "config.h"
+#include "backend.h"
+#include "confcheck.h"
 #include "ssrf.h"
 
 #include <errno.h>
@@ -19,126 +21,12 @@
 #ifndef REELGATE_SYSCONFDIR
 #define REELGATE_SYSCONFDIR "/etc"
 #endif
-#ifndef REELGATE_PKGDATADIR
-#define REELGATE_PKGDATADIR "/usr/share/reelgate"
-#endif
 
 #define CONFIG_MAX_BYTES (1 << 20)
-
-struct ctx {
-	const char *path;
-	const char *base_dir;
-	char *err;
-	size_t errlen;
-};
-
-__attribute__((format(printf, 3, 4)))
-static int fail(struct ctx *c, const char *key, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(c->err, c->errlen, "%s: %s: %s", c->path, key, msg);
-	return -1;
-}
 
 static char *xstrdup(const char *s)
 {
 	return s ? strdup(s) : NULL;
-}
-
-/* resolve makes p absolute against the config file's directory. */
-static char *resolve(const struct ctx *c, const char *p)
-{
-	if (p[0] == '/')
-		return strdup(p);
-	size_t n = strlen(c->base_dir) + strlen(p) + 2;
-	char *out = malloc(n);
-	if (out != NULL)
-		snprintf(out, n, "%s/%s", c->base_dir, p);
-	return out;
-}
-
-/* check_keys refuses any key of obj not in allowed (NULL-terminated). */
-static int check_keys(struct ctx *c, struct json_object *obj,
-		      const char *where, const char *const *allowed)
-{
-	json_object_object_foreach(obj, k, v) {
-		(void)v;
-		int ok = 0;
-		for (const char *const *a = allowed; *a; a++)
-			if (strcmp(*a, k) == 0)
-				ok = 1;
-		if (!ok) {
-			char key[256];
-			snprintf(key, sizeof(key), "%s%s%s", where,
-				 where[0] ? "." : "", k);
-			return fail(c, key, "unknown key (check the spelling; see etc/reelgate.json)");
-		}
-	}
-	return 0;
-}
-
-static int get_object(struct ctx *c, struct json_object *parent,
-		      const char *name, const char *key,
-		      struct json_object **out)
-{
-	*out = NULL;
-	struct json_object *v;
-	if (!json_object_object_get_ex(parent, name, &v) || v == NULL)
-		return 0;
-	if (!json_object_is_type(v, json_type_object))
-		return fail(c, key, "must be an object");
-	*out = v;
-	return 0;
-}
-
-/* get_int reads an optional integer in [lo, hi] into *out. */
-static int get_int(struct ctx *c, struct json_object *parent,
-		   const char *name, const char *key, long long lo,
-		   long long hi, long long *out)
-{
-	struct json_object *v;
-	if (!json_object_object_get_ex(parent, name, &v) || v == NULL)
-		return 0;
-	if (!json_object_is_type(v, json_type_int))
-		return fail(c, key, "must be a whole number");
-	errno = 0;
-	long long n = json_object_get_int64(v);
-	if (errno != 0 || n < lo || n > hi)
-		return fail(c, key, "must be between %lld and %lld (got %lld)",
-			    lo, hi, n);
-	*out = n;
-	return 0;
-}
-
-static int get_string(struct ctx *c, struct json_object *parent,
-		      const char *name, const char *key, char **out)
-{
-	struct json_object *v;
-	if (!json_object_object_get_ex(parent, name, &v) || v == NULL)
-		return 0;
-	if (!json_object_is_type(v, json_type_string))
-		return fail(c, key, "must be a string");
-	if (json_object_get_string_len(v) == 0)
-		return fail(c, key, "must not be empty");
-	free(*out);
-	*out = strdup(json_object_get_string(v));
-	return *out ? 0 : fail(c, key, "out of memory");
-}
-
-static int get_bool(struct ctx *c, struct json_object *parent,
-		    const char *name, const char *key, int *out)
-{
-	struct json_object *v;
-	if (!json_object_object_get_ex(parent, name, &v) || v == NULL)
-		return 0;
-	if (!json_object_is_type(v, json_type_boolean))
-		return fail(c, key, "must be true or false");
-	*out = json_object_get_boolean(v);
-	return 0;
 }
 
 static int parse_size_text(const char *s, int *w, int *h)
@@ -159,87 +47,87 @@ static int parse_size_text(const char *s, int *w, int *h)
 	return 0;
 }
 
-static int read_limits(struct ctx *c, struct json_object *root,
+static int read_limits(struct confcheck *c, struct json_object *root,
 		       struct config *cfg)
 {
 	static const char *const keys[] = { "max_body_bytes", "max_image_bytes",
 		"max_prompt_chars", "max_metadata_bytes", "max_fields", "max_n",
 		"max_output_bytes", NULL };
 	struct json_object *o;
-	if (get_object(c, root, "limits", "limits", &o) < 0)
+	if (cc_object(c, root, "limits", "limits", &o) < 0)
 		return -1;
 	if (o == NULL)
 		return 0;
-	if (check_keys(c, o, "limits", keys) < 0)
+	if (cc_keys(c, o, "limits", keys, NULL) < 0)
 		return -1;
 	long long v;
 	v = (long long)cfg->max_body_bytes;
-	if (get_int(c, o, "max_body_bytes", "limits.max_body_bytes", 1024, 1LL << 32, &v) < 0)
+	if (cc_int(c, o, "max_body_bytes", "limits.max_body_bytes", 1024, 1LL << 32, &v) < 0)
 		return -1;
 	cfg->max_body_bytes = (size_t)v;
 	v = (long long)cfg->max_image_bytes;
-	if (get_int(c, o, "max_image_bytes", "limits.max_image_bytes", 1024, 1LL << 32, &v) < 0)
+	if (cc_int(c, o, "max_image_bytes", "limits.max_image_bytes", 1024, 1LL << 32, &v) < 0)
 		return -1;
 	cfg->max_image_bytes = (size_t)v;
 	v = (long long)cfg->max_prompt_chars;
-	if (get_int(c, o, "max_prompt_chars", "limits.max_prompt_chars", 1, 1 << 20, &v) < 0)
+	if (cc_int(c, o, "max_prompt_chars", "limits.max_prompt_chars", 1, 1 << 20, &v) < 0)
 		return -1;
 	cfg->max_prompt_chars = (size_t)v;
 	v = (long long)cfg->max_metadata_bytes;
-	if (get_int(c, o, "max_metadata_bytes", "limits.max_metadata_bytes", 2, 1 << 20, &v) < 0)
+	if (cc_int(c, o, "max_metadata_bytes", "limits.max_metadata_bytes", 2, 1 << 20, &v) < 0)
 		return -1;
 	cfg->max_metadata_bytes = (size_t)v;
 	v = (long long)cfg->max_fields;
-	if (get_int(c, o, "max_fields", "limits.max_fields", 4, 10000, &v) < 0)
+	if (cc_int(c, o, "max_fields", "limits.max_fields", 4, 10000, &v) < 0)
 		return -1;
 	cfg->max_fields = (size_t)v;
 	v = cfg->max_n;
-	if (get_int(c, o, "max_n", "limits.max_n", 1, 64, &v) < 0)
+	if (cc_int(c, o, "max_n", "limits.max_n", 1, 64, &v) < 0)
 		return -1;
 	cfg->max_n = (int)v;
 	v = (long long)cfg->max_output_bytes;
-	if (get_int(c, o, "max_output_bytes", "limits.max_output_bytes", 1024, 1LL << 40, &v) < 0)
+	if (cc_int(c, o, "max_output_bytes", "limits.max_output_bytes", 1024, 1LL << 40, &v) < 0)
 		return -1;
 	cfg->max_output_bytes = (size_t)v;
 	return 0;
 }
 
-static int read_db(struct ctx *c, struct json_object *root, struct config *cfg)
+static int read_db(struct confcheck *c, struct json_object *root, struct config *cfg)
 {
 	static const char *const keys[] = { "map_mb", "max_map_mb", "durable", NULL };
 	struct json_object *o;
-	if (get_object(c, root, "db", "db", &o) < 0)
+	if (cc_object(c, root, "db", "db", &o) < 0)
 		return -1;
 	if (o == NULL)
 		return 0;
-	if (check_keys(c, o, "db", keys) < 0)
+	if (cc_keys(c, o, "db", keys, NULL) < 0)
 		return -1;
 	long long map = (long long)(cfg->map_bytes >> 20);
 	long long max = (long long)(cfg->max_map_bytes >> 20);
-	if (get_int(c, o, "map_mb", "db.map_mb", 1, 1 << 24, &map) < 0 ||
-	    get_int(c, o, "max_map_mb", "db.max_map_mb", 1, 1 << 24, &max) < 0 ||
-	    get_bool(c, o, "durable", "db.durable", &cfg->durable) < 0)
+	if (cc_int(c, o, "map_mb", "db.map_mb", 1, 1 << 24, &map) < 0 ||
+	    cc_int(c, o, "max_map_mb", "db.max_map_mb", 1, 1 << 24, &max) < 0 ||
+	    cc_bool(c, o, "durable", "db.durable", &cfg->durable) < 0)
 		return -1;
 	if (max < map)
-		return fail(c, "db.max_map_mb", "must be at least db.map_mb (%lld)", map);
+		return cc_fail(c, "db.max_map_mb", "must be at least db.map_mb (%lld)", map);
 	cfg->map_bytes = (size_t)map << 20;
 	cfg->max_map_bytes = (size_t)max << 20;
 	return 0;
 }
 
-static int read_content(struct ctx *c, struct json_object *root,
+static int read_content(struct confcheck *c, struct json_object *root,
 			struct config *cfg)
 {
 	static const char *const keys[] = { "delivery", "accel_prefix", "retention_seconds", NULL };
 	struct json_object *o;
-	if (get_object(c, root, "content", "content", &o) < 0)
+	if (cc_object(c, root, "content", "content", &o) < 0)
 		return -1;
 	if (o == NULL)
 		return 0;
-	if (check_keys(c, o, "content", keys) < 0)
+	if (cc_keys(c, o, "content", keys, NULL) < 0)
 		return -1;
 	char *d = NULL;
-	if (get_string(c, o, "delivery", "content.delivery", &d) < 0)
+	if (cc_string(c, o, "delivery", "content.delivery", &d) < 0)
 		return -1;
 	if (d != NULL) {
 		if (strcmp(d, "none") == 0)
@@ -250,270 +138,158 @@ static int read_content(struct ctx *c, struct json_object *root,
 			cfg->delivery = DELIVERY_X_SENDFILE;
 		else {
 			free(d);
-			return fail(c, "content.delivery",
+			return cc_fail(c, "content.delivery",
 				    "must be \"none\", \"x-accel-redirect\" or \"x-sendfile\"");
 		}
 		free(d);
 	}
-	if (get_string(c, o, "accel_prefix", "content.accel_prefix", &cfg->accel_prefix) < 0)
+	if (cc_string(c, o, "accel_prefix", "content.accel_prefix", &cfg->accel_prefix) < 0)
 		return -1;
 	long long keep = cfg->retention_seconds;
-	if (get_int(c, o, "retention_seconds", "content.retention_seconds", 1, 10LL * 365 * 86400, &keep) < 0)
+	if (cc_int(c, o, "retention_seconds", "content.retention_seconds", 1, 10LL * 365 * 86400, &keep) < 0)
 		return -1;
 	cfg->retention_seconds = (long)keep;
 	if (cfg->accel_prefix[0] != '/')
-		return fail(c, "content.accel_prefix", "must start with /");
+		return cc_fail(c, "content.accel_prefix", "must start with /");
 	return 0;
 }
 
-static int read_command(struct ctx *c, struct json_object *v, const char *key,
-			struct backend_cfg *b)
-{
-	if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
-		return fail(c, key, "must be a non-empty array of strings (program and arguments)");
-	size_t n = json_object_array_length(v);
-	b->command = calloc(n + 1, sizeof(char *));
-	if (b->command == NULL)
-		return fail(c, key, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *a = json_object_array_get_idx(v, i);
-		if (!json_object_is_type(a, json_type_string) || json_object_get_string_len(a) == 0)
-			return fail(c, key, "element %zu must be a non-empty string", i);
-		const char *s = json_object_get_string(a);
-		if (i == 0 && strchr(s, '/') == NULL) {
-			/* A bare name is one of ours, shipped in pkgdatadir. */
-			size_t len = strlen(REELGATE_PKGDATADIR) + strlen(s) + 2;
-			b->command[i] = malloc(len);
-			if (b->command[i] != NULL)
-				snprintf(b->command[i], len, "%s/%s", REELGATE_PKGDATADIR, s);
-		} else if (i == 0) {
-			b->command[i] = resolve(c, s);
-		} else {
-			b->command[i] = strdup(s);
-		}
-		if (b->command[i] == NULL)
-			return fail(c, key, "out of memory");
-	}
-	return 0;
-}
+/* The keys every backend of a kind takes; a module adds its own. */
+static const char *const local_keys[] = { "type", "concurrency", "timeout_seconds", NULL };
+static const char *const http_keys[] = { "type", "base_url", "concurrency", "poll_seconds",
+	"request_timeout_seconds", "download_timeout_seconds", "max_retries", "allow_addresses",
+	"strict_params", NULL };
 
-/* read_remote checks an HTTP backend: the keys its type knows, base_url,
- * secrets given either inline or as the name of an environment variable,
- * numbers in range, and (ComfyUI) the workflow file and its input map. */
-static int read_remote(struct ctx *c, struct json_object *o, const char *key,
-		       struct backend_cfg *b)
+/* read_base_url: an http(s) URL, kept without its trailing slashes. */
+static int read_base_url(struct confcheck *c, struct json_object *o, const char *key,
+			 struct backend_cfg *b)
 {
-	static const char *const common[] = { "type", "base_url", "concurrency", "poll_seconds",
-		"request_timeout_seconds", "download_timeout_seconds", "max_retries",
-		"allow_addresses", "strict_params" };
-	static const char *const openai[] = { "api_key", "api_key_env", "auth", "encoding" };
-	static const char *const kling[] = { "access_key", "access_key_env", "secret_key",
-		"secret_key_env" };
-	static const char *const comfy[] = { "workflow", "inputs", "workflow_path" };
-	const char *keys[32];
-	size_t n = 0;
-	for (size_t i = 0; i < sizeof(common) / sizeof(*common); i++)
-		keys[n++] = common[i];
-	const char *const *extra = strcmp(b->type, "openai") == 0 ? openai
-				   : strcmp(b->type, "kling") == 0 ? kling : comfy;
-	size_t nextra = strcmp(b->type, "openai") == 0 ? 4 : strcmp(b->type, "kling") == 0 ? 4 : 3;
-	for (size_t i = 0; i < nextra; i++)
-		keys[n++] = extra[i];
-	keys[n] = NULL;
-	if (check_keys(c, o, key, (const char *const *)keys) < 0)
-		return -1;
 	char k2[320];
-	char *url = NULL;
 	snprintf(k2, sizeof(k2), "%s.base_url", key);
-	if (get_string(c, o, "base_url", k2, &url) < 0)
+	if (cc_string(c, o, "base_url", k2, &b->base_url) < 0)
 		return -1;
-	int bad = url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0);
-	if (!bad) {
-		size_t len = strlen(url);
-		while (len > 0 && url[len - 1] == '/')
-			url[--len] = '\0';
-		json_object_object_add(o, "base_url", json_object_new_string(url));
+	const char *url = b->base_url;
+	if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+		return cc_fail(c, k2, "missing or not an http(s) URL");
+	size_t len = strlen(b->base_url);
+	while (len > 0 && b->base_url[len - 1] == '/')
+		b->base_url[--len] = '\0';
+	json_object_object_add(o, "base_url", json_object_new_string(b->base_url));
+	return 0;
+}
+
+static int read_allow(struct confcheck *c, struct json_object *o, const char *key,
+		      struct backend_cfg *b)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(o, "allow_addresses", &v))
+		return 0;
+	char k2[320];
+	snprintf(k2, sizeof(k2), "%s.allow_addresses", key);
+	if (!json_object_is_type(v, json_type_array))
+		return cc_fail(c, k2, "must be a list of addresses or networks such as \"127.0.0.1\" or \"10.0.0.0/8\"");
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		struct json_object *e = json_object_array_get_idx(v, i);
+		if (!json_object_is_type(e, json_type_string) ||
+		    ssrf_policy_add(&b->policy, json_object_get_string(e)) < 0)
+			return cc_fail(c, k2, "element %zu is not an address or network (at most %d entries)",
+				       i, SSRF_MAX_ALLOW);
 	}
-	free(url);
-	if (bad)
-		return fail(c, k2, "missing or not an http(s) URL");
+	return 0;
+}
+
+/* read_http: the settings every HTTP backend has. */
+static int read_http(struct confcheck *c, struct json_object *o, const char *key,
+		     struct backend_cfg *b)
+{
+	if (read_base_url(c, o, key, b) < 0)
+		return -1;
 	static const char *const ints[] = { "poll_seconds", "request_timeout_seconds",
 		"download_timeout_seconds", "max_retries" };
 	static const long long lo[] = { 1, 1, 1, 0 }, hi[] = { 3600, 3600, 86400, 100 };
+	long long v[] = { 5, 60, 600, 6 };
+	char k2[320];
 	for (size_t i = 0; i < 4; i++) {
-		long long v = 0;
 		snprintf(k2, sizeof(k2), "%s.%s", key, ints[i]);
-		if (get_int(c, o, ints[i], k2, lo[i], hi[i], &v) < 0)
+		if (cc_int(c, o, ints[i], k2, lo[i], hi[i], &v[i]) < 0)
 			return -1;
 	}
-	struct json_object *v;
-	if (json_object_object_get_ex(o, "allow_addresses", &v)) {
-		snprintf(k2, sizeof(k2), "%s.allow_addresses", key);
-		struct ssrf_policy p;
-		memset(&p, 0, sizeof(p));
-		if (!json_object_is_type(v, json_type_array))
-			return fail(c, k2, "must be a list of addresses or networks such as \"127.0.0.1\" or \"10.0.0.0/8\"");
-		for (size_t i = 0; i < json_object_array_length(v); i++) {
-			struct json_object *e = json_object_array_get_idx(v, i);
-			if (!json_object_is_type(e, json_type_string) ||
-			    ssrf_policy_add(&p, json_object_get_string(e)) < 0)
-				return fail(c, k2, "element %zu is not an address or network (at most %d entries)",
-					    i, SSRF_MAX_ALLOW);
-		}
-	}
-	int strict = 0;
-	snprintf(k2, sizeof(k2), "%s.strict_params", key);
-	if (get_bool(c, o, "strict_params", k2, &strict) < 0)
+	b->poll_ms = (long)v[0] * 1000;
+	b->request_timeout_ms = (long)v[1] * 1000;
+	b->download_timeout_ms = (long)v[2] * 1000;
+	b->max_retries = (int)v[3];
+	if (read_allow(c, o, key, b) < 0)
 		return -1;
-	/* Secrets: inline, or the name of an environment variable. */
-	const char *const *secrets = strcmp(b->type, "openai") == 0 ? openai
-				     : strcmp(b->type, "kling") == 0 ? kling : NULL;
-	for (size_t i = 0; secrets && i < 4; i += 2) {
-		struct json_object *inl, *env;
-		int has_inline = json_object_object_get_ex(o, secrets[i], &inl);
-		int has_env = json_object_object_get_ex(o, secrets[i + 1], &env);
-		snprintf(k2, sizeof(k2), "%s.%s", key, secrets[i]);
-		if (!has_inline && !has_env)
-			return fail(c, k2, "missing: give %s, or %s naming an environment variable",
-				    secrets[i], secrets[i + 1]);
-		if ((has_inline && !json_object_is_type(inl, json_type_string)) ||
-		    (has_env && !json_object_is_type(env, json_type_string)))
-			return fail(c, k2, "must be a string");
-		if (strcmp(b->type, "openai") == 0)
-			break;
-	}
-	if (strcmp(b->type, "openai") == 0) {
-		char *s = NULL;
-		snprintf(k2, sizeof(k2), "%s.auth", key);
-		if (get_string(c, o, "auth", k2, &s) < 0)
-			return -1;
-		bad = s && strcmp(s, "bearer") != 0 && strcmp(s, "api-key") != 0;
-		free(s);
-		if (bad)
-			return fail(c, k2, "must be \"bearer\" (Authorization: Bearer) or \"api-key\" (Azure)");
-		s = NULL;
-		snprintf(k2, sizeof(k2), "%s.encoding", key);
-		if (get_string(c, o, "encoding", k2, &s) < 0)
-			return -1;
-		bad = s && strcmp(s, "multipart") != 0 && strcmp(s, "json") != 0;
-		free(s);
-		if (bad)
-			return fail(c, k2, "must be \"multipart\" or \"json\"");
-	}
-	if (strcmp(b->type, "comfyui") == 0) {
-		char *wf = NULL;
-		snprintf(k2, sizeof(k2), "%s.workflow", key);
-		if (get_string(c, o, "workflow", k2, &wf) < 0)
-			return -1;
-		if (wf == NULL)
-			return fail(c, k2, "missing: the API-format workflow file (Export (API) in ComfyUI)");
-		char *abs = resolve(c, wf);
-		free(wf);
-		struct json_object *doc = abs ? json_object_from_file(abs) : NULL;
-		int ok = doc && json_object_is_type(doc, json_type_object);
-		if (ok)
-			json_object_object_add(o, "workflow_path", json_object_new_string(abs));
-		struct json_object *inputs;
-		snprintf(k2, sizeof(k2), "%s.inputs", key);
-		if (ok && (!json_object_object_get_ex(o, "inputs", &inputs) ||
-			   !json_object_is_type(inputs, json_type_object))) {
-			json_object_put(doc);
-			free(abs);
-			return fail(c, k2, "missing: which node input receives each value, e.g. {\"prompt\": [\"6\", \"text\"]}");
-		}
-		if (!ok) {
-			json_object_put(doc);
-			fail(c, k2, "cannot read %s as a JSON workflow object", abs ? abs : "the workflow");
-			free(abs);
-			return -1;
-		}
-		free(abs);
-		static const char *const names[] = { "prompt", "negative_prompt", "seed", "width",
-			"height", "frames", "fps", "seconds", "image", NULL };
-		json_object_object_foreach(inputs, name, pair) {
-			int known = 0;
-			for (const char *const *nm = names; *nm; nm++)
-				known |= strcmp(*nm, name) == 0;
-			struct json_object *node, *node_inputs;
-			snprintf(k2, sizeof(k2), "%s.inputs.%s", key, name);
-			if (!known) {
-				json_object_put(doc);
-				return fail(c, k2, "unknown value (known: prompt, negative_prompt, seed, width, height, frames, fps, seconds, image)");
-			}
-			if (!json_object_is_type(pair, json_type_array) || json_object_array_length(pair) != 2 ||
-			    !json_object_is_type(json_object_array_get_idx(pair, 0), json_type_string) ||
-			    !json_object_is_type(json_object_array_get_idx(pair, 1), json_type_string) ||
-			    !json_object_object_get_ex(doc, json_object_get_string(json_object_array_get_idx(pair, 0)), &node) ||
-			    !json_object_object_get_ex(node, "inputs", &node_inputs)) {
-				json_object_put(doc);
-				return fail(c, k2, "must be [\"NODE_ID\", \"INPUT\"] naming a node of the workflow");
-			}
-		}
-		if (!json_object_object_get_ex(inputs, "prompt", NULL)) {
-			json_object_put(doc);
-			snprintf(k2, sizeof(k2), "%s.inputs.prompt", key);
-			return fail(c, k2, "missing: the node input that receives the prompt");
-		}
-		json_object_put(doc);
-	}
+	snprintf(k2, sizeof(k2), "%s.strict_params", key);
+	return cc_bool(c, o, "strict_params", k2, &b->strict_params);
+}
+
+/* read_local: the settings every local backend has. */
+static int read_local(struct confcheck *c, struct json_object *o, const char *key,
+		      struct backend_cfg *b)
+{
+	char k2[320];
+	long long t = 0;
+	snprintf(k2, sizeof(k2), "%s.timeout_seconds", key);
+	if (cc_int(c, o, "timeout_seconds", k2, 0, 365LL * 86400, &t) < 0)
+		return -1;
+	b->timeout_ms = (long)t * 1000;
 	return 0;
 }
 
-static int read_backend(struct ctx *c, const char *name, struct json_object *o,
+/* read_backend checks an entry of "backends": its type names a module
+ * (backend.c's registry), it has only the keys of its kind and its module,
+ * the common settings are read here and the module checks its own. */
+static int read_backend(struct confcheck *c, const char *name, struct json_object *o,
 			struct backend_cfg *b)
 {
-	char key[256];
+	char key[256], tkey[300], names[200];
 	snprintf(key, sizeof(key), "backends.%s", name);
 	b->name = strdup(name);
 	b->raw = o;
 	b->concurrency = 2;
 	if (!json_object_is_type(o, json_type_object))
-		return fail(c, key, "must be an object");
-	char tkey[300];
+		return cc_fail(c, key, "must be an object");
 	snprintf(tkey, sizeof(tkey), "%s.type", key);
-	if (get_string(c, o, "type", tkey, &b->type) < 0)
+	if (cc_string(c, o, "type", tkey, &b->type) < 0)
 		return -1;
+	backend_type_names(names, sizeof(names));
 	if (b->type == NULL)
-		return fail(c, tkey, "missing (supported: \"command\")");
-	if (strcmp(b->type, "command") == 0) {
-		static const char *const keys[] = { "type", "command", "concurrency",
-			"timeout_seconds", NULL };
-		if (check_keys(c, o, key, keys) < 0)
-			return -1;
-		struct json_object *cmd;
-		snprintf(tkey, sizeof(tkey), "%s.command", key);
-		if (!json_object_object_get_ex(o, "command", &cmd))
-			return fail(c, tkey, "missing: the program to run and its arguments");
-		if (read_command(c, cmd, tkey, b) < 0)
-			return -1;
-	} else if (strcmp(b->type, "openai") == 0 || strcmp(b->type, "kling") == 0 ||
-		   strcmp(b->type, "comfyui") == 0) {
-		if (read_remote(c, o, key, b) < 0)
-			return -1;
-	} else {
-		return fail(c, tkey, "unknown backend type \"%s\" (supported: command, openai, kling, comfyui)",
-			    b->type);
-	}
+		return cc_fail(c, tkey, "missing (supported: %s)", names);
+	b->module = backend_type_find(b->type);
+	if (b->module == NULL)
+		return cc_fail(c, tkey, "unknown backend type \"%s\" (supported: %s)", b->type, names);
+	int http = b->module->kind == BACKEND_HTTP;
+	if (cc_keys(c, o, key, http ? http_keys : local_keys, b->module->keys) < 0)
+		return -1;
+	if ((http ? read_http(c, o, key, b) : read_local(c, o, key, b)) < 0)
+		return -1;
+	if (b->module->check && b->module->check(c, o, key) < 0)
+		return -1;
 	long long conc = b->concurrency;
 	snprintf(tkey, sizeof(tkey), "%s.concurrency", key);
-	if (get_int(c, o, "concurrency", tkey, 1, 100000, &conc) < 0)
+	if (cc_int(c, o, "concurrency", tkey, 1, 100000, &conc) < 0)
 		return -1;
 	b->concurrency = (int)conc;
 	return 0;
 }
 
-static int read_backends(struct ctx *c, struct json_object *root,
+static int read_backends(struct confcheck *c, struct json_object *root,
 			 struct config *cfg)
 {
 	struct json_object *o;
-	if (get_object(c, root, "backends", "backends", &o) < 0)
+	if (cc_object(c, root, "backends", "backends", &o) < 0)
 		return -1;
 	if (o == NULL)
 		return 0;
-	size_t n = (size_t)json_object_object_length(o);
-	cfg->backends = calloc(n ? n : 1, sizeof(*cfg->backends));
-	if (cfg->backends == NULL)
-		return fail(c, "backends", "out of memory");
+	/* Appended: the embedded defaults are read after the file's own
+	 * backends when the file names no model. */
+	size_t n = cfg->nbackends + (size_t)json_object_object_length(o);
+	struct backend_cfg *grown = realloc(cfg->backends, (n ? n : 1) * sizeof(*cfg->backends));
+	if (grown == NULL)
+		return cc_fail(c, "backends", "out of memory");
+	cfg->backends = grown;
+	memset(cfg->backends + cfg->nbackends, 0, (n - cfg->nbackends) * sizeof(*cfg->backends));
 	json_object_object_foreach(o, name, v) {
 		if (read_backend(c, name, v, &cfg->backends[cfg->nbackends++]) < 0)
 			return -1;
@@ -521,62 +297,62 @@ static int read_backends(struct ctx *c, struct json_object *root,
 	return 0;
 }
 
-static int read_seconds(struct ctx *c, struct json_object *v, const char *key,
+static int read_seconds(struct confcheck *c, struct json_object *v, const char *key,
 			struct model_cfg *m)
 {
 	if (json_object_is_type(v, json_type_array)) {
 		size_t n = json_object_array_length(v);
 		if (n == 0)
-			return fail(c, key, "must list at least one duration");
+			return cc_fail(c, key, "must list at least one duration");
 		m->seconds = calloc(n, sizeof(int));
 		if (m->seconds == NULL)
-			return fail(c, key, "out of memory");
+			return cc_fail(c, key, "out of memory");
 		for (size_t i = 0; i < n; i++) {
 			struct json_object *e = json_object_array_get_idx(v, i);
 			int64_t s = json_object_get_int64(e);
 			if (!json_object_is_type(e, json_type_int) || s < 1 || s > 3600)
-				return fail(c, key, "element %zu must be a whole number of seconds 1..3600", i);
+				return cc_fail(c, key, "element %zu must be a whole number of seconds 1..3600", i);
 			m->seconds[m->nseconds++] = (int)s;
 		}
 		return 0;
 	}
 	if (json_object_is_type(v, json_type_object)) {
 		static const char *const keys[] = { "min", "max", NULL };
-		if (check_keys(c, v, key, keys) < 0)
+		if (cc_keys(c, v, key, keys, NULL) < 0)
 			return -1;
 		long long lo = 1, hi = 20;
 		char k2[300];
 		snprintf(k2, sizeof(k2), "%s.min", key);
-		if (get_int(c, v, "min", k2, 1, 3600, &lo) < 0)
+		if (cc_int(c, v, "min", k2, 1, 3600, &lo) < 0)
 			return -1;
 		snprintf(k2, sizeof(k2), "%s.max", key);
-		if (get_int(c, v, "max", k2, 1, 3600, &hi) < 0)
+		if (cc_int(c, v, "max", k2, 1, 3600, &hi) < 0)
 			return -1;
 		if (hi < lo)
-			return fail(c, key, "max must be at least min");
+			return cc_fail(c, key, "max must be at least min");
 		m->seconds_min = (int)lo;
 		m->seconds_max = (int)hi;
 		return 0;
 	}
-	return fail(c, key, "must be a list of durations or {\"min\": a, \"max\": b}");
+	return cc_fail(c, key, "must be a list of durations or {\"min\": a, \"max\": b}");
 }
 
-static int read_sizes(struct ctx *c, struct json_object *v, const char *key,
+static int read_sizes(struct confcheck *c, struct json_object *v, const char *key,
 		      struct model_cfg *m)
 {
 	if (json_object_is_type(v, json_type_array)) {
 		size_t n = json_object_array_length(v);
 		if (n == 0)
-			return fail(c, key, "must list at least one size");
+			return cc_fail(c, key, "must list at least one size");
 		m->sizes = calloc(2 * n, sizeof(int));
 		if (m->sizes == NULL)
-			return fail(c, key, "out of memory");
+			return cc_fail(c, key, "out of memory");
 		for (size_t i = 0; i < n; i++) {
 			struct json_object *e = json_object_array_get_idx(v, i);
 			int w, h;
 			if (!json_object_is_type(e, json_type_string) ||
 			    parse_size_text(json_object_get_string(e), &w, &h) < 0)
-				return fail(c, key, "element %zu must be a \"WIDTHxHEIGHT\" string (16..7680)", i);
+				return cc_fail(c, key, "element %zu must be a \"WIDTHxHEIGHT\" string (16..7680)", i);
 			m->sizes[2 * m->nsizes] = w;
 			m->sizes[2 * m->nsizes + 1] = h;
 			m->nsizes++;
@@ -585,21 +361,21 @@ static int read_sizes(struct ctx *c, struct json_object *v, const char *key,
 	}
 	if (json_object_is_type(v, json_type_object)) {
 		static const char *const keys[] = { "max_width", "max_height", NULL };
-		if (check_keys(c, v, key, keys) < 0)
+		if (cc_keys(c, v, key, keys, NULL) < 0)
 			return -1;
 		long long w = 1920, h = 1920;
 		char k2[300];
 		snprintf(k2, sizeof(k2), "%s.max_width", key);
-		if (get_int(c, v, "max_width", k2, 16, 7680, &w) < 0)
+		if (cc_int(c, v, "max_width", k2, 16, 7680, &w) < 0)
 			return -1;
 		snprintf(k2, sizeof(k2), "%s.max_height", key);
-		if (get_int(c, v, "max_height", k2, 16, 7680, &h) < 0)
+		if (cc_int(c, v, "max_height", k2, 16, 7680, &h) < 0)
 			return -1;
 		m->max_width = (int)w;
 		m->max_height = (int)h;
 		return 0;
 	}
-	return fail(c, key, "must be a list of \"WxH\" sizes or {\"max_width\": w, \"max_height\": h}");
+	return cc_fail(c, key, "must be a list of \"WxH\" sizes or {\"max_width\": w, \"max_height\": h}");
 }
 
 int config_model_allows_seconds(const struct model_cfg *m, int s)
@@ -623,39 +399,39 @@ int config_model_allows_size(const struct model_cfg *m, int w, int h)
 	return 0;
 }
 
-static int read_model_backends(struct ctx *c, struct json_object *v,
+static int read_model_backends(struct confcheck *c, struct json_object *v,
 			       const char *key, struct model_cfg *m)
 {
 	if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
-		return fail(c, key, "must be a non-empty list of {\"backend\": NAME, \"model\": UPSTREAM_MODEL}");
+		return cc_fail(c, key, "must be a non-empty list of {\"backend\": NAME, \"model\": UPSTREAM_MODEL}");
 	size_t n = json_object_array_length(v);
 	m->backends = calloc(n, sizeof(*m->backends));
 	if (m->backends == NULL)
-		return fail(c, key, "out of memory");
+		return cc_fail(c, key, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		static const char *const keys[] = { "backend", "model", NULL };
 		struct json_object *e = json_object_array_get_idx(v, i);
 		char k2[300];
 		snprintf(k2, sizeof(k2), "%s[%zu]", key, i);
 		if (!json_object_is_type(e, json_type_object))
-			return fail(c, k2, "must be an object {\"backend\": NAME, \"model\": UPSTREAM_MODEL}");
-		if (check_keys(c, e, k2, keys) < 0)
+			return cc_fail(c, k2, "must be an object {\"backend\": NAME, \"model\": UPSTREAM_MODEL}");
+		if (cc_keys(c, e, k2, keys, NULL) < 0)
 			return -1;
 		struct model_backend *mb = &m->backends[m->nbackends++];
 		char k3[320];
 		snprintf(k3, sizeof(k3), "%s.backend", k2);
-		if (get_string(c, e, "backend", k3, &mb->backend) < 0)
+		if (cc_string(c, e, "backend", k3, &mb->backend) < 0)
 			return -1;
 		if (mb->backend == NULL)
-			return fail(c, k3, "missing: name one of the entries under \"backends\"");
+			return cc_fail(c, k3, "missing: name one of the entries under \"backends\"");
 		snprintf(k3, sizeof(k3), "%s.model", k2);
-		if (get_string(c, e, "model", k3, &mb->model) < 0)
+		if (cc_string(c, e, "model", k3, &mb->model) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int read_model(struct ctx *c, const char *name, struct json_object *o,
+static int read_model(struct confcheck *c, const char *name, struct json_object *o,
 		      struct model_cfg *m)
 {
 	static const char *const keys[] = { "backends", "seconds", "sizes",
@@ -675,18 +451,18 @@ static int read_model(struct ctx *c, const char *name, struct json_object *o,
 	m->max_fps = 60;
 	m->deadline_seconds = 1800;
 	if (m->name == NULL)
-		return fail(c, key, "out of memory");
+		return cc_fail(c, key, "out of memory");
 	if (strlen(name) == 0 || strlen(name) > 128)
-		return fail(c, key, "a model name must be 1..128 characters");
+		return cc_fail(c, key, "a model name must be 1..128 characters");
 	if (!json_object_is_type(o, json_type_object))
-		return fail(c, key, "must be an object");
-	if (check_keys(c, o, key, keys) < 0)
+		return cc_fail(c, key, "must be an object");
+	if (cc_keys(c, o, key, keys, NULL) < 0)
 		return -1;
 	char k2[300];
 	struct json_object *v;
 	snprintf(k2, sizeof(k2), "%s.backends", key);
 	if (!json_object_object_get_ex(o, "backends", &v))
-		return fail(c, k2, "missing: list the backends that serve this model");
+		return cc_fail(c, k2, "missing: list the backends that serve this model");
 	if (read_model_backends(c, v, k2, m) < 0)
 		return -1;
 	snprintf(k2, sizeof(k2), "%s.seconds", key);
@@ -698,60 +474,60 @@ static int read_model(struct ctx *c, const char *name, struct json_object *o,
 	long long n;
 	snprintf(k2, sizeof(k2), "%s.default_seconds", key);
 	n = m->nseconds ? m->seconds[0] : m->default_seconds;
-	if (get_int(c, o, "default_seconds", k2, 1, 3600, &n) < 0)
+	if (cc_int(c, o, "default_seconds", k2, 1, 3600, &n) < 0)
 		return -1;
 	m->default_seconds = (int)n;
 	if (!config_model_allows_seconds(m, m->default_seconds))
-		return fail(c, k2, "%d is not one of the model's allowed durations", m->default_seconds);
+		return cc_fail(c, k2, "%d is not one of the model's allowed durations", m->default_seconds);
 	snprintf(k2, sizeof(k2), "%s.default_size", key);
 	if (m->nsizes > 0) {
 		m->default_width = m->sizes[0];
 		m->default_height = m->sizes[1];
 	}
 	char *ds = NULL;
-	if (get_string(c, o, "default_size", k2, &ds) < 0)
+	if (cc_string(c, o, "default_size", k2, &ds) < 0)
 		return -1;
 	if (ds != NULL) {
 		int bad = parse_size_text(ds, &m->default_width, &m->default_height);
 		free(ds);
 		if (bad)
-			return fail(c, k2, "must be a \"WIDTHxHEIGHT\" string");
+			return cc_fail(c, k2, "must be a \"WIDTHxHEIGHT\" string");
 	}
 	if (!config_model_allows_size(m, m->default_width, m->default_height))
-		return fail(c, k2, "%dx%d is not one of the model's allowed sizes",
+		return cc_fail(c, k2, "%dx%d is not one of the model's allowed sizes",
 			    m->default_width, m->default_height);
 	snprintf(k2, sizeof(k2), "%s.max_fps", key);
 	n = m->max_fps;
-	if (get_int(c, o, "max_fps", k2, 1, 240, &n) < 0)
+	if (cc_int(c, o, "max_fps", k2, 1, 240, &n) < 0)
 		return -1;
 	m->max_fps = (int)n;
 	snprintf(k2, sizeof(k2), "%s.default_fps", key);
 	n = m->default_fps < m->max_fps ? m->default_fps : m->max_fps;
-	if (get_int(c, o, "default_fps", k2, 1, m->max_fps, &n) < 0)
+	if (cc_int(c, o, "default_fps", k2, 1, m->max_fps, &n) < 0)
 		return -1;
 	m->default_fps = (int)n;
 	snprintf(k2, sizeof(k2), "%s.deadline_seconds", key);
 	n = m->deadline_seconds;
-	if (get_int(c, o, "deadline_seconds", k2, 10, 7 * 86400, &n) < 0)
+	if (cc_int(c, o, "deadline_seconds", k2, 10, 7 * 86400, &n) < 0)
 		return -1;
 	m->deadline_seconds = (int)n;
 	return 0;
 }
 
-static int read_models(struct ctx *c, struct json_object *root,
+static int read_models(struct confcheck *c, struct json_object *root,
 		       struct config *cfg)
 {
 	struct json_object *o;
-	if (get_object(c, root, "models", "models", &o) < 0)
+	if (cc_object(c, root, "models", "models", &o) < 0)
 		return -1;
 	if (o == NULL)
 		return 0;
 	size_t n = (size_t)json_object_object_length(o);
 	if (n == 0)
-		return fail(c, "models", "must name at least one model");
+		return cc_fail(c, "models", "must name at least one model");
 	cfg->models = calloc(n, sizeof(*cfg->models));
 	if (cfg->models == NULL)
-		return fail(c, "models", "out of memory");
+		return cc_fail(c, "models", "out of memory");
 	json_object_object_foreach(o, name, v) {
 		if (read_model(c, name, v, &cfg->models[cfg->nmodels++]) < 0)
 			return -1;
@@ -767,11 +543,11 @@ static const char default_models[] =
 	"\"backends\":{\"local\":{\"type\":\"command\",\"command\":[\"render-ffmpeg\"],"
 	"\"concurrency\":2}}}";
 
-static int add_default_models(struct ctx *c, struct config *cfg)
+static int add_default_models(struct confcheck *c, struct config *cfg)
 {
 	struct json_object *d = json_tokener_parse(default_models);
 	if (d == NULL)
-		return fail(c, "models", "out of memory");
+		return cc_fail(c, "models", "out of memory");
 	/* The parsed defaults are kept alive by attaching them to root. */
 	json_object_object_add(cfg->root, "__defaults", d);
 	int rc = read_backends(c, d, cfg);
@@ -780,7 +556,7 @@ static int add_default_models(struct ctx *c, struct config *cfg)
 	return rc;
 }
 
-static int check_references(struct ctx *c, struct config *cfg)
+static int check_references(struct confcheck *c, struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->nmodels; i++) {
 		const struct model_cfg *m = &cfg->models[i];
@@ -788,7 +564,7 @@ static int check_references(struct ctx *c, struct config *cfg)
 			if (config_backend(cfg, m->backends[j].backend) == NULL) {
 				char key[300];
 				snprintf(key, sizeof(key), "models.%s.backends[%zu].backend", m->name, j);
-				return fail(c, key, "\"%s\" is not defined under \"backends\"",
+				return cc_fail(c, key, "\"%s\" is not defined under \"backends\"",
 					    m->backends[j].backend);
 			}
 		}
@@ -796,35 +572,35 @@ static int check_references(struct ctx *c, struct config *cfg)
 	if (cfg->default_model == NULL) {
 		cfg->default_model = strdup(cfg->models[0].name);
 		if (cfg->default_model == NULL)
-			return fail(c, "default_model", "out of memory");
+			return cc_fail(c, "default_model", "out of memory");
 	} else if (config_model(cfg, cfg->default_model) == NULL) {
 		char names[512];
 		config_model_names(cfg, names, sizeof(names));
-		return fail(c, "default_model", "\"%s\" is not a configured model (models: %s)",
+		return cc_fail(c, "default_model", "\"%s\" is not a configured model (models: %s)",
 			    cfg->default_model, names);
 	}
 	return 0;
 }
 
-static int read_root(struct ctx *c, struct json_object *root, struct config *cfg)
+static int read_root(struct confcheck *c, struct json_object *root, struct config *cfg)
 {
 	static const char *const keys[] = { "listen", "listen_mode", "workers",
 		"data_dir", "log_file", "public_url", "limits", "db",
 		"default_model", "models", "backends", "content", "ffmpeg", NULL };
-	if (check_keys(c, root, "", keys) < 0)
+	if (cc_keys(c, root, "", keys, NULL) < 0)
 		return -1;
-	if (get_string(c, root, "listen", "listen", &cfg->listen) < 0)
+	if (cc_string(c, root, "listen", "listen", &cfg->listen) < 0)
 		return -1;
 	if (strncmp(cfg->listen, "unix:", 5) == 0) {
 		if (cfg->listen[5] == '\0')
-			return fail(c, "listen", "\"unix:\" needs a socket path");
+			return cc_fail(c, "listen", "\"unix:\" needs a socket path");
 		if (cfg->listen[5] != '/') {
-			char *abs = resolve(c, cfg->listen + 5);
+			char *abs = cc_resolve(c, cfg->listen + 5);
 			size_t n = abs ? strlen(abs) + 6 : 0;
 			char *p = abs ? malloc(n) : NULL;
 			if (p == NULL) {
 				free(abs);
-				return fail(c, "listen", "out of memory");
+				return cc_fail(c, "listen", "out of memory");
 			}
 			snprintf(p, n, "unix:%s", abs);
 			free(abs);
@@ -832,17 +608,17 @@ static int read_root(struct ctx *c, struct json_object *root, struct config *cfg
 			cfg->listen = p;
 		}
 		if (strlen(cfg->listen) - 5 >= 108)
-			return fail(c, "listen", "unix socket path too long (max 107 bytes)");
+			return cc_fail(c, "listen", "unix socket path too long (max 107 bytes)");
 	} else {
 		const char *colon = strrchr(cfg->listen, ':');
 		char *end;
 		long port = colon ? strtol(colon + 1, &end, 10) : -1;
 		if (colon == NULL || colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535)
-			return fail(c, "listen", "must be \"HOST:PORT\" or \"unix:/path\" (got \"%s\")",
+			return cc_fail(c, "listen", "must be \"HOST:PORT\" or \"unix:/path\" (got \"%s\")",
 				    cfg->listen);
 	}
 	char *mode = NULL;
-	if (get_string(c, root, "listen_mode", "listen_mode", &mode) < 0)
+	if (cc_string(c, root, "listen_mode", "listen_mode", &mode) < 0)
 		return -1;
 	if (mode != NULL) {
 		char *end;
@@ -850,28 +626,28 @@ static int read_root(struct ctx *c, struct json_object *root, struct config *cfg
 		int bad = *end != '\0' || m < 0 || m > 0777;
 		free(mode);
 		if (bad)
-			return fail(c, "listen_mode", "must be an octal mode string such as \"0660\"");
+			return cc_fail(c, "listen_mode", "must be an octal mode string such as \"0660\"");
 		cfg->listen_mode = (int)m;
 	}
 	long long w = cfg->workers;
-	if (get_int(c, root, "workers", "workers", 1, 256, &w) < 0)
+	if (cc_int(c, root, "workers", "workers", 1, 256, &w) < 0)
 		return -1;
 	cfg->workers = (int)w;
 	char *dd = NULL;
-	if (get_string(c, root, "data_dir", "data_dir", &dd) < 0)
+	if (cc_string(c, root, "data_dir", "data_dir", &dd) < 0)
 		return -1;
 	if (dd == NULL)
-		return fail(c, "data_dir", "missing: where reelgate keeps its database and files");
-	cfg->data_dir = resolve(c, dd);
+		return cc_fail(c, "data_dir", "missing: where reelgate keeps its database and files");
+	cfg->data_dir = cc_resolve(c, dd);
 	free(dd);
 	if (cfg->data_dir == NULL || strlen(cfg->data_dir) > 512)
-		return fail(c, "data_dir", "must be a path of at most 512 bytes");
+		return cc_fail(c, "data_dir", "must be a path of at most 512 bytes");
 	struct json_object *lf;
 	if (json_object_object_get_ex(root, "log_file", &lf) && lf != NULL) {
 		char *l = NULL;
-		if (get_string(c, root, "log_file", "log_file", &l) < 0)
+		if (cc_string(c, root, "log_file", "log_file", &l) < 0)
 			return -1;
-		cfg->log_file = resolve(c, l);
+		cfg->log_file = cc_resolve(c, l);
 		free(l);
 	} else {
 		size_t n = strlen(cfg->data_dir) + 16;
@@ -879,14 +655,14 @@ static int read_root(struct ctx *c, struct json_object *root, struct config *cfg
 		if (cfg->log_file)
 			snprintf(cfg->log_file, n, "%s/reelgate.log", cfg->data_dir);
 	}
-	if (get_string(c, root, "ffmpeg", "ffmpeg", &cfg->ffmpeg) < 0)
+	if (cc_string(c, root, "ffmpeg", "ffmpeg", &cfg->ffmpeg) < 0)
 		return -1;
-	if (get_string(c, root, "public_url", "public_url", &cfg->public_url) < 0)
+	if (cc_string(c, root, "public_url", "public_url", &cfg->public_url) < 0)
 		return -1;
 	if (cfg->public_url != NULL) {
 		if (strncmp(cfg->public_url, "http://", 7) != 0 &&
 		    strncmp(cfg->public_url, "https://", 8) != 0)
-			return fail(c, "public_url", "must start with http:// or https://");
+			return cc_fail(c, "public_url", "must start with http:// or https://");
 		size_t n = strlen(cfg->public_url);
 		while (n > 0 && cfg->public_url[n - 1] == '/')
 			cfg->public_url[--n] = '\0';
@@ -898,8 +674,8 @@ static int read_root(struct ctx *c, struct json_object *root, struct config *cfg
 	if (cfg->nmodels == 0 && add_default_models(c, cfg) < 0)
 		return -1;
 	if (cfg->delivery == DELIVERY_X_SENDFILE && strchr(cfg->data_dir, '%') != NULL)
-		return fail(c, "data_dir", "must not contain %% with \"x-sendfile\" delivery (lighttpd decodes the path)");
-	if (get_string(c, root, "default_model", "default_model", &cfg->default_model) < 0)
+		return cc_fail(c, "data_dir", "must not contain %% with \"x-sendfile\" delivery (lighttpd decodes the path)");
+	if (cc_string(c, root, "default_model", "default_model", &cfg->default_model) < 0)
 		return -1;
 	return check_references(c, cfg);
 }
@@ -938,7 +714,7 @@ static int line_of(const char *text, size_t off)
 struct config *config_parse(const char *text, const char *path,
 			    const char *base_dir, char *err, size_t errlen)
 {
-	struct ctx c = { path, base_dir, err, errlen };
+	struct confcheck c = { path, base_dir, err, errlen };
 	struct config *cfg = calloc(1, sizeof(*cfg));
 	if (cfg == NULL) {
 		snprintf(err, errlen, "%s: out of memory", path);
@@ -974,7 +750,7 @@ struct config *config_parse(const char *text, const char *path,
 		}
 	}
 	if (!json_object_is_type(cfg->root, json_type_object)) {
-		fail(&c, "(top level)", "must be a JSON object");
+		cc_fail(&c, "(top level)", "must be a JSON object");
 		config_free(cfg);
 		return NULL;
 	}
@@ -1039,9 +815,7 @@ void config_free(struct config *cfg)
 		struct backend_cfg *b = &cfg->backends[i];
 		free(b->name);
 		free(b->type);
-		for (char **p = b->command; p && *p; p++)
-			free(*p);
-		free(b->command);
+		free(b->base_url);
 	}
 	free(cfg->backends);
 	free(cfg->path);

@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <json-c/json.h>
 
+#include "ssrf.h"
+
+struct backend_type;
+
 enum delivery { DELIVERY_NONE, DELIVERY_X_ACCEL, DELIVERY_X_SENDFILE };
 
 struct model_backend {
@@ -35,11 +39,24 @@ struct model_cfg {
 	int deadline_seconds;
 };
 
+/* A configured backend: the settings every backend of its kind has, read
+ * and checked once here; the keys its module adds stay in raw, checked by
+ * the module (backend.h) and read by it alone. */
 struct backend_cfg {
 	char *name;
-	char *type;     /* "command" */
-	char **command; /* argv, NULL-terminated (command backends) */
+	char *type;      /* the module's type name */
+	const struct backend_type *module;
 	int concurrency;
+	/* HTTP backends */
+	char *base_url;  /* without a trailing '/' */
+	long poll_ms;
+	long request_timeout_ms;
+	long download_timeout_ms;
+	int max_retries;
+	int strict_params;
+	struct ssrf_policy policy; /* allow_addresses */
+	/* local backends */
+	long timeout_ms; /* the program's time limit, 0: none */
 	struct json_object *raw; /* the entry as written, borrowed from root */
 };
 

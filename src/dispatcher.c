@@ -32,6 +32,7 @@
 
 #include "backend.h"
 #include "log.h"
+#include "record.h"
 #include "notify.h"
 #include "store.h"
 #include "task.h"
@@ -385,15 +386,13 @@ void disp_free_run(struct dispatcher *d, struct run *r)
 	remote_abort(d, r);
 	disp_kill_child(r);
 	disp_set_backend(d, r, NULL);
-	buf_deinit(&r->stdin_doc);
+	local_job_deinit(&r->job);
 	json_object_put(r->rec);
 	r->rec = NULL;
-	free(r->w_value);
-	r->w_value = NULL;
+	json_object_put(r->w_keep);
+	r->w_keep = NULL;
 	free(r->w_msg);
 	r->w_msg = NULL;
-	command_env_free(r->env);
-	r->env = NULL;
 	r->dead = 1;
 	r->grave_next = d->grave;
 	d->grave = r;
@@ -479,7 +478,7 @@ static int spawn(struct dispatcher *d, struct run *r, char *const argv[], char *
 	r->line_len = r->err_len = 0;
 	r->err_last[0] = '\0';
 	r->stdin_off = 0;
-	if (r->stdin_doc.len == 0)
+	if (r->job.input.len == 0)
 		close_fd(&r->in_fd);
 	disp_list_push(d, RL_PROCS, r);
 	return 0;
@@ -514,7 +513,7 @@ int disp_save(struct dispatcher *d, struct json_object *rec)
 	if (err == RG_OK)
 		return 0;
 	if (err != RG_ENOENT)
-		log_error("store_write_failed", "video=%s err=\"%s\"", video_str(rec, "id"),
+		log_error("store_write_failed", "video=%s err=\"%s\"", rec_str(rec, "id"),
 			  rg_strerror(err));
 	return -1;
 }
@@ -536,21 +535,12 @@ static const struct model_backend *model_backend_of(const struct config *cfg,
 						    struct json_object *rec,
 						    const struct backend_cfg **b)
 {
-	const struct model_cfg *m = config_model(cfg, video_str(rec, "model") ? video_str(rec, "model") : "");
+	const struct model_cfg *m = config_model(cfg, rec_str(rec, "model") ? rec_str(rec, "model") : "");
 	*b = NULL;
 	if (m == NULL || m->nbackends == 0)
 		return NULL;
 	*b = config_backend(cfg, m->backends[0].backend);
 	return *b ? &m->backends[0] : NULL;
-}
-
-static int backend_timeout_s(const struct backend_cfg *b)
-{
-	struct json_object *v;
-	if (b->raw && json_object_object_get_ex(b->raw, "timeout_seconds", &v) &&
-	    json_object_is_type(v, json_type_int))
-		return (int)json_object_get_int64(v);
-	return 0;
 }
 
 struct run *disp_new_run(struct dispatcher *d, const char *id, const struct backend_cfg *b)
@@ -577,7 +567,7 @@ struct run *disp_new_run(struct dispatcher *d, const char *id, const struct back
 	disp_set_backend(d, r, b);
 	r->in_fd = r->out_fd = r->err_fd = r->fetch_fd = -1;
 	r->progress_written = -1;
-	buf_init(&r->stdin_doc, 1 << 20);
+	local_job_init(&r->job);
 	return r;
 }
 
@@ -628,12 +618,12 @@ static void stop_lost_process(struct dispatcher *d, struct json_object *rec)
 		long long start = json_object_object_get_ex(p, "start", &v) ? json_object_get_int64(v) : 0;
 		if (pgid > 1 && start != 0 && proc_start_time(pgid) == start) {
 			kill(-pgid, SIGKILL);
-			log_warn("lost_process_killed", "video=%s pgid=%d", video_str(rec, "id"), (int)pgid);
+			log_warn("lost_process_killed", "video=%s pgid=%d", rec_str(rec, "id"), (int)pgid);
 		}
 		json_object_object_del(rec, "process");
 	}
 	char scratch[PATH_MAXLEN + ID_MAX];
-	snprintf(scratch, sizeof(scratch), "%s/run-%s", d->tmp_dir, video_str(rec, "id"));
+	snprintf(scratch, sizeof(scratch), "%s/run-%s", d->tmp_dir, rec_str(rec, "id"));
 	disp_rmtree(scratch);
 }
 
@@ -713,9 +703,9 @@ static void forget_waiters(struct dispatcher *d, int all)
 
 static void start_task(struct dispatcher *d, struct json_object *rec)
 {
-	const char *id = video_str(rec, "id");
-	const struct model_cfg *m = config_model(d->cfg, video_str(rec, "model") ? video_str(rec, "model") : "");
-	if (m && m->nbackends > 0 && remote_backend_is_remote(d->cfg, m->backends[0].backend)) {
+	const char *id = rec_str(rec, "id");
+	const struct model_cfg *m = config_model(d->cfg, rec_str(rec, "model") ? rec_str(rec, "model") : "");
+	if (m && m->nbackends > 0 && backend_is_http(d->cfg, m->backends[0].backend)) {
 		remote_start(d, rec, m);
 		return;
 	}
@@ -734,7 +724,7 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 	struct run *r = disp_new_run(d, id, b);
 	if (r == NULL)
 		return;
-	char part[PATH_MAXLEN + 16], image[4096];
+	char part[PATH_MAXLEN + 16];
 	/* The program writes into a scratch directory of its own (also its
 	 * TMPDIR), so whatever it leaves behind goes with the directory. */
 	disp_rmtree(r->scratch);
@@ -744,22 +734,21 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 		return;
 	}
 	snprintf(part, sizeof(part), "%s/out.mp4", r->scratch);
-	struct command_job job;
-	if (command_job_from_record(&job, rec, mb, d->cfg->data_dir, image, part) < 0 ||
-	    command_stdin(&job, &r->stdin_doc) < 0) {
+	r->be = &d->be[b - d->cfg->backends];
+	if (!d->be_ok[b - d->cfg->backends]) {
+		disp_free_run(d, r);
+		disp_fail_task(d, id, "upstream_unavailable",
+			       "The model's backend is not usable on this server (see the server log).");
+		return;
+	}
+	if (r->be->type->prepare(r->be, mb, rec, part, &r->job) < 0) {
 		disp_free_run(d, r);
 		disp_fail_task(d, id, "invalid_task", "The task record is incomplete and cannot be run.");
 		return;
 	}
-	r->seconds = job.seconds;
-	r->fps = job.fps;
+	r->seconds = r->job.seconds;
+	r->fps = r->job.fps;
 	r->deadline_at = task_deadline(rec);
-	r->env = command_env(&job);
-	if (r->env == NULL) {
-		disp_free_run(d, r);
-		disp_fail_task(d, id, "generation_failed", "The generator program could not be started.");
-		return;
-	}
 	r->w_start = 1;
 	r->last_write = disp_mono_ms();
 	disp_add_run(d, r);
@@ -769,9 +758,8 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 /* start_program runs r's program, the task being in_progress on disk. */
 static void start_program(struct dispatcher *d, struct run *r)
 {
-	int rc = spawn(d, r, r->backend->command, r->env);
-	command_env_free(r->env);
-	r->env = NULL;
+	int rc = spawn(d, r, r->job.argv, r->job.env);
+	local_job_free_env(&r->job);
 	if (rc < 0) {
 		disp_fail_run(d, r, "generation_failed", "The generator program could not be started.");
 		return;
@@ -779,8 +767,8 @@ static void start_program(struct dispatcher *d, struct run *r)
 	r->pstart = proc_start_time(r->pid);
 	r->w_process = 1;
 	disp_list_push(d, RL_WRITE, r);
-	int timeout = backend_timeout_s(r->backend);
-	r->kill_at = timeout > 0 ? disp_mono_ms() + (int64_t)timeout * 1000 : 0;
+	long timeout = r->backend->timeout_ms;
+	r->kill_at = timeout > 0 ? disp_mono_ms() + timeout : 0;
 	disp_schedule(d, r);
 	log_info("run_started", "video=%s backend=%s pid=%d", r->id, r->backend->name, (int)r->pid);
 }
@@ -883,7 +871,7 @@ void disp_start_preview(struct dispatcher *d, struct run *r)
 		return;
 	}
 	disp_list_remove(d, RL_PREVIEW, r);
-	buf_reset(&r->stdin_doc);
+	buf_reset(&r->job.input);
 	if (r->stage == STAGE_THUMBNAIL) {
 		snprintf(out, sizeof(out), "%s.part.webp", r->thumb);
 		/* The middle frame, by number: seeking by time past the
@@ -1084,9 +1072,8 @@ static void flush_writes(struct dispatcher *d)
 		int started = r->w_start;
 		if (r->on[RL_WRITE]) {
 			r->w_record = r->w_start = r->w_process = 0;
-			r->w_name = NULL;
-			free(r->w_value);
-			r->w_value = NULL;
+			json_object_put(r->w_keep);
+			r->w_keep = NULL;
 			disp_list_remove(d, RL_WRITE, r);
 			disp_schedule(d, r); /* the step that waited */
 		}
@@ -1101,7 +1088,7 @@ static void stdout_line(struct dispatcher *d, struct run *r)
 {
 	if (r->stage != STAGE_RENDER || r->line_overflow)
 		return;
-	int p = command_progress(r->line, r->line_len);
+	int p = r->be->type->progress ? r->be->type->progress(r->line, r->line_len) : -1;
 	if (p >= 0 && p >= r->progress)
 		disp_progress(d, r, p);
 }
@@ -1169,9 +1156,9 @@ static void read_stderr(struct run *r)
 
 static void write_stdin(struct run *r)
 {
-	while (r->stdin_off < r->stdin_doc.len) {
-		ssize_t n = write(r->in_fd, r->stdin_doc.data + r->stdin_off,
-				  r->stdin_doc.len - r->stdin_off);
+	while (r->stdin_off < r->job.input.len) {
+		ssize_t n = write(r->in_fd, r->job.input.data + r->stdin_off,
+				  r->job.input.len - r->stdin_off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -1318,7 +1305,7 @@ static void handle_due(struct dispatcher *d, const char *id)
 			disp_cancel_run(d, r, "deleted");
 		break;
 	case TASK_ACT_ORPHANED:
-		if (remote_get(rec, "backend") && remote_backend_is_remote(d->cfg, remote_get(rec, "backend"))) {
+		if (remote_get(rec, "backend") && backend_is_http(d->cfg, remote_get(rec, "backend"))) {
 			remote_adopt(d, rec); /* resumed where it was: never sent twice */
 			break;
 		}
@@ -1371,7 +1358,7 @@ static void recover(struct dispatcher *d)
 			continue;
 		if (task_status(rec) == TASK_IN_PROGRESS) {
 			const char *b = remote_get(rec, "backend");
-			if (b && remote_backend_is_remote(d->cfg, b)) {
+			if (b && backend_is_http(d->cfg, b)) {
 				remote_adopt(d, rec);
 			} else {
 				stop_lost_process(d, rec);
@@ -1581,6 +1568,36 @@ static void requeue_all(struct dispatcher *d)
 	free_graves(d);
 }
 
+/* setup_backends sets every configured backend up with its module; one
+ * that fails (a missing secret, an unreadable file) is logged, and its
+ * tasks fail with upstream_unavailable when they start. */
+static int setup_backends(struct dispatcher *d)
+{
+	size_t n = d->cfg->nbackends;
+	d->be = calloc(n ? n : 1, sizeof(*d->be));
+	d->be_ok = calloc(n ? n : 1, sizeof(int));
+	if (d->be == NULL || d->be_ok == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct backend_cfg *b = &d->cfg->backends[i];
+		char err[512];
+		if (backend_init(&d->be[i], b, d->cfg->data_dir, err, sizeof(err)) == 0)
+			d->be_ok[i] = 1;
+		else
+			log_error("backend_unusable", "backend=%s reason=\"%s\"", b->name, err);
+	}
+	return 0;
+}
+
+static void teardown_backends(struct dispatcher *d)
+{
+	for (size_t i = 0; d->be && i < d->cfg->nbackends; i++)
+		if (d->be_ok[i])
+			backend_deinit(&d->be[i]);
+	free(d->be);
+	free(d->be_ok);
+}
+
 static int setup(struct dispatcher *d, const struct config *cfg)
 {
 	d->cfg = cfg;
@@ -1618,7 +1635,7 @@ static int setup(struct dispatcher *d, const struct config *cfg)
 		return -1;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	d->multi = curl_multi_init();
-	if (d->multi == NULL || remote_setup(d) < 0)
+	if (d->multi == NULL || setup_backends(d) < 0)
 		return -1;
 	curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
 	return 0;
@@ -1660,7 +1677,7 @@ int dispatcher_run(const struct config *cfg, int lock_fd, int supervised)
 	while (!d.stop)
 		loop_once(&d);
 	requeue_all(&d);
-	remote_teardown(&d);
+	teardown_backends(&d);
 	teardown(&d);
 	curl_multi_cleanup(d.multi);
 	close(d.wake_fd);

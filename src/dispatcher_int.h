@@ -73,7 +73,7 @@ struct run {
 	pid_t pid;              /* process group leader; 0 once reaped */
 	int status;             /* wait status once reaped */
 	int in_fd, out_fd, err_fd; /* -1 once closed */
-	struct buf stdin_doc;
+	struct local_job job;   /* local: the program's argv, environment and stdin */
 	size_t stdin_off;
 	char line[256];         /* partial stdout line */
 	size_t line_len;
@@ -93,8 +93,7 @@ struct run {
 	char *scratch;          /* data_dir/tmp/run-<id>: the program's output and TMPDIR */
 	int has_thumb, has_sprite;
 	/* HTTP backends */
-	const struct backend_ops *ops;
-	struct backend_ctx *bc;
+	struct backend *be;     /* the configured backend and its module */
 	const struct model_backend *mb;
 	int index;              /* which of the model's backends */
 	enum remote_phase phase;
@@ -105,16 +104,14 @@ struct run {
 	int adopted;            /* taken over from a dispatcher that died */
 	struct json_object *rec; /* the record as issue() read it, kept while its request is in flight */
 	/* a write waiting for the turn's batch (on RL_WRITE): */
-	int w_record;           /* remote: w_name = w_value (if w_name), the phase, the lease */
-	const char *w_name;     /* a static string */
-	char *w_value;          /* owned */
+	int w_record;           /* remote: the values of w_keep, the phase, the lease */
+	struct json_object *w_keep; /* owned: name -> string, kept in rec.remote; or NULL */
 	int w_complete;         /* the task is completed with the run's files */
 	int w_start;            /* local: the task is written in_progress, then its program starts */
 	int w_process;          /* local: the program's process group is written */
 	char w_code[64];        /* not "": the task is failed with this code and w_msg, then the run ends */
 	char *w_msg;            /* owned */
 	int w_stale;            /* the start found the task no longer queued */
-	char **env;             /* local: the program's environment, until it starts */
 	long long pstart;       /* local: the program's start time (proc_start_time) */
 };
 
@@ -177,8 +174,8 @@ struct dispatcher {
 	int64_t next_sweep;     /* ms, monotonic: the next clean-up of data_dir/tmp */
 	char content_dir[PATH_MAXLEN];
 	char tmp_dir[PATH_MAXLEN];
-	struct backend_ctx *ctx; /* one per configured backend (HTTP ones set up) */
-	int *ctx_ok;
+	struct backend *be;     /* one per configured backend (cfg->backends order) */
+	int *be_ok;             /* whether its module's init succeeded */
 };
 
 
@@ -219,8 +216,6 @@ void disp_complete_task(struct dispatcher *d, struct run *r);
 void disp_fail_run(struct dispatcher *d, struct run *r, const char *code, const char *msg);
 
 /* run_remote.c */
-int remote_setup(struct dispatcher *d);
-void remote_teardown(struct dispatcher *d);
 /* remote_start starts a queued task on an HTTP backend (0), or leaves it
  * queued when every backend of its model is busy (-1). */
 int remote_start(struct dispatcher *d, struct json_object *rec, const struct model_cfg *m);
@@ -236,7 +231,5 @@ void remote_apply_write(struct run *r, struct json_object *rec);
 /* remote_issue_ready sends the requests that waited for a free slot. */
 void remote_issue_ready(struct dispatcher *d);
 void remote_abort(struct dispatcher *d, struct run *r);
-/* remote_is_remote: does the model's first backend speak HTTP? */
-int remote_backend_is_remote(const struct config *cfg, const char *backend);
 
 #endif

@@ -21,6 +21,7 @@
 #include "dispatcher_int.h"
 #include "id.h"
 #include "log.h"
+#include "record.h"
 #include "task.h"
 #include "video.h"
 
@@ -29,46 +30,6 @@
 
 static const char *const phase_names[] = { "none", "uploading", "submitting", "reconciling",
 	"reconciling", "polling", "polling", "fetching", "fetching" };
-
-static size_t backend_index(const struct config *cfg, const struct backend_cfg *b)
-{
-	return (size_t)(b - cfg->backends);
-}
-
-int remote_backend_is_remote(const struct config *cfg, const char *backend)
-{
-	const struct backend_cfg *b = config_backend(cfg, backend);
-	return b != NULL && backend_ops_for(b->type) != NULL;
-}
-
-int remote_setup(struct dispatcher *d)
-{
-	size_t n = d->cfg->nbackends;
-	d->ctx = calloc(n ? n : 1, sizeof(*d->ctx));
-	d->ctx_ok = calloc(n ? n : 1, sizeof(int));
-	if (d->ctx == NULL || d->ctx_ok == NULL)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		const struct backend_cfg *b = &d->cfg->backends[i];
-		if (backend_ops_for(b->type) == NULL)
-			continue;
-		char err[512];
-		if (backend_ctx_init(&d->ctx[i], b, d->cfg->data_dir, err, sizeof(err)) == 0)
-			d->ctx_ok[i] = 1;
-		else
-			log_error("backend_unusable", "backend=%s reason=\"%s\"", b->name, err);
-	}
-	return 0;
-}
-
-void remote_teardown(struct dispatcher *d)
-{
-	for (size_t i = 0; d->ctx && i < d->cfg->nbackends; i++)
-		if (d->ctx_ok[i])
-			backend_ctx_deinit(&d->ctx[i]);
-	free(d->ctx);
-	free(d->ctx_ok);
-}
 
 static int64_t backoff_ms(int tries, long hint_ms)
 {
@@ -95,14 +56,13 @@ static long retry_after_ms(const struct transfer *t)
 static int bind_backend(struct dispatcher *d, struct run *r, const struct model_cfg *m, int index)
 {
 	const struct backend_cfg *b = config_backend(d->cfg, m->backends[index].backend);
-	if (b == NULL || backend_ops_for(b->type) == NULL)
+	if (b == NULL || b->module->kind != BACKEND_HTTP)
 		return -1;
-	size_t bi = backend_index(d->cfg, b);
-	if (!d->ctx_ok[bi])
+	size_t bi = (size_t)(b - d->cfg->backends);
+	if (!d->be_ok[bi])
 		return -1;
 	disp_set_backend(d, r, b);
-	r->ops = backend_ops_for(b->type);
-	r->bc = &d->ctx[bi];
+	r->be = &d->be[bi];
 	r->mb = &m->backends[index];
 	r->index = index;
 	return 0;
@@ -135,13 +95,11 @@ static void issue(struct dispatcher *d, struct run *r)
 		disp_cancel_run(d, r, "deleted");
 		return;
 	}
-	if (r->phase == PHASE_UPLOAD && remote_get(rec, "image_name") != NULL)
-		r->phase = PHASE_SUBMIT; /* already uploaded before a crash */
 	struct http_req req;
 	struct remote_answer ans;
 	http_req_init(&req);
 	memset(&ans, 0, sizeof(ans));
-	if (r->ops->build(r->bc, r->mb, rec, r->phase, &req, &ans) < 0) {
+	if (r->be->type->build(r->be, r->mb, rec, r->phase, &req, &ans) < 0) {
 		http_req_deinit(&req);
 		json_object_put(rec);
 		finish_failed(d, r, ans.code[0] ? ans.code : "invalid_task",
@@ -165,14 +123,11 @@ static void issue(struct dispatcher *d, struct run *r)
 	}
 	struct transfer_limits lim = {
 		.connect_timeout_ms = 10000,
-		.timeout_ms = 60000,
+		.timeout_ms = r->backend->request_timeout_ms,
 		.max_bytes = 8u << 20,
 		.max_redirects = 0,
-		.policy = &r->bc->policy,
+		.policy = &r->backend->policy,
 	};
-	struct json_object *v;
-	if (json_object_object_get_ex(r->backend->raw, "request_timeout_seconds", &v))
-		lim.timeout_ms = (long)json_object_get_int64(v) * 1000;
 	int to_fd = -1;
 	if (r->phase == PHASE_FETCH_VIDEO || r->phase == PHASE_FETCH_THUMB) {
 		char part[PATH_MAXLEN + 16];
@@ -189,9 +144,7 @@ static void issue(struct dispatcher *d, struct run *r)
 		r->fetch_fd = to_fd;
 		lim.max_bytes = d->cfg->max_output_bytes;
 		lim.max_redirects = 3;
-		lim.timeout_ms = 600000;
-		if (json_object_object_get_ex(r->backend->raw, "download_timeout_seconds", &v))
-			lim.timeout_ms = (long)json_object_get_int64(v) * 1000;
+		lim.timeout_ms = r->backend->download_timeout_ms;
 	}
 	struct transfer *t = transfer_new(&req, &lim, to_fd);
 	http_req_deinit(&req);
@@ -214,7 +167,7 @@ static void issue(struct dispatcher *d, struct run *r)
 static void retry_later(struct dispatcher *d, struct run *r, long hint_ms, const char *what)
 {
 	r->tries++;
-	int limit = r->phase == PHASE_FETCH_VIDEO ? FETCH_RETRIES : r->bc->max_retries;
+	int limit = r->phase == PHASE_FETCH_VIDEO ? FETCH_RETRIES : r->backend->max_retries;
 	if (r->phase != PHASE_POLL && r->phase != PHASE_POLL2 && r->tries > limit) {
 		char msg[600];
 		snprintf(msg, sizeof(msg), "The backend kept failing (%s); gave up after %d attempts.", what, r->tries);
@@ -226,13 +179,22 @@ static void retry_later(struct dispatcher *d, struct run *r, long hint_ms, const
 		 r->backend->name, phase_names[r->phase], r->tries, what);
 }
 
+/* first_phase: a task with an image starts with its upload on a backend
+ * that uploads images (BCAP_UPLOAD), else with its submit. */
+static enum remote_phase first_phase(const struct run *r, struct json_object *rec)
+{
+	struct json_object *p = rec_obj(rec, "params");
+	int has_image = p && json_object_object_get_ex(p, "image", NULL);
+	return (r->be->type->caps & BCAP_UPLOAD) && has_image ? PHASE_UPLOAD : PHASE_SUBMIT;
+}
+
 /* failover moves a submit to the model's next backend that can take it. */
 static int failover(struct dispatcher *d, struct run *r)
 {
 	struct json_object *rec = disp_load(d, r->id);
 	if (rec == NULL)
 		return -1;
-	const struct model_cfg *m = config_model(d->cfg, video_str(rec, "model") ? video_str(rec, "model") : "");
+	const struct model_cfg *m = config_model(d->cfg, rec_str(rec, "model") ? rec_str(rec, "model") : "");
 	int moved = -1;
 	for (int i = r->index + 1; m && i < (int)m->nbackends; i++) {
 		const struct backend_cfg *b = config_backend(d->cfg, m->backends[i].backend);
@@ -243,10 +205,9 @@ static int failover(struct dispatcher *d, struct run *r)
 			continue;
 		log_warn("remote_failover", "video=%s from=%s to=%s", r->id, old->name, r->backend->name);
 		json_object_object_del(remote_obj(rec), "intent_at");
-		json_object_object_del(remote_obj(rec), "endpoint");
-		json_object_object_del(remote_obj(rec), "image_name");
-		r->phase = r->ops->needs_image_file && json_object_object_get_ex(
-			json_object_object_get(rec, "params"), "image", NULL) ? PHASE_UPLOAD : PHASE_SUBMIT;
+		for (const char *const *k = old->module->record_keys; k && *k; k++)
+			json_object_object_del(remote_obj(rec), *k);
+		r->phase = first_phase(r, rec);
 		set_phase(rec, r);
 		disp_save(d, rec);
 		r->tries = 0;
@@ -258,20 +219,25 @@ static int failover(struct dispatcher *d, struct run *r)
 	return moved;
 }
 
-/* record writes what an answer taught us (and the phase it leads to) in
- * the turn's batch; r's next request waits for that commit. */
-static int record(struct dispatcher *d, struct run *r, const char *name, const char *value)
+/* record writes what an answer taught us (the values it asked to keep,
+ * name = value when name is not NULL, and the phase it leads to) in the
+ * turn's batch; r's next request waits for that commit. */
+static int record(struct dispatcher *d, struct run *r, const struct remote_answer *ans,
+		  const char *name, const char *value)
 {
-	free(r->w_value);
-	r->w_value = NULL;
-	r->w_name = NULL;
-	if (name) {
-		r->w_value = strdup(value);
-		if (r->w_value == NULL) {
+	json_object_put(r->w_keep);
+	r->w_keep = NULL;
+	if (name || (ans && ans->nkeep > 0)) {
+		r->w_keep = json_object_new_object();
+		for (int i = 0; r->w_keep && ans && i < ans->nkeep; i++)
+			json_object_object_add(r->w_keep, ans->keep[i].name,
+					       json_object_new_string(ans->keep[i].value));
+		if (r->w_keep && name)
+			json_object_object_add(r->w_keep, name, json_object_new_string(value));
+		if (r->w_keep == NULL) {
 			disp_cancel_run(d, r, "out of memory");
 			return -1;
 		}
-		r->w_name = name;
 	}
 	r->w_record = 1;
 	disp_list_push(d, RL_WRITE, r);
@@ -280,8 +246,10 @@ static int record(struct dispatcher *d, struct run *r, const char *name, const c
 
 void remote_apply_write(struct run *r, struct json_object *rec)
 {
-	if (r->w_name)
-		remote_set(rec, r->w_name, r->w_value);
+	if (r->w_keep) {
+		json_object_object_foreach(r->w_keep, k, v)
+			remote_set(rec, k, json_object_get_string(v));
+	}
 	set_phase(rec, r);
 }
 
@@ -309,7 +277,7 @@ static void fetched(struct dispatcher *d, struct run *r, struct transfer *t)
 			return;
 		}
 		r->tries = 0;
-		if (r->ops == backend_ops_for("openai")) {
+		if (r->be->type->caps & BCAP_THUMBNAIL) {
 			r->phase = PHASE_FETCH_THUMB;
 			r->next_at = disp_mono_ms();
 			return;
@@ -340,10 +308,7 @@ static long intent_unsettled_ms(struct dispatcher *d, struct run *r)
 	json_object_put(rec);
 	if (intent <= 0)
 		return 0;
-	long timeout = 60000;
-	struct json_object *v;
-	if (json_object_object_get_ex(r->backend->raw, "request_timeout_seconds", &v))
-		timeout = (long)json_object_get_int64(v) * 1000;
+	long timeout = r->backend->request_timeout_ms;
 	long long settled = intent + timeout + 2000, now = disp_wall_ms();
 	return settled > now ? (long)(settled - now) : 0;
 }
@@ -381,7 +346,7 @@ static void answered(struct dispatcher *d, struct run *r, struct transfer *t)
 		disp_cancel_run(d, r, "deleted");
 		return;
 	}
-	backend_parse(r->ops, r->bc, rec, r->phase, status, t->resp.data, t->resp.len, &ans);
+	backend_parse(r->be, rec, r->phase, status, t->resp.data, t->resp.len, &ans);
 	json_object_put(rec);
 	if (status == 0 && r->phase == PHASE_SUBMIT) {
 		/* No answer: did the request reach the upstream at all? */
@@ -408,21 +373,22 @@ static void answered(struct dispatcher *d, struct run *r, struct transfer *t)
 	r->tries = 0;
 	if (ans.next != PHASE_NONE) {
 		r->phase = ans.next;
-		r->next_at = disp_mono_ms();
+		if (ans.nkeep == 0 || record(d, r, &ans, NULL, NULL) == 0)
+			r->next_at = disp_mono_ms();
 		return;
 	}
 	switch (r->phase) {
 	case PHASE_UPLOAD:
 		r->phase = PHASE_SUBMIT;
-		if (record(d, r, "image_name", ans.value) == 0)
+		if (record(d, r, &ans, NULL, NULL) == 0)
 			r->next_at = disp_mono_ms();
 		return;
 	case PHASE_SUBMIT:
 		r->phase = PHASE_POLL;
-		if (record(d, r, "upstream_id", ans.upstream_id) == 0) {
+		if (record(d, r, &ans, "upstream_id", ans.upstream_id) == 0) {
 			log_info("remote_submitted", "video=%s backend=%s upstream_id=%s", r->id,
 				 r->backend->name, ans.upstream_id);
-			r->next_at = disp_mono_ms() + r->bc->poll_ms;
+			r->next_at = disp_mono_ms() + r->backend->poll_ms;
 		}
 		return;
 	case PHASE_RECONCILE:
@@ -454,7 +420,7 @@ static void answered(struct dispatcher *d, struct run *r, struct transfer *t)
 		log_info("remote_reconciled", "video=%s backend=%s found=yes upstream_id=%s", r->id,
 			 r->backend->name, ans.upstream_id);
 		r->phase = PHASE_POLL;
-		if (record(d, r, ans.upstream_id[0] ? "upstream_id" : NULL, ans.upstream_id) == 0)
+		if (record(d, r, &ans, ans.upstream_id[0] ? "upstream_id" : NULL, ans.upstream_id) == 0)
 			r->next_at = disp_mono_ms();
 		return;
 	case PHASE_POLL:
@@ -466,17 +432,17 @@ static void answered(struct dispatcher *d, struct run *r, struct transfer *t)
 		}
 		if (ans.state == RS_SUCCEEDED) {
 			r->phase = PHASE_FETCH_VIDEO;
-			if (record(d, r, ans.video_url[0] ? "video_url" : NULL, ans.video_url) == 0)
+			if (record(d, r, &ans, ans.video_url[0] ? "video_url" : NULL, ans.video_url) == 0)
 				r->next_at = disp_mono_ms();
 			return;
 		}
 		if (ans.progress >= 0 && ans.progress > r->progress)
 			disp_progress(d, r, ans.progress < 99 ? ans.progress : 99);
 		r->phase = PHASE_POLL;
-		r->next_at = disp_mono_ms() + r->bc->poll_ms;
+		r->next_at = disp_mono_ms() + r->backend->poll_ms;
 		return;
 	default:
-		r->next_at = disp_mono_ms() + r->bc->poll_ms;
+		r->next_at = disp_mono_ms() + r->backend->poll_ms;
 	}
 }
 
@@ -564,7 +530,7 @@ void remote_abort(struct dispatcher *d, struct run *r)
 static struct run *new_remote_run(struct dispatcher *d, struct json_object *rec,
 				  const struct model_cfg *m, int index)
 {
-	const char *id = video_str(rec, "id");
+	const char *id = rec_str(rec, "id");
 	struct run *r = disp_new_run(d, id, NULL);
 	if (r == NULL)
 		return NULL;
@@ -573,8 +539,10 @@ static struct run *new_remote_run(struct dispatcher *d, struct json_object *rec,
 		return NULL;
 	}
 	r->stage = STAGE_REMOTE;
-	r->seconds = remote_param_int(rec, "seconds", 4);
-	r->fps = remote_param_int(rec, "fps", 24);
+	int64_t v;
+	struct json_object *params = rec_obj(rec, "params");
+	r->seconds = rec_int(params, "seconds", &v) ? (int)v : 4;
+	r->fps = rec_int(params, "fps", &v) ? (int)v : 24;
 	r->deadline_at = task_deadline(rec);
 	r->last_write = disp_mono_ms();
 	r->next_at = disp_mono_ms();
@@ -586,7 +554,7 @@ static struct run *new_remote_run(struct dispatcher *d, struct json_object *rec,
  * on the same backend, so the upstream's own remix is used. */
 static void remix_source(struct dispatcher *d, struct json_object *rec, const struct run *r)
 {
-	const char *src = video_str(rec, "remixed_from_video_id");
+	const char *src = rec_str(rec, "remixed_from_video_id");
 	if (src == NULL)
 		return;
 	struct json_object *s = disp_load(d, src);
@@ -609,15 +577,15 @@ int remote_start(struct dispatcher *d, struct json_object *rec, const struct mod
 		return -1; /* every backend is busy: stays queued */
 	struct run *r = new_remote_run(d, rec, m, chosen);
 	if (r == NULL) {
-		disp_fail_task(d, video_str(rec, "id"), "upstream_unavailable",
+		disp_fail_task(d, rec_str(rec, "id"), "upstream_unavailable",
 			       "The model's backend is not usable on this server (see the server log).");
 		return 0;
 	}
-	int has_image = json_object_object_get_ex(json_object_object_get(rec, "params"), "image", NULL);
-	r->phase = r->ops->needs_image_file && has_image ? PHASE_UPLOAD : PHASE_SUBMIT;
-	if (r->ops->needs_image_file && remote_image_url(rec) != NULL) {
+	r->phase = first_phase(r, rec);
+	if ((r->be->type->caps & BCAP_IMAGE_FILE) &&
+	    rec_str(rec_obj(rec_obj(rec, "params"), "image"), "url") != NULL) {
 		disp_free_run(d, r);
-		disp_fail_task(d, video_str(rec, "id"), "unsupported_value",
+		disp_fail_task(d, rec_str(rec, "id"), "unsupported_value",
 			       "This backend needs the input image as a file; send it as a file or base64, not as a URL.");
 		return 0;
 	}
@@ -636,17 +604,17 @@ int remote_start(struct dispatcher *d, struct json_object *rec, const struct mod
 
 void remote_adopt(struct dispatcher *d, struct json_object *rec)
 {
-	const struct model_cfg *m = config_model(d->cfg, video_str(rec, "model") ? video_str(rec, "model") : "");
+	const struct model_cfg *m = config_model(d->cfg, rec_str(rec, "model") ? rec_str(rec, "model") : "");
 	struct json_object *idx;
 	int index = json_object_object_get_ex(remote_obj(rec), "index", &idx) ? json_object_get_int(idx) : 0;
 	if (m == NULL || index < 0 || index >= (int)m->nbackends) {
-		disp_fail_task(d, video_str(rec, "id"), "model_unavailable",
+		disp_fail_task(d, rec_str(rec, "id"), "model_unavailable",
 			       "The task's model is no longer configured on this server.");
 		return;
 	}
 	struct run *r = new_remote_run(d, rec, m, index);
 	if (r == NULL) {
-		disp_fail_task(d, video_str(rec, "id"), "upstream_unavailable",
+		disp_fail_task(d, rec_str(rec, "id"), "upstream_unavailable",
 			       "The task's backend is not usable on this server (see the server log).");
 		return;
 	}

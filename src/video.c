@@ -7,26 +7,11 @@
 #include <string.h>
 
 #include "id.h"
-
-const char *video_str(struct json_object *rec, const char *name)
-{
-	struct json_object *v;
-	if (!json_object_object_get_ex(rec, name, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-int64_t video_int(struct json_object *rec, const char *name)
-{
-	struct json_object *v;
-	if (!json_object_object_get_ex(rec, name, &v) || !json_object_is_type(v, json_type_int))
-		return 0;
-	return json_object_get_int64(v);
-}
+#include "record.h"
 
 int video_owned_by(struct json_object *rec, const char *owner)
 {
-	const char *o = video_str(rec, "owner");
+	const char *o = rec_str(rec, "owner");
 	return o != NULL && strcmp(o, owner) == 0;
 }
 
@@ -140,8 +125,8 @@ static struct json_object *public_metadata(struct json_object *rec, const char *
 	}
 	if (json_object_object_get_ex(rec, "video_ids", &v))
 		json_object_object_add(out, "video_ids", json_object_get(v));
-	const char *status = video_str(rec, "status");
-	const char *id = video_str(rec, "id");
+	const char *status = rec_str(rec, "status");
+	const char *id = rec_str(rec, "id");
 	if (status && strcmp(status, "completed") == 0 && id && base_url) {
 		char url[1024];
 		snprintf(url, sizeof(url), "%s/v1/videos/%s/content", base_url, id);
@@ -217,9 +202,9 @@ static int url_position(const char *text, size_t len, const char *id, size_t *at
 
 int video_cache_build(struct json_object *rec, struct buf *out)
 {
-	const char *owner = video_str(rec, "owner");
-	const char *id = video_str(rec, "id");
-	const char *status = video_str(rec, "status");
+	const char *owner = rec_str(rec, "owner");
+	const char *id = rec_str(rec, "id");
+	const char *status = rec_str(rec, "status");
 	size_t olen = owner ? strlen(owner) : 0;
 	if (owner == NULL || id == NULL || olen > 255 || strlen(id) >= ID_MAX)
 		return -1;

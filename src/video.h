@@ -52,9 +52,6 @@ int video_cache_owned_by(const struct video_cached *c, const char *owner);
  * with that base_url. */
 int video_cache_json(const struct video_cached *c, const char *base_url, struct buf *out);
 
-/* Record accessors: a missing field reads as NULL / 0. */
-const char *video_str(struct json_object *rec, const char *name);
-int64_t video_int(struct json_object *rec, const char *name);
 /* video_owned_by says whether owner made rec. */
 int video_owned_by(struct json_object *rec, const char *owner);
 

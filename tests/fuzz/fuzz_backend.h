@@ -8,7 +8,8 @@
  * then includes this file.
  *
  * An input is an answer of the upstream to one request of a task's life,
- * given to the adapter's parse through its ops table, as run_remote.c does:
+ * given to the module's parse (backend_parse), as run_remote.c does; the
+ * backend is configured and set up through the module's check and init:
  *   byte 0   the phase, mod 6: SUBMIT, RECONCILE, RECONCILE2, POLL, POLL2,
  *            UPLOAD
  *   byte 1   the HTTP status: below 0xF0, statuses[byte % 16] (0 = no
@@ -47,6 +48,8 @@
 #include "config.h"
 #include "fuzz.h"
 
+#include <unistd.h>
+
 #include <json-c/json.h>
 
 static const enum remote_phase phases[6] = { PHASE_SUBMIT, PHASE_RECONCILE,
@@ -67,26 +70,47 @@ static const char record_text[] =
 	"\"due_at\":1700000000123,\"deadline_at\":1700001800123,\"attempts\":1}";
 
 static struct json_object *raw_cfg;
-static struct backend_cfg bcfg;
-static struct backend_ctx bctx;
-static struct json_object *workflow_template;
-static const struct backend_ops *ops;
-static const char *const workflow_text = FUZZ_WORKFLOW;
+static struct config *cfg;
+static struct backend be;
+static const struct backend_type *module;
+static const char *workflow_text = FUZZ_WORKFLOW; /* not const: NULL for some */
 
+/* setup configures the backend as reelgate would: FUZZ_RAW is the entry
+ * "fuzz" of a config checked by config_parse (the module's check), then
+ * set up by backend_init (the module's init).  The workflow, when there is
+ * one, is written to a file of its own. */
 static void setup(void)
 {
 	raw_cfg = json_tokener_parse(FUZZ_RAW);
 	CHECK(raw_cfg != NULL && json_object_is_type(raw_cfg, json_type_object));
-	bcfg.name = "fuzz";
-	bcfg.type = FUZZ_BACKEND;
-	bcfg.concurrency = 1;
-	bcfg.raw = raw_cfg;
-	ops = backend_ops_for(FUZZ_BACKEND);
-	CHECK(ops != NULL && ops->parse != NULL && strcmp(ops->type, FUZZ_BACKEND) == 0);
 	if (workflow_text != NULL) {
-		workflow_template = json_tokener_parse(workflow_text);
-		CHECK(workflow_template != NULL);
+		char path[] = "/tmp/reelgate-fuzz-workflow-XXXXXX";
+		int fd = mkstemp(path);
+		CHECK(fd >= 0);
+		CHECK(write(fd, workflow_text, strlen(workflow_text)) == (ssize_t)strlen(workflow_text));
+		close(fd);
+		json_object_object_add(raw_cfg, "workflow", json_object_new_string(path));
+		json_object_object_del(raw_cfg, "workflow_path");
 	}
+	struct json_object *root = json_object_new_object(), *backends = json_object_new_object();
+	json_object_object_add(root, "data_dir", json_object_new_string("/tmp/reelgate-fuzz-backend"));
+	json_object_object_add(backends, "fuzz", json_object_get(raw_cfg));
+	json_object_object_add(root, "backends", backends);
+	char err[512];
+	cfg = config_parse(json_object_to_json_string(root), "fuzz.json", "/tmp", err, sizeof(err));
+	if (cfg == NULL)
+		fprintf(stderr, "fuzz_backend: config: %s\n", err);
+	CHECK(cfg != NULL);
+	json_object_put(root);
+	const struct backend_cfg *bcfg = config_backend(cfg, "fuzz");
+	CHECK(bcfg != NULL && bcfg->module == backend_type_find(FUZZ_BACKEND));
+	module = bcfg->module;
+	CHECK(module->kind == BACKEND_HTTP && module->parse != NULL && module->build != NULL);
+	if (backend_init(&be, bcfg, "/tmp/reelgate-fuzz-backend", err, sizeof(err)) < 0)
+		fprintf(stderr, "fuzz_backend: init: %s\n", err);
+	CHECK(be.type == module);
+	json_object_put(raw_cfg);
+	raw_cfg = bcfg->raw;
 }
 
 /* make_record builds the task record of the shape flags asks for. */
@@ -140,7 +164,14 @@ static void check_answer(const struct remote_answer *a, enum remote_phase ph, lo
 	CHECK(a->next >= PHASE_NONE && a->next <= PHASE_FETCH_THUMB);
 	if (a->next != PHASE_NONE)
 		CHECK(a->verdict == RV_OK);
-	CHECK(NUL_TERMINATED(a->upstream_id) && NUL_TERMINATED(a->value));
+	CHECK(NUL_TERMINATED(a->upstream_id));
+	CHECK(a->nkeep >= 0 && a->nkeep <= ANSWER_KEEPS);
+	for (int i = 0; i < ANSWER_KEEPS; i++) {
+		CHECK(NUL_TERMINATED(a->keep[i].name) && NUL_TERMINATED(a->keep[i].value));
+		if (i < a->nkeep)
+			CHECK(a->keep[i].name[0] != '\0');
+		CHECK(no_new_null(a->keep[i].value, body_has_null));
+	}
 	CHECK(NUL_TERMINATED(a->video_url) && NUL_TERMINATED(a->code));
 	CHECK(NUL_TERMINATED(a->message));
 	CHECK(a->ncandidates >= 0 && a->ncandidates <= 8);
@@ -166,15 +197,15 @@ static void check_answer(const struct remote_answer *a, enum remote_phase ph, lo
 		}
 	}
 	CHECK(no_new_null(a->upstream_id, body_has_null));
-	CHECK(no_new_null(a->value, body_has_null));
 	CHECK(no_new_null(a->video_url, body_has_null));
 	CHECK(no_new_null(a->code, body_has_null));
 	CHECK(no_new_null(a->message, body_has_null));
 
 	SOFT_CHECK(utf8_ok(a->code) && utf8_ok(a->message));
 	SOFT_CHECK(a->progress >= -1 && a->progress <= 100);
-	if (ph == PHASE_UPLOAD && a->verdict == RV_OK && strcmp(FUZZ_BACKEND, "comfyui") == 0)
-		SOFT_CHECK(a->value[0] != '\0');
+	/* an accepted upload keeps a non-empty name for the submit to use */
+	if (ph == PHASE_UPLOAD && a->verdict == RV_OK && (module->caps & BCAP_UPLOAD))
+		SOFT_CHECK(a->nkeep > 0 && a->keep[0].value[0] != '\0');
 	/* run_remote.c records the upstream id of an accepted submit and polls
 	 * it: an empty one polls the upstream's list endpoint until the deadline */
 	if (ph == PHASE_SUBMIT && a->verdict == RV_OK)
@@ -183,7 +214,7 @@ static void check_answer(const struct remote_answer *a, enum remote_phase ph, lo
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (ops == NULL)
+	if (module == NULL)
 		setup();
 	if (size < 3)
 		return 0;
@@ -212,32 +243,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		arg = "";
 	int body_has_null = len >= 6 && memmem(body, len, "(null)", 6) != NULL;
 
-	/* the context as backend_ctx_init leaves it, fresh for each answer */
-	memset(&bctx, 0, sizeof(bctx));
-	bctx.cfg = &bcfg;
-	bctx.data_dir = "/tmp/reelgate-fuzz-backend";
-	bctx.poll_ms = 5000;
-	bctx.max_retries = 6;
-	snprintf(bctx.api_key, sizeof(bctx.api_key), "ak-fuzz");
-	snprintf(bctx.secret, sizeof(bctx.secret), "sk-fuzz");
-	snprintf(bctx.token, sizeof(bctx.token), "header.payload.signature");
-	bctx.token_exp = 4102444800LL;
-	if (workflow_template != NULL)
-		CHECK(json_object_deep_copy(workflow_template, &bctx.workflow, NULL) == 0);
-
 	struct json_object *rec = make_record(flags);
 	struct remote_answer ans;
 	memset(&ans, 0, sizeof(ans));
-	backend_parse(ops, &bctx, rec, ph, status, arg, len, &ans);
+	backend_parse(&be, rec, ph, status, arg, len, &ans);
 	check_answer(&ans, ph, status, len, body_has_null);
 	CHECK(json_object_is_type(rec, json_type_object));
 	CHECK(json_object_to_json_string(rec) != NULL);
-	if (status == 401 && strcmp(FUZZ_BACKEND, "kling") == 0)
-		CHECK(bctx.token[0] == '\0'); /* a refused token is minted again */
 
 	json_object_put(rec);
-	json_object_put(bctx.workflow);
-	bctx.workflow = NULL;
 	free(copy);
 	return 0;
 }

@@ -36,7 +36,7 @@
  */
 #include <errno.h>
 
-#include "backend.h"
+#include "backend_command.h"
 #include "body.h"
 #include "config.h"
 #include "fuzz.h"
@@ -178,9 +178,7 @@ static void check_task(const struct config *cfg, struct video_spec *s)
 	}
 	const struct backend_cfg *b = config_backend(cfg, s->model->backends[0].backend);
 	CHECK(b != NULL);
-	struct json_object *strict = NULL;
-	if (nign > 0 && b->raw && json_object_object_get_ex(b->raw, "strict_params", &strict) &&
-	    json_object_get_boolean(strict))
+	if (nign > 0 && b->strict_params)
 		return; /* refused with a 400 naming ignored[0] */
 	if (nign > 0) {
 		if (s->metadata == NULL)

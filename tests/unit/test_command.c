@@ -3,7 +3,7 @@
 #include <check.h>
 #include <string.h>
 
-#include "backend.h"
+#include "backend_command.h"
 #include "testutil.h"
 
 START_TEST(progress_lines)

@@ -3,6 +3,7 @@
 #include <check.h>
 #include <string.h>
 
+#include "backend_command.h"
 #include "config.h"
 #include "testutil.h"
 
@@ -65,9 +66,13 @@ START_TEST(comments_and_full)
 	ck_assert(config_model_allows_seconds(m, 8));
 	ck_assert(!config_model_allows_seconds(m, 5));
 	ck_assert(!config_model_allows_size(m, 720, 1280));
-	ck_assert_str_eq(c->backends[0].command[0], "/etc/./gen.sh");
-	ck_assert_str_eq(c->backends[0].command[1], "-x");
-	ck_assert_ptr_null(c->backends[0].command[2]);
+	char **argv = command_argv(&c->backends[0]);
+	ck_assert_ptr_nonnull(argv);
+	ck_assert_str_eq(argv[0], "/etc/./gen.sh");
+	ck_assert_str_eq(argv[1], "-x");
+	ck_assert_ptr_null(argv[2]);
+	command_argv_free(argv);
+	ck_assert_ptr_eq(c->backends[0].module, backend_type_find("command"));
 	config_free(c);
 }
 END_TEST
@@ -91,6 +96,29 @@ START_TEST(errors_name_the_key)
 	expect_error("{ \"data_dir\": \"d\", \"backends\": { \"b\": { \"type\": \"command\" } } }", "backends.b.command");
 	expect_error("{ \"data_dir\": \"d\", \"models\": { \"m\": { \"backends\": [{\"backend\": \"local\"}],"
 		     " \"seconds\": [4], \"default_seconds\": 5 } } }", "models.m.default_seconds");
+}
+END_TEST
+
+/* Backends but no models: the embedded default model and its backend are
+ * added after the file's backends (the array grew in place; it was
+ * reallocated from scratch and written past its end). */
+START_TEST(backends_without_models)
+{
+	struct config *c = parse("{ \"data_dir\": \"d\", \"backends\": {"
+				 " \"a\": { \"type\": \"command\", \"command\": [\"/bin/true\"] },"
+				 " \"b\": { \"type\": \"openai\", \"base_url\": \"http://127.0.0.1:9/v1/\","
+				 " \"api_key\": \"k\", \"poll_seconds\": 2 } } }");
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(c->nbackends, 3);
+	ck_assert_str_eq(c->backends[0].name, "a");
+	ck_assert_str_eq(c->backends[1].name, "b");
+	ck_assert_str_eq(c->backends[1].base_url, "http://127.0.0.1:9/v1");
+	ck_assert_int_eq(c->backends[1].poll_ms, 2000);
+	ck_assert_int_eq(c->backends[1].request_timeout_ms, 60000);
+	ck_assert_str_eq(c->backends[2].name, "local");
+	ck_assert_ptr_nonnull(config_model(c, "reelgate-local"));
+	ck_assert_ptr_nonnull(config_backend(c, "local"));
+	config_free(c);
 }
 END_TEST
 
@@ -124,6 +152,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, minimal_uses_embedded_default);
 	tcase_add_test(tc, comments_and_full);
 	tcase_add_test(tc, errors_name_the_key);
+	tcase_add_test(tc, backends_without_models);
 	tcase_add_test(tc, syntax_errors_give_a_line);
 	tcase_add_test(tc, shipped_example_is_valid);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,51 @@
+/*
+ * backend_util: helpers the backend modules share (backend_util.c).  The
+ * core does not use them: it speaks to modules through backend.h.
+ */
+#ifndef REELGATE_BACKEND_UTIL_H
+#define REELGATE_BACKEND_UTIL_H
+
+#include "backend.h"
+#include "record.h"
+
+/* cc_secret checks a secret of a module's entry: NAME inline, or NAME_env
+ * naming an environment variable (read at init, so that the variable may
+ * be set only for the dispatcher). */
+int cc_secret(struct confcheck *c, struct json_object *o, const char *key, const char *name);
+/* backend_secret reads NAME from the config, or the variable named by
+ * NAME_env, into out; -1 when neither gives a non-empty value that fits. */
+int backend_secret(const struct backend_cfg *b, const char *name, char *out, size_t n);
+/* backend_load_json reads a file holding one JSON object (NULL if not). */
+struct json_object *backend_load_json(const char *path);
+
+/* answer_keep asks the core to keep name = value in the record's remote
+ * object before the next request (-1 when the answer holds too many or the
+ * value is too long). */
+int answer_keep(struct remote_answer *ans, const char *name, const char *value);
+/* remote_http_error fills a verdict for an HTTP status that is not a
+ * success: no answer, 408, 409, 425, 429 and 5xx retry, the rest fail with
+ * a message naming the upstream (401/403 without the upstream's words,
+ * which may quote the key). */
+void remote_http_error(struct remote_answer *ans, const char *upstream, long status,
+		       const char *detail);
+/* remote_parse_object parses an answer body that must be one JSON object;
+ * NULL when it is not (caller puts the result). */
+struct json_object *remote_parse_object(const char *body, size_t len);
+/* remote_no_seed_fps lists seed and fps when the caller sent them, for the
+ * upstreams that take neither; returns how many it wrote. */
+size_t remote_no_seed_fps(const struct video_spec *s, const char **out);
+/* remote_idx is json_object_array_get_idx that accepts anything: NULL when
+ * a is not an array or too short (json-c asserts on a non-array). */
+struct json_object *remote_idx(struct json_object *a, size_t i);
+
+/* The task's fields, as modules read them. */
+/* remote_image_b64 reads a stored upload as base64 (caller frees). */
+char *remote_image_b64(const char *data_dir, struct json_object *rec, size_t max);
+const char *remote_image_path(const char *data_dir, struct json_object *rec, char *out, size_t n);
+const char *remote_image_url(struct json_object *rec);
+int remote_has_image(struct json_object *rec);
+int remote_param_int(struct json_object *rec, const char *name, int def);
+int remote_has_seed(struct json_object *rec, unsigned long *seed);
+const char *remote_meta_str(struct json_object *rec, const char *name);
+
+#endif

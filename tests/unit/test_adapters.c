@@ -1,0 +1,319 @@
+/* The conformance suite of the backend modules (backend.h): one table of
+ * requests and answers run against every HTTP module in the registry, the
+ * way Knot runs one set of database tests against each implementation;
+ * then each module's own cases.
+ *
+ * Every module is configured as reelgate would configure it (config_parse:
+ * the module's check; backend_init: its init) from a sample entry, and
+ * must, for every phase it can be asked:
+ *   - build a request whose URL is on its base_url (credentials go only to
+ *     the provider's own host), or refuse with a code and a message;
+ *   - map every answer class to a verdict without crashing: no answer,
+ *     5xx, 429, 401/403, 200 with garbage, empty, huge, non-UTF-8, a JSON
+ *     null, array or empty object;
+ *   - keep the invariants: no answer and 5xx/429 retry; 401/403 never
+ *     succeed; a failure has a code and a message, valid UTF-8, without
+ *     the module's secrets; a submit answered with anything it cannot read
+ *     is an unknown outcome (maybe_created: reconciled, never resent
+ *     blind); an accepted submit names the upstream job; a success carries
+ *     what the download needs.
+ * A module added to the registry without a sample here fails the suite. */
+#include <check.h>
+#include <string.h>
+
+#include "backend.h"
+#include "codec.h"
+#include "config.h"
+#include "record.h"
+#include "testutil.h"
+
+#define SECRET_A "sk-conformance-secret-a"
+#define SECRET_B "sk-conformance-secret-b"
+
+/* A sample entry per HTTP module: @WF@ is replaced by a workflow file. */
+struct sample {
+	const char *type;
+	const char *entry;
+};
+
+static const struct sample samples[] = {
+	{ "openai", "{\"type\":\"openai\",\"base_url\":\"https://up.example/v1\",\"api_key\":\"" SECRET_A "\"}" },
+	{ "kling", "{\"type\":\"kling\",\"base_url\":\"https://up.example\",\"access_key\":\"" SECRET_A
+		   "\",\"secret_key\":\"" SECRET_B "\"}" },
+	{ "comfyui", "{\"type\":\"comfyui\",\"base_url\":\"https://up.example\",\"workflow\":\"@WF@\","
+		     "\"inputs\":{\"prompt\":[\"6\",\"text\"],\"image\":[\"52\",\"image\"],"
+		     "\"seed\":[\"3\",\"seed\"]}}" },
+	{ NULL, NULL },
+};
+
+static const char workflow[] =
+	"{\"3\":{\"class_type\":\"KSampler\",\"inputs\":{\"seed\":1}},"
+	"\"6\":{\"class_type\":\"CLIPTextEncode\",\"inputs\":{\"text\":\"\"}},"
+	"\"52\":{\"class_type\":\"LoadImage\",\"inputs\":{\"image\":\"x.png\"}}}";
+
+static const char record_text[] =
+	"{\"id\":\"video_0190d5f2a3b4c5d6e7f8091a2b3c\",\"object\":\"video\",\"owner\":\"key_t\","
+	"\"model\":\"m\",\"status\":\"in_progress\",\"progress\":0,\"created_at\":1700000000,"
+	"\"prompt\":\"a fox in the snow\",\"size\":\"1280x720\",\"seconds\":\"5\",\"metadata\":{},"
+	"\"params\":{\"width\":1280,\"height\":720,\"seconds\":5,\"fps\":24,\"n\":1},"
+	"\"remote\":{\"backend\":\"b\",\"intent_at\":\"1700000000456\",\"upstream_id\":\"up-1\","
+	"\"video_url\":\"https://cdn.example/v.mp4\"}}";
+
+static char *tmp;
+static struct config *cfg;
+static struct backend be;
+
+static const struct sample *sample_of(const char *type)
+{
+	for (const struct sample *s = samples; s->type; s++)
+		if (strcmp(s->type, type) == 0)
+			return s;
+	return NULL;
+}
+
+/* setup_module configures the module's sample as backend "b". */
+static void setup_module(const struct backend_type *t)
+{
+	const struct sample *s = sample_of(t->name);
+	ck_assert_msg(s != NULL, "module %s has no sample in the conformance suite", t->name);
+	char wf[512], text[4096], err[512];
+	snprintf(wf, sizeof(wf), "%s/wf.json", tmp);
+	FILE *f = fopen(wf, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(workflow, f);
+	fclose(f);
+	const char *at = strstr(s->entry, "@WF@");
+	char entry[2048];
+	if (at)
+		snprintf(entry, sizeof(entry), "%.*s%s%s", (int)(at - s->entry), s->entry, wf, at + 4);
+	else
+		snprintf(entry, sizeof(entry), "%s", s->entry);
+	snprintf(text, sizeof(text),
+		 "{\"data_dir\":\"%s\",\"models\":{\"m\":{\"backends\":[{\"backend\":\"b\",\"model\":\"up-model\"}]}},"
+		 "\"backends\":{\"b\":%s}}", tmp, entry);
+	cfg = config_parse(text, "conformance.json", tmp, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s: %s", t->name, err);
+	const struct backend_cfg *b = config_backend(cfg, "b");
+	ck_assert_ptr_eq(b->module, t);
+	ck_assert_msg(backend_init(&be, b, tmp, err, sizeof(err)) == 0, "%s: %s", t->name, err);
+}
+
+static void teardown_module(void)
+{
+	backend_deinit(&be);
+	config_free(cfg);
+	cfg = NULL;
+}
+
+static void check_strings(const struct remote_answer *a)
+{
+	ck_assert(memchr(a->code, 0, sizeof(a->code)) && memchr(a->message, 0, sizeof(a->message)));
+	ck_assert(memchr(a->upstream_id, 0, sizeof(a->upstream_id)));
+	ck_assert(memchr(a->video_url, 0, sizeof(a->video_url)));
+	ck_assert(a->nkeep >= 0 && a->nkeep <= ANSWER_KEEPS);
+	ck_assert(codec_utf8_valid(a->code, strlen(a->code)));
+	ck_assert(codec_utf8_valid(a->message, strlen(a->message)));
+	ck_assert(a->progress >= -1 && a->progress <= 100);
+	ck_assert_msg(strstr(a->message, SECRET_A) == NULL && strstr(a->message, SECRET_B) == NULL,
+		      "a secret in the message: %s", a->message);
+}
+
+static struct remote_answer parse(enum remote_phase ph, long status, const char *body, size_t len)
+{
+	struct json_object *rec = json_tokener_parse(record_text);
+	struct remote_answer a;
+	memset(&a, 0, sizeof(a));
+	a.progress = -1;
+	backend_parse(&be, rec, ph, status, body, len, &a);
+	json_object_put(rec);
+	check_strings(&a);
+	if (a.verdict == RV_FAIL)
+		ck_assert_msg(a.code[0] && a.message[0], "%s: a failure without code or message",
+			      be.type->name);
+	if (a.maybe_created)
+		ck_assert(ph == PHASE_SUBMIT);
+	return a;
+}
+
+static const enum remote_phase phases[] = { PHASE_UPLOAD, PHASE_SUBMIT, PHASE_RECONCILE,
+	PHASE_RECONCILE2, PHASE_POLL, PHASE_POLL2, PHASE_FETCH_VIDEO, PHASE_FETCH_THUMB };
+
+/* Answers no module may take for a success. */
+static const char *const garbage[] = { "", "not json at all", "null", "[]", "{}", "{\"data\":null}",
+	"\"a string\"", "{\"error\":{\"message\":\"\\u00e9\\ud800\"}}", NULL };
+
+START_TEST(every_answer_class_has_a_verdict)
+{
+	const struct backend_type *t = backend_type_at((size_t)_i);
+	if (t == NULL || t->kind != BACKEND_HTTP)
+		return;
+	setup_module(t);
+	char *huge = malloc(1 << 20);
+	memset(huge, 'a', 1 << 20);
+	static const char bad_utf8[] = "{\"error\":{\"message\":\"\xff\xfe\xc3\"},\"code\":\"\xe2\x82\"}";
+	for (size_t p = 0; p < sizeof(phases) / sizeof(*phases); p++) {
+		enum remote_phase ph = phases[p];
+		struct remote_answer a = parse(ph, 0, "", 0);
+		ck_assert_msg(a.verdict == RV_RETRY, "%s phase %d: no answer must be retried", t->name, ph);
+		static const long transient[] = { 429, 500, 502, 503 };
+		for (size_t i = 0; i < 4; i++) {
+			a = parse(ph, transient[i], "upstream trouble", 16);
+			ck_assert_msg(a.verdict == RV_RETRY, "%s phase %d: HTTP %ld must be retried", t->name,
+				      ph, transient[i]);
+		}
+		a = parse(ph, 401, "{\"error\":{\"message\":\"bad key " SECRET_A "\"}}", 40);
+		ck_assert_msg(a.verdict != RV_OK, "%s phase %d: a 401 taken as a success", t->name, ph);
+		a = parse(ph, 403, "", 0);
+		ck_assert_msg(a.verdict != RV_OK, "%s phase %d: a 403 taken as a success", t->name, ph);
+		for (const char *const *g = garbage; *g; g++) {
+			a = parse(ph, 200, *g, strlen(*g));
+			ck_assert_msg(!(a.verdict == RV_OK && a.state == RS_SUCCEEDED),
+				      "%s phase %d: '%s' taken as a finished job", t->name, ph, *g);
+			if (ph == PHASE_SUBMIT)
+				ck_assert_msg(a.verdict == RV_RETRY && a.maybe_created,
+					      "%s: a submit answered '%s' must be reconciled, not resent or failed",
+					      t->name, *g);
+		}
+		a = parse(ph, 200, huge, 1 << 20);
+		if (ph == PHASE_SUBMIT)
+			ck_assert(a.verdict == RV_RETRY && a.maybe_created);
+		a = parse(ph, 400, bad_utf8, sizeof(bad_utf8) - 1);
+		a = parse(ph, 200, bad_utf8, sizeof(bad_utf8) - 1);
+		ck_assert(!(a.verdict == RV_OK && a.state == RS_SUCCEEDED));
+	}
+	free(huge);
+	teardown_module();
+}
+END_TEST
+
+START_TEST(every_request_goes_to_its_base_url)
+{
+	const struct backend_type *t = backend_type_at((size_t)_i);
+	if (t == NULL || t->kind != BACKEND_HTTP)
+		return;
+	setup_module(t);
+	for (size_t p = 0; p < sizeof(phases) / sizeof(*phases); p++) {
+		enum remote_phase ph = phases[p];
+		struct json_object *rec = json_tokener_parse(record_text);
+		struct http_req req;
+		struct remote_answer a;
+		http_req_init(&req);
+		memset(&a, 0, sizeof(a));
+		int rc = t->build(&be, &config_model(cfg, "m")->backends[0], rec, ph, &req, &a);
+		if (rc == 0 && ph != PHASE_FETCH_VIDEO)
+			ck_assert_msg(strncmp(req.url, be.cfg->base_url, strlen(be.cfg->base_url)) == 0,
+				      "%s phase %d: a request to %s, off its base_url", t->name, ph, req.url);
+		if (rc == 0 && ph == PHASE_FETCH_VIDEO)
+			ck_assert(req.url[0] != '\0');
+		if (rc < 0 && a.code[0])
+			ck_assert(a.message[0] != '\0');
+		for (const char *const *k = t->record_keys; k && *k; k++)
+			ck_assert(strlen(*k) > 0);
+		http_req_deinit(&req);
+		json_object_put(rec);
+	}
+	teardown_module();
+}
+END_TEST
+
+START_TEST(every_module_is_registered_once)
+{
+	size_t n = 0;
+	for (const struct backend_type *t; (t = backend_type_at(n)) != NULL; n++) {
+		ck_assert_ptr_eq(backend_type_find(t->name), t);
+		ck_assert(t->kind == BACKEND_HTTP ? t->build && t->parse : t->prepare && t->progress);
+		if (t->kind == BACKEND_HTTP)
+			ck_assert_msg(sample_of(t->name) != NULL, "%s has no sample", t->name);
+	}
+	ck_assert_uint_ge(n, 4);
+	ck_assert_ptr_null(backend_type_find("nosuchmodule"));
+}
+END_TEST
+
+/* ---- each module's own cases ------------------------------------------------ */
+
+struct own_case {
+	const char *type;
+	enum remote_phase ph;
+	long status;
+	const char *body;
+	enum remote_verdict verdict;
+	enum remote_state state;
+	const char *upstream_id; /* NULL: not checked */
+	const char *keep;        /* "name=value" kept, or NULL */
+};
+
+static const struct own_case own[] = {
+	{ "openai", PHASE_SUBMIT, 200, "{\"id\":\"video_up\",\"object\":\"video\",\"status\":\"queued\"}",
+	  RV_OK, RS_QUEUED, "video_up", NULL },
+	{ "openai", PHASE_POLL, 200, "{\"id\":\"video_up\",\"status\":\"completed\",\"progress\":100}",
+	  RV_OK, RS_SUCCEEDED, "video_up", NULL },
+	{ "openai", PHASE_POLL, 200, "{\"id\":\"video_up\",\"status\":\"failed\",\"error\":{\"code\":\"moderation_blocked\"}}",
+	  RV_OK, RS_FAILED, NULL, NULL },
+	{ "openai", PHASE_SUBMIT, 400, "{\"error\":{\"message\":\"bad size\"}}", RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "kling", PHASE_SUBMIT, 200, "{\"code\":0,\"data\":{\"task_id\":\"t1\",\"task_status\":\"submitted\"}}",
+	  RV_OK, RS_QUEUED, "t1", NULL },
+	{ "kling", PHASE_POLL, 200, "{\"code\":0,\"data\":{\"task_id\":\"t1\",\"task_status\":\"succeed\","
+	  "\"task_result\":{\"videos\":[{\"url\":\"https://cdn.example/k.mp4\"}]}}}", RV_OK, RS_SUCCEEDED, "t1", NULL },
+	{ "kling", PHASE_RECONCILE, 404, "", RV_OK, RS_NOT_FOUND, NULL, NULL },
+	{ "kling", PHASE_POLL, 200, "{\"code\":0,\"data\":{\"task_id\":\"t1\",\"task_status\":\"failed\","
+	  "\"task_status_msg\":\"risk control\"}}", RV_OK, RS_FAILED, NULL, NULL },
+	{ "comfyui", PHASE_UPLOAD, 200, "{\"name\":\"fox.png\",\"subfolder\":\"in\",\"type\":\"input\"}",
+	  RV_OK, RS_UNKNOWN, NULL, "image_name=in/fox.png" },
+	{ "comfyui", PHASE_SUBMIT, 200, "{\"prompt_id\":\"p1\",\"number\":3}", RV_OK, RS_QUEUED, "p1", NULL },
+	{ "comfyui", PHASE_POLL2, 200, "{\"queue_running\":[[0,\"up-1\"]],\"queue_pending\":[]}",
+	  RV_OK, RS_RUNNING, "up-1", NULL },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
+};
+
+START_TEST(own_cases)
+{
+	for (const struct own_case *c = own; c->type; c++) {
+		const struct backend_type *t = backend_type_find(c->type);
+		ck_assert_ptr_nonnull(t);
+		setup_module(t);
+		struct remote_answer a = parse(c->ph, c->status, c->body, strlen(c->body));
+		ck_assert_msg(a.verdict == c->verdict && a.state == c->state,
+			      "%s phase %d '%s': verdict %d state %d", c->type, c->ph, c->body, a.verdict,
+			      a.state);
+		if (c->upstream_id)
+			ck_assert_str_eq(a.upstream_id, c->upstream_id);
+		if (c->state == RS_SUCCEEDED && strcmp(c->type, "kling") == 0)
+			ck_assert(a.video_url[0] != '\0');
+		if (c->keep) {
+			char want[256];
+			ck_assert_int_ge(a.nkeep, 1);
+			snprintf(want, sizeof(want), "%s=%s", a.keep[0].name, a.keep[0].value);
+			ck_assert_str_eq(want, c->keep);
+		}
+		teardown_module();
+	}
+}
+END_TEST
+
+static void make_tmp(void)
+{
+	tmp = test_tmpdir();
+}
+
+static void remove_tmp(void)
+{
+	test_rmrf(tmp);
+	free(tmp);
+}
+
+static Suite *adapters_suite(void)
+{
+	Suite *s = suite_create("adapters");
+	TCase *tc = tcase_create("conformance");
+	tcase_add_unchecked_fixture(tc, make_tmp, remove_tmp);
+	tcase_set_timeout(tc, 30);
+	tcase_add_loop_test(tc, every_answer_class_has_a_verdict, 0, 8);
+	tcase_add_loop_test(tc, every_request_goes_to_its_base_url, 0, 8);
+	tcase_add_test(tc, every_module_is_registered_once);
+	tcase_add_test(tc, own_cases);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+RUN_SUITE(adapters_suite)
