@@ -22,26 +22,9 @@
 #include "id.h"
 #include "log.h"
 #include "record.h"
+#include "remote_step.h"
 #include "task.h"
 #include "video.h"
-
-#define BACKOFF_MAX_MS 60000
-#define FETCH_RETRIES 4
-
-static const char *const phase_names[] = { "none", "uploading", "submitting", "reconciling",
-	"reconciling", "polling", "polling", "fetching", "fetching" };
-
-static int64_t backoff_ms(int tries, long hint_ms)
-{
-	int64_t base = 1000LL << (tries < 6 ? tries : 6);
-	if (base > BACKOFF_MAX_MS)
-		base = BACKOFF_MAX_MS;
-	uint8_t r;
-	if (id_random(&r, 1) < 0)
-		r = 128;
-	int64_t jittered = base / 2 + (base / 2) * r / 255; /* 50..100 % */
-	return hint_ms > jittered ? (hint_ms < 600000 ? hint_ms : 600000) : jittered;
-}
 
 static long retry_after_ms(const struct transfer *t)
 {
@@ -73,7 +56,7 @@ static void set_phase(struct json_object *rec, struct run *r)
 	struct json_object *rem = remote_obj(rec);
 	json_object_object_add(rem, "backend", json_object_new_string(r->backend->name));
 	json_object_object_add(rem, "index", json_object_new_int(r->index));
-	json_object_object_add(rem, "phase", json_object_new_string(phase_names[r->phase]));
+	json_object_object_add(rem, "phase", json_object_new_string(remote_phase_name(r->phase)));
 }
 
 static void finish_failed(struct dispatcher *d, struct run *r, const char *code, const char *msg)
@@ -160,23 +143,7 @@ static void issue(struct dispatcher *d, struct run *r)
 	d->inflight[r->backend - d->cfg->backends]++;
 	curl_multi_add_handle(d->multi, t->easy);
 	log_debug("remote_request", "video=%s backend=%s phase=%s", r->id, r->backend->name,
-		  phase_names[r->phase]);
-}
-
-/* retry_later schedules the same request again, or gives up. */
-static void retry_later(struct dispatcher *d, struct run *r, long hint_ms, const char *what)
-{
-	r->tries++;
-	int limit = r->phase == PHASE_FETCH_VIDEO ? FETCH_RETRIES : r->backend->max_retries;
-	if (r->phase != PHASE_POLL && r->phase != PHASE_POLL2 && r->tries > limit) {
-		char msg[600];
-		snprintf(msg, sizeof(msg), "The backend kept failing (%s); gave up after %d attempts.", what, r->tries);
-		finish_failed(d, r, r->phase == PHASE_FETCH_VIDEO ? "download_failed" : "upstream_unavailable", msg);
-		return;
-	}
-	r->next_at = disp_mono_ms() + backoff_ms(r->tries, hint_ms);
-	log_info("remote_retry", "video=%s backend=%s phase=%s tries=%d reason=\"%s\"", r->id,
-		 r->backend->name, phase_names[r->phase], r->tries, what);
+		  remote_phase_name(r->phase));
 }
 
 /* first_phase: a task with an image starts with its upload on a backend
@@ -253,6 +220,72 @@ void remote_apply_write(struct run *r, struct json_object *rec)
 	set_phase(rec, r);
 }
 
+/* exchange_of: how the exchange t ended, for remote_step. */
+static struct step_exchange exchange_of(const struct transfer *t, const char *why)
+{
+	struct step_exchange x = {
+		.blocked = t->blocked,
+		.answered = t->result == CURLE_OK && t->status != 0,
+		.connect_failed = t->result == CURLE_COULDNT_CONNECT || t->result == CURLE_COULDNT_RESOLVE_HOST,
+		.retry_after_ms = retry_after_ms(t),
+		.why = why,
+	};
+	return x;
+}
+
+/* view_of: what remote_step knows of r. */
+static void view_of(const struct run *r, struct step_view *v)
+{
+	uint8_t j;
+	memset(v, 0, sizeof(*v));
+	v->phase = r->phase;
+	v->tries = r->tries;
+	v->max_retries = r->backend->max_retries;
+	v->poll_ms = r->backend->poll_ms;
+	v->progress = r->progress;
+	v->jitter = id_random(&j, 1) < 0 ? 128 : j;
+}
+
+static long intent_unsettled_ms(struct dispatcher *d, struct run *r);
+static int pick_candidate(struct dispatcher *d, struct run *r, struct remote_answer *ans);
+
+/* look_up adds to v what a reconcile's answer needs from the store: how
+ * long a lost submit may still arrive, and whether every candidate job is
+ * another task's (else the free one becomes ans->upstream_id). */
+static void look_up(struct dispatcher *d, struct run *r, struct remote_answer *ans,
+		    struct step_view *v)
+{
+	if ((r->phase != PHASE_RECONCILE && r->phase != PHASE_RECONCILE2) || ans->verdict != RV_OK)
+		return;
+	if (ans->state == RS_NOT_FOUND)
+		v->unsettled_ms = intent_unsettled_ms(d, r);
+	else if (ans->ncandidates > 0)
+		v->candidates_taken = pick_candidate(d, r, ans) < 0;
+}
+
+/* follow carries out what remote_step decided for r. */
+static void follow(struct dispatcher *d, struct run *r, const struct remote_answer *ans,
+		   const struct remote_step *st)
+{
+	if (st->failover && failover(d, r) == 0)
+		return;
+	if (st->act == STEP_FAIL) {
+		finish_failed(d, r, st->code, st->message);
+		return;
+	}
+	if (st->event)
+		log_info(st->event, "video=%s backend=%s phase=%s tries=%d upstream_id=%s detail=\"%s\"",
+			 r->id, r->backend->name, remote_phase_name(r->phase), st->tries,
+			 ans && ans->upstream_id[0] ? ans->upstream_id : "-", st->detail ? st->detail : "");
+	r->tries = st->tries;
+	if (st->progress >= 0)
+		disp_progress(d, r, st->progress);
+	r->phase = st->phase;
+	if (st->record && record(d, r, ans, st->name, st->value) < 0)
+		return;
+	r->next_at = disp_mono_ms() + st->delay_ms;
+}
+
 static void fetched(struct dispatcher *d, struct run *r, struct transfer *t)
 {
 	int is_video = t->phase == PHASE_FETCH_VIDEO;
@@ -266,14 +299,13 @@ static void fetched(struct dispatcher *d, struct run *r, struct transfer *t)
 			unlink(part);
 			char why[300];
 			transfer_describe(t, why, sizeof(why));
-			if (t->blocked || t->too_big || t->result == CURLE_UNSUPPORTED_PROTOCOL ||
-			    (t->status >= 400 && t->status < 500 && t->status != 429)) {
-				char msg[400];
-				snprintf(msg, sizeof(msg), "The result could not be downloaded: %s.", why);
-				finish_failed(d, r, "download_failed", msg);
-			} else {
-				retry_later(d, r, retry_after_ms(t), why);
-			}
+			struct step_view v;
+			struct step_exchange x = exchange_of(t, why);
+			struct remote_step st;
+			view_of(r, &v);
+			remote_step_fetch(&v, &x, t->status,
+					  t->too_big || t->result == CURLE_UNSUPPORTED_PROTOCOL, &st);
+			follow(d, r, NULL, &st);
 			return;
 		}
 		r->tries = 0;
@@ -335,115 +367,24 @@ static void answered(struct dispatcher *d, struct run *r, struct transfer *t)
 	long status = t->result == CURLE_OK ? t->status : 0;
 	char why[300];
 	transfer_describe(t, why, sizeof(why));
-	if (t->blocked) {
-		finish_failed(d, r, "upstream_forbidden",
-			      "The backend's address is refused by the SSRF guard; list it in the backend's allow_addresses.");
-		return;
-	}
+	struct step_exchange x = exchange_of(t, why);
 	struct json_object *rec = r->rec ? r->rec : disp_load(d, r->id);
 	r->rec = NULL;
-	if (rec == NULL) {
+	if (rec == NULL && !t->blocked) {
 		disp_cancel_run(d, r, "deleted");
 		return;
 	}
-	backend_parse(r->be, rec, r->phase, status, t->resp.data, t->resp.len, &ans);
+	if (!t->blocked)
+		backend_parse(r->be, rec, r->phase, status, t->resp.data, t->resp.len, &ans);
 	json_object_put(rec);
-	if (status == 0 && r->phase == PHASE_SUBMIT) {
-		/* No answer: did the request reach the upstream at all? */
-		ans.maybe_created = !(t->result == CURLE_COULDNT_CONNECT || t->result == CURLE_COULDNT_RESOLVE_HOST);
-	}
-	if (ans.verdict == RV_FAIL) {
-		finish_failed(d, r, ans.code[0] ? ans.code : "upstream_rejected",
-			      ans.message[0] ? ans.message : "The backend refused the task.");
-		return;
-	}
-	if (ans.verdict == RV_RETRY) {
-		if (r->phase == PHASE_SUBMIT && ans.maybe_created) {
-			r->phase = PHASE_RECONCILE; /* find it before sending it again */
-			r->next_at = disp_mono_ms() + backoff_ms(0, 0);
-			log_warn("remote_submit_unknown", "video=%s backend=%s reason=\"%s\"", r->id,
-				 r->backend->name, why);
-			return;
-		}
-		if (r->phase == PHASE_SUBMIT && failover(d, r) == 0)
-			return;
-		retry_later(d, r, ans.retry_after_ms ? ans.retry_after_ms : retry_after_ms(t), why);
-		return;
-	}
-	r->tries = 0;
-	if (ans.next != PHASE_NONE) {
-		r->phase = ans.next;
-		if (ans.nkeep == 0 || record(d, r, &ans, NULL, NULL) == 0)
-			r->next_at = disp_mono_ms();
-		return;
-	}
-	switch (r->phase) {
-	case PHASE_UPLOAD:
-		r->phase = PHASE_SUBMIT;
-		if (record(d, r, &ans, NULL, NULL) == 0)
-			r->next_at = disp_mono_ms();
-		return;
-	case PHASE_SUBMIT:
-		r->phase = PHASE_POLL;
-		if (record(d, r, &ans, "upstream_id", ans.upstream_id) == 0) {
-			log_info("remote_submitted", "video=%s backend=%s upstream_id=%s", r->id,
-				 r->backend->name, ans.upstream_id);
-			r->next_at = disp_mono_ms() + r->backend->poll_ms;
-		}
-		return;
-	case PHASE_RECONCILE:
-	case PHASE_RECONCILE2:
-		if (ans.state == RS_NOT_FOUND) {
-			/* "Not found" proves nothing while the lost request may still
-			 * be in the upstream's hands: trust it only once the intent is
-			 * older than a request may take. */
-			long wait = intent_unsettled_ms(d, r);
-			if (wait > 0) {
-				r->phase = PHASE_RECONCILE;
-				r->next_at = disp_mono_ms() + (wait < 5000 ? wait : 5000);
-				log_info("remote_reconciled", "video=%s backend=%s found=not-yet", r->id,
-					 r->backend->name);
-				return;
-			}
-			log_info("remote_reconciled", "video=%s backend=%s found=no", r->id, r->backend->name);
-			r->phase = PHASE_SUBMIT; /* it never arrived: send it (same intent) */
-			r->next_at = disp_mono_ms();
-			return;
-		}
-		if (ans.ncandidates > 0 && pick_candidate(d, r, &ans) < 0) {
-			log_info("remote_reconciled", "video=%s backend=%s found=no (candidates held by other tasks)",
-				 r->id, r->backend->name);
-			r->phase = PHASE_SUBMIT;
-			r->next_at = disp_mono_ms();
-			return;
-		}
-		log_info("remote_reconciled", "video=%s backend=%s found=yes upstream_id=%s", r->id,
-			 r->backend->name, ans.upstream_id);
-		r->phase = PHASE_POLL;
-		if (record(d, r, &ans, ans.upstream_id[0] ? "upstream_id" : NULL, ans.upstream_id) == 0)
-			r->next_at = disp_mono_ms();
-		return;
-	case PHASE_POLL:
-	case PHASE_POLL2:
-		if (ans.state == RS_FAILED) {
-			finish_failed(d, r, ans.code[0] ? ans.code : "generation_failed",
-				      ans.message[0] ? ans.message : "The backend could not make the video.");
-			return;
-		}
-		if (ans.state == RS_SUCCEEDED) {
-			r->phase = PHASE_FETCH_VIDEO;
-			if (record(d, r, &ans, ans.video_url[0] ? "video_url" : NULL, ans.video_url) == 0)
-				r->next_at = disp_mono_ms();
-			return;
-		}
-		if (ans.progress >= 0 && ans.progress > r->progress)
-			disp_progress(d, r, ans.progress < 99 ? ans.progress : 99);
-		r->phase = PHASE_POLL;
-		r->next_at = disp_mono_ms() + r->backend->poll_ms;
-		return;
-	default:
-		r->next_at = disp_mono_ms() + r->backend->poll_ms;
-	}
+	if (status == 0 && r->phase == PHASE_SUBMIT) /* did the request reach the upstream? */
+		ans.maybe_created = !x.connect_failed;
+	struct step_view v;
+	struct remote_step st;
+	view_of(r, &v);
+	look_up(d, r, &ans, &v);
+	remote_step(&v, &x, &ans, &st);
+	follow(d, r, &ans, &st);
 }
 
 void remote_transfers_done(struct dispatcher *d)
@@ -635,5 +576,5 @@ void remote_adopt(struct dispatcher *d, struct json_object *rec)
 	disp_save(d, rec);
 	disp_schedule(d, r);
 	log_info("remote_adopted", "video=%s backend=%s phase=%s", r->id, r->backend->name,
-		 phase_names[r->phase]);
+		 remote_phase_name(r->phase));
 }
