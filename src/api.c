@@ -351,7 +351,8 @@ static void body_limits(const struct app *app, struct body_limits *lim)
 static int check_ignored(const struct config *cfg, struct video_spec *s, struct api_error *e)
 {
 	const char *ignored[17];
-	backend_ignored(cfg, s->model, s, ignored);
+	backend_ignored(config_backend(cfg, s->model->backends[0].backend), &s->model->backends[0], s,
+			ignored);
 	if (ignored[0] == NULL)
 		return 0;
 	const struct backend_cfg *b = config_backend(cfg, s->model->backends[0].backend);

@@ -85,15 +85,12 @@ void backend_deinit(struct backend *b)
 	b->state = NULL;
 }
 
-void backend_ignored(const struct config *cfg, const struct model_cfg *m,
+void backend_ignored(const struct backend_cfg *b, const struct model_backend *mb,
 		     const struct video_spec *s, const char **out)
 {
 	out[0] = NULL;
-	if (m->nbackends == 0)
-		return;
-	const struct backend_cfg *b = config_backend(cfg, m->backends[0].backend);
 	if (b && b->module && b->module->unsupported)
-		b->module->unsupported(b, &m->backends[0], s, out);
+		b->module->unsupported(b, mb, s, out);
 }
 
 void backend_parse(struct backend *b, struct json_object *rec, enum remote_phase ph,
@@ -132,8 +129,3 @@ void local_job_deinit(struct local_job *job)
 	buf_deinit(&job->input);
 }
 
-int backend_is_http(const struct config *cfg, const char *name)
-{
-	const struct backend_cfg *b = config_backend(cfg, name);
-	return b != NULL && b->module != NULL && b->module->kind == BACKEND_HTTP;
-}

@@ -173,8 +173,9 @@ int backend_init(struct backend *b, const struct backend_cfg *cfg, const char *d
 		 char *err, size_t errlen);
 void backend_deinit(struct backend *b);
 
-/* backend_ignored lists what the model's first backend cannot honour of s. */
-void backend_ignored(const struct config *cfg, const struct model_cfg *m,
+/* backend_ignored lists what backend b (for the model's entry mb) cannot
+ * honour of s. */
+void backend_ignored(const struct backend_cfg *b, const struct model_backend *mb,
 		     const struct video_spec *s, const char **out);
 
 /* backend_parse runs the module's parse and makes the answer fit for a
@@ -183,9 +184,6 @@ void backend_ignored(const struct config *cfg, const struct model_cfg *m,
  * and terminated. */
 void backend_parse(struct backend *b, struct json_object *rec, enum remote_phase ph,
 		   long status, const char *body, size_t len, struct remote_answer *ans);
-
-/* backend_is_http: is the configured backend called name an HTTP one? */
-int backend_is_http(const struct config *cfg, const char *name);
 
 void local_job_init(struct local_job *job);
 void local_job_deinit(struct local_job *job);

@@ -846,6 +846,12 @@ const struct backend_cfg *config_backend(const struct config *cfg, const char *n
 	return NULL;
 }
 
+int config_backend_is_http(const struct config *cfg, const char *name)
+{
+	const struct backend_cfg *b = config_backend(cfg, name);
+	return b != NULL && b->module != NULL && b->module->kind == BACKEND_HTTP;
+}
+
 void config_model_names(const struct config *cfg, char *out, size_t n)
 {
 	size_t used = 0;

@@ -99,6 +99,8 @@ const struct model_cfg *config_model(const struct config *cfg,
 				     const char *name);
 const struct backend_cfg *config_backend(const struct config *cfg,
 					 const char *name);
+/* config_backend_is_http: is the backend called name an HTTP one? */
+int config_backend_is_http(const struct config *cfg, const char *name);
 /* config_model_names writes "a, b, c" (for error messages) into out. */
 void config_model_names(const struct config *cfg, char *out, size_t n);
 

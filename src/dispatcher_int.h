@@ -1,7 +1,11 @@
 /*
- * dispatcher_int: what the dispatcher's files share (dispatcher.c: the loop,
- * the scan, local program runs and previews; run_remote.c: tasks on HTTP
- * backends).  Not for the rest of reelgate.
+ * dispatcher_int: what the dispatcher's files share.  Layered, each file
+ * calling only those below it:
+ *   dispatcher.c  the loop, the scan, recovery, the lock, waiting tasks
+ *   run_remote.c  tasks on HTTP backends (remote_step.c decides each step)
+ *   run_local.c   child processes: local programs and every task's previews
+ *   runs.c        the run table, a run's life, record reads and the batch write
+ * Not for the rest of reelgate.
  */
 #ifndef REELGATE_DISPATCHER_INT_H
 #define REELGATE_DISPATCHER_INT_H
@@ -49,8 +53,9 @@ enum stage { STAGE_RENDER, STAGE_REMOTE, STAGE_THUMBNAIL, STAGE_SPRITESHEET };
  * (one such list per backend, d->ready); RL_WRITE runs whose next step
  * waits for a write of their record (w_record, w_complete, w_start,
  * w_process, w_code), made with the other writes of the turn in one
- * transaction. */
-enum run_list_id { RL_ALL, RL_DIRTY, RL_PROCS, RL_PREVIEW, RL_READY, RL_WRITE, RL_COUNT };
+ * transaction; RL_START local runs written in_progress whose program
+ * starts next (run_local.c). */
+enum run_list_id { RL_ALL, RL_DIRTY, RL_PROCS, RL_PREVIEW, RL_READY, RL_WRITE, RL_START, RL_COUNT };
 
 struct run_list {
 	struct run *head, *tail;
@@ -179,34 +184,48 @@ struct dispatcher {
 };
 
 
+/* ---- runs.c ---- */
 int64_t disp_mono_ms(void);
+int64_t disp_wall_ms(void);
 /* Lists, the id hash and the timer heap (disp_schedule: r's wake time
  * changed, or may have; call it after changing next_at, xfer, phase,
  * stage, kill_at or deadline_at). */
 void disp_list_push(struct dispatcher *d, enum run_list_id l, struct run *r);
 void disp_list_remove(struct dispatcher *d, enum run_list_id l, struct run *r);
 void disp_schedule(struct dispatcher *d, struct run *r);
+void disp_unschedule(struct dispatcher *d, struct run *r);
+/* disp_request_at: when a remote run's next request is due (INT64_MAX:
+ * not now). */
+int64_t disp_request_at(const struct run *r);
 /* disp_progress notes a new progress figure, written in the next batch. */
 void disp_progress(struct dispatcher *d, struct run *r, int progress);
 /* disp_set_backend moves r to backend b, keeping the per-backend counts. */
 void disp_set_backend(struct dispatcher *d, struct run *r, const struct backend_cfg *b);
-int64_t disp_wall_ms(void);
 int disp_running_on(struct dispatcher *d, const struct backend_cfg *b);
 struct run *disp_find_run(struct dispatcher *d, const char *id);
+/* disp_id_hash: the hash of a video id (runs by id, waiting tasks). */
+size_t disp_id_hash(const char *id);
 /* disp_new_run makes a run (not yet the dispatcher's: disp_add_run makes
  * it so, disp_free_run drops it either way). */
 struct run *disp_new_run(struct dispatcher *d, const char *id, const struct backend_cfg *b);
 void disp_add_run(struct dispatcher *d, struct run *r);
+void disp_close_fd(int *fd);
+/* disp_kill_child stops a run's process group and waits for it. */
 void disp_kill_child(struct run *r);
+/* disp_proc_done takes r off the process list once its child is gone. */
+void disp_proc_done(struct dispatcher *d, struct run *r);
+/* disp_abort_transfer drops r's request in flight and its download. */
+void disp_abort_transfer(struct dispatcher *d, struct run *r);
 void disp_remove_partial_files(struct run *r);
 /* disp_rmtree removes a directory and everything under it. */
 void disp_rmtree(const char *path);
 void disp_free_run(struct dispatcher *d, struct run *r);
+/* disp_free_graves frees the memory of the runs freed this turn. */
+void disp_free_graves(struct dispatcher *d);
 void disp_cancel_run(struct dispatcher *d, struct run *r, const char *why);
 struct json_object *disp_load(struct dispatcher *d, const char *id);
 int disp_save(struct dispatcher *d, struct json_object *rec);
 void disp_fail_task(struct dispatcher *d, const char *id, const char *code, const char *msg);
-void disp_start_preview(struct dispatcher *d, struct run *r);
 /* disp_complete_task completes the task with r's files in the turn's
  * batch write, and ends r once that is on disk. */
 void disp_complete_task(struct dispatcher *d, struct run *r);
@@ -214,22 +233,43 @@ void disp_complete_task(struct dispatcher *d, struct run *r);
  * the turn's batch write, and ends r once that is on disk; r does nothing
  * more meanwhile. */
 void disp_fail_run(struct dispatcher *d, struct run *r, const char *code, const char *msg);
+/* disp_set_phase writes where a remote run is (backend, index, phase)
+ * into its record. */
+void disp_set_phase(struct json_object *rec, const struct run *r);
+/* The batch write: when it is due, and the write (at most once a turn). */
+int64_t disp_writes_due_at(const struct dispatcher *d);
+void disp_flush_writes(struct dispatcher *d);
 
-/* run_remote.c */
+/* ---- run_local.c ---- */
+/* local_start prepares a queued task's run on the local backend b; its
+ * program starts after the turn's write (local_start_programs). */
+void local_start(struct dispatcher *d, struct json_object *rec, const struct backend_cfg *b,
+		 const struct model_backend *mb);
+void local_start_programs(struct dispatcher *d);
+/* local_start_preview runs the next preview of r (or queues r for a
+ * slot); local_start_previews gives free slots to the runs waiting. */
+void local_start_preview(struct dispatcher *d, struct run *r);
+void local_start_previews(struct dispatcher *d);
+/* The children's pipes and exits, as the loop sees them. */
+void local_read_stdout(struct dispatcher *d, struct run *r);
+void local_read_stderr(struct run *r);
+void local_write_stdin(struct run *r);
+void local_reap(struct dispatcher *d);
+/* local_advance moves the runs whose child is done (exited, pipes drained). */
+void local_advance(struct dispatcher *d);
+/* local_stop_lost kills what a dead dispatcher left running for rec. */
+void local_stop_lost(struct dispatcher *d, struct json_object *rec);
+
+/* ---- run_remote.c ---- */
 /* remote_start starts a queued task on an HTTP backend (0), or leaves it
  * queued when every backend of its model is busy (-1). */
 int remote_start(struct dispatcher *d, struct json_object *rec, const struct model_cfg *m);
 /* remote_adopt resumes an in_progress task whose dispatcher is gone. */
 void remote_adopt(struct dispatcher *d, struct json_object *rec);
 void remote_transfers_done(struct dispatcher *d);
-/* remote_wake_at: when r needs its next request (INT64_MAX: not now). */
-int64_t remote_wake_at(const struct run *r);
 /* remote_issue sends r's next request; r may be freed (r->dead). */
 void remote_issue(struct dispatcher *d, struct run *r);
-/* remote_apply_write puts a pending w_record change into rec. */
-void remote_apply_write(struct run *r, struct json_object *rec);
 /* remote_issue_ready sends the requests that waited for a free slot. */
 void remote_issue_ready(struct dispatcher *d);
-void remote_abort(struct dispatcher *d, struct run *r);
 
 #endif

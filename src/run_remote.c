@@ -51,14 +51,6 @@ static int bind_backend(struct dispatcher *d, struct run *r, const struct model_
 	return 0;
 }
 
-static void set_phase(struct json_object *rec, struct run *r)
-{
-	struct json_object *rem = remote_obj(rec);
-	json_object_object_add(rem, "backend", json_object_new_string(r->backend->name));
-	json_object_object_add(rem, "index", json_object_new_int(r->index));
-	json_object_object_add(rem, "phase", json_object_new_string(remote_phase_name(r->phase)));
-}
-
 static void finish_failed(struct dispatcher *d, struct run *r, const char *code, const char *msg)
 {
 	log_warn("remote_failed", "video=%s backend=%s code=%s", r->id, r->backend->name, code);
@@ -93,7 +85,7 @@ static void issue(struct dispatcher *d, struct run *r)
 		/* The intent is on disk before the request leaves. */
 		char at[32];
 		snprintf(at, sizeof(at), "%lld", (long long)disp_wall_ms());
-		set_phase(rec, r);
+		disp_set_phase(rec, r);
 		if (r->phase == PHASE_SUBMIT && remote_get(rec, "intent_at") == NULL)
 			remote_set(rec, "intent_at", at);
 		task_renew(rec, disp_wall_ms());
@@ -175,7 +167,7 @@ static int failover(struct dispatcher *d, struct run *r)
 		for (const char *const *k = old->module->record_keys; k && *k; k++)
 			json_object_object_del(remote_obj(rec), *k);
 		r->phase = first_phase(r, rec);
-		set_phase(rec, r);
+		disp_set_phase(rec, r);
 		disp_save(d, rec);
 		r->tries = 0;
 		r->next_at = disp_mono_ms();
@@ -209,15 +201,6 @@ static int record(struct dispatcher *d, struct run *r, const struct remote_answe
 	r->w_record = 1;
 	disp_list_push(d, RL_WRITE, r);
 	return 0;
-}
-
-void remote_apply_write(struct run *r, struct json_object *rec)
-{
-	if (r->w_keep) {
-		json_object_object_foreach(r->w_keep, k, v)
-			remote_set(rec, k, json_object_get_string(v));
-	}
-	set_phase(rec, r);
 }
 
 /* exchange_of: how the exchange t ended, for remote_step. */
@@ -323,7 +306,7 @@ static void fetched(struct dispatcher *d, struct run *r, struct transfer *t)
 		r->stage = r->has_thumb ? STAGE_SPRITESHEET : STAGE_THUMBNAIL;
 	}
 	r->phase = PHASE_NONE;
-	disp_start_preview(d, r);
+	local_start_preview(d, r);
 }
 
 /* intent_unsettled_ms: how long until a submit sent at the recorded intent
@@ -416,14 +399,6 @@ void remote_transfers_done(struct dispatcher *d)
 	}
 }
 
-int64_t remote_wake_at(const struct run *r)
-{
-	if (r->stage == STAGE_REMOTE && r->xfer == NULL && r->phase != PHASE_NONE && !r->on[RL_READY] &&
-	    !r->on[RL_WRITE])
-		return r->next_at;
-	return INT64_MAX;
-}
-
 static int backend_full(const struct dispatcher *d, const struct run *r)
 {
 	return d->inflight[r->backend - d->cfg->backends] >= INFLIGHT_MAX;
@@ -449,22 +424,6 @@ void remote_issue_ready(struct dispatcher *d)
 			disp_schedule(d, r);
 		}
 	}
-}
-
-void remote_abort(struct dispatcher *d, struct run *r)
-{
-	if (r->xfer) {
-		curl_multi_remove_handle(d->multi, r->xfer->easy);
-		transfer_free(r->xfer);
-		r->xfer = NULL;
-		d->inflight[r->backend - d->cfg->backends]--;
-	}
-	if (r->fetch_fd >= 0) {
-		close(r->fetch_fd);
-		r->fetch_fd = -1;
-	}
-	json_object_put(r->rec);
-	r->rec = NULL;
 }
 
 /* new_remote_run makes the in-memory run of a remote task. */
@@ -532,7 +491,7 @@ int remote_start(struct dispatcher *d, struct json_object *rec, const struct mod
 	}
 	task_start(rec, disp_wall_ms(), r->backend->name);
 	remix_source(d, rec, r);
-	set_phase(rec, r);
+	disp_set_phase(rec, r);
 	if (disp_save(d, rec) < 0) {
 		disp_free_run(d, r);
 		return 0;

@@ -170,7 +170,8 @@ static void check_task(const struct config *cfg, struct video_spec *s)
 {
 	/* what api.c's check_ignored does */
 	const char *ignored[17];
-	backend_ignored(cfg, s->model, s, ignored);
+	backend_ignored(config_backend(cfg, s->model->backends[0].backend), &s->model->backends[0], s,
+			ignored);
 	size_t nign = 0;
 	while (ignored[nign] != NULL) {
 		CHECK(nign < 16);
