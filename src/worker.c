@@ -1,10 +1,17 @@
 /*
  * worker: the accept loop.
  *
- * The listen socket is non-blocking and the worker waits in poll() on it and
- * on a self-pipe its signal handler writes to, so a stop request is seen at
- * once even while idle, and never interrupts a request half-way: a request is
- * always read, handled and answered before the flag is looked at.
+ * The stop signals (SIGTERM, SIGINT, SIGQUIT) are blocked all the time except
+ * inside ppoll(), where the worker waits for the listen socket (or the web
+ * server's kept-alive connection) to have something; their handler only sets
+ * a flag.  So a stop is seen at once even while idle, and never interrupts a
+ * request half-way: a request is always read, handled and answered before the
+ * flag is looked at.
+ *
+ * Between requests the worker also lets go of the database pages it has read
+ * (every RELEASE_PAGES_EVERY requests, and once idle), and, when no master of
+ * ours runs (spawn-fcgi, a web server's process manager), sees to it that a
+ * dispatcher runs.
  */
 #include "worker.h"
 
