@@ -123,6 +123,25 @@ static void serve_one(struct app *app, FCGX_Request *req)
 	http_request_deinit(&hr);
 }
 
+/* open_app readies what the handlers use: the directories under data_dir
+ * and this process's own LMDB environment.  -1 after logging why not. */
+static int open_app(struct app *app, const struct config *cfg)
+{
+	memset(app, 0, sizeof(*app));
+	if (app_dirs(app, cfg) < 0) {
+		log_error("worker_start_failed", "reason=\"cannot create directories under data_dir: %s\"",
+			  strerror(errno));
+		return -1;
+	}
+	struct store_options so = { cfg->map_bytes, cfg->max_map_bytes, cfg->durable };
+	enum rg_err err = store_open(&app->st, cfg->data_dir, &so);
+	if (err != RG_OK) {
+		log_error("worker_start_failed", "reason=\"cannot open the database: %s\"", rg_strerror(err));
+		return -1;
+	}
+	return 0;
+}
+
 int worker_run(const struct config *cfg, int listen_fd, int supervised)
 {
 	log_set_role("worker");
@@ -130,18 +149,8 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 	setup_signals();
 	struct app app;
-	memset(&app, 0, sizeof(app));
-	if (app_dirs(&app, cfg) < 0) {
-		log_error("worker_start_failed", "reason=\"cannot create directories under data_dir: %s\"",
-			  strerror(errno));
+	if (open_app(&app, cfg) < 0)
 		return 1;
-	}
-	struct store_options so = { cfg->map_bytes, cfg->max_map_bytes, cfg->durable };
-	enum rg_err err = store_open(&app.st, cfg->data_dir, &so);
-	if (err != RG_OK) {
-		log_error("worker_start_failed", "reason=\"cannot open the database: %s\"", rg_strerror(err));
-		return 1;
-	}
 	int fl = fcntl(listen_fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK);
