@@ -20,17 +20,17 @@
 #define PACKAGE_VERSION "0.0.0"
 #endif
 
-static const char usage_main[] =
+/* The main usage, around the lines of the `keys` subcommands (printed from
+ * keys_cmds); the config path goes in the last part's %s. */
+static const char usage_main_head[] =
 	"Usage: reelgate COMMAND [OPTIONS]\n"
 	"\n"
 	"An OpenAI-compatible video generation gateway (FastCGI).\n"
 	"\n"
 	"Commands:\n"
-	"  serve          run the FastCGI server (master and workers)\n"
-	"  keys create    create an API key; prints its secret once\n"
-	"  keys list      list API keys\n"
-	"  keys revoke    revoke an API key\n"
-	"  keys limit     set an API key's limits\n"
+	"  serve          run the FastCGI server (master and workers)\n";
+
+static const char usage_main_tail[] =
 	"  check-config   check a configuration file\n"
 	"  db check       check that the database's indexes agree with its records\n"
 	"\n"
@@ -50,11 +50,8 @@ static const char usage_serve[] =
 	"\n"
 	"  -f, --foreground   stay in the foreground and log to stderr\n";
 
-static const char usage_keys[] =
-	"Usage: reelgate keys create --name NAME [--creates-per-minute N] [-c FILE]\n"
-	"       reelgate keys list [-c FILE]\n"
-	"       reelgate keys revoke KEY_ID [-c FILE]\n"
-	"       reelgate keys limit KEY_ID --creates-per-minute N [-c FILE]\n"
+/* What `reelgate keys --help` says after the usage lines of keys_cmds. */
+static const char usage_keys_notes[] =
 	"\n"
 	"create prints the new secret alone on stdout; it is not shown again.\n"
 	"list prints one key per line: id, name, created (UTC), revoked or active,\n"
@@ -169,87 +166,157 @@ static int print_key(struct json_object *rec, void *arg)
 	return 0;
 }
 
+/* ---- reelgate keys ------------------------------------------------------ */
+
+/* key_error says why a change to an existing key failed. */
+static const char *key_error(enum rg_err err)
+{
+	return err == RG_ENOENT ? "no such key" : rg_strerror(err);
+}
+
+static int check_create(const struct opts *o)
+{
+	if (o->name == NULL || o->name[0] == '\0' || strlen(o->name) > 128) {
+		fprintf(stderr, "reelgate: keys create needs --name NAME (1..128 characters)\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int check_limit(const struct opts *o)
+{
+	if (o->creates_per_minute < 0) {
+		fprintf(stderr, "reelgate: keys limit needs --creates-per-minute N\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int keys_create(struct store *st, const struct opts *o, const char *key_id)
+{
+	(void)key_id;
+	char secret[AUTH_SECRET_MAX], id[ID_MAX];
+	enum rg_err err = auth_key_create(st, o->name, secret, id);
+	if (err == RG_OK && o->creates_per_minute > 0) {
+		struct key_limits lim = { o->creates_per_minute };
+		err = auth_key_set_limits(st, id, &lim);
+	}
+	if (err != RG_OK) {
+		fprintf(stderr, "reelgate: cannot create key: %s\n", rg_strerror(err));
+		return 1;
+	}
+	printf("%s\n", secret);
+	fprintf(stderr, "reelgate: created key %s (%s); the secret above is not shown again\n", id,
+		o->name);
+	return 0;
+}
+
+static int keys_list(struct store *st, const struct opts *o, const char *key_id)
+{
+	(void)o;
+	(void)key_id;
+	return store_key_list(st, print_key, NULL) == RG_OK ? 0 : 1;
+}
+
+static int keys_revoke(struct store *st, const struct opts *o, const char *key_id)
+{
+	(void)o;
+	enum rg_err err = auth_key_revoke(st, key_id);
+	if (err != RG_OK) {
+		fprintf(stderr, "reelgate: cannot revoke %s: %s\n", key_id, key_error(err));
+		return 1;
+	}
+	fprintf(stderr, "reelgate: revoked key %s\n", key_id);
+	return 0;
+}
+
+static int keys_limit(struct store *st, const struct opts *o, const char *key_id)
+{
+	struct key_limits lim = { o->creates_per_minute };
+	enum rg_err err = auth_key_set_limits(st, key_id, &lim);
+	if (err != RG_OK) {
+		fprintf(stderr, "reelgate: cannot change %s: %s\n", key_id, key_error(err));
+		return 1;
+	}
+	fprintf(stderr, "reelgate: key %s: %d creates per minute%s\n", key_id,
+		lim.creates_per_minute, lim.creates_per_minute ? "" : " (no limit)");
+	return 0;
+}
+
+/* A `reelgate keys` subcommand.  Its arguments are checked (a mistake exits
+ * 2) before the config is read; run does the work on the open store and
+ * returns the exit status. */
+struct keys_cmd {
+	const char *name;
+	const char *args;    /* what follows "reelgate keys NAME" in the usage */
+	const char *summary; /* its line in `reelgate --help` */
+	int takes_key_id;    /* needs a KEY_ID argument */
+	int (*check)(const struct opts *o); /* -1 after saying what is missing; may be NULL */
+	int (*run)(struct store *st, const struct opts *o, const char *key_id);
+};
+
+static const struct keys_cmd keys_cmds[] = {
+	{ "create", "--name NAME [--creates-per-minute N]", "create an API key; prints its secret once",
+	  0, check_create, keys_create },
+	{ "list", "", "list API keys", 0, NULL, keys_list },
+	{ "revoke", "KEY_ID", "revoke an API key", 1, NULL, keys_revoke },
+	{ "limit", "KEY_ID --creates-per-minute N", "set an API key's limits", 1, check_limit,
+	  keys_limit },
+};
+
+#define KEYS_CMDS_COUNT (sizeof(keys_cmds) / sizeof(keys_cmds[0]))
+
+static const struct keys_cmd *keys_cmd_find(const char *name)
+{
+	for (size_t i = 0; i < KEYS_CMDS_COUNT; i++)
+		if (strcmp(keys_cmds[i].name, name) == 0)
+			return &keys_cmds[i];
+	return NULL;
+}
+
+static void print_keys_usage(FILE *f)
+{
+	for (size_t i = 0; i < KEYS_CMDS_COUNT; i++) {
+		const struct keys_cmd *c = &keys_cmds[i];
+		fprintf(f, "%s reelgate keys %s%s%s [-c FILE]\n", i == 0 ? "Usage:" : "      ", c->name,
+			c->args[0] ? " " : "", c->args);
+	}
+	fputs(usage_keys_notes, f);
+}
+
 static int cmd_keys(int argc, char **argv)
 {
-	struct opts o;
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		fputs(usage_keys, argc < 2 ? stderr : stdout);
+		print_keys_usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
-	const char *sub = argv[1];
+	struct opts o;
 	if (parse_opts(argc - 1, argv + 1, &o) < 0) {
-		fputs(usage_keys, stderr);
+		print_keys_usage(stderr);
 		return 2;
 	}
 	if (o.help) {
-		fputs(usage_keys, stdout);
+		print_keys_usage(stdout);
 		return 0;
 	}
-	int is_create = strcmp(sub, "create") == 0, is_list = strcmp(sub, "list") == 0;
-	int is_revoke = strcmp(sub, "revoke") == 0, is_limit = strcmp(sub, "limit") == 0;
-	if (!is_create && !is_list && !is_revoke && !is_limit) {
-		fprintf(stderr, "reelgate: unknown keys command '%s'\n%s", sub, usage_keys);
+	const struct keys_cmd *c = keys_cmd_find(argv[1]);
+	if (c == NULL) {
+		fprintf(stderr, "reelgate: unknown keys command '%s'\n", argv[1]);
+		print_keys_usage(stderr);
 		return 2;
 	}
-	if (is_create && (o.name == NULL || o.name[0] == '\0' || strlen(o.name) > 128)) {
-		fprintf(stderr, "reelgate: keys create needs --name NAME (1..128 characters)\n");
+	const char *key_id = o.argi < argc - 1 ? argv[1 + o.argi] : NULL;
+	if (c->takes_key_id && key_id == NULL) {
+		fprintf(stderr, "reelgate: keys %s needs a KEY_ID (see reelgate keys list)\n", c->name);
 		return 2;
 	}
-	const char *target = o.argi < argc - 1 ? argv[1 + o.argi] : NULL;
-	if ((is_revoke || is_limit) && target == NULL) {
-		fprintf(stderr, "reelgate: keys %s needs a KEY_ID (see reelgate keys list)\n", sub);
+	if (c->check != NULL && c->check(&o) < 0)
 		return 2;
-	}
-	if (is_limit && o.creates_per_minute < 0) {
-		fprintf(stderr, "reelgate: keys limit needs --creates-per-minute N\n");
-		return 2;
-	}
 	struct config *cfg = load(o.config);
 	if (cfg == NULL)
 		return 2;
 	struct store *st = open_store(cfg);
-	int rc = 1;
-	if (st == NULL)
-		goto out;
-	if (is_create) {
-		char secret[AUTH_SECRET_MAX], id[ID_MAX];
-		enum rg_err err = auth_key_create(st, o.name, secret, id);
-		if (err == RG_OK && o.creates_per_minute > 0) {
-			struct key_limits lim = { o.creates_per_minute };
-			err = auth_key_set_limits(st, id, &lim);
-		}
-		if (err == RG_OK) {
-			printf("%s\n", secret);
-			fprintf(stderr, "reelgate: created key %s (%s); the secret above is not shown again\n",
-				id, o.name);
-			rc = 0;
-		} else {
-			fprintf(stderr, "reelgate: cannot create key: %s\n", rg_strerror(err));
-		}
-	} else if (is_list) {
-		rc = store_key_list(st, print_key, NULL) == RG_OK ? 0 : 1;
-	} else if (is_limit) {
-		struct key_limits lim = { o.creates_per_minute };
-		enum rg_err err = auth_key_set_limits(st, target, &lim);
-		if (err == RG_OK) {
-			fprintf(stderr, "reelgate: key %s: %d creates per minute%s\n", target,
-				lim.creates_per_minute, lim.creates_per_minute ? "" : " (no limit)");
-			rc = 0;
-		} else {
-			fprintf(stderr, "reelgate: cannot change %s: %s\n", target,
-				err == RG_ENOENT ? "no such key" : rg_strerror(err));
-		}
-	} else {
-		enum rg_err err = auth_key_revoke(st, target);
-		if (err == RG_OK) {
-			fprintf(stderr, "reelgate: revoked key %s\n", target);
-			rc = 0;
-		} else {
-			fprintf(stderr, "reelgate: cannot revoke %s: %s\n", target,
-				err == RG_ENOENT ? "no such key" : rg_strerror(err));
-		}
-	}
-out:
+	int rc = st != NULL ? c->run(st, &o, key_id) : 1;
 	store_close(st);
 	config_free(cfg);
 	return rc;
@@ -327,10 +394,18 @@ static int cmd_serve(int argc, char **argv)
 	return master_serve(o.config, o.foreground);
 }
 
+static void print_usage_main(FILE *f)
+{
+	fputs(usage_main_head, f);
+	for (size_t i = 0; i < KEYS_CMDS_COUNT; i++)
+		fprintf(f, "  keys %-10s%s\n", keys_cmds[i].name, keys_cmds[i].summary);
+	fprintf(f, usage_main_tail, config_default_path());
+}
+
 int cli_main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, usage_main, config_default_path());
+		print_usage_main(stderr);
 		return 2;
 	}
 	const char *cmd = argv[1];
@@ -339,7 +414,7 @@ int cli_main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
-		printf(usage_main, config_default_path());
+		print_usage_main(stdout);
 		return 0;
 	}
 	if (strcmp(cmd, "serve") == 0)
@@ -351,6 +426,6 @@ int cli_main(int argc, char **argv)
 	if (strcmp(cmd, "db") == 0)
 		return cmd_db(argc - 1, argv + 1);
 	fprintf(stderr, "reelgate: unknown command '%s'\n", cmd);
-	fprintf(stderr, usage_main, config_default_path());
+	print_usage_main(stderr);
 	return 2;
 }

@@ -20,7 +20,8 @@ void notify_wake(const char *data_dir);
  * acknowledgement; 0 when acknowledged, -1 when nobody answered. */
 int notify_cancel(const char *data_dir, const char *id, int timeout_ms);
 
-/* A received message; reply_to lets the dispatcher answer. */
+/* A received message; from (the sender's address) lets the dispatcher answer
+ * it with notify_reply. */
 struct notify_msg {
 	char text[128];
 	struct sockaddr_un from;

@@ -319,58 +319,42 @@ static int read_size(struct json_object *fields, struct video_spec *s,
 	return 0;
 }
 
-/* read_metadata copies the caller's metadata and folds mirrored keys into
- * fields that were not given (metadata.seed works like seed). */
-static int read_metadata(const struct config *cfg, struct json_object *fields,
-			 struct video_spec *s, struct api_error *e)
+/* check_metadata_entry refuses a key reelgate sets itself, a value that is
+ * an object or a list, and a key that is empty, too long or not UTF-8. */
+static int check_metadata_entry(const char *k, struct json_object *val, struct api_error *e)
 {
-	struct json_object *v = get(fields, "metadata");
-	if (v == NULL)
-		return 0;
-	if (!json_object_is_type(v, json_type_object))
-		return invalid(e, "metadata",
-			"'metadata' must be an object such as {\"style\": \"film\"}.");
-	size_t len;
-	const char *text = json_object_to_json_string_length(v, JSON_C_TO_STRING_PLAIN, &len);
-	if (text == NULL || len > cfg->max_metadata_bytes) {
-		api_error_set(e, 400, "invalid_value", "metadata",
-			      "'metadata' is too large: %zu bytes as JSON, the limit is %zu.",
-			      text ? len : 0, cfg->max_metadata_bytes);
+	for (const char *const *r = reserved_meta; *r; r++) {
+		if (strcmp(*r, k) == 0) {
+			char param[64];
+			snprintf(param, sizeof(param), "metadata.%s", k);
+			api_error_set(e, 400, "invalid_value", param,
+				      "metadata key '%s' is reserved: reelgate sets it itself.", k);
+			return -1;
+		}
+	}
+	if (val != NULL && (json_object_is_type(val, json_type_object) ||
+			    json_object_is_type(val, json_type_array))) {
+		char param[80];
+		snprintf(param, sizeof(param), "metadata.%.64s", k);
+		api_error_set(e, 400, "invalid_value", param,
+			      "metadata values must be strings, numbers, booleans or null; '%.64s' is %s.",
+			      k, json_object_is_type(val, json_type_object) ? "an object" : "a list");
 		return -1;
 	}
-	json_object_object_foreach(v, k, val) {
-		for (const char *const *r = reserved_meta; *r; r++) {
-			if (strcmp(*r, k) == 0) {
-				char param[64];
-				snprintf(param, sizeof(param), "metadata.%s", k);
-				api_error_set(e, 400, "invalid_value", param,
-					      "metadata key '%s' is reserved: reelgate sets it itself.", k);
-				return -1;
-			}
-		}
-		if (val != NULL && (json_object_is_type(val, json_type_object) ||
-				    json_object_is_type(val, json_type_array))) {
-			char param[80];
-			snprintf(param, sizeof(param), "metadata.%.64s", k);
-			api_error_set(e, 400, "invalid_value", param,
-				      "metadata values must be strings, numbers, booleans or null; '%.64s' is %s.",
-				      k, json_object_is_type(val, json_type_object) ? "an object" : "a list");
-			return -1;
-		}
-		if (strlen(k) == 0 || strlen(k) > 64 || !codec_utf8_valid(k, strlen(k))) {
-			api_error_set(e, 400, "invalid_value", "metadata",
-				      "metadata keys must be 1..64 characters of UTF-8.");
-			return -1;
-		}
+	if (strlen(k) == 0 || strlen(k) > 64 || !codec_utf8_valid(k, strlen(k))) {
+		api_error_set(e, 400, "invalid_value", "metadata",
+			      "metadata keys must be 1..64 characters of UTF-8.");
+		return -1;
 	}
-	/* Text inside must be valid UTF-8 (json-c accepts \u escapes of any
-	 * kind) and hold no NUL, as in the form encodings. */
-	if (memmem(text, len, "\\u0000", 6) != NULL)
-		return invalid(e, "metadata", "metadata values must not contain NUL characters.");
-	if (!codec_utf8_valid(text, len))
-		return invalid(e, "metadata",
-			"'metadata' must be valid UTF-8.");
-	s->metadata = json_tokener_parse(text); /* a private deep copy */
+	return 0;
+}
+
+/* fold_mirrored_meta moves each mirrored key of s->metadata into fields when
+ * that field was not given (a conflicting value is a 400), and drops it from
+ * the metadata kept. */
+static int fold_mirrored_meta(struct json_object *fields, struct video_spec *s,
+			      struct api_error *e)
+{
 	for (const char *const *m = mirrored_meta; *m; m++) {
 		struct json_object *mv;
 		if (!json_object_object_get_ex(s->metadata, *m, &mv))
@@ -394,6 +378,40 @@ static int read_metadata(const struct config *cfg, struct json_object *fields,
 		json_object_object_del(s->metadata, *m);
 	}
 	return 0;
+}
+
+/* read_metadata copies the caller's metadata and folds mirrored keys into
+ * fields that were not given (metadata.seed works like seed). */
+static int read_metadata(const struct config *cfg, struct json_object *fields,
+			 struct video_spec *s, struct api_error *e)
+{
+	struct json_object *v = get(fields, "metadata");
+	if (v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_object))
+		return invalid(e, "metadata",
+			"'metadata' must be an object such as {\"style\": \"film\"}.");
+	size_t len;
+	const char *text = json_object_to_json_string_length(v, JSON_C_TO_STRING_PLAIN, &len);
+	if (text == NULL || len > cfg->max_metadata_bytes) {
+		api_error_set(e, 400, "invalid_value", "metadata",
+			      "'metadata' is too large: %zu bytes as JSON, the limit is %zu.",
+			      text ? len : 0, cfg->max_metadata_bytes);
+		return -1;
+	}
+	json_object_object_foreach(v, k, val) {
+		if (check_metadata_entry(k, val, e) < 0)
+			return -1;
+	}
+	/* Text inside must be valid UTF-8 (json-c accepts \u escapes of any
+	 * kind) and hold no NUL, as in the form encodings. */
+	if (memmem(text, len, "\\u0000", 6) != NULL)
+		return invalid(e, "metadata", "metadata values must not contain NUL characters.");
+	if (!codec_utf8_valid(text, len))
+		return invalid(e, "metadata",
+			"'metadata' must be valid UTF-8.");
+	s->metadata = json_tokener_parse(text); /* a private deep copy */
+	return fold_mirrored_meta(fields, s, e);
 }
 
 static int read_scalars(const struct config *cfg, struct json_object *fields,

@@ -1,10 +1,17 @@
 /*
  * worker: the accept loop.
  *
- * The listen socket is non-blocking and the worker waits in poll() on it and
- * on a self-pipe its signal handler writes to, so a stop request is seen at
- * once even while idle, and never interrupts a request half-way: a request is
- * always read, handled and answered before the flag is looked at.
+ * The stop signals (SIGTERM, SIGINT, SIGQUIT) are blocked all the time except
+ * inside ppoll(), where the worker waits for the listen socket (or the web
+ * server's kept-alive connection) to have something; their handler only sets
+ * a flag.  So a stop is seen at once even while idle, and never interrupts a
+ * request half-way: a request is always read, handled and answered before the
+ * flag is looked at.
+ *
+ * Between requests the worker also lets go of the database pages it has read
+ * (every RELEASE_PAGES_EVERY requests, and once idle), and, when no master of
+ * ours runs (spawn-fcgi, a web server's process manager), sees to it that a
+ * dispatcher runs.
  */
 #include "worker.h"
 
@@ -116,6 +123,25 @@ static void serve_one(struct app *app, FCGX_Request *req)
 	http_request_deinit(&hr);
 }
 
+/* open_app readies what the handlers use: the directories under data_dir
+ * and this process's own LMDB environment.  -1 after logging why not. */
+static int open_app(struct app *app, const struct config *cfg)
+{
+	memset(app, 0, sizeof(*app));
+	if (app_dirs(app, cfg) < 0) {
+		log_error("worker_start_failed", "reason=\"cannot create directories under data_dir: %s\"",
+			  strerror(errno));
+		return -1;
+	}
+	struct store_options so = { cfg->map_bytes, cfg->max_map_bytes, cfg->durable };
+	enum rg_err err = store_open(&app->st, cfg->data_dir, &so);
+	if (err != RG_OK) {
+		log_error("worker_start_failed", "reason=\"cannot open the database: %s\"", rg_strerror(err));
+		return -1;
+	}
+	return 0;
+}
+
 int worker_run(const struct config *cfg, int listen_fd, int supervised)
 {
 	log_set_role("worker");
@@ -123,18 +149,8 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 	setup_signals();
 	struct app app;
-	memset(&app, 0, sizeof(app));
-	if (app_dirs(&app, cfg) < 0) {
-		log_error("worker_start_failed", "reason=\"cannot create directories under data_dir: %s\"",
-			  strerror(errno));
+	if (open_app(&app, cfg) < 0)
 		return 1;
-	}
-	struct store_options so = { cfg->map_bytes, cfg->max_map_bytes, cfg->durable };
-	enum rg_err err = store_open(&app.st, cfg->data_dir, &so);
-	if (err != RG_OK) {
-		log_error("worker_start_failed", "reason=\"cannot open the database: %s\"", rg_strerror(err));
-		return 1;
-	}
 	int fl = fcntl(listen_fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK);

@@ -17,6 +17,10 @@ fake_task()).  wait_video() polls a video to a final status, content()
 fetches its files, dispatcher_pid() reads data_dir/dispatcher.lock,
 db_check() runs `reelgate db check`, ffprobe() describes a media file.
 
+nginx_config() writes such an nginx config for any FastCGI socket, and
+start_nginx() starts it (bench/run runs its references behind them, and its
+reelgate in a Stack(dir=..., nginx_extra=...)).
+
 Remote backends: FakeServer runs one of the fake upstreams of tests/fakes
 (fake_kling.py, fake_openai.py, fake_comfyui.py) on a free loopback port and
 drives its /_fake/ control API (scenario, reset, jobs); Stack(env={...})
@@ -480,6 +484,69 @@ def base_config(tmp, listen, limits=None, workers=2, extra_models=None, backends
     }
 
 
+def nginx_config(home, port, fcgi, content_dir, max_body, extra=None):
+    """Writes home/nginx.conf from etc/nginx/standalone.conf.in (the template
+    ./quickstart uses): an nginx in the foreground on 127.0.0.1:port handing
+    the API to fcgi, its logs and temporary files under home.  extra: text
+    added to the server block (after its server_name line) before the
+    template's @NAMES@ are replaced.  Returns the path."""
+    with open(TEMPLATE) as f:
+        text = f.read()
+    if extra:
+        marker = "server_name localhost;"
+        check(marker in text, "%s has no %r line to add to" % (TEMPLATE, marker))
+        text = text.replace(marker, marker + "\n" + extra.rstrip("\n"), 1)
+    subst = {
+        "@DAEMON@": "off",
+        "@USER@": "%s %s" % (_username(), _groupname()),
+        "@HOME@": home,
+        "@PORT@": str(port),
+        "@FCGI@": fcgi,
+        "@CONTENT_DIR@": content_dir,
+        "@MAX_BODY@": str(max_body),
+    }
+    for k, v in subst.items():
+        text = text.replace(k, v)
+    if os.geteuid() != 0:
+        # `user` only means something to an nginx started as root.
+        text = "\n".join(l for l in text.splitlines() if not l.startswith("user "))
+    for d in ("logs", "nginx-tmp"):
+        os.makedirs(os.path.join(home, d), exist_ok=True)
+    conf = os.path.join(home, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(text)
+    return conf
+
+
+def start_nginx(conf, home, port):
+    """Checks conf (nginx -t) and starts nginx with it in a session of its
+    own, its output in home/logs/nginx.out; returns the process once it
+    listens on port (killed when it does not)."""
+    t = subprocess.run([NGINX, "-t", "-q", "-c", conf], capture_output=True, timeout=30)
+    check(t.returncode == 0, "nginx -t refused the generated config",
+          t.stderr.decode(errors="replace"))
+    log = open(os.path.join(home, "logs", "nginx.out"), "ab")
+    proc = subprocess.Popen([NGINX, "-c", conf], stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+
+    def listening():
+        check(proc.poll() is None, "nginx exited",
+              tail(os.path.join(home, "logs", "nginx.out")),
+              tail(os.path.join(home, "logs", "nginx-error.log")))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    try:
+        wait_until(listening, 15, what="nginx to listen")
+    except BaseException:
+        _killpg(proc.pid)
+        raise
+    return proc
+
+
 class Stack:
     """One reelgate + nginx deployment in a temp directory.
 
@@ -489,12 +556,16 @@ class Stack:
     base_config(); configure: a function called with the config dict before
     it is written, to change anything else.  In backend commands the string
     "@STACK@" is replaced by the stack's temp directory (fake() uses it).
+    dir: a directory of the caller's to use instead of a new temp directory
+    (created if missing; stop() leaves it in place).  nginx_extra: text added
+    to the server block of the nginx config (see nginx_config()).
     Use as a context manager; stop() kills all it started, also after an
     exception: reelgate, nginx, a dispatcher a worker detached, renderers.
     """
 
     def __init__(self, workers=2, listen="unix", limits=None, extra_models=None,
-                 spawn_fcgi=0, backends=None, content=None, configure=None, env=None):
+                 spawn_fcgi=0, backends=None, content=None, configure=None, env=None,
+                 dir=None, nginx_extra=None):
         self.workers = workers
         self.env = dict(env or {})  # extra environment of `reelgate serve` (secrets)
         self.bodies = []          # every response body received (see secret_leaks)
@@ -510,6 +581,8 @@ class Stack:
         self.fcgi_pids = []       # spawn-fcgi mode
         self.key = None
         self.dir = None
+        self.given_dir = dir      # the caller's directory, or None: a temp one
+        self.nginx_extra = nginx_extra
         self._logs = []
 
     # -- lifecycle
@@ -527,14 +600,18 @@ class Stack:
             raise Skip("nginx not installed")
         if not os.access(BIN, os.X_OK):
             raise RuntimeError("reelgate binary not found: %s (run make first)" % BIN)
-        # Short paths: a unix socket path must fit in 108 bytes.
-        base = os.environ.get("TMPDIR", "/tmp")
-        if len(base) > 40:
-            base = "/tmp"
-        self.dir = tempfile.mkdtemp(prefix="reelgate-it-", dir=base)
+        if self.given_dir is not None:
+            self.dir = self.given_dir
+            os.makedirs(self.dir, exist_ok=True)
+        else:
+            # Short paths: a unix socket path must fit in 108 bytes.
+            base = os.environ.get("TMPDIR", "/tmp")
+            if len(base) > 40:
+                base = "/tmp"
+            self.dir = tempfile.mkdtemp(prefix="reelgate-it-", dir=base)
         _STACKS.append(self)
-        os.makedirs(os.path.join(self.dir, "logs"))
-        os.makedirs(os.path.join(self.dir, "nginx-tmp"))
+        os.makedirs(os.path.join(self.dir, "logs"), exist_ok=True)
+        os.makedirs(os.path.join(self.dir, "nginx-tmp"), exist_ok=True)
         self.port = free_port()
         self.base = "http://127.0.0.1:%d" % self.port
         if self.listen_kind == "unix":
@@ -609,46 +686,11 @@ class Stack:
               out.stdout.decode(errors="replace"), out.stderr.decode(errors="replace"))
 
     def _start_nginx(self):
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(TEMPLATE) as f:
-            text = f.read()
-        user = "%s %s" % (_username(), _groupname())
-        subst = {
-            "@DAEMON@": "off",
-            "@USER@": user,
-            "@HOME@": self.dir,
-            "@PORT@": str(self.port),
-            "@FCGI@": self.listen,
-            "@CONTENT_DIR@": os.path.join(self.data_dir, "content"),
-            "@MAX_BODY@": str(self.max_body),
-        }
-        for k, v in subst.items():
-            text = text.replace(k, v)
-        if os.geteuid() != 0:
-            # `user` only means something to an nginx started as root.
-            text = "\n".join(l for l in text.splitlines() if not l.startswith("user "))
-        with open(conf, "w") as f:
-            f.write(text)
-        t = subprocess.run([NGINX, "-t", "-q", "-c", conf], capture_output=True, timeout=30)
-        check(t.returncode == 0, "nginx -t refused the generated config",
-              t.stderr.decode(errors="replace"))
-        log = open(os.path.join(self.dir, "logs", "nginx.out"), "ab")
-        self.nginx = subprocess.Popen([NGINX, "-c", conf], stdin=subprocess.DEVNULL,
-                                      stdout=log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
-        log.close()
+        conf = nginx_config(self.dir, self.port, self.listen,
+                            os.path.join(self.data_dir, "content"), self.max_body,
+                            self.nginx_extra)
         self._logs.append(os.path.join(self.dir, "logs", "nginx-error.log"))
-
-        def listening():
-            check(self.nginx.poll() is None, "nginx exited",
-                  tail(os.path.join(self.dir, "logs", "nginx.out")),
-                  tail(os.path.join(self.dir, "logs", "nginx-error.log")))
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            except OSError:
-                return False
-        wait_until(listening, 15, what="nginx to listen")
+        self.nginx = start_nginx(conf, self.dir, self.port)
 
     def wait_ready(self, timeout=30):
         """Waits until reelgate itself answers through nginx (401 without key)."""
@@ -715,7 +757,9 @@ class Stack:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        if os.environ.get("REELGATE_TEST_KEEP"):
+        if self.given_dir is not None:
+            pass  # the caller's directory: the caller decides
+        elif os.environ.get("REELGATE_TEST_KEEP"):
             sys.stderr.write("kept %s\n" % self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
