@@ -396,111 +396,120 @@ static void history_answer(const struct backend *bc, struct json_object *entry, 
 	ans->state = RS_SUCCEEDED;
 }
 
+/* error_detail reads what a refusal says: error.message, then the first
+ * node error of a workflow that failed validation (node_errors). */
+static void error_detail(struct json_object *o, char *detail, size_t n)
+{
+	struct json_object *err = NULL, *m = NULL, *ne = NULL;
+	detail[0] = '\0';
+	if (o)
+		json_object_object_get_ex(o, "error", &err);
+	if (err)
+		json_object_object_get_ex(err, "message", &m);
+	snprintf(detail, n, "%s", m && json_object_is_type(m, json_type_string) ? json_object_get_string(m) : "");
+	if (o == NULL || !json_object_object_get_ex(o, "node_errors", &ne) ||
+	    !json_object_is_type(ne, json_type_object))
+		return;
+	json_object_object_foreach(ne, node, info) {
+		struct json_object *errs, *first, *msg, *det;
+		if (json_object_object_get_ex(info, "errors", &errs) &&
+		    (first = remote_idx(errs, 0)) != NULL &&
+		    json_object_object_get_ex(first, "message", &msg) &&
+		    json_object_is_type(msg, json_type_string)) {
+			const char *d = json_object_object_get_ex(first, "details", &det) &&
+					json_object_is_type(det, json_type_string) ? json_object_get_string(det) : "";
+			size_t used = strlen(detail);
+			snprintf(detail + used, n - used, "; node %s: %s%s%s", node,
+				 json_object_get_string(msg), d && d[0] ? ": " : "", d ? d : "");
+			return;
+		}
+	}
+}
+
+/* upload_answer keeps the name ComfyUI gave the image (with its subfolder). */
+static void upload_answer(struct json_object *o, struct remote_answer *ans)
+{
+	struct json_object *v;
+	const char *name = json_object_object_get_ex(o, "name", &v) &&
+				   json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	const char *sub = json_object_object_get_ex(o, "subfolder", &v) &&
+				  json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+	if (name == NULL || name[0] == '\0') {
+		ans->verdict = RV_RETRY; /* an upload that names no file */
+		return;
+	}
+	char value[sizeof(ans->keep[0].value)];
+	if (sub && sub[0])
+		snprintf(value, sizeof(value), "%s/%s", sub, name);
+	else
+		snprintf(value, sizeof(value), "%s", name);
+	ans->verdict = answer_keep(ans, "image_name", value) == 0 ? RV_OK : RV_RETRY;
+}
+
+static void submit_answer(struct json_object *o, struct remote_answer *ans)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(o, "prompt_id", &v) || !json_object_is_type(v, json_type_string) ||
+	    json_object_get_string(v)[0] == '\0') { /* none, or "" or "\u0000..." */
+		ans->verdict = RV_RETRY;
+		ans->maybe_created = 1;
+		return;
+	}
+	ans->verdict = RV_OK;
+	ans->state = RS_QUEUED;
+	snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", json_object_get_string(v));
+}
+
+/* queue_answer reads /queue: running, pending, or (reconciling) unknown. */
+static void queue_answer(struct json_object *o, enum remote_phase ph, const char *pid,
+			 struct remote_answer *ans)
+{
+	ans->verdict = RV_OK;
+	snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", pid);
+	if (in_queue(o, "queue_running", pid))
+		ans->state = RS_RUNNING;
+	else if (in_queue(o, "queue_pending", pid))
+		ans->state = RS_QUEUED;
+	else if (ph == PHASE_RECONCILE2)
+		ans->state = RS_NOT_FOUND;
+	else
+		ans->state = RS_UNKNOWN; /* finished between the two looks: poll again */
+}
+
 static void comfy_parse(struct backend *bc, struct json_object *rec, enum remote_phase ph,
 			long status, const char *body, size_t len, struct remote_answer *ans)
 {
-	struct json_object *o = remote_parse_object(body, len);
+	struct json_object *o = remote_parse_object(body, len), *entry;
 	const char *pid = remote_get(rec, "upstream_id");
 	if (pid == NULL)
 		pid = json_object_get_string(json_object_object_get(rec, "id"));
 	ans->progress = -1;
 	if (status < 200 || status > 299) {
-		struct json_object *err = NULL, *m = NULL, *ne = NULL;
-		char detail[400] = "";
-		if (o)
-			json_object_object_get_ex(o, "error", &err);
-		if (err)
-			json_object_object_get_ex(err, "message", &m);
-		snprintf(detail, sizeof(detail), "%s",
-			 m && json_object_is_type(m, json_type_string) ? json_object_get_string(m) : "");
-		/* The useful text of a validation failure is in node_errors. */
-		if (o && json_object_object_get_ex(o, "node_errors", &ne) && json_object_is_type(ne, json_type_object)) {
-			json_object_object_foreach(ne, node, info) {
-				struct json_object *errs, *first, *msg, *det;
-				if (json_object_object_get_ex(info, "errors", &errs) &&
-				    (first = remote_idx(errs, 0)) != NULL &&
-				    json_object_object_get_ex(first, "message", &msg) &&
-				    json_object_is_type(msg, json_type_string)) {
-					const char *d = json_object_object_get_ex(first, "details", &det) &&
-							json_object_is_type(det, json_type_string) ? json_object_get_string(det) : "";
-					size_t used = strlen(detail);
-					snprintf(detail + used, sizeof(detail) - used, "; node %s: %s%s%s", node,
-						 json_object_get_string(msg), d && d[0] ? ": " : "", d ? d : "");
-					break;
-				}
-			}
-		}
+		char detail[400];
+		error_detail(o, detail, sizeof(detail));
 		remote_http_error(ans, "ComfyUI", status, detail);
 		if (ph == PHASE_SUBMIT && status == 0)
 			ans->maybe_created = 1;
-		goto out;
-	}
-	if (o == NULL) {
+	} else if (o == NULL) {
 		ans->verdict = RV_RETRY;
 		ans->maybe_created = ph == PHASE_SUBMIT;
-		goto out;
-	}
-	struct json_object *v;
-	switch (ph) {
-	case PHASE_UPLOAD: {
-		const char *name = json_object_object_get_ex(o, "name", &v) &&
-					   json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-		const char *sub = json_object_object_get_ex(o, "subfolder", &v) &&
-					  json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
-		if (name == NULL || name[0] == '\0') {
-			ans->verdict = RV_RETRY; /* an upload that names no file */
-			break;
-		}
-		char value[sizeof(ans->keep[0].value)];
-		if (sub && sub[0])
-			snprintf(value, sizeof(value), "%s/%s", sub, name);
-		else
-			snprintf(value, sizeof(value), "%s", name);
-		ans->verdict = answer_keep(ans, "image_name", value) == 0 ? RV_OK : RV_RETRY;
-		break;
-	}
-	case PHASE_SUBMIT:
-		if (!json_object_object_get_ex(o, "prompt_id", &v) || !json_object_is_type(v, json_type_string) ||
-		    json_object_get_string(v)[0] == '\0') { /* none, or "" or "\u0000..." */
-			ans->verdict = RV_RETRY;
-			ans->maybe_created = 1;
-			break;
-		}
-		ans->verdict = RV_OK;
-		ans->state = RS_QUEUED;
-		snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", json_object_get_string(v));
-		break;
-	case PHASE_RECONCILE:
-	case PHASE_POLL: {
-		struct json_object *entry;
-		if (json_object_object_get_ex(o, pid, &entry)) {
-			snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", pid);
-			history_answer(bc, entry, ans);
-		} else {
-			/* Not finished (or unknown): /queue says which. */
-			ans->verdict = RV_OK;
-			ans->state = RS_UNKNOWN;
-			ans->next = ph == PHASE_POLL ? PHASE_POLL2 : PHASE_RECONCILE2;
-		}
-		break;
-	}
-	case PHASE_RECONCILE2:
-	case PHASE_POLL2:
-		ans->verdict = RV_OK;
+	} else if (ph == PHASE_UPLOAD) {
+		upload_answer(o, ans);
+	} else if (ph == PHASE_SUBMIT) {
+		submit_answer(o, ans);
+	} else if ((ph == PHASE_RECONCILE || ph == PHASE_POLL) && json_object_object_get_ex(o, pid, &entry)) {
 		snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", pid);
-		if (in_queue(o, "queue_running", pid))
-			ans->state = RS_RUNNING;
-		else if (in_queue(o, "queue_pending", pid))
-			ans->state = RS_QUEUED;
-		else if (ph == PHASE_RECONCILE2)
-			ans->state = RS_NOT_FOUND;
-		else
-			ans->state = RS_UNKNOWN; /* finished between the two looks: poll again */
-		break;
-	default:
+		history_answer(bc, entry, ans);
+	} else if (ph == PHASE_RECONCILE || ph == PHASE_POLL) {
+		/* Not finished (or unknown): /queue says which. */
+		ans->verdict = RV_OK;
+		ans->state = RS_UNKNOWN;
+		ans->next = ph == PHASE_POLL ? PHASE_POLL2 : PHASE_RECONCILE2;
+	} else if (ph == PHASE_RECONCILE2 || ph == PHASE_POLL2) {
+		queue_answer(o, ph, pid, ans);
+	} else {
 		ans->verdict = RV_RETRY;
 	}
-out:
 	json_object_put(o);
 }
 

@@ -325,6 +325,76 @@ static struct json_object *feed(struct json_tokener *tok, const char *p, size_t 
 	return o;
 }
 
+/* tokenize gives the text to json-c, with a placeholder for the long
+ * image string when there is one (sc); NULL (with e filled) when it is not
+ * one JSON value followed by nothing but whitespace. */
+static struct json_object *tokenize(char *data, size_t len, const struct json_scan *sc,
+				    struct api_error *e)
+{
+	struct json_tokener *tok = json_tokener_new_ex(BODY_JSON_DEPTH);
+	if (tok == NULL) {
+		api_error_from_rg(e, RG_ENOMEM);
+		return NULL;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	struct json_object *o;
+	size_t end;
+	if (sc->close == 0) {
+		o = feed(tok, data, len, 0, &end);
+	} else {
+		/* json-c reads the text around the long string, and a
+		 * placeholder in its place. */
+		o = feed(tok, data, sc->open, 0, &end);
+		if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue)
+			o = feed(tok, "\"" PLACEHOLDER "\"", sizeof(PLACEHOLDER) + 1, sc->open, &end);
+		if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue)
+			o = feed(tok, data + sc->close + 1, len - sc->close - 1, sc->close + 1, &end);
+	}
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	json_tokener_free(tok);
+	if (o == NULL || jerr != json_tokener_success) {
+		json_object_put(o);
+		if (jerr == json_tokener_error_depth)
+			bad(e, "invalid_json", NULL, "The JSON body is nested too deeply (at most 16 levels).");
+		else
+			api_error_set(e, 400, "invalid_json", NULL,
+				      "The request body is not valid JSON (%s at byte %zu).",
+				      jerr == json_tokener_continue ? "unexpected end"
+								    : json_tokener_error_desc(jerr),
+				      end);
+		return NULL;
+	}
+	for (size_t i = end; i < len; i++) {
+		char c = data[i];
+		if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+			json_object_put(o);
+			api_error_set(e, 400, "invalid_json", NULL,
+				      "The request body has extra text after the JSON value (at byte %zu).", i);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+/* point_at_image makes b->image the long image text, when the field that
+ * held it still holds the placeholder (a later duplicate key may have
+ * replaced it). */
+static void point_at_image(struct body *b, char *data, const struct json_scan *sc, long image_len)
+{
+	struct json_object *v = NULL;
+	json_object_object_get_ex(b->fields, sc->k1, &v);
+	if (sc->depth == 2 && json_object_is_type(v, json_type_object))
+		json_object_object_get_ex(v, sc->k2, &v);
+	else if (sc->depth == 2)
+		v = NULL;
+	if (json_object_is_type(v, json_type_string) &&
+	    strcmp(json_object_get_string(v), PLACEHOLDER) == 0) {
+		b->image.at = v;
+		b->image.data = data + sc->open + 1;
+		b->image.len = (size_t)image_len;
+	}
+}
+
 int body_parse_json(struct body *b, char *data, size_t len,
 		    const struct body_limits *lim, struct api_error *e)
 {
@@ -348,69 +418,17 @@ int body_parse_json(struct body *b, char *data, size_t len,
 			return -1;
 		}
 	}
-	struct json_tokener *tok = json_tokener_new_ex(BODY_JSON_DEPTH);
-	if (tok == NULL) {
-		api_error_from_rg(e, RG_ENOMEM);
+	struct json_object *o = tokenize(data, len, &sc, e);
+	if (o == NULL)
 		return -1;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	struct json_object *o;
-	size_t end;
-	if (sc.close == 0) {
-		o = feed(tok, data, len, 0, &end);
-	} else {
-		/* json-c reads the text around the long string, and a
-		 * placeholder in its place. */
-		o = feed(tok, data, sc.open, 0, &end);
-		if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue)
-			o = feed(tok, "\"" PLACEHOLDER "\"", sizeof(PLACEHOLDER) + 1, sc.open, &end);
-		if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue)
-			o = feed(tok, data + sc.close + 1, len - sc.close - 1, sc.close + 1, &end);
-	}
-	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	json_tokener_free(tok);
-	if (o == NULL || jerr != json_tokener_success) {
-		json_object_put(o);
-		if (jerr == json_tokener_error_depth)
-			return bad(e, "invalid_json", NULL,
-				   "The JSON body is nested too deeply (at most 16 levels).");
-		api_error_set(e, 400, "invalid_json", NULL,
-			      "The request body is not valid JSON (%s at byte %zu).",
-			      jerr == json_tokener_continue ? "unexpected end"
-							    : json_tokener_error_desc(jerr),
-			      end);
-		return -1;
-	}
-	for (size_t i = end; i < len; i++) {
-		char c = data[i];
-		if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-			json_object_put(o);
-			api_error_set(e, 400, "invalid_json", NULL,
-				      "The request body has extra text after the JSON value (at byte %zu).", i);
-			return -1;
-		}
-	}
 	if (!json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
 		return bad(e, "invalid_json", NULL,
 			   "The JSON body must be an object such as {\"prompt\": \"...\"}.");
 	}
 	b->fields = o;
-	if (sc.close != 0) {
-		/* The placeholder, unless a later duplicate key replaced it. */
-		struct json_object *v = NULL;
-		json_object_object_get_ex(o, sc.k1, &v);
-		if (sc.depth == 2 && json_object_is_type(v, json_type_object))
-			json_object_object_get_ex(v, sc.k2, &v);
-		else if (sc.depth == 2)
-			v = NULL;
-		if (json_object_is_type(v, json_type_string) &&
-		    strcmp(json_object_get_string(v), PLACEHOLDER) == 0) {
-			b->image.at = v;
-			b->image.data = data + sc.open + 1;
-			b->image.len = (size_t)image_len;
-		}
-	}
+	if (sc.close != 0)
+		point_at_image(b, data, &sc, image_len);
 	return 0;
 }
 
