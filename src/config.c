@@ -178,8 +178,10 @@ static int read_base_url(struct confcheck *c, struct json_object *o, const char 
 	return 0;
 }
 
+/* read_allow reads o's optional allow_addresses (addresses or networks the
+ * SSRF guard lets through) into p; key is o's key path. */
 static int read_allow(struct confcheck *c, struct json_object *o, const char *key,
-		      struct backend_cfg *b)
+		      struct ssrf_policy *p)
 {
 	struct json_object *v;
 	if (!json_object_object_get_ex(o, "allow_addresses", &v))
@@ -191,11 +193,32 @@ static int read_allow(struct confcheck *c, struct json_object *o, const char *ke
 	for (size_t i = 0; i < json_object_array_length(v); i++) {
 		struct json_object *e = json_object_array_get_idx(v, i);
 		if (!json_object_is_type(e, json_type_string) ||
-		    ssrf_policy_add(&b->policy, json_object_get_string(e)) < 0)
+		    ssrf_policy_add(p, json_object_get_string(e)) < 0)
 			return cc_fail(c, k2, "element %zu is not an address or network (at most %d entries)",
 				       i, SSRF_MAX_ALLOW);
 	}
 	return 0;
+}
+
+/* read_image_urls: how the dispatcher downloads an input image given as a
+ * URL for a backend that needs a file.  Its own allow list, not a
+ * backend's: the URL is the caller's, so a private address allowed for a
+ * backend (an upstream on 127.0.0.1) is not thereby open to every caller. */
+static int read_image_urls(struct confcheck *c, struct json_object *root, struct config *cfg)
+{
+	static const char *const keys[] = { "allow_addresses", "timeout_seconds", NULL };
+	struct json_object *o;
+	if (cc_object(c, root, "image_urls", "image_urls", &o) < 0)
+		return -1;
+	if (o == NULL)
+		return 0;
+	if (cc_keys(c, o, "image_urls", keys, NULL) < 0)
+		return -1;
+	long long t = cfg->image_url_timeout_ms / 1000;
+	if (cc_int(c, o, "timeout_seconds", "image_urls.timeout_seconds", 1, 600, &t) < 0)
+		return -1;
+	cfg->image_url_timeout_ms = (long)t * 1000;
+	return read_allow(c, o, "image_urls", &cfg->image_url_policy);
 }
 
 /* read_http: the settings every HTTP backend has. */
@@ -218,7 +241,7 @@ static int read_http(struct confcheck *c, struct json_object *o, const char *key
 	b->request_timeout_ms = (long)v[1] * 1000;
 	b->download_timeout_ms = (long)v[2] * 1000;
 	b->max_retries = (int)v[3];
-	if (read_allow(c, o, key, b) < 0)
+	if (read_allow(c, o, key, &b->policy) < 0)
 		return -1;
 	snprintf(k2, sizeof(k2), "%s.strict_params", key);
 	return cc_bool(c, o, "strict_params", k2, &b->strict_params);
@@ -586,7 +609,7 @@ static int read_root(struct confcheck *c, struct json_object *root, struct confi
 {
 	static const char *const keys[] = { "listen", "listen_mode", "workers",
 		"data_dir", "log_file", "public_url", "limits", "db",
-		"default_model", "models", "backends", "content", "ffmpeg", NULL };
+		"default_model", "models", "backends", "content", "ffmpeg", "image_urls", NULL };
 	if (cc_keys(c, root, "", keys, NULL) < 0)
 		return -1;
 	if (cc_string(c, root, "listen", "listen", &cfg->listen) < 0)
@@ -668,7 +691,8 @@ static int read_root(struct confcheck *c, struct json_object *root, struct confi
 			cfg->public_url[--n] = '\0';
 	}
 	if (read_limits(c, root, cfg) < 0 || read_db(c, root, cfg) < 0 ||
-	    read_content(c, root, cfg) < 0 || read_backends(c, root, cfg) < 0 ||
+	    read_content(c, root, cfg) < 0 || read_image_urls(c, root, cfg) < 0 ||
+	    read_backends(c, root, cfg) < 0 ||
 	    read_models(c, root, cfg) < 0)
 		return -1;
 	if (cfg->nmodels == 0 && add_default_models(c, cfg) < 0)
@@ -699,6 +723,7 @@ static void set_defaults(struct config *cfg)
 	cfg->max_output_bytes = (size_t)4 << 30;
 	cfg->ffmpeg = xstrdup("ffmpeg");
 	cfg->retention_seconds = 7L * 86400;
+	cfg->image_url_timeout_ms = 60000;
 }
 
 /* line_of turns a byte offset into a 1-based line number for messages. */

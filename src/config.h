@@ -81,6 +81,9 @@ struct config {
 	size_t max_output_bytes;  /* largest video a backend may hand back */
 	char *ffmpeg;             /* the ffmpeg used for thumbnails and spritesheets */
 	long retention_seconds;   /* finished files are kept this long */
+	/* image_urls: fetching an input image given as a URL */
+	struct ssrf_policy image_url_policy; /* private addresses allowed */
+	long image_url_timeout_ms;
 	enum delivery delivery;
 	char *accel_prefix;
 	struct json_object *root; /* owned */

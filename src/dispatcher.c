@@ -152,6 +152,11 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 		wait_for_slot(d, id, b, task_deadline(rec));
 		return;
 	}
+	if (image_fetch_needed(b, rec)) {
+		/* The program reads a file: the task starts once it is stored. */
+		image_fetch_start(&d->fetches, rec);
+		return;
+	}
 	local_start(d, rec, b, mb);
 }
 
@@ -315,7 +320,8 @@ static void recover(struct dispatcher *d)
 }
 
 /* sweep_tmp removes uploads that a killed worker left half-received in
- * data_dir/tmp (a finished upload is renamed out of it at once). */
+ * data_dir/tmp, and image downloads a killed dispatcher left there for
+ * tasks deleted since (a finished one is renamed out of it at once). */
 static void sweep_tmp(struct dispatcher *d)
 {
 	DIR *dir = opendir(d->tmp_dir);
@@ -325,7 +331,7 @@ static void sweep_tmp(struct dispatcher *d)
 	struct dirent *e;
 	int n = 0;
 	while ((e = readdir(dir)) != NULL) {
-		if (strncmp(e->d_name, "reelgate-form-", 14) != 0)
+		if (strncmp(e->d_name, "reelgate-form-", 14) != 0 && strncmp(e->d_name, "image-", 6) != 0)
 			continue;
 		struct stat st;
 		if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -373,6 +379,7 @@ static void read_messages(struct dispatcher *d)
 			struct run *r = disp_find_run(d, id);
 			if (r)
 				disp_cancel_run(d, r, "delete requested");
+			image_fetch_cancel(&d->fetches, id);
 			char reply[128];
 			snprintf(reply, sizeof(reply), "ok %s", id);
 			notify_reply(d->wake_fd, &m, reply);
@@ -575,6 +582,7 @@ static int setup(struct dispatcher *d, const struct config *cfg)
 	d->multi = curl_multi_init();
 	if (d->multi == NULL || setup_backends(d) < 0)
 		return -1;
+	image_fetch_init(&d->fetches, cfg, d->st, d->multi);
 	curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
 	return 0;
 }
@@ -615,6 +623,7 @@ int dispatcher_run(const struct config *cfg, int lock_fd, int supervised)
 	while (!d.stop)
 		loop_once(&d);
 	requeue_all(&d);
+	image_fetch_deinit(&d.fetches); /* their tasks are still queued */
 	teardown_backends(&d);
 	teardown(&d);
 	curl_multi_cleanup(d.multi);

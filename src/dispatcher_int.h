@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "config.h"
 #include "id.h"
+#include "image_fetch.h"
 #include "store.h"
 
 #define SCAN_INTERVAL_MS 1000
@@ -181,6 +182,7 @@ struct dispatcher {
 	char tmp_dir[PATH_MAXLEN];
 	struct backend *be;     /* one per configured backend (cfg->backends order) */
 	int *be_ok;             /* whether its module's init succeeded */
+	struct image_fetches fetches; /* input images given as URLs, being downloaded */
 };
 
 

@@ -384,6 +384,10 @@ void remote_transfers_done(struct dispatcher *d)
 		if (t == NULL)
 			continue;
 		transfer_done(t, result);
+		if (image_fetch_done(&d->fetches, t)) {
+			d->scan_now = 1; /* its task can start, another download can */
+			continue;
+		}
 		struct run *r = t->owner;
 		r->xfer = NULL;
 		d->inflight[r->backend - d->cfg->backends]--;
@@ -475,6 +479,10 @@ int remote_start(struct dispatcher *d, struct json_object *rec, const struct mod
 	}
 	if (chosen < 0)
 		return -1; /* every backend is busy: stays queued */
+	if (image_fetch_needed(config_backend(d->cfg, m->backends[chosen].backend), rec)) {
+		image_fetch_start(&d->fetches, rec); /* the task starts once it is stored */
+		return 0;
+	}
 	struct run *r = new_remote_run(d, rec, m, chosen);
 	if (r == NULL) {
 		disp_fail_task(d, rec_str(rec, "id"), "upstream_unavailable",
@@ -482,13 +490,6 @@ int remote_start(struct dispatcher *d, struct json_object *rec, const struct mod
 		return 0;
 	}
 	r->phase = first_phase(r, rec);
-	if ((r->be->type->caps & BCAP_IMAGE_FILE) &&
-	    rec_str(rec_obj(rec_obj(rec, "params"), "image"), "url") != NULL) {
-		disp_free_run(d, r);
-		disp_fail_task(d, rec_str(rec, "id"), "unsupported_value",
-			       "This backend needs the input image as a file; send it as a file or base64, not as a URL.");
-		return 0;
-	}
 	task_start(rec, disp_wall_ms(), r->backend->name);
 	remix_source(d, rec, r);
 	disp_set_phase(rec, r);

@@ -26,7 +26,8 @@ Remote backends: FakeServer runs one of the fake upstreams of tests/fakes
 drives its /_fake/ control API (scenario, reset, jobs); Stack(env={...})
 passes extra environment (secrets named by *_env keys) to `reelgate serve`;
 Stack.secret_leaks() looks for secrets in every log file, the database and
-every answer the stack gave.
+every answer the stack gave.  ImageServer serves input images given by URL
+(and 404s, redirects, slow or oversized answers) on loopback.
 
 A Suite runs named test functions and prints TAP for automake's tap-driver.
 Every test is independent: it makes its own videos (and keys when it needs
@@ -1209,6 +1210,78 @@ class FakeServer:
 
 
 _FAKE_SERVERS = []
+
+
+class ImageServer:
+    """A loopback HTTP server for input images given by URL, which the
+    dispatcher downloads (in a thread of the test process).
+
+        img = ImageServer()
+        img.serve("/cat.png", png_bytes())             # 200, image/png
+        img.serve("/gone.png", b"no", status=404, ctype="text/plain")
+        img.redirect("/a", "/cat.png")                 # 302 to another path (or URL)
+        img.route("/slow.png", fn)                     # fn(handler) answers itself
+        img.url("/cat.png")                            # http://127.0.0.1:PORT/cat.png
+        img.hits                                       # the paths asked for, in order
+
+    An unknown path is a 404.  length=False leaves Content-Length out (the
+    body then ends with the connection: HTTP/1.0).  stop() ends it.
+    """
+
+    def __init__(self):
+        import http.server
+        self.routes = {}
+        self.hits = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.hits.append(self.path)
+                route = server.routes.get(self.path)
+                if callable(route):
+                    return route(self)
+                status, headers, body = route or (404, {"Content-Type": "text/plain"},
+                                                  b"not found\n")
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_):
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # a client that hung up (a download cut off): expected
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path, host="127.0.0.1"):
+        return "http://%s:%d%s" % (host, self.port, path)
+
+    def serve(self, path, body, status=200, ctype="image/png", length=True):
+        headers = {"Content-Type": ctype}
+        if length:
+            headers["Content-Length"] = str(len(body))
+        self.routes[path] = (status, headers, body)
+        return self.url(path)
+
+    def redirect(self, path, to, status=302):
+        self.routes[path] = (status, {"Location": to, "Content-Length": "0"}, b"")
+        return self.url(path)
+
+    def route(self, path, fn):
+        self.routes[path] = fn
+        return self.url(path)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 _STACKS = []

@@ -28,8 +28,8 @@ import urllib.parse
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ANY, SRCDIR, FakeServer, Stack, Suite, alive, check,  # noqa: E402
-                     children, eq, expect_error, expect_video, ffprobe, png_bytes,
+from harness import (ANY, SRCDIR, FakeServer, ImageServer, Stack, Suite, alive,  # noqa: E402
+                     check, children, eq, expect_error, expect_video, ffprobe, png_bytes,
                      wait_until)
 
 suite = Suite()
@@ -80,6 +80,13 @@ for _n in ("c-main", "c-err", "c-val", "c-view404", "c-sub500", "c-subbad", "c-h
 FAKE_SPECS["c-vhs"] = ("comfyui", ["--step-seconds", "0.3", "--output", "vhs"])
 
 FAKES = {}                # name -> started FakeServer
+IMAGES = []               # the ImageServer of image URLs, once started
+
+
+def images():
+    if not IMAGES:
+        IMAGES.append(ImageServer())
+    return IMAGES[0]
 
 
 def fk(name):
@@ -170,6 +177,8 @@ def configure_shared(cfg):
     cfg["backends"].update(backends)
     cfg["models"].update(model_specs(backends))
     cfg["limits"]["max_output_bytes"] = MAX_OUTPUT
+    # Image URLs that ComfyUI needs as files are downloaded from IMAGES.
+    cfg["image_urls"] = {"allow_addresses": ["127.0.0.1"]}
 
 
 def shared_stack_args():
@@ -968,26 +977,40 @@ def comfy_fetch(name, job):
     return raw
 
 
-@test("comfyui: text only (image node dropped), with an uploaded image, VHS output shape: "
-      "prompt_id, seed, size, frames, fps, negative prompt set in the workflow; an image URL "
-      "-> unsupported_value", timeout=90)
+def comfy_input(name, upload):
+    """The bytes of an image uploaded to the ComfyUI fake (its /view)."""
+    q = urllib.parse.urlencode({"filename": upload["name"], "subfolder": upload["subfolder"],
+                                "type": upload["type"]})
+    status, raw = fk(name).call("GET", "/view?" + q)
+    eq(status, 200, "the fake's /view of the uploaded image")
+    return raw
+
+
+@test("comfyui: text only (image node dropped), with an uploaded image, with an image URL "
+      "(downloaded by reelgate, uploaded as a file), VHS output shape: prompt_id, seed, size, "
+      "frames, fps, negative prompt set in the workflow; an image URL that is a 404 -> "
+      "invalid_image", timeout=90)
 def _(s):
     reset("c-main", "c-vhs")
     png = png_bytes(64, 64, (40, 40, 220))
+    linked = png_bytes(48, 48, (220, 90, 40))
     text = s.create(model="c-main", prompt="a koi pond at dawn", seconds="2", size="320x176",
                     fps=8, seed=4242, metadata={"negative_prompt": "grainy, dark"})
     img = create_form(s, "c-main", "the koi swim", png, seconds="1", size="256x144", fps=12)
     vhs = s.create(model="c-vhs", prompt="saved by VideoHelperSuite", seconds="2",
                    size="320x176", fps=8)
-    url = s.create(model="c-main", prompt="from a URL",
-                   input_reference={"image_url": "https://images.example.com/x.png"})
-    for v in (text, img, vhs):
+    url = s.create(model="c-main", prompt="from a URL", seconds="1", size="256x144", fps=12,
+                   input_reference={"image_url": images().serve("/comfy.png", linked)})
+    gone = s.create(model="c-main", prompt="from a missing URL",
+                    input_reference={"image_url": images().url("/comfy-missing.png")})
+    for v in (text, img, vhs, url):
         check(not ignored(v), "%s: ignored_params %r" % (v["id"], ignored(v)))
-    done = wait_all(s, [text["id"], img["id"], vhs["id"], url["id"]])
+    done = wait_all(s, [text["id"], img["id"], vhs["id"], url["id"], gone["id"]])
     p = Problems()
     cases = ((text, "c-main", dict(seconds=2, fps=8, w=320, h=176, seed=4242,
                                    negative="grainy, dark")),
              (img, "c-main", dict(seconds=1, fps=12, w=256, h=144)),
+             (url, "c-main", dict(seconds=1, fps=12, w=256, h=144)),
              (vhs, "c-vhs", dict(seconds=2, fps=8, w=320, h=176)))
     for v, fake, want in cases:
         with p.case("%s %s" % (fake, v["prompt"])):
@@ -997,10 +1020,10 @@ def _(s):
             job = jobs[0]
             eq(job["status"], "success", "the fake's job status")
             image = None
-            if v is img:
-                ups = comfy_jobs(fake)["uploads"]
-                eq(len(ups), 1, "uploads")
-                eq(ups[0]["bytes"], len(png), "uploaded bytes")
+            if v is img or v is url:
+                ups = [u for u in comfy_jobs(fake)["uploads"] if u["name"].startswith(v["id"])]
+                eq(len(ups), 1, "uploads named after the video")
+                eq(comfy_input(fake, ups[0]), png if v is img else linked, "the uploaded image")
                 image = ups[0]["name"] if not ups[0]["subfolder"] else \
                     ups[0]["subfolder"] + "/" + ups[0]["name"]
                 eq(job["image"], image, "the image the job used")
@@ -1012,8 +1035,14 @@ def _(s):
             download(s, v["id"], "thumbnail")
             download(s, v["id"], "spritesheet")
     with p.case("image URL"):
-        expect_failed(*done[url["id"]], "unsupported_value")
-        eq(comfy_jobs("c-main", url["id"]), [], "prompts for the URL task")
+        eq(images().hits.count("/comfy.png"), 1, "downloads of the image URL")
+        eq(done[url["id"]][0]["metadata"].get("image_url"), images().url("/comfy.png"),
+           "metadata.image_url")
+    with p.case("image URL that is a 404"):
+        expect_failed(*done[gone["id"]], "invalid_image", "input_reference", "HTTP 404")
+        eq(comfy_jobs("c-main", gone["id"]), [], "prompts for the task")
+        eq([u for u in comfy_jobs("c-main")["uploads"] if u["name"].startswith(gone["id"])], [],
+           "uploads for the task")
     with p.case("output shapes"):
         j = comfy_jobs("c-vhs", vhs["id"])[0]
         check(j["files"] and j["files"][0]["filename"].endswith(".mp4")

@@ -8,7 +8,9 @@ Videos are small (320x180, 1-2 s, 12 fps) except where a test needs a longer
 render.  Every wait is bounded; every scenario ends with `reelgate db check`.
 
 Most tests share one stack whose config has a model per behaviour (see
-MODELS); the ones that kill the dispatcher make their own.
+MODELS); the ones that kill the dispatcher make their own.  Input images
+given by URL are served by an ImageServer on loopback, which the stack's
+image_urls allows.
 """
 import base64
 import os
@@ -19,7 +21,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ANY, MODEL, SPAWN_FCGI, Skip, Stack, Suite,  # noqa: E402
+from harness import (ANY, MODEL, SPAWN_FCGI, ImageServer, Skip, Stack, Suite,  # noqa: E402
                      alive, check, children, cmdline, eq, expect_error, expect_video,
                      fake, ffprobe, png_bytes, wait_until)
 
@@ -58,7 +60,11 @@ MODELS = {
     "fail": ("fail", command(fake("fail", FAIL_MESSAGE), 2), 1800),
     "no-output": ("no-output", command(fake("no-output"), 2), 1800),
     "serial": ("serial", command(fake("slow-render", 2), 1), 1800),
+    "imgurl": ("imgurl", command(fake("slow-render", 0), 4), 1800),
 }
+# Input images given by URL: the shared stack lets the dispatcher download
+# them from loopback (where ImageServer runs), and gives up after 4 s.
+IMAGE_URLS = {"allow_addresses": ["127.0.0.1"], "timeout_seconds": 4}
 
 
 def shared_stack_args(**more):
@@ -66,7 +72,8 @@ def shared_stack_args(**more):
     models = {name: model(b, deadline) for name, (b, _, deadline) in MODELS.items()}
     models[MODEL] = model("local")
     args = dict(workers=2, extra_models=models, backends=backends,
-                content={"delivery": "x-accel-redirect", "retention_seconds": RETENTION})
+                content={"delivery": "x-accel-redirect", "retention_seconds": RETENTION},
+                configure=lambda cfg: cfg.update(image_urls=dict(IMAGE_URLS)))
     args.update(more)
     return args
 
@@ -525,6 +532,132 @@ def _(s):
     s.db_check()
 
 
+_IMAGES = []
+
+
+def images():
+    """The ImageServer of this file's tests (started on first use)."""
+    if not _IMAGES:
+        _IMAGES.append(ImageServer())
+    return _IMAGES[0]
+
+
+def check_got_image(s, vid, png):
+    """The renderer of vid was given png as a file under data_dir/uploads
+    (stdin JSON `image` and REELGATE_IMAGE); returns its path."""
+    task = s.fake_task(vid)
+    check(task is not None, "the renderer recorded no task JSON for %s" % vid)
+    img = task.get("image")
+    check(isinstance(img, str) and img.startswith(os.path.join(s.data_dir, "uploads") + "/"),
+          "stdin JSON image %r not under data_dir/uploads" % img)
+    with open(os.path.join(s.fake_dir(), vid + ".env")) as f:
+        env = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+    eq(env.get("IMAGE"), img, "REELGATE_IMAGE")
+    with open(img, "rb") as f:
+        eq(f.read(), png, "the image the renderer was given")
+    return img
+
+
+@test("an image URL (input_reference.image_url, and `image` through 2 redirects) is "
+      "downloaded once, stored under data_dir/uploads and given to the renderer as a file; "
+      "DELETE removes it", timeout=90)
+def _(s):
+    img = images()
+    png = png_bytes(48, 32, (10, 160, 90))
+    direct = img.serve("/ok.png", png)
+    img.serve("/ok-after-redirects.png", png)
+    img.redirect("/r2", "/r1")
+    img.redirect("/r1", img.url("/ok-after-redirects.png"))
+    k = s.create_key()
+    small = dict(key=k, model="imgurl", seconds="1", size="320x180", fps=12)
+    a = s.create(prompt="from an image URL", input_reference={"image_url": direct}, **small)
+    b = s.create(prompt="from a redirected image URL", image=img.url("/r2"), **small)
+    paths = []
+    for v, url in ((a, direct), (b, img.url("/r2"))):
+        done, hist = s.wait_video(v["id"], key=k, timeout=VIDEO_BOUND)
+        eq(done["status"], "completed", "status of %s (%s; error %s)"
+           % (v["prompt"], hist, done["error"]))
+        eq(done["metadata"].get("image_url"), url, "metadata.image_url (the URL as sent)")
+        paths.append(check_got_image(s, v["id"], png))
+    eq(img.hits.count("/ok.png"), 1, "downloads of the direct URL")
+    eq([h for h in img.hits if h in ("/r2", "/r1", "/ok-after-redirects.png")],
+       ["/r2", "/r1", "/ok-after-redirects.png"], "the redirect chain, followed once")
+    for v, path in zip((a, b), paths):
+        eq(s.request("DELETE", "/v1/videos/" + v["id"], key=k).status, 200, "delete")
+        check(not os.path.exists(path), "the downloaded image outlived its video: %s" % path)
+    eq(files_of(s, a["id"]) + files_of(s, b["id"]), [], "files left after the deletes")
+    s.db_check()
+
+
+def slow_answer(seconds):
+    """A route that sends the headers and a PNG's first bytes, then waits."""
+    def answer(h):
+        h.send_response(200)
+        h.send_header("Content-Type", "image/png")
+        h.send_header("Content-Length", "100000")
+        h.end_headers()
+        h.wfile.write(png_bytes()[:16])
+        h.wfile.flush()
+        time.sleep(seconds)
+    return answer
+
+
+@test("an image URL that gives no usable image fails the task with invalid_image saying "
+      "why: 404, refused connection, not an image, too big (announced or streamed), "
+      "too many redirects, a timeout, a private or loopback address not allowed (also "
+      "after a redirect); the renderer never runs, nothing is left on disk", timeout=90)
+def _(s):
+    img = images()
+    big = png_bytes() + b"\0" * (s.config["limits"]["max_image_bytes"] + 1)
+    img.serve("/missing.png", b"no such image\n", status=404, ctype="text/plain")
+    img.serve("/text.png", b"<html>not an image</html>\n", ctype="text/html")
+    img.serve("/big.png", big)
+    img.serve("/big-stream.png", big, length=False)
+    for i in range(1, 6):
+        img.redirect("/loop%d" % i, "/loop%d" % (i + 1))
+    img.serve("/loop6", png_bytes())
+    img.route("/slow.png", slow_answer(8))
+    img.redirect("/to-private", img.url("/text.png", host="127.0.0.2"))
+    blocked = r"private, loopback or link-local"
+    cases = [  # (URL, field, what error.message must say)
+        (img.url("/missing.png"), "input_reference", r"HTTP 404"),
+        ("http://127.0.0.1:1/x.png", "image", r"refused the connection"),
+        (img.url("/text.png"), "input_reference", r"did not give a PNG, JPEG or WebP image"),
+        (img.url("/big.png"), "input_reference", r"larger than the limit of \d+ bytes"),
+        (img.url("/big-stream.png"), "image", r"larger than the limit of \d+ bytes"),
+        (img.url("/loop1"), "input_reference", r"redirects more than 3 times"),
+        (img.url("/slow.png"), "input_reference", r"no complete answer within 4 seconds"),
+        (img.url("/ok.png", host="127.0.0.2"), "input_reference", blocked),
+        ("http://169.254.169.254/latest/meta-data/x.png", "image", blocked),
+        (img.url("/to-private"), "input_reference", blocked),
+    ]
+    k = s.create_key()
+    made = []
+    for url, field, _ in cases:
+        body = {"image": url} if field == "image" else {"input_reference": {"image_url": url}}
+        made.append(s.create(key=k, model="imgurl", prompt="bad image " + url, **body))
+    problems = []
+    for v, (url, field, says) in zip(made, cases):
+        done, hist = s.wait_video(v["id"], key=k, timeout=30)
+        err = done["error"] or {}
+        if done["status"] != "failed" or err.get("code") != "invalid_image":
+            problems.append("%s: %s %s (%s)" % (url, done["status"], err, hist))
+            continue
+        msg = err.get("message") or ""
+        if not re.search(says, msg) or "'%s'" % field not in msg:
+            problems.append("%s: error.message %r does not say /%s/ about '%s'"
+                            % (url, msg, says, field))
+        if s.data_dir in msg or "/tmp" in msg:
+            problems.append("%s: error.message names a server path: %r" % (url, msg))
+        if "in_progress" in [st for st, _ in hist] or s.fake_task(v["id"]) is not None:
+            problems.append("%s: the renderer ran (%s)" % (url, hist))
+        if files_of(s, v["id"]):
+            problems.append("%s: files left: %s" % (url, files_of(s, v["id"])))
+    check(not problems, "%d case(s) wrong:\n" % len(problems) + "\n".join(problems))
+    eq(img.hits.count("/loop5"), 0, "redirects followed past the limit of 3")
+    s.db_check()
+
+
 def kill_dispatcher_and_recover(s, vid, elect, key=None):
     """kill -9 the dispatcher while vid renders; returns (old pid, new pid,
     the final video, its history)."""
@@ -573,6 +706,48 @@ def _(_):
         bad = [st for st in hist if st[0] == "queued" and st[1] != 0]
         check(not bad, "the task was shown queued with progress %s after its run was lost "
               "(history %s)" % (sorted({p for _, p in bad}), hist))
+
+
+@test("kill -9 the dispatcher while it downloads an image URL: the task stays queued, the "
+      "next dispatcher downloads it again and the task completes with it", timeout=120)
+def _(_):
+    import threading
+    img = images()
+    png = png_bytes(40, 24, (220, 200, 20))
+    first = threading.Event()      # the first download has reached the server
+    release = threading.Event()    # the test lets it go (after the kill)
+
+    def held_once(h):
+        if not first.is_set():
+            first.set()
+            release.wait(30)       # its dispatcher is dead by then
+            return
+        h.send_response(200)
+        h.send_header("Content-Type", "image/png")
+        h.send_header("Content-Length", str(len(png)))
+        h.end_headers()
+        h.wfile.write(png)
+    url = img.route("/held-once.png", held_once)
+    backends = {"local": command(fake("slow-render", 0), 2)}
+    with Stack(workers=2, backends=backends, content={"retention_seconds": RETENTION},
+               configure=lambda cfg: cfg.update(image_urls=dict(IMAGE_URLS))) as s:
+        v = s.create(prompt="its image outlives a dispatcher", seconds="1", size="320x180",
+                     fps=12, input_reference={"image_url": url})
+        check(first.wait(20), "the dispatcher never asked for the image")
+        eq(s.get(v["id"]).json["status"], "queued", "status while the image downloads")
+        old = s.dispatcher_pid()
+        os.kill(old, signal.SIGKILL)
+        new = wait_until(lambda: (s.dispatcher_pid() not in (None, old)) and s.dispatcher_pid(),
+                         15, interval=0.1, what="a new dispatcher")
+        release.set()
+        done, hist = s.wait_video(v["id"], timeout=VIDEO_BOUND)
+        eq(done["status"], "completed", "status after the restart (%s; error %s)"
+           % (hist, done["error"]))
+        check(new != old, "the same dispatcher")
+        eq(img.hits.count("/held-once.png"), 2, "downloads (one lost with the dispatcher)")
+        check_got_image(s, v["id"], png)
+        eq([f for f in s.files_under("tmp") if "image-" in f], [], "partial downloads left")
+        s.db_check()
 
 
 @test("kill -9 the dispatcher while ffmpeg renders: no process of the lost run "

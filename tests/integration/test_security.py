@@ -31,8 +31,10 @@ Listening "canaries" on 127.0.0.1 and [::1] prove no connection is made.  A
 control task redirected to the allowed front completes.  Backends whose
 base_url is on loopback (by address or by name) without allow_addresses are
 refused (upstream_forbidden) and their fake receives nothing.  Image URLs
-given by the user are passed on as-is and never fetched by reelgate (a canary
-on the allowed 127.0.0.2 gets no connection); ComfyUI refuses them.
+given by the user are passed on as-is to the backends that take URLs; for
+those that need a file (command, ComfyUI) reelgate downloads them under
+image_urls.allow_addresses, not the backends': a canary on 127.0.0.2, which
+the backends allow, gets no connection and the task fails with invalid_image.
 
 Bounded work: 20-25 MB hostile bodies (a flat array of 10M values, 10M
 nested brackets, 2M tiny keys, 60 multipart fields of 400 KB, a 25 MB base64
@@ -865,8 +867,9 @@ def _(s):
 
 
 @test("SSRF: user image URLs (169.254.169.254 and a listening 127.0.0.2 socket the backend "
-      "allows) are passed to kling/openai as-is and never fetched; the command backend gets "
-      "no image; comfyui refuses them (unsupported_value)", timeout=150)
+      "allows) are passed to kling/openai as-is and never fetched; for the command backend "
+      "and comfyui reelgate's download refuses them (invalid_image), since image_urls allows "
+      "no private address: the renderer never runs, ComfyUI gets nothing", timeout=150)
 def _(s):
     c2 = CANARIES["c2"]
     hits0 = {n: len(c.hits) for n, c in CANARIES.items()}
@@ -900,12 +903,13 @@ def _(s):
         v = done[vid]
         err = v.get("error") or {}
         print("# %s: %s %s" % (what, v["status"], err.get("code")))
-        if model == "cmd-img":
-            task = s.fake_task(vid)
-            if task is None:
-                problems.append("%s: the fake renderer got no task" % what)
-            elif task.get("image") not in (None, ""):
-                problems.append("%s: the command got image %r" % (what, task.get("image")))
+        if model in ("cmd-img", "c-img"):
+            if v["status"] != "failed" or err.get("code") != "invalid_image" or \
+                    "private, loopback or link-local" not in (err.get("message") or ""):
+                problems.append("%s: %s %r, want failed invalid_image (SSRF guard)"
+                                % (what, v["status"], err))
+            if model == "cmd-img" and s.fake_task(vid) is not None:
+                problems.append("%s: the renderer ran: %r" % (what, s.fake_task(vid)))
         elif model == "k-ssrf":
             t = kt.get(vid)
             if t is None:
@@ -918,9 +922,6 @@ def _(s):
                          or (j["fields"].get("input_reference") or {}).get("image_url"))
             if got != url:
                 problems.append("%s: the OpenAI fake got %r" % (what, j and j["fields"]))
-        elif model == "c-img":
-            if v["status"] != "failed" or err.get("code") != "unsupported_value":
-                problems.append("%s: %s %r, want failed unsupported_value" % (what, v["status"], err))
     if [j for j in cj["jobs"]] or cj["counters"].get("uploads"):
         problems.append("the ComfyUI fake got prompts or uploads: %r" % cj["counters"])
     for n, c in CANARIES.items():

@@ -1,6 +1,8 @@
 /* Unit tests for config.c: defaults, comments, and errors that name the file
  * and the key. */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "backend_command.h"
@@ -122,6 +124,31 @@ START_TEST(backends_without_models)
 }
 END_TEST
 
+/* image_urls: the allow list and timeout of input images fetched by URL
+ * (none allowed and 60 s by default). */
+START_TEST(image_urls)
+{
+	struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	struct config *c = parse("{ \"data_dir\": \"d\" }");
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(c->image_url_timeout_ms, 60000);
+	ck_assert(ssrf_blocked((struct sockaddr *)&lo, &c->image_url_policy, NULL));
+	config_free(c);
+	c = parse("{ \"data_dir\": \"d\", \"image_urls\": { \"allow_addresses\": [\"127.0.0.1\"],"
+		  " \"timeout_seconds\": 5 } }");
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(c->image_url_timeout_ms, 5000);
+	ck_assert(!ssrf_blocked((struct sockaddr *)&lo, &c->image_url_policy, NULL));
+	config_free(c);
+	expect_error("{ \"data_dir\": \"d\", \"image_urls\": { \"allow\": [] } }", "image_urls.allow");
+	expect_error("{ \"data_dir\": \"d\", \"image_urls\": { \"allow_addresses\": [\"nowhere\"] } }",
+		     "image_urls.allow_addresses");
+	expect_error("{ \"data_dir\": \"d\", \"image_urls\": { \"timeout_seconds\": 0 } }",
+		     "image_urls.timeout_seconds");
+	expect_error("{ \"data_dir\": \"d\", \"image_urls\": [] }", "image_urls");
+}
+END_TEST
+
 START_TEST(syntax_errors_give_a_line)
 {
 	struct config *c = parse("{\n \"data_dir\": \"d\",\n \"workers\" 4\n}\n");
@@ -153,6 +180,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, comments_and_full);
 	tcase_add_test(tc, errors_name_the_key);
 	tcase_add_test(tc, backends_without_models);
+	tcase_add_test(tc, image_urls);
 	tcase_add_test(tc, syntax_errors_give_a_line);
 	tcase_add_test(tc, shipped_example_is_valid);
 	suite_add_tcase(s, tc);
