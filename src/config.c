@@ -454,46 +454,12 @@ static int read_model_backends(struct confcheck *c, struct json_object *v,
 	return 0;
 }
 
-static int read_model(struct confcheck *c, const char *name, struct json_object *o,
-		      struct model_cfg *m)
+/* read_model_defaults: the duration, size and fps a request gets when it
+ * names none (each one the model allows), the fps ceiling, the deadline. */
+static int read_model_defaults(struct confcheck *c, struct json_object *o, const char *key,
+			       struct model_cfg *m)
 {
-	static const char *const keys[] = { "backends", "seconds", "sizes",
-		"default_seconds", "default_size", "default_fps", "max_fps",
-		"deadline_seconds", NULL };
-	char key[256];
-	snprintf(key, sizeof(key), "models.%s", name);
-	m->name = strdup(name);
-	m->seconds_min = 1;
-	m->seconds_max = 20;
-	m->max_width = 1920;
-	m->max_height = 1920;
-	m->default_seconds = 4;
-	m->default_width = 1280;
-	m->default_height = 720;
-	m->default_fps = 24;
-	m->max_fps = 60;
-	m->deadline_seconds = 1800;
-	if (m->name == NULL)
-		return cc_fail(c, key, "out of memory");
-	if (strlen(name) == 0 || strlen(name) > 128)
-		return cc_fail(c, key, "a model name must be 1..128 characters");
-	if (!json_object_is_type(o, json_type_object))
-		return cc_fail(c, key, "must be an object");
-	if (cc_keys(c, o, key, keys, NULL) < 0)
-		return -1;
 	char k2[300];
-	struct json_object *v;
-	snprintf(k2, sizeof(k2), "%s.backends", key);
-	if (!json_object_object_get_ex(o, "backends", &v))
-		return cc_fail(c, k2, "missing: list the backends that serve this model");
-	if (read_model_backends(c, v, k2, m) < 0)
-		return -1;
-	snprintf(k2, sizeof(k2), "%s.seconds", key);
-	if (json_object_object_get_ex(o, "seconds", &v) && read_seconds(c, v, k2, m) < 0)
-		return -1;
-	snprintf(k2, sizeof(k2), "%s.sizes", key);
-	if (json_object_object_get_ex(o, "sizes", &v) && read_sizes(c, v, k2, m) < 0)
-		return -1;
 	long long n;
 	snprintf(k2, sizeof(k2), "%s.default_seconds", key);
 	n = m->nseconds ? m->seconds[0] : m->default_seconds;
@@ -535,6 +501,49 @@ static int read_model(struct confcheck *c, const char *name, struct json_object 
 		return -1;
 	m->deadline_seconds = (int)n;
 	return 0;
+}
+
+static int read_model(struct confcheck *c, const char *name, struct json_object *o,
+		      struct model_cfg *m)
+{
+	static const char *const keys[] = { "backends", "seconds", "sizes",
+		"default_seconds", "default_size", "default_fps", "max_fps",
+		"deadline_seconds", NULL };
+	char key[256];
+	snprintf(key, sizeof(key), "models.%s", name);
+	m->name = strdup(name);
+	m->seconds_min = 1;
+	m->seconds_max = 20;
+	m->max_width = 1920;
+	m->max_height = 1920;
+	m->default_seconds = 4;
+	m->default_width = 1280;
+	m->default_height = 720;
+	m->default_fps = 24;
+	m->max_fps = 60;
+	m->deadline_seconds = 1800;
+	if (m->name == NULL)
+		return cc_fail(c, key, "out of memory");
+	if (strlen(name) == 0 || strlen(name) > 128)
+		return cc_fail(c, key, "a model name must be 1..128 characters");
+	if (!json_object_is_type(o, json_type_object))
+		return cc_fail(c, key, "must be an object");
+	if (cc_keys(c, o, key, keys, NULL) < 0)
+		return -1;
+	char k2[300];
+	struct json_object *v;
+	snprintf(k2, sizeof(k2), "%s.backends", key);
+	if (!json_object_object_get_ex(o, "backends", &v))
+		return cc_fail(c, k2, "missing: list the backends that serve this model");
+	if (read_model_backends(c, v, k2, m) < 0)
+		return -1;
+	snprintf(k2, sizeof(k2), "%s.seconds", key);
+	if (json_object_object_get_ex(o, "seconds", &v) && read_seconds(c, v, k2, m) < 0)
+		return -1;
+	snprintf(k2, sizeof(k2), "%s.sizes", key);
+	if (json_object_object_get_ex(o, "sizes", &v) && read_sizes(c, v, k2, m) < 0)
+		return -1;
+	return read_model_defaults(c, o, key, m);
 }
 
 static int read_models(struct confcheck *c, struct json_object *root,
@@ -605,13 +614,10 @@ static int check_references(struct confcheck *c, struct config *cfg)
 	return 0;
 }
 
-static int read_root(struct confcheck *c, struct json_object *root, struct config *cfg)
+/* read_listen: the FastCGI socket ("HOST:PORT" or "unix:/path", a relative
+ * unix path made absolute) and the unix socket's mode. */
+static int read_listen(struct confcheck *c, struct json_object *root, struct config *cfg)
 {
-	static const char *const keys[] = { "listen", "listen_mode", "workers",
-		"data_dir", "log_file", "public_url", "limits", "db",
-		"default_model", "models", "backends", "content", "ffmpeg", "image_urls", NULL };
-	if (cc_keys(c, root, "", keys, NULL) < 0)
-		return -1;
 	if (cc_string(c, root, "listen", "listen", &cfg->listen) < 0)
 		return -1;
 	if (strncmp(cfg->listen, "unix:", 5) == 0) {
@@ -652,10 +658,13 @@ static int read_root(struct confcheck *c, struct json_object *root, struct confi
 			return cc_fail(c, "listen_mode", "must be an octal mode string such as \"0660\"");
 		cfg->listen_mode = (int)m;
 	}
-	long long w = cfg->workers;
-	if (cc_int(c, root, "workers", "workers", 1, 256, &w) < 0)
-		return -1;
-	cfg->workers = (int)w;
+	return 0;
+}
+
+/* read_paths: data_dir (required), the log file (data_dir/reelgate.log by
+ * default), ffmpeg, and public_url without its trailing slashes. */
+static int read_paths(struct confcheck *c, struct json_object *root, struct config *cfg)
+{
 	char *dd = NULL;
 	if (cc_string(c, root, "data_dir", "data_dir", &dd) < 0)
 		return -1;
@@ -690,6 +699,22 @@ static int read_root(struct confcheck *c, struct json_object *root, struct confi
 		while (n > 0 && cfg->public_url[n - 1] == '/')
 			cfg->public_url[--n] = '\0';
 	}
+	return 0;
+}
+
+static int read_root(struct confcheck *c, struct json_object *root, struct config *cfg)
+{
+	static const char *const keys[] = { "listen", "listen_mode", "workers",
+		"data_dir", "log_file", "public_url", "limits", "db",
+		"default_model", "models", "backends", "content", "ffmpeg", "image_urls", NULL };
+	if (cc_keys(c, root, "", keys, NULL) < 0 || read_listen(c, root, cfg) < 0)
+		return -1;
+	long long w = cfg->workers;
+	if (cc_int(c, root, "workers", "workers", 1, 256, &w) < 0)
+		return -1;
+	cfg->workers = (int)w;
+	if (read_paths(c, root, cfg) < 0)
+		return -1;
 	if (read_limits(c, root, cfg) < 0 || read_db(c, root, cfg) < 0 ||
 	    read_content(c, root, cfg) < 0 || read_image_urls(c, root, cfg) < 0 ||
 	    read_backends(c, root, cfg) < 0 ||
