@@ -269,7 +269,8 @@ static void handle_due(struct dispatcher *d, const char *id)
 			disp_remove_partial_files(r);
 			disp_free_run(d, r);
 		}
-		task_fail(rec, now, "generation_timeout", "The video was not finished before its deadline.");
+		task_fail(rec, now, "generation_timeout", "The video was not finished before its deadline.",
+			  d->cfg->data_dir);
 		if (disp_save(d, rec) == 0)
 			log_info("video_failed", "video=%s code=generation_timeout", id);
 		break;

@@ -144,6 +144,7 @@ struct write_batch {
 	size_t n, cap;
 	int64_t wall;
 	int64_t retention_s;
+	const char *data_dir;   /* the config's: scrubbed out of failure messages */
 };
 
 struct heap_ent {

@@ -108,6 +108,7 @@ void image_fetch_cancel(struct image_fetches *f, const char *id)
 struct change {
 	const char *rel, *ext;    /* the file, relative to data_dir */
 	const char *code, *msg;   /* or the failure */
+	const char *data_dir;     /* what task_fail scrubs out of msg */
 	int applied;              /* the task was queued and is changed */
 };
 
@@ -120,7 +121,8 @@ static void apply_change(struct json_object *rec, size_t i, void *arg)
 	if (c->code) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		task_fail(rec, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, c->code, c->msg);
+		task_fail(rec, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, c->code, c->msg,
+			  c->data_dir);
 	} else {
 		struct json_object *img = image_of(rec);
 		json_object_object_add(img, "path", json_object_new_string(c->rel));
@@ -143,7 +145,7 @@ static int write_change(struct image_fetches *f, const char *id, struct change *
 
 static void fail_task(struct image_fetches *f, const char *id, const char *code, const char *msg)
 {
-	struct change c = { .code = code, .msg = msg };
+	struct change c = { .code = code, .msg = msg, .data_dir = f->cfg->data_dir };
 	if (write_change(f, id, &c) == 0)
 		log_info("video_failed", "video=%s code=%s", id, code);
 }

@@ -253,7 +253,11 @@ static void finish_render(struct dispatcher *d, struct run *r)
 		char msg[STDERR_LINE_MAX + 100];
 		render_failure(r, msg, sizeof(msg));
 		disp_rmtree(r->scratch);
-		log_warn("run_failed", "video=%s", r->id);
+		/* the client's error.message has the server's paths scrubbed
+		 * out (task_fail); the operator's log keeps the line whole */
+		char quoted[2 * STDERR_LINE_MAX + 3];
+		log_warn("run_failed", "video=%s stderr=%s", r->id,
+			 log_quote(r->err_last, quoted, sizeof(quoted)));
 		disp_fail_run(d, r, "generation_failed", msg);
 		return;
 	}

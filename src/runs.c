@@ -448,7 +448,7 @@ void disp_fail_task(struct dispatcher *d, const char *id, const char *code, cons
 	struct json_object *rec = disp_load(d, id);
 	if (rec == NULL)
 		return;
-	task_fail(rec, disp_wall_ms(), code, msg);
+	task_fail(rec, disp_wall_ms(), code, msg, d->cfg->data_dir);
 	if (disp_save(d, rec) == 0)
 		log_info("video_failed", "video=%s code=%s", id, code);
 	json_object_put(rec);
@@ -588,7 +588,8 @@ static void apply_write(struct json_object *rec, size_t i, void *arg)
 	struct write_batch *b = arg;
 	struct run *r = b->runs[i];
 	if (r->w_code[0]) {
-		task_fail(rec, b->wall, r->w_code, r->w_msg ? r->w_msg : "The generation failed.");
+		task_fail(rec, b->wall, r->w_code, r->w_msg ? r->w_msg : "The generation failed.",
+			  b->data_dir);
 		return;
 	}
 	if (r->w_complete) {
@@ -664,6 +665,7 @@ void disp_flush_writes(struct dispatcher *d)
 	}
 	b->wall = disp_wall_ms();
 	b->retention_s = d->cfg->retention_seconds;
+	b->data_dir = d->cfg->data_dir;
 	enum rg_err err = store_videos_modify(d->st, b->ids, b->n, apply_write, b, b->gone);
 	if (err != RG_OK) {
 		log_error("store_write_failed", "what=batch tasks=%zu err=\"%s\"", b->n, rg_strerror(err));

@@ -5,6 +5,9 @@
 
 #include <string.h>
 
+#include "buf.h"
+#include "scrub.h"
+
 static const char *const names[] = { "queued", "in_progress", "completed", "failed" };
 
 static int64_t get_i64(struct json_object *rec, const char *name)
@@ -114,11 +117,20 @@ void task_complete(struct json_object *rec, int64_t now_ms, int64_t retention_s,
 	json_object_object_add(rec, "files", files);
 }
 
-void task_fail(struct json_object *rec, int64_t now_ms, const char *code, const char *message)
+void task_fail(struct json_object *rec, int64_t now_ms, const char *code, const char *message,
+	       const char *data_dir)
 {
+	/* Every failure reaches its record here, whoever wrote the words (a
+	 * local program's stderr, an upstream, the dispatcher): one scrub
+	 * keeps the server's paths out of all of them. */
+	struct buf msg;
+	buf_init(&msg, TASK_MESSAGE_MAX);
+	scrub_message(&msg, message ? message : "", data_dir);
+	const char *shown = msg.len ? msg.data : "The generation failed.";
 	struct json_object *err = json_object_new_object();
 	json_object_object_add(err, "code", json_object_new_string(code));
-	json_object_object_add(err, "message", json_object_new_string(message));
+	json_object_object_add(err, "message", json_object_new_string(shown));
+	buf_deinit(&msg);
 	set_str(rec, "status", "failed");
 	json_object_object_add(rec, "error", err);
 	set_i64(rec, "failed_at", now_ms / 1000);
@@ -138,7 +150,8 @@ void task_orphaned(struct json_object *rec, int64_t now_ms)
 {
 	if (get_i64(rec, "attempts") + 1 >= TASK_MAX_ATTEMPTS) {
 		task_fail(rec, now_ms, "generation_interrupted",
-			  "The generation was interrupted too many times (the dispatcher stopped while running it).");
+			  "The generation was interrupted too many times (the dispatcher stopped while running it).",
+			  NULL);
 		return;
 	}
 	int64_t backoff = 1000LL << get_i64(rec, "attempts");

@@ -19,6 +19,7 @@
 
 #define TASK_LEASE_MS 10000       /* a running task's lease */
 #define TASK_MAX_ATTEMPTS 3       /* runs lost to dispatcher deaths */
+#define TASK_MESSAGE_MAX 1024     /* bytes of a failed task's error.message */
 
 enum task_status { TASK_QUEUED, TASK_IN_PROGRESS, TASK_COMPLETED, TASK_FAILED, TASK_UNKNOWN };
 
@@ -44,8 +45,12 @@ void task_set_progress(struct json_object *rec, int progress, int64_t now_ms);
 void task_renew(struct json_object *rec, int64_t now_ms);
 void task_complete(struct json_object *rec, int64_t now_ms, int64_t retention_s,
 		   struct json_object *files /* taken */);
+/* task_fail: message is what a client reads as error.message, so it goes
+ * through scrub_message (scrub.h) first: no path of the server's, nor
+ * data_dir (may be NULL) written any way, valid UTF-8, at most
+ * TASK_MESSAGE_MAX bytes. */
 void task_fail(struct json_object *rec, int64_t now_ms, const char *code,
-	       const char *message);
+	       const char *message, const char *data_dir);
 /* task_requeue puts a task back in the queue after delay_ms; count_attempt
  * says whether the lost run counts against TASK_MAX_ATTEMPTS. */
 void task_requeue(struct json_object *rec, int64_t now_ms, int64_t delay_ms,

@@ -54,6 +54,8 @@ COMFY_INPUTS = {"prompt": ["6", "text"], "negative_prompt": ["7", "text"], "seed
 AZURE_PREFIX = "/openai/deployments/sora/v1"
 KLING_FAIL_MSG = "The content failed moderation"          # fake_kling.FAIL_MSG
 COMFY_ERROR = "fake: CUDA out of memory (tried to allocate 80.00 GiB)"
+# ComfyUI's exceptions name its own files: they reach no client
+COMFY_ERROR_PATH = "/opt/ComfyUI/models/diffusion_models/wan2.1_t2v_14B.safetensors"
 
 # ------------------------------------------------------------------ config
 
@@ -1052,12 +1054,13 @@ def _(s):
     s.db_check()
 
 
-@test("comfyui: an execution error -> failed with ComfyUI's exception message; a validation "
+@test("comfyui: an execution error -> failed with ComfyUI's exception message (its path "
+      "scrubbed out); a validation "
       "400 -> upstream_rejected naming the node; /view 404 -> download_failed", timeout=45)
 def _(s):
     names = ("c-err", "c-val", "c-view404")
     reset(*names)
-    fk("c-err").scenario(outcome="error", message=COMFY_ERROR)
+    fk("c-err").scenario(outcome="error", message=COMFY_ERROR + " loading " + COMFY_ERROR_PATH)
     fk("c-view404").scenario(view="404")
     err = s.create(model="c-err", prompt="runs out of memory")
     val = s.create(model="c-val", prompt="a size ComfyUI refuses", size="328x184")
@@ -1065,7 +1068,9 @@ def _(s):
     done = wait_all(s, [err["id"], val["id"], view["id"]], timeout=30)
     p = Problems()
     with p.case("c-err"):
-        expect_failed(*done[err["id"]], "generation_failed", COMFY_ERROR)
+        expect_failed(*done[err["id"]], "generation_failed", COMFY_ERROR, " loading <file>")
+        check("/opt/" not in done[err["id"]][0]["error"]["message"],
+              "ComfyUI's path in error.message: %r" % done[err["id"]][0]["error"]["message"])
         no_content_files(s, err["id"])
     with p.case("c-val"):
         expect_failed(*done[val["id"]], "upstream_rejected", "55", "multiple of 16")

@@ -21,7 +21,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ANY, MODEL, SPAWN_FCGI, ImageServer, Skip, Stack, Suite,  # noqa: E402
+from harness import (ANY, FAKES, MODEL, SPAWN_FCGI, ImageServer, Skip, Stack, Suite,  # noqa: E402
                      alive, check, children, cmdline, eq, expect_error, expect_video,
                      fake, ffprobe, png_bytes, wait_until)
 
@@ -59,6 +59,7 @@ MODELS = {
     "held-deadline": ("held", None, 10),
     "fail": ("fail", command(fake("fail", FAIL_MESSAGE), 2), 1800),
     "no-output": ("no-output", command(fake("no-output"), 2), 1800),
+    "leak-paths": ("leak-paths", command(fake("leak-paths"), 2), 1800),
     "serial": ("serial", command(fake("slow-render", 2), 1), 1800),
     "imgurl": ("imgurl", command(fake("slow-render", 0), 4), 1800),
 }
@@ -95,6 +96,22 @@ def stray_files(s):
     """Files under data_dir/content that are no video's final file."""
     return [f for f in s.files_under("content")
             if not re.match(r"^video_[0-9a-z]+\.(mp4|webp|jpg)$", os.path.basename(f))]
+
+
+# A filesystem location at the start of a word: /x, ~/x, ./x, ../x, file:x
+# or /x after a colon (the "//" of a web URL is no match).
+PATH_IN_TEXT = re.compile(r"(?:^|[\s'\"`(\[{<=,;])(?:/+[^\s/]|~[\w.-]*/|\.\.?/)|:/(?!/)|file:",
+                          re.I)
+
+
+def check_no_paths(s, message, *more):
+    """message names no place in the server's filesystem: no path at the
+    start of a word, and neither the stack's directory (its data_dir, tmp
+    dir, uploads) nor the source tree in any word, nor any of more."""
+    check(not PATH_IN_TEXT.search(message), "a path in error.message: %r" % message)
+    for place in (s.dir, s.data_dir, os.path.realpath(s.dir), FAKES,
+                  s.dir.lstrip("/"), "uploads/", "img_") + more:
+        check(place not in message, "%r in error.message: %r" % (place, message))
 
 
 def top_level_boxes(data):
@@ -445,6 +462,44 @@ def _(s):
     left = ["%s: %s" % (k, [os.path.relpath(f, s.data_dir) for f in v])
             for k, v in left.items() if v]
     check(not left, "files left in data_dir by failed tasks:\n" + "\n".join(left))
+
+
+@test("an upload that starts like a PNG but is garbage fails saying the input image cannot "
+      "be read, and error.message names no server path", timeout=90)
+def _(s):
+    garbage = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+    bad = expect_video(s.request("POST", "/v1/videos", form=[
+        ("prompt", "a picture that is not one"), ("seconds", "1"), ("size", "320x180"),
+        ("fps", "12"), ("input_reference", ("garbage.png", "image/png", garbage))]))
+    v, hist = s.wait_video(bad["id"], timeout=VIDEO_BOUND)
+    eq(v["status"], "failed", "status of the garbage image (%s)" % hist)
+    eq(v["error"]["code"], "generation_failed", "error.code")
+    msg = v["error"]["message"]
+    check(re.search(r"input image", msg, re.I) and re.search(r"cannot|could not|unreadable", msg, re.I),
+          "the message must say the input image could not be read: %r" % msg)
+    check_no_paths(s, msg)
+    s.db_check()
+
+
+@test("a program whose last stderr line is full of server paths: error.message carries "
+      "none of them and keeps the rest (the reason, a web URL, HTTP/1.1, and/or)", timeout=60)
+def _(s):
+    leaky = s.create(model="leak-paths", prompt="fails naming files")
+    v, hist = s.wait_video(leaky["id"], timeout=VIDEO_BOUND)
+    eq(v["status"], "failed", "status of the program naming files (%s)" % hist)
+    msg = v["error"]["message"]
+    with open(os.path.join(s.fake_dir(), leaky["id"] + ".leak")) as f:
+        line = f.read().rstrip("\n")
+    # The dispatcher keeps 399 bytes of a line: all of it must have come through.
+    check(len(line.encode()) < 400, "the fake's line is too long to test with: %r" % line)
+    with open(os.path.join(s.fake_dir(), leaky["id"] + ".env")) as f:
+        output = [l[len("OUTPUT="):] for l in f.read().splitlines() if l.startswith("OUTPUT=")][0]
+    # output's directory is the program's TMPDIR (and its working directory).
+    check_no_paths(s, msg, output, os.path.dirname(output), s.fake_dir(), "~/")
+    for kept in ("leak: cannot write", "https://example.com/e", "HTTP/1.1", "and/or",
+                 "No space left"):
+        check(kept in msg, "%r must stay in error.message: %r" % (kept, msg))
+    s.db_check()
 
 
 @test("a task queued behind a full backend (concurrency 1) fails at its deadline without "

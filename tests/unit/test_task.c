@@ -106,9 +106,41 @@ START_TEST(deadline_fails_queued_and_running)
 	task_start(r, 100, "local");
 	ck_assert_int_eq(task_next(r, 5000, 1), TASK_ACT_TIMEOUT);
 	ck_assert_int_eq(task_next(r, 5000, 0), TASK_ACT_TIMEOUT);
-	task_fail(r, 5000, "generation_timeout", "late");
+	task_fail(r, 5000, "generation_timeout", "late", NULL);
 	ck_assert_int_eq(task_status(r), TASK_FAILED);
 	ck_assert_int_eq(task_next(r, 99999, 0), TASK_ACT_NONE);
+	json_object_put(r);
+}
+END_TEST
+
+/* error_message: the record's error.message. */
+static const char *error_message(struct json_object *r)
+{
+	struct json_object *err, *m;
+	if (!json_object_object_get_ex(r, "error", &err) || !json_object_object_get_ex(err, "message", &m))
+		return NULL;
+	return json_object_get_string(m);
+}
+
+START_TEST(fail_scrubs_the_message)
+{
+	/* whoever failed the task, its message reaches the record without
+	 * the server's paths, bounded, valid UTF-8 */
+	struct json_object *r = queued(1, 100000);
+	task_fail(r, 5000, "generation_failed",
+		  "The generator failed (exit status 1): cannot read '/srv/rg/data/uploads/img_1.png' "
+		  "(cache x/srv/rg/data/tmp) \xff; see https://example.com/e",
+		  "/srv/rg/data");
+	ck_assert_str_eq(error_message(r),
+			 "The generator failed (exit status 1): cannot read <file> (cache <file>) ?; "
+			 "see https://example.com/e");
+	char big[3 * TASK_MESSAGE_MAX];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	task_fail(r, 5000, "generation_failed", big, NULL);
+	ck_assert_uint_eq(strlen(error_message(r)), TASK_MESSAGE_MAX);
+	task_fail(r, 5000, "generation_failed", "", NULL);
+	ck_assert_str_eq(error_message(r), "The generation failed.");
 	json_object_put(r);
 }
 END_TEST
@@ -170,6 +202,7 @@ static Suite *task_suite(void)
 	tcase_add_test(tc, lease_never_past_deadline);
 	tcase_add_test(tc, orphan_requeued_then_failed);
 	tcase_add_test(tc, deadline_fails_queued_and_running);
+	tcase_add_test(tc, fail_scrubs_the_message);
 	tcase_add_test(tc, complete_then_expire);
 	tcase_add_test(tc, requeue_on_clean_stop_does_not_count);
 	tcase_add_test(tc, stale_due_on_terminal_is_cleared);
