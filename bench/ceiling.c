@@ -119,15 +119,17 @@ static void worker(int listen_fd)
 		size_t ulen = uri ? strlen(uri) : 0;
 		if (ulen > 11 + 8 && strncmp(uri, "/v1/videos/", 11) == 0 &&
 		    strcmp(uri + ulen - 8, "/content") == 0) {
-			int n = snprintf(head, sizeof(head),
-					 "Status: 200 OK\r\nX-Accel-Redirect: /_reelgate_content/%.*s.mp4\r\n"
-					 "X-Request-Id: %s\r\n\r\n", (int)(ulen - 11 - 8), uri + 11,
-					 rid ? rid : "req_ceiling");
+			int n = snprintf(
+				head, sizeof(head),
+				"Status: 200 OK\r\nX-Accel-Redirect: /_reelgate_content/%.*s.mp4\r\n"
+				"X-Request-Id: %s\r\n\r\n",
+				(int)(ulen - 11 - 8), uri + 11, rid ? rid : "req_ceiling");
 			FCGX_PutStr(head, n, req.out);
 		} else {
 			int n = snprintf(head, sizeof(head),
 					 "Status: 200 OK\r\nContent-Type: application/json\r\n"
-					 "X-Request-Id: %s\r\n\r\n", rid ? rid : "req_ceiling");
+					 "X-Request-Id: %s\r\n\r\n",
+					 rid ? rid : "req_ceiling");
 			FCGX_PutStr(head, n, req.out);
 			FCGX_PutStr(BODY, (int)sizeof(BODY) - 1, req.out);
 		}

@@ -29,13 +29,13 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-#define CHECK(call)                                                                      \
-	do {                                                                             \
-		int rc_ = (call);                                                        \
-		if (rc_ != 0) {                                                          \
-			fprintf(stderr, "lmdb_commit: %s: %s\n", #call, mdb_strerror(rc_)); \
-			return 1;                                                        \
-		}                                                                        \
+#define CHECK(call)                                                                                \
+	do {                                                                                       \
+		int rc_ = (call);                                                                  \
+		if (rc_ != 0) {                                                                    \
+			fprintf(stderr, "lmdb_commit: %s: %s\n", #call, mdb_strerror(rc_));        \
+			return 1;                                                                  \
+		}                                                                                  \
 	} while (0)
 
 int main(int argc, char **argv)
@@ -89,7 +89,8 @@ int main(int argc, char **argv)
 		t = now_s();
 	}
 	double took = t - start;
-	printf("commits=%lu seconds=%.3f rate=%.1f record_bytes=%zu\n", n, took, (double)n / took, rec_bytes);
+	printf("commits=%lu seconds=%.3f rate=%.1f record_bytes=%zu\n", n, took, (double)n / took,
+	       rec_bytes);
 	free(val);
 	mdb_env_close(env);
 	return 0;

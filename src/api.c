@@ -67,8 +67,8 @@ static int64_t now_ms(void)
 static void respond_json(struct http_response *res, struct json_object *o)
 {
 	size_t len;
-	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
-							  JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	const char *s = json_object_to_json_string_length(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	res->status = 200;
 	buf_reset(&res->body);
 	if (s == NULL || buf_append(&res->body, s, len) < 0) {
@@ -78,8 +78,7 @@ static void respond_json(struct http_response *res, struct json_object *o)
 	}
 }
 
-static void respond_video(struct http_response *res, struct json_object *rec,
-			  const char *base_url)
+static void respond_video(struct http_response *res, struct json_object *rec, const char *base_url)
 {
 	res->status = 200;
 	buf_reset(&res->body);
@@ -109,8 +108,9 @@ static void store_failed(struct http_response *res, enum rg_err err, int hidden,
 
 static void bad_id(struct api_error *e)
 {
-	api_error_set(e, 404, "not_found", "video_id",
-		      "No video found with that id: ids look like video_ followed by letters and digits.");
+	api_error_set(
+		e, 404, "not_found", "video_id",
+		"No video found with that id: ids look like video_ followed by letters and digits.");
 }
 
 /* load_owned reads id's record if caller owns it; another key's video is
@@ -199,8 +199,8 @@ static int fsync_path(const char *path)
  * (hard links of one file, named by a random token since task ids are only
  * given out when the records are committed), synced before the commit.
  * rel[i] receives each path relative to data_dir. */
-static int store_images(struct app *app, struct video_spec *s, struct body *b,
-			int n, char rel[][IMAGE_REL_MAX])
+static int store_images(struct app *app, struct video_spec *s, struct body *b, int n,
+			char rel[][IMAGE_REL_MAX])
 {
 	char token[40], first[4096 + IMAGE_REL_MAX];
 	int made = 0;
@@ -297,16 +297,18 @@ static void insert_tasks(struct app *app, struct http_request *req, struct http_
 	int has_image = s->image == IMAGE_FILE || s->image == IMAGE_BYTES;
 	if (has_image && store_images(app, s, b, n, rel) < 0) {
 		api_error_from_rg(&e, errno == ENOSPC || errno == EDQUOT ||
-					      disk_nearly_full(app->uploads_dir) ? RG_ESPACE : RG_EIO);
+						      disk_nearly_full(app->uploads_dir)
+					      ? RG_ESPACE
+					      : RG_EIO);
 		http_error(res, &e);
 		return;
 	}
 	struct build_ctx ctx = { s, owner, now_ms(), has_image ? rel : NULL, remixed_from };
 	struct json_object *first = NULL;
 	int retry_after = 0;
-	enum rg_err err = store_videos_create_limited(app->st, (size_t)n, owner, req->idempotency_key,
-						      lim->creates_per_minute, &retry_after,
-						      build_record, &ctx, &first);
+	enum rg_err err = store_videos_create_limited(app->st, (size_t)n, owner,
+						      req->idempotency_key, lim->creates_per_minute,
+						      &retry_after, build_record, &ctx, &first);
 	if (err == RG_OK) {
 		log_info("video_created", "req=%s video=%s owner=%s model=%s n=%d", req->request_id,
 			 rec_str(first, "id"), owner, s->model->name, n);
@@ -321,13 +323,15 @@ static void insert_tasks(struct app *app, struct http_request *req, struct http_
 		} else if (err == RG_ELIMIT) {
 			char ra[16];
 			snprintf(ra, sizeof(ra), "%d", retry_after > 0 ? retry_after : 1);
-			api_error_set(&e, 429, "rate_limit_exceeded", NULL,
-				      "Rate limit reached: this API key may create %d videos per minute. Retry in %s s.",
-				      lim->creates_per_minute, ra);
+			api_error_set(
+				&e, 429, "rate_limit_exceeded", NULL,
+				"Rate limit reached: this API key may create %d videos per minute. Retry in %s s.",
+				lim->creates_per_minute, ra);
 			http_error(res, &e);
 			http_header(res, "Retry-After", ra);
 		} else {
-			log_error("store_failed", "req=%s err=\"%s\"", req->request_id, rg_strerror(err));
+			log_error("store_failed", "req=%s err=\"%s\"", req->request_id,
+				  rg_strerror(err));
 			api_error_from_rg(&e, err);
 			http_error(res, &e);
 		}
@@ -351,15 +355,16 @@ static void body_limits(const struct app *app, struct body_limits *lim)
 static int check_ignored(const struct config *cfg, struct video_spec *s, struct api_error *e)
 {
 	const char *ignored[17];
-	backend_ignored(config_backend(cfg, s->model->backends[0].backend), &s->model->backends[0], s,
-			ignored);
+	backend_ignored(config_backend(cfg, s->model->backends[0].backend), &s->model->backends[0],
+			s, ignored);
 	if (ignored[0] == NULL)
 		return 0;
 	const struct backend_cfg *b = config_backend(cfg, s->model->backends[0].backend);
 	if (b && b->strict_params) {
-		api_error_set(e, 400, "unsupported_value", ignored[0],
-			      "Model '%s' cannot honour '%s'; leave it out or choose another model.",
-			      s->model->name, ignored[0]);
+		api_error_set(
+			e, 400, "unsupported_value", ignored[0],
+			"Model '%s' cannot honour '%s'; leave it out or choose another model.",
+			s->model->name, ignored[0]);
 		return -1;
 	}
 	if (s->metadata == NULL)
@@ -379,8 +384,10 @@ static int read_request(struct app *app, struct http_request *req, struct body *
 	struct body_limits blim;
 	body_limits(app, &blim);
 	if (req->idempotency_key != NULL && !idem_key_ok(req->idempotency_key)) {
-		api_error_set(e, 400, "invalid_value", "Idempotency-Key",
-			      "The Idempotency-Key header must be 1..%d printable ASCII characters.", IDEM_MAX);
+		api_error_set(
+			e, 400, "invalid_value", "Idempotency-Key",
+			"The Idempotency-Key header must be 1..%d printable ASCII characters.",
+			IDEM_MAX);
 		return -1;
 	}
 	return body_read(b, req, &blim, e);
@@ -398,8 +405,9 @@ static void handle_create(struct app *app, struct http_request *req, struct http
 		http_error(res, &e);
 		goto out;
 	}
-	struct validate_input in = { b.fields, b.file ? b.file->path : NULL, b.file_param,
-				     b.image.at, b.image.data, b.image.len };
+	struct validate_input in = { b.fields,	   b.file ? b.file->path : NULL,
+				     b.file_param, b.image.at,
+				     b.image.data, b.image.len };
 	if (validate_create(app->cfg, &in, &s, &e) < 0 || check_ignored(app->cfg, &s, &e) < 0) {
 		http_error(res, &e);
 		goto out;
@@ -411,8 +419,8 @@ out:
 }
 
 static void handle_remix(struct app *app, struct http_request *req, struct http_response *res,
-			 const struct route_match *m, const char *owner, const struct key_limits *lim,
-			 const char *base_url)
+			 const struct route_match *m, const char *owner,
+			 const struct key_limits *lim, const char *base_url)
 {
 	struct api_error e;
 	struct body b;
@@ -426,16 +434,18 @@ static void handle_remix(struct app *app, struct http_request *req, struct http_
 		goto out;
 	}
 	if (b.file != NULL) {
-		api_error_set(&e, 400, "unknown_parameter", b.file_param,
-			      "A remix takes only 'prompt'; it remixes the source video, not an image.");
+		api_error_set(
+			&e, 400, "unknown_parameter", b.file_param,
+			"A remix takes only 'prompt'; it remixes the source video, not an image.");
 		http_error(res, &e);
 		goto out;
 	}
 	const char *status = rec_str(src, "status");
 	if (status == NULL || strcmp(status, "completed") != 0) {
-		api_error_set(&e, 409, "video_not_ready", "video_id",
-			      "Video '%s' cannot be remixed yet: its status is %s. Remix it once it is completed.",
-			      m->id, status ? status : "unknown");
+		api_error_set(
+			&e, 409, "video_not_ready", "video_id",
+			"Video '%s' cannot be remixed yet: its status is %s. Remix it once it is completed.",
+			m->id, status ? status : "unknown");
 		http_error(res, &e);
 		/* The SDKs retry a 409 unless told not to; waiting is the client's
 		 * choice, after polling the source. */
@@ -445,7 +455,8 @@ static void handle_remix(struct app *app, struct http_request *req, struct http_
 	s.model = config_model(app->cfg, rec_str(src, "model") ? rec_str(src, "model") : "");
 	if (s.model == NULL) {
 		api_error_set(&e, 400, "model_not_found", "model",
-			      "Video '%s' was made with a model that is no longer configured.", m->id);
+			      "Video '%s' was made with a model that is no longer configured.",
+			      m->id);
 		http_error(res, &e);
 		goto out;
 	}
@@ -475,8 +486,8 @@ struct cached_ctx {
 	struct buf *out;
 	size_t count;
 	char first[ID_MAX], last[ID_MAX];
-	int owned;   /* the last object seen was owner's */
-	int pending; /* ... and is queued or in progress */
+	int owned;	    /* the last object seen was owner's */
+	int pending;	    /* ... and is queued or in progress */
 	enum rg_err failed; /* unreadable bytes or no memory: 500 */
 };
 
@@ -522,7 +533,8 @@ static int query_param(struct form *q, const char *name, const char **out, struc
 	}
 	const struct form_field *f = form_get(q, name);
 	if (f != NULL && memchr(f->value, '\0', f->value_len) != NULL) {
-		api_error_set(e, 400, "invalid_value", name, "'%s' contains a NUL byte (%%00).", name);
+		api_error_set(e, 400, "invalid_value", name, "'%s' contains a NUL byte (%%00).",
+			      name);
 		return -1;
 	}
 	if (f != NULL)
@@ -536,7 +548,8 @@ static int parse_query(struct http_request *req, struct form *q, struct api_erro
 	enum form_err err = form_parse_urlencoded(q, req->query, strlen(req->query), &fl);
 	if (err != FORM_OK) {
 		api_error_set(e, 400, "invalid_value", q->err_field[0] ? q->err_field : NULL,
-			      "The query string is malformed: %s", q->err_msg[0] ? q->err_msg : form_strerror(err));
+			      "The query string is malformed: %s",
+			      q->err_msg[0] ? q->err_msg : form_strerror(err));
 		return -1;
 	}
 	return 0;
@@ -558,7 +571,8 @@ static void handle_list(struct app *app, struct http_request *req, struct http_r
 		char *end;
 		errno = 0;
 		limit = strtol(limit_s, &end, 10);
-		if (limit_s[0] < '0' || limit_s[0] > '9' || *end != '\0' || errno || limit > LIST_MAX) {
+		if (limit_s[0] < '0' || limit_s[0] > '9' || *end != '\0' || errno ||
+		    limit > LIST_MAX) {
 			api_error_set(&e, 400, "invalid_value", "limit",
 				      "'limit' must be a whole number from 0 to %d.", LIST_MAX);
 			goto fail;
@@ -568,7 +582,8 @@ static void handle_list(struct app *app, struct http_request *req, struct http_r
 		if (strcmp(order_s, "asc") == 0)
 			desc = 0;
 		else if (strcmp(order_s, "desc") != 0) {
-			api_error_set(&e, 400, "invalid_value", "order", "'order' must be \"asc\" or \"desc\".");
+			api_error_set(&e, 400, "invalid_value", "order",
+				      "'order' must be \"asc\" or \"desc\".");
 			goto fail;
 		}
 	}
@@ -583,15 +598,18 @@ static void handle_list(struct app *app, struct http_request *req, struct http_r
 	struct cached_ctx c = { .owner = owner, .base_url = base_url, .out = &res->body };
 	int has_more = 0;
 	buf_reset(&res->body);
-	enum rg_err err = buf_puts(&res->body, "{\"object\":\"list\",\"data\":[") < 0 ? RG_ENOMEM : RG_OK;
+	enum rg_err err =
+		buf_puts(&res->body, "{\"object\":\"list\",\"data\":[") < 0 ? RG_ENOMEM : RG_OK;
 	if (err == RG_OK)
 		err = store_video_list_public(app->st, owner, after, (size_t)limit, desc,
 					      put_cached, &c, &has_more);
 	if (err == RG_OK)
 		err = c.failed;
 	if (err == RG_OK &&
-	    (buf_puts(&res->body, "],\"first_id\":") < 0 || put_id_or_null(&res->body, c.count, c.first) < 0 ||
-	     buf_puts(&res->body, ",\"last_id\":") < 0 || put_id_or_null(&res->body, c.count, c.last) < 0 ||
+	    (buf_puts(&res->body, "],\"first_id\":") < 0 ||
+	     put_id_or_null(&res->body, c.count, c.first) < 0 ||
+	     buf_puts(&res->body, ",\"last_id\":") < 0 ||
+	     put_id_or_null(&res->body, c.count, c.last) < 0 ||
 	     buf_puts(&res->body, has_more ? ",\"has_more\":true}" : ",\"has_more\":false}") < 0))
 		err = RG_ENOMEM;
 	if (err != RG_OK) {
@@ -710,14 +728,17 @@ static int serve_file(struct app *app, struct http_request *req, struct http_res
 	    snprintf(res->file_buf, sizeof(res->file_buf), "%s/%s", app->cfg->data_dir, rel) >=
 		    (int)sizeof(res->file_buf) ||
 	    stat(res->file_buf, &st) < 0 || !S_ISREG(st.st_mode)) {
-		api_error_set(e, 404, "not_found", "variant", "Video '%s' has no stored %s.", id, variant);
+		api_error_set(e, 404, "not_found", "variant", "Video '%s' has no stored %s.", id,
+			      variant);
 		return -1;
 	}
 	res->status = 200;
 	res->content_type = variant_type(variant);
 	char disp[128];
 	snprintf(disp, sizeof(disp), "inline; filename=\"%s.%s\"", id,
-		 strcmp(variant, "video") == 0 ? "mp4" : strcmp(variant, "thumbnail") == 0 ? "webp" : "jpg");
+		 strcmp(variant, "video") == 0	     ? "mp4"
+		 : strcmp(variant, "thumbnail") == 0 ? "webp"
+						     : "jpg");
 	http_header(res, "Content-Disposition", disp);
 	if (app->cfg->delivery == DELIVERY_X_ACCEL) {
 		char loc[4300];
@@ -777,15 +798,17 @@ static void handle_content(struct app *app, struct http_request *req, struct htt
 		goto fail;
 	const char *status = rec_str(rec, "status");
 	if (status == NULL || strcmp(status, "completed") != 0) {
-		api_error_set(&e, 404, "video_not_ready", "video_id",
-			      "Video '%s' has no content yet: its status is %s. Download it once its status is completed.",
-			      m->id, status ? status : "unknown");
+		api_error_set(
+			&e, 404, "video_not_ready", "video_id",
+			"Video '%s' has no content yet: its status is %s. Download it once its status is completed.",
+			m->id, status ? status : "unknown");
 		goto fail;
 	}
 	if (rec_i64(rec, "expired")) {
-		api_error_set(&e, 404, "video_expired", "video_id",
-			      "The content of video '%s' expired and was removed; create the video again.",
-			      m->id);
+		api_error_set(
+			&e, 404, "video_expired", "video_id",
+			"The content of video '%s' expired and was removed; create the video again.",
+			m->id);
 		goto fail;
 	}
 	if (serve_file(app, req, res, rec, variant, &e) < 0)
@@ -854,8 +877,10 @@ void api_handle(struct app *app, struct http_request *req, struct http_response 
 	}
 	if (auth_check(app->st, &app->auth, req->authorization, owner, &lim, &e) < 0) {
 		if (req->authorization == NULL && req->behind_apache && e.code == NULL)
-			snprintf(e.message + strlen(e.message), sizeof(e.message) - strlen(e.message),
-				 " (Behind Apache, set CGIPassAuth On so the header reaches reelgate.)");
+			snprintf(
+				e.message + strlen(e.message),
+				sizeof(e.message) - strlen(e.message),
+				" (Behind Apache, set CGIPassAuth On so the header reaches reelgate.)");
 		http_error(res, &e);
 		return;
 	}

@@ -13,11 +13,11 @@
 /* What a worker process holds while it serves. */
 struct app {
 	const struct config *cfg; /* borrowed */
-	struct store *st;         /* owned by the worker */
-	struct auth_cache auth;   /* what the worker's last keys' records said */
-	char tmp_dir[4096];       /* data_dir/tmp: uploads being received */
-	char uploads_dir[4096];   /* data_dir/uploads: input images */
-	char content_dir[4096];   /* data_dir/content: finished videos */
+	struct store *st;	  /* owned by the worker */
+	struct auth_cache auth;	  /* what the worker's last keys' records said */
+	char tmp_dir[4096];	  /* data_dir/tmp: uploads being received */
+	char uploads_dir[4096];	  /* data_dir/uploads: input images */
+	char content_dir[4096];	  /* data_dir/content: finished videos */
 };
 
 /* app_dirs fills the directory names and creates the directories. */

@@ -39,13 +39,12 @@ void auth_cache_deinit(struct auth_cache *c)
 	memset(c, 0, sizeof(*c));
 }
 
-enum rg_err auth_key_create(struct store *st, const char *name,
-			    char secret[AUTH_SECRET_MAX], char key_id[ID_MAX])
+enum rg_err auth_key_create(struct store *st, const char *name, char secret[AUTH_SECRET_MAX],
+			    char key_id[ID_MAX])
 {
 	uint8_t rnd[32], hash[32];
 	char hex[65];
-	if (id_random(rnd, sizeof(rnd)) < 0 ||
-	    id_prefixed_new(key_id, ID_MAX, "key_", 8) < 0)
+	if (id_random(rnd, sizeof(rnd)) < 0 || id_prefixed_new(key_id, ID_MAX, "key_", 8) < 0)
 		return RG_EIO;
 	memcpy(secret, SECRET_PREFIX, sizeof(SECRET_PREFIX) - 1);
 	codec_base64url_encode(rnd, sizeof(rnd), secret + sizeof(SECRET_PREFIX) - 1);
@@ -103,7 +102,8 @@ enum rg_err auth_key_set_limits(struct store *st, const char *key_id, const stru
 	if (err != RG_OK)
 		return err;
 	struct json_object *l = json_object_new_object();
-	json_object_object_add(l, "creates_per_minute", json_object_new_int(lim->creates_per_minute));
+	json_object_object_add(l, "creates_per_minute",
+			       json_object_new_int(lim->creates_per_minute));
 	json_object_object_add(rec, "limits", l);
 	err = store_key_put(st, rec);
 	json_object_put(rec);
@@ -122,12 +122,14 @@ struct judged {
 static void judge_record(struct json_object *rec, const uint8_t hash[32], struct judged *j)
 {
 	struct json_object *v;
-	const char *hex = json_object_object_get_ex(rec, "hash", &v) ? json_object_get_string(v) : NULL;
+	const char *hex =
+		json_object_object_get_ex(rec, "hash", &v) ? json_object_get_string(v) : NULL;
 	char want[65];
 	codec_hex(hash, 32, want);
 	int match = hex != NULL && strlen(hex) == 64 && CRYPTO_memcmp(hex, want, 64) == 0;
 	int revoked = json_object_object_get_ex(rec, "revoked_at", &v) && v != NULL;
-	const char *id = json_object_object_get_ex(rec, "id", &v) ? json_object_get_string(v) : NULL;
+	const char *id =
+		json_object_object_get_ex(rec, "id", &v) ? json_object_get_string(v) : NULL;
 	memset(j, 0, sizeof(*j));
 	if (!match || id == NULL || strlen(id) >= ID_MAX) {
 		j->verdict = AUTH_WRONG;
@@ -151,7 +153,8 @@ static struct auth_cache_slot *cache_find(struct auth_cache *c, const uint8_t ha
 {
 	for (size_t i = 0; c != NULL && i < AUTH_CACHE_SLOTS; i++) {
 		struct auth_cache_slot *s = &c->slot[i];
-		if (s->rec_len == len && memcmp(s->hash, hash, 32) == 0 && memcmp(s->rec, rec, len) == 0)
+		if (s->rec_len == len && memcmp(s->hash, hash, 32) == 0 &&
+		    memcmp(s->rec, rec, len) == 0)
 			return s;
 	}
 	return NULL;
@@ -200,12 +203,13 @@ static int judge_bytes(const void *rec, size_t len, void *arg)
 	return 0;
 }
 
-int auth_check(struct store *st, struct auth_cache *cache, const char *header,
-	       char owner[ID_MAX], struct key_limits *lim, struct api_error *e)
+int auth_check(struct store *st, struct auth_cache *cache, const char *header, char owner[ID_MAX],
+	       struct key_limits *lim, struct api_error *e)
 {
 	if (header == NULL || header[0] == '\0')
-		return unauthorized(e, NULL,
-				    "You didn't provide an API key. Send it in the Authorization header as 'Authorization: Bearer YOUR_KEY'.");
+		return unauthorized(
+			e, NULL,
+			"You didn't provide an API key. Send it in the Authorization header as 'Authorization: Bearer YOUR_KEY'.");
 	if (strncasecmp(header, "Bearer ", 7) != 0)
 		return unauthorized(e, "invalid_api_key",
 				    "The Authorization header must be 'Bearer YOUR_KEY'.");

@@ -18,8 +18,8 @@
 
 /* auth_key_create makes a key named name; the secret goes to secret (shown
  * to the operator once) and the key id to key_id. */
-enum rg_err auth_key_create(struct store *st, const char *name,
-			    char secret[AUTH_SECRET_MAX], char key_id[ID_MAX]);
+enum rg_err auth_key_create(struct store *st, const char *name, char secret[AUTH_SECRET_MAX],
+			    char key_id[ID_MAX]);
 
 /* auth_key_revoke marks key_id revoked (RG_ENOENT if there is no such key). */
 enum rg_err auth_key_revoke(struct store *st, const char *key_id);
@@ -42,7 +42,7 @@ struct auth_cache_slot {
 	uint8_t hash[32];
 	size_t rec_len; /* 0: empty slot */
 	char rec[AUTH_CACHE_REC_MAX];
-	int verdict;    /* an auth.c AUTH_* code */
+	int verdict; /* an auth.c AUTH_* code */
 	char owner[ID_MAX];
 	struct key_limits lim;
 };
@@ -51,9 +51,9 @@ struct evp_md_st;
 
 struct auth_cache {
 	struct auth_cache_slot slot[AUTH_CACHE_SLOTS];
-	unsigned next;             /* the slot to replace next */
-	struct evp_md_st *sha256;  /* EVP_MD fetched once: EVP_sha256() looks
-				      the algorithm up again on every use */
+	unsigned next;		  /* the slot to replace next */
+	struct evp_md_st *sha256; /* EVP_MD fetched once: EVP_sha256() looks
+				     the algorithm up again on every use */
 };
 
 void auth_cache_deinit(struct auth_cache *c);
@@ -61,11 +61,10 @@ void auth_cache_deinit(struct auth_cache *c);
 /* auth_check reads an Authorization header value (may be NULL) and writes
  * the owning key id into owner and its limits into lim (may be NULL), or
  * fills e with the 401 to send.  cache may be NULL. */
-int auth_check(struct store *st, struct auth_cache *cache, const char *header,
-	       char owner[ID_MAX], struct key_limits *lim, struct api_error *e);
+int auth_check(struct store *st, struct auth_cache *cache, const char *header, char owner[ID_MAX],
+	       struct key_limits *lim, struct api_error *e);
 /* auth_key_set_limits changes a key's limits. */
-enum rg_err auth_key_set_limits(struct store *st, const char *key_id,
-				const struct key_limits *lim);
+enum rg_err auth_key_set_limits(struct store *st, const char *key_id, const struct key_limits *lim);
 
 /* auth_hash: SHA-256 of a secret. */
 void auth_hash(const char *secret, size_t len, uint8_t out[32]);

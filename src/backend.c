@@ -17,11 +17,7 @@ extern const struct backend_type backend_kling;
 extern const struct backend_type backend_comfyui;
 
 static const struct backend_type *const registry[] = {
-	&backend_command,
-	&backend_openai,
-	&backend_kling,
-	&backend_comfyui,
-	NULL,
+	&backend_command, &backend_openai, &backend_kling, &backend_comfyui, NULL,
 };
 
 const struct backend_type *backend_type_find(const char *name)
@@ -49,8 +45,8 @@ void backend_type_names(char *out, size_t n)
 	}
 }
 
-int backend_init(struct backend *b, const struct backend_cfg *cfg, const char *data_dir,
-		 char *err, size_t errlen)
+int backend_init(struct backend *b, const struct backend_cfg *cfg, const char *data_dir, char *err,
+		 size_t errlen)
 {
 	memset(b, 0, sizeof(*b));
 	b->cfg = cfg;
@@ -93,8 +89,8 @@ void backend_ignored(const struct backend_cfg *b, const struct model_backend *mb
 		b->module->unsupported(b, mb, s, out);
 }
 
-void backend_parse(struct backend *b, struct json_object *rec, enum remote_phase ph,
-		   long status, const char *body, size_t len, struct remote_answer *ans)
+void backend_parse(struct backend *b, struct json_object *rec, enum remote_phase ph, long status,
+		   const char *body, size_t len, struct remote_answer *ans)
 {
 	b->type->parse(b, rec, ph, status, body, len, ans);
 	ans->code[sizeof(ans->code) - 1] = '\0';
@@ -128,4 +124,3 @@ void local_job_deinit(struct local_job *job)
 	local_job_free_env(job);
 	buf_deinit(&job->input);
 }
-

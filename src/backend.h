@@ -52,18 +52,18 @@ enum backend_cap {
  * next (remote_step.c); the module builds each and reads its answer. */
 enum remote_phase {
 	PHASE_NONE,
-	PHASE_UPLOAD,      /* hand the input image to the upstream (BCAP_UPLOAD) */
-	PHASE_SUBMIT,      /* create the upstream job */
+	PHASE_UPLOAD,	   /* hand the input image to the upstream (BCAP_UPLOAD) */
+	PHASE_SUBMIT,	   /* create the upstream job */
 	PHASE_RECONCILE,   /* after a crash or an unknown outcome: does it exist? */
 	PHASE_RECONCILE2,  /* a second look, when the upstream needs two */
-	PHASE_POLL,        /* how is the job doing? */
-	PHASE_POLL2,       /* a second look (a second endpoint, a file lookup) */
+	PHASE_POLL,	   /* how is the job doing? */
+	PHASE_POLL2,	   /* a second look (a second endpoint, a file lookup) */
 	PHASE_FETCH_VIDEO, /* download the result */
 	PHASE_FETCH_THUMB, /* download the upstream's thumbnail (BCAP_THUMBNAIL) */
 };
 
 enum remote_verdict {
-	RV_OK,    /* understood: see state and the fields */
+	RV_OK,	  /* understood: see state and the fields */
 	RV_RETRY, /* transient: the same request again, later */
 	RV_FAIL,  /* the task fails: code and message say why */
 };
@@ -89,19 +89,19 @@ struct answer_keep {
 struct remote_answer {
 	enum remote_verdict verdict;
 	enum remote_state state;
-	enum remote_phase next;   /* ask for this request at once (PHASE_NONE: no) */
-	int progress;             /* 0..100, or -1 when the upstream does not say */
-	int maybe_created;        /* submit outcome unknown: reconcile before resending */
-	long retry_after_ms;      /* the upstream's hint, 0 when none */
+	enum remote_phase next; /* ask for this request at once (PHASE_NONE: no) */
+	int progress;		/* 0..100, or -1 when the upstream does not say */
+	int maybe_created;	/* submit outcome unknown: reconcile before resending */
+	long retry_after_ms;	/* the upstream's hint, 0 when none */
 	char upstream_id[256];
 	/* reconcile: every upstream job that may be ours, best first */
 	char candidates[8][256];
 	int ncandidates;
 	struct answer_keep keep[ANSWER_KEEPS];
 	int nkeep;
-	char video_url[4096];     /* where the result is, when not at a fixed path */
-	char code[64];            /* RV_FAIL: error.code for the video object */
-	char message[512];        /* RV_FAIL: error.message (never a secret) */
+	char video_url[4096]; /* where the result is, when not at a fixed path */
+	char code[64];	      /* RV_FAIL: error.code for the video object */
+	char message[512];    /* RV_FAIL: error.message (never a secret) */
 };
 
 /* One configured backend, as the dispatcher uses it: the config entry
@@ -117,19 +117,19 @@ struct backend {
 
 /* What a local program gets: made by a LOCAL module's prepare. */
 struct local_job {
-	char *const *argv;        /* borrowed from the module's state */
-	char **env;               /* owned: "NAME=value", NULL-terminated (local_job_deinit) */
-	struct buf input;         /* what the program reads on stdin */
-	int seconds, fps;         /* the video's, for the previews */
+	char *const *argv; /* borrowed from the module's state */
+	char **env;	   /* owned: "NAME=value", NULL-terminated (local_job_deinit) */
+	struct buf input;  /* what the program reads on stdin */
+	int seconds, fps;  /* the video's, for the previews */
 };
 
 struct backend_type {
-	const char *name;           /* the config's "type" */
+	const char *name; /* the config's "type" */
 	enum backend_kind kind;
-	unsigned caps;              /* enum backend_cap bits */
-	const char *const *keys;    /* config keys beyond the common ones (NULL-terminated) */
+	unsigned caps;			/* enum backend_cap bits */
+	const char *const *keys;	/* config keys beyond the common ones (NULL-terminated) */
 	const char *const *record_keys; /* rec.remote keys it writes; dropped on failover */
-	size_t state_size;          /* bytes of its private state per backend */
+	size_t state_size;		/* bytes of its private state per backend */
 
 	/* check refuses a wrong entry o (key: "backends.NAME"), with cc_fail.
 	 * It may normalise o in place (absolute paths). */
@@ -150,8 +150,8 @@ struct backend_type {
 	int (*build)(struct backend *b, const struct model_backend *mb, struct json_object *rec,
 		     enum remote_phase ph, struct http_req *req, struct remote_answer *ans);
 	/* parse reads the answer to ph (status 0: no HTTP answer at all). */
-	void (*parse)(struct backend *b, struct json_object *rec, enum remote_phase ph,
-		      long status, const char *body, size_t len, struct remote_answer *ans);
+	void (*parse)(struct backend *b, struct json_object *rec, enum remote_phase ph, long status,
+		      const char *body, size_t len, struct remote_answer *ans);
 
 	/* LOCAL modules.  prepare makes the program's input for rec, the
 	 * video to be written at output_path; -1 when the record cannot be run. */
@@ -169,8 +169,8 @@ const struct backend_type *backend_type_at(size_t i);
 void backend_type_names(char *out, size_t n);
 
 /* backend_init sets b up for cfg (the module's init); -1 with a message. */
-int backend_init(struct backend *b, const struct backend_cfg *cfg, const char *data_dir,
-		 char *err, size_t errlen);
+int backend_init(struct backend *b, const struct backend_cfg *cfg, const char *data_dir, char *err,
+		 size_t errlen);
 void backend_deinit(struct backend *b);
 
 /* backend_ignored lists what backend b (for the model's entry mb) cannot
@@ -182,8 +182,8 @@ void backend_ignored(const struct backend_cfg *b, const struct model_backend *mb
  * video object and the record: code and message valid UTF-8 (upstreams
  * send any bytes, and a truncated copy may cut a character), keeps named
  * and terminated. */
-void backend_parse(struct backend *b, struct json_object *rec, enum remote_phase ph,
-		   long status, const char *body, size_t len, struct remote_answer *ans);
+void backend_parse(struct backend *b, struct json_object *rec, enum remote_phase ph, long status,
+		   const char *body, size_t len, struct remote_answer *ans);
 
 void local_job_init(struct local_job *job);
 void local_job_deinit(struct local_job *job);

@@ -24,8 +24,10 @@ struct comfy_state {
 static const char *const comfy_keys[] = { "workflow", "inputs", "workflow_path", NULL };
 /* the name ComfyUI gave the uploaded image */
 static const char *const comfy_record_keys[] = { "image_name", NULL };
-static const char *const input_names[] = { "prompt", "negative_prompt", "seed", "width",
-	"height", "frames", "fps", "seconds", "image", NULL };
+static const char *const input_names[] = { "prompt", "negative_prompt", "seed",
+					   "width",  "height",		"frames",
+					   "fps",    "seconds",		"image",
+					   NULL };
 
 /* check_input: one entry of the input map, ["NODE_ID", "INPUT"] naming a
  * node of the workflow doc. */
@@ -36,14 +38,18 @@ static int check_input(struct confcheck *c, struct json_object *doc, const char 
 	for (const char *const *nm = input_names; *nm; nm++)
 		known |= strcmp(*nm, name) == 0;
 	if (!known)
-		return cc_fail(c, k2, "unknown value (known: prompt, negative_prompt, seed, width, height, frames, fps, seconds, image)");
+		return cc_fail(
+			c, k2,
+			"unknown value (known: prompt, negative_prompt, seed, width, height, frames, fps, seconds, image)");
 	struct json_object *node, *node_inputs;
 	if (!json_object_is_type(pair, json_type_array) || json_object_array_length(pair) != 2 ||
 	    !json_object_is_type(json_object_array_get_idx(pair, 0), json_type_string) ||
 	    !json_object_is_type(json_object_array_get_idx(pair, 1), json_type_string) ||
-	    !json_object_object_get_ex(doc, json_object_get_string(json_object_array_get_idx(pair, 0)), &node) ||
+	    !json_object_object_get_ex(
+		    doc, json_object_get_string(json_object_array_get_idx(pair, 0)), &node) ||
 	    !json_object_object_get_ex(node, "inputs", &node_inputs))
-		return cc_fail(c, k2, "must be [\"NODE_ID\", \"INPUT\"] naming a node of the workflow");
+		return cc_fail(c, k2,
+			       "must be [\"NODE_ID\", \"INPUT\"] naming a node of the workflow");
 	return 0;
 }
 
@@ -53,8 +59,11 @@ static int check_inputs(struct confcheck *c, struct json_object *o, const char *
 	char k2[320];
 	struct json_object *inputs;
 	snprintf(k2, sizeof(k2), "%s.inputs", key);
-	if (!json_object_object_get_ex(o, "inputs", &inputs) || !json_object_is_type(inputs, json_type_object))
-		return cc_fail(c, k2, "missing: which node input receives each value, e.g. {\"prompt\": [\"6\", \"text\"]}");
+	if (!json_object_object_get_ex(o, "inputs", &inputs) ||
+	    !json_object_is_type(inputs, json_type_object))
+		return cc_fail(
+			c, k2,
+			"missing: which node input receives each value, e.g. {\"prompt\": [\"6\", \"text\"]}");
 	json_object_object_foreach(inputs, name, pair) {
 		snprintf(k2, sizeof(k2), "%s.inputs.%s", key, name);
 		if (check_input(c, doc, k2, name, pair) < 0)
@@ -78,12 +87,14 @@ static int comfy_check(struct confcheck *c, struct json_object *o, const char *k
 	if (cc_string(c, o, "workflow", k2, &wf) < 0)
 		return -1;
 	if (wf == NULL)
-		return cc_fail(c, k2, "missing: the API-format workflow file (Export (API) in ComfyUI)");
+		return cc_fail(c, k2,
+			       "missing: the API-format workflow file (Export (API) in ComfyUI)");
 	char *abs = cc_resolve(c, wf);
 	free(wf);
 	struct json_object *doc = abs ? backend_load_json(abs) : NULL;
 	if (doc == NULL) {
-		cc_fail(c, k2, "cannot read %s as a JSON workflow object", abs ? abs : "the workflow");
+		cc_fail(c, k2, "cannot read %s as a JSON workflow object",
+			abs ? abs : "the workflow");
 		free(abs);
 		return -1;
 	}
@@ -120,8 +131,7 @@ static struct json_object *target(const struct backend *bc, struct json_object *
 {
 	struct json_object *inputs, *pair, *node, *node_inputs;
 	if (!json_object_object_get_ex(bc->cfg->raw, "inputs", &inputs) ||
-	    !json_object_object_get_ex(inputs, name, &pair) ||
-	    json_object_array_length(pair) != 2)
+	    !json_object_object_get_ex(inputs, name, &pair) || json_object_array_length(pair) != 2)
 		return NULL;
 	const char *node_id = json_object_get_string(json_object_array_get_idx(pair, 0));
 	*input = json_object_get_string(json_object_array_get_idx(pair, 1));
@@ -188,15 +198,18 @@ static void drop_image_node(const struct backend *bc, struct json_object *wf)
 	json_object_object_foreach(wf, id, node) {
 		(void)id;
 		struct json_object *ni;
-		if (!json_object_object_get_ex(node, "inputs", &ni) || !json_object_is_type(ni, json_type_object))
+		if (!json_object_object_get_ex(node, "inputs", &ni) ||
+		    !json_object_is_type(ni, json_type_object))
 			continue;
 		const char *linked[32];
 		size_t n = 0;
 		json_object_object_foreach(ni, name, val) {
-			const char *to = json_object_is_type(val, json_type_array) && json_object_array_length(val) == 2
-						 ? json_object_get_string(json_object_array_get_idx(val, 0)) : NULL;
-			if (to != NULL && strcmp(to, node_id) == 0 &&
-			    n < 32)
+			const char *to =
+				json_object_is_type(val, json_type_array) &&
+						json_object_array_length(val) == 2
+					? json_object_get_string(json_object_array_get_idx(val, 0))
+					: NULL;
+			if (to != NULL && strcmp(to, node_id) == 0 && n < 32)
 				linked[n++] = name;
 		}
 		for (size_t i = 0; i < n; i++)
@@ -231,8 +244,9 @@ static int submit_body(struct backend *bc, struct json_object *rec, struct http_
 	json_object_object_add(b, "prompt", wf);
 	json_object_object_add(b, "client_id", json_object_new_string("reelgate"));
 	json_object_object_add(b, "prompt_id", json_object_get(json_object_object_get(rec, "id")));
-	int rc = buf_puts(&req->body, json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN |
-								      JSON_C_TO_STRING_NOSLASHESCAPE));
+	int rc = buf_puts(&req->body,
+			  json_object_to_json_string_ext(
+				  b, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(b);
 	return rc;
 }
@@ -248,24 +262,27 @@ static int upload_body(struct backend *bc, struct json_object *rec, struct http_
 		return -1;
 	const char *ext = strrchr(path, '.');
 	const char *id = json_object_get_string(json_object_object_get(rec, "id"));
-	buf_printf(&req->body, "--%s\r\nContent-Disposition: form-data; name=\"image\"; filename=\"%s%s\"\r\n"
-			       "Content-Type: application/octet-stream\r\n\r\n", boundary, id, ext ? ext : "");
+	buf_printf(&req->body,
+		   "--%s\r\nContent-Disposition: form-data; name=\"image\"; filename=\"%s%s\"\r\n"
+		   "Content-Type: application/octet-stream\r\n\r\n",
+		   boundary, id, ext ? ext : "");
 	char chunk[65536];
 	ssize_t n;
 	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
 		buf_append(&req->body, chunk, (size_t)n);
 	close(fd);
-	buf_printf(&req->body, "\r\n--%s\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\ninput\r\n"
-			       "--%s\r\nContent-Disposition: form-data; name=\"overwrite\"\r\n\r\ntrue\r\n--%s--\r\n",
-		   boundary, boundary, boundary);
+	buf_printf(
+		&req->body,
+		"\r\n--%s\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\ninput\r\n"
+		"--%s\r\nContent-Disposition: form-data; name=\"overwrite\"\r\n\r\ntrue\r\n--%s--\r\n",
+		boundary, boundary, boundary);
 	snprintf(ctype, sizeof(ctype), "multipart/form-data; boundary=%s", boundary);
 	http_req_header(req, "Content-Type", ctype);
 	return n < 0 ? -1 : 0;
 }
 
-static int comfy_build(struct backend *bc, const struct model_backend *mb,
-		       struct json_object *rec, enum remote_phase ph, struct http_req *req,
-		       struct remote_answer *ans)
+static int comfy_build(struct backend *bc, const struct model_backend *mb, struct json_object *rec,
+		       enum remote_phase ph, struct http_req *req, struct remote_answer *ans)
 {
 	(void)mb;
 	const char *base = bc->cfg->base_url;
@@ -279,7 +296,8 @@ static int comfy_build(struct backend *bc, const struct model_backend *mb,
 		if (upload_body(bc, rec, req) < 0) {
 			ans->verdict = RV_FAIL;
 			snprintf(ans->code, sizeof(ans->code), "invalid_image");
-			snprintf(ans->message, sizeof(ans->message), "The stored input image cannot be read.");
+			snprintf(ans->message, sizeof(ans->message),
+				 "The stored input image cannot be read.");
 			return -1;
 		}
 		return 0;
@@ -289,18 +307,14 @@ static int comfy_build(struct backend *bc, const struct model_backend *mb,
 		http_req_header(req, "Content-Type", "application/json");
 		return submit_body(bc, rec, req);
 	case PHASE_RECONCILE:
-	case PHASE_POLL:
-		snprintf(req->url, sizeof(req->url), "%s/history/%s", base, pid);
-		return 0;
+	case PHASE_POLL: snprintf(req->url, sizeof(req->url), "%s/history/%s", base, pid); return 0;
 	case PHASE_RECONCILE2:
-	case PHASE_POLL2:
-		snprintf(req->url, sizeof(req->url), "%s/queue", base);
-		return 0;
+	case PHASE_POLL2: snprintf(req->url, sizeof(req->url), "%s/queue", base); return 0;
 	case PHASE_FETCH_VIDEO:
-		snprintf(req->url, sizeof(req->url), "%s", remote_get(rec, "video_url") ? remote_get(rec, "video_url") : "");
+		snprintf(req->url, sizeof(req->url), "%s",
+			 remote_get(rec, "video_url") ? remote_get(rec, "video_url") : "");
 		return req->url[0] ? 0 : -1;
-	default:
-		return -1;
+	default: return -1;
 	}
 }
 
@@ -312,7 +326,8 @@ static int in_queue(struct json_object *q, const char *list, const char *pid)
 		return 0;
 	for (size_t i = 0; i < json_object_array_length(a); i++) {
 		struct json_object *p = remote_idx(json_object_array_get_idx(a, i), 1);
-		if (p && json_object_is_type(p, json_type_string) && strcmp(json_object_get_string(p), pid) == 0)
+		if (p && json_object_is_type(p, json_type_string) &&
+		    strcmp(json_object_get_string(p), pid) == 0)
 			return 1;
 	}
 	return 0;
@@ -321,8 +336,8 @@ static int in_queue(struct json_object *q, const char *list, const char *pid)
 static int is_video_name(const char *f)
 {
 	const char *ext = f ? strrchr(f, '.') : NULL;
-	return ext && (strcmp(ext, ".mp4") == 0 || strcmp(ext, ".webm") == 0 || strcmp(ext, ".mov") == 0 ||
-		       strcmp(ext, ".mkv") == 0);
+	return ext && (strcmp(ext, ".mp4") == 0 || strcmp(ext, ".webm") == 0 ||
+		       strcmp(ext, ".mov") == 0 || strcmp(ext, ".mkv") == 0);
 }
 
 /* find_video scans every output node's images, gifs and videos (core
@@ -336,20 +351,28 @@ static int find_video(const struct backend *bc, struct json_object *outputs, cha
 		(void)node;
 		for (const char *const *k = kinds; *k; k++) {
 			struct json_object *list;
-			if (!json_object_object_get_ex(out, *k, &list) || !json_object_is_type(list, json_type_array))
+			if (!json_object_object_get_ex(out, *k, &list) ||
+			    !json_object_is_type(list, json_type_array))
 				continue;
 			for (size_t i = 0; i < json_object_array_length(list); i++) {
 				struct json_object *f = json_object_array_get_idx(list, i), *v;
-				const char *fn = json_object_object_get_ex(f, "filename", &v) ? json_object_get_string(v) : NULL;
+				const char *fn = json_object_object_get_ex(f, "filename", &v)
+							 ? json_object_get_string(v)
+							 : NULL;
 				if (!is_video_name(fn))
 					continue;
-				const char *sub = json_object_object_get_ex(f, "subfolder", &v) ? json_object_get_string(v) : "";
-				const char *type = json_object_object_get_ex(f, "type", &v) ? json_object_get_string(v) : "output";
+				const char *sub = json_object_object_get_ex(f, "subfolder", &v)
+							  ? json_object_get_string(v)
+							  : "";
+				const char *type = json_object_object_get_ex(f, "type", &v)
+							   ? json_object_get_string(v)
+							   : "output";
 				char efn[1024], esub[1024], etype[64];
 				pct_encode(fn, efn, sizeof(efn));
 				pct_encode(sub ? sub : "", esub, sizeof(esub));
 				pct_encode(type ? type : "output", etype, sizeof(etype));
-				snprintf(url, n, "%s/view?filename=%s&subfolder=%s&type=%s", bc->cfg->base_url, efn, esub, etype);
+				snprintf(url, n, "%s/view?filename=%s&subfolder=%s&type=%s",
+					 bc->cfg->base_url, efn, esub, etype);
 				return 1;
 			}
 		}
@@ -357,12 +380,15 @@ static int find_video(const struct backend *bc, struct json_object *outputs, cha
 	return 0;
 }
 
-static void history_answer(const struct backend *bc, struct json_object *entry, struct remote_answer *ans)
+static void history_answer(const struct backend *bc, struct json_object *entry,
+			   struct remote_answer *ans)
 {
 	struct json_object *status, *v, *outputs;
 	const char *st = json_object_object_get_ex(entry, "status", &status) &&
-				 json_object_object_get_ex(status, "status_str", &v) &&
-				 json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+					 json_object_object_get_ex(status, "status_str", &v) &&
+					 json_object_is_type(v, json_type_string)
+				 ? json_object_get_string(v)
+				 : "";
 	ans->verdict = RV_OK;
 	if (strcmp(st, "error") == 0) {
 		ans->state = RS_FAILED;
@@ -382,15 +408,17 @@ static void history_answer(const struct backend *bc, struct json_object *entry, 
 					why = json_object_get_string(e);
 			}
 		}
-		snprintf(ans->message, sizeof(ans->message), "ComfyUI could not make the video: %.400s", why);
+		snprintf(ans->message, sizeof(ans->message),
+			 "ComfyUI could not make the video: %.400s", why);
 		return;
 	}
 	if (!json_object_object_get_ex(entry, "outputs", &outputs) ||
 	    !find_video(bc, outputs, ans->video_url, sizeof(ans->video_url))) {
 		ans->verdict = RV_FAIL;
 		snprintf(ans->code, sizeof(ans->code), "generation_failed");
-		snprintf(ans->message, sizeof(ans->message),
-			 "The ComfyUI workflow finished without a video output (SaveVideo or VHS_VideoCombine).");
+		snprintf(
+			ans->message, sizeof(ans->message),
+			"The ComfyUI workflow finished without a video output (SaveVideo or VHS_VideoCombine).");
 		return;
 	}
 	ans->state = RS_SUCCEEDED;
@@ -406,7 +434,8 @@ static void error_detail(struct json_object *o, char *detail, size_t n)
 		json_object_object_get_ex(o, "error", &err);
 	if (err)
 		json_object_object_get_ex(err, "message", &m);
-	snprintf(detail, n, "%s", m && json_object_is_type(m, json_type_string) ? json_object_get_string(m) : "");
+	snprintf(detail, n, "%s",
+		 m && json_object_is_type(m, json_type_string) ? json_object_get_string(m) : "");
 	if (o == NULL || !json_object_object_get_ex(o, "node_errors", &ne) ||
 	    !json_object_is_type(ne, json_type_object))
 		return;
@@ -417,7 +446,9 @@ static void error_detail(struct json_object *o, char *detail, size_t n)
 		    json_object_object_get_ex(first, "message", &msg) &&
 		    json_object_is_type(msg, json_type_string)) {
 			const char *d = json_object_object_get_ex(first, "details", &det) &&
-					json_object_is_type(det, json_type_string) ? json_object_get_string(det) : "";
+							json_object_is_type(det, json_type_string)
+						? json_object_get_string(det)
+						: "";
 			size_t used = strlen(detail);
 			snprintf(detail + used, n - used, "; node %s: %s%s%s", node,
 				 json_object_get_string(msg), d && d[0] ? ": " : "", d ? d : "");
@@ -430,10 +461,14 @@ static void error_detail(struct json_object *o, char *detail, size_t n)
 static void upload_answer(struct json_object *o, struct remote_answer *ans)
 {
 	struct json_object *v;
-	const char *name = json_object_object_get_ex(o, "name", &v) &&
-				   json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	const char *name =
+		json_object_object_get_ex(o, "name", &v) && json_object_is_type(v, json_type_string)
+			? json_object_get_string(v)
+			: NULL;
 	const char *sub = json_object_object_get_ex(o, "subfolder", &v) &&
-				  json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+					  json_object_is_type(v, json_type_string)
+				  ? json_object_get_string(v)
+				  : "";
 	if (name == NULL || name[0] == '\0') {
 		ans->verdict = RV_RETRY; /* an upload that names no file */
 		return;
@@ -449,7 +484,8 @@ static void upload_answer(struct json_object *o, struct remote_answer *ans)
 static void submit_answer(struct json_object *o, struct remote_answer *ans)
 {
 	struct json_object *v;
-	if (!json_object_object_get_ex(o, "prompt_id", &v) || !json_object_is_type(v, json_type_string) ||
+	if (!json_object_object_get_ex(o, "prompt_id", &v) ||
+	    !json_object_is_type(v, json_type_string) ||
 	    json_object_get_string(v)[0] == '\0') { /* none, or "" or "\u0000..." */
 		ans->verdict = RV_RETRY;
 		ans->maybe_created = 1;
@@ -497,7 +533,8 @@ static void comfy_parse(struct backend *bc, struct json_object *rec, enum remote
 		upload_answer(o, ans);
 	} else if (ph == PHASE_SUBMIT) {
 		submit_answer(o, ans);
-	} else if ((ph == PHASE_RECONCILE || ph == PHASE_POLL) && json_object_object_get_ex(o, pid, &entry)) {
+	} else if ((ph == PHASE_RECONCILE || ph == PHASE_POLL) &&
+		   json_object_object_get_ex(o, pid, &entry)) {
 		snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", pid);
 		history_answer(bc, entry, ans);
 	} else if (ph == PHASE_RECONCILE || ph == PHASE_POLL) {

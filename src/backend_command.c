@@ -14,8 +14,8 @@
 #include "record.h"
 
 int command_job_from_record(struct command_job *job, struct json_object *rec,
-			    const struct model_backend *mb, const char *data_dir,
-			    char *image_abs, const char *output_path)
+			    const struct model_backend *mb, const char *data_dir, char *image_abs,
+			    const char *output_path)
 {
 	memset(job, 0, sizeof(*job));
 	struct json_object *p = NULL, *img = NULL, *meta = NULL;
@@ -39,8 +39,8 @@ int command_job_from_record(struct command_job *job, struct json_object *rec,
 		snprintf(image_abs, 4096, "%s/%s", data_dir, rel);
 		job->image_path = image_abs;
 	}
-	if (job->id == NULL || job->prompt == NULL || job->seconds <= 0 ||
-	    job->width <= 0 || job->height <= 0 || job->fps <= 0)
+	if (job->id == NULL || job->prompt == NULL || job->seconds <= 0 || job->width <= 0 ||
+	    job->height <= 0 || job->fps <= 0)
 		return -1;
 	return 0;
 }
@@ -58,14 +58,17 @@ int command_stdin(const struct command_job *job, struct buf *out)
 	json_object_object_add(o, "width", json_object_new_int(job->width));
 	json_object_object_add(o, "height", json_object_new_int(job->height));
 	json_object_object_add(o, "fps", json_object_new_int(job->fps));
-	json_object_object_add(o, "seed", job->has_seed ? json_object_new_int64((int64_t)job->seed) : NULL);
-	json_object_object_add(o, "image", job->image_path ? json_object_new_string(job->image_path) : NULL);
-	json_object_object_add(o, "metadata", job->metadata ? json_object_get(job->metadata)
-							    : json_object_new_object());
+	json_object_object_add(o, "seed",
+			       job->has_seed ? json_object_new_int64((int64_t)job->seed) : NULL);
+	json_object_object_add(o, "image",
+			       job->image_path ? json_object_new_string(job->image_path) : NULL);
+	json_object_object_add(o, "metadata",
+			       job->metadata ? json_object_get(job->metadata)
+					     : json_object_new_object());
 	json_object_object_add(o, "output", json_object_new_string(job->output_path));
 	size_t len;
-	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
-							  JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	const char *s = json_object_to_json_string_length(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	int rc = s ? buf_append(out, s, len) : -1;
 	rc |= buf_putc(out, '\n');
 	json_object_put(o);
@@ -193,10 +196,12 @@ static int command_check(struct confcheck *c, struct json_object *o, const char 
 	if (!json_object_object_get_ex(o, "command", &v))
 		return cc_fail(c, k2, "missing: the program to run and its arguments");
 	if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
-		return cc_fail(c, k2, "must be a non-empty array of strings (program and arguments)");
+		return cc_fail(c, k2,
+			       "must be a non-empty array of strings (program and arguments)");
 	for (size_t i = 0; i < json_object_array_length(v); i++) {
 		struct json_object *a = json_object_array_get_idx(v, i);
-		if (!json_object_is_type(a, json_type_string) || json_object_get_string_len(a) == 0 ||
+		if (!json_object_is_type(a, json_type_string) ||
+		    json_object_get_string_len(a) == 0 ||
 		    strlen(json_object_get_string(a)) != (size_t)json_object_get_string_len(a))
 			return cc_fail(c, k2, "element %zu must be a non-empty string", i);
 	}

@@ -12,20 +12,20 @@
 struct command_job {
 	const char *id;
 	const char *prompt;
-	const char *model;      /* the backend's name for the model, or "" */
+	const char *model; /* the backend's name for the model, or "" */
 	int seconds, width, height, fps;
 	int has_seed;
 	unsigned long seed;
-	const char *image_path; /* absolute, or NULL */
-	const char *output_path;/* absolute */
+	const char *image_path;	      /* absolute, or NULL */
+	const char *output_path;      /* absolute */
 	struct json_object *metadata; /* borrowed; may be NULL */
 };
 
 /* command_job_from_record fills job from a task record (borrowing its
  * strings) for the model entry mb; image_abs must hold 4096 bytes. */
 int command_job_from_record(struct command_job *job, struct json_object *rec,
-			    const struct model_backend *mb, const char *data_dir,
-			    char *image_abs, const char *output_path);
+			    const struct model_backend *mb, const char *data_dir, char *image_abs,
+			    const char *output_path);
 /* command_stdin writes the JSON document the program reads on stdin. */
 int command_stdin(const struct command_job *job, struct buf *out);
 /* command_env builds "NAME=value" strings for the program's environment:

@@ -19,12 +19,12 @@
 struct kling_state {
 	char access_key[512];
 	char secret_key[512];
-	char token[1024];         /* the current JWT */
-	long long token_exp;      /* its exp claim */
+	char token[1024];    /* the current JWT */
+	long long token_exp; /* its exp claim */
 };
 
 static const char *const kling_keys[] = { "access_key", "access_key_env", "secret_key",
-	"secret_key_env", NULL };
+					  "secret_key_env", NULL };
 /* the endpoint a task was submitted to, kept for its polls */
 static const char *const kling_record_keys[] = { "endpoint", NULL };
 
@@ -40,8 +40,10 @@ static int kling_init(struct backend *bc, char *err, size_t errlen)
 	struct kling_state *st = bc->state;
 	if (backend_secret(bc->cfg, "access_key", st->access_key, sizeof(st->access_key)) < 0 ||
 	    backend_secret(bc->cfg, "secret_key", st->secret_key, sizeof(st->secret_key)) < 0) {
-		snprintf(err, errlen, "backend %s: access_key and secret_key are needed (in the config or through access_key_env / secret_key_env)",
-			 bc->cfg->name);
+		snprintf(
+			err, errlen,
+			"backend %s: access_key and secret_key are needed (in the config or through access_key_env / secret_key_env)",
+			bc->cfg->name);
 		return -1;
 	}
 	return 0;
@@ -59,7 +61,8 @@ static const char *kling_jwt(struct kling_state *st)
 	json_object_object_add(p, "iss", json_object_new_string(st->access_key));
 	json_object_object_add(p, "exp", json_object_new_int64(now + 1800));
 	json_object_object_add(p, "nbf", json_object_new_int64(now - 5));
-	snprintf(payload, sizeof(payload), "%s", json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
+	snprintf(payload, sizeof(payload), "%s",
+		 json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
 	json_object_put(p);
 	char h64[64], p64[1000];
 	codec_base64url_encode((const uint8_t *)header, strlen(header), h64);
@@ -90,29 +93,32 @@ static const char *aspect_ratio(int w, int h)
 	return r >= 1.3 ? "16:9" : r <= 0.77 ? "9:16" : "1:1";
 }
 
-static int submit_body(struct backend *bc, const struct model_backend *mb,
-		       struct json_object *rec, const char *endpoint, struct http_req *req,
-		       struct remote_answer *ans)
+static int submit_body(struct backend *bc, const struct model_backend *mb, struct json_object *rec,
+		       const char *endpoint, struct http_req *req, struct remote_answer *ans)
 {
 	struct json_object *b = json_object_new_object();
 	struct json_object *v;
 	json_object_object_get_ex(rec, "prompt", &v);
-	json_object_object_add(b, "model_name", json_object_new_string(mb->model ? mb->model : "kling-v1"));
+	json_object_object_add(b, "model_name",
+			       json_object_new_string(mb->model ? mb->model : "kling-v1"));
 	json_object_object_add(b, "prompt", json_object_get(v));
 	const char *neg = remote_meta_str(rec, "negative_prompt");
 	if (neg)
 		json_object_object_add(b, "negative_prompt", json_object_new_string(neg));
 	const char *mode = remote_meta_str(rec, "mode");
 	const char *quality = remote_meta_str(rec, "quality_level");
-	if (mode == NULL && quality && (strcmp(quality, "high") == 0 || strcmp(quality, "pro") == 0))
+	if (mode == NULL && quality &&
+	    (strcmp(quality, "high") == 0 || strcmp(quality, "pro") == 0))
 		mode = "pro";
 	if (mode)
 		json_object_object_add(b, "mode", json_object_new_string(mode));
 	int seconds = remote_param_int(rec, "seconds", 5);
 	json_object_object_add(b, "duration", json_object_new_string(seconds > 7 ? "10" : "5"));
 	if (strcmp(endpoint, "text2video") == 0) {
-		json_object_object_add(b, "aspect_ratio", json_object_new_string(
-			aspect_ratio(remote_param_int(rec, "width", 16), remote_param_int(rec, "height", 9))));
+		json_object_object_add(
+			b, "aspect_ratio",
+			json_object_new_string(aspect_ratio(remote_param_int(rec, "width", 16),
+							    remote_param_int(rec, "height", 9))));
 	} else {
 		const char *url = remote_image_url(rec);
 		char *b64 = url ? NULL : remote_image_b64(bc->data_dir, rec, 10u << 20);
@@ -120,8 +126,9 @@ static int submit_body(struct backend *bc, const struct model_backend *mb,
 			json_object_put(b);
 			ans->verdict = RV_FAIL;
 			snprintf(ans->code, sizeof(ans->code), "invalid_image");
-			snprintf(ans->message, sizeof(ans->message),
-				 "The input image cannot be sent to Kling (it must be a file of at most 10 MB).");
+			snprintf(
+				ans->message, sizeof(ans->message),
+				"The input image cannot be sent to Kling (it must be a file of at most 10 MB).");
 			return -1;
 		}
 		json_object_object_add(b, "image", json_object_new_string(url ? url : b64));
@@ -129,16 +136,15 @@ static int submit_body(struct backend *bc, const struct model_backend *mb,
 	}
 	json_object_object_get_ex(rec, "id", &v);
 	json_object_object_add(b, "external_task_id", json_object_get(v));
-	const char *text = json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN |
-							      JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *text = json_object_to_json_string_ext(
+		b, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	int rc = buf_puts(&req->body, text);
 	json_object_put(b);
 	return rc;
 }
 
-static int kling_build(struct backend *bc, const struct model_backend *mb,
-		       struct json_object *rec, enum remote_phase ph, struct http_req *req,
-		       struct remote_answer *ans)
+static int kling_build(struct backend *bc, const struct model_backend *mb, struct json_object *rec,
+		       enum remote_phase ph, struct http_req *req, struct remote_answer *ans)
 {
 	const char *endpoint = remote_get(rec, "endpoint");
 	if (endpoint == NULL) {
@@ -149,7 +155,8 @@ static int kling_build(struct backend *bc, const struct model_backend *mb,
 	switch (ph) {
 	case PHASE_SUBMIT:
 		snprintf(req->method, sizeof(req->method), "POST");
-		snprintf(req->url, sizeof(req->url), "%s/v1/videos/%s", bc->cfg->base_url, endpoint);
+		snprintf(req->url, sizeof(req->url), "%s/v1/videos/%s", bc->cfg->base_url,
+			 endpoint);
 		http_req_header(req, "Content-Type", "application/json");
 		auth(bc, req);
 		return submit_body(bc, mb, rec, endpoint, req, ans);
@@ -157,14 +164,12 @@ static int kling_build(struct backend *bc, const struct model_backend *mb,
 		/* Kling accepts our external_task_id where its task_id goes. */
 		id = json_object_get_string(json_object_object_get(rec, "id"));
 		break;
-	case PHASE_POLL:
-		id = remote_get(rec, "upstream_id");
-		break;
+	case PHASE_POLL: id = remote_get(rec, "upstream_id"); break;
 	case PHASE_FETCH_VIDEO:
-		snprintf(req->url, sizeof(req->url), "%s", remote_get(rec, "video_url") ? remote_get(rec, "video_url") : "");
+		snprintf(req->url, sizeof(req->url), "%s",
+			 remote_get(rec, "video_url") ? remote_get(rec, "video_url") : "");
 		return req->url[0] ? 0 : -1;
-	default:
-		return -1;
+	default: return -1;
 	}
 	if (id == NULL || id[0] == '\0')
 		return -1;
@@ -179,21 +184,22 @@ static void kling_error(struct remote_answer *ans, long status, struct json_obje
 	struct json_object *v;
 	int code = o && json_object_object_get_ex(o, "code", &v) ? json_object_get_int(v) : 0;
 	const char *msg = o && json_object_object_get_ex(o, "message", &v) &&
-			  json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+					  json_object_is_type(v, json_type_string)
+				  ? json_object_get_string(v)
+				  : "";
 	switch (code) {
 	case 1302: /* rate limit */
 	case 1303: /* concurrency over the resource pack's limit */
 	case 5000:
 	case 5001:
-	case 5002:
-		ans->verdict = RV_RETRY;
-		return;
+	case 5002: ans->verdict = RV_RETRY; return;
 	case 1301:
 	case 1300:
 		ans->verdict = RV_FAIL;
 		snprintf(ans->code, sizeof(ans->code), "content_policy_violation");
 		snprintf(ans->message, sizeof(ans->message),
-			 "Kling refused the request under its content rules (code %d): %.300s", code, msg);
+			 "Kling refused the request under its content rules (code %d): %.300s",
+			 code, msg);
 		return;
 	case 1101:
 	case 1102:
@@ -202,12 +208,18 @@ static void kling_error(struct remote_answer *ans, long status, struct json_obje
 		snprintf(ans->message, sizeof(ans->message),
 			 "The Kling account cannot pay for this task (code %d).", code);
 		return;
-	case 1000: case 1001: case 1002: case 1003: case 1004:
+	case 1000:
+	case 1001:
+	case 1002:
+	case 1003:
+	case 1004:
 		/* A token problem; a fresh token may fix a clock edge. */
 		ans->verdict = code == 1003 || code == 1004 ? RV_RETRY : RV_FAIL;
 		snprintf(ans->code, sizeof(ans->code), "upstream_auth_failed");
-		snprintf(ans->message, sizeof(ans->message),
-			 "Kling refused reelgate's credentials (code %d); check the backend's keys.", code);
+		snprintf(
+			ans->message, sizeof(ans->message),
+			"Kling refused reelgate's credentials (code %d); check the backend's keys.",
+			code);
 		return;
 	}
 	char detail[400];
@@ -225,7 +237,8 @@ static void kling_parse(struct backend *bc, struct json_object *rec, enum remote
 	int code = o && json_object_object_get_ex(o, "code", &v) ? json_object_get_int(v) : -1;
 	if (status == 200 && code == 0)
 		json_object_object_get_ex(o, "data", &data);
-	if (ph == PHASE_RECONCILE && (status == 404 || code == 1203 || (status == 400 && code == 1201))) {
+	if (ph == PHASE_RECONCILE &&
+	    (status == 404 || code == 1203 || (status == 400 && code == 1201))) {
 		ans->verdict = RV_OK;
 		ans->state = RS_NOT_FOUND;
 		goto out;
@@ -245,7 +258,9 @@ static void kling_parse(struct backend *bc, struct json_object *rec, enum remote
 		goto out;
 	}
 	const char *task_id = json_object_object_get_ex(data, "task_id", &v) &&
-				      json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+					      json_object_is_type(v, json_type_string)
+				      ? json_object_get_string(v)
+				      : NULL;
 	if (ph == PHASE_SUBMIT && (task_id == NULL || task_id[0] == '\0')) {
 		/* accepted without a task_id: reconciling by our
 		 * external_task_id finds the task, if one was made */
@@ -256,7 +271,9 @@ static void kling_parse(struct backend *bc, struct json_object *rec, enum remote
 	if (task_id)
 		snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", task_id);
 	const char *st = json_object_object_get_ex(data, "task_status", &v) &&
-				 json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+					 json_object_is_type(v, json_type_string)
+				 ? json_object_get_string(v)
+				 : "";
 	ans->verdict = RV_OK;
 	ans->progress = -1;
 	if (strcmp(st, "submitted") == 0)
@@ -276,18 +293,24 @@ static void kling_parse(struct backend *bc, struct json_object *rec, enum remote
 		    (first = remote_idx(videos, 0)) != NULL &&
 		    json_object_object_get_ex(first, "url", &url))
 			snprintf(ans->video_url, sizeof(ans->video_url), "%s",
-				 json_object_is_type(url, json_type_string) ? json_object_get_string(url) : "");
+				 json_object_is_type(url, json_type_string)
+					 ? json_object_get_string(url)
+					 : "");
 		if (ans->video_url[0] == '\0') {
 			ans->verdict = RV_FAIL;
 			snprintf(ans->code, sizeof(ans->code), "upstream_invalid_answer");
-			snprintf(ans->message, sizeof(ans->message), "Kling reported success without a video URL.");
+			snprintf(ans->message, sizeof(ans->message),
+				 "Kling reported success without a video URL.");
 		}
 	}
 	if (ans->state == RS_FAILED) {
 		const char *msg = json_object_object_get_ex(data, "task_status_msg", &v) &&
-					  json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+						  json_object_is_type(v, json_type_string)
+					  ? json_object_get_string(v)
+					  : "";
 		snprintf(ans->code, sizeof(ans->code), "generation_failed");
-		snprintf(ans->message, sizeof(ans->message), "Kling could not make the video: %.400s",
+		snprintf(ans->message, sizeof(ans->message),
+			 "Kling could not make the video: %.400s",
 			 msg && msg[0] ? msg : "no reason given");
 	}
 out:
@@ -295,8 +318,8 @@ out:
 	json_object_put(o);
 }
 
-static void kling_unsupported(const struct backend_cfg *b, const struct model_backend *mb, const struct video_spec *s,
-			      const char **out)
+static void kling_unsupported(const struct backend_cfg *b, const struct model_backend *mb,
+			      const struct video_spec *s, const char **out)
 {
 	(void)b;
 	(void)mb;
@@ -307,7 +330,8 @@ static void kling_unsupported(const struct backend_cfg *b, const struct model_ba
 		/* Kling's default: nothing asked, nothing ignored. */
 	} else if (s->image == IMAGE_NONE) {
 		/* Kling takes an aspect ratio and picks its own resolution. */
-		if (!(s->width * 9 == s->height * 16 || s->width * 16 == s->height * 9 || s->width == s->height))
+		if (!(s->width * 9 == s->height * 16 || s->width * 16 == s->height * 9 ||
+		      s->width == s->height))
 			out[n++] = "size";
 	} else {
 		out[n++] = "size";

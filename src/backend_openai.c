@@ -44,8 +44,10 @@ static int openai_init(struct backend *b, char *err, size_t errlen)
 {
 	struct openai_state *st = b->state;
 	if (backend_secret(b->cfg, "api_key", st->api_key, sizeof(st->api_key)) < 0) {
-		snprintf(err, errlen, "backend %s: no api_key (set api_key or the variable named by api_key_env)",
-			 b->cfg->name);
+		snprintf(
+			err, errlen,
+			"backend %s: no api_key (set api_key or the variable named by api_key_env)",
+			b->cfg->name);
 		return -1;
 	}
 	return 0;
@@ -72,7 +74,8 @@ static void auth(const struct backend *b, struct http_req *req)
 /* part appends one multipart text field. */
 static void part(struct buf *b, const char *boundary, const char *name, const char *value)
 {
-	buf_printf(b, "--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n", boundary, name);
+	buf_printf(b, "--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n", boundary,
+		   name);
 	buf_puts(b, value);
 	buf_puts(b, "\r\n");
 }
@@ -83,10 +86,13 @@ static int file_part(struct buf *b, const char *boundary, const char *path)
 	if (fd < 0)
 		return -1;
 	const char *ext = strrchr(path, '.');
-	const char *type = ext && strcmp(ext, ".png") == 0 ? "image/png"
-			   : ext && strcmp(ext, ".webp") == 0 ? "image/webp" : "image/jpeg";
-	buf_printf(b, "--%s\r\nContent-Disposition: form-data; name=\"input_reference\"; "
-		      "filename=\"input%s\"\r\nContent-Type: %s\r\n\r\n", boundary, ext ? ext : "", type);
+	const char *type = ext && strcmp(ext, ".png") == 0    ? "image/png"
+			   : ext && strcmp(ext, ".webp") == 0 ? "image/webp"
+							      : "image/jpeg";
+	buf_printf(b,
+		   "--%s\r\nContent-Disposition: form-data; name=\"input_reference\"; "
+		   "filename=\"input%s\"\r\nContent-Type: %s\r\n\r\n",
+		   boundary, ext ? ext : "", type);
 	char chunk[65536];
 	ssize_t n;
 	int rc = 0;
@@ -107,7 +113,9 @@ static int create_request(struct backend *bc, const struct model_backend *mb,
 	snprintf(size, sizeof(size), "%dx%d", remote_param_int(rec, "width", 720),
 		 remote_param_int(rec, "height", 1280));
 	const char *prompt = json_object_get_string(json_object_object_get(rec, "prompt"));
-	const char *model = mb->model ? mb->model : json_object_get_string(json_object_object_get(rec, "model"));
+	const char *model = mb->model
+				    ? mb->model
+				    : json_object_get_string(json_object_object_get(rec, "model"));
 	const char *url = remote_image_url(rec);
 	const char *path = remote_image_path(bc->data_dir, rec, image_path, sizeof(image_path));
 	snprintf(req->method, sizeof(req->method), "POST");
@@ -127,16 +135,23 @@ static int create_request(struct backend *bc, const struct model_backend *mb,
 				data = b64 ? malloc(n) : NULL;
 				if (data)
 					snprintf(data, n, "data:image/%s;base64,%s",
-						 ext && strcmp(ext, ".jpg") == 0 ? "jpeg" : ext ? ext + 1 : "png", b64);
+						 ext && strcmp(ext, ".jpg") == 0 ? "jpeg"
+						 : ext				 ? ext + 1
+										 : "png",
+						 b64);
 				free(b64);
 			}
 			struct json_object *ref = json_object_new_object();
-			json_object_object_add(ref, "image_url", json_object_new_string(url ? url : data ? data : ""));
+			json_object_object_add(ref, "image_url",
+					       json_object_new_string(url    ? url
+								      : data ? data
+									     : ""));
 			json_object_object_add(b, "input_reference", ref);
 			free(data);
 		}
-		buf_puts(&req->body, json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN |
-									  JSON_C_TO_STRING_NOSLASHESCAPE));
+		buf_puts(&req->body,
+			 json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN |
+								   JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(b);
 		http_req_header(req, "Content-Type", "application/json");
 	} else {
@@ -152,7 +167,8 @@ static int create_request(struct backend *bc, const struct model_backend *mb,
 		else if (path && file_part(&req->body, boundary, path) < 0) {
 			ans->verdict = RV_FAIL;
 			snprintf(ans->code, sizeof(ans->code), "invalid_image");
-			snprintf(ans->message, sizeof(ans->message), "The stored input image cannot be read.");
+			snprintf(ans->message, sizeof(ans->message),
+				 "The stored input image cannot be read.");
 			return -1;
 		}
 		buf_printf(&req->body, "--%s--\r\n", boundary);
@@ -162,9 +178,8 @@ static int create_request(struct backend *bc, const struct model_backend *mb,
 	return 0;
 }
 
-static int openai_build(struct backend *bc, const struct model_backend *mb,
-			struct json_object *rec, enum remote_phase ph, struct http_req *req,
-			struct remote_answer *ans)
+static int openai_build(struct backend *bc, const struct model_backend *mb, struct json_object *rec,
+			enum remote_phase ph, struct http_req *req, struct remote_answer *ans)
 {
 	const char *base = bc->cfg->base_url;
 	const char *up = remote_get(rec, "upstream_id");
@@ -177,8 +192,11 @@ static int openai_build(struct backend *bc, const struct model_backend *mb,
 			snprintf(req->method, sizeof(req->method), "POST");
 			snprintf(req->url, sizeof(req->url), "%s/videos/%s/remix", base, remix);
 			struct json_object *b = json_object_new_object();
-			json_object_object_add(b, "prompt", json_object_get(json_object_object_get(rec, "prompt")));
-			buf_puts(&req->body, json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN));
+			json_object_object_add(
+				b, "prompt",
+				json_object_get(json_object_object_get(rec, "prompt")));
+			buf_puts(&req->body,
+				 json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN));
 			json_object_put(b);
 			http_req_header(req, "Content-Type", "application/json");
 		} else if (create_request(bc, mb, rec, req, ans) < 0) {
@@ -201,8 +219,7 @@ static int openai_build(struct backend *bc, const struct model_backend *mb,
 			 ph == PHASE_FETCH_VIDEO ? "video" : "thumbnail");
 		http_req_header(req, "Accept", "application/binary");
 		break;
-	default:
-		return -1;
+	default: return -1;
 	}
 	auth(bc, req);
 	return 0;
@@ -211,28 +228,35 @@ static int openai_build(struct backend *bc, const struct model_backend *mb,
 /* reconcile_match lists the upstream's jobs that may be ours: same prompt,
  * size and seconds, created no earlier than our intent (to the second).
  * The dispatcher skips those another task already holds. */
-static void reconcile_match(struct json_object *rec, struct json_object *list, struct remote_answer *ans)
+static void reconcile_match(struct json_object *rec, struct json_object *list,
+			    struct remote_answer *ans)
 {
 	struct json_object *data;
 	const char *prompt = json_object_get_string(json_object_object_get(rec, "prompt"));
 	const char *intent = remote_get(rec, "intent_at");
 	long long since = intent ? atoll(intent) / 1000 - 1 : 0;
 	char size[32], seconds[16];
-	snprintf(size, sizeof(size), "%dx%d", remote_param_int(rec, "width", 0), remote_param_int(rec, "height", 0));
+	snprintf(size, sizeof(size), "%dx%d", remote_param_int(rec, "width", 0),
+		 remote_param_int(rec, "height", 0));
 	snprintf(seconds, sizeof(seconds), "%d", remote_param_int(rec, "seconds", 0));
 	ans->verdict = RV_OK;
 	ans->state = RS_NOT_FOUND;
-	if (!json_object_object_get_ex(list, "data", &data) || !json_object_is_type(data, json_type_array))
+	if (!json_object_object_get_ex(list, "data", &data) ||
+	    !json_object_is_type(data, json_type_array))
 		return;
 	/* The list is newest first; our job is the oldest that fits. */
 	for (size_t i = json_object_array_length(data); i-- > 0 && ans->ncandidates < 8;) {
 		struct json_object *v = json_object_array_get_idx(data, i), *c;
 		const char *p = rec_str(v, "prompt"), *vid = rec_str(v, "id");
 		const char *sz = rec_str(v, "size"), *sec = rec_str(v, "seconds");
-		long long created = json_object_object_get_ex(v, "created_at", &c) ? json_object_get_int64(c) : 0;
+		long long created = json_object_object_get_ex(v, "created_at", &c)
+					    ? json_object_get_int64(c)
+					    : 0;
 		if (p && vid && vid[0] && prompt && strcmp(p, prompt) == 0 && created >= since &&
-		    (sz == NULL || strcmp(sz, size) == 0) && (sec == NULL || strcmp(sec, seconds) == 0))
-			snprintf(ans->candidates[ans->ncandidates++], sizeof(ans->candidates[0]), "%s", vid);
+		    (sz == NULL || strcmp(sz, size) == 0) &&
+		    (sec == NULL || strcmp(sec, seconds) == 0))
+			snprintf(ans->candidates[ans->ncandidates++], sizeof(ans->candidates[0]),
+				 "%s", vid);
 	}
 	if (ans->ncandidates > 0)
 		ans->state = RS_QUEUED;
@@ -295,16 +319,19 @@ static void openai_parse(struct backend *bc, struct json_object *rec, enum remot
 		json_object_object_get_ex(o, "error", &err);
 		const char *code = rec_str(err, "code");
 		snprintf(ans->code, sizeof(ans->code), "%s",
-			 code && strstr(code, "moderation") ? "content_policy_violation" : "generation_failed");
-		snprintf(ans->message, sizeof(ans->message), "The upstream could not make the video (%.60s): %.400s",
-			 code ? code : "no code", rec_str(err, "message") ? rec_str(err, "message") : "no reason given");
+			 code && strstr(code, "moderation") ? "content_policy_violation"
+							    : "generation_failed");
+		snprintf(ans->message, sizeof(ans->message),
+			 "The upstream could not make the video (%.60s): %.400s",
+			 code ? code : "no code",
+			 rec_str(err, "message") ? rec_str(err, "message") : "no reason given");
 	}
 out:
 	json_object_put(o);
 }
 
-static void openai_unsupported(const struct backend_cfg *b, const struct model_backend *mb, const struct video_spec *s,
-			       const char **out)
+static void openai_unsupported(const struct backend_cfg *b, const struct model_backend *mb,
+			       const struct video_spec *s, const char **out)
 {
 	(void)b;
 	(void)mb;

@@ -27,8 +27,8 @@ int cc_secret(struct confcheck *c, struct json_object *o, const char *key, const
 	int has_env = json_object_object_get_ex(o, envname, &env);
 	snprintf(k2, sizeof(k2), "%s.%s", key, name);
 	if (!has_inline && !has_env)
-		return cc_fail(c, k2, "missing: give %s, or %s naming an environment variable", name,
-			       envname);
+		return cc_fail(c, k2, "missing: give %s, or %s naming an environment variable",
+			       name, envname);
 	if ((has_inline && !json_object_is_type(inl, json_type_string)) ||
 	    (has_env && !json_object_is_type(env, json_type_string)))
 		return cc_fail(c, k2, "must be a string");
@@ -99,9 +99,10 @@ void remote_http_error(struct remote_answer *ans, const char *upstream, long sta
 	if (status == 401 || status == 403) {
 		/* The upstream's words may quote part of the key: not repeated. */
 		snprintf(ans->code, sizeof(ans->code), "upstream_auth_failed");
-		snprintf(ans->message, sizeof(ans->message),
-			 "%s refused reelgate's credentials (HTTP %ld); the operator must check the backend's key.",
-			 upstream, status);
+		snprintf(
+			ans->message, sizeof(ans->message),
+			"%s refused reelgate's credentials (HTTP %ld); the operator must check the backend's key.",
+			upstream, status);
 		return;
 	}
 	snprintf(ans->code, sizeof(ans->code), "upstream_rejected");
@@ -117,7 +118,8 @@ struct json_object *remote_parse_object(const char *body, size_t len)
 	if (tok == NULL)
 		return NULL;
 	struct json_object *o = json_tokener_parse_ex(tok, body, (int)len);
-	if (json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object)) {
+	if (json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
 		o = NULL;
 	}
@@ -137,7 +139,8 @@ size_t remote_no_seed_fps(const struct video_spec *s, const char **out)
 
 struct json_object *remote_idx(struct json_object *a, size_t i)
 {
-	if (a == NULL || !json_object_is_type(a, json_type_array) || i >= json_object_array_length(a))
+	if (a == NULL || !json_object_is_type(a, json_type_array) ||
+	    i >= json_object_array_length(a))
 		return NULL;
 	return json_object_array_get_idx(a, i);
 }
@@ -160,7 +163,8 @@ int remote_param_int(struct json_object *rec, const char *name, int def)
 {
 	struct json_object *v;
 	struct json_object *p = params_of(rec);
-	if (p == NULL || !json_object_object_get_ex(p, name, &v) || !json_object_is_type(v, json_type_int))
+	if (p == NULL || !json_object_object_get_ex(p, name, &v) ||
+	    !json_object_is_type(v, json_type_int))
 		return def;
 	return (int)json_object_get_int64(v);
 }
@@ -169,7 +173,8 @@ int remote_has_seed(struct json_object *rec, unsigned long *seed)
 {
 	struct json_object *v;
 	struct json_object *p = params_of(rec);
-	if (p == NULL || !json_object_object_get_ex(p, "seed", &v) || !json_object_is_type(v, json_type_int))
+	if (p == NULL || !json_object_object_get_ex(p, "seed", &v) ||
+	    !json_object_is_type(v, json_type_int))
 		return 0;
 	*seed = (unsigned long)json_object_get_int64(v);
 	return 1;
@@ -178,8 +183,8 @@ int remote_has_seed(struct json_object *rec, unsigned long *seed)
 const char *remote_meta_str(struct json_object *rec, const char *name)
 {
 	struct json_object *m, *v;
-	if (!json_object_object_get_ex(rec, "metadata", &m) || !json_object_object_get_ex(m, name, &v) ||
-	    !json_object_is_type(v, json_type_string))
+	if (!json_object_object_get_ex(rec, "metadata", &m) ||
+	    !json_object_object_get_ex(m, name, &v) || !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
 }

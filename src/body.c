@@ -43,8 +43,7 @@ char *body_long_text(const struct body_text *t, struct json_object *v, size_t *l
 	return t->data;
 }
 
-void body_text_limits(struct body_limits *lim, size_t max_prompt_chars,
-		      size_t max_metadata_bytes)
+void body_text_limits(struct body_limits *lim, size_t max_prompt_chars, size_t max_metadata_bytes)
 {
 	/* The longest legitimate text is a prompt with every character escaped
 	 * as a surrogate pair (12 bytes), or metadata sent whole as JSON text
@@ -55,8 +54,7 @@ void body_text_limits(struct body_limits *lim, size_t max_prompt_chars,
 	lim->max_prompt_chars = max_prompt_chars;
 }
 
-static int bad(struct api_error *e, const char *code, const char *param,
-	       const char *msg)
+static int bad(struct api_error *e, const char *code, const char *param, const char *msg)
 {
 	api_error_set(e, 400, code, param, "%s", msg);
 	return -1;
@@ -77,20 +75,22 @@ static int too_long(struct api_error *e, const struct body_limits *lim, const ch
 {
 	if (strcmp(param, "prompt") == 0)
 		api_error_set(e, 400, "invalid_value", "prompt",
-			      "'prompt' is too long (%zu bytes); the limit is %zu characters.",
-			      len, lim->max_prompt_chars);
+			      "'prompt' is too long (%zu bytes); the limit is %zu characters.", len,
+			      lim->max_prompt_chars);
 	else
-		api_error_set(e, 400, "invalid_value", param,
-			      "'%.100s' is too long (%zu bytes, the limit is %zu); only an image (image, input_reference) may be longer.",
-			      param, len, lim->max_text);
+		api_error_set(
+			e, 400, "invalid_value", param,
+			"'%.100s' is too long (%zu bytes, the limit is %zu); only an image (image, input_reference) may be longer.",
+			param, len, lim->max_text);
 	return -1;
 }
 
 static int too_much_text(struct api_error *e, const struct body_limits *lim, size_t total)
 {
-	api_error_set(e, 400, "invalid_value", NULL,
-		      "The request's text fields are %zu bytes in all; the limit is %zu, only an image (image, input_reference) may be longer.",
-		      total, lim->max_text_total);
+	api_error_set(
+		e, 400, "invalid_value", NULL,
+		"The request's text fields are %zu bytes in all; the limit is %zu, only an image (image, input_reference) may be longer.",
+		total, lim->max_text_total);
 	return -1;
 }
 
@@ -154,17 +154,20 @@ static void refuse_flaw(struct scan_state *st, int flaw, size_t at, size_t open,
 	char param[100];
 	scan_param(st, param, sizeof(param));
 	if (flaw == 'c') {
-		api_error_set(e, 400, "invalid_json", param[0] ? param : NULL,
-			      "The request body is not valid JSON: a string holds an unescaped control character (byte %zu); escape it, e.g. as \\n or \\u0001.",
-			      at);
+		api_error_set(
+			e, 400, "invalid_json", param[0] ? param : NULL,
+			"The request body is not valid JSON: a string holds an unescaped control character (byte %zu); escape it, e.g. as \\n or \\u0001.",
+			at);
 	} else if (is_key) {
-		api_error_set(e, 400, "invalid_value", param[0] ? param : NULL,
-			      "The key \"%.*s\" contains a NUL character (\\u0000); keys may not contain NUL.",
-			      (int)(n < 60 ? n : 60), st->p + open + 1);
+		api_error_set(
+			e, 400, "invalid_value", param[0] ? param : NULL,
+			"The key \"%.*s\" contains a NUL character (\\u0000); keys may not contain NUL.",
+			(int)(n < 60 ? n : 60), st->p + open + 1);
 	} else {
-		api_error_set(e, 400, "invalid_value", param[0] ? param : NULL,
-			      "'%s' contains a NUL character (\\u0000); text values may not contain NUL.",
-			      param[0] ? param : "a value");
+		api_error_set(
+			e, 400, "invalid_value", param[0] ? param : NULL,
+			"'%s' contains a NUL character (\\u0000); text values may not contain NUL.",
+			param[0] ? param : "a value");
 	}
 	st->failed = 1;
 }
@@ -182,7 +185,8 @@ static int integer_kept(const char *t, size_t n)
 	memcpy(num, t, n);
 	num[n] = '\0';
 	const char *digits = num[0] == '-' ? num + 1 : num;
-	if (digits[0] < '0' || digits[0] > '9' || (digits[0] == '0' && (digits[1] != '\0' || num[0] == '-')))
+	if (digits[0] < '0' || digits[0] > '9' ||
+	    (digits[0] == '0' && (digits[1] != '\0' || num[0] == '-')))
 		return 0;
 	errno = 0;
 	if (num[0] == '-')
@@ -206,9 +210,10 @@ static size_t scan_number(struct scan_state *st, size_t i, struct api_error *e)
 		return n;
 	char param[100];
 	scan_param(st, param, sizeof(param));
-	api_error_set(e, 400, "invalid_value", param[0] ? param : NULL,
-		      "'%s' is the integer %.*s, which cannot be kept exactly: integers must be between -9223372036854775808 and 18446744073709551615, without leading zeros or -0. Send it as a string.",
-		      param, (int)(n < 40 ? n : 40), st->p + i);
+	api_error_set(
+		e, 400, "invalid_value", param[0] ? param : NULL,
+		"'%s' is the integer %.*s, which cannot be kept exactly: integers must be between -9223372036854775808 and 18446744073709551615, without leading zeros or -0. Send it as a string.",
+		param, (int)(n < 40 ? n : 40), st->p + i);
 	st->failed = 1;
 	return n;
 }
@@ -238,8 +243,9 @@ static void scan_string(struct scan_state *st, const struct body_limits *lim, si
 	}
 	if (!is_key && st->prefix == NULL && image_path(st->depth, st->keys[1], st->keys[2])) {
 		if (sc->close != 0) {
-			api_error_set(e, 400, "conflicting_parameters", "input_reference",
-				      "Send one image per task: either 'input_reference' or 'image', not both.");
+			api_error_set(
+				e, 400, "conflicting_parameters", "input_reference",
+				"Send one image per task: either 'input_reference' or 'image', not both.");
 			st->failed = 1;
 			return;
 		}
@@ -253,7 +259,8 @@ static void scan_string(struct scan_state *st, const struct body_limits *lim, si
 	char param[100];
 	scan_param(st, param, sizeof(param));
 	if (st->depth == 0)
-		bad(e, "invalid_json", NULL, "The JSON body must be an object such as {\"prompt\": \"...\"}.");
+		bad(e, "invalid_json", NULL,
+		    "The JSON body must be an object such as {\"prompt\": \"...\"}.");
 	else if (is_key)
 		bad(e, "invalid_json", NULL, "A key of the JSON body is too long.");
 	else
@@ -303,13 +310,15 @@ static int scan_json(const char *p, size_t len, const char *prefix, const struct
 			if (i >= len)
 				break; /* unterminated: json-c says so */
 			if (!blind && !st.failed)
-				scan_string(&st, lim, open, i, st.depth > 0 && in_object[st.depth], sc, e);
+				scan_string(&st, lim, open, i, st.depth > 0 && in_object[st.depth],
+					    sc, e);
 		}
 	}
 	if (values > BODY_JSON_VALUES) {
-		api_error_set(e, 400, "invalid_json", NULL,
-			      "The JSON %s has more than %d values; a video request needs a few dozen.",
-			      prefix ? "text" : "body", BODY_JSON_VALUES);
+		api_error_set(
+			e, 400, "invalid_json", NULL,
+			"The JSON %s has more than %d values; a video request needs a few dozen.",
+			prefix ? "text" : "body", BODY_JSON_VALUES);
 		return -1;
 	}
 	return st.failed ? -1 : 0;
@@ -317,8 +326,8 @@ static int scan_json(const char *p, size_t len, const char *prefix, const struct
 
 /* feed gives json-c one more piece of the text; base is where the piece
  * starts in the body, so *end is a body offset. */
-static struct json_object *feed(struct json_tokener *tok, const char *p, size_t n,
-				size_t base, size_t *end)
+static struct json_object *feed(struct json_tokener *tok, const char *p, size_t n, size_t base,
+				size_t *end)
 {
 	struct json_object *o = json_tokener_parse_ex(tok, p, (int)n);
 	*end = base + json_tokener_get_parse_end(tok);
@@ -346,16 +355,19 @@ static struct json_object *tokenize(char *data, size_t len, const struct json_sc
 		 * placeholder in its place. */
 		o = feed(tok, data, sc->open, 0, &end);
 		if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue)
-			o = feed(tok, "\"" PLACEHOLDER "\"", sizeof(PLACEHOLDER) + 1, sc->open, &end);
+			o = feed(tok, "\"" PLACEHOLDER "\"", sizeof(PLACEHOLDER) + 1, sc->open,
+				 &end);
 		if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue)
-			o = feed(tok, data + sc->close + 1, len - sc->close - 1, sc->close + 1, &end);
+			o = feed(tok, data + sc->close + 1, len - sc->close - 1, sc->close + 1,
+				 &end);
 	}
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	json_tokener_free(tok);
 	if (o == NULL || jerr != json_tokener_success) {
 		json_object_put(o);
 		if (jerr == json_tokener_error_depth)
-			bad(e, "invalid_json", NULL, "The JSON body is nested too deeply (at most 16 levels).");
+			bad(e, "invalid_json", NULL,
+			    "The JSON body is nested too deeply (at most 16 levels).");
 		else
 			api_error_set(e, 400, "invalid_json", NULL,
 				      "The request body is not valid JSON (%s at byte %zu).",
@@ -368,8 +380,10 @@ static struct json_object *tokenize(char *data, size_t len, const struct json_sc
 		char c = data[i];
 		if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
 			json_object_put(o);
-			api_error_set(e, 400, "invalid_json", NULL,
-				      "The request body has extra text after the JSON value (at byte %zu).", i);
+			api_error_set(
+				e, 400, "invalid_json", NULL,
+				"The request body has extra text after the JSON value (at byte %zu).",
+				i);
 			return NULL;
 		}
 	}
@@ -395,12 +409,13 @@ static void point_at_image(struct body *b, char *data, const struct json_scan *s
 	}
 }
 
-int body_parse_json(struct body *b, char *data, size_t len,
-		    const struct body_limits *lim, struct api_error *e)
+int body_parse_json(struct body *b, char *data, size_t len, const struct body_limits *lim,
+		    struct api_error *e)
 {
 	if (len == 0)
-		return bad(e, "invalid_json", NULL,
-			   "The request body is empty; send a JSON object such as {\"prompt\": \"...\"}.");
+		return bad(
+			e, "invalid_json", NULL,
+			"The request body is empty; send a JSON object such as {\"prompt\": \"...\"}.");
 	if (len > INT_MAX)
 		return bad(e, "invalid_json", NULL, "The request body is too large.");
 	if (!codec_utf8_valid(data, len))
@@ -412,9 +427,10 @@ int body_parse_json(struct body *b, char *data, size_t len,
 	if (sc.close != 0) {
 		image_len = codec_json_unescape(data + sc.open + 1, sc.close - sc.open - 1);
 		if (image_len < 0) {
-			api_error_set(e, 400, "invalid_json", NULL,
-				      "The request body is not valid JSON (a bad escape or control character in the string at byte %zu).",
-				      sc.open);
+			api_error_set(
+				e, 400, "invalid_json", NULL,
+				"The request body is not valid JSON (a bad escape or control character in the string at byte %zu).",
+				sc.open);
 			return -1;
 		}
 	}
@@ -451,8 +467,7 @@ static int split_bracket(const char *name, char *outer, size_t on, char *inner, 
 	const char *ib = lb + 1;
 	size_t ilen = (size_t)(name + len - 1 - ib);
 	size_t olen = (size_t)(lb - name);
-	if (ilen == 0 || memchr(ib, '[', ilen) || memchr(ib, ']', ilen) ||
-	    olen >= on || ilen >= in)
+	if (ilen == 0 || memchr(ib, '[', ilen) || memchr(ib, ']', ilen) || olen >= on || ilen >= in)
 		return -1;
 	memcpy(outer, name, olen);
 	outer[olen] = '\0';
@@ -475,7 +490,8 @@ static struct json_object *text_value(const struct form_field *f, const struct b
 		return NULL;
 	}
 	struct json_tokener *tok = json_tokener_new_ex(BODY_JSON_DEPTH);
-	struct json_object *o = tok ? json_tokener_parse_ex(tok, f->value, (int)f->value_len) : NULL;
+	struct json_object *o =
+		tok ? json_tokener_parse_ex(tok, f->value, (int)f->value_len) : NULL;
 	int ok = tok && json_tokener_get_error(tok) == json_tokener_success &&
 		 json_tokener_get_parse_end(tok) == f->value_len &&
 		 json_object_is_type(o, json_type_object);
@@ -483,9 +499,10 @@ static struct json_object *text_value(const struct form_field *f, const struct b
 		json_tokener_free(tok);
 	if (!ok) {
 		json_object_put(o);
-		api_error_set(e, 400, "invalid_value", f->name,
-			      "'%s' must be a JSON object (e.g. {\"key\": \"value\"}) or sent in bracket form as %s[key]=value.",
-			      f->name, f->name);
+		api_error_set(
+			e, 400, "invalid_value", f->name,
+			"'%s' must be a JSON object (e.g. {\"key\": \"value\"}) or sent in bracket form as %s[key]=value.",
+			f->name, f->name);
 		return NULL;
 	}
 	return o;
@@ -494,9 +511,10 @@ static struct json_object *text_value(const struct form_field *f, const struct b
 static int add_file(struct body *b, struct form_field *f, struct api_error *e)
 {
 	if (strcmp(f->name, "input_reference") != 0 && strcmp(f->name, "image") != 0) {
-		api_error_set(e, 400, "invalid_value", f->name,
-			      "'%s' must be a text field, not a file; only input_reference (or image) may be a file.",
-			      f->name);
+		api_error_set(
+			e, 400, "invalid_value", f->name,
+			"'%s' must be a text field, not a file; only input_reference (or image) may be a file.",
+			f->name);
 		return -1;
 	}
 	if (b->file != NULL) {
@@ -520,20 +538,23 @@ static int add_bracket(struct body *b, const struct form_field *f, struct json_o
 		/* metadata[a][b]=... or metadata[tags][]=...: a nested value */
 		char key[80];
 		size_t klen = strcspn(f->name + 9, "]");
-		snprintf(key, sizeof(key), "metadata.%.*s", (int)(klen < 64 ? klen : 64), f->name + 9);
-		api_error_set(e, 400, "invalid_value", key,
-			      "metadata values must be strings, numbers, booleans or null, not nested objects or lists ('%.100s').",
-			      f->name);
+		snprintf(key, sizeof(key), "metadata.%.*s", (int)(klen < 64 ? klen : 64),
+			 f->name + 9);
+		api_error_set(
+			e, 400, "invalid_value", key,
+			"metadata values must be strings, numbers, booleans or null, not nested objects or lists ('%.100s').",
+			f->name);
 		return -1;
 	}
 	if (shape < 0 || !is_object_field(outer)) {
-		api_error_set(e, 400, "unknown_parameter", f->name,
-			      "Unknown parameter: '%.100s'.", f->name);
+		api_error_set(e, 400, "unknown_parameter", f->name, "Unknown parameter: '%.100s'.",
+			      f->name);
 		return -1;
 	}
 	struct json_object *obj;
 	if (json_object_object_get_ex(b->fields, outer, &obj)) {
-		if (form_count(&b->form, outer) > 0 || !json_object_is_type(obj, json_type_object) ||
+		if (form_count(&b->form, outer) > 0 ||
+		    !json_object_is_type(obj, json_type_object) ||
 		    json_object_object_get_ex(obj, inner, NULL)) {
 			api_error_set(e, 400, "conflicting_parameters", f->name,
 				      "'%.100s' is given more than once.", f->name);
@@ -543,23 +564,27 @@ static int add_bracket(struct body *b, const struct form_field *f, struct json_o
 		obj = json_object_new_object();
 		json_object_object_add(b->fields, outer, obj);
 	}
-	json_object_object_add(obj, inner, v ? v : json_object_new_string_len(f->value, (int)f->value_len));
+	json_object_object_add(obj, inner,
+			       v ? v : json_object_new_string_len(f->value, (int)f->value_len));
 	return 0;
 }
 
 /* long_image: a text field that may be the long image text. */
 static int long_image(const struct form_field *f)
 {
-	return strcmp(f->name, "image") == 0 || strcmp(f->name, "input_reference[image_url]") == 0 ||
-	       (strcmp(f->name, "input_reference") == 0 && (f->value_len == 0 || f->value[0] != '{'));
+	return strcmp(f->name, "image") == 0 ||
+	       strcmp(f->name, "input_reference[image_url]") == 0 ||
+	       (strcmp(f->name, "input_reference") == 0 &&
+		(f->value_len == 0 || f->value[0] != '{'));
 }
 
 /* take_image makes the placeholder for the long image text in f. */
 static struct json_object *take_image(struct body *b, struct form_field *f, struct api_error *e)
 {
 	if (b->image.at != NULL) {
-		api_error_set(e, 400, "conflicting_parameters", "input_reference",
-			      "Send one image per task: either 'input_reference' or 'image', not both.");
+		api_error_set(
+			e, 400, "conflicting_parameters", "input_reference",
+			"Send one image per task: either 'input_reference' or 'image', not both.");
 		return NULL;
 	}
 	b->image.at = json_object_new_string(PLACEHOLDER);
@@ -622,7 +647,8 @@ int body_from_form(struct body *b, const struct body_limits *lim, struct api_err
 			json_object_put(image);
 			/* given twice, or whole after bracket parts */
 			api_error_set(e, 400, "conflicting_parameters", f->name,
-				      "'%.100s' is given more than once; send each field once.", f->name);
+				      "'%.100s' is given more than once; send each field once.",
+				      f->name);
 			return -1;
 		}
 		struct json_object *v;
@@ -653,7 +679,8 @@ static int form_failed(struct body *b, enum form_err err, const struct body_limi
 	switch (err) {
 	case FORM_FILE_TOO_LARGE:
 		api_error_set(e, 400, "invalid_value", param,
-			      "The uploaded file is too large: the limit is %zu bytes.", lim->max_file);
+			      "The uploaded file is too large: the limit is %zu bytes.",
+			      lim->max_file);
 		break;
 	case FORM_IO:
 		if (disk_nearly_full(lim->tmp_dir)) {
@@ -665,16 +692,16 @@ static int form_failed(struct body *b, enum form_err err, const struct body_limi
 		api_error_set(e, 500, "internal_error", NULL,
 			      "The server could not store the upload; retry later.");
 		break;
-	default:
-		api_error_set(e, 400, "invalid_body", param, "%s", msg);
+	default: api_error_set(e, 400, "invalid_body", param, "%s", msg);
 	}
 	return -1;
 }
 
-static int read_multipart(struct body *b, struct http_request *r,
-			  const struct body_limits *lim, struct api_error *e)
+static int read_multipart(struct body *b, struct http_request *r, const struct body_limits *lim,
+			  struct api_error *e)
 {
-	struct form_limits fl = { lim->max_fields, 256, lim->max_value, lim->max_file, lim->tmp_dir };
+	struct form_limits fl = { lim->max_fields, 256, lim->max_value, lim->max_file,
+				  lim->tmp_dir };
 	struct multipart *mp;
 	enum form_err err = multipart_new(&mp, &b->form, r->content_type, &fl);
 	if (err != FORM_OK)
@@ -693,7 +720,8 @@ static int read_multipart(struct body *b, struct http_request *r,
 		if (total > lim->max_body) {
 			multipart_free(mp);
 			api_error_set(e, 413, "request_too_large", NULL,
-				      "Request body too large: the limit is %zu bytes.", lim->max_body);
+				      "Request body too large: the limit is %zu bytes.",
+				      lim->max_body);
 			return -1;
 		}
 		err = multipart_feed(mp, chunk, (size_t)n);
@@ -704,9 +732,10 @@ static int read_multipart(struct body *b, struct http_request *r,
 	}
 	if (r->content_length > 0 && r->body_read < (size_t)r->content_length) {
 		multipart_free(mp);
-		api_error_set(e, 400, "invalid_body", NULL,
-			      "The request body ended after %zu of the %lld bytes its Content-Length announced.",
-			      r->body_read, r->content_length);
+		api_error_set(
+			e, 400, "invalid_body", NULL,
+			"The request body ended after %zu of the %lld bytes its Content-Length announced.",
+			r->body_read, r->content_length);
 		return -1;
 	}
 	err = multipart_finish(mp);
@@ -716,11 +745,12 @@ static int read_multipart(struct body *b, struct http_request *r,
 	return body_from_form(b, lim, e);
 }
 
-int body_read(struct body *b, struct http_request *r,
-	      const struct body_limits *lim, struct api_error *e)
+int body_read(struct body *b, struct http_request *r, const struct body_limits *lim,
+	      struct api_error *e)
 {
 	if (r->bad_length) {
-		api_error_set(e, 400, "invalid_body", NULL, "The Content-Length header is not a number.");
+		api_error_set(e, 400, "invalid_body", NULL,
+			      "The Content-Length header is not a number.");
 		return -1;
 	}
 	if (r->content_length > (long long)lim->max_body) {
@@ -731,8 +761,9 @@ int body_read(struct body *b, struct http_request *r,
 	}
 	const char *ct = r->content_type;
 	if (ct == NULL || ct[0] == '\0') {
-		api_error_set(e, 415, "unsupported_media_type", NULL,
-			      "Missing Content-Type: send application/json, multipart/form-data or application/x-www-form-urlencoded.");
+		api_error_set(
+			e, 415, "unsupported_media_type", NULL,
+			"Missing Content-Type: send application/json, multipart/form-data or application/x-www-form-urlencoded.");
 		return -1;
 	}
 	if (http_content_type_is(ct, "multipart/form-data"))
@@ -740,9 +771,10 @@ int body_read(struct body *b, struct http_request *r,
 	int is_json = http_content_type_is(ct, "application/json");
 	int is_form = http_content_type_is(ct, "application/x-www-form-urlencoded");
 	if (!is_json && !is_form) {
-		api_error_set(e, 415, "unsupported_media_type", NULL,
-			      "Unsupported Content-Type '%.80s': send application/json, multipart/form-data or application/x-www-form-urlencoded.",
-			      ct);
+		api_error_set(
+			e, 415, "unsupported_media_type", NULL,
+			"Unsupported Content-Type '%.80s': send application/json, multipart/form-data or application/x-www-form-urlencoded.",
+			ct);
 		return -1;
 	}
 	/* The body is kept (in b->raw) and decoded in place: the long image

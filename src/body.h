@@ -30,30 +30,30 @@
  * body_long_text.
  */
 struct body_limits {
-	size_t max_body;     /* bytes of body */
-	size_t max_file;     /* bytes of one uploaded file */
-	size_t max_value;    /* bytes of one multipart text part */
-	size_t max_text;     /* bytes of one text value other than an image */
-	size_t max_text_total; /* bytes of all of them together */
+	size_t max_body;	 /* bytes of body */
+	size_t max_file;	 /* bytes of one uploaded file */
+	size_t max_value;	 /* bytes of one multipart text part */
+	size_t max_text;	 /* bytes of one text value other than an image */
+	size_t max_text_total;	 /* bytes of all of them together */
 	size_t max_prompt_chars; /* for the message when the prompt is too long */
-	size_t max_fields;   /* fields or parts */
-	const char *tmp_dir; /* where uploads are spooled */
+	size_t max_fields;	 /* fields or parts */
+	const char *tmp_dir;	 /* where uploads are spooled */
 };
 
 /* The long image text of a request: in place, decodable in place. */
 struct body_text {
 	struct json_object *at; /* the placeholder in fields, or NULL */
-	char *data;             /* NUL-terminated, inside the body's memory */
+	char *data;		/* NUL-terminated, inside the body's memory */
 	size_t len;
 };
 
 struct body {
-	struct json_object *fields;  /* owned; an object */
-	struct form form;            /* owns uploaded files until claimed */
-	struct form_field *file;     /* the uploaded image, or NULL */
-	const char *file_param;      /* "input_reference" or "image" */
-	struct buf raw;              /* the body as read (JSON, urlencoded) */
-	struct body_text image;      /* the long image text, if any */
+	struct json_object *fields; /* owned; an object */
+	struct form form;	    /* owns uploaded files until claimed */
+	struct form_field *file;    /* the uploaded image, or NULL */
+	const char *file_param;	    /* "input_reference" or "image" */
+	struct buf raw;		    /* the body as read (JSON, urlencoded) */
+	struct body_text image;	    /* the long image text, if any */
 };
 
 void body_init(struct body *b);
@@ -61,21 +61,20 @@ void body_deinit(struct body *b);
 
 /* body_read reads and decodes r's body into b.  On failure fills e
  * (400, 413 or 415) and leaves nothing behind on disk. */
-int body_read(struct body *b, struct http_request *r,
-	      const struct body_limits *lim, struct api_error *e);
+int body_read(struct body *b, struct http_request *r, const struct body_limits *lim,
+	      struct api_error *e);
 
 /* body_long_text returns the text v stands for when it is the placeholder
  * of b's long image text (with its length in *len), else NULL. */
 char *body_long_text(const struct body_text *t, struct json_object *v, size_t *len);
 
 /* body_text_limits fills the text limits of lim from the config's. */
-void body_text_limits(struct body_limits *lim, size_t max_prompt_chars,
-		      size_t max_metadata_bytes);
+void body_text_limits(struct body_limits *lim, size_t max_prompt_chars, size_t max_metadata_bytes);
 
 /* The decoders body_read uses, exposed for tests and fuzz targets.  data is
  * decoded in place and must outlive b, with a writable byte at data[len]. */
-int body_parse_json(struct body *b, char *data, size_t len,
-		    const struct body_limits *lim, struct api_error *e);
+int body_parse_json(struct body *b, char *data, size_t len, const struct body_limits *lim,
+		    struct api_error *e);
 int body_from_form(struct body *b, const struct body_limits *lim, struct api_error *e);
 
 #endif

@@ -105,7 +105,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			char *end;
 			long v = strtol(optarg, &end, 10);
 			if (*end != '\0' || optarg[0] == '\0' || v < 0 || v > 1000000) {
-				fprintf(stderr, "reelgate: --creates-per-minute takes a number from 0 to 1000000\n");
+				fprintf(stderr,
+					"reelgate: --creates-per-minute takes a number from 0 to 1000000\n");
 				return -1;
 			}
 			o->creates_per_minute = (int)v;
@@ -149,12 +150,17 @@ static int print_key(struct json_object *rec, void *arg)
 	(void)arg;
 	struct json_object *v;
 	const char *id = json_object_object_get_ex(rec, "id", &v) ? json_object_get_string(v) : "?";
-	const char *name = json_object_object_get_ex(rec, "name", &v) ? json_object_get_string(v) : "";
-	time_t created = json_object_object_get_ex(rec, "created_at", &v) ? (time_t)json_object_get_int64(v) : 0;
+	const char *name =
+		json_object_object_get_ex(rec, "name", &v) ? json_object_get_string(v) : "";
+	time_t created = json_object_object_get_ex(rec, "created_at", &v)
+				 ? (time_t)json_object_get_int64(v)
+				 : 0;
 	int revoked = json_object_object_get_ex(rec, "revoked_at", &v) && v != NULL;
 	struct json_object *l;
 	int cpm = json_object_object_get_ex(rec, "limits", &l) &&
-			  json_object_object_get_ex(l, "creates_per_minute", &v) ? json_object_get_int(v) : 0;
+				  json_object_object_get_ex(l, "creates_per_minute", &v)
+			  ? json_object_get_int(v)
+			  : 0;
 	char when[32];
 	struct tm tm;
 	gmtime_r(&created, &tm);
@@ -248,16 +254,16 @@ static int keys_limit(struct store *st, const struct opts *o, const char *key_id
  * returns the exit status. */
 struct keys_cmd {
 	const char *name;
-	const char *args;    /* what follows "reelgate keys NAME" in the usage */
-	const char *summary; /* its line in `reelgate --help` */
-	int takes_key_id;    /* needs a KEY_ID argument */
+	const char *args;		    /* what follows "reelgate keys NAME" in the usage */
+	const char *summary;		    /* its line in `reelgate --help` */
+	int takes_key_id;		    /* needs a KEY_ID argument */
 	int (*check)(const struct opts *o); /* -1 after saying what is missing; may be NULL */
 	int (*run)(struct store *st, const struct opts *o, const char *key_id);
 };
 
 static const struct keys_cmd keys_cmds[] = {
-	{ "create", "--name NAME [--creates-per-minute N]", "create an API key; prints its secret once",
-	  0, check_create, keys_create },
+	{ "create", "--name NAME [--creates-per-minute N]",
+	  "create an API key; prints its secret once", 0, check_create, keys_create },
 	{ "list", "", "list API keys", 0, NULL, keys_list },
 	{ "revoke", "KEY_ID", "revoke an API key", 1, NULL, keys_revoke },
 	{ "limit", "KEY_ID --creates-per-minute N", "set an API key's limits", 1, check_limit,
@@ -278,8 +284,8 @@ static void print_keys_usage(FILE *f)
 {
 	for (size_t i = 0; i < KEYS_CMDS_COUNT; i++) {
 		const struct keys_cmd *c = &keys_cmds[i];
-		fprintf(f, "%s reelgate keys %s%s%s [-c FILE]\n", i == 0 ? "Usage:" : "      ", c->name,
-			c->args[0] ? " " : "", c->args);
+		fprintf(f, "%s reelgate keys %s%s%s [-c FILE]\n", i == 0 ? "Usage:" : "      ",
+			c->name, c->args[0] ? " " : "", c->args);
 	}
 	fputs(usage_keys_notes, f);
 }
@@ -307,7 +313,8 @@ static int cmd_keys(int argc, char **argv)
 	}
 	const char *key_id = o.argi < argc - 1 ? argv[1 + o.argi] : NULL;
 	if (c->takes_key_id && key_id == NULL) {
-		fprintf(stderr, "reelgate: keys %s needs a KEY_ID (see reelgate keys list)\n", c->name);
+		fprintf(stderr, "reelgate: keys %s needs a KEY_ID (see reelgate keys list)\n",
+			c->name);
 		return 2;
 	}
 	if (c->check != NULL && c->check(&o) < 0)
@@ -332,7 +339,8 @@ static int cmd_db(int argc, char **argv)
 {
 	struct opts o;
 	if (argc < 2 || strcmp(argv[1], "check") != 0) {
-		int help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+		int help =
+			argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
 		fputs(usage_db, help ? stdout : stderr);
 		return help ? 0 : 2;
 	}
@@ -409,7 +417,8 @@ int cli_main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[1];
-	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 || strcmp(cmd, "version") == 0) {
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 ||
+	    strcmp(cmd, "version") == 0) {
 		printf("reelgate %s\n", PACKAGE_VERSION);
 		return 0;
 	}

@@ -13,10 +13,8 @@
 #include <limits.h>
 #include <string.h>
 
-static const char b64_std[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-static const char b64_url[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64_url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 enum { ALPHA_EITHER = 0, ALPHA_STD = 1, ALPHA_URL = 2 };
 
@@ -97,14 +95,12 @@ long codec_base64_decode(const char *in, size_t len, uint8_t *out)
 	return (long)o;
 }
 
-static size_t b64_encode(const uint8_t *in, size_t len, char *out,
-			 const char *alphabet, int pad)
+static size_t b64_encode(const uint8_t *in, size_t len, char *out, const char *alphabet, int pad)
 {
 	size_t o = 0;
 	size_t i = 0;
 	for (; len - i >= 3; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-			     in[i + 2];
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
 		out[o++] = alphabet[v >> 18];
 		out[o++] = alphabet[(v >> 12) & 63];
 		out[o++] = alphabet[(v >> 6) & 63];
@@ -217,8 +213,10 @@ static int hex4(const char *p)
 	int v = 0;
 	for (int i = 0; i < 4; i++) {
 		char c = p[i];
-		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
-			c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		int d = c >= '0' && c <= '9'   ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10
+			: c >= 'A' && c <= 'F' ? c - 'A' + 10
+					       : -1;
 		if (d < 0)
 			return -1;
 		v = v << 4 | d;
@@ -269,9 +267,9 @@ long codec_json_unescape(char *s, size_t len)
 		if (++i == len)
 			return -1;
 		switch (s[i]) {
-		case '"': case '\\': case '/':
-			s[o++] = s[i];
-			break;
+		case '"':
+		case '\\':
+		case '/': s[o++] = s[i]; break;
 		case 'b': s[o++] = '\b'; break;
 		case 'f': s[o++] = '\f'; break;
 		case 'n': s[o++] = '\n'; break;
@@ -286,17 +284,19 @@ long codec_json_unescape(char *s, size_t len)
 			if (hi >= 0xDC00 && hi <= 0xDFFF)
 				return -1;
 			if (hi >= 0xD800 && hi <= 0xDBFF) {
-				int lo = len - i > 6 && s[i + 1] == '\\' && s[i + 2] == 'u' ? hex4(s + i + 3) : -1;
+				int lo = len - i > 6 && s[i + 1] == '\\' && s[i + 2] == 'u'
+						 ? hex4(s + i + 3)
+						 : -1;
 				if (lo < 0xDC00 || lo > 0xDFFF)
 					return -1;
 				i += 6;
-				cp = 0x10000 + (((uint32_t)hi - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
+				cp = 0x10000 + (((uint32_t)hi - 0xD800) << 10) +
+				     ((uint32_t)lo - 0xDC00);
 			}
 			o += put_utf8(s + o, cp);
 			break;
 		}
-		default:
-			return -1;
+		default: return -1;
 		}
 	}
 	s[o] = '\0';

@@ -53,8 +53,8 @@ int cc_keys(struct confcheck *c, struct json_object *obj, const char *where,
 	return 0;
 }
 
-int cc_object(struct confcheck *c, struct json_object *parent, const char *name,
-	      const char *key, struct json_object **out)
+int cc_object(struct confcheck *c, struct json_object *parent, const char *name, const char *key,
+	      struct json_object **out)
 {
 	*out = NULL;
 	struct json_object *v;
@@ -66,8 +66,8 @@ int cc_object(struct confcheck *c, struct json_object *parent, const char *name,
 	return 0;
 }
 
-int cc_int(struct confcheck *c, struct json_object *parent, const char *name,
-	   const char *key, long long lo, long long hi, long long *out)
+int cc_int(struct confcheck *c, struct json_object *parent, const char *name, const char *key,
+	   long long lo, long long hi, long long *out)
 {
 	struct json_object *v;
 	if (!json_object_object_get_ex(parent, name, &v) || v == NULL)
@@ -82,8 +82,8 @@ int cc_int(struct confcheck *c, struct json_object *parent, const char *name,
 	return 0;
 }
 
-int cc_string(struct confcheck *c, struct json_object *parent, const char *name,
-	      const char *key, char **out)
+int cc_string(struct confcheck *c, struct json_object *parent, const char *name, const char *key,
+	      char **out)
 {
 	struct json_object *v;
 	if (!json_object_object_get_ex(parent, name, &v) || v == NULL)
@@ -99,8 +99,8 @@ int cc_string(struct confcheck *c, struct json_object *parent, const char *name,
 	return *out ? 0 : cc_fail(c, key, "out of memory");
 }
 
-int cc_bool(struct confcheck *c, struct json_object *parent, const char *name,
-	    const char *key, int *out)
+int cc_bool(struct confcheck *c, struct json_object *parent, const char *name, const char *key,
+	    int *out)
 {
 	struct json_object *v;
 	if (!json_object_object_get_ex(parent, name, &v) || v == NULL)
@@ -111,8 +111,8 @@ int cc_bool(struct confcheck *c, struct json_object *parent, const char *name,
 	return 0;
 }
 
-int cc_choice(struct confcheck *c, struct json_object *parent, const char *name,
-	      const char *key, const char *const *choices, const char *what, const char **out)
+int cc_choice(struct confcheck *c, struct json_object *parent, const char *name, const char *key,
+	      const char *const *choices, const char *what, const char **out)
 {
 	char *s = NULL;
 	if (cc_string(c, parent, name, key, &s) < 0)

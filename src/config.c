@@ -47,12 +47,12 @@ static int parse_size_text(const char *s, int *w, int *h)
 	return 0;
 }
 
-static int read_limits(struct confcheck *c, struct json_object *root,
-		       struct config *cfg)
+static int read_limits(struct confcheck *c, struct json_object *root, struct config *cfg)
 {
-	static const char *const keys[] = { "max_body_bytes", "max_image_bytes",
-		"max_prompt_chars", "max_metadata_bytes", "max_fields", "max_n",
-		"max_output_bytes", NULL };
+	static const char *const keys[] = { "max_body_bytes",	"max_image_bytes",
+					    "max_prompt_chars", "max_metadata_bytes",
+					    "max_fields",	"max_n",
+					    "max_output_bytes", NULL };
 	struct json_object *o;
 	if (cc_object(c, root, "limits", "limits", &o) < 0)
 		return -1;
@@ -115,8 +115,7 @@ static int read_db(struct confcheck *c, struct json_object *root, struct config 
 	return 0;
 }
 
-static int read_content(struct confcheck *c, struct json_object *root,
-			struct config *cfg)
+static int read_content(struct confcheck *c, struct json_object *root, struct config *cfg)
 {
 	static const char *const keys[] = { "delivery", "accel_prefix", "retention_seconds", NULL };
 	struct json_object *o;
@@ -139,14 +138,15 @@ static int read_content(struct confcheck *c, struct json_object *root,
 		else {
 			free(d);
 			return cc_fail(c, "content.delivery",
-				    "must be \"none\", \"x-accel-redirect\" or \"x-sendfile\"");
+				       "must be \"none\", \"x-accel-redirect\" or \"x-sendfile\"");
 		}
 		free(d);
 	}
 	if (cc_string(c, o, "accel_prefix", "content.accel_prefix", &cfg->accel_prefix) < 0)
 		return -1;
 	long long keep = cfg->retention_seconds;
-	if (cc_int(c, o, "retention_seconds", "content.retention_seconds", 1, 10LL * 365 * 86400, &keep) < 0)
+	if (cc_int(c, o, "retention_seconds", "content.retention_seconds", 1, 10LL * 365 * 86400,
+		   &keep) < 0)
 		return -1;
 	cfg->retention_seconds = (long)keep;
 	if (cfg->accel_prefix[0] != '/')
@@ -156,9 +156,16 @@ static int read_content(struct confcheck *c, struct json_object *root,
 
 /* The keys every backend of a kind takes; a module adds its own. */
 static const char *const local_keys[] = { "type", "concurrency", "timeout_seconds", NULL };
-static const char *const http_keys[] = { "type", "base_url", "concurrency", "poll_seconds",
-	"request_timeout_seconds", "download_timeout_seconds", "max_retries", "allow_addresses",
-	"strict_params", NULL };
+static const char *const http_keys[] = { "type",
+					 "base_url",
+					 "concurrency",
+					 "poll_seconds",
+					 "request_timeout_seconds",
+					 "download_timeout_seconds",
+					 "max_retries",
+					 "allow_addresses",
+					 "strict_params",
+					 NULL };
 
 /* read_base_url: an http(s) URL, kept without its trailing slashes. */
 static int read_base_url(struct confcheck *c, struct json_object *o, const char *key,
@@ -189,13 +196,17 @@ static int read_allow(struct confcheck *c, struct json_object *o, const char *ke
 	char k2[320];
 	snprintf(k2, sizeof(k2), "%s.allow_addresses", key);
 	if (!json_object_is_type(v, json_type_array))
-		return cc_fail(c, k2, "must be a list of addresses or networks such as \"127.0.0.1\" or \"10.0.0.0/8\"");
+		return cc_fail(
+			c, k2,
+			"must be a list of addresses or networks such as \"127.0.0.1\" or \"10.0.0.0/8\"");
 	for (size_t i = 0; i < json_object_array_length(v); i++) {
 		struct json_object *e = json_object_array_get_idx(v, i);
 		if (!json_object_is_type(e, json_type_string) ||
 		    ssrf_policy_add(p, json_object_get_string(e)) < 0)
-			return cc_fail(c, k2, "element %zu is not an address or network (at most %d entries)",
-				       i, SSRF_MAX_ALLOW);
+			return cc_fail(
+				c, k2,
+				"element %zu is not an address or network (at most %d entries)", i,
+				SSRF_MAX_ALLOW);
 	}
 	return 0;
 }
@@ -228,7 +239,7 @@ static int read_http(struct confcheck *c, struct json_object *o, const char *key
 	if (read_base_url(c, o, key, b) < 0)
 		return -1;
 	static const char *const ints[] = { "poll_seconds", "request_timeout_seconds",
-		"download_timeout_seconds", "max_retries" };
+					    "download_timeout_seconds", "max_retries" };
 	static const long long lo[] = { 1, 1, 1, 0 }, hi[] = { 3600, 3600, 86400, 100 };
 	long long v[] = { 5, 60, 600, 6 };
 	char k2[320];
@@ -281,7 +292,8 @@ static int read_backend(struct confcheck *c, const char *name, struct json_objec
 		return cc_fail(c, tkey, "missing (supported: %s)", names);
 	b->module = backend_type_find(b->type);
 	if (b->module == NULL)
-		return cc_fail(c, tkey, "unknown backend type \"%s\" (supported: %s)", b->type, names);
+		return cc_fail(c, tkey, "unknown backend type \"%s\" (supported: %s)", b->type,
+			       names);
 	int http = b->module->kind == BACKEND_HTTP;
 	if (cc_keys(c, o, key, http ? http_keys : local_keys, b->module->keys) < 0)
 		return -1;
@@ -297,8 +309,7 @@ static int read_backend(struct confcheck *c, const char *name, struct json_objec
 	return 0;
 }
 
-static int read_backends(struct confcheck *c, struct json_object *root,
-			 struct config *cfg)
+static int read_backends(struct confcheck *c, struct json_object *root, struct config *cfg)
 {
 	struct json_object *o;
 	if (cc_object(c, root, "backends", "backends", &o) < 0)
@@ -334,7 +345,9 @@ static int read_seconds(struct confcheck *c, struct json_object *v, const char *
 			struct json_object *e = json_object_array_get_idx(v, i);
 			int64_t s = json_object_get_int64(e);
 			if (!json_object_is_type(e, json_type_int) || s < 1 || s > 3600)
-				return cc_fail(c, key, "element %zu must be a whole number of seconds 1..3600", i);
+				return cc_fail(
+					c, key,
+					"element %zu must be a whole number of seconds 1..3600", i);
 			m->seconds[m->nseconds++] = (int)s;
 		}
 		return 0;
@@ -375,7 +388,10 @@ static int read_sizes(struct confcheck *c, struct json_object *v, const char *ke
 			int w, h;
 			if (!json_object_is_type(e, json_type_string) ||
 			    parse_size_text(json_object_get_string(e), &w, &h) < 0)
-				return cc_fail(c, key, "element %zu must be a \"WIDTHxHEIGHT\" string (16..7680)", i);
+				return cc_fail(
+					c, key,
+					"element %zu must be a \"WIDTHxHEIGHT\" string (16..7680)",
+					i);
 			m->sizes[2 * m->nsizes] = w;
 			m->sizes[2 * m->nsizes + 1] = h;
 			m->nsizes++;
@@ -398,7 +414,8 @@ static int read_sizes(struct confcheck *c, struct json_object *v, const char *ke
 		m->max_height = (int)h;
 		return 0;
 	}
-	return cc_fail(c, key, "must be a list of \"WxH\" sizes or {\"max_width\": w, \"max_height\": h}");
+	return cc_fail(c, key,
+		       "must be a list of \"WxH\" sizes or {\"max_width\": w, \"max_height\": h}");
 }
 
 int config_model_allows_seconds(const struct model_cfg *m, int s)
@@ -414,19 +431,21 @@ int config_model_allows_seconds(const struct model_cfg *m, int s)
 int config_model_allows_size(const struct model_cfg *m, int w, int h)
 {
 	if (m->nsizes == 0)
-		return w >= 16 && h >= 16 && w <= m->max_width &&
-		       h <= m->max_height && w % 2 == 0 && h % 2 == 0;
+		return w >= 16 && h >= 16 && w <= m->max_width && h <= m->max_height &&
+		       w % 2 == 0 && h % 2 == 0;
 	for (size_t i = 0; i < m->nsizes; i++)
 		if (m->sizes[2 * i] == w && m->sizes[2 * i + 1] == h)
 			return 1;
 	return 0;
 }
 
-static int read_model_backends(struct confcheck *c, struct json_object *v,
-			       const char *key, struct model_cfg *m)
+static int read_model_backends(struct confcheck *c, struct json_object *v, const char *key,
+			       struct model_cfg *m)
 {
 	if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
-		return cc_fail(c, key, "must be a non-empty list of {\"backend\": NAME, \"model\": UPSTREAM_MODEL}");
+		return cc_fail(
+			c, key,
+			"must be a non-empty list of {\"backend\": NAME, \"model\": UPSTREAM_MODEL}");
 	size_t n = json_object_array_length(v);
 	m->backends = calloc(n, sizeof(*m->backends));
 	if (m->backends == NULL)
@@ -437,7 +456,9 @@ static int read_model_backends(struct confcheck *c, struct json_object *v,
 		char k2[300];
 		snprintf(k2, sizeof(k2), "%s[%zu]", key, i);
 		if (!json_object_is_type(e, json_type_object))
-			return cc_fail(c, k2, "must be an object {\"backend\": NAME, \"model\": UPSTREAM_MODEL}");
+			return cc_fail(
+				c, k2,
+				"must be an object {\"backend\": NAME, \"model\": UPSTREAM_MODEL}");
 		if (cc_keys(c, e, k2, keys, NULL) < 0)
 			return -1;
 		struct model_backend *mb = &m->backends[m->nbackends++];
@@ -446,7 +467,8 @@ static int read_model_backends(struct confcheck *c, struct json_object *v,
 		if (cc_string(c, e, "backend", k3, &mb->backend) < 0)
 			return -1;
 		if (mb->backend == NULL)
-			return cc_fail(c, k3, "missing: name one of the entries under \"backends\"");
+			return cc_fail(c, k3,
+				       "missing: name one of the entries under \"backends\"");
 		snprintf(k3, sizeof(k3), "%s.model", k2);
 		if (cc_string(c, e, "model", k3, &mb->model) < 0)
 			return -1;
@@ -467,7 +489,8 @@ static int read_model_defaults(struct confcheck *c, struct json_object *o, const
 		return -1;
 	m->default_seconds = (int)n;
 	if (!config_model_allows_seconds(m, m->default_seconds))
-		return cc_fail(c, k2, "%d is not one of the model's allowed durations", m->default_seconds);
+		return cc_fail(c, k2, "%d is not one of the model's allowed durations",
+			       m->default_seconds);
 	snprintf(k2, sizeof(k2), "%s.default_size", key);
 	if (m->nsizes > 0) {
 		m->default_width = m->sizes[0];
@@ -484,7 +507,7 @@ static int read_model_defaults(struct confcheck *c, struct json_object *o, const
 	}
 	if (!config_model_allows_size(m, m->default_width, m->default_height))
 		return cc_fail(c, k2, "%dx%d is not one of the model's allowed sizes",
-			    m->default_width, m->default_height);
+			       m->default_width, m->default_height);
 	snprintf(k2, sizeof(k2), "%s.max_fps", key);
 	n = m->max_fps;
 	if (cc_int(c, o, "max_fps", k2, 1, 240, &n) < 0)
@@ -506,9 +529,9 @@ static int read_model_defaults(struct confcheck *c, struct json_object *o, const
 static int read_model(struct confcheck *c, const char *name, struct json_object *o,
 		      struct model_cfg *m)
 {
-	static const char *const keys[] = { "backends", "seconds", "sizes",
-		"default_seconds", "default_size", "default_fps", "max_fps",
-		"deadline_seconds", NULL };
+	static const char *const keys[] = { "backends",	       "seconds",	   "sizes",
+					    "default_seconds", "default_size",	   "default_fps",
+					    "max_fps",	       "deadline_seconds", NULL };
 	char key[256];
 	snprintf(key, sizeof(key), "models.%s", name);
 	m->name = strdup(name);
@@ -546,8 +569,7 @@ static int read_model(struct confcheck *c, const char *name, struct json_object 
 	return read_model_defaults(c, o, key, m);
 }
 
-static int read_models(struct confcheck *c, struct json_object *root,
-		       struct config *cfg)
+static int read_models(struct confcheck *c, struct json_object *root, struct config *cfg)
 {
 	struct json_object *o;
 	if (cc_object(c, root, "models", "models", &o) < 0)
@@ -595,9 +617,10 @@ static int check_references(struct confcheck *c, struct config *cfg)
 		for (size_t j = 0; j < m->nbackends; j++) {
 			if (config_backend(cfg, m->backends[j].backend) == NULL) {
 				char key[300];
-				snprintf(key, sizeof(key), "models.%s.backends[%zu].backend", m->name, j);
+				snprintf(key, sizeof(key), "models.%s.backends[%zu].backend",
+					 m->name, j);
 				return cc_fail(c, key, "\"%s\" is not defined under \"backends\"",
-					    m->backends[j].backend);
+					       m->backends[j].backend);
 			}
 		}
 	}
@@ -609,7 +632,7 @@ static int check_references(struct confcheck *c, struct config *cfg)
 		char names[512];
 		config_model_names(cfg, names, sizeof(names));
 		return cc_fail(c, "default_model", "\"%s\" is not a configured model (models: %s)",
-			    cfg->default_model, names);
+			       cfg->default_model, names);
 	}
 	return 0;
 }
@@ -643,8 +666,9 @@ static int read_listen(struct confcheck *c, struct json_object *root, struct con
 		char *end;
 		long port = colon ? strtol(colon + 1, &end, 10) : -1;
 		if (colon == NULL || colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535)
-			return cc_fail(c, "listen", "must be \"HOST:PORT\" or \"unix:/path\" (got \"%s\")",
-				    cfg->listen);
+			return cc_fail(c, "listen",
+				       "must be \"HOST:PORT\" or \"unix:/path\" (got \"%s\")",
+				       cfg->listen);
 	}
 	char *mode = NULL;
 	if (cc_string(c, root, "listen_mode", "listen_mode", &mode) < 0)
@@ -655,7 +679,8 @@ static int read_listen(struct confcheck *c, struct json_object *root, struct con
 		int bad = *end != '\0' || m < 0 || m > 0777;
 		free(mode);
 		if (bad)
-			return cc_fail(c, "listen_mode", "must be an octal mode string such as \"0660\"");
+			return cc_fail(c, "listen_mode",
+				       "must be an octal mode string such as \"0660\"");
 		cfg->listen_mode = (int)m;
 	}
 	return 0;
@@ -669,7 +694,8 @@ static int read_paths(struct confcheck *c, struct json_object *root, struct conf
 	if (cc_string(c, root, "data_dir", "data_dir", &dd) < 0)
 		return -1;
 	if (dd == NULL)
-		return cc_fail(c, "data_dir", "missing: where reelgate keeps its database and files");
+		return cc_fail(c, "data_dir",
+			       "missing: where reelgate keeps its database and files");
 	cfg->data_dir = cc_resolve(c, dd);
 	free(dd);
 	if (cfg->data_dir == NULL || strlen(cfg->data_dir) > 512)
@@ -704,9 +730,10 @@ static int read_paths(struct confcheck *c, struct json_object *root, struct conf
 
 static int read_root(struct confcheck *c, struct json_object *root, struct config *cfg)
 {
-	static const char *const keys[] = { "listen", "listen_mode", "workers",
-		"data_dir", "log_file", "public_url", "limits", "db",
-		"default_model", "models", "backends", "content", "ffmpeg", "image_urls", NULL };
+	static const char *const keys[] = { "listen",	     "listen_mode", "workers",	"data_dir",
+					    "log_file",	     "public_url",  "limits",	"db",
+					    "default_model", "models",	    "backends", "content",
+					    "ffmpeg",	     "image_urls",  NULL };
 	if (cc_keys(c, root, "", keys, NULL) < 0 || read_listen(c, root, cfg) < 0)
 		return -1;
 	long long w = cfg->workers;
@@ -717,13 +744,14 @@ static int read_root(struct confcheck *c, struct json_object *root, struct confi
 		return -1;
 	if (read_limits(c, root, cfg) < 0 || read_db(c, root, cfg) < 0 ||
 	    read_content(c, root, cfg) < 0 || read_image_urls(c, root, cfg) < 0 ||
-	    read_backends(c, root, cfg) < 0 ||
-	    read_models(c, root, cfg) < 0)
+	    read_backends(c, root, cfg) < 0 || read_models(c, root, cfg) < 0)
 		return -1;
 	if (cfg->nmodels == 0 && add_default_models(c, cfg) < 0)
 		return -1;
 	if (cfg->delivery == DELIVERY_X_SENDFILE && strchr(cfg->data_dir, '%') != NULL)
-		return cc_fail(c, "data_dir", "must not contain %% with \"x-sendfile\" delivery (lighttpd decodes the path)");
+		return cc_fail(
+			c, "data_dir",
+			"must not contain %% with \"x-sendfile\" delivery (lighttpd decodes the path)");
 	if (cc_string(c, root, "default_model", "default_model", &cfg->default_model) < 0)
 		return -1;
 	return check_references(c, cfg);
@@ -761,8 +789,8 @@ static int line_of(const char *text, size_t off)
 	return line;
 }
 
-struct config *config_parse(const char *text, const char *path,
-			    const char *base_dir, char *err, size_t errlen)
+struct config *config_parse(const char *text, const char *path, const char *base_dir, char *err,
+			    size_t errlen)
 {
 	struct confcheck c = { path, base_dir, err, errlen };
 	struct config *cfg = calloc(1, sizeof(*cfg));
@@ -784,8 +812,7 @@ struct config *config_parse(const char *text, const char *path,
 	size_t end = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
 	if (cfg->root == NULL || jerr != json_tokener_success) {
-		snprintf(err, errlen, "%s: line %d: not valid JSON: %s", path,
-			 line_of(text, end),
+		snprintf(err, errlen, "%s: line %d: not valid JSON: %s", path, line_of(text, end),
 			 jerr == json_tokener_continue ? "unexpected end of file"
 						       : json_tokener_error_desc(jerr));
 		config_free(cfg);
@@ -824,7 +851,9 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 	fclose(f);
 	if (text == NULL || rerr || n > CONFIG_MAX_BYTES) {
 		snprintf(err, errlen, "%s: %s", path,
-			 text == NULL ? "out of memory" : rerr ? "read error" : "larger than 1 MiB");
+			 text == NULL ? "out of memory"
+			 : rerr	      ? "read error"
+				      : "larger than 1 MiB");
 		free(text);
 		return NULL;
 	}
@@ -907,8 +936,7 @@ void config_model_names(const struct config *cfg, char *out, size_t n)
 	size_t used = 0;
 	out[0] = '\0';
 	for (size_t i = 0; i < cfg->nmodels && used < n; i++) {
-		int w = snprintf(out + used, n - used, "%s%s", i ? ", " : "",
-				 cfg->models[i].name);
+		int w = snprintf(out + used, n - used, "%s%s", i ? ", " : "", cfg->models[i].name);
 		if (w < 0)
 			break;
 		used += (size_t)w;
@@ -942,15 +970,15 @@ void config_model_describe_seconds(const struct model_cfg *m, char *out, size_t 
 void config_model_describe_sizes(const struct model_cfg *m, char *out, size_t n)
 {
 	if (m->nsizes == 0) {
-		snprintf(out, n, "any even WIDTHxHEIGHT from 16x16 up to %dx%d",
-			 m->max_width, m->max_height);
+		snprintf(out, n, "any even WIDTHxHEIGHT from 16x16 up to %dx%d", m->max_width,
+			 m->max_height);
 		return;
 	}
 	size_t used = 0;
 	out[0] = '\0';
 	for (size_t i = 0; i < m->nsizes && used < n; i++) {
-		int w = snprintf(out + used, n - used, "%s%dx%d", i ? ", " : "",
-				 m->sizes[2 * i], m->sizes[2 * i + 1]);
+		int w = snprintf(out + used, n - used, "%s%dx%d", i ? ", " : "", m->sizes[2 * i],
+				 m->sizes[2 * i + 1]);
 		if (w < 0)
 			break;
 		used += (size_t)w;

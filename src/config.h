@@ -44,11 +44,11 @@ struct model_cfg {
  * the module (backend.h) and read by it alone. */
 struct backend_cfg {
 	char *name;
-	char *type;      /* the module's type name */
+	char *type; /* the module's type name */
 	const struct backend_type *module;
 	int concurrency;
 	/* HTTP backends */
-	char *base_url;  /* without a trailing '/' */
+	char *base_url; /* without a trailing '/' */
 	long poll_ms;
 	long request_timeout_ms;
 	long download_timeout_ms;
@@ -56,17 +56,17 @@ struct backend_cfg {
 	int strict_params;
 	struct ssrf_policy policy; /* allow_addresses */
 	/* local backends */
-	long timeout_ms; /* the program's time limit, 0: none */
+	long timeout_ms;	 /* the program's time limit, 0: none */
 	struct json_object *raw; /* the entry as written, borrowed from root */
 };
 
 struct config {
-	char *path;     /* the file read */
-	char *listen;   /* "host:port" or "unix:/path" */
+	char *path;   /* the file read */
+	char *listen; /* "host:port" or "unix:/path" */
 	int listen_mode;
 	int workers;
-	char *data_dir; /* absolute */
-	char *log_file; /* absolute; data_dir/reelgate.log by default */
+	char *data_dir;	  /* absolute */
+	char *log_file;	  /* absolute; data_dir/reelgate.log by default */
 	char *public_url; /* NULL: from the request's Host */
 	size_t max_body_bytes, max_image_bytes, max_prompt_chars;
 	size_t max_metadata_bytes, max_fields;
@@ -78,9 +78,9 @@ struct config {
 	size_t nmodels;
 	struct backend_cfg *backends;
 	size_t nbackends;
-	size_t max_output_bytes;  /* largest video a backend may hand back */
-	char *ffmpeg;             /* the ffmpeg used for thumbnails and spritesheets */
-	long retention_seconds;   /* finished files are kept this long */
+	size_t max_output_bytes; /* largest video a backend may hand back */
+	char *ffmpeg;		 /* the ffmpeg used for thumbnails and spritesheets */
+	long retention_seconds;	 /* finished files are kept this long */
 	/* image_urls: fetching an input image given as a URL */
 	struct ssrf_policy image_url_policy; /* private addresses allowed */
 	long image_url_timeout_ms;
@@ -94,14 +94,12 @@ struct config {
 struct config *config_load(const char *path, char *err, size_t errlen);
 /* config_parse checks an in-memory text (base_dir resolves relative paths);
  * path names the text in messages. */
-struct config *config_parse(const char *text, const char *path,
-			    const char *base_dir, char *err, size_t errlen);
+struct config *config_parse(const char *text, const char *path, const char *base_dir, char *err,
+			    size_t errlen);
 void config_free(struct config *cfg);
 
-const struct model_cfg *config_model(const struct config *cfg,
-				     const char *name);
-const struct backend_cfg *config_backend(const struct config *cfg,
-					 const char *name);
+const struct model_cfg *config_model(const struct config *cfg, const char *name);
+const struct backend_cfg *config_backend(const struct config *cfg, const char *name);
 /* config_backend_is_http: is the backend called name an HTTP one? */
 int config_backend_is_http(const struct config *cfg, const char *name);
 /* config_model_names writes "a, b, c" (for error messages) into out. */

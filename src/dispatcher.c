@@ -60,7 +60,8 @@ static const struct model_backend *model_backend_of(const struct config *cfg,
 						    struct json_object *rec,
 						    const struct backend_cfg **b)
 {
-	const struct model_cfg *m = config_model(cfg, rec_str(rec, "model") ? rec_str(rec, "model") : "");
+	const struct model_cfg *m =
+		config_model(cfg, rec_str(rec, "model") ? rec_str(rec, "model") : "");
 	*b = NULL;
 	if (m == NULL || m->nbackends == 0)
 		return NULL;
@@ -80,7 +81,8 @@ static struct waiter **waiter_slot(struct dispatcher *d, const char *id)
 static void wait_for_slot(struct dispatcher *d, const char *id, const struct backend_cfg *b,
 			  int64_t deadline_at)
 {
-	if (d->waiting == NULL && (d->waiting = calloc(WAITING_BUCKETS, sizeof(*d->waiting))) == NULL)
+	if (d->waiting == NULL &&
+	    (d->waiting = calloc(WAITING_BUCKETS, sizeof(*d->waiting))) == NULL)
 		return; /* it is read again on every scan instead */
 	struct waiter **slot = waiter_slot(d, id);
 	if (*slot != NULL)
@@ -135,7 +137,8 @@ static void forget_waiters(struct dispatcher *d, int all)
 static void start_task(struct dispatcher *d, struct json_object *rec)
 {
 	const char *id = rec_str(rec, "id");
-	const struct model_cfg *m = config_model(d->cfg, rec_str(rec, "model") ? rec_str(rec, "model") : "");
+	const struct model_cfg *m =
+		config_model(d->cfg, rec_str(rec, "model") ? rec_str(rec, "model") : "");
 	if (m && m->nbackends > 0 && config_backend_is_http(d->cfg, m->backends[0].backend)) {
 		remote_start(d, rec, m);
 		return;
@@ -144,7 +147,7 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 	const struct model_backend *mb = model_backend_of(d->cfg, rec, &b);
 	if (mb == NULL) {
 		disp_fail_task(d, id, "model_unavailable",
-			  "The task's model is no longer configured on this server.");
+			       "The task's model is no longer configured on this server.");
 		return;
 	}
 	if (disp_running_on(d, b) >= b->concurrency) {
@@ -190,9 +193,11 @@ static void run_timers(struct dispatcher *d)
 			log_warn("run_timeout", "video=%s", r->id);
 			disp_kill_child(r);
 			disp_remove_partial_files(r);
-			disp_fail_run(d, r, "generation_timeout",
-				      over_run ? "The generator did not finish within the backend's time limit."
-					       : "The video was not finished before its deadline.");
+			disp_fail_run(
+				d, r, "generation_timeout",
+				over_run
+					? "The generator did not finish within the backend's time limit."
+					: "The video was not finished before its deadline.");
 			continue;
 		}
 		if (disp_request_at(r) <= now)
@@ -251,7 +256,8 @@ static void handle_due(struct dispatcher *d, const char *id)
 			disp_cancel_run(d, r, "deleted");
 		break;
 	case TASK_ACT_ORPHANED:
-		if (remote_get(rec, "backend") && config_backend_is_http(d->cfg, remote_get(rec, "backend"))) {
+		if (remote_get(rec, "backend") &&
+		    config_backend_is_http(d->cfg, remote_get(rec, "backend"))) {
 			remote_adopt(d, rec); /* resumed where it was: never sent twice */
 			break;
 		}
@@ -269,8 +275,8 @@ static void handle_due(struct dispatcher *d, const char *id)
 			disp_remove_partial_files(r);
 			disp_free_run(d, r);
 		}
-		task_fail(rec, now, "generation_timeout", "The video was not finished before its deadline.",
-			  d->cfg->data_dir);
+		task_fail(rec, now, "generation_timeout",
+			  "The video was not finished before its deadline.", d->cfg->data_dir);
 		if (disp_save(d, rec) == 0)
 			log_info("video_failed", "video=%s code=generation_timeout", id);
 		break;
@@ -284,8 +290,7 @@ static void handle_due(struct dispatcher *d, const char *id)
 		json_object_object_del(rec, "due_at");
 		disp_save(d, rec);
 		break;
-	case TASK_ACT_NONE:
-		break;
+	case TASK_ACT_NONE: break;
 	}
 	json_object_put(rec);
 }
@@ -332,11 +337,13 @@ static void sweep_tmp(struct dispatcher *d)
 	struct dirent *e;
 	int n = 0;
 	while ((e = readdir(dir)) != NULL) {
-		if (strncmp(e->d_name, "reelgate-form-", 14) != 0 && strncmp(e->d_name, "image-", 6) != 0)
+		if (strncmp(e->d_name, "reelgate-form-", 14) != 0 &&
+		    strncmp(e->d_name, "image-", 6) != 0)
 			continue;
 		struct stat st;
 		if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode) && st.st_mtime < old && unlinkat(dirfd(dir), e->d_name, 0) == 0)
+		    S_ISREG(st.st_mode) && st.st_mtime < old &&
+		    unlinkat(dirfd(dir), e->d_name, 0) == 0)
 			n++;
 	}
 	closedir(dir);
@@ -503,7 +510,8 @@ static void requeue_all(struct dispatcher *d)
 		struct json_object *rec = disp_load(d, r->id);
 		if (rec) {
 			if (remote)
-				json_object_object_add(rec, "due_at", json_object_new_int64(disp_wall_ms()));
+				json_object_object_add(rec, "due_at",
+						       json_object_new_int64(disp_wall_ms()));
 			else
 				task_requeue(rec, disp_wall_ms(), 0, 0);
 			disp_save(d, rec);

@@ -67,68 +67,70 @@ struct run_list {
 struct run {
 	struct run *prev[RL_COUNT], *next[RL_COUNT];
 	unsigned char on[RL_COUNT]; /* is it on list i */
-	struct run *hnext;      /* the id hash chain */
-	size_t heap_i;          /* 1 + its place in the timer heap; 0: not there */
-	int in_batch;           /* in the write batch being made */
-	int previewing;         /* its child is a preview (holds a slot) */
-	int dead;               /* freed: unlinked from everything, memory goes at the end of the turn */
+	struct run *hnext;	    /* the id hash chain */
+	size_t heap_i;		    /* 1 + its place in the timer heap; 0: not there */
+	int in_batch;		    /* in the write batch being made */
+	int previewing;		    /* its child is a preview (holds a slot) */
+	int dead; /* freed: unlinked from everything, memory goes at the end of the turn */
 	struct run *grave_next;
 	char id[ID_MAX];
 	const struct backend_cfg *backend;
 	enum stage stage;
-	pid_t pid;              /* process group leader; 0 once reaped */
-	int status;             /* wait status once reaped */
+	pid_t pid;		   /* process group leader; 0 once reaped */
+	int status;		   /* wait status once reaped */
 	int in_fd, out_fd, err_fd; /* -1 once closed */
-	struct local_job job;   /* local: the program's argv, environment and stdin */
+	struct local_job job;	   /* local: the program's argv, environment and stdin */
 	size_t stdin_off;
-	char line[256];         /* partial stdout line */
+	char line[256]; /* partial stdout line */
 	size_t line_len;
 	int line_overflow;
 	char err_cur[STDERR_LINE_MAX];
 	size_t err_len;
 	char err_last[STDERR_LINE_MAX];
-	int progress;           /* last progress read */
+	int progress; /* last progress read */
 	int progress_written;
-	int64_t last_write;     /* ms, monotonic */
-	int64_t kill_at;        /* ms, monotonic: the run's own time limit */
-	int64_t deadline_at;    /* ms, wall clock: the task's deadline, 0: none */
-	int seconds;            /* video length, for the previews */
+	int64_t last_write;  /* ms, monotonic */
+	int64_t kill_at;     /* ms, monotonic: the run's own time limit */
+	int64_t deadline_at; /* ms, wall clock: the task's deadline, 0: none */
+	int seconds;	     /* video length, for the previews */
 	int fps;
 	/* the run's files, in one allocation (paths): */
 	char *video, *thumb, *sprite;
-	char *scratch;          /* data_dir/tmp/run-<id>: the program's output and TMPDIR */
+	char *scratch; /* data_dir/tmp/run-<id>: the program's output and TMPDIR */
 	int has_thumb, has_sprite;
 	/* HTTP backends */
-	struct backend *be;     /* the configured backend and its module */
+	struct backend *be; /* the configured backend and its module */
 	const struct model_backend *mb;
-	int index;              /* which of the model's backends */
+	int index; /* which of the model's backends */
 	enum remote_phase phase;
-	struct transfer *xfer;  /* the request in flight, or NULL */
-	int64_t next_at;        /* ms, monotonic: when to send the next request */
-	int tries;              /* transient failures in a row */
-	int fetch_fd;           /* download sink, or -1 */
-	int adopted;            /* taken over from a dispatcher that died */
-	struct json_object *rec; /* the record as issue() read it, kept while its request is in flight */
+	struct transfer *xfer; /* the request in flight, or NULL */
+	int64_t next_at;       /* ms, monotonic: when to send the next request */
+	int tries;	       /* transient failures in a row */
+	int fetch_fd;	       /* download sink, or -1 */
+	int adopted;	       /* taken over from a dispatcher that died */
+	struct json_object
+		*rec; /* the record as issue() read it, kept while its request is in flight */
 	/* a write waiting for the turn's batch (on RL_WRITE): */
-	int w_record;           /* remote: the values of w_keep, the phase, the lease */
+	int w_record;		    /* remote: the values of w_keep, the phase, the lease */
 	struct json_object *w_keep; /* owned: name -> string, kept in rec.remote; or NULL */
-	int w_complete;         /* the task is completed with the run's files */
-	int w_start;            /* local: the task is written in_progress, then its program starts */
-	int w_process;          /* local: the program's process group is written */
-	char w_code[64];        /* not "": the task is failed with this code and w_msg, then the run ends */
-	char *w_msg;            /* owned */
-	int w_stale;            /* the start found the task no longer queued */
-	long long pstart;       /* local: the program's start time (proc_start_time) */
+	int w_complete;		    /* the task is completed with the run's files */
+	int w_start;	  /* local: the task is written in_progress, then its program starts */
+	int w_process;	  /* local: the program's process group is written */
+	char w_code[64];  /* not "": the task is failed with this code and w_msg, then the run ends
+			   */
+	char *w_msg;	  /* owned */
+	int w_stale;	  /* the start found the task no longer queued */
+	long long pstart; /* local: the program's start time (proc_start_time) */
 };
 
 /* A queued task that found its backend full: the scan passes over it
  * (without reading its record) until the backend has a free slot or the
  * task's deadline passes. */
 struct waiter {
-	struct waiter *next;    /* hash chain */
+	struct waiter *next; /* hash chain */
 	const struct backend_cfg *backend;
-	int64_t deadline_at;    /* ms, wall clock, 0: none */
-	unsigned seen;          /* the scan that last passed over it */
+	int64_t deadline_at; /* ms, wall clock, 0: none */
+	unsigned seen;	     /* the scan that last passed over it */
 	char id[ID_MAX];
 };
 #define WAITING_BUCKETS 4096
@@ -144,11 +146,11 @@ struct write_batch {
 	size_t n, cap;
 	int64_t wall;
 	int64_t retention_s;
-	const char *data_dir;   /* the config's: scrubbed out of failure messages */
+	const char *data_dir; /* the config's: scrubbed out of failure messages */
 };
 
 struct heap_ent {
-	int64_t at;             /* ms, monotonic: when r must be looked at */
+	int64_t at; /* ms, monotonic: when r must be looked at */
 	struct run *r;
 };
 
@@ -158,34 +160,33 @@ struct dispatcher {
 	CURLM *multi;
 	int wake_fd, sig_fd;
 	struct run_list lists[RL_COUNT];
-	struct heap_ent *heap;  /* runs with a timer, a binary min-heap by time */
+	struct heap_ent *heap; /* runs with a timer, a binary min-heap by time */
 	size_t heap_n, heap_cap;
-	struct run **due;       /* the runs one turn's timers woke */
+	struct run **due; /* the runs one turn's timers woke */
 	size_t due_cap;
-	struct run **hash;      /* runs by id */
+	struct run **hash; /* runs by id */
 	size_t hash_cap;
-	struct run *grave;      /* freed this turn */
-	int *running;           /* runs per configured backend */
-	int *inflight;          /* requests out per configured backend */
+	struct run *grave;	/* freed this turn */
+	int *running;		/* runs per configured backend */
+	int *inflight;		/* requests out per configured backend */
 	struct run_list *ready; /* RL_READY per configured backend */
-	int previews;           /* preview processes running */
+	int previews;		/* preview processes running */
 	struct write_batch batch;
-	int64_t dirty_since;    /* ms, monotonic: when RL_DIRTY last became non-empty */
-	int64_t write_hold;     /* ms, monotonic: no batch write before this (after a failed one) */
+	int64_t dirty_since; /* ms, monotonic: when RL_DIRTY last became non-empty */
+	int64_t write_hold;  /* ms, monotonic: no batch write before this (after a failed one) */
 	int stop;
 	int scan_now;
-	int64_t next_scan;      /* ms, monotonic */
-	int64_t last_scan;      /* ms, monotonic */
+	int64_t next_scan;	 /* ms, monotonic */
+	int64_t last_scan;	 /* ms, monotonic */
 	struct waiter **waiting; /* WAITING_BUCKETS chains, or NULL */
 	unsigned scan_gen;
-	int64_t next_sweep;     /* ms, monotonic: the next clean-up of data_dir/tmp */
+	int64_t next_sweep; /* ms, monotonic: the next clean-up of data_dir/tmp */
 	char content_dir[PATH_MAXLEN];
 	char tmp_dir[PATH_MAXLEN];
-	struct backend *be;     /* one per configured backend (cfg->backends order) */
-	int *be_ok;             /* whether its module's init succeeded */
+	struct backend *be;	      /* one per configured backend (cfg->backends order) */
+	int *be_ok;		      /* whether its module's init succeeded */
 	struct image_fetches fetches; /* input images given as URLs, being downloaded */
 };
-
 
 /* ---- runs.c ---- */
 int64_t disp_mono_ms(void);

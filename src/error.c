@@ -39,8 +39,8 @@ static void trim_utf8(char *s)
 		s[i - 1] = '\0';
 }
 
-void api_error_set(struct api_error *e, int status, const char *code,
-		   const char *param, const char *fmt, ...)
+void api_error_set(struct api_error *e, int status, const char *code, const char *param,
+		   const char *fmt, ...)
 {
 	e->status = status;
 	e->code = code;

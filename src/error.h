@@ -15,7 +15,7 @@ enum rg_err {
 	RG_ENOENT,   /* no such record */
 	RG_EEXIST,   /* record already exists */
 	RG_ESPACE,   /* storage full (map at its cap, or disk full) */
-	RG_EIO,      /* storage or file system failure */
+	RG_EIO,	     /* storage or file system failure */
 	RG_EINVAL,   /* invalid argument */
 	RG_ECONFIG,  /* bad configuration */
 	RG_ECORRUPT, /* a stored record cannot be read */
@@ -25,16 +25,15 @@ enum rg_err {
 const char *rg_strerror(enum rg_err err);
 
 struct api_error {
-	int status;        /* HTTP status; 0 = no error */
-	const char *code;  /* static string or NULL */
-	char param[128];   /* empty = null */
+	int status;	  /* HTTP status; 0 = no error */
+	const char *code; /* static string or NULL */
+	char param[128];  /* empty = null */
 	char message[768];
 };
 
 /* api_error_set fills e; param may be NULL; the message is printf-style. */
-void api_error_set(struct api_error *e, int status, const char *code,
-		   const char *param, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+void api_error_set(struct api_error *e, int status, const char *code, const char *param,
+		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* api_error_from_rg maps a storage failure to a 5xx (507 when full). */
 void api_error_from_rg(struct api_error *e, enum rg_err err);
 /* api_error_type: invalid_request_error, requests (429) or server_error. */

@@ -26,7 +26,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define BOUNDARY_MAX 70      /* RFC 2046 */
+#define BOUNDARY_MAX 70	      /* RFC 2046 */
 #define PART_HEADERS_MAX 8192 /* one part's whole header block */
 #define TEMP_NAME "reelgate-form-XXXXXX"
 
@@ -46,8 +46,7 @@ const char *form_strerror(enum form_err err)
 		[FORM_TRUNCATED] = "multipart body truncated",
 		[FORM_IO] = "temporary file write failed",
 	};
-	if ((size_t)err >= sizeof(names) / sizeof(names[0]) ||
-	    names[err] == NULL)
+	if ((size_t)err >= sizeof(names) / sizeof(names[0]) || names[err] == NULL)
 		return "unknown form error";
 	return names[err];
 }
@@ -62,8 +61,7 @@ static void set_err_field(struct form *f, const char *s, size_t len)
 	while (i < len) {
 		unsigned char c = (unsigned char)s[i];
 		size_t n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-		int ok = n <= len - i && codec_utf8_valid(s + i, n) &&
-			 c >= 0x20 && c != 0x7f;
+		int ok = n <= len - i && codec_utf8_valid(s + i, n) && c >= 0x20 && c != 0x7f;
 		if (!ok)
 			n = 1;
 		if (o + n >= sizeof(f->err_field))
@@ -80,9 +78,9 @@ static void set_err_field(struct form *f, const char *s, size_t len)
 
 /* form_fail records the message for err and returns err.  The caller sets
  * err_field first, so the message may quote it. */
-__attribute__((format(printf, 3, 4)))
-static enum form_err form_fail(struct form *f, enum form_err err,
-			       const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static enum form_err form_fail(struct form *f,
+								     enum form_err err,
+								     const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -93,7 +91,8 @@ static enum form_err form_fail(struct form *f, enum form_err err,
 
 static enum form_err fail_nomem(struct form *f)
 {
-	return form_fail(f, FORM_ENOMEM, "the server ran out of memory "
+	return form_fail(f, FORM_ENOMEM,
+			 "the server ran out of memory "
 			 "reading the form; try again");
 }
 
@@ -187,8 +186,8 @@ size_t form_count(const struct form *f, const char *name)
 
 char *form_claim_file(struct form *f, struct form_field *field)
 {
-	if (field < f->fields || field >= f->fields + f->count ||
-	    field->path == NULL || *claimed_flag(field->path))
+	if (field < f->fields || field >= f->fields + f->count || field->path == NULL ||
+	    *claimed_flag(field->path))
 		return NULL;
 	char *copy = strdup(field->path);
 	if (copy != NULL)
@@ -201,8 +200,7 @@ static enum form_err check_count(struct form *f, const struct form_limits *lim)
 {
 	if (f->count < lim->max_fields)
 		return FORM_OK;
-	return form_fail(f, FORM_TOO_MANY,
-			 "the form has more than %zu fields", lim->max_fields);
+	return form_fail(f, FORM_TOO_MANY, "the form has more than %zu fields", lim->max_fields);
 }
 
 /* check_name applies the rules every field name obeys, in either encoding. */
@@ -211,13 +209,17 @@ static enum form_err check_name(struct form *f, const char *name, size_t len,
 {
 	set_err_field(f, name, len);
 	if (len == 0)
-		return form_fail(f, FORM_SYNTAX, "a form field has an empty "
+		return form_fail(f, FORM_SYNTAX,
+				 "a form field has an empty "
 				 "name; every field needs one");
 	if (len > lim->max_name)
-		return form_fail(f, FORM_NAME_TOO_LONG, "a form field name is "
-				 "longer than %zu bytes", lim->max_name);
+		return form_fail(f, FORM_NAME_TOO_LONG,
+				 "a form field name is "
+				 "longer than %zu bytes",
+				 lim->max_name);
 	if (memchr(name, '\0', len) != NULL)
-		return form_fail(f, FORM_SYNTAX, "a form field name contains "
+		return form_fail(f, FORM_SYNTAX,
+				 "a form field name contains "
 				 "a NUL byte");
 	return FORM_OK;
 }
@@ -263,8 +265,8 @@ static size_t pct_decode(const char *in, size_t len, char *out, int plus_space)
 
 /* urlencoded_pair adds one name=value pair; with inplace the value is
  * decoded where it is (pair is then writable up to pair[len]). */
-static enum form_err urlencoded_pair(struct form *f, const char *pair,
-				     size_t len, const struct form_limits *lim, int inplace)
+static enum form_err urlencoded_pair(struct form *f, const char *pair, size_t len,
+				     const struct form_limits *lim, int inplace)
 {
 	const char *eq = memchr(pair, '=', len);
 	size_t raw_name_len = eq ? (size_t)(eq - pair) : len;
@@ -285,7 +287,8 @@ static enum form_err urlencoded_pair(struct form *f, const char *pair,
 	}
 	size_t name_len = pct_decode(pair, raw_name_len, fld.name, 1);
 	if (name_len == (size_t)-1) {
-		err = form_fail(f, FORM_SYNTAX, "a form field name has a bad "
+		err = form_fail(f, FORM_SYNTAX,
+				"a form field name has a bad "
 				"escape: '%%' must be followed by two hex "
 				"digits");
 		goto out;
@@ -294,15 +297,18 @@ static enum form_err urlencoded_pair(struct form *f, const char *pair,
 		goto out;
 	fld.value_len = pct_decode(raw_value, raw_value_len, fld.value, 1);
 	if (fld.value_len == (size_t)-1) {
-		err = form_fail(f, FORM_SYNTAX, "field \"%s\" has a bad "
+		err = form_fail(f, FORM_SYNTAX,
+				"field \"%s\" has a bad "
 				"escape: '%%' must be followed by two hex "
-				"digits", f->err_field);
+				"digits",
+				f->err_field);
 		goto out;
 	}
 	if (fld.value_len > lim->max_value) {
-		err = form_fail(f, FORM_VALUE_TOO_LONG, "field \"%s\" is "
-				"longer than %zu bytes", f->err_field,
-				lim->max_value);
+		err = form_fail(f, FORM_VALUE_TOO_LONG,
+				"field \"%s\" is "
+				"longer than %zu bytes",
+				f->err_field, lim->max_value);
 		goto out;
 	}
 	err = form_push(f, &fld);
@@ -311,16 +317,15 @@ out:
 	return err;
 }
 
-static enum form_err parse_urlencoded(struct form *f, const char *data,
-				      size_t len, const struct form_limits *lim, int inplace)
+static enum form_err parse_urlencoded(struct form *f, const char *data, size_t len,
+				      const struct form_limits *lim, int inplace)
 {
 	size_t i = 0;
 	while (i < len) {
 		const char *amp = memchr(data + i, '&', len - i);
 		size_t end = amp ? (size_t)(amp - data) : len;
 		if (end > i) {
-			enum form_err err =
-				urlencoded_pair(f, data + i, end - i, lim, inplace);
+			enum form_err err = urlencoded_pair(f, data + i, end - i, lim, inplace);
 			if (err != FORM_OK)
 				return err;
 		}
@@ -329,14 +334,14 @@ static enum form_err parse_urlencoded(struct form *f, const char *data,
 	return FORM_OK;
 }
 
-enum form_err form_parse_urlencoded(struct form *f, const char *data,
-				    size_t len, const struct form_limits *lim)
+enum form_err form_parse_urlencoded(struct form *f, const char *data, size_t len,
+				    const struct form_limits *lim)
 {
 	return parse_urlencoded(f, data, len, lim, 0);
 }
 
-enum form_err form_parse_urlencoded_inplace(struct form *f, char *data,
-					    size_t len, const struct form_limits *lim)
+enum form_err form_parse_urlencoded_inplace(struct form *f, char *data, size_t len,
+					    const struct form_limits *lim)
 {
 	return parse_urlencoded(f, data, len, lim, 1);
 }
@@ -357,8 +362,7 @@ static const char *skip_ows(const char *s)
 
 static int is_tchar(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') ||
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
@@ -379,7 +383,7 @@ static int token_is(const char *s, size_t len, const char *word)
 struct param {
 	const char *name; /* points into the header value */
 	size_t name_len;
-	char *value;      /* unquoted, NUL-terminated; in the caller's scratch */
+	char *value; /* unquoted, NUL-terminated; in the caller's scratch */
 	size_t value_len;
 };
 
@@ -437,32 +441,32 @@ static int next_param(const char **sp, struct param *p, char *scratch)
 /* ---- multipart/form-data ----------------------------------------------- */
 
 enum mp_state {
-	MP_PREAMBLE,    /* before the first delimiter: discarded */
+	MP_PREAMBLE,	/* before the first delimiter: discarded */
 	MP_DELIM_AFTER, /* a whole delimiter matched; what follows decides */
-	MP_DELIM_DASH,  /* delimiter and one '-': maybe the closing one */
-	MP_DELIM_PAD,   /* transport padding (spaces) after a delimiter */
-	MP_DELIM_CR,    /* CR after a delimiter; LF must follow */
-	MP_HEADERS,     /* a part's header block */
-	MP_BODY,        /* a part's content */
-	MP_EPILOGUE,    /* after the closing delimiter: discarded */
-	MP_FAILED,      /* an error was returned; it is returned again */
+	MP_DELIM_DASH,	/* delimiter and one '-': maybe the closing one */
+	MP_DELIM_PAD,	/* transport padding (spaces) after a delimiter */
+	MP_DELIM_CR,	/* CR after a delimiter; LF must follow */
+	MP_HEADERS,	/* a part's header block */
+	MP_BODY,	/* a part's content */
+	MP_EPILOGUE,	/* after the closing delimiter: discarded */
+	MP_FAILED,	/* an error was returned; it is returned again */
 };
 
 struct multipart {
-	struct form *form;       /* borrowed: receives the finished parts */
-	struct form_limits lim;  /* tmp_dir borrowed */
+	struct form *form;		  /* borrowed: receives the finished parts */
+	struct form_limits lim;		  /* tmp_dir borrowed */
 	char delim[4 + BOUNDARY_MAX + 1]; /* "\r\n--" boundary */
 	size_t delim_len;
-	size_t matched;          /* bytes of delim matched so far */
+	size_t matched; /* bytes of delim matched so far */
 	enum mp_state state;
-	enum form_err err;       /* when state == MP_FAILED */
-	int in_part;             /* the current part's body is being read */
-	int seen_delim;          /* some delimiter line was found */
-	struct buf head;         /* the current part's header block */
-	struct form_field part;  /* owned until pushed into form */
-	struct buf text;         /* a text part's value */
-	FILE *file;              /* a file part's temporary file */
-	char file_buf[1 << 16];  /* its stdio buffer: 64 KiB writes */
+	enum form_err err;	/* when state == MP_FAILED */
+	int in_part;		/* the current part's body is being read */
+	int seen_delim;		/* some delimiter line was found */
+	struct buf head;	/* the current part's header block */
+	struct form_field part; /* owned until pushed into form */
+	struct buf text;	/* a text part's value */
+	FILE *file;		/* a file part's temporary file */
+	char file_buf[1 << 16]; /* its stdio buffer: 64 KiB writes */
 };
 
 static enum form_err bad_boundary(struct form *f, const char *msg)
@@ -473,8 +477,7 @@ static enum form_err bad_boundary(struct form *f, const char *msg)
 
 static int is_bchar(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') ||
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	       (c != '\0' && strchr("'()+_,-./:=? ", c) != NULL);
 }
 
@@ -482,15 +485,15 @@ static enum form_err check_boundary(struct form *f, const char *b, size_t len)
 {
 	if (len < 1 || len > BOUNDARY_MAX)
 		return bad_boundary(f, "the multipart boundary must be 1 to "
-				    "70 characters long");
+				       "70 characters long");
 	for (size_t i = 0; i < len; i++)
 		if (!is_bchar((unsigned char)b[i]))
 			return bad_boundary(f, "the multipart boundary may "
-					    "only hold letters, digits, "
-					    "spaces and '()+_,-./:=?");
+					       "only hold letters, digits, "
+					       "spaces and '()+_,-./:=?");
 	if (b[len - 1] == ' ')
 		return bad_boundary(f, "the multipart boundary must not end "
-				    "with a space");
+				       "with a space");
 	return FORM_OK;
 }
 
@@ -501,12 +504,10 @@ static enum form_err find_boundary(struct multipart *mp, const char *ct)
 	struct form *f = mp->form;
 	const char *s = skip_ows(ct);
 	size_t type_len = token_len(s);
-	if (type_len == 0 || s[type_len] != '/' ||
-	    !token_is(s, type_len, "multipart") ||
-	    !token_is(s + type_len + 1, token_len(s + type_len + 1),
-		      "form-data"))
+	if (type_len == 0 || s[type_len] != '/' || !token_is(s, type_len, "multipart") ||
+	    !token_is(s + type_len + 1, token_len(s + type_len + 1), "form-data"))
 		return bad_boundary(f, "the Content-Type is not "
-				    "multipart/form-data");
+				       "multipart/form-data");
 	s += type_len + 1 + token_len(s + type_len + 1);
 
 	char *scratch = malloc(strlen(s) + 1);
@@ -521,7 +522,7 @@ static enum form_err find_boundary(struct multipart *mp, const char *ct)
 			continue;
 		if (found) {
 			err = bad_boundary(f, "the Content-Type has two "
-					   "boundary parameters");
+					      "boundary parameters");
 			break;
 		}
 		if ((err = check_boundary(f, p.value, p.value_len)) != FORM_OK)
@@ -537,15 +538,14 @@ static enum form_err find_boundary(struct multipart *mp, const char *ct)
 		return err;
 	if (rc < 0)
 		return bad_boundary(f, "the Content-Type parameters are "
-				    "malformed; send boundary=... after a ';'");
+				       "malformed; send boundary=... after a ';'");
 	if (!found)
 		return bad_boundary(f, "the multipart/form-data Content-Type "
-				    "has no boundary parameter");
+				       "has no boundary parameter");
 	return FORM_OK;
 }
 
-enum form_err multipart_new(struct multipart **out, struct form *f,
-			    const char *content_type,
+enum form_err multipart_new(struct multipart **out, struct form *f, const char *content_type,
 			    const struct form_limits *lim)
 {
 	*out = NULL;
@@ -603,7 +603,8 @@ static void blame_part(struct multipart *mp)
 static enum form_err part_fail_io(struct multipart *mp)
 {
 	blame_part(mp);
-	return form_fail(mp->form, FORM_IO, "the server could not store the "
+	return form_fail(mp->form, FORM_IO,
+			 "the server could not store the "
 			 "uploaded file \"%s\"; try again later",
 			 mp->form->err_field);
 }
@@ -635,7 +636,8 @@ static enum form_err emit(struct multipart *mp, const char *p, size_t n)
 	if (mp->file != NULL) {
 		if (n > mp->lim.max_file - mp->part.file_size) {
 			blame_part(mp);
-			return form_fail(f, FORM_FILE_TOO_LARGE, "file \"%s\" "
+			return form_fail(f, FORM_FILE_TOO_LARGE,
+					 "file \"%s\" "
 					 "is larger than %zu bytes",
 					 f->err_field, mp->lim.max_file);
 		}
@@ -647,9 +649,10 @@ static enum form_err emit(struct multipart *mp, const char *p, size_t n)
 	}
 	if (n > mp->text.limit - mp->text.len) {
 		blame_part(mp);
-		return form_fail(f, FORM_VALUE_TOO_LONG, "field \"%s\" is "
-				 "longer than %zu bytes", f->err_field,
-				 mp->lim.max_value);
+		return form_fail(f, FORM_VALUE_TOO_LONG,
+				 "field \"%s\" is "
+				 "longer than %zu bytes",
+				 f->err_field, mp->lim.max_value);
 	}
 	if (buf_append(&mp->text, p, n) < 0)
 		return fail_nomem(f);
@@ -659,8 +662,7 @@ static enum form_err emit(struct multipart *mp, const char *p, size_t n)
 /* scan_content looks for the delimiter in preamble or part content,
  * handing everything else to emit.  Returns the bytes consumed; stops after
  * a whole delimiter (state MP_DELIM_AFTER) or an error. */
-static size_t scan_content(struct multipart *mp, const char *p, size_t n,
-			   enum form_err *err)
+static size_t scan_content(struct multipart *mp, const char *p, size_t n, enum form_err *err)
 {
 	size_t i = 0;
 	while (i < n) {
@@ -678,7 +680,8 @@ static size_t scan_content(struct multipart *mp, const char *p, size_t n,
 				run = n - i;
 				size_t from = n - i >= mp->delim_len ? n - mp->delim_len + 1 : i;
 				const char *cr = memchr(p + from, '\r', n - from);
-				while (cr != NULL && memcmp(cr, mp->delim, (size_t)(p + n - cr)) != 0)
+				while (cr != NULL &&
+				       memcmp(cr, mp->delim, (size_t)(p + n - cr)) != 0)
 					cr = memchr(cr + 1, '\r', (size_t)(p + n - cr - 1));
 				if (cr != NULL) {
 					held = (size_t)(p + n - cr);
@@ -785,8 +788,7 @@ static size_t ext_filename(char *v, size_t len)
 	if (q2 == NULL || !token_is(v, (size_t)(q1 - v), "utf-8"))
 		return (size_t)-1;
 	size_t n = pct_decode(q2 + 1, (size_t)(v + len - q2 - 1), v, 0);
-	if (n == (size_t)-1 || memchr(v, '\0', n) != NULL ||
-	    !codec_utf8_valid(v, n))
+	if (n == (size_t)-1 || memchr(v, '\0', n) != NULL || !codec_utf8_valid(v, n))
 		return (size_t)-1;
 	return n;
 }
@@ -798,9 +800,10 @@ static enum form_err disposition(struct multipart *mp, const char *value)
 	const char *s = value;
 	size_t type_len = token_len(s);
 	if (!token_is(s, type_len, "form-data"))
-		return syntax(mp, "a part's Content-Disposition must be "
-			      "form-data, not \"%.*s\"", (int)(type_len < 40 ?
-			      type_len : 40), s);
+		return syntax(mp,
+			      "a part's Content-Disposition must be "
+			      "form-data, not \"%.*s\"",
+			      (int)(type_len < 40 ? type_len : 40), s);
 	s += type_len;
 
 	char *scratch = malloc(strlen(s) + 1);
@@ -821,9 +824,10 @@ static enum form_err disposition(struct multipart *mp, const char *value)
 		else
 			continue;
 		if (*dst != NULL) {
-			err = syntax(mp, "a part's Content-Disposition has "
-				     "two %.*s parameters", (int)p.name_len,
-				     p.name);
+			err = syntax(mp,
+				     "a part's Content-Disposition has "
+				     "two %.*s parameters",
+				     (int)p.name_len, p.name);
 			break;
 		}
 		if ((*dst = dup_n(p.value, p.value_len)) == NULL) {
@@ -834,12 +838,12 @@ static enum form_err disposition(struct multipart *mp, const char *value)
 	free(scratch);
 	if (err == FORM_OK && rc < 0)
 		err = syntax(mp, "a part's Content-Disposition is malformed; "
-			     "expected form-data; name=\"...\"");
+				 "expected form-data; name=\"...\"");
 	if (err == FORM_OK && ext != NULL) {
 		size_t n = ext_filename(ext, strlen(ext));
 		if (n == (size_t)-1) {
 			err = syntax(mp, "a part's filename* is not "
-				     "UTF-8''percent-encoded UTF-8");
+					 "UTF-8''percent-encoded UTF-8");
 		} else {
 			free(mp->part.filename);
 			mp->part.filename = ext;
@@ -856,7 +860,7 @@ static enum form_err transfer_encoding(struct multipart *mp, const char *v)
 	    strcasecmp(v, "7bit") == 0)
 		return FORM_OK;
 	return syntax(mp, "a part's Content-Transfer-Encoding is not "
-		      "supported; send the raw bytes without one");
+			  "supported; send the raw bytes without one");
 }
 
 /* header_line handles one unfolded "Name: value" line of a part. */
@@ -865,7 +869,7 @@ static enum form_err header_line(struct multipart *mp, char *line, int *seen)
 	size_t name_len = token_len(line);
 	if (name_len == 0 || line[name_len] != ':')
 		return syntax(mp, "a part header line is not \"Name: "
-			      "value\"");
+				  "value\"");
 	char *value = (char *)skip_ows(line + name_len + 1);
 	size_t vlen = strlen(value);
 	while (vlen > 0 && is_ows(value[vlen - 1]))
@@ -874,13 +878,13 @@ static enum form_err header_line(struct multipart *mp, char *line, int *seen)
 	if (token_is(line, name_len, "Content-Disposition")) {
 		if (seen[0]++)
 			return syntax(mp, "a part has two Content-Disposition "
-				      "headers");
+					  "headers");
 		return disposition(mp, value);
 	}
 	if (token_is(line, name_len, "Content-Type")) {
 		if (seen[1]++)
 			return syntax(mp, "a part has two Content-Type "
-				      "headers");
+					  "headers");
 		if (vlen == 0)
 			return FORM_OK;
 		mp->part.content_type = dup_n(value, vlen);
@@ -904,7 +908,7 @@ static enum form_err parse_headers(struct multipart *mp)
 			i++;
 		else if ((c < 0x20 && c != '\t') || c == 0x7f)
 			return syntax(mp, "a part header holds a control "
-				      "character");
+					  "character");
 	}
 	/* Unfold continuation lines (RFC 5322 obs-fold). */
 	for (size_t i = 0; i + 2 < len; i++)
@@ -925,11 +929,11 @@ static enum form_err parse_headers(struct multipart *mp)
 	}
 	if (!seen[0])
 		return syntax(mp, "a part has no Content-Disposition header; "
-			      "send Content-Disposition: form-data; "
-			      "name=\"...\"");
+				  "send Content-Disposition: form-data; "
+				  "name=\"...\"");
 	if (mp->part.name == NULL)
 		return syntax(mp, "a part has no name; its "
-			      "Content-Disposition needs name=\"...\"");
+				  "Content-Disposition needs name=\"...\"");
 	return FORM_OK;
 }
 
@@ -981,28 +985,26 @@ static enum form_err part_begin(struct multipart *mp)
 
 /* read_headers collects header bytes up to the blank line.  Returns the
  * bytes consumed. */
-static size_t read_headers(struct multipart *mp, const char *p, size_t n,
-			   enum form_err *err)
+static size_t read_headers(struct multipart *mp, const char *p, size_t n, enum form_err *err)
 {
 	const char *lf = memchr(p, '\n', n);
 	size_t run = lf ? (size_t)(lf - p) + 1 : n;
 	struct buf *h = &mp->head;
 	if (buf_append(h, p, run) < 0) {
-		*err = h->len + run > h->limit ?
-		       syntax(mp, "a part's headers are longer than %d bytes",
-			      PART_HEADERS_MAX) :
-		       fail_nomem(mp->form);
+		*err = h->len + run > h->limit
+			       ? syntax(mp, "a part's headers are longer than %d bytes",
+					PART_HEADERS_MAX)
+			       : fail_nomem(mp->form);
 		return run;
 	}
 	if (lf == NULL)
 		return run;
 	if (h->len < 2 || h->data[h->len - 2] != '\r') {
 		*err = syntax(mp, "part header lines must end with CRLF, not "
-			      "a bare LF");
+				  "a bare LF");
 		return run;
 	}
-	if (h->len == 2 || (h->len >= 4 &&
-			    memcmp(h->data + h->len - 4, "\r\n\r\n", 4) == 0)) {
+	if (h->len == 2 || (h->len >= 4 && memcmp(h->data + h->len - 4, "\r\n\r\n", 4) == 0)) {
 		*err = part_begin(mp);
 		mp->state = MP_BODY;
 		mp->matched = 0;
@@ -1012,14 +1014,12 @@ static size_t read_headers(struct multipart *mp, const char *p, size_t n,
 
 /* step consumes bytes at p for the current state; returns how many (0 only
  * after a state change that looks at the same byte again). */
-static size_t step(struct multipart *mp, const char *p, size_t n,
-		   enum form_err *err)
+static size_t step(struct multipart *mp, const char *p, size_t n, enum form_err *err)
 {
 	char c = p[0];
 	switch (mp->state) {
 	case MP_PREAMBLE:
-	case MP_BODY:
-		return scan_content(mp, p, n, err);
+	case MP_BODY: return scan_content(mp, p, n, err);
 	case MP_DELIM_AFTER:
 		if (c == '-') {
 			mp->state = MP_DELIM_DASH;
@@ -1028,8 +1028,10 @@ static size_t step(struct multipart *mp, const char *p, size_t n,
 		if (c == '\n') {
 			/* Content never holds the delimiter (RFC 2046), so
 			 * this is a client ending lines with a bare LF. */
-			*err = syntax(mp, "the boundary line %s must end "
-				      "with CRLF, not a bare LF", mp->delim + 2);
+			*err = syntax(mp,
+				      "the boundary line %s must end "
+				      "with CRLF, not a bare LF",
+				      mp->delim + 2);
 			return 1;
 		}
 		if (c != '\r' && !is_ows(c)) {
@@ -1051,29 +1053,30 @@ static size_t step(struct multipart *mp, const char *p, size_t n,
 		if (c == '\r')
 			mp->state = MP_DELIM_CR;
 		else if (!is_ows(c))
-			*err = syntax(mp, "a boundary line has bytes after "
-				      "the boundary %s", mp->delim + 2);
+			*err = syntax(mp,
+				      "a boundary line has bytes after "
+				      "the boundary %s",
+				      mp->delim + 2);
 		return 1;
 	case MP_DELIM_CR:
 		if (c != '\n') {
-			*err = syntax(mp, "the boundary line %s must end "
-				      "with CRLF", mp->delim + 2);
+			*err = syntax(mp,
+				      "the boundary line %s must end "
+				      "with CRLF",
+				      mp->delim + 2);
 			return 1;
 		}
 		buf_reset(&mp->head);
 		mp->state = MP_HEADERS;
 		return 1;
-	case MP_HEADERS:
-		return read_headers(mp, p, n, err);
+	case MP_HEADERS: return read_headers(mp, p, n, err);
 	case MP_EPILOGUE:
-	case MP_FAILED:
-		break;
+	case MP_FAILED: break;
 	}
 	return n;
 }
 
-enum form_err multipart_feed(struct multipart *mp, const char *data,
-			     size_t len)
+enum form_err multipart_feed(struct multipart *mp, const char *data, size_t len)
 {
 	if (mp->state == MP_FAILED)
 		return mp->err;
@@ -1097,10 +1100,13 @@ enum form_err multipart_finish(struct multipart *mp)
 		return FORM_OK;
 	blame_part(mp);
 	if (mp->seen_delim)
-		form_fail(f, FORM_TRUNCATED, "the multipart body ended before "
-			  "the closing boundary %s--", mp->delim + 2);
+		form_fail(f, FORM_TRUNCATED,
+			  "the multipart body ended before "
+			  "the closing boundary %s--",
+			  mp->delim + 2);
 	else
-		form_fail(f, FORM_TRUNCATED, "the multipart body has no "
+		form_fail(f, FORM_TRUNCATED,
+			  "the multipart body has no "
 			  "boundary line %s (from the Content-Type)",
 			  mp->delim + 2);
 	mp->state = MP_FAILED;

@@ -16,34 +16,34 @@
 
 enum form_err {
 	FORM_OK = 0,
-	FORM_ENOMEM,        /* out of memory */
-	FORM_TOO_MANY,      /* more fields / parts than max_fields */
-	FORM_NAME_TOO_LONG, /* a field name over max_name */
-	FORM_VALUE_TOO_LONG,/* a text value over max_value */
-	FORM_FILE_TOO_LARGE,/* a file part over max_file */
-	FORM_SYNTAX,        /* malformed encoding (bad %xx, bad part headers...) */
-	FORM_BOUNDARY,      /* multipart Content-Type without a usable boundary */
-	FORM_TRUNCATED,     /* body ended before the closing boundary */
-	FORM_IO,            /* writing a temporary file failed */
+	FORM_ENOMEM,	     /* out of memory */
+	FORM_TOO_MANY,	     /* more fields / parts than max_fields */
+	FORM_NAME_TOO_LONG,  /* a field name over max_name */
+	FORM_VALUE_TOO_LONG, /* a text value over max_value */
+	FORM_FILE_TOO_LARGE, /* a file part over max_file */
+	FORM_SYNTAX,	     /* malformed encoding (bad %xx, bad part headers...) */
+	FORM_BOUNDARY,	     /* multipart Content-Type without a usable boundary */
+	FORM_TRUNCATED,	     /* body ended before the closing boundary */
+	FORM_IO,	     /* writing a temporary file failed */
 };
 
 struct form_limits {
-	size_t max_fields; /* fields (urlencoded pairs or multipart parts) */
-	size_t max_name;   /* bytes in one field name */
-	size_t max_value;  /* bytes in one text value */
-	size_t max_file;   /* bytes in one file part */
+	size_t max_fields;   /* fields (urlencoded pairs or multipart parts) */
+	size_t max_name;     /* bytes in one field name */
+	size_t max_value;    /* bytes in one text value */
+	size_t max_file;     /* bytes in one file part */
 	const char *tmp_dir; /* where file parts are written (must exist) */
 };
 
 struct form_field {
-	char *name;        /* decoded, NUL-terminated */
-	char *value;       /* text fields: decoded bytes + NUL; NULL for files */
-	size_t value_len;  /* bytes in value, not counting the NUL */
-	char *filename;    /* file parts: the filename= given, else NULL */
-	char *content_type;/* multipart parts: the part's Content-Type, else NULL */
-	char *path;        /* file parts: temporary file holding the bytes */
-	size_t file_size;  /* file parts: bytes in the temporary file */
-	int value_borrowed;/* value points into the caller's body, not owned */
+	char *name;	    /* decoded, NUL-terminated */
+	char *value;	    /* text fields: decoded bytes + NUL; NULL for files */
+	size_t value_len;   /* bytes in value, not counting the NUL */
+	char *filename;	    /* file parts: the filename= given, else NULL */
+	char *content_type; /* multipart parts: the part's Content-Type, else NULL */
+	char *path;	    /* file parts: temporary file holding the bytes */
+	size_t file_size;   /* file parts: bytes in the temporary file */
+	int value_borrowed; /* value points into the caller's body, not owned */
 };
 
 /* A multipart part is a file part when it carries filename=; text otherwise. */
@@ -75,25 +75,23 @@ char *form_claim_file(struct form *f, struct form_field *field);
 /* Parses application/x-www-form-urlencoded bytes (also used for query
  * strings): '&'-separated name=value pairs, '+' is a space, %XX decoded.  A
  * pair without '=' has an empty value; empty pairs are skipped. */
-enum form_err form_parse_urlencoded(struct form *f, const char *data,
-				    size_t len, const struct form_limits *lim);
+enum form_err form_parse_urlencoded(struct form *f, const char *data, size_t len,
+				    const struct form_limits *lim);
 /* form_parse_urlencoded_inplace is the same for a body the caller keeps:
  * values are decoded within data (which must have a writable byte at
  * data[len] and outlive f) instead of copied, so a large body is never held
  * twice. */
-enum form_err form_parse_urlencoded_inplace(struct form *f, char *data,
-					    size_t len, const struct form_limits *lim);
+enum form_err form_parse_urlencoded_inplace(struct form *f, char *data, size_t len,
+					    const struct form_limits *lim);
 
 /* Streaming multipart/form-data.  content_type is the whole request header
  * value (boundary parameter quoted or not, case-insensitive names). */
 struct multipart;
-enum form_err multipart_new(struct multipart **out, struct form *f,
-			    const char *content_type,
+enum form_err multipart_new(struct multipart **out, struct form *f, const char *content_type,
 			    const struct form_limits *lim);
 /* multipart_feed consumes the next len bytes of the body; chunks may split
  * anywhere, including inside a boundary or a header line. */
-enum form_err multipart_feed(struct multipart *mp, const char *data,
-			     size_t len);
+enum form_err multipart_feed(struct multipart *mp, const char *data, size_t len);
 /* multipart_finish checks the body ended with the closing boundary. */
 enum form_err multipart_finish(struct multipart *mp);
 void multipart_free(struct multipart *mp);

@@ -18,22 +18,55 @@
 /* The parameters a request is read from, found in one pass over the
  * environment: FCGX_GetParam scans all of it for each name asked. */
 enum param {
-	P_METHOD, P_REQUEST_URI, P_DOCUMENT_URI, P_SCRIPT_NAME, P_PATH_INFO, P_QUERY_STRING,
-	P_CONTENT_TYPE, P_CONTENT_LENGTH, P_AUTHORIZATION, P_IDEMPOTENCY_KEY, P_RANGE,
-	P_SERVER_SOFTWARE, P_HTTPS, P_REQUEST_SCHEME, P_HOST, P_SERVER_NAME, P_SERVER_PORT,
-	P_REQUEST_ID, P_UNIQUE_ID, P_COUNT
+	P_METHOD,
+	P_REQUEST_URI,
+	P_DOCUMENT_URI,
+	P_SCRIPT_NAME,
+	P_PATH_INFO,
+	P_QUERY_STRING,
+	P_CONTENT_TYPE,
+	P_CONTENT_LENGTH,
+	P_AUTHORIZATION,
+	P_IDEMPOTENCY_KEY,
+	P_RANGE,
+	P_SERVER_SOFTWARE,
+	P_HTTPS,
+	P_REQUEST_SCHEME,
+	P_HOST,
+	P_SERVER_NAME,
+	P_SERVER_PORT,
+	P_REQUEST_ID,
+	P_UNIQUE_ID,
+	P_COUNT
 };
 
-#define NAME(s) { s, sizeof(s) - 1 }
+#define NAME(s)                                                                                    \
+	{                                                                                          \
+		s, sizeof(s) - 1                                                                   \
+	}
 static const struct {
 	const char *name;
 	size_t len;
 } param_names[P_COUNT] = {
-	NAME("REQUEST_METHOD"), NAME("REQUEST_URI"), NAME("DOCUMENT_URI"), NAME("SCRIPT_NAME"),
-	NAME("PATH_INFO"), NAME("QUERY_STRING"), NAME("CONTENT_TYPE"), NAME("CONTENT_LENGTH"),
-	NAME("HTTP_AUTHORIZATION"), NAME("HTTP_IDEMPOTENCY_KEY"), NAME("HTTP_RANGE"),
-	NAME("SERVER_SOFTWARE"), NAME("HTTPS"), NAME("REQUEST_SCHEME"), NAME("HTTP_HOST"),
-	NAME("SERVER_NAME"), NAME("SERVER_PORT"), NAME("REQUEST_ID"), NAME("UNIQUE_ID"),
+	NAME("REQUEST_METHOD"),
+	NAME("REQUEST_URI"),
+	NAME("DOCUMENT_URI"),
+	NAME("SCRIPT_NAME"),
+	NAME("PATH_INFO"),
+	NAME("QUERY_STRING"),
+	NAME("CONTENT_TYPE"),
+	NAME("CONTENT_LENGTH"),
+	NAME("HTTP_AUTHORIZATION"),
+	NAME("HTTP_IDEMPOTENCY_KEY"),
+	NAME("HTTP_RANGE"),
+	NAME("SERVER_SOFTWARE"),
+	NAME("HTTPS"),
+	NAME("REQUEST_SCHEME"),
+	NAME("HTTP_HOST"),
+	NAME("SERVER_NAME"),
+	NAME("SERVER_PORT"),
+	NAME("REQUEST_ID"),
+	NAME("UNIQUE_ID"),
 };
 #undef NAME
 
@@ -89,8 +122,8 @@ static void make_base_url(const char *const v[P_COUNT], char out[BASE_MAX])
 		const char *name = v[P_SERVER_NAME];
 		const char *port = v[P_SERVER_PORT];
 		snprintf(hostbuf, sizeof(hostbuf), "%s%s%s",
-			 name && strlen(name) < 200 ? name : "localhost",
-			 port ? ":" : "", port && strlen(port) < 8 ? port : "");
+			 name && strlen(name) < 200 ? name : "localhost", port ? ":" : "",
+			 port && strlen(port) < 8 ? port : "");
 		host = hostbuf;
 	}
 	const char *sch = tls ? "https://" : "http://";
@@ -141,10 +174,12 @@ static int keep_strings(struct http_request *r, struct kept *k, size_t n)
 	return 0;
 }
 
-#define KEEP(str, fld) { (str), (str) ? strlen(str) : 0, &r->fld }
+#define KEEP(str, fld)                                                                             \
+	{                                                                                          \
+		(str), (str) ? strlen(str) : 0, &r->fld                                            \
+	}
 
-int http_request_from_fcgx(struct http_request *r, FCGX_Request *req,
-			   const char *public_url)
+int http_request_from_fcgx(struct http_request *r, FCGX_Request *req, const char *public_url)
 {
 	const char *v[P_COUNT];
 	read_params(req->envp, v);
@@ -231,8 +266,7 @@ long http_read(struct http_request *r, char *out, size_t n)
 	return got;
 }
 
-int http_read_all(struct http_request *r, struct buf *out, size_t limit,
-		  struct api_error *e)
+int http_read_all(struct http_request *r, struct buf *out, size_t limit, struct api_error *e)
 {
 	if (r->content_length > (long long)limit) {
 		api_error_set(e, 413, "request_too_large", NULL,
@@ -257,9 +291,10 @@ int http_read_all(struct http_request *r, struct buf *out, size_t limit,
 		}
 	}
 	if (r->content_length > 0 && r->body_read < (size_t)r->content_length) {
-		api_error_set(e, 400, "invalid_body", NULL,
-			      "The request body ended after %zu of the %lld bytes its Content-Length announced.",
-			      r->body_read, r->content_length);
+		api_error_set(
+			e, 400, "invalid_body", NULL,
+			"The request body ended after %zu of the %lld bytes its Content-Length announced.",
+			r->body_read, r->content_length);
 		return -1;
 	}
 	return 0;
@@ -303,7 +338,9 @@ void http_error(struct http_response *res, const struct api_error *e)
 	buf_reset(&res->body);
 	if (api_error_json(e, &res->body) < 0) {
 		buf_reset(&res->body);
-		buf_puts(&res->body, "{\"error\":{\"message\":\"error\",\"type\":\"server_error\",\"param\":null,\"code\":null}}");
+		buf_puts(
+			&res->body,
+			"{\"error\":{\"message\":\"error\",\"type\":\"server_error\",\"param\":null,\"code\":null}}");
 	}
 }
 
@@ -353,7 +390,8 @@ static int send_file(FCGX_Stream *out, struct http_response *res)
 	char chunk[65536];
 	long long left = res->file_length;
 	while (left > 0) {
-		ssize_t n = read(fd, chunk, left < (long long)sizeof(chunk) ? (size_t)left : sizeof(chunk));
+		ssize_t n = read(fd, chunk,
+				 left < (long long)sizeof(chunk) ? (size_t)left : sizeof(chunk));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -392,8 +430,9 @@ int http_send(FCGX_Request *req, struct http_response *res, const char *request_
 	if (res->headers.len > 0)
 		rc |= buf_append(&head, res->headers.data, res->headers.len);
 	if (!res->delegated) { /* else the web server knows the file's length */
-		unsigned long long len = res->file_path == NULL ? res->body.len
-							      : (unsigned long long)res->file_length;
+		unsigned long long len = res->file_path == NULL
+						 ? res->body.len
+						 : (unsigned long long)res->file_length;
 		rc |= buf_puts(&head, "Content-Length: ") | put_decimal(&head, len) |
 		      buf_puts(&head, "\r\n");
 	}

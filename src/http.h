@@ -14,38 +14,37 @@
 #include "error.h"
 
 struct http_request {
-	FCGX_Request *fcgx;       /* borrowed; NULL in tests */
-	char *strings;            /* owned: the one block the strings below are copied into */
-	char *method;             /* copies of the parameters (in strings) */
-	char *path;               /* REQUEST_URI up to '?', not decoded */
-	char *query;              /* after '?', or "" */
-	char *content_type;       /* or NULL */
-	char *authorization;      /* or NULL */
-	char *idempotency_key;    /* or NULL */
-	char *base_url;           /* scheme://host[:port] the client used */
-	char *range;              /* Range header, or NULL */
-	int behind_apache;        /* SERVER_SOFTWARE says Apache */
+	FCGX_Request *fcgx;    /* borrowed; NULL in tests */
+	char *strings;	       /* owned: the one block the strings below are copied into */
+	char *method;	       /* copies of the parameters (in strings) */
+	char *path;	       /* REQUEST_URI up to '?', not decoded */
+	char *query;	       /* after '?', or "" */
+	char *content_type;    /* or NULL */
+	char *authorization;   /* or NULL */
+	char *idempotency_key; /* or NULL */
+	char *base_url;	       /* scheme://host[:port] the client used */
+	char *range;	       /* Range header, or NULL */
+	int behind_apache;     /* SERVER_SOFTWARE says Apache */
 	char request_id[40];
 	long long content_length; /* -1 when absent */
-	int bad_length;           /* CONTENT_LENGTH present but not a number */
-	size_t body_read;         /* body bytes consumed so far */
+	int bad_length;		  /* CONTENT_LENGTH present but not a number */
+	size_t body_read;	  /* body bytes consumed so far */
 };
 
 struct http_response {
 	int status;
 	const char *content_type; /* static; default application/json */
-	struct buf headers;       /* extra header lines, each ending \r\n */
+	struct buf headers;	  /* extra header lines, each ending \r\n */
 	struct buf body;
-	const char *file_path;    /* when set, the body is this file (worker streams it) */
-	char file_buf[4200];      /* storage for file_path */
-	long long file_offset;    /* first byte to send */
-	long long file_length;    /* bytes to send */
-	int delegated;            /* the web server sends the body (X-Accel-Redirect, X-Sendfile) */
+	const char *file_path; /* when set, the body is this file (worker streams it) */
+	char file_buf[4200];   /* storage for file_path */
+	long long file_offset; /* first byte to send */
+	long long file_length; /* bytes to send */
+	int delegated;	       /* the web server sends the body (X-Accel-Redirect, X-Sendfile) */
 };
 
 /* http_request_from_fcgx copies what the handlers need out of req's env. */
-int http_request_from_fcgx(struct http_request *r, FCGX_Request *req,
-			   const char *public_url);
+int http_request_from_fcgx(struct http_request *r, FCGX_Request *req, const char *public_url);
 void http_request_deinit(struct http_request *r);
 
 /* http_read reads up to n body bytes (never past CONTENT_LENGTH); returns
@@ -53,8 +52,7 @@ void http_request_deinit(struct http_request *r);
 long http_read(struct http_request *r, char *out, size_t n);
 /* http_read_all reads the whole body into out, refusing (413) a body over
  * limit and (400) one shorter than its CONTENT_LENGTH. */
-int http_read_all(struct http_request *r, struct buf *out, size_t limit,
-		  struct api_error *e);
+int http_read_all(struct http_request *r, struct buf *out, size_t limit, struct api_error *e);
 /* http_drain discards what is left of the body, up to max bytes, so the web
  * server is never cut off in the middle of sending it. */
 void http_drain(struct http_request *r, size_t max);

@@ -102,8 +102,7 @@ int id_video_valid(const char *s, size_t len)
 		return 0;
 	for (size_t i = 6; i < len; i++) {
 		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9')))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
 			return 0;
 	}
 	return 1;

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define ID_VIDEO_LEN 38 /* strlen("video_") + 32 */
-#define ID_MAX 64       /* room for any id reelgate makes, with its NUL */
+#define ID_MAX 64	/* room for any id reelgate makes, with its NUL */
 
 /* id_random fills out with len bytes from getrandom(); 0 or -1. */
 int id_random(void *out, size_t len);
@@ -22,8 +22,7 @@ void id_video_at(char out[ID_MAX], uint64_t ms, const uint8_t rnd[10]);
  * id so far, or NULL): when the clock has not moved past last's time part,
  * it keeps that time and adds 1 + rnd's first four bytes to the random part.
  * This is how ids follow commit order across processes. */
-void id_video_next(char out[ID_MAX], const char *last, uint64_t now_ms,
-		   const uint8_t rnd[10]);
+void id_video_next(char out[ID_MAX], const char *last, uint64_t now_ms, const uint8_t rnd[10]);
 /* id_video_valid: "video_" followed by 1..56 letters or digits. */
 int id_video_valid(const char *s, size_t len);
 /* id_prefixed_new writes prefix + 2*nbytes random hex digits. */

@@ -106,10 +106,10 @@ void image_fetch_cancel(struct image_fetches *f, const char *id)
 
 /* What one record change is to be: the stored file, or a failure. */
 struct change {
-	const char *rel, *ext;    /* the file, relative to data_dir */
-	const char *code, *msg;   /* or the failure */
-	const char *data_dir;     /* what task_fail scrubs out of msg */
-	int applied;              /* the task was queued and is changed */
+	const char *rel, *ext;	/* the file, relative to data_dir */
+	const char *code, *msg; /* or the failure */
+	const char *data_dir;	/* what task_fail scrubs out of msg */
+	int applied;		/* the task was queued and is changed */
 };
 
 static void apply_change(struct json_object *rec, size_t i, void *arg)
@@ -139,7 +139,8 @@ static int write_change(struct image_fetches *f, const char *id, struct change *
 	snprintf(ids[0], ID_MAX, "%s", id);
 	enum rg_err err = store_videos_modify(f->st, ids, 1, apply_change, c, &gone);
 	if (err != RG_OK)
-		log_error("store_write_failed", "video=%s what=image err=\"%s\"", id, rg_strerror(err));
+		log_error("store_write_failed", "video=%s what=image err=\"%s\"", id,
+			  rg_strerror(err));
 	return err == RG_OK && !gone && c->applied ? 0 : -1;
 }
 
@@ -175,7 +176,8 @@ static struct transfer *new_transfer(const struct image_fetches *f, const char *
 	snprintf(req.url, sizeof(req.url), "%s", url); /* validate.c: at most 2048 bytes */
 	long timeout = f->cfg->image_url_timeout_ms;
 	struct transfer_limits lim = {
-		.connect_timeout_ms = timeout < IMAGE_FETCH_CONNECT_MS ? timeout : IMAGE_FETCH_CONNECT_MS,
+		.connect_timeout_ms =
+			timeout < IMAGE_FETCH_CONNECT_MS ? timeout : IMAGE_FETCH_CONNECT_MS,
 		.timeout_ms = timeout,
 		.max_bytes = f->cfg->max_image_bytes,
 		.max_redirects = IMAGE_FETCH_REDIRECTS,
@@ -228,7 +230,8 @@ int image_fetch_start(struct image_fetches *f, struct json_object *rec)
 static int why_failed(const struct image_fetches *f, const struct transfer *t, char *out, size_t n)
 {
 	if (t->blocked)
-		snprintf(out, n, "its host is on a private, loopback or link-local network, "
+		snprintf(out, n,
+			 "its host is on a private, loopback or link-local network, "
 			 "which this server does not fetch from");
 	else if (t->result == CURLE_UNSUPPORTED_PROTOCOL)
 		snprintf(out, n, "it redirects to a URL that is not http or https");
@@ -237,9 +240,11 @@ static int why_failed(const struct image_fetches *f, const struct transfer *t, c
 	else if (t->status >= 400)
 		snprintf(out, n, "HTTP %ld", t->status);
 	else if (t->too_big)
-		snprintf(out, n, "the image is larger than the limit of %zu bytes", f->cfg->max_image_bytes);
+		snprintf(out, n, "the image is larger than the limit of %zu bytes",
+			 f->cfg->max_image_bytes);
 	else if (t->result == CURLE_OPERATION_TIMEDOUT)
-		snprintf(out, n, "no complete answer within %ld seconds", f->cfg->image_url_timeout_ms / 1000);
+		snprintf(out, n, "no complete answer within %ld seconds",
+			 f->cfg->image_url_timeout_ms / 1000);
 	else if (t->result == CURLE_COULDNT_RESOLVE_HOST)
 		snprintf(out, n, "its host name could not be resolved");
 	else if (t->result == CURLE_COULDNT_CONNECT)
@@ -275,8 +280,8 @@ static int fsync_dir(const char *dir)
 /* store_upload moves the synced download to uploads/ID.EXT (rel receives
  * that, relative to data_dir); the name is the task's, so a download made
  * again after a crash replaces the file instead of leaving a second one. */
-static int store_upload(struct image_fetches *f, struct image_fetch *s, const char *ext,
-			char *rel, size_t reln)
+static int store_upload(struct image_fetches *f, struct image_fetch *s, const char *ext, char *rel,
+			size_t reln)
 {
 	char part[FETCH_PATH_MAX], path[FETCH_PATH_MAX + ID_MAX], dir[FETCH_PATH_MAX];
 	part_path(f, s->id, part, sizeof(part));
@@ -317,13 +322,14 @@ static void refuse(struct image_fetches *f, struct image_fetch *s, const char *w
 {
 	char msg[700];
 	if (why)
-		snprintf(msg, sizeof(msg), "The image URL in '%s' could not be downloaded: %s. %s", s->param,
-			 why, try_instead);
+		snprintf(msg, sizeof(msg), "The image URL in '%s' could not be downloaded: %s. %s",
+			 s->param, why, try_instead);
 	else
-		snprintf(msg, sizeof(msg), "The image URL in '%s' did not give a PNG, JPEG or WebP image. %s",
+		snprintf(msg, sizeof(msg),
+			 "The image URL in '%s' did not give a PNG, JPEG or WebP image. %s",
 			 s->param, try_instead);
-	log_warn("image_fetch_refused", "video=%s result=%d status=%ld blocked=%d too_big=%d", s->id,
-		 (int)s->xfer->result, s->xfer->status, s->xfer->blocked, s->xfer->too_big);
+	log_warn("image_fetch_refused", "video=%s result=%d status=%ld blocked=%d too_big=%d",
+		 s->id, (int)s->xfer->result, s->xfer->status, s->xfer->blocked, s->xfer->too_big);
 	discard_part(f, s);
 	fail_task(f, s->id, "invalid_image", msg);
 }

@@ -32,16 +32,16 @@
 #define IMAGE_FETCH_CONNECT_MS 10000
 
 struct image_fetch {
-	char id[ID_MAX];          /* the task; "" when the slot is free */
-	char param[40];           /* the request field the URL came in */
-	struct transfer *xfer;    /* owned */
-	int fd;                   /* the download, data_dir/tmp/image-ID.part */
+	char id[ID_MAX];       /* the task; "" when the slot is free */
+	char param[40];	       /* the request field the URL came in */
+	struct transfer *xfer; /* owned */
+	int fd;		       /* the download, data_dir/tmp/image-ID.part */
 };
 
 struct image_fetches {
 	const struct config *cfg; /* borrowed */
-	struct store *st;         /* borrowed */
-	CURLM *multi;             /* borrowed: the dispatcher's */
+	struct store *st;	  /* borrowed */
+	CURLM *multi;		  /* borrowed: the dispatcher's */
 	struct image_fetch slot[IMAGE_FETCH_MAX];
 };
 

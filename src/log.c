@@ -36,9 +36,9 @@ void log_msg(enum log_level level, const char *event, const char *fmt, ...)
 	gmtime_r(&tv.tv_sec, &tm);
 	int n = snprintf(line, sizeof(line),
 			 "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s role=%s pid=%d event=%s",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-			 tm.tm_min, tm.tm_sec, (long)tv.tv_usec / 1000,
-			 names[level], role, (int)getpid(), event);
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, (long)tv.tv_usec / 1000, names[level], role, (int)getpid(),
+			 event);
 	if (n < 0)
 		return;
 	size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;

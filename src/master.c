@@ -35,18 +35,18 @@
 #define QUICK_EXIT_MS 2000
 
 struct slot {
-	pid_t pid;        /* 0: empty */
-	int generation;   /* workers of an older generation are retiring */
-	int64_t started;  /* ms */
+	pid_t pid;	    /* 0: empty */
+	int generation;	    /* workers of an older generation are retiring */
+	int64_t started;    /* ms */
 	int64_t respawn_at; /* ms; 0: not waiting */
-	int failures;     /* quick exits in a row */
+	int failures;	    /* quick exits in a row */
 };
 
 struct master {
 	const char *config_path;
 	struct config *cfg;
 	int listen_fd;
-	int owns_socket;   /* we bound it (and unlink a unix socket at exit) */
+	int owns_socket; /* we bound it (and unlink a unix socket at exit) */
 	char unix_path[108];
 	int generation;
 	struct slot slots[MAX_WORKERS * 2];
@@ -141,7 +141,8 @@ static int bind_tcp(const char *listen_addr)
 static int open_listener(struct master *m)
 {
 	const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
-	if (fds && pid && atoi(fds) >= 1 && (pid_t)atol(pid) == getpid() && is_listening_socket(3)) {
+	if (fds && pid && atoi(fds) >= 1 && (pid_t)atol(pid) == getpid() &&
+	    is_listening_socket(3)) {
 		m->listen_fd = 3;
 		m->owns_socket = 0;
 		fcntl(3, F_SETFD, FD_CLOEXEC);
@@ -173,7 +174,8 @@ static int check_database(const struct config *cfg)
 	struct store_options so = { cfg->map_bytes, cfg->max_map_bytes, cfg->durable };
 	enum rg_err err = store_open(&st, cfg->data_dir, &so);
 	if (err != RG_OK) {
-		fprintf(stderr, "reelgate: cannot open the database in %s/db: %s (is it owned by another user? run reelgate as the user that owns data_dir)\n",
+		fprintf(stderr,
+			"reelgate: cannot open the database in %s/db: %s (is it owned by another user? run reelgate as the user that owns data_dir)\n",
 			cfg->data_dir, rg_strerror(err));
 		return -1;
 	}
@@ -294,7 +296,8 @@ static void spawn_dispatcher(struct master *m)
 		close(m->listen_fd);
 		int lock = dispatcher_lock(m->cfg->data_dir);
 		if (lock < 0) {
-			log_warn("dispatcher_locked", "reason=\"another dispatcher holds %s/dispatcher.lock\"",
+			log_warn("dispatcher_locked",
+				 "reason=\"another dispatcher holds %s/dispatcher.lock\"",
 				 m->cfg->data_dir);
 			_exit(3);
 		}
@@ -369,7 +372,8 @@ static void reap(struct master *m, int stopping)
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (pid == m->disp.pid) {
-			log_info("dispatcher_exited", "dispatcher_pid=%d status=%d", (int)pid, status);
+			log_info("dispatcher_exited", "dispatcher_pid=%d status=%d", (int)pid,
+				 status);
 			m->disp.pid = 0;
 			if (!stopping)
 				throttle(&m->disp, "dispatcher", status);
@@ -382,9 +386,11 @@ static void reap(struct master *m, int stopping)
 		if (s == NULL)
 			continue;
 		if (WIFSIGNALED(status))
-			log_warn("worker_exited", "worker_pid=%d signal=%d", (int)pid, WTERMSIG(status));
+			log_warn("worker_exited", "worker_pid=%d signal=%d", (int)pid,
+				 WTERMSIG(status));
 		else
-			log_info("worker_exited", "worker_pid=%d status=%d", (int)pid, WEXITSTATUS(status));
+			log_info("worker_exited", "worker_pid=%d status=%d", (int)pid,
+				 WEXITSTATUS(status));
 		s->pid = 0;
 		if (stopping || s->generation != m->generation) {
 			memset(s, 0, sizeof(*s));
@@ -425,9 +431,11 @@ static void reload(struct master *m)
 		return;
 	}
 	if (strcmp(fresh->listen, m->cfg->listen) != 0)
-		log_warn("reload_listen_unchanged", "reason=\"a new listen address needs a restart\"");
+		log_warn("reload_listen_unchanged",
+			 "reason=\"a new listen address needs a restart\"");
 	if (strcmp(fresh->data_dir, m->cfg->data_dir) != 0) {
-		log_error("reload_failed", "reason=\"data_dir cannot change on reload; restart instead\"");
+		log_error("reload_failed",
+			  "reason=\"data_dir cannot change on reload; restart instead\"");
 		config_free(fresh);
 		return;
 	}
@@ -522,7 +530,8 @@ int master_serve(const char *config_path, int foreground)
 	log_set_role("master");
 	int ready_fd = -1;
 	if (mkdir(cfg->data_dir, 0755) < 0 && errno != EEXIST) {
-		fprintf(stderr, "reelgate: cannot create data_dir %s: %s\n", cfg->data_dir, strerror(errno));
+		fprintf(stderr, "reelgate: cannot create data_dir %s: %s\n", cfg->data_dir,
+			strerror(errno));
 		goto fail;
 	}
 	if (lock_pid_file(m) < 0 || check_database(cfg) < 0 || open_listener(m) < 0)

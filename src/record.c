@@ -44,7 +44,8 @@ struct json_object *rec_obj(struct json_object *o, const char *name)
 struct json_object *remote_obj(struct json_object *rec)
 {
 	struct json_object *r;
-	if (json_object_object_get_ex(rec, "remote", &r) && json_object_is_type(r, json_type_object))
+	if (json_object_object_get_ex(rec, "remote", &r) &&
+	    json_object_is_type(r, json_type_object))
 		return r;
 	r = json_object_new_object();
 	json_object_object_add(rec, "remote", r);
@@ -54,8 +55,8 @@ struct json_object *remote_obj(struct json_object *rec)
 const char *remote_get(struct json_object *rec, const char *name)
 {
 	struct json_object *r, *v;
-	if (!json_object_object_get_ex(rec, "remote", &r) || !json_object_object_get_ex(r, name, &v) ||
-	    !json_object_is_type(v, json_type_string))
+	if (!json_object_object_get_ex(rec, "remote", &r) ||
+	    !json_object_object_get_ex(r, name, &v) || !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
 }

@@ -6,8 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const phase_names[] = { "none", "uploading", "submitting", "reconciling",
-	"reconciling", "polling", "polling", "fetching", "fetching" };
+static const char *const phase_names[] = { "none",	  "uploading",	 "submitting",
+					   "reconciling", "reconciling", "polling",
+					   "polling",	  "fetching",	 "fetching" };
 
 const char *remote_phase_name(enum remote_phase ph)
 {
@@ -17,7 +18,7 @@ const char *remote_phase_name(enum remote_phase ph)
 enum remote_phase remote_phase_of(const char *name)
 {
 	static const enum remote_phase first[] = { PHASE_UPLOAD, PHASE_SUBMIT, PHASE_RECONCILE,
-		PHASE_POLL, PHASE_FETCH_VIDEO };
+						   PHASE_POLL, PHASE_FETCH_VIDEO };
 	for (size_t i = 0; name && i < sizeof(first) / sizeof(*first); i++)
 		if (strcmp(phase_names[first[i]], name) == 0)
 			return first[i];
@@ -62,15 +63,15 @@ static void record(struct remote_step *out, const char *name, const char *value)
 /* retry: the same request again after a backoff, or the end of the task
  * once it has failed too often (polls never give up: the deadline ends
  * them). */
-static void retry(const struct step_view *v, long hint_ms, const char *why,
-		  struct remote_step *out)
+static void retry(const struct step_view *v, long hint_ms, const char *why, struct remote_step *out)
 {
 	out->tries = v->tries + 1;
 	int fetch = v->phase == PHASE_FETCH_VIDEO;
 	int limit = fetch ? STEP_FETCH_RETRIES : v->max_retries;
 	if (v->phase != PHASE_POLL && v->phase != PHASE_POLL2 && out->tries > limit) {
 		char msg[600];
-		snprintf(msg, sizeof(msg), "The backend kept failing (%.400s); gave up after %d attempts.",
+		snprintf(msg, sizeof(msg),
+			 "The backend kept failing (%.400s); gave up after %d attempts.",
 			 why ? why : "no reason", out->tries);
 		fail(out, fetch ? "download_failed" : "upstream_unavailable", msg);
 		return;
@@ -103,8 +104,9 @@ static void after_reconcile(const struct step_view *v, const struct remote_answe
 		 * be in the upstream's hands: trusted once the intent is older
 		 * than a request may take. */
 		if (v->unsettled_ms > 0) {
-			long wait = v->unsettled_ms < STEP_RECONCILE_WAIT_MAX_MS ? v->unsettled_ms
-										  : STEP_RECONCILE_WAIT_MAX_MS;
+			long wait = v->unsettled_ms < STEP_RECONCILE_WAIT_MAX_MS
+					    ? v->unsettled_ms
+					    : STEP_RECONCILE_WAIT_MAX_MS;
 			send_next(out, PHASE_RECONCILE, wait);
 			out->detail = "found=not-yet";
 			return;
@@ -162,15 +164,10 @@ static void after_ok(const struct step_view *v, const struct remote_answer *ans,
 		out->event = "remote_submitted";
 		return;
 	case PHASE_RECONCILE:
-	case PHASE_RECONCILE2:
-		after_reconcile(v, ans, out);
-		return;
+	case PHASE_RECONCILE2: after_reconcile(v, ans, out); return;
 	case PHASE_POLL:
-	case PHASE_POLL2:
-		after_poll(v, ans, out);
-		return;
-	default:
-		send_next(out, v->phase, v->poll_ms);
+	case PHASE_POLL2: after_poll(v, ans, out); return;
+	default: send_next(out, v->phase, v->poll_ms);
 	}
 }
 

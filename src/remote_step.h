@@ -39,50 +39,50 @@ enum remote_phase remote_phase_of(const char *name);
 
 /* What the step knows of the run. */
 struct step_view {
-	enum remote_phase phase;  /* the exchange that just ended */
-	int tries;                /* transient failures in a row before it */
-	int max_retries;          /* the backend's */
-	long poll_ms;             /* the backend's */
-	int progress;             /* the last progress reported */
+	enum remote_phase phase; /* the exchange that just ended */
+	int tries;		 /* transient failures in a row before it */
+	int max_retries;	 /* the backend's */
+	long poll_ms;		 /* the backend's */
+	int progress;		 /* the last progress reported */
 	/* reconcile, "not found": how long a submit sent at the recorded
 	 * intent may still arrive (0: it cannot); every candidate is held by
 	 * another task (the run looked them up) */
 	long unsettled_ms;
 	int candidates_taken;
-	unsigned jitter;          /* 0..255, random, for the backoff */
+	unsigned jitter; /* 0..255, random, for the backoff */
 };
 
 /* How the exchange ended, besides the module's answer. */
 struct step_exchange {
-	int blocked;              /* the SSRF guard refused the address */
-	int answered;             /* an HTTP answer came (else: transport failure) */
-	int connect_failed;       /* the request never reached the upstream */
-	long retry_after_ms;      /* the answer's Retry-After header, 0: none */
-	const char *why;          /* a description, for messages and logs */
+	int blocked;	     /* the SSRF guard refused the address */
+	int answered;	     /* an HTTP answer came (else: transport failure) */
+	int connect_failed;  /* the request never reached the upstream */
+	long retry_after_ms; /* the answer's Retry-After header, 0: none */
+	const char *why;     /* a description, for messages and logs */
 };
 
 enum step_act {
-	STEP_SEND,                /* send `phase` in delay_ms */
-	STEP_FAIL,                /* the task fails with code and message */
+	STEP_SEND, /* send `phase` in delay_ms */
+	STEP_FAIL, /* the task fails with code and message */
 };
 
 struct remote_step {
 	enum step_act act;
 	enum remote_phase phase;
 	long delay_ms;
-	int tries;                /* the run's count from now on */
-	int failover;             /* try the model's next backend first; if none
-				   * can take the task, do act */
+	int tries;    /* the run's count from now on */
+	int failover; /* try the model's next backend first; if none
+		       * can take the task, do act */
 	/* write before the next request: the answer's kept values, and
 	 * name = value when name is not NULL (a pointer into the answer) */
 	int record;
 	const char *name;
 	const char *value;
-	int progress;             /* >= 0: a new progress figure */
-	const char *code;         /* STEP_FAIL */
+	int progress;	  /* >= 0: a new progress figure */
+	const char *code; /* STEP_FAIL */
 	char message[640];
-	const char *event;        /* what to log (NULL: nothing) */
-	const char *detail;       /* with it */
+	const char *event;  /* what to log (NULL: nothing) */
+	const char *detail; /* with it */
 };
 
 /* remote_step decides after an exchange of any phase but the downloads.

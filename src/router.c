@@ -6,8 +6,15 @@
 #include <stdio.h>
 #include <string.h>
 
-enum shape { SHAPE_NONE, SHAPE_VIDEOS, SHAPE_VIDEO, SHAPE_CONTENT, SHAPE_REMIX,
-	     SHAPE_MODELS, SHAPE_MODEL };
+enum shape {
+	SHAPE_NONE,
+	SHAPE_VIDEOS,
+	SHAPE_VIDEO,
+	SHAPE_CONTENT,
+	SHAPE_REMIX,
+	SHAPE_MODELS,
+	SHAPE_MODEL
+};
 
 /* seg_eq: does the segment [s, s+n) equal lit? */
 static int seg_eq(const char *s, size_t n, const char *lit)
@@ -75,13 +82,13 @@ static int not_allowed(struct api_error *e, const char **allow, const char *meth
 	for (; i < sizeof(shown) - 1 && method[i]; i++)
 		shown[i] = method[i] > ' ' && method[i] < 127 ? method[i] : '?';
 	shown[i] = '\0';
-	api_error_set(e, 405, "method_not_allowed", NULL,
-		      "Method %s is not allowed on %s; use %s.", shown, what, methods);
+	api_error_set(e, 405, "method_not_allowed", NULL, "Method %s is not allowed on %s; use %s.",
+		      shown, what, methods);
 	return -1;
 }
 
-int router_match(const char *method, const char *path, struct route_match *m,
-		 struct api_error *e, const char **allow)
+int router_match(const char *method, const char *path, struct route_match *m, struct api_error *e,
+		 const char **allow)
 {
 	memset(m, 0, sizeof(*m));
 	*allow = NULL;
@@ -107,12 +114,14 @@ int router_match(const char *method, const char *path, struct route_match *m,
 	case SHAPE_VIDEO:
 		m->route = get ? ROUTE_VIDEO_GET : del ? ROUTE_VIDEO_DELETE : ROUTE_NONE;
 		if (m->route == ROUTE_NONE)
-			return not_allowed(e, allow, "GET, DELETE", method, "/v1/videos/{video_id}");
+			return not_allowed(e, allow, "GET, DELETE", method,
+					   "/v1/videos/{video_id}");
 		return 0;
 	case SHAPE_CONTENT:
 		m->route = get ? ROUTE_VIDEO_CONTENT : ROUTE_NONE;
 		if (m->route == ROUTE_NONE)
-			return not_allowed(e, allow, "GET", method, "/v1/videos/{video_id}/content");
+			return not_allowed(e, allow, "GET", method,
+					   "/v1/videos/{video_id}/content");
 		return 0;
 	case SHAPE_REMIX:
 		m->route = post ? ROUTE_VIDEO_REMIX : ROUTE_NONE;
@@ -129,10 +138,10 @@ int router_match(const char *method, const char *path, struct route_match *m,
 		if (m->route == ROUTE_NONE)
 			return not_allowed(e, allow, "GET", method, "/v1/models/{model}");
 		return 0;
-	case SHAPE_NONE:
-		break;
+	case SHAPE_NONE: break;
 	}
-	api_error_set(e, 404, "not_found", NULL,
-		      "Unknown path. The API serves /v1/videos, /v1/videos/{video_id}, /v1/videos/{video_id}/content, /v1/videos/{video_id}/remix and /v1/models.");
+	api_error_set(
+		e, 404, "not_found", NULL,
+		"Unknown path. The API serves /v1/videos, /v1/videos/{video_id}, /v1/videos/{video_id}/content, /v1/videos/{video_id}/remix and /v1/models.");
 	return -1;
 }

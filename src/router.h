@@ -22,14 +22,14 @@ enum route {
 
 struct route_match {
 	enum route route;
-	char id[ID_MAX];     /* video id or model name from the path */
-	int id_valid;        /* the id segment has the shape of a video id */
-	char prefix[256];    /* what came before /v1 (a mount point), or "" */
+	char id[ID_MAX];  /* video id or model name from the path */
+	int id_valid;	  /* the id segment has the shape of a video id */
+	char prefix[256]; /* what came before /v1 (a mount point), or "" */
 };
 
 /* router_match fills m, or fills e with the 404 / 405 (and sets allow to the
  * methods a 405's Allow header lists). */
-int router_match(const char *method, const char *path, struct route_match *m,
-		 struct api_error *e, const char **allow);
+int router_match(const char *method, const char *path, struct route_match *m, struct api_error *e,
+		 const char **allow);
 
 #endif

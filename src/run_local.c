@@ -134,11 +134,15 @@ void local_stop_lost(struct dispatcher *d, struct json_object *rec)
 {
 	struct json_object *p, *v;
 	if (json_object_object_get_ex(rec, "process", &p)) {
-		pid_t pgid = json_object_object_get_ex(p, "pgid", &v) ? (pid_t)json_object_get_int(v) : 0;
-		long long start = json_object_object_get_ex(p, "start", &v) ? json_object_get_int64(v) : 0;
+		pid_t pgid = json_object_object_get_ex(p, "pgid", &v)
+				     ? (pid_t)json_object_get_int(v)
+				     : 0;
+		long long start =
+			json_object_object_get_ex(p, "start", &v) ? json_object_get_int64(v) : 0;
 		if (pgid > 1 && start != 0 && proc_start_time(pgid) == start) {
 			kill(-pgid, SIGKILL);
-			log_warn("lost_process_killed", "video=%s pgid=%d", rec_str(rec, "id"), (int)pgid);
+			log_warn("lost_process_killed", "video=%s pgid=%d", rec_str(rec, "id"),
+				 (int)pgid);
 		}
 		json_object_object_del(rec, "process");
 	}
@@ -149,7 +153,8 @@ void local_stop_lost(struct dispatcher *d, struct json_object *rec)
 
 static void fail_task_later(struct dispatcher *d, const char *id)
 {
-	disp_fail_task(d, id, "storage_error", "The server could not prepare a working directory for the task.");
+	disp_fail_task(d, id, "storage_error",
+		       "The server could not prepare a working directory for the task.");
 }
 
 /* local_start prepares the run of a queued task on the local backend b:
@@ -175,13 +180,15 @@ void local_start(struct dispatcher *d, struct json_object *rec, const struct bac
 	r->be = &d->be[b - d->cfg->backends];
 	if (!d->be_ok[b - d->cfg->backends]) {
 		disp_free_run(d, r);
-		disp_fail_task(d, id, "upstream_unavailable",
-			       "The model's backend is not usable on this server (see the server log).");
+		disp_fail_task(
+			d, id, "upstream_unavailable",
+			"The model's backend is not usable on this server (see the server log).");
 		return;
 	}
 	if (r->be->type->prepare(r->be, mb, rec, part, &r->job) < 0) {
 		disp_free_run(d, r);
-		disp_fail_task(d, id, "invalid_task", "The task record is incomplete and cannot be run.");
+		disp_fail_task(d, id, "invalid_task",
+			       "The task record is incomplete and cannot be run.");
 		return;
 	}
 	r->seconds = r->job.seconds;
@@ -199,7 +206,8 @@ static void start_program(struct dispatcher *d, struct run *r)
 	int rc = spawn(d, r, r->job.argv, r->job.env);
 	local_job_free_env(&r->job);
 	if (rc < 0) {
-		disp_fail_run(d, r, "generation_failed", "The generator program could not be started.");
+		disp_fail_run(d, r, "generation_failed",
+			      "The generator program could not be started.");
 		return;
 	}
 	r->pstart = proc_start_time(r->pid);
@@ -229,8 +237,8 @@ static void render_failure(struct run *r, char *msg, size_t n)
 	if (WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0)
 		snprintf(msg, n, "The generator finished without writing a video.");
 	else if (WIFEXITED(r->status))
-		snprintf(msg, n, "The generator failed (exit status %d)%s%s", WEXITSTATUS(r->status),
-			 last ? ": " : ".", last ? last : "");
+		snprintf(msg, n, "The generator failed (exit status %d)%s%s",
+			 WEXITSTATUS(r->status), last ? ": " : ".", last ? last : "");
 	else
 		snprintf(msg, n, "The generator was killed by signal %d%s%s", WTERMSIG(r->status),
 			 last ? ": " : ".", last ? last : "");
@@ -241,12 +249,13 @@ static void finish_render(struct dispatcher *d, struct run *r)
 	char part[PATH_MAXLEN + 16];
 	snprintf(part, sizeof(part), "%s/out.mp4", r->scratch);
 	struct stat st;
-	int ok = WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0 &&
-		 stat(part, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+	int ok = WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0 && stat(part, &st) == 0 &&
+		 S_ISREG(st.st_mode) && st.st_size > 0;
 	if (ok && (size_t)st.st_size > d->cfg->max_output_bytes) {
 		unlink(part);
 		disp_rmtree(r->scratch);
-		disp_fail_run(d, r, "generation_failed", "The generator wrote a video larger than the configured limit.");
+		disp_fail_run(d, r, "generation_failed",
+			      "The generator wrote a video larger than the configured limit.");
 		return;
 	}
 	if (!ok || rename(part, r->video) < 0) {
@@ -285,10 +294,23 @@ void local_start_preview(struct dispatcher *d, struct run *r)
 		/* The middle frame, by number: seeking by time past the
 		 * last frame of a short, low-fps video finds nothing. */
 		int frames = r->seconds * (r->fps > 0 ? r->fps : 1);
-		snprintf(seek, sizeof(seek), "%.3f", (double)(frames / 2) / (r->fps > 0 ? r->fps : 1));
-		char *argv[] = { (char *)ff, "-nostdin", "-v", "error", "-y", "-ss", seek,
-				 "-i", r->video, "-frames:v", "1", "-vf",
-				 "scale='min(640,iw)':-2", out, NULL };
+		snprintf(seek, sizeof(seek), "%.3f",
+			 (double)(frames / 2) / (r->fps > 0 ? r->fps : 1));
+		char *argv[] = { (char *)ff,
+				 "-nostdin",
+				 "-v",
+				 "error",
+				 "-y",
+				 "-ss",
+				 seek,
+				 "-i",
+				 r->video,
+				 "-frames:v",
+				 "1",
+				 "-vf",
+				 "scale='min(640,iw)':-2",
+				 out,
+				 NULL };
 		if (spawn(d, r, argv, NULL) == 0) {
 			r->previewing = 1;
 			d->previews++;
@@ -298,8 +320,9 @@ void local_start_preview(struct dispatcher *d, struct run *r)
 		snprintf(out, sizeof(out), "%s.part.jpg", r->sprite);
 		snprintf(vf, sizeof(vf), "fps=%.4f,scale=160:-2,tile=5x5",
 			 25.0 / (r->seconds > 0 ? r->seconds : 1));
-		char *argv[] = { (char *)ff, "-nostdin", "-v", "error", "-y", "-i", r->video,
-				 "-vf", vf, "-frames:v", "1", "-q:v", "4", out, NULL };
+		char *argv[] = { (char *)ff, "-nostdin", "-v",	"error", "-y",
+				 "-i",	     r->video,	 "-vf", vf,	 "-frames:v",
+				 "1",	     "-q:v",	 "4",	out,	 NULL };
 		if (spawn(d, r, argv, NULL) == 0) {
 			r->previewing = 1;
 			d->previews++;
@@ -322,7 +345,8 @@ static void finish_preview(struct dispatcher *d, struct run *r)
 	int ok = WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0;
 	char part[PATH_MAXLEN + 16];
 	const char *final = r->stage == STAGE_THUMBNAIL ? r->thumb : r->sprite;
-	snprintf(part, sizeof(part), "%s.part.%s", final, r->stage == STAGE_THUMBNAIL ? "webp" : "jpg");
+	snprintf(part, sizeof(part), "%s.part.%s", final,
+		 r->stage == STAGE_THUMBNAIL ? "webp" : "jpg");
 	struct stat st;
 	if (ok && stat(part, &st) == 0 && st.st_size > 0 && rename(part, final) == 0) {
 		if (r->stage == STAGE_THUMBNAIL)

@@ -78,7 +78,8 @@ static void issue(struct dispatcher *d, struct run *r)
 		http_req_deinit(&req);
 		json_object_put(rec);
 		finish_failed(d, r, ans.code[0] ? ans.code : "invalid_task",
-			      ans.message[0] ? ans.message : "The task cannot be sent to this backend.");
+			      ans.message[0] ? ans.message
+					     : "The task cannot be sent to this backend.");
 		return;
 	}
 	if (r->phase == PHASE_SUBMIT || r->phase == PHASE_UPLOAD) {
@@ -113,7 +114,8 @@ static void issue(struct dispatcher *d, struct run *r)
 		if (to_fd < 0) {
 			http_req_deinit(&req);
 			json_object_put(rec);
-			finish_failed(d, r, "storage_error", "The server could not store the result.");
+			finish_failed(d, r, "storage_error",
+				      "The server could not store the result.");
 			return;
 		}
 		r->fetch_fd = to_fd;
@@ -153,7 +155,8 @@ static int failover(struct dispatcher *d, struct run *r)
 	struct json_object *rec = disp_load(d, r->id);
 	if (rec == NULL)
 		return -1;
-	const struct model_cfg *m = config_model(d->cfg, rec_str(rec, "model") ? rec_str(rec, "model") : "");
+	const struct model_cfg *m =
+		config_model(d->cfg, rec_str(rec, "model") ? rec_str(rec, "model") : "");
 	int moved = -1;
 	for (int i = r->index + 1; m && i < (int)m->nbackends; i++) {
 		const struct backend_cfg *b = config_backend(d->cfg, m->backends[i].backend);
@@ -162,7 +165,8 @@ static int failover(struct dispatcher *d, struct run *r)
 		const struct backend_cfg *old = r->backend;
 		if (bind_backend(d, r, m, i) < 0)
 			continue;
-		log_warn("remote_failover", "video=%s from=%s to=%s", r->id, old->name, r->backend->name);
+		log_warn("remote_failover", "video=%s from=%s to=%s", r->id, old->name,
+			 r->backend->name);
 		json_object_object_del(remote_obj(rec), "intent_at");
 		for (const char *const *k = old->module->record_keys; k && *k; k++)
 			json_object_object_del(remote_obj(rec), *k);
@@ -209,7 +213,8 @@ static struct step_exchange exchange_of(const struct transfer *t, const char *wh
 	struct step_exchange x = {
 		.blocked = t->blocked,
 		.answered = t->result == CURLE_OK && t->status != 0,
-		.connect_failed = t->result == CURLE_COULDNT_CONNECT || t->result == CURLE_COULDNT_RESOLVE_HOST,
+		.connect_failed = t->result == CURLE_COULDNT_CONNECT ||
+				  t->result == CURLE_COULDNT_RESOLVE_HOST,
 		.retry_after_ms = retry_after_ms(t),
 		.why = why,
 	};
@@ -257,9 +262,11 @@ static void follow(struct dispatcher *d, struct run *r, const struct remote_answ
 		return;
 	}
 	if (st->event)
-		log_info(st->event, "video=%s backend=%s phase=%s tries=%d upstream_id=%s detail=\"%s\"",
+		log_info(st->event,
+			 "video=%s backend=%s phase=%s tries=%d upstream_id=%s detail=\"%s\"",
 			 r->id, r->backend->name, remote_phase_name(r->phase), st->tries,
-			 ans && ans->upstream_id[0] ? ans->upstream_id : "-", st->detail ? st->detail : "");
+			 ans && ans->upstream_id[0] ? ans->upstream_id : "-",
+			 st->detail ? st->detail : "");
 	r->tries = st->tries;
 	if (st->progress >= 0)
 		disp_progress(d, r, st->progress);
@@ -273,7 +280,8 @@ static void fetched(struct dispatcher *d, struct run *r, struct transfer *t)
 {
 	int is_video = t->phase == PHASE_FETCH_VIDEO;
 	char part[PATH_MAXLEN + 16];
-	snprintf(part, sizeof(part), "%s.part.%s", is_video ? r->video : r->thumb, is_video ? "mp4" : "webp");
+	snprintf(part, sizeof(part), "%s.part.%s", is_video ? r->video : r->thumb,
+		 is_video ? "mp4" : "webp");
 	close(r->fetch_fd);
 	r->fetch_fd = -1;
 	int ok = t->result == CURLE_OK && t->status == 200 && t->got > 0;
@@ -287,7 +295,8 @@ static void fetched(struct dispatcher *d, struct run *r, struct transfer *t)
 			struct remote_step st;
 			view_of(r, &v);
 			remote_step_fetch(&v, &x, t->status,
-					  t->too_big || t->result == CURLE_UNSUPPORTED_PROTOCOL, &st);
+					  t->too_big || t->result == CURLE_UNSUPPORTED_PROTOCOL,
+					  &st);
 			follow(d, r, NULL, &st);
 			return;
 		}
@@ -333,9 +342,11 @@ static int pick_candidate(struct dispatcher *d, struct run *r, struct remote_ans
 {
 	for (int i = 0; i < ans->ncandidates; i++) {
 		char holder[ID_MAX];
-		enum rg_err err = store_upstream_holder(d->st, r->backend->name, ans->candidates[i], holder);
+		enum rg_err err =
+			store_upstream_holder(d->st, r->backend->name, ans->candidates[i], holder);
 		if (err == RG_ENOENT || (err == RG_OK && strcmp(holder, r->id) == 0)) {
-			snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", ans->candidates[i]);
+			snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s",
+				 ans->candidates[i]);
 			return 0;
 		}
 	}
@@ -485,8 +496,9 @@ int remote_start(struct dispatcher *d, struct json_object *rec, const struct mod
 	}
 	struct run *r = new_remote_run(d, rec, m, chosen);
 	if (r == NULL) {
-		disp_fail_task(d, rec_str(rec, "id"), "upstream_unavailable",
-			       "The model's backend is not usable on this server (see the server log).");
+		disp_fail_task(
+			d, rec_str(rec, "id"), "upstream_unavailable",
+			"The model's backend is not usable on this server (see the server log).");
 		return 0;
 	}
 	r->phase = first_phase(r, rec);
@@ -505,9 +517,12 @@ int remote_start(struct dispatcher *d, struct json_object *rec, const struct mod
 
 void remote_adopt(struct dispatcher *d, struct json_object *rec)
 {
-	const struct model_cfg *m = config_model(d->cfg, rec_str(rec, "model") ? rec_str(rec, "model") : "");
+	const struct model_cfg *m =
+		config_model(d->cfg, rec_str(rec, "model") ? rec_str(rec, "model") : "");
 	struct json_object *idx;
-	int index = json_object_object_get_ex(remote_obj(rec), "index", &idx) ? json_object_get_int(idx) : 0;
+	int index = json_object_object_get_ex(remote_obj(rec), "index", &idx)
+			    ? json_object_get_int(idx)
+			    : 0;
 	if (m == NULL || index < 0 || index >= (int)m->nbackends) {
 		disp_fail_task(d, rec_str(rec, "id"), "model_unavailable",
 			       "The task's model is no longer configured on this server.");
@@ -515,8 +530,9 @@ void remote_adopt(struct dispatcher *d, struct json_object *rec)
 	}
 	struct run *r = new_remote_run(d, rec, m, index);
 	if (r == NULL) {
-		disp_fail_task(d, rec_str(rec, "id"), "upstream_unavailable",
-			       "The task's backend is not usable on this server (see the server log).");
+		disp_fail_task(
+			d, rec_str(rec, "id"), "upstream_unavailable",
+			"The task's backend is not usable on this server (see the server log).");
 		return;
 	}
 	r->adopted = 1;

@@ -182,8 +182,8 @@ static void heap_remove(struct dispatcher *d, struct run *r)
  * none now: one is in flight, or it waits for a slot or a write). */
 int64_t disp_request_at(const struct run *r)
 {
-	if (r->stage == STAGE_REMOTE && r->xfer == NULL && r->phase != PHASE_NONE && !r->on[RL_READY] &&
-	    !r->on[RL_WRITE])
+	if (r->stage == STAGE_REMOTE && r->xfer == NULL && r->phase != PHASE_NONE &&
+	    !r->on[RL_READY] && !r->on[RL_WRITE])
 		return r->next_at;
 	return INT64_MAX;
 }
@@ -623,7 +623,7 @@ static int batch_add(struct write_batch *b, struct run *r)
 		int *gone = realloc(b->gone, cap * sizeof(*gone));
 		if (gone)
 			b->gone = gone;
-		char (*ids)[ID_MAX] = realloc(b->ids, cap * sizeof(*ids));
+		char(*ids)[ID_MAX] = realloc(b->ids, cap * sizeof(*ids));
 		if (ids)
 			b->ids = ids;
 		if (!runs || !progress || !gone || !ids)
@@ -645,13 +645,16 @@ void disp_flush_writes(struct dispatcher *d)
 		return;
 	struct write_batch *b = &d->batch;
 	b->n = 0;
-	for (struct run *r = d->lists[RL_WRITE].head; r && b->n < WRITE_BATCH_MAX; r = r->next[RL_WRITE])
+	for (struct run *r = d->lists[RL_WRITE].head; r && b->n < WRITE_BATCH_MAX;
+	     r = r->next[RL_WRITE])
 		if (batch_add(b, r) < 0)
 			break;
-	for (struct run *r = d->lists[RL_DIRTY].head; r && b->n < WRITE_BATCH_MAX; r = r->next[RL_DIRTY])
+	for (struct run *r = d->lists[RL_DIRTY].head; r && b->n < WRITE_BATCH_MAX;
+	     r = r->next[RL_DIRTY])
 		if (!r->in_batch && batch_add(b, r) < 0)
 			break;
-	for (struct run *r = d->lists[RL_ALL].head; r && b->n < WRITE_BATCH_MAX; r = r->next[RL_ALL]) {
+	for (struct run *r = d->lists[RL_ALL].head; r && b->n < WRITE_BATCH_MAX;
+	     r = r->next[RL_ALL]) {
 		if (r->last_write + TASK_LEASE_MS / 2 - LEASE_COALESCE_MS > now)
 			break;
 		if (!r->in_batch && batch_add(b, r) < 0)
@@ -668,7 +671,8 @@ void disp_flush_writes(struct dispatcher *d)
 	b->data_dir = d->cfg->data_dir;
 	enum rg_err err = store_videos_modify(d->st, b->ids, b->n, apply_write, b, b->gone);
 	if (err != RG_OK) {
-		log_error("store_write_failed", "what=batch tasks=%zu err=\"%s\"", b->n, rg_strerror(err));
+		log_error("store_write_failed", "what=batch tasks=%zu err=\"%s\"", b->n,
+			  rg_strerror(err));
 		d->write_hold = now + 1000;
 		return;
 	}

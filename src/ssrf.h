@@ -16,9 +16,9 @@
 #define SSRF_MAX_ALLOW 16
 
 struct ssrf_net {
-	int family;       /* AF_INET or AF_INET6 */
+	int family; /* AF_INET or AF_INET6 */
 	uint8_t addr[16];
-	int prefix;       /* bits */
+	int prefix; /* bits */
 };
 
 struct ssrf_policy {
@@ -31,7 +31,6 @@ struct ssrf_policy {
 int ssrf_policy_add(struct ssrf_policy *p, const char *text);
 /* ssrf_blocked says whether connecting to sa is refused under p (NULL: no
  * allow list).  Writes why into reason (may be NULL). */
-int ssrf_blocked(const struct sockaddr *sa, const struct ssrf_policy *p,
-		 const char **reason);
+int ssrf_blocked(const struct sockaddr *sa, const struct ssrf_policy *p, const char **reason);
 
 #endif

@@ -33,10 +33,10 @@
 struct store {
 	MDB_env *env;
 	MDB_dbi videos, by_owner, due, idem, keys, key_hash, rate, upstream, pub;
-	MDB_dbi group_dbi; /* receipts of grouped creates, by slot */
+	MDB_dbi group_dbi;	 /* receipts of grouped creates, by slot */
 	struct group_shm *group; /* db/group.shm, or NULL: creates commit alone */
 	size_t max_map;
-	MDB_txn *rtxn; /* a reset read transaction, renewed for the next read */
+	MDB_txn *rtxn;	 /* a reset read transaction, renewed for the next read */
 	char path[4096]; /* data_dir/db */
 	int durable;
 	/* where data.mdb is mapped, as store_release_pages last found it
@@ -74,8 +74,7 @@ static enum rg_err from_mdb(int rc)
 static const char *rec_str(struct json_object *rec, const char *name)
 {
 	struct json_object *v;
-	if (!json_object_object_get_ex(rec, name, &v) ||
-	    !json_object_is_type(v, json_type_string))
+	if (!json_object_object_get_ex(rec, name, &v) || !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
 }
@@ -83,8 +82,7 @@ static const char *rec_str(struct json_object *rec, const char *name)
 static uint64_t rec_u64(struct json_object *rec, const char *name)
 {
 	struct json_object *v;
-	if (!json_object_object_get_ex(rec, name, &v) ||
-	    !json_object_is_type(v, json_type_int))
+	if (!json_object_object_get_ex(rec, name, &v) || !json_object_is_type(v, json_type_int))
 		return 0;
 	int64_t n = json_object_get_int64(v);
 	return n > 0 ? (uint64_t)n : 0;
@@ -283,7 +281,7 @@ static void group_close(struct store *st);
 struct fill_args {
 	char start[ID_MAX]; /* the first id of this batch; "" at the start */
 	char next[ID_MAX];  /* out: the first id of the next batch */
-	int done;           /* out: every record has its object */
+	int done;	    /* out: every record has its object */
 };
 
 static int fill_pub_txn(struct store *st, MDB_txn *txn, void *arg)
@@ -299,7 +297,8 @@ static int fill_pub_txn(struct store *st, MDB_txn *txn, void *arg)
 		return rc;
 	k.mv_data = a->start;
 	k.mv_size = strlen(a->start);
-	rc = k.mv_size ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	rc = k.mv_size ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+		       : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	for (int n = 0; rc == 0; n++) {
 		if (n == FILL_BATCH) {
 			if (k.mv_size >= ID_MAX)
@@ -348,8 +347,7 @@ static void fill_pub(struct store *st)
 		memcpy(a.start, a.next, sizeof(a.start)); /* committed: go on */
 }
 
-enum rg_err store_open(struct store **out, const char *data_dir,
-		       const struct store_options *opt)
+enum rg_err store_open(struct store **out, const char *data_dir, const struct store_options *opt)
 {
 	char path[4096];
 	*out = NULL;
@@ -455,8 +453,7 @@ size_t store_map_size(struct store *st)
 
 /* ---- videos --------------------------------------------------------------- */
 
-static int put_json(MDB_txn *txn, MDB_dbi dbi, const char *key,
-		    struct json_object *rec)
+static int put_json(MDB_txn *txn, MDB_dbi dbi, const char *key, struct json_object *rec)
 {
 	size_t len;
 	const char *text = json_object_to_json_string_length(rec, JSON_C_TO_STRING_PLAIN, &len);
@@ -534,7 +531,8 @@ static int index_video(struct store *st, MDB_txn *txn, struct json_object *rec, 
 	    json_object_object_get_ex(remote, "backend", &b) &&
 	    json_object_object_get_ex(remote, "upstream_id", &u)) {
 		char uk[512];
-		size_t uklen = pair_key(uk, sizeof(uk), json_object_get_string(b), json_object_get_string(u));
+		size_t uklen = pair_key(uk, sizeof(uk), json_object_get_string(b),
+					json_object_get_string(u));
 		if (uklen == 0)
 			return EINVAL;
 		if (add) {
@@ -552,12 +550,12 @@ struct insert_args {
 	size_t n;
 	const char *idem;
 	char *existing_id;
-	const char *owner;       /* for create: the owner of the new records */
-	store_build_fn build;    /* for create: makes records once ids exist */
+	const char *owner;    /* for create: the owner of the new records */
+	store_build_fn build; /* for create: makes records once ids exist */
 	void *build_arg;
 	char (*ids)[ID_MAX];
-	int per_minute;          /* rate limit, 0: none */
-	int retry_after;         /* out: seconds until the window ends */
+	int per_minute;	 /* rate limit, 0: none */
+	int retry_after; /* out: seconds until the window ends */
 };
 
 /* count_rate counts n creates in owner's current one-minute window, or
@@ -573,7 +571,8 @@ static int count_rate(struct store *st, MDB_txn *txn, struct insert_args *a)
 		for (int i = 0; i < 8; i++)
 			ws = (ws << 8) | p[i];
 		if (ws == start)
-			count = ((uint32_t)p[8] << 24) | ((uint32_t)p[9] << 16) | ((uint32_t)p[10] << 8) | p[11];
+			count = ((uint32_t)p[8] << 24) | ((uint32_t)p[9] << 16) |
+				((uint32_t)p[10] << 8) | p[11];
 	}
 	if (count + a->n > (uint64_t)a->per_minute) {
 		a->retry_after = (int)(start + 60 - now);
@@ -716,26 +715,26 @@ static int insert_txn(struct store *st, MDB_txn *txn, void *arg)
  * for SLOT_TAKEN the leader), changed together with one compare-and-swap. */
 enum { SLOT_FREE, SLOT_FILLING, SLOT_POSTED, SLOT_TAKEN, SLOT_SYNCING, SLOT_DONE };
 #define WORD(state, pid) (((uint64_t)(uint32_t)(pid) << 8) | (state))
-#define WORD_STATE(w) ((unsigned)((w) & 0xff))
+#define WORD_STATE(w) ((unsigned)((w)&0xff))
 #define WORD_PID(w) ((int32_t)((w) >> 8))
 
 struct group_slot {
 	uint64_t word;
-	int32_t owner;          /* the poster, set while filling */
-	uint32_t len;           /* bytes of op */
-	uint64_t token;         /* this posting; also in its receipt */
-	uint64_t txnid;         /* the transaction that wrote it (SLOT_SYNCING) */
-	int32_t err;            /* enum rg_err, once done */
+	int32_t owner;	/* the poster, set while filling */
+	uint32_t len;	/* bytes of op */
+	uint64_t token; /* this posting; also in its receipt */
+	uint64_t txnid; /* the transaction that wrote it (SLOT_SYNCING) */
+	int32_t err;	/* enum rg_err, once done */
 	int32_t retry_after;
-	char ids[64][ID_MAX];   /* the new ids (RG_OK), or in [0] the earlier one (RG_EEXIST) */
+	char ids[64][ID_MAX]; /* the new ids (RG_OK), or in [0] the earlier one (RG_EEXIST) */
 	char op[GROUP_OP_MAX];
 };
 
 struct group_shm {
 	uint32_t magic;
-	uint32_t done_seq;      /* a futex word: bumped whenever slots are done */
-	char boot_id[40];       /* the boot that wrote the slots (pids are of it) */
-	uint64_t pid_ns;        /* ... and the pid namespace the pids are of */
+	uint32_t done_seq; /* a futex word: bumped whenever slots are done */
+	char boot_id[40];  /* the boot that wrote the slots (pids are of it) */
+	uint64_t pid_ns;   /* ... and the pid namespace the pids are of */
 	struct group_slot slots[GROUP_SLOTS];
 };
 
@@ -782,7 +781,8 @@ static void group_open(struct store *st)
 		if (fstat(fd, &sb) == 0 &&
 		    ((size_t)sb.st_size == sizeof(*g) || ftruncate(fd, sizeof(*g)) == 0) &&
 		    posix_fallocate(fd, 0, sizeof(*g)) == 0) {
-			void *map = mmap(NULL, sizeof(*g), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			void *map =
+				mmap(NULL, sizeof(*g), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 			g = map == MAP_FAILED ? NULL : map;
 		}
 		char boot[sizeof(g->boot_id)];
@@ -842,7 +842,8 @@ static struct group_slot *claim_slot(struct group_shm *g, int32_t me)
 	for (int i = 0; i < GROUP_SLOTS; i++) {
 		struct group_slot *s = &g->slots[(unsigned)(i + me) % GROUP_SLOTS];
 		uint64_t w = load64(&s->word);
-		if ((w == WORD(SLOT_FREE, 0) || abandoned(s, w)) && cas64(&s->word, w, WORD(SLOT_FILLING, me))) {
+		if ((w == WORD(SLOT_FREE, 0) || abandoned(s, w)) &&
+		    cas64(&s->word, w, WORD(SLOT_FILLING, me))) {
 			s->owner = me;
 			return s;
 		}
@@ -869,7 +870,9 @@ static int op_encode(struct buf *b, const struct insert_args *a, char (*ph)[ID_M
 	for (size_t i = 0; i < a->n && !bad; i++) {
 		struct json_object *rec = a->build(ph, a->n, i, a->build_arg);
 		size_t len;
-		const char *text = rec ? json_object_to_json_string_length(rec, JSON_C_TO_STRING_PLAIN, &len) : NULL;
+		const char *text =
+			rec ? json_object_to_json_string_length(rec, JSON_C_TO_STRING_PLAIN, &len)
+			    : NULL;
 		if (text == NULL) {
 			json_object_put(rec);
 			return -1;
@@ -969,8 +972,10 @@ static int run_op(struct store *st, MDB_txn *txn, struct group_slot *s, int inde
 	if (rc == 0) {
 		/* an idempotency hit writes the earlier id where no new one
 		 * is given out: s->ids[0] */
-		struct insert_args a = { recs, op.n, op.has_idem ? op.idem : NULL, s->ids[0], op.owner,
-					 from_template, &op, s->ids, (int)op.per_minute, 0 };
+		struct insert_args a = { recs,	    op.n,     op.has_idem ? op.idem : NULL,
+					 s->ids[0], op.owner, from_template,
+					 &op,	    s->ids,   (int)op.per_minute,
+					 0 };
 		rc = insert_txn(st, child, &a);
 		s->retry_after = a.retry_after;
 		if (rc == 0) {
@@ -990,7 +995,10 @@ static int run_op(struct store *st, MDB_txn *txn, struct group_slot *s, int inde
 		json_object_put(recs[i]);
 	if (rc == MDB_MAP_FULL)
 		return rc;
-	s->err = rc == 0 ? RG_OK : rc == TXN_EXISTS ? RG_EEXIST : rc == TXN_LIMITED ? RG_ELIMIT : from_mdb(rc);
+	s->err = rc == 0	     ? RG_OK
+		 : rc == TXN_EXISTS  ? RG_EEXIST
+		 : rc == TXN_LIMITED ? RG_ELIMIT
+				     : from_mdb(rc);
 	return 0;
 }
 
@@ -1049,7 +1057,8 @@ static void lead(struct store *st, MDB_txn *txn, int32_t me)
 			mdb_txn_abort(txn);
 		}
 		txn = NULL;
-		if (rc == MDB_MAP_FULL && tries < 32 && grow_map(st) == 0 && txn_begin(st, 0, &txn) == 0)
+		if (rc == MDB_MAP_FULL && tries < 32 && grow_map(st) == 0 &&
+		    txn_begin(st, 0, &txn) == 0)
 			continue;
 		failed = write_error(st, rc);
 		break;
@@ -1068,11 +1077,13 @@ static void lead(struct store *st, MDB_txn *txn, int32_t me)
 /* committed_before: our leader died holding our create of n records;
  * with the writer lock held (txn), the receipt says whether it was
  * committed, and with which ids. */
-static int committed_before(struct store *st, MDB_txn *txn, struct group_slot *s, int index, size_t n)
+static int committed_before(struct store *st, MDB_txn *txn, struct group_slot *s, int index,
+			    size_t n)
 {
 	uint8_t key = (uint8_t)index;
 	MDB_val k = { 1, &key }, v;
-	if (mdb_get(txn, st->group_dbi, &k, &v) != 0 || v.mv_size != sizeof(s->token) + n * ID_MAX ||
+	if (mdb_get(txn, st->group_dbi, &k, &v) != 0 ||
+	    v.mv_size != sizeof(s->token) + n * ID_MAX ||
 	    memcmp(v.mv_data, &s->token, sizeof(s->token)) != 0)
 		return 0;
 	memcpy(s->ids, (char *)v.mv_data + sizeof(s->token), n * ID_MAX);
@@ -1176,19 +1187,19 @@ static int group_create(struct store *st, struct insert_args *a, enum rg_err *er
 	return 0;
 }
 
-enum rg_err store_videos_insert(struct store *st, struct json_object *const *recs,
-				size_t n, const char *idem, char existing_id[ID_MAX])
+enum rg_err store_videos_insert(struct store *st, struct json_object *const *recs, size_t n,
+				const char *idem, char existing_id[ID_MAX])
 {
 	if (n == 0 || (idem != NULL && strlen(idem) > IDEM_MAX))
 		return RG_EINVAL;
-	struct insert_args a = { (struct json_object **)recs, n, idem, existing_id,
-				 NULL, NULL, NULL, NULL, 0, 0 };
+	struct insert_args a = {
+		(struct json_object **)recs, n, idem, existing_id, NULL, NULL, NULL, NULL, 0, 0
+	};
 	return run_write(st, insert_txn, &a);
 }
 
-enum rg_err store_videos_create(struct store *st, size_t n, const char *owner,
-				const char *idem, store_build_fn build, void *arg,
-				struct json_object **first)
+enum rg_err store_videos_create(struct store *st, size_t n, const char *owner, const char *idem,
+				store_build_fn build, void *arg, struct json_object **first)
 {
 	int unused;
 	return store_videos_create_limited(st, n, owner, idem, 0, &unused, build, arg, first);
@@ -1196,8 +1207,7 @@ enum rg_err store_videos_create(struct store *st, size_t n, const char *owner,
 
 enum rg_err store_videos_create_limited(struct store *st, size_t n, const char *owner,
 					const char *idem, int per_minute, int *retry_after_s,
-					store_build_fn build, void *arg,
-					struct json_object **first)
+					store_build_fn build, void *arg, struct json_object **first)
 {
 	*first = NULL;
 	*retry_after_s = 0;
@@ -1312,8 +1322,8 @@ static int modify_txn(struct store *st, MDB_txn *txn, void *arg)
 	return 0;
 }
 
-enum rg_err store_videos_modify(struct store *st, char (*ids)[ID_MAX], size_t n,
-				store_modify_fn fn, void *arg, int *gone)
+enum rg_err store_videos_modify(struct store *st, char (*ids)[ID_MAX], size_t n, store_modify_fn fn,
+				void *arg, int *gone)
 {
 	struct modify_args a = { ids, n, fn, arg, gone };
 	return n == 0 ? RG_OK : run_write(st, modify_txn, &a);
@@ -1354,8 +1364,8 @@ enum rg_err store_video_delete(struct store *st, const char *id, struct json_obj
 }
 
 /* seek_owner positions cur on the first by_owner key to visit. */
-static int seek_owner(MDB_cursor *cur, const char *prefix, size_t plen,
-		      const char *after, int desc, MDB_val *k)
+static int seek_owner(MDB_cursor *cur, const char *prefix, size_t plen, const char *after, int desc,
+		      MDB_val *k)
 {
 	char start[OWNER_MAX + ID_MAX + 2];
 	MDB_val d;
@@ -1401,8 +1411,8 @@ static int seek_owner(MDB_cursor *cur, const char *prefix, size_t plen,
  * MDB_NOTFOUND (gone: not counted) or an error. */
 typedef int (*visit_fn)(struct store *st, MDB_txn *txn, const char *id, void *arg, int *stop);
 
-static enum rg_err list_owner(struct store *st, const char *owner, const char *after,
-			      size_t limit, int desc, visit_fn visit, void *arg, int *has_more)
+static enum rg_err list_owner(struct store *st, const char *owner, const char *after, size_t limit,
+			      int desc, visit_fn visit, void *arg, int *has_more)
 {
 	char prefix[OWNER_MAX + 1];
 	size_t plen = pair_key(prefix, sizeof(prefix), owner, NULL);
@@ -1461,7 +1471,7 @@ struct visit_args {
 	store_video_fn rec_fn;
 	store_public_fn pub_fn;
 	void *arg;
-	int list;            /* a list: ids come in order, and a cursor finds */
+	int list;	     /* a list: ids come in order, and a cursor finds */
 	MDB_cursor *pub_cur; /* the next one on the page it is on already */
 };
 
@@ -1510,9 +1520,8 @@ static int pub_in(struct store *st, MDB_txn *txn, const char *id, void *arg, int
 	return rc;
 }
 
-enum rg_err store_video_list(struct store *st, const char *owner, const char *after,
-			     size_t limit, int desc, store_video_fn fn, void *arg,
-			     int *has_more)
+enum rg_err store_video_list(struct store *st, const char *owner, const char *after, size_t limit,
+			     int desc, store_video_fn fn, void *arg, int *has_more)
 {
 	struct visit_args a = { fn, NULL, arg, 0, NULL };
 	return list_owner(st, owner, after, limit, desc, visit_record, &a, has_more);
@@ -1542,8 +1551,8 @@ enum rg_err store_video_public(struct store *st, const char *id, store_public_fn
 	return from_mdb(rc);
 }
 
-enum rg_err store_due_scan(struct store *st, uint64_t now_ms, size_t limit,
-			   store_due_fn fn, void *arg)
+enum rg_err store_due_scan(struct store *st, uint64_t now_ms, size_t limit, store_due_fn fn,
+			   void *arg)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
@@ -1640,8 +1649,8 @@ static int key_in_hash(struct store *st, MDB_txn *txn, const uint8_t hash[32], M
 	return mdb_get(txn, st->keys, &iv, v);
 }
 
-enum rg_err store_key_by_hash(struct store *st, const uint8_t hash[32],
-				  store_bytes_fn fn, void *arg)
+enum rg_err store_key_by_hash(struct store *st, const uint8_t hash[32], store_bytes_fn fn,
+			      void *arg)
 {
 	MDB_txn *txn;
 	MDB_val v;
@@ -1723,8 +1732,7 @@ struct check_ctx {
 	int bad;
 };
 
-__attribute__((format(printf, 2, 3)))
-static void report(struct check_ctx *c, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void report(struct check_ctx *c, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
@@ -1768,8 +1776,8 @@ static void check_records(struct check_ctx *c)
 		struct json_object *rec = parse_val(&v);
 		const char *id = rec ? rec_str(rec, "id") : NULL;
 		const char *owner = rec ? rec_str(rec, "owner") : NULL;
-		if (id == NULL || owner == NULL ||
-		    strlen(id) != k.mv_size || memcmp(id, k.mv_data, k.mv_size) != 0) {
+		if (id == NULL || owner == NULL || strlen(id) != k.mv_size ||
+		    memcmp(id, k.mv_data, k.mv_size) != 0) {
 			report(c, "record %.*s: unreadable or without id/owner",
 			       (int)(k.mv_size < 64 ? k.mv_size : 64), (char *)k.mv_data);
 			json_object_put(rec);

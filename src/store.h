@@ -36,31 +36,27 @@ struct store;
 struct store_options {
 	size_t map_bytes;     /* initial map size */
 	size_t max_map_bytes; /* the map never grows past this */
-	int durable;          /* fsync every commit */
+	int durable;	      /* fsync every commit */
 };
 
-enum rg_err store_open(struct store **out, const char *data_dir,
-		       const struct store_options *opt);
+enum rg_err store_open(struct store **out, const char *data_dir, const struct store_options *opt);
 void store_close(struct store *st);
 
 /* store_videos_insert writes n new records and their indexes atomically.
  * With an idempotency key (idem != NULL), if owner already used it for a
  * video that still exists, nothing is written, RG_EEXIST is returned and
  * that video's id is copied into existing_id. */
-enum rg_err store_videos_insert(struct store *st, struct json_object *const *recs,
-				size_t n, const char *idem,
-				char existing_id[ID_MAX]);
+enum rg_err store_videos_insert(struct store *st, struct json_object *const *recs, size_t n,
+				const char *idem, char existing_id[ID_MAX]);
 /* store_videos_create is the insert used for new tasks: it allocates n ids
  * inside the write transaction, each sorting after every id already stored
  * (so id order is commit order, across processes), and calls build(ids, n,
  * i, arg) for each record.  The first record is handed back in *first
  * (caller puts it); on an idempotency hit it is the earlier video's record
  * and RG_EEXIST is returned. */
-typedef struct json_object *(*store_build_fn)(char (*ids)[ID_MAX], size_t n, size_t i,
-					      void *arg);
-enum rg_err store_videos_create(struct store *st, size_t n, const char *owner,
-				const char *idem, store_build_fn build, void *arg,
-				struct json_object **first);
+typedef struct json_object *(*store_build_fn)(char (*ids)[ID_MAX], size_t n, size_t i, void *arg);
+enum rg_err store_videos_create(struct store *st, size_t n, const char *owner, const char *idem,
+				store_build_fn build, void *arg, struct json_object **first);
 /* A rate limit checked and counted in the same transaction as the create:
  * at most per_minute tasks per owner in a fixed one-minute window.  When it
  * is reached store_videos_create_limited returns RG_ELIMIT and sets
@@ -70,8 +66,7 @@ enum rg_err store_videos_create_limited(struct store *st, size_t n, const char *
 					store_build_fn build, void *arg,
 					struct json_object **first);
 /* store_video_get parses the record of id into *out (caller puts it). */
-enum rg_err store_video_get(struct store *st, const char *id,
-			    struct json_object **out);
+enum rg_err store_video_get(struct store *st, const char *id, struct json_object **out);
 /* store_video_update replaces a record (same id) and moves its due entry. */
 enum rg_err store_video_update(struct store *st, struct json_object *rec);
 /* store_videos_modify loads each of n records in one write transaction,
@@ -79,12 +74,11 @@ enum rg_err store_video_update(struct store *st, struct json_object *rec);
  * fsync, for any number of small changes.  gone[i] says a record no longer
  * exists (fn was not called for it). */
 typedef void (*store_modify_fn)(struct json_object *rec, size_t i, void *arg);
-enum rg_err store_videos_modify(struct store *st, char (*ids)[ID_MAX], size_t n,
-				store_modify_fn fn, void *arg, int *gone);
+enum rg_err store_videos_modify(struct store *st, char (*ids)[ID_MAX], size_t n, store_modify_fn fn,
+				void *arg, int *gone);
 /* store_video_delete removes id and its index entries; the old record is
  * handed to *old when old != NULL (caller puts it). */
-enum rg_err store_video_delete(struct store *st, const char *id,
-			       struct json_object **old);
+enum rg_err store_video_delete(struct store *st, const char *id, struct json_object **old);
 
 /* store_upstream_holder says which task holds an upstream job (RG_ENOENT:
  * none); the index is kept from the records' remote.backend and
@@ -96,9 +90,8 @@ enum rg_err store_upstream_holder(struct store *st, const char *backend, const c
  * when desc, starting after the id `after` (which need not exist any more).
  * *has_more says whether more remain.  fn borrows rec. */
 typedef int (*store_video_fn)(struct json_object *rec, void *arg);
-enum rg_err store_video_list(struct store *st, const char *owner,
-			     const char *after, size_t limit, int desc,
-			     store_video_fn fn, void *arg, int *has_more);
+enum rg_err store_video_list(struct store *st, const char *owner, const char *after, size_t limit,
+			     int desc, store_video_fn fn, void *arg, int *has_more);
 
 /* store_video_public hands fn the cached public object of id (see
  * video_cache_read); store_video_list_public does so for a page of owner's
@@ -113,20 +106,18 @@ enum rg_err store_video_list_public(struct store *st, const char *owner, const c
 /* store_due_scan calls fn for each video whose due_at <= now_ms, oldest
  * first, up to limit; fn borrows id. */
 typedef int (*store_due_fn)(const char *id, uint64_t due_at, void *arg);
-enum rg_err store_due_scan(struct store *st, uint64_t now_ms, size_t limit,
-			   store_due_fn fn, void *arg);
+enum rg_err store_due_scan(struct store *st, uint64_t now_ms, size_t limit, store_due_fn fn,
+			   void *arg);
 
 /* Keys.  hash is SHA-256 of the secret. */
-enum rg_err store_key_insert(struct store *st, struct json_object *rec,
-			     const uint8_t hash[32]);
+enum rg_err store_key_insert(struct store *st, struct json_object *rec, const uint8_t hash[32]);
 /* store_key_by_hash hands fn the stored JSON text of the key record of
  * hash, borrowed for the call (so a caller may skip parsing bytes it saw
  * before); fn's result is ignored. */
 typedef int (*store_bytes_fn)(const void *data, size_t len, void *arg);
-enum rg_err store_key_by_hash(struct store *st, const uint8_t hash[32],
-			      store_bytes_fn fn, void *arg);
-enum rg_err store_key_get(struct store *st, const char *key_id,
-			  struct json_object **out);
+enum rg_err store_key_by_hash(struct store *st, const uint8_t hash[32], store_bytes_fn fn,
+			      void *arg);
+enum rg_err store_key_get(struct store *st, const char *key_id, struct json_object **out);
 enum rg_err store_key_put(struct store *st, struct json_object *rec);
 typedef int (*store_key_fn)(struct json_object *rec, void *arg);
 enum rg_err store_key_list(struct store *st, store_key_fn fn, void *arg);

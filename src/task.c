@@ -62,7 +62,7 @@ enum task_action task_next(struct json_object *rec, int64_t now_ms, int running_
 			return due != 0 && now_ms >= due ? TASK_ACT_START : TASK_ACT_NONE;
 		if (running_here)
 			return due == 0 || now_ms + TASK_LEASE_MS / 2 >= due ? TASK_ACT_RENEW
-									      : TASK_ACT_NONE;
+									     : TASK_ACT_NONE;
 		return due == 0 || now_ms >= due ? TASK_ACT_ORPHANED : TASK_ACT_NONE;
 	}
 	if (st == TASK_COMPLETED) {
@@ -149,9 +149,10 @@ void task_requeue(struct json_object *rec, int64_t now_ms, int64_t delay_ms, int
 void task_orphaned(struct json_object *rec, int64_t now_ms)
 {
 	if (get_i64(rec, "attempts") + 1 >= TASK_MAX_ATTEMPTS) {
-		task_fail(rec, now_ms, "generation_interrupted",
-			  "The generation was interrupted too many times (the dispatcher stopped while running it).",
-			  NULL);
+		task_fail(
+			rec, now_ms, "generation_interrupted",
+			"The generation was interrupted too many times (the dispatcher stopped while running it).",
+			NULL);
 		return;
 	}
 	int64_t backoff = 1000LL << get_i64(rec, "attempts");

@@ -17,9 +17,9 @@
 #include <stdint.h>
 #include <json-c/json.h>
 
-#define TASK_LEASE_MS 10000       /* a running task's lease */
-#define TASK_MAX_ATTEMPTS 3       /* runs lost to dispatcher deaths */
-#define TASK_MESSAGE_MAX 1024     /* bytes of a failed task's error.message */
+#define TASK_LEASE_MS 10000   /* a running task's lease */
+#define TASK_MAX_ATTEMPTS 3   /* runs lost to dispatcher deaths */
+#define TASK_MESSAGE_MAX 1024 /* bytes of a failed task's error.message */
 
 enum task_status { TASK_QUEUED, TASK_IN_PROGRESS, TASK_COMPLETED, TASK_FAILED, TASK_UNKNOWN };
 
@@ -28,13 +28,13 @@ const char *task_status_name(enum task_status s);
 
 /* What a due task needs, given whether this dispatcher is running it. */
 enum task_action {
-	TASK_ACT_NONE,     /* nothing (not due, or terminal) */
-	TASK_ACT_START,    /* queued: start it when the backend has room */
-	TASK_ACT_RENEW,    /* running here: extend the lease */
+	TASK_ACT_NONE,	   /* nothing (not due, or terminal) */
+	TASK_ACT_START,	   /* queued: start it when the backend has room */
+	TASK_ACT_RENEW,	   /* running here: extend the lease */
 	TASK_ACT_ORPHANED, /* in_progress but nobody runs it: retry or fail */
 	TASK_ACT_TIMEOUT,  /* past its deadline: fail it */
 	TASK_ACT_EXPIRE,   /* completed and past expires_at: remove files */
-	TASK_ACT_CLEAR,    /* terminal but still indexed: drop due_at */
+	TASK_ACT_CLEAR,	   /* terminal but still indexed: drop due_at */
 };
 
 enum task_action task_next(struct json_object *rec, int64_t now_ms, int running_here);
@@ -49,12 +49,11 @@ void task_complete(struct json_object *rec, int64_t now_ms, int64_t retention_s,
  * through scrub_message (scrub.h) first: no path of the server's, nor
  * data_dir (may be NULL) written any way, valid UTF-8, at most
  * TASK_MESSAGE_MAX bytes. */
-void task_fail(struct json_object *rec, int64_t now_ms, const char *code,
-	       const char *message, const char *data_dir);
+void task_fail(struct json_object *rec, int64_t now_ms, const char *code, const char *message,
+	       const char *data_dir);
 /* task_requeue puts a task back in the queue after delay_ms; count_attempt
  * says whether the lost run counts against TASK_MAX_ATTEMPTS. */
-void task_requeue(struct json_object *rec, int64_t now_ms, int64_t delay_ms,
-		  int count_attempt);
+void task_requeue(struct json_object *rec, int64_t now_ms, int64_t delay_ms, int count_attempt);
 /* task_orphaned: requeue (counting the attempt) or fail when out of tries. */
 void task_orphaned(struct json_object *rec, int64_t now_ms);
 void task_expire(struct json_object *rec);

@@ -16,10 +16,10 @@
 
 /* What an adapter asks to be sent. */
 struct http_req {
-	char method[8];           /* "GET", "POST", "DELETE" */
+	char method[8]; /* "GET", "POST", "DELETE" */
 	char url[4096];
 	struct curl_slist *headers; /* owned */
-	struct buf body;          /* request body (POST) */
+	struct buf body;	    /* request body (POST) */
 };
 
 void http_req_init(struct http_req *r);
@@ -29,35 +29,34 @@ int http_req_header(struct http_req *r, const char *name, const char *value);
 
 struct transfer_limits {
 	long connect_timeout_ms;
-	long timeout_ms;          /* the whole exchange */
-	size_t max_bytes;         /* answer body cap */
-	long max_redirects;       /* 0: redirects are not followed */
+	long timeout_ms;    /* the whole exchange */
+	size_t max_bytes;   /* answer body cap */
+	long max_redirects; /* 0: redirects are not followed */
 	const struct ssrf_policy *policy;
 };
 
 struct transfer {
 	CURL *easy;
 	struct http_req req;
-	struct buf resp;          /* the answer body, unless to_fd >= 0 */
-	int to_fd;                /* download sink, or -1 */
+	struct buf resp; /* the answer body, unless to_fd >= 0 */
+	int to_fd;	 /* download sink, or -1 */
 	size_t got;
 	size_t max_bytes;
 	int too_big;
-	int blocked;              /* the SSRF guard refused an address */
+	int blocked; /* the SSRF guard refused an address */
 	const char *blocked_why;
 	const struct ssrf_policy *policy;
-	long status;              /* HTTP status, 0 when none */
+	long status; /* HTTP status, 0 when none */
 	CURLcode result;
 	char error[CURL_ERROR_SIZE];
-	char retry_after[32];     /* Retry-After header value */
-	void *owner;              /* the dispatcher's */
-	int phase;                /* the dispatcher's */
+	char retry_after[32]; /* Retry-After header value */
+	void *owner;	      /* the dispatcher's */
+	int phase;	      /* the dispatcher's */
 };
 
 /* transfer_new takes req (moved in; req is left empty) and sets the handle
  * up; to_fd >= 0 streams the answer into that descriptor. */
-struct transfer *transfer_new(struct http_req *req, const struct transfer_limits *lim,
-			      int to_fd);
+struct transfer *transfer_new(struct http_req *req, const struct transfer_limits *lim, int to_fd);
 void transfer_free(struct transfer *t);
 /* transfer_done reads the outcome after CURLMSG_DONE. */
 void transfer_done(struct transfer *t, CURLcode result);

@@ -18,16 +18,17 @@
 #define USER_MAX 256
 #define URL_MAX 2048
 
-static const char *const known_fields[] = { "prompt", "model", "seconds", "duration",
-	"size", "width", "height", "input_reference", "image", "fps", "seed", "n",
-	"response_format", "user", "metadata", NULL };
+static const char *const known_fields[] = {
+	"prompt",	   "model", "seconds", "duration", "size", "width",	      "height",
+	"input_reference", "image", "fps",     "seed",	   "n",	   "response_format", "user",
+	"metadata",	   NULL
+};
 
 /* Metadata keys reelgate writes itself; a caller may not set them. */
 static const char *const reserved_meta[] = { "url", "video_ids", "image_url", "ignored_params",
-	NULL };
+					     NULL };
 /* Metadata keys that mirror a request field (see docs/api.md). */
-static const char *const mirrored_meta[] = { "fps", "seed", "user", "n",
-	"response_format", NULL };
+static const char *const mirrored_meta[] = { "fps", "seed", "user", "n", "response_format", NULL };
 
 void video_spec_init(struct video_spec *s)
 {
@@ -102,15 +103,13 @@ static int to_int(struct json_object *v, long long *out)
 		*out = s[0] == '-' ? -n : n;
 		return 0;
 	}
-	default:
-		return -1;
+	default: return -1;
 	}
 }
 
 /* read_int reads an optional integer field in [lo, hi]. */
-static int read_int(struct json_object *fields, const char *name, long long lo,
-		    long long hi, const char *what, int *present, long long *out,
-		    struct api_error *e)
+static int read_int(struct json_object *fields, const char *name, long long lo, long long hi,
+		    const char *what, int *present, long long *out, struct api_error *e)
 {
 	struct json_object *v = get(fields, name);
 	*present = v != NULL;
@@ -118,8 +117,8 @@ static int read_int(struct json_object *fields, const char *name, long long lo,
 		return 0;
 	char shown[64];
 	if (to_int(v, out) < 0) {
-		api_error_set(e, 400, "invalid_value", name,
-			      "'%s' must be %s; got %s.", name, what, describe(v, shown, sizeof(shown)));
+		api_error_set(e, 400, "invalid_value", name, "'%s' must be %s; got %s.", name, what,
+			      describe(v, shown, sizeof(shown)));
 		return -1;
 	}
 	if (*out < lo || *out > hi) {
@@ -140,7 +139,8 @@ static int check_unknown(struct json_object *fields, struct api_error *e)
 				ok = 1;
 		if (!ok) {
 			api_error_set(e, 400, "unknown_parameter", k,
-				      "Unknown parameter: '%.100s'. Extra settings go in metadata.", k);
+				      "Unknown parameter: '%.100s'. Extra settings go in metadata.",
+				      k);
 			return -1;
 		}
 	}
@@ -157,8 +157,8 @@ static size_t utf8_chars(const char *s, size_t len)
 	return n;
 }
 
-static int read_prompt(const struct config *cfg, struct json_object *fields,
-		       struct video_spec *s, struct api_error *e)
+static int read_prompt(const struct config *cfg, struct json_object *fields, struct video_spec *s,
+		       struct api_error *e)
 {
 	struct json_object *v = get(fields, "prompt");
 	if (v == NULL) {
@@ -167,37 +167,34 @@ static int read_prompt(const struct config *cfg, struct json_object *fields,
 		return -1;
 	}
 	if (!json_object_is_type(v, json_type_string))
-		return invalid(e, "prompt",
-			"'prompt' must be a string.");
+		return invalid(e, "prompt", "'prompt' must be a string.");
 	const char *p = json_object_get_string(v);
 	size_t len = (size_t)json_object_get_string_len(v);
 	size_t blank = strspn(p, " \t\r\n");
 	if (len == 0 || blank == len)
 		return invalid(e, "prompt",
-			"'prompt' must not be empty: describe the video to make.");
+			       "'prompt' must not be empty: describe the video to make.");
 	if (!codec_utf8_valid(p, len) || memchr(p, '\0', len) != NULL)
-		return invalid(e, "prompt",
-			"'prompt' must be valid UTF-8 text.");
+		return invalid(e, "prompt", "'prompt' must be valid UTF-8 text.");
 	size_t chars = utf8_chars(p, len);
 	if (chars > cfg->max_prompt_chars) {
 		api_error_set(e, 400, "invalid_value", "prompt",
-			      "'prompt' is too long: %zu characters, the limit is %zu.",
-			      chars, cfg->max_prompt_chars);
+			      "'prompt' is too long: %zu characters, the limit is %zu.", chars,
+			      cfg->max_prompt_chars);
 		return -1;
 	}
 	s->prompt = strdup(p);
 	return s->prompt ? 0 : -1;
 }
 
-static int read_model(const struct config *cfg, struct json_object *fields,
-		      struct video_spec *s, struct api_error *e)
+static int read_model(const struct config *cfg, struct json_object *fields, struct video_spec *s,
+		      struct api_error *e)
 {
 	struct json_object *v = get(fields, "model");
 	const char *name = cfg->default_model;
 	if (v != NULL) {
 		if (!json_object_is_type(v, json_type_string))
-			return invalid(e, "model",
-			"'model' must be a string naming a model.");
+			return invalid(e, "model", "'model' must be a string naming a model.");
 		name = json_object_get_string(v);
 	}
 	s->model = config_model(cfg, name);
@@ -205,14 +202,14 @@ static int read_model(const struct config *cfg, struct json_object *fields,
 		char names[512];
 		config_model_names(cfg, names, sizeof(names));
 		api_error_set(e, 400, "model_not_found", "model",
-			      "The model '%.100s' does not exist. Available models: %s.", name, names);
+			      "The model '%.100s' does not exist. Available models: %s.", name,
+			      names);
 		return -1;
 	}
 	return 0;
 }
 
-static int read_seconds(struct json_object *fields, struct video_spec *s,
-			struct api_error *e)
+static int read_seconds(struct json_object *fields, struct video_spec *s, struct api_error *e)
 {
 	long long sec = 0, dur = 0;
 	int has_sec, has_dur;
@@ -224,7 +221,8 @@ static int read_seconds(struct json_object *fields, struct video_spec *s,
 		return -1;
 	if (has_sec && has_dur && sec != dur) {
 		api_error_set(e, 400, "conflicting_parameters", "duration",
-			      "'duration' (%lld) and 'seconds' (%lld) disagree; send one of them.", dur, sec);
+			      "'duration' (%lld) and 'seconds' (%lld) disagree; send one of them.",
+			      dur, sec);
 		return -1;
 	}
 	const char *param = has_sec ? "seconds" : "duration";
@@ -263,18 +261,19 @@ static int parse_size(const char *p, size_t len, int *w, int *h)
 	return 0;
 }
 
-static int read_size(struct json_object *fields, struct video_spec *s,
-		     struct api_error *e)
+static int read_size(struct json_object *fields, struct video_spec *s, struct api_error *e)
 {
 	struct json_object *v = get(fields, "size");
 	int sw = 0, sh = 0;
 	if (v != NULL) {
 		if (!json_object_is_type(v, json_type_string) ||
-		    parse_size(json_object_get_string(v), (size_t)json_object_get_string_len(v), &sw, &sh) < 0) {
+		    parse_size(json_object_get_string(v), (size_t)json_object_get_string_len(v),
+			       &sw, &sh) < 0) {
 			char shown[64];
-			api_error_set(e, 400, "invalid_value", "size",
-				      "'size' must be \"WIDTHxHEIGHT\" such as \"1280x720\"; got %s.",
-				      describe(v, shown, sizeof(shown)));
+			api_error_set(
+				e, 400, "invalid_value", "size",
+				"'size' must be \"WIDTHxHEIGHT\" such as \"1280x720\"; got %s.",
+				describe(v, shown, sizeof(shown)));
 			return -1;
 		}
 	}
@@ -290,9 +289,10 @@ static int read_size(struct json_object *fields, struct video_spec *s,
 		return -1;
 	}
 	if (v != NULL && has_w && (sw != w || sh != h)) {
-		api_error_set(e, 400, "conflicting_parameters", "size",
-			      "'size' (%dx%d) and 'width'/'height' (%lldx%lld) disagree; send one of them.",
-			      sw, sh, w, h);
+		api_error_set(
+			e, 400, "conflicting_parameters", "size",
+			"'size' (%dx%d) and 'width'/'height' (%lldx%lld) disagree; send one of them.",
+			sw, sh, w, h);
 		return -1;
 	}
 	const char *param = v != NULL ? "size" : "width";
@@ -336,9 +336,10 @@ static int check_metadata_entry(const char *k, struct json_object *val, struct a
 			    json_object_is_type(val, json_type_array))) {
 		char param[80];
 		snprintf(param, sizeof(param), "metadata.%.64s", k);
-		api_error_set(e, 400, "invalid_value", param,
-			      "metadata values must be strings, numbers, booleans or null; '%.64s' is %s.",
-			      k, json_object_is_type(val, json_type_object) ? "an object" : "a list");
+		api_error_set(
+			e, 400, "invalid_value", param,
+			"metadata values must be strings, numbers, booleans or null; '%.64s' is %s.",
+			k, json_object_is_type(val, json_type_object) ? "an object" : "a list");
 		return -1;
 	}
 	if (strlen(k) == 0 || strlen(k) > 64 || !codec_utf8_valid(k, strlen(k))) {
@@ -352,8 +353,7 @@ static int check_metadata_entry(const char *k, struct json_object *val, struct a
 /* fold_mirrored_meta moves each mirrored key of s->metadata into fields when
  * that field was not given (a conflicting value is a 400), and drops it from
  * the metadata kept. */
-static int fold_mirrored_meta(struct json_object *fields, struct video_spec *s,
-			      struct api_error *e)
+static int fold_mirrored_meta(struct json_object *fields, struct video_spec *s, struct api_error *e)
 {
 	for (const char *const *m = mirrored_meta; *m; m++) {
 		struct json_object *mv;
@@ -367,7 +367,8 @@ static int fold_mirrored_meta(struct json_object *fields, struct video_spec *s,
 		if (fv == NULL) {
 			json_object_object_add(fields, *m, json_object_get(mv));
 		} else if (strcmp(json_object_get_string(fv) ? json_object_get_string(fv) : "",
-				  json_object_get_string(mv) ? json_object_get_string(mv) : "") != 0) {
+				  json_object_get_string(mv) ? json_object_get_string(mv) : "") !=
+			   0) {
 			char param[64];
 			snprintf(param, sizeof(param), "metadata.%s", *m);
 			api_error_set(e, 400, "conflicting_parameters", param,
@@ -382,15 +383,15 @@ static int fold_mirrored_meta(struct json_object *fields, struct video_spec *s,
 
 /* read_metadata copies the caller's metadata and folds mirrored keys into
  * fields that were not given (metadata.seed works like seed). */
-static int read_metadata(const struct config *cfg, struct json_object *fields,
-			 struct video_spec *s, struct api_error *e)
+static int read_metadata(const struct config *cfg, struct json_object *fields, struct video_spec *s,
+			 struct api_error *e)
 {
 	struct json_object *v = get(fields, "metadata");
 	if (v == NULL)
 		return 0;
 	if (!json_object_is_type(v, json_type_object))
 		return invalid(e, "metadata",
-			"'metadata' must be an object such as {\"style\": \"film\"}.");
+			       "'metadata' must be an object such as {\"style\": \"film\"}.");
 	size_t len;
 	const char *text = json_object_to_json_string_length(v, JSON_C_TO_STRING_PLAIN, &len);
 	if (text == NULL || len > cfg->max_metadata_bytes) {
@@ -408,14 +409,13 @@ static int read_metadata(const struct config *cfg, struct json_object *fields,
 	if (memmem(text, len, "\\u0000", 6) != NULL)
 		return invalid(e, "metadata", "metadata values must not contain NUL characters.");
 	if (!codec_utf8_valid(text, len))
-		return invalid(e, "metadata",
-			"'metadata' must be valid UTF-8.");
+		return invalid(e, "metadata", "'metadata' must be valid UTF-8.");
 	s->metadata = json_tokener_parse(text); /* a private deep copy */
 	return fold_mirrored_meta(fields, s, e);
 }
 
-static int read_scalars(const struct config *cfg, struct json_object *fields,
-			struct video_spec *s, struct api_error *e)
+static int read_scalars(const struct config *cfg, struct json_object *fields, struct video_spec *s,
+			struct api_error *e)
 {
 	long long v;
 	int has;
@@ -435,16 +435,18 @@ static int read_scalars(const struct config *cfg, struct json_object *fields,
 	if (rf != NULL && (!json_object_is_type(rf, json_type_string) ||
 			   strcmp(json_object_get_string(rf), "url") != 0)) {
 		char shown[64];
-		api_error_set(e, 400, "unsupported_value", "response_format",
-			      "'response_format' must be \"url\" (the only format reelgate serves); got %s.",
-			      describe(rf, shown, sizeof(shown)));
+		api_error_set(
+			e, 400, "unsupported_value", "response_format",
+			"'response_format' must be \"url\" (the only format reelgate serves); got %s.",
+			describe(rf, shown, sizeof(shown)));
 		return -1;
 	}
 	struct json_object *u = get(fields, "user");
 	if (u != NULL) {
 		if (!json_object_is_type(u, json_type_string) ||
 		    (size_t)json_object_get_string_len(u) > USER_MAX ||
-		    !codec_utf8_valid(json_object_get_string(u), (size_t)json_object_get_string_len(u))) {
+		    !codec_utf8_valid(json_object_get_string(u),
+				      (size_t)json_object_get_string_len(u))) {
 			api_error_set(e, 400, "invalid_value", "user",
 				      "'user' must be a string of at most %d bytes.", USER_MAX);
 			return -1;
@@ -480,15 +482,16 @@ static int url_ok(const char *u, size_t len)
 
 /* decode_image turns a data URI or bare base64 into checked bytes; in place
  * when inplace (text is then the body's). */
-static int decode_image(const struct config *cfg, const char *param, const char *text,
-			size_t len, int inplace, struct video_spec *s, struct api_error *e)
+static int decode_image(const struct config *cfg, const char *param, const char *text, size_t len,
+			int inplace, struct video_spec *s, struct api_error *e)
 {
 	if (strncmp(text, "data:", 5) == 0) {
 		const char *comma = memchr(text, ',', len);
-		if (comma == NULL || (size_t)(comma - text) > 100 ||
-		    (size_t)(comma - text) < 12 || memcmp(comma - 7, ";base64", 7) != 0) {
+		if (comma == NULL || (size_t)(comma - text) > 100 || (size_t)(comma - text) < 12 ||
+		    memcmp(comma - 7, ";base64", 7) != 0) {
 			api_error_set(e, 400, "invalid_value", param,
-				      "'%s' data URL must look like data:image/png;base64,....", param);
+				      "'%s' data URL must look like data:image/png;base64,....",
+				      param);
 			return -1;
 		}
 		len -= (size_t)(comma + 1 - text);
@@ -496,7 +499,8 @@ static int decode_image(const struct config *cfg, const char *param, const char 
 	}
 	if (codec_base64_decoded_max(len) > cfg->max_image_bytes + 3) {
 		api_error_set(e, 400, "invalid_value", param,
-			      "'%s' image is too large: the limit is %zu bytes.", param, cfg->max_image_bytes);
+			      "'%s' image is too large: the limit is %zu bytes.", param,
+			      cfg->max_image_bytes);
 		return -1;
 	}
 	s->image_bytes = inplace ? (uint8_t *)text : malloc(codec_base64_decoded_max(len) + 1);
@@ -507,14 +511,16 @@ static int decode_image(const struct config *cfg, const char *param, const char 
 	}
 	long n = codec_base64_decode(text, len, s->image_bytes);
 	if (n <= 0) {
-		api_error_set(e, 400, "invalid_value", param,
-			      "'%s' must be an http(s) URL, a data: URL or base64 image bytes; it is none of these.",
-			      param);
+		api_error_set(
+			e, 400, "invalid_value", param,
+			"'%s' must be an http(s) URL, a data: URL or base64 image bytes; it is none of these.",
+			param);
 		return -1;
 	}
 	if ((size_t)n > cfg->max_image_bytes) {
 		api_error_set(e, 400, "invalid_value", param,
-			      "'%s' image is too large: the limit is %zu bytes.", param, cfg->max_image_bytes);
+			      "'%s' image is too large: the limit is %zu bytes.", param,
+			      cfg->max_image_bytes);
 		return -1;
 	}
 	s->image_len = (size_t)n;
@@ -543,7 +549,8 @@ static int image_from_string(const struct config *cfg, const struct validate_inp
 	if (strncmp(t, "http://", 7) == 0 || strncmp(t, "https://", 8) == 0) {
 		if (!url_ok(t, len)) {
 			api_error_set(e, 400, "invalid_value", param,
-				      "'%s' URL is malformed or longer than %d bytes.", param, URL_MAX);
+				      "'%s' URL is malformed or longer than %d bytes.", param,
+				      URL_MAX);
 			return -1;
 		}
 		s->image = IMAGE_URL;
@@ -551,8 +558,8 @@ static int image_from_string(const struct config *cfg, const struct validate_inp
 		return 0;
 	}
 	if (strstr(t, "://") != NULL && strstr(t, "://") - t < 16) {
-		api_error_set(e, 400, "invalid_value", param,
-			      "'%s' URL must use http or https.", param);
+		api_error_set(e, 400, "invalid_value", param, "'%s' URL must use http or https.",
+			      param);
 		return -1;
 	}
 	return decode_image(cfg, param, t, len, in_body, s, e);
@@ -564,24 +571,28 @@ static int image_from_reference(const struct config *cfg, const struct validate_
 	if (json_object_is_type(v, json_type_string))
 		return image_from_string(cfg, in, "input_reference", v, s, e);
 	if (!json_object_is_type(v, json_type_object))
-		return invalid(e, "input_reference",
+		return invalid(
+			e, "input_reference",
 			"'input_reference' must be a file or an object {\"image_url\": \"...\"}.");
 	json_object_object_foreach(v, k, val) {
 		(void)val;
 		if (strcmp(k, "image_url") != 0 && strcmp(k, "file_id") != 0) {
 			api_error_set(e, 400, "unknown_parameter", "input_reference",
-				      "Unknown parameter: 'input_reference.%.60s'; use image_url.", k);
+				      "Unknown parameter: 'input_reference.%.60s'; use image_url.",
+				      k);
 			return -1;
 		}
 	}
 	struct json_object *url = get(v, "image_url"), *fid = get(v, "file_id");
 	if (fid != NULL) {
-		api_error_set(e, 400, "unsupported_value", "input_reference.file_id",
-			      "input_reference.file_id is not supported (reelgate has no Files API); send the image as a file part or as input_reference.image_url.");
+		api_error_set(
+			e, 400, "unsupported_value", "input_reference.file_id",
+			"input_reference.file_id is not supported (reelgate has no Files API); send the image as a file part or as input_reference.image_url.");
 		return -1;
 	}
 	if (url == NULL || !json_object_is_type(url, json_type_string))
-		return invalid(e, "input_reference.image_url",
+		return invalid(
+			e, "input_reference.image_url",
 			"'input_reference.image_url' must be a string: an http(s) URL or a data: URL.");
 	return image_from_string(cfg, in, "input_reference.image_url", url, s, e);
 }
@@ -598,7 +609,8 @@ static int read_file_image(const struct config *cfg, const struct validate_input
 	s->image_ext = validate_image_type(head, n);
 	if (s->image_ext == NULL) {
 		api_error_set(e, 400, "invalid_value", in->file_param,
-			      "The uploaded '%s' file must be a PNG, JPEG or WebP image.", in->file_param);
+			      "The uploaded '%s' file must be a PNG, JPEG or WebP image.",
+			      in->file_param);
 		return -1;
 	}
 	(void)cfg;
@@ -613,8 +625,9 @@ static int read_image(const struct config *cfg, const struct validate_input *in,
 	struct json_object *ref = get(in->fields, "input_reference");
 	int given = (img != NULL) + (ref != NULL) + (in->file_path != NULL);
 	if (given > 1) {
-		api_error_set(e, 400, "conflicting_parameters", "input_reference",
-			      "Send one image per task: either 'input_reference' or 'image', not both.");
+		api_error_set(
+			e, 400, "conflicting_parameters", "input_reference",
+			"Send one image per task: either 'input_reference' or 'image', not both.");
 		return -1;
 	}
 	if (in->file_path != NULL)
@@ -626,36 +639,34 @@ static int read_image(const struct config *cfg, const struct validate_input *in,
 	if (img != NULL) {
 		s->image_param = "image";
 		if (!json_object_is_type(img, json_type_string))
-			return invalid(e, "image",
-			"'image' must be a string: an http(s) URL, a data: URL or base64.");
+			return invalid(
+				e, "image",
+				"'image' must be a string: an http(s) URL, a data: URL or base64.");
 		return image_from_string(cfg, in, "image", img, s, e);
 	}
 	return 0;
 }
 
-int validate_create(const struct config *cfg, const struct validate_input *in,
-		    struct video_spec *s, struct api_error *e)
+int validate_create(const struct config *cfg, const struct validate_input *in, struct video_spec *s,
+		    struct api_error *e)
 {
-	if (check_unknown(in->fields, e) < 0 ||
-	    read_prompt(cfg, in->fields, s, e) < 0 ||
-	    read_model(cfg, in->fields, s, e) < 0 ||
-	    read_metadata(cfg, in->fields, s, e) < 0 ||
-	    read_seconds(in->fields, s, e) < 0 ||
-	    read_size(in->fields, s, e) < 0 ||
-	    read_scalars(cfg, in->fields, s, e) < 0 ||
-	    read_image(cfg, in, s, e) < 0)
+	if (check_unknown(in->fields, e) < 0 || read_prompt(cfg, in->fields, s, e) < 0 ||
+	    read_model(cfg, in->fields, s, e) < 0 || read_metadata(cfg, in->fields, s, e) < 0 ||
+	    read_seconds(in->fields, s, e) < 0 || read_size(in->fields, s, e) < 0 ||
+	    read_scalars(cfg, in->fields, s, e) < 0 || read_image(cfg, in, s, e) < 0)
 		return -1;
 	return 0;
 }
 
-int validate_remix(const struct config *cfg, struct json_object *fields,
-		   struct video_spec *s, struct api_error *e)
+int validate_remix(const struct config *cfg, struct json_object *fields, struct video_spec *s,
+		   struct api_error *e)
 {
 	json_object_object_foreach(fields, k, v) {
 		(void)v;
 		if (strcmp(k, "prompt") != 0) {
 			api_error_set(e, 400, "unknown_parameter", k,
-				      "Unknown parameter: '%.100s'. A remix takes only 'prompt'.", k);
+				      "Unknown parameter: '%.100s'. A remix takes only 'prompt'.",
+				      k);
 			return -1;
 		}
 	}

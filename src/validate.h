@@ -16,7 +16,7 @@
 enum image_kind { IMAGE_NONE, IMAGE_FILE, IMAGE_URL, IMAGE_BYTES };
 
 struct video_spec {
-	char *prompt;                  /* owned */
+	char *prompt;		       /* owned */
 	const struct model_cfg *model; /* borrowed from the config */
 	int seconds;
 	int width, height;
@@ -24,22 +24,22 @@ struct video_spec {
 	int has_seed;
 	uint32_t seed;
 	int n;
-	char *user;                    /* owned or NULL */
-	struct json_object *metadata;  /* owned: the caller's metadata, or NULL */
+	char *user;		      /* owned or NULL */
+	struct json_object *metadata; /* owned: the caller's metadata, or NULL */
 	enum image_kind image;
-	char *image_url;               /* IMAGE_URL: owned */
-	uint8_t *image_bytes;          /* IMAGE_BYTES: decoded; owned unless borrowed */
-	int image_borrowed;            /* image_bytes lies in the request body */
+	char *image_url;      /* IMAGE_URL: owned */
+	uint8_t *image_bytes; /* IMAGE_BYTES: decoded; owned unless borrowed */
+	int image_borrowed;   /* image_bytes lies in the request body */
 	size_t image_len;
-	const char *image_ext;         /* "png", "jpg" or "webp" (static) */
-	const char *image_param;       /* field the image came in */
+	const char *image_ext;			  /* "png", "jpg" or "webp" (static) */
+	const char *image_param;		  /* field the image came in */
 	int seconds_given, size_given, fps_given; /* asked for, not defaulted */
 };
 
 struct validate_input {
-	struct json_object *fields;    /* from body.c */
-	const char *file_path;         /* uploaded image file, or NULL */
-	const char *file_param;        /* its field name */
+	struct json_object *fields; /* from body.c */
+	const char *file_path;	    /* uploaded image file, or NULL */
+	const char *file_param;	    /* its field name */
 	/* body.c's long image text: the placeholder in fields and the text it
 	 * stands for, decoded in place (so image_bytes may point into it). */
 	struct json_object *long_at;
@@ -51,11 +51,11 @@ void video_spec_init(struct video_spec *s);
 void video_spec_deinit(struct video_spec *s);
 
 /* validate_create fills s from in; on failure fills e with a 400. */
-int validate_create(const struct config *cfg, const struct validate_input *in,
-		    struct video_spec *s, struct api_error *e);
+int validate_create(const struct config *cfg, const struct validate_input *in, struct video_spec *s,
+		    struct api_error *e);
 /* validate_remix reads {prompt} into s->prompt. */
-int validate_remix(const struct config *cfg, struct json_object *fields,
-		   struct video_spec *s, struct api_error *e);
+int validate_remix(const struct config *cfg, struct json_object *fields, struct video_spec *s,
+		   struct api_error *e);
 
 /* validate_image_type tells an image type by its first bytes: "png", "jpg",
  * "webp" or NULL. */

@@ -29,19 +29,15 @@ static struct json_object *image_json(const struct video_spec *s, const char *im
 		json_object_object_add(img, "path", json_object_new_string(image_file));
 		json_object_object_add(img, "ext", json_object_new_string(s->image_ext));
 		break;
-	case IMAGE_NONE:
-		json_object_put(img);
-		return NULL;
+	case IMAGE_NONE: json_object_put(img); return NULL;
 	}
 	json_object_object_add(img, "param", json_object_new_string(s->image_param));
 	return img;
 }
 
-struct json_object *video_record_new(const struct video_spec *s, const char *id,
-				     const char *owner, int64_t now_ms,
-				     char *const *ids, int n,
-				     const char *image_file,
-				     const char *remixed_from)
+struct json_object *video_record_new(const struct video_spec *s, const char *id, const char *owner,
+				     int64_t now_ms, char *const *ids, int n,
+				     const char *image_file, const char *remixed_from)
 {
 	struct json_object *r = json_object_new_object();
 	char size[32], secs[16];
@@ -63,8 +59,9 @@ struct json_object *video_record_new(const struct video_spec *s, const char *id,
 			       remixed_from ? json_object_new_string(remixed_from) : NULL);
 	json_object_object_add(r, "error", NULL);
 	json_object_object_add(r, "metadata",
-			       s->metadata ? json_tokener_parse(json_object_to_json_string(s->metadata))
-					   : json_object_new_object());
+			       s->metadata
+				       ? json_tokener_parse(json_object_to_json_string(s->metadata))
+				       : json_object_new_object());
 
 	struct json_object *p = json_object_new_object();
 	json_object_object_add(p, "width", json_object_new_int(s->width));
@@ -88,8 +85,9 @@ struct json_object *video_record_new(const struct video_spec *s, const char *id,
 		json_object_object_add(r, "video_ids", a);
 	}
 	json_object_object_add(r, "due_at", json_object_new_int64(now_ms));
-	json_object_object_add(r, "deadline_at",
-			       json_object_new_int64(now_ms + (int64_t)s->model->deadline_seconds * 1000));
+	json_object_object_add(
+		r, "deadline_at",
+		json_object_new_int64(now_ms + (int64_t)s->model->deadline_seconds * 1000));
 	json_object_object_add(r, "attempts", json_object_new_int(0));
 	return r;
 }
@@ -113,8 +111,9 @@ static struct json_object *public_metadata(struct json_object *rec, const char *
 			json_object_object_add(out, k, json_object_get(mv));
 	}
 	if (params) {
-		static const char *const mirrored[] = { "fps", "seed", "user", "n",
-			"response_format", NULL };
+		static const char *const mirrored[] = {
+			"fps", "seed", "user", "n", "response_format", NULL
+		};
 		for (const char *const *m = mirrored; *m; m++)
 			if (json_object_object_get_ex(params, *m, &v))
 				json_object_object_add(out, *m, json_object_get(v));
@@ -139,9 +138,11 @@ static struct json_object *public_metadata(struct json_object *rec, const char *
 
 struct json_object *video_public(struct json_object *rec, const char *base_url)
 {
-	static const char *const fields[] = { "id", "object", "model", "status",
-		"progress", "created_at", "completed_at", "expires_at", "prompt",
-		"size", "seconds", "remixed_from_video_id", "error", NULL };
+	static const char *const fields[] = { "id",	      "object",	    "model",
+					      "status",	      "progress",   "created_at",
+					      "completed_at", "expires_at", "prompt",
+					      "size",	      "seconds",    "remixed_from_video_id",
+					      "error",	      NULL };
 	struct json_object *out = json_object_new_object();
 	for (const char *const *f = fields; *f; f++)
 		copy_field(out, rec, *f);
@@ -153,8 +154,8 @@ int video_json(struct json_object *rec, const char *base_url, struct buf *out)
 {
 	struct json_object *pub = video_public(rec, base_url);
 	size_t len;
-	const char *s = json_object_to_json_string_length(pub, JSON_C_TO_STRING_PLAIN |
-							  JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	const char *s = json_object_to_json_string_length(
+		pub, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	int rc = s ? buf_append(out, s, len) : -1;
 	json_object_put(pub);
 	return rc;
@@ -194,7 +195,8 @@ static int url_position(const char *text, size_t len, const char *id, size_t *at
 	char tail[ID_MAX + 32];
 	int n = snprintf(tail, sizeof(tail), "/v1/videos/%s/content\"}}", id);
 	if (n < 0 || (size_t)n >= sizeof(tail) || (size_t)n + 1 > len ||
-	    memcmp(text + len - (size_t)n, tail, (size_t)n) != 0 || text[len - (size_t)n - 1] != '"')
+	    memcmp(text + len - (size_t)n, tail, (size_t)n) != 0 ||
+	    text[len - (size_t)n - 1] != '"')
 		return -1;
 	*at = len - (size_t)n;
 	return 0;
@@ -210,19 +212,24 @@ int video_cache_build(struct json_object *rec, struct buf *out)
 		return -1;
 	struct json_object *pub = video_public(rec, "");
 	size_t len;
-	const char *text = json_object_to_json_string_length(pub, JSON_C_TO_STRING_PLAIN |
-							     JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	const char *text = json_object_to_json_string_length(
+		pub, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	size_t at = 0;
 	int rc = text == NULL || len > UINT32_MAX ? -1 : 0;
 	if (rc == 0 && status && strcmp(status, "completed") == 0)
 		rc = url_position(text, len, id, &at);
 	if (rc == 0) {
-		uint8_t head[CACHE_HEAD] = { CACHE_MAGIC, is_pending(status) ? CACHE_PENDING : 0,
-					     (uint8_t)olen, (uint8_t)(at >> 24), (uint8_t)(at >> 16),
-					     (uint8_t)(at >> 8), (uint8_t)at };
+		uint8_t head[CACHE_HEAD] = {
+			CACHE_MAGIC,	     is_pending(status) ? CACHE_PENDING : 0,
+			(uint8_t)olen,	     (uint8_t)(at >> 24),
+			(uint8_t)(at >> 16), (uint8_t)(at >> 8),
+			(uint8_t)at
+		};
 		size_t start = out->len;
 		rc = buf_append(out, head, sizeof(head)) < 0 || buf_append(out, owner, olen) < 0 ||
-		     buf_append(out, text, len) < 0 ? -1 : 0;
+				     buf_append(out, text, len) < 0
+			     ? -1
+			     : 0;
 		if (rc < 0)
 			truncate_to(out, start);
 	}

@@ -16,11 +16,9 @@
 /* video_record_new builds the record of a new queued task.  ids lists the
  * ids of every task made by the same request (n of them); image_file is the
  * stored image's path relative to data_dir, or NULL. */
-struct json_object *video_record_new(const struct video_spec *s, const char *id,
-				     const char *owner, int64_t now_ms,
-				     char *const *ids, int n,
-				     const char *image_file,
-				     const char *remixed_from);
+struct json_object *video_record_new(const struct video_spec *s, const char *id, const char *owner,
+				     int64_t now_ms, char *const *ids, int n,
+				     const char *image_file, const char *remixed_from);
 
 /* video_json appends the public video object for rec to out.  base_url is
  * scheme://host[/prefix] for metadata.url. */
@@ -34,12 +32,12 @@ struct json_object *video_public(struct json_object *rec, const char *base_url);
  * rebuilding the object.  The request's base URL of metadata.url is the one
  * part left out; video_cache_json puts it in. */
 struct video_cached {
-	const char *owner;  /* not NUL-terminated; borrowed from the bytes read */
+	const char *owner; /* not NUL-terminated; borrowed from the bytes read */
 	size_t owner_len;
-	int pending;        /* queued or in_progress: clients should poll */
-	const char *json;   /* the object, without the base URL */
+	int pending;	  /* queued or in_progress: clients should poll */
+	const char *json; /* the object, without the base URL */
 	size_t json_len;
-	size_t url_at;      /* where the base URL goes in json; 0: no url */
+	size_t url_at; /* where the base URL goes in json; 0: no url */
 };
 
 /* video_cache_build appends the cached form of rec to out. */

@@ -129,14 +129,16 @@ static int open_app(struct app *app, const struct config *cfg)
 {
 	memset(app, 0, sizeof(*app));
 	if (app_dirs(app, cfg) < 0) {
-		log_error("worker_start_failed", "reason=\"cannot create directories under data_dir: %s\"",
+		log_error("worker_start_failed",
+			  "reason=\"cannot create directories under data_dir: %s\"",
 			  strerror(errno));
 		return -1;
 	}
 	struct store_options so = { cfg->map_bytes, cfg->max_map_bytes, cfg->durable };
 	enum rg_err err = store_open(&app->st, cfg->data_dir, &so);
 	if (err != RG_OK) {
-		log_error("worker_start_failed", "reason=\"cannot open the database: %s\"", rg_strerror(err));
+		log_error("worker_start_failed", "reason=\"cannot open the database: %s\"",
+			  rg_strerror(err));
 		return -1;
 	}
 	return 0;

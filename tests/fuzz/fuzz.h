@@ -26,13 +26,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "%s:%d: property failed: %s\n",      \
-				__FILE__, __LINE__, #cond);                  \
-			abort();                                             \
-		}                                                            \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: property failed: %s\n", __FILE__, __LINE__,        \
+				#cond);                                                            \
+			abort();                                                                   \
+		}                                                                                  \
 	} while (0)
 
 /* fuzz_strict: whether REELGATE_FUZZ_STRICT=1 (read once). */
@@ -46,13 +46,13 @@ static inline int fuzz_strict(void)
 	return strict;
 }
 
-#define SOFT_CHECK(cond)                                                     \
-	do {                                                                 \
-		if (fuzz_strict() && !(cond)) {                              \
-			fprintf(stderr, "%s:%d: strict property failed: %s\n", \
-				__FILE__, __LINE__, #cond);                  \
-			abort();                                             \
-		}                                                            \
+#define SOFT_CHECK(cond)                                                                           \
+	do {                                                                                       \
+		if (fuzz_strict() && !(cond)) {                                                    \
+			fprintf(stderr, "%s:%d: strict property failed: %s\n", __FILE__, __LINE__, \
+				#cond);                                                            \
+			abort();                                                                   \
+		}                                                                                  \
 	} while (0)
 
 /* NUL_TERMINATED: a char array holds a NUL somewhere. */

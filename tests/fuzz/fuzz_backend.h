@@ -52,10 +52,10 @@
 
 #include <json-c/json.h>
 
-static const enum remote_phase phases[6] = { PHASE_SUBMIT, PHASE_RECONCILE,
-	PHASE_RECONCILE2, PHASE_POLL, PHASE_POLL2, PHASE_UPLOAD };
-static const long statuses[16] = { 0, 200, 201, 202, 204, 400, 401, 403, 404, 408,
-	409, 422, 429, 500, 502, 503 };
+static const enum remote_phase phases[6] = { PHASE_SUBMIT, PHASE_RECONCILE, PHASE_RECONCILE2,
+					     PHASE_POLL,   PHASE_POLL2,	    PHASE_UPLOAD };
+static const long statuses[16] = { 0,	200, 201, 202, 204, 400, 401, 403,
+				   404, 408, 409, 422, 429, 500, 502, 503 };
 
 #define FUZZ_ID "video_0190d5f2a3b4c5d6e7f8091a2b3c"
 
@@ -87,13 +87,15 @@ static void setup(void)
 		char path[] = "/tmp/reelgate-fuzz-workflow-XXXXXX";
 		int fd = mkstemp(path);
 		CHECK(fd >= 0);
-		CHECK(write(fd, workflow_text, strlen(workflow_text)) == (ssize_t)strlen(workflow_text));
+		CHECK(write(fd, workflow_text, strlen(workflow_text)) ==
+		      (ssize_t)strlen(workflow_text));
 		close(fd);
 		json_object_object_add(raw_cfg, "workflow", json_object_new_string(path));
 		json_object_object_del(raw_cfg, "workflow_path");
 	}
 	struct json_object *root = json_object_new_object(), *backends = json_object_new_object();
-	json_object_object_add(root, "data_dir", json_object_new_string("/tmp/reelgate-fuzz-backend"));
+	json_object_object_add(root, "data_dir",
+			       json_object_new_string("/tmp/reelgate-fuzz-backend"));
 	json_object_object_add(backends, "fuzz", json_object_get(raw_cfg));
 	json_object_object_add(root, "backends", backends);
 	char err[512];
@@ -122,13 +124,15 @@ static struct json_object *make_record(unsigned flags)
 	if ((flags & 6) == 2) {
 		struct json_object *img = json_object_new_object();
 		json_object_object_add(img, "kind", json_object_new_string("url"));
-		json_object_object_add(img, "url", json_object_new_string("https://img.example.com/fox.png"));
+		json_object_object_add(img, "url",
+				       json_object_new_string("https://img.example.com/fox.png"));
 		json_object_object_add(img, "param", json_object_new_string("input_reference"));
 		json_object_object_add(params, "image", img);
 	} else if (flags & 4) {
 		struct json_object *img = json_object_new_object();
 		json_object_object_add(img, "kind", json_object_new_string("file"));
-		json_object_object_add(img, "path", json_object_new_string("uploads/" FUZZ_ID ".png"));
+		json_object_object_add(img, "path",
+				       json_object_new_string("uploads/" FUZZ_ID ".png"));
 		json_object_object_add(img, "ext", json_object_new_string("png"));
 		json_object_object_add(img, "param", json_object_new_string("input_reference"));
 		json_object_object_add(params, "image", img);
@@ -141,9 +145,11 @@ static struct json_object *make_record(unsigned flags)
 	struct json_object *remote = json_object_new_object();
 	json_object_object_add(remote, "backend", json_object_new_string("fuzz"));
 	if (!(flags & 16))
-		json_object_object_add(remote, "intent_at", json_object_new_string("1700000000456"));
+		json_object_object_add(remote, "intent_at",
+				       json_object_new_string("1700000000456"));
 	if (flags & 1)
-		json_object_object_add(remote, "upstream_id", json_object_new_string(FUZZ_UPSTREAM));
+		json_object_object_add(remote, "upstream_id",
+				       json_object_new_string(FUZZ_UPSTREAM));
 	if (flags & 2)
 		json_object_object_add(remote, "image_name", json_object_new_string("fox.png"));
 	json_object_object_add(rec, "remote", remote);
@@ -192,7 +198,8 @@ static void check_answer(const struct remote_answer *a, enum remote_phase ph, lo
 	    (strcmp(FUZZ_BACKEND, "kling") == 0 || strcmp(FUZZ_BACKEND, "comfyui") == 0)) {
 		CHECK(a->video_url[0] != '\0');
 		if (strcmp(FUZZ_BACKEND, "comfyui") == 0) {
-			const char *base = json_object_get_string(json_object_object_get(raw_cfg, "base_url"));
+			const char *base =
+				json_object_get_string(json_object_object_get(raw_cfg, "base_url"));
 			CHECK(strncmp(a->video_url, base, strlen(base)) == 0);
 		}
 	}

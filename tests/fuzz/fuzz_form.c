@@ -23,7 +23,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 static const struct form_limits limits = {
 	.max_fields = 8,
 	.max_name = 32,
@@ -61,8 +60,7 @@ static void fuzz_urlencoded(const uint8_t *data, size_t size)
 {
 	struct form f;
 	form_init(&f);
-	enum form_err err = form_parse_urlencoded(&f, (const char *)data, size,
-						  &limits);
+	enum form_err err = form_parse_urlencoded(&f, (const char *)data, size, &limits);
 	check_form(&f, err);
 	form_deinit(&f);
 }
@@ -77,14 +75,11 @@ static size_t file_bytes(const char *path, char *out)
 	return n;
 }
 
-static enum form_err parse_chunked(struct form *f, const uint8_t *data,
-				   size_t size, size_t chunk)
+static enum form_err parse_chunked(struct form *f, const uint8_t *data, size_t size, size_t chunk)
 {
 	struct multipart *mp;
 	form_init(f);
-	enum form_err err = multipart_new(&mp, f,
-					  "multipart/form-data; boundary=XyZ",
-					  &limits);
+	enum form_err err = multipart_new(&mp, f, "multipart/form-data; boundary=XyZ", &limits);
 	CHECK(err == FORM_OK);
 	for (size_t i = 0; i < size && err == FORM_OK; i += chunk) {
 		size_t n = size - i < chunk ? size - i : chunk;
@@ -102,8 +97,8 @@ static int same_str(const char *a, const char *b)
 	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-static void check_same(const struct form *a, enum form_err ea,
-		       const struct form *b, enum form_err eb)
+static void check_same(const struct form *a, enum form_err ea, const struct form *b,
+		       enum form_err eb)
 {
 	static char da[2048], db[2048];
 	CHECK(ea == eb);
@@ -233,8 +228,7 @@ static int utf8_reference(const uint8_t *s, size_t len)
 
 static void fuzz_utf8(const uint8_t *data, size_t size)
 {
-	CHECK(codec_utf8_valid((const char *)data, size) ==
-	      utf8_reference(data, size));
+	CHECK(codec_utf8_valid((const char *)data, size) == utf8_reference(data, size));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

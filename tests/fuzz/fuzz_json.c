@@ -122,9 +122,7 @@ static void check_spec(const struct config *cfg, const struct video_spec *s)
 	if (s->user != NULL)
 		CHECK(strlen(s->user) <= 256 && utf8_ok(s->user));
 	switch (s->image) {
-	case IMAGE_NONE:
-		CHECK(s->image_url == NULL && s->image_bytes == NULL);
-		break;
+	case IMAGE_NONE: CHECK(s->image_url == NULL && s->image_bytes == NULL); break;
 	case IMAGE_URL:
 		CHECK(s->image_url != NULL);
 		CHECK(strncmp(s->image_url, "http://", 7) == 0 ||
@@ -138,14 +136,13 @@ static void check_spec(const struct config *cfg, const struct video_spec *s)
 		CHECK(validate_image_type(s->image_bytes, s->image_len) == s->image_ext);
 		CHECK(s->image_param != NULL);
 		break;
-	case IMAGE_FILE:
-		CHECK(0); /* no files in this target */
+	case IMAGE_FILE: CHECK(0); /* no files in this target */
 	}
 	if (s->metadata != NULL) {
 		CHECK(json_object_is_type(s->metadata, json_type_object));
 		size_t len;
-		const char *t = json_object_to_json_string_length(s->metadata, JSON_C_TO_STRING_PLAIN,
-								  &len);
+		const char *t = json_object_to_json_string_length(s->metadata,
+								  JSON_C_TO_STRING_PLAIN, &len);
 		CHECK(t != NULL && len <= cfg->max_metadata_bytes);
 		CHECK(codec_utf8_valid(t, len));
 		json_object_object_foreach(s->metadata, k, v) {
@@ -170,8 +167,8 @@ static void check_task(const struct config *cfg, struct video_spec *s)
 {
 	/* what api.c's check_ignored does */
 	const char *ignored[17];
-	backend_ignored(config_backend(cfg, s->model->backends[0].backend), &s->model->backends[0], s,
-			ignored);
+	backend_ignored(config_backend(cfg, s->model->backends[0].backend), &s->model->backends[0],
+			s, ignored);
 	size_t nign = 0;
 	while (ignored[nign] != NULL) {
 		CHECK(nign < 16);
@@ -190,12 +187,14 @@ static void check_task(const struct config *cfg, struct video_spec *s)
 		json_object_object_add(s->metadata, "ignored_params", list);
 	}
 
-	static char *const ids[4] = { "video_0190d5f2a3b4c5d6e7f8091a2b3c", "video_0190d5f2a3b4c5d6e7f8091a2b3d",
-				      "video_0190d5f2a3b4c5d6e7f8091a2b3e", "video_0190d5f2a3b4c5d6e7f8091a2b3f" };
-	const char *image = s->image == IMAGE_BYTES ? "uploads/video_0190d5f2a3b4c5d6e7f8091a2b3c.png"
-						    : NULL;
-	struct json_object *rec = video_record_new(s, ids[0], "key_fuzz", 1700000000123LL,
-						   ids, s->n, image, NULL);
+	static char *const ids[4] = { "video_0190d5f2a3b4c5d6e7f8091a2b3c",
+				      "video_0190d5f2a3b4c5d6e7f8091a2b3d",
+				      "video_0190d5f2a3b4c5d6e7f8091a2b3e",
+				      "video_0190d5f2a3b4c5d6e7f8091a2b3f" };
+	const char *image =
+		s->image == IMAGE_BYTES ? "uploads/video_0190d5f2a3b4c5d6e7f8091a2b3c.png" : NULL;
+	struct json_object *rec =
+		video_record_new(s, ids[0], "key_fuzz", 1700000000123LL, ids, s->n, image, NULL);
 	CHECK(rec != NULL && json_object_is_type(rec, json_type_object));
 	CHECK(strcmp(json_object_get_string(field(rec, "prompt")), s->prompt) == 0);
 	CHECK(strcmp(json_object_get_string(field(rec, "status")), "queued") == 0);
@@ -217,9 +216,11 @@ static void check_task(const struct config *cfg, struct video_spec *s)
 	CHECK(codec_utf8_valid(out.data, out.len));
 	struct json_object *pub = json_tokener_parse(out.data);
 	CHECK(pub != NULL && json_object_is_type(pub, json_type_object));
-	static const char *const fields[] = { "id", "object", "model", "status", "progress",
-		"created_at", "completed_at", "expires_at", "prompt", "size", "seconds",
-		"remixed_from_video_id", "error", "metadata", NULL };
+	static const char *const fields[] = { "id",	      "object",	    "model",
+					      "status",	      "progress",   "created_at",
+					      "completed_at", "expires_at", "prompt",
+					      "size",	      "seconds",    "remixed_from_video_id",
+					      "error",	      "metadata",   NULL };
 	for (const char *const *f = fields; *f; f++)
 		field(pub, *f);
 	CHECK(strcmp(json_object_get_string(field(pub, "id")), ids[0]) == 0);
@@ -325,8 +326,14 @@ static void check_no_nul(struct json_object *o)
 static int parse_body(struct body *b, int form, const uint8_t *data, size_t size,
 		      const struct config *cfg, int tiny, struct api_error *e)
 {
-	struct body_limits lim = { cfg->max_body_bytes, cfg->max_image_bytes, cfg->max_body_bytes,
-				   0, 0, 0, cfg->max_fields, "/tmp" };
+	struct body_limits lim = { cfg->max_body_bytes,
+				   cfg->max_image_bytes,
+				   cfg->max_body_bytes,
+				   0,
+				   0,
+				   0,
+				   cfg->max_fields,
+				   "/tmp" };
 	body_text_limits(&lim, cfg->max_prompt_chars, cfg->max_metadata_bytes);
 	if (tiny) {
 		lim.max_text = 48;

@@ -4,8 +4,8 @@
  * input format and the properties checked are in fuzz_backend.h.
  */
 #define FUZZ_BACKEND "kling"
-#define FUZZ_RAW \
-	"{\"type\": \"kling\", \"base_url\": \"https://api.klingai.example\", " \
+#define FUZZ_RAW                                                                                   \
+	"{\"type\": \"kling\", \"base_url\": \"https://api.klingai.example\", "                    \
 	"\"access_key\": \"ak-fuzz\", \"secret_key\": \"sk-fuzz\", \"poll_seconds\": 5}"
 #define FUZZ_WORKFLOW NULL
 #define FUZZ_UPSTREAM "CjmB5mZl7aQAAAAAAAAAAA"

@@ -54,7 +54,7 @@ static enum route ref_route(const char *method, const char *path, char *prefix, 
 	if (rlen == 0 || rlen >= sizeof(copy))
 		return ROUTE_NONE;
 	memcpy(copy, rest, rlen + 1);
-	if (rlen >= 2 && copy[rlen - 1] == '/' )
+	if (rlen >= 2 && copy[rlen - 1] == '/')
 		copy[--rlen] = '\0';
 	if (copy[0] != '/')
 		return ROUTE_NONE;
@@ -154,21 +154,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(allow == NULL);
 		int get = is_get(method);
 		switch (m.route) {
-		case ROUTE_VIDEOS_LIST: case ROUTE_VIDEO_GET: case ROUTE_VIDEO_CONTENT:
-		case ROUTE_MODELS_LIST: case ROUTE_MODEL_GET:
-			CHECK(get);
-			break;
-		case ROUTE_VIDEOS_CREATE: case ROUTE_VIDEO_REMIX:
-			CHECK(strcmp(method, "POST") == 0);
-			break;
-		case ROUTE_VIDEO_DELETE:
-			CHECK(strcmp(method, "DELETE") == 0);
-			break;
-		default:
-			CHECK(0);
+		case ROUTE_VIDEOS_LIST:
+		case ROUTE_VIDEO_GET:
+		case ROUTE_VIDEO_CONTENT:
+		case ROUTE_MODELS_LIST:
+		case ROUTE_MODEL_GET: CHECK(get); break;
+		case ROUTE_VIDEOS_CREATE:
+		case ROUTE_VIDEO_REMIX: CHECK(strcmp(method, "POST") == 0); break;
+		case ROUTE_VIDEO_DELETE: CHECK(strcmp(method, "DELETE") == 0); break;
+		default: CHECK(0);
 		}
 		switch (m.route) {
-		case ROUTE_VIDEO_GET: case ROUTE_VIDEO_DELETE: case ROUTE_VIDEO_CONTENT:
+		case ROUTE_VIDEO_GET:
+		case ROUTE_VIDEO_DELETE:
+		case ROUTE_VIDEO_CONTENT:
 		case ROUTE_VIDEO_REMIX:
 			if (m.id_valid) {
 				CHECK(id_video_valid(m.id, strlen(m.id)));
@@ -183,8 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(m.id[0] != '\0' && strchr(m.id, '/') == NULL);
 			CHECK(!m.id_valid);
 			break;
-		default:
-			CHECK(m.id[0] == '\0' && !m.id_valid);
+		default: CHECK(m.id[0] == '\0' && !m.id_valid);
 		}
 	} else {
 		CHECK(m.route == ROUTE_NONE);

@@ -29,8 +29,7 @@
 
 static const struct form_limits limits = { 32, 64, 256, 0, NULL };
 
-static int query_param(struct form *q, const char *name, const char **out,
-		       struct api_error *e)
+static int query_param(struct form *q, const char *name, const char **out, struct api_error *e)
 {
 	*out = NULL;
 	size_t count = form_count(q, name), scan = 0;
@@ -48,7 +47,8 @@ static int query_param(struct form *q, const char *name, const char **out,
 		return -1;
 	}
 	if (first != NULL && memchr(first->value, '\0', first->value_len) != NULL) {
-		api_error_set(e, 400, "invalid_value", name, "'%s' contains a NUL byte (%%00).", name);
+		api_error_set(e, 400, "invalid_value", name, "'%s' contains a NUL byte (%%00).",
+			      name);
 		return -1;
 	}
 	if (first != NULL) {
@@ -96,7 +96,8 @@ static int list(const char *query, struct api_error *e)
 		char *end;
 		errno = 0;
 		limit = strtol(limit_s, &end, 10);
-		if (limit_s[0] < '0' || limit_s[0] > '9' || *end != '\0' || errno || limit > LIST_MAX) {
+		if (limit_s[0] < '0' || limit_s[0] > '9' || *end != '\0' || errno ||
+		    limit > LIST_MAX) {
 			api_error_set(e, 400, "invalid_value", "limit",
 				      "'limit' must be a whole number from 0 to %d.", LIST_MAX);
 			goto out;
@@ -106,7 +107,8 @@ static int list(const char *query, struct api_error *e)
 		if (strcmp(order_s, "asc") == 0)
 			desc = 0;
 		else if (strcmp(order_s, "desc") != 0) {
-			api_error_set(e, 400, "invalid_value", "order", "'order' must be \"asc\" or \"desc\".");
+			api_error_set(e, 400, "invalid_value", "order",
+				      "'order' must be \"asc\" or \"desc\".");
 			goto out;
 		}
 	}
@@ -152,7 +154,6 @@ out:
 	form_deinit(&q);
 	return rc;
 }
-
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

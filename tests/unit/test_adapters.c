@@ -37,12 +37,16 @@ struct sample {
 };
 
 static const struct sample samples[] = {
-	{ "openai", "{\"type\":\"openai\",\"base_url\":\"https://up.example/v1\",\"api_key\":\"" SECRET_A "\"}" },
-	{ "kling", "{\"type\":\"kling\",\"base_url\":\"https://up.example\",\"access_key\":\"" SECRET_A
-		   "\",\"secret_key\":\"" SECRET_B "\"}" },
-	{ "comfyui", "{\"type\":\"comfyui\",\"base_url\":\"https://up.example\",\"workflow\":\"@WF@\","
-		     "\"inputs\":{\"prompt\":[\"6\",\"text\"],\"image\":[\"52\",\"image\"],"
-		     "\"seed\":[\"3\",\"seed\"]}}" },
+	{ "openai",
+	  "{\"type\":\"openai\",\"base_url\":\"https://up.example/v1\",\"api_key\":\"" SECRET_A
+	  "\"}" },
+	{ "kling",
+	  "{\"type\":\"kling\",\"base_url\":\"https://up.example\",\"access_key\":\"" SECRET_A
+	  "\",\"secret_key\":\"" SECRET_B "\"}" },
+	{ "comfyui",
+	  "{\"type\":\"comfyui\",\"base_url\":\"https://up.example\",\"workflow\":\"@WF@\","
+	  "\"inputs\":{\"prompt\":[\"6\",\"text\"],\"image\":[\"52\",\"image\"],"
+	  "\"seed\":[\"3\",\"seed\"]}}" },
 	{ NULL, NULL },
 };
 
@@ -85,12 +89,15 @@ static void setup_module(const struct backend_type *t)
 	const char *at = strstr(s->entry, "@WF@");
 	char entry[2048];
 	if (at)
-		snprintf(entry, sizeof(entry), "%.*s%s%s", (int)(at - s->entry), s->entry, wf, at + 4);
+		snprintf(entry, sizeof(entry), "%.*s%s%s", (int)(at - s->entry), s->entry, wf,
+			 at + 4);
 	else
 		snprintf(entry, sizeof(entry), "%s", s->entry);
-	snprintf(text, sizeof(text),
-		 "{\"data_dir\":\"%s\",\"models\":{\"m\":{\"backends\":[{\"backend\":\"b\",\"model\":\"up-model\"}]}},"
-		 "\"backends\":{\"b\":%s}}", tmp, entry);
+	snprintf(
+		text, sizeof(text),
+		"{\"data_dir\":\"%s\",\"models\":{\"m\":{\"backends\":[{\"backend\":\"b\",\"model\":\"up-model\"}]}},"
+		"\"backends\":{\"b\":%s}}",
+		tmp, entry);
 	cfg = config_parse(text, "conformance.json", tmp, err, sizeof(err));
 	ck_assert_msg(cfg != NULL, "%s: %s", t->name, err);
 	const struct backend_cfg *b = config_backend(cfg, "b");
@@ -135,12 +142,16 @@ static struct remote_answer parse(enum remote_phase ph, long status, const char 
 	return a;
 }
 
-static const enum remote_phase phases[] = { PHASE_UPLOAD, PHASE_SUBMIT, PHASE_RECONCILE,
-	PHASE_RECONCILE2, PHASE_POLL, PHASE_POLL2, PHASE_FETCH_VIDEO, PHASE_FETCH_THUMB };
+static const enum remote_phase phases[] = { PHASE_UPLOAD,      PHASE_SUBMIT,	 PHASE_RECONCILE,
+					    PHASE_RECONCILE2,  PHASE_POLL,	 PHASE_POLL2,
+					    PHASE_FETCH_VIDEO, PHASE_FETCH_THUMB };
 
 /* Answers no module may take for a success. */
-static const char *const garbage[] = { "", "not json at all", "null", "[]", "{}", "{\"data\":null}",
-	"\"a string\"", "{\"error\":{\"message\":\"\\u00e9\\ud800\"}}", NULL };
+static const char *const garbage[] = {
+	"",   "not json at all", "null",	 "[]",
+	"{}", "{\"data\":null}", "\"a string\"", "{\"error\":{\"message\":\"\\u00e9\\ud800\"}}",
+	NULL
+};
 
 START_TEST(every_answer_class_has_a_verdict)
 {
@@ -150,29 +161,35 @@ START_TEST(every_answer_class_has_a_verdict)
 	setup_module(t);
 	char *huge = malloc(1 << 20);
 	memset(huge, 'a', 1 << 20);
-	static const char bad_utf8[] = "{\"error\":{\"message\":\"\xff\xfe\xc3\"},\"code\":\"\xe2\x82\"}";
+	static const char bad_utf8[] =
+		"{\"error\":{\"message\":\"\xff\xfe\xc3\"},\"code\":\"\xe2\x82\"}";
 	for (size_t p = 0; p < sizeof(phases) / sizeof(*phases); p++) {
 		enum remote_phase ph = phases[p];
 		struct remote_answer a = parse(ph, 0, "", 0);
-		ck_assert_msg(a.verdict == RV_RETRY, "%s phase %d: no answer must be retried", t->name, ph);
+		ck_assert_msg(a.verdict == RV_RETRY, "%s phase %d: no answer must be retried",
+			      t->name, ph);
 		static const long transient[] = { 429, 500, 502, 503 };
 		for (size_t i = 0; i < 4; i++) {
 			a = parse(ph, transient[i], "upstream trouble", 16);
-			ck_assert_msg(a.verdict == RV_RETRY, "%s phase %d: HTTP %ld must be retried", t->name,
-				      ph, transient[i]);
+			ck_assert_msg(a.verdict == RV_RETRY,
+				      "%s phase %d: HTTP %ld must be retried", t->name, ph,
+				      transient[i]);
 		}
 		a = parse(ph, 401, "{\"error\":{\"message\":\"bad key " SECRET_A "\"}}", 40);
-		ck_assert_msg(a.verdict != RV_OK, "%s phase %d: a 401 taken as a success", t->name, ph);
+		ck_assert_msg(a.verdict != RV_OK, "%s phase %d: a 401 taken as a success", t->name,
+			      ph);
 		a = parse(ph, 403, "", 0);
-		ck_assert_msg(a.verdict != RV_OK, "%s phase %d: a 403 taken as a success", t->name, ph);
+		ck_assert_msg(a.verdict != RV_OK, "%s phase %d: a 403 taken as a success", t->name,
+			      ph);
 		for (const char *const *g = garbage; *g; g++) {
 			a = parse(ph, 200, *g, strlen(*g));
 			ck_assert_msg(!(a.verdict == RV_OK && a.state == RS_SUCCEEDED),
 				      "%s phase %d: '%s' taken as a finished job", t->name, ph, *g);
 			if (ph == PHASE_SUBMIT)
-				ck_assert_msg(a.verdict == RV_RETRY && a.maybe_created,
-					      "%s: a submit answered '%s' must be reconciled, not resent or failed",
-					      t->name, *g);
+				ck_assert_msg(
+					a.verdict == RV_RETRY && a.maybe_created,
+					"%s: a submit answered '%s' must be reconciled, not resent or failed",
+					t->name, *g);
 		}
 		a = parse(ph, 200, huge, 1 << 20);
 		if (ph == PHASE_SUBMIT)
@@ -201,8 +218,10 @@ START_TEST(every_request_goes_to_its_base_url)
 		memset(&a, 0, sizeof(a));
 		int rc = t->build(&be, &config_model(cfg, "m")->backends[0], rec, ph, &req, &a);
 		if (rc == 0 && ph != PHASE_FETCH_VIDEO)
-			ck_assert_msg(strncmp(req.url, be.cfg->base_url, strlen(be.cfg->base_url)) == 0,
-				      "%s phase %d: a request to %s, off its base_url", t->name, ph, req.url);
+			ck_assert_msg(
+				strncmp(req.url, be.cfg->base_url, strlen(be.cfg->base_url)) == 0,
+				"%s phase %d: a request to %s, off its base_url", t->name, ph,
+				req.url);
 		if (rc == 0 && ph == PHASE_FETCH_VIDEO)
 			ck_assert(req.url[0] != '\0');
 		if (rc < 0 && a.code[0])
@@ -221,7 +240,8 @@ START_TEST(every_module_is_registered_once)
 	size_t n = 0;
 	for (const struct backend_type *t; (t = backend_type_at(n)) != NULL; n++) {
 		ck_assert_ptr_eq(backend_type_find(t->name), t);
-		ck_assert(t->kind == BACKEND_HTTP ? t->build && t->parse : t->prepare && t->progress);
+		ck_assert(t->kind == BACKEND_HTTP ? t->build && t->parse
+						  : t->prepare && t->progress);
 		if (t->kind == BACKEND_HTTP)
 			ck_assert_msg(sample_of(t->name) != NULL, "%s has no sample", t->name);
 	}
@@ -240,27 +260,38 @@ struct own_case {
 	enum remote_verdict verdict;
 	enum remote_state state;
 	const char *upstream_id; /* NULL: not checked */
-	const char *keep;        /* "name=value" kept, or NULL */
+	const char *keep;	 /* "name=value" kept, or NULL */
 };
 
 static const struct own_case own[] = {
-	{ "openai", PHASE_SUBMIT, 200, "{\"id\":\"video_up\",\"object\":\"video\",\"status\":\"queued\"}",
-	  RV_OK, RS_QUEUED, "video_up", NULL },
-	{ "openai", PHASE_POLL, 200, "{\"id\":\"video_up\",\"status\":\"completed\",\"progress\":100}",
-	  RV_OK, RS_SUCCEEDED, "video_up", NULL },
-	{ "openai", PHASE_POLL, 200, "{\"id\":\"video_up\",\"status\":\"failed\",\"error\":{\"code\":\"moderation_blocked\"}}",
+	{ "openai", PHASE_SUBMIT, 200,
+	  "{\"id\":\"video_up\",\"object\":\"video\",\"status\":\"queued\"}", RV_OK, RS_QUEUED,
+	  "video_up", NULL },
+	{ "openai", PHASE_POLL, 200,
+	  "{\"id\":\"video_up\",\"status\":\"completed\",\"progress\":100}", RV_OK, RS_SUCCEEDED,
+	  "video_up", NULL },
+	{ "openai", PHASE_POLL, 200,
+	  "{\"id\":\"video_up\",\"status\":\"failed\",\"error\":{\"code\":\"moderation_blocked\"}}",
 	  RV_OK, RS_FAILED, NULL, NULL },
-	{ "openai", PHASE_SUBMIT, 400, "{\"error\":{\"message\":\"bad size\"}}", RV_FAIL, RS_UNKNOWN, NULL, NULL },
-	{ "kling", PHASE_SUBMIT, 200, "{\"code\":0,\"data\":{\"task_id\":\"t1\",\"task_status\":\"submitted\"}}",
-	  RV_OK, RS_QUEUED, "t1", NULL },
-	{ "kling", PHASE_POLL, 200, "{\"code\":0,\"data\":{\"task_id\":\"t1\",\"task_status\":\"succeed\","
-	  "\"task_result\":{\"videos\":[{\"url\":\"https://cdn.example/k.mp4\"}]}}}", RV_OK, RS_SUCCEEDED, "t1", NULL },
+	{ "openai", PHASE_SUBMIT, 400, "{\"error\":{\"message\":\"bad size\"}}", RV_FAIL,
+	  RS_UNKNOWN, NULL, NULL },
+	{ "kling", PHASE_SUBMIT, 200,
+	  "{\"code\":0,\"data\":{\"task_id\":\"t1\",\"task_status\":\"submitted\"}}", RV_OK,
+	  RS_QUEUED, "t1", NULL },
+	{ "kling", PHASE_POLL, 200,
+	  "{\"code\":0,\"data\":{\"task_id\":\"t1\",\"task_status\":\"succeed\","
+	  "\"task_result\":{\"videos\":[{\"url\":\"https://cdn.example/k.mp4\"}]}}}",
+	  RV_OK, RS_SUCCEEDED, "t1", NULL },
 	{ "kling", PHASE_RECONCILE, 404, "", RV_OK, RS_NOT_FOUND, NULL, NULL },
-	{ "kling", PHASE_POLL, 200, "{\"code\":0,\"data\":{\"task_id\":\"t1\",\"task_status\":\"failed\","
-	  "\"task_status_msg\":\"risk control\"}}", RV_OK, RS_FAILED, NULL, NULL },
-	{ "comfyui", PHASE_UPLOAD, 200, "{\"name\":\"fox.png\",\"subfolder\":\"in\",\"type\":\"input\"}",
-	  RV_OK, RS_UNKNOWN, NULL, "image_name=in/fox.png" },
-	{ "comfyui", PHASE_SUBMIT, 200, "{\"prompt_id\":\"p1\",\"number\":3}", RV_OK, RS_QUEUED, "p1", NULL },
+	{ "kling", PHASE_POLL, 200,
+	  "{\"code\":0,\"data\":{\"task_id\":\"t1\",\"task_status\":\"failed\","
+	  "\"task_status_msg\":\"risk control\"}}",
+	  RV_OK, RS_FAILED, NULL, NULL },
+	{ "comfyui", PHASE_UPLOAD, 200,
+	  "{\"name\":\"fox.png\",\"subfolder\":\"in\",\"type\":\"input\"}", RV_OK, RS_UNKNOWN, NULL,
+	  "image_name=in/fox.png" },
+	{ "comfyui", PHASE_SUBMIT, 200, "{\"prompt_id\":\"p1\",\"number\":3}", RV_OK, RS_QUEUED,
+	  "p1", NULL },
 	{ "comfyui", PHASE_POLL2, 200, "{\"queue_running\":[[0,\"up-1\"]],\"queue_pending\":[]}",
 	  RV_OK, RS_RUNNING, "up-1", NULL },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
@@ -274,8 +305,8 @@ START_TEST(own_cases)
 		setup_module(t);
 		struct remote_answer a = parse(c->ph, c->status, c->body, strlen(c->body));
 		ck_assert_msg(a.verdict == c->verdict && a.state == c->state,
-			      "%s phase %d '%s': verdict %d state %d", c->type, c->ph, c->body, a.verdict,
-			      a.state);
+			      "%s phase %d '%s': verdict %d state %d", c->type, c->ph, c->body,
+			      a.verdict, a.state);
 		if (c->upstream_id)
 			ck_assert_str_eq(a.upstream_id, c->upstream_id);
 		if (c->state == RS_SUCCEEDED && strcmp(c->type, "kling") == 0)

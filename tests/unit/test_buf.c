@@ -142,8 +142,7 @@ START_TEST(json_string)
 {
 	struct buf b;
 	buf_init(&b, 100);
-	ck_assert_int_eq(buf_json_string(&b, json_cases[_i].in,
-					 json_cases[_i].len), 0);
+	ck_assert_int_eq(buf_json_string(&b, json_cases[_i].in, json_cases[_i].len), 0);
 	ck_assert_str_eq(b.data, json_cases[_i].out);
 	buf_deinit(&b);
 }
@@ -190,9 +189,15 @@ START_TEST(json_string_invalid_utf8)
 	struct buf b;
 	buf_init(&b, 1024);
 	/* stray continuation, overlong, surrogate, truncated: each byte -> U+FFFD */
-	const char in[] = "a\x80" "b\xc0\xaf" "c\xed\xa0\x80" "d\xe2\x82";
+	const char in[] = "a\x80"
+			  "b\xc0\xaf"
+			  "c\xed\xa0\x80"
+			  "d\xe2\x82";
 	ck_assert_int_eq(buf_json_string(&b, in, sizeof(in) - 1), 0);
-	ck_assert_str_eq(b.data, "\"a\\ufffd" "b\\ufffd\\ufffd" "c\\ufffd\\ufffd\\ufffd" "d\\ufffd\\ufffd\"");
+	ck_assert_str_eq(b.data, "\"a\\ufffd"
+				 "b\\ufffd\\ufffd"
+				 "c\\ufffd\\ufffd\\ufffd"
+				 "d\\ufffd\\ufffd\"");
 	buf_reset(&b);
 	const char ok[] = "\xc3\xa9\xe5\xae\x87\xf0\x9f\x98\x80";
 	ck_assert_int_eq(buf_json_string(&b, ok, sizeof(ok) - 1), 0);

@@ -51,12 +51,10 @@ START_TEST(b64_vectors)
 	ck_assert_mem_eq(out, vectors[_i].plain, len);
 
 	char enc[64];
-	ck_assert_uint_eq(codec_base64_encode((const uint8_t *)vectors[_i].plain,
-					      len, enc),
+	ck_assert_uint_eq(codec_base64_encode((const uint8_t *)vectors[_i].plain, len, enc),
 			  strlen(vectors[_i].padded));
 	ck_assert_str_eq(enc, vectors[_i].padded);
-	ck_assert_uint_eq(codec_base64url_encode(
-				  (const uint8_t *)vectors[_i].plain, len, enc),
+	ck_assert_uint_eq(codec_base64url_encode((const uint8_t *)vectors[_i].plain, len, enc),
 			  strlen(vectors[_i].bare));
 	ck_assert_str_eq(enc, vectors[_i].bare);
 }
@@ -84,29 +82,13 @@ START_TEST(b64_alphabets)
 END_TEST
 
 static const char *const b64_bad[] = {
-	"Z",          /* a lone sextet cannot hold a byte */
-	"Zm9vY",
-	"Zg=",        /* padding must complete the quantum */
-	"Zg===",
-	"Zm8==",
-	"Zm9v=",      /* padding on a complete quantum */
-	"Zm9v====",
-	"=",
-	"==",
-	"====",
-	"Zg==Zg==",   /* padding in the middle */
-	"Z=g=",
-	"Zh==",       /* non-zero unused bits */
-	"Zm9=",
-	"Zm9vYh",
-	"Zm 9v",      /* whitespace is not skipped */
-	"Zm9v\n",
-	" Zm9v",
-	"Zm9v\r\n",
-	"Zm*v",
-	"Zm.v",
-	"Zm9v\x80",
-	"Zm\0v",
+	"Z",			       /* a lone sextet cannot hold a byte */
+	"Zm9vY",    "Zg=",	       /* padding must complete the quantum */
+	"Zg===",    "Zm8==",  "Zm9v=", /* padding on a complete quantum */
+	"Zm9v====", "=",      "==",	  "====", "Zg==Zg==", /* padding in the middle */
+	"Z=g=",	    "Zh==",				      /* non-zero unused bits */
+	"Zm9=",	    "Zm9vYh", "Zm 9v",			      /* whitespace is not skipped */
+	"Zm9v\n",   " Zm9v",  "Zm9v\r\n", "Zm*v", "Zm.v",     "Zm9v\x80", "Zm\0v",
 };
 
 START_TEST(b64_invalid)
@@ -128,8 +110,7 @@ START_TEST(b64_decoded_max)
 	ck_assert_uint_eq(codec_base64_decoded_max(4), 3);
 	ck_assert_uint_eq(codec_base64_decoded_max(8), 6);
 	ck_assert_uint_eq(codec_base64_decoded_max(10), 7);
-	ck_assert_uint_ge(codec_base64_decoded_max((size_t)-1),
-			  (size_t)-1 / 4 * 3);
+	ck_assert_uint_ge(codec_base64_decoded_max((size_t)-1), (size_t)-1 / 4 * 3);
 }
 END_TEST
 
@@ -147,8 +128,7 @@ START_TEST(b64_round_trip)
 		uint8_t *dec = malloc(codec_base64_decoded_max(cap) + 1);
 		ck_assert_uint_eq(codec_base64_encode(in, len, enc), cap - 1);
 		ck_assert_uint_eq(strlen(enc), cap - 1);
-		ck_assert_int_eq(codec_base64_decode(enc, cap - 1, dec),
-				 (long)len);
+		ck_assert_int_eq(codec_base64_decode(enc, cap - 1, dec), (long)len);
 		ck_assert_mem_eq(dec, in, len);
 		size_t n = codec_base64url_encode(in, len, enc);
 		ck_assert_uint_eq(n, (len * 4 + 2) / 3);
@@ -179,20 +159,23 @@ struct utf8_case {
 	int valid;
 };
 
-#define U(lit, ok) { lit, sizeof(lit) - 1, ok }
+#define U(lit, ok)                                                                                 \
+	{                                                                                          \
+		lit, sizeof(lit) - 1, ok                                                           \
+	}
 static const struct utf8_case utf8_cases[] = {
 	U("", 1),
 	U("plain ascii ~\x7f", 1),
 	U("\0nul", 1),
-	U("\xc2\x80", 1),           /* U+0080 */
-	U("\xdf\xbf", 1),           /* U+07FF */
-	U("\xe0\xa0\x80", 1),       /* U+0800 */
-	U("\xef\xbf\xbf", 1),       /* U+FFFF */
-	U("\xed\x9f\xbf", 1),       /* U+D7FF */
-	U("\xee\x80\x80", 1),       /* U+E000 */
-	U("\xf0\x90\x80\x80", 1),   /* U+10000 */
-	U("\xf0\x9f\x8e\xac", 1),   /* U+1F3AC clapper board */
-	U("\xf4\x8f\xbf\xbf", 1),   /* U+10FFFF */
+	U("\xc2\x80", 1),	  /* U+0080 */
+	U("\xdf\xbf", 1),	  /* U+07FF */
+	U("\xe0\xa0\x80", 1),	  /* U+0800 */
+	U("\xef\xbf\xbf", 1),	  /* U+FFFF */
+	U("\xed\x9f\xbf", 1),	  /* U+D7FF */
+	U("\xee\x80\x80", 1),	  /* U+E000 */
+	U("\xf0\x90\x80\x80", 1), /* U+10000 */
+	U("\xf0\x9f\x8e\xac", 1), /* U+1F3AC clapper board */
+	U("\xf4\x8f\xbf\xbf", 1), /* U+10FFFF */
 	U("caf\xc3\xa9 \xe2\x82\xac", 1),
 	/* overlongs */
 	U("\xc0\x80", 0),
@@ -260,8 +243,8 @@ START_TEST(json_unescape)
 		ck_assert_int_eq(n, (long)strlen(ok[i][1]));
 		ck_assert_str_eq(s, ok[i][1]);
 	}
-	const char *bad[] = { "\\", "\\x", "\\u12", "\\u12g4", "\\ud83c", "\\ud83cx",
-			      "\\udfac", "\\ud83c\\u0041", "a\tb" };
+	const char *bad[] = { "\\",	  "\\x",     "\\u12",	       "\\u12g4", "\\ud83c",
+			      "\\ud83cx", "\\udfac", "\\ud83c\\u0041", "a\tb" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char s[64];
 		snprintf(s, sizeof(s), "%s\"", bad[i]);
@@ -275,7 +258,9 @@ START_TEST(utf8_scrub)
 	const char *cases[][2] = {
 		{ "plain", "plain" },
 		{ "caf\xc3\xa9", "caf\xc3\xa9" },
-		{ "a\xff" "b", "a?b" },
+		{ "a\xff"
+		  "b",
+		  "a?b" },
 		{ "cut \xe2\x82", "cut ??" },
 		{ "\xc0\xaf", "??" },
 		{ "\xed\xa0\x80", "???" },

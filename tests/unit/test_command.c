@@ -38,7 +38,8 @@ START_TEST(job_and_stdin)
 	struct model_backend mb = { "local", "up-model" };
 	struct command_job job;
 	char image[4096];
-	ck_assert_int_eq(command_job_from_record(&job, rec, &mb, "/data", image, "/data/content/o.mp4"), 0);
+	ck_assert_int_eq(
+		command_job_from_record(&job, rec, &mb, "/data", image, "/data/content/o.mp4"), 0);
 	ck_assert_str_eq(job.image_path, "/data/uploads/img_1.png");
 	ck_assert_int_eq(job.width, 640);
 	ck_assert(job.has_seed);
@@ -47,13 +48,16 @@ START_TEST(job_and_stdin)
 	ck_assert_int_eq(command_stdin(&job, &b), 0);
 	struct json_object *doc = json_tokener_parse(b.data);
 	ck_assert_ptr_nonnull(doc);
-	ck_assert_str_eq(json_object_get_string(json_object_object_get(doc, "prompt")), "a \"cat\"\n");
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(doc, "prompt")),
+			 "a \"cat\"\n");
 	ck_assert_str_eq(json_object_get_string(json_object_object_get(doc, "size")), "640x360");
-	ck_assert_str_eq(json_object_get_string(json_object_object_get(doc, "output")), "/data/content/o.mp4");
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(doc, "output")),
+			 "/data/content/o.mp4");
 	ck_assert_str_eq(json_object_get_string(json_object_object_get(doc, "model")), "up-model");
 	ck_assert_int_eq(json_object_get_int(json_object_object_get(doc, "seed")), 7);
 	ck_assert_str_eq(json_object_get_string(json_object_object_get(
-				 json_object_object_get(doc, "metadata"), "style")), "film");
+				 json_object_object_get(doc, "metadata"), "style")),
+			 "film");
 	json_object_put(doc);
 	buf_deinit(&b);
 	char **env = command_env(&job);
@@ -78,8 +82,9 @@ START_TEST(incomplete_record_refused)
 	char image[4096];
 	ck_assert_int_eq(command_job_from_record(&job, rec, NULL, "/d", image, "/o"), -1);
 	json_object_put(rec);
-	rec = json_tokener_parse("{\"id\":\"video_x\",\"prompt\":\"p\",\"params\":{\"width\":2,"
-				 "\"height\":2,\"seconds\":1,\"fps\":1,\"image\":{\"path\":\"../etc/passwd\"}}}");
+	rec = json_tokener_parse(
+		"{\"id\":\"video_x\",\"prompt\":\"p\",\"params\":{\"width\":2,"
+		"\"height\":2,\"seconds\":1,\"fps\":1,\"image\":{\"path\":\"../etc/passwd\"}}}");
 	ck_assert_int_eq(command_job_from_record(&job, rec, NULL, "/d", image, "/o"), 0);
 	ck_assert_ptr_null(job.image_path);
 	json_object_put(rec);

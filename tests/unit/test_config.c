@@ -87,17 +87,26 @@ START_TEST(errors_name_the_key)
 	expect_error("{ \"workers\": 4 }", "data_dir");
 	expect_error("{ \"data_dir\": \"d\", \"listen\": \"nowhere\" }", "listen");
 	expect_error("{ \"data_dir\": \"d\", \"listen\": \"127.0.0.1:99999\" }", "listen");
-	expect_error("{ \"data_dir\": \"d\", \"limits\": { \"max_bodybytes\": 1 } }", "limits.max_bodybytes");
-	expect_error("{ \"data_dir\": \"d\", \"db\": { \"map_mb\": 64, \"max_map_mb\": 8 } }", "db.max_map_mb");
-	expect_error("{ \"data_dir\": \"d\", \"content\": { \"delivery\": \"sendfile\" } }", "content.delivery");
-	expect_error("{ \"data_dir\": \"d\", \"models\": { \"m\": { \"backends\": [{\"backend\": \"x\"}] } } }",
-		     "models.m.backends[0].backend");
-	expect_error("{ \"data_dir\": \"d\", \"models\": { \"m\": { \"backends\": [] } } }", "models.m.backends");
+	expect_error("{ \"data_dir\": \"d\", \"limits\": { \"max_bodybytes\": 1 } }",
+		     "limits.max_bodybytes");
+	expect_error("{ \"data_dir\": \"d\", \"db\": { \"map_mb\": 64, \"max_map_mb\": 8 } }",
+		     "db.max_map_mb");
+	expect_error("{ \"data_dir\": \"d\", \"content\": { \"delivery\": \"sendfile\" } }",
+		     "content.delivery");
+	expect_error(
+		"{ \"data_dir\": \"d\", \"models\": { \"m\": { \"backends\": [{\"backend\": \"x\"}] } } }",
+		"models.m.backends[0].backend");
+	expect_error("{ \"data_dir\": \"d\", \"models\": { \"m\": { \"backends\": [] } } }",
+		     "models.m.backends");
 	expect_error("{ \"data_dir\": \"d\", \"default_model\": \"zz\" }", "default_model");
-	expect_error("{ \"data_dir\": \"d\", \"backends\": { \"b\": { \"type\": \"magic\" } } }", "backends.b.type");
-	expect_error("{ \"data_dir\": \"d\", \"backends\": { \"b\": { \"type\": \"command\" } } }", "backends.b.command");
-	expect_error("{ \"data_dir\": \"d\", \"models\": { \"m\": { \"backends\": [{\"backend\": \"local\"}],"
-		     " \"seconds\": [4], \"default_seconds\": 5 } } }", "models.m.default_seconds");
+	expect_error("{ \"data_dir\": \"d\", \"backends\": { \"b\": { \"type\": \"magic\" } } }",
+		     "backends.b.type");
+	expect_error("{ \"data_dir\": \"d\", \"backends\": { \"b\": { \"type\": \"command\" } } }",
+		     "backends.b.command");
+	expect_error(
+		"{ \"data_dir\": \"d\", \"models\": { \"m\": { \"backends\": [{\"backend\": \"local\"}],"
+		" \"seconds\": [4], \"default_seconds\": 5 } } }",
+		"models.m.default_seconds");
 }
 END_TEST
 
@@ -106,10 +115,11 @@ END_TEST
  * reallocated from scratch and written past its end). */
 START_TEST(backends_without_models)
 {
-	struct config *c = parse("{ \"data_dir\": \"d\", \"backends\": {"
-				 " \"a\": { \"type\": \"command\", \"command\": [\"/bin/true\"] },"
-				 " \"b\": { \"type\": \"openai\", \"base_url\": \"http://127.0.0.1:9/v1/\","
-				 " \"api_key\": \"k\", \"poll_seconds\": 2 } } }");
+	struct config *c =
+		parse("{ \"data_dir\": \"d\", \"backends\": {"
+		      " \"a\": { \"type\": \"command\", \"command\": [\"/bin/true\"] },"
+		      " \"b\": { \"type\": \"openai\", \"base_url\": \"http://127.0.0.1:9/v1/\","
+		      " \"api_key\": \"k\", \"poll_seconds\": 2 } } }");
 	ck_assert_msg(c != NULL, "%s", err);
 	ck_assert_uint_eq(c->nbackends, 3);
 	ck_assert_str_eq(c->backends[0].name, "a");
@@ -140,9 +150,11 @@ START_TEST(image_urls)
 	ck_assert_int_eq(c->image_url_timeout_ms, 5000);
 	ck_assert(!ssrf_blocked((struct sockaddr *)&lo, &c->image_url_policy, NULL));
 	config_free(c);
-	expect_error("{ \"data_dir\": \"d\", \"image_urls\": { \"allow\": [] } }", "image_urls.allow");
-	expect_error("{ \"data_dir\": \"d\", \"image_urls\": { \"allow_addresses\": [\"nowhere\"] } }",
-		     "image_urls.allow_addresses");
+	expect_error("{ \"data_dir\": \"d\", \"image_urls\": { \"allow\": [] } }",
+		     "image_urls.allow");
+	expect_error(
+		"{ \"data_dir\": \"d\", \"image_urls\": { \"allow_addresses\": [\"nowhere\"] } }",
+		"image_urls.allow_addresses");
 	expect_error("{ \"data_dir\": \"d\", \"image_urls\": { \"timeout_seconds\": 0 } }",
 		     "image_urls.timeout_seconds");
 	expect_error("{ \"data_dir\": \"d\", \"image_urls\": [] }", "image_urls");

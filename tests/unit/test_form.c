@@ -65,8 +65,8 @@ static char *read_all(const char *path, size_t *len)
 
 /* mp_parse feeds body to a new parser in chunks of chunk bytes (0: whole)
  * and finishes it. */
-static enum form_err mp_parse_ct(struct form *f, const char *ct,
-				 const char *body, size_t len, size_t chunk)
+static enum form_err mp_parse_ct(struct form *f, const char *ct, const char *body, size_t len,
+				 size_t chunk)
 {
 	struct multipart *mp;
 	enum form_err err = multipart_new(&mp, f, ct, &lim);
@@ -293,13 +293,11 @@ static enum form_err try_ct(const char *ct)
 START_TEST(boundary_ok)
 {
 	ck_assert_int_eq(try_ct(CT), FORM_OK);
-	ck_assert_int_eq(try_ct("Multipart/Form-Data;BOUNDARY=\"a b'()+_,-./:=?\""),
-			 FORM_OK);
+	ck_assert_int_eq(try_ct("Multipart/Form-Data;BOUNDARY=\"a b'()+_,-./:=?\""), FORM_OK);
 	ck_assert_int_eq(try_ct("multipart/form-data; charset=utf-8; "
 				"boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW"),
 			 FORM_OK);
-	ck_assert_int_eq(try_ct(" multipart/form-data ; boundary = x ;"),
-			 FORM_OK);
+	ck_assert_int_eq(try_ct(" multipart/form-data ; boundary = x ;"), FORM_OK);
 	char ct[128] = "multipart/form-data; boundary=";
 	memset(ct + strlen(ct), '7', 70);
 	ck_assert_int_eq(try_ct(ct), FORM_OK);
@@ -333,24 +331,22 @@ END_TEST
 
 /* ---- multipart: parsing ------------------------------------------------ */
 
-static const char simple[] =
-	"--XyZ\r\n"
-	"Content-Disposition: form-data; name=\"prompt\"\r\n"
-	"\r\n"
-	"a cat\r\non a mat\r\n"
-	"--XyZ\r\n"
-	"content-disposition: form-data; name=\"input_reference\"; "
-	"filename=\"cat.png\"\r\n"
-	"CONTENT-TYPE: image/png\r\n"
-	"\r\n"
-	"\x89PNG\r\n\x1a\n\0\0"
-	"\r\n"
-	"--XyZ--\r\n";
+static const char simple[] = "--XyZ\r\n"
+			     "Content-Disposition: form-data; name=\"prompt\"\r\n"
+			     "\r\n"
+			     "a cat\r\non a mat\r\n"
+			     "--XyZ\r\n"
+			     "content-disposition: form-data; name=\"input_reference\"; "
+			     "filename=\"cat.png\"\r\n"
+			     "CONTENT-TYPE: image/png\r\n"
+			     "\r\n"
+			     "\x89PNG\r\n\x1a\n\0\0"
+			     "\r\n"
+			     "--XyZ--\r\n";
 
 START_TEST(mp_simple)
 {
-	ck_assert_int_eq(mp_parse_ct(&form, CT, simple, sizeof(simple) - 1, 0),
-			 FORM_OK);
+	ck_assert_int_eq(mp_parse_ct(&form, CT, simple, sizeof(simple) - 1, 0), FORM_OK);
 	ck_assert_uint_eq(form.count, 2);
 	const struct form_field *p = form_get(&form, "prompt");
 	ck_assert_str_eq(p->value, "a cat\r\non a mat");
@@ -388,8 +384,7 @@ START_TEST(mp_any_split_same_result)
 		struct multipart *mp;
 		ck_assert_int_eq(multipart_new(&mp, &part, CT, &lim), FORM_OK);
 		ck_assert_int_eq(multipart_feed(mp, simple, cut), FORM_OK);
-		ck_assert_int_eq(multipart_feed(mp, simple + cut, len - cut),
-				 FORM_OK);
+		ck_assert_int_eq(multipart_feed(mp, simple + cut, len - cut), FORM_OK);
 		ck_assert_int_eq(multipart_finish(mp), FORM_OK);
 		multipart_free(mp);
 		assert_same_form(&whole, &part);
@@ -398,8 +393,7 @@ START_TEST(mp_any_split_same_result)
 	for (size_t chunk = 1; chunk < 12; chunk++) {
 		struct form part;
 		form_init(&part);
-		ck_assert_int_eq(mp_parse_ct(&part, CT, simple, len, chunk),
-				 FORM_OK);
+		ck_assert_int_eq(mp_parse_ct(&part, CT, simple, len, chunk), FORM_OK);
 		assert_same_form(&whole, &part);
 		form_deinit(&part);
 	}
@@ -440,14 +434,12 @@ END_TEST
 
 START_TEST(mp_boundary_like_content)
 {
-	static const char body[] =
-		"--XyZ\r\n"
-		"Content-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n"
-		"\r\n"
-		"--XyZ\r\n--XyZa\r\n--XyZ-x\r\n--Xy\r\r\n\r--XyZ\n--XyZ"
-		"\r\n--XyZ--\r\n";
-	static const char want[] =
-		"--XyZ\r\n--XyZa\r\n--XyZ-x\r\n--Xy\r\r\n\r--XyZ\n--XyZ";
+	static const char body[] = "--XyZ\r\n"
+				   "Content-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n"
+				   "\r\n"
+				   "--XyZ\r\n--XyZa\r\n--XyZ-x\r\n--Xy\r\r\n\r--XyZ\n--XyZ"
+				   "\r\n--XyZ--\r\n";
+	static const char want[] = "--XyZ\r\n--XyZa\r\n--XyZ-x\r\n--Xy\r\r\n\r--XyZ\n--XyZ";
 	for (size_t chunk = 0; chunk < 4; chunk++) {
 		form_deinit(&form);
 		ck_assert_int_eq(mp_parse(&form, body, chunk), FORM_OK);
@@ -463,16 +455,15 @@ END_TEST
 
 START_TEST(mp_empty_parts)
 {
-	static const char body[] =
-		"--XyZ\r\n"
-		"Content-Disposition: form-data; name=\"input_reference\"; "
-		"filename=\"\"\r\n"
-		"Content-Type: application/octet-stream\r\n"
-		"\r\n"
-		"\r\n--XyZ\r\n"
-		"Content-Disposition: form-data; name=\"text\"\r\n"
-		"\r\n"
-		"\r\n--XyZ--";
+	static const char body[] = "--XyZ\r\n"
+				   "Content-Disposition: form-data; name=\"input_reference\"; "
+				   "filename=\"\"\r\n"
+				   "Content-Type: application/octet-stream\r\n"
+				   "\r\n"
+				   "\r\n--XyZ\r\n"
+				   "Content-Disposition: form-data; name=\"text\"\r\n"
+				   "\r\n"
+				   "\r\n--XyZ--";
 	ck_assert_int_eq(mp_parse(&form, body, 0), FORM_OK);
 	ck_assert_uint_eq(form.count, 2);
 	const struct form_field *f = &form.fields[0];
@@ -496,12 +487,11 @@ END_TEST
 
 START_TEST(mp_preamble_epilogue_padding)
 {
-	static const char body[] =
-		"This is a preamble --XyZ in it\r\n"
-		"\r\n--XyZ \t \r\n"
-		"Content-Disposition: form-data; name=a\r\n"
-		"\r\n"
-		"1\r\n--XyZ--  trailing junk\r\n--XyZ\r\nmore junk";
+	static const char body[] = "This is a preamble --XyZ in it\r\n"
+				   "\r\n--XyZ \t \r\n"
+				   "Content-Disposition: form-data; name=a\r\n"
+				   "\r\n"
+				   "1\r\n--XyZ--  trailing junk\r\n--XyZ\r\nmore junk";
 	ck_assert_int_eq(mp_parse(&form, body, 0), FORM_OK);
 	ck_assert_uint_eq(form.count, 1);
 	ck_assert_str_eq(form.fields[0].value, "1");
@@ -543,11 +533,10 @@ END_TEST
 
 START_TEST(mp_duplicates_in_order)
 {
-	static const char body[] =
-		"--XyZ\r\nContent-Disposition: form-data; name=t\r\n\r\n1\r\n"
-		"--XyZ\r\nContent-Disposition: form-data; name=u\r\n\r\n2\r\n"
-		"--XyZ\r\nContent-Disposition: form-data; name=t\r\n\r\n3\r\n"
-		"--XyZ--";
+	static const char body[] = "--XyZ\r\nContent-Disposition: form-data; name=t\r\n\r\n1\r\n"
+				   "--XyZ\r\nContent-Disposition: form-data; name=u\r\n\r\n2\r\n"
+				   "--XyZ\r\nContent-Disposition: form-data; name=t\r\n\r\n3\r\n"
+				   "--XyZ--";
 	ck_assert_int_eq(mp_parse(&form, body, 1), FORM_OK);
 	ck_assert_uint_eq(form_count(&form, "t"), 2);
 	ck_assert_str_eq(form_get(&form, "t")->value, "1");
@@ -565,58 +554,47 @@ struct bad_body {
 
 #define CD "Content-Disposition: form-data; "
 static const struct bad_body bad_bodies[] = {
-	{ "--XyZ\r\n" CD "filename=\"a\"\r\n\r\nx\r\n--XyZ--",
-	  FORM_SYNTAX, "", "no name" },
-	{ "--XyZ\r\n" CD "name=\"\"\r\n\r\nx\r\n--XyZ--",
-	  FORM_SYNTAX, "", "empty name" },
-	{ "--XyZ\r\nContent-Type: text/plain\r\n\r\nx\r\n--XyZ--",
-	  FORM_SYNTAX, "", "no Content-Disposition" },
-	{ "--XyZ\r\n\r\nx\r\n--XyZ--",
-	  FORM_SYNTAX, "", "no Content-Disposition" },
-	{ "--XyZ\r\nContent-Disposition: attachment; name=a\r\n\r\n--XyZ--",
-	  FORM_SYNTAX, "", "must be form-data" },
-	{ "--XyZ\r\n" CD "name=\"a\r\n\r\nx\r\n--XyZ--",
-	  FORM_SYNTAX, "", "malformed" },
-	{ "--XyZ\r\n" CD "name=a b\r\n\r\nx\r\n--XyZ--",
-	  FORM_SYNTAX, "", "malformed" },
-	{ "--XyZ\r\n" CD "name=a; name=b\r\n\r\nx\r\n--XyZ--",
-	  FORM_SYNTAX, "", "two name" },
-	{ "--XyZ\r\n" CD "name=a\r\n" CD "name=b\r\n\r\nx\r\n--XyZ--",
-	  FORM_SYNTAX, "", "two Content-Disposition" },
+	{ "--XyZ\r\n" CD "filename=\"a\"\r\n\r\nx\r\n--XyZ--", FORM_SYNTAX, "", "no name" },
+	{ "--XyZ\r\n" CD "name=\"\"\r\n\r\nx\r\n--XyZ--", FORM_SYNTAX, "", "empty name" },
+	{ "--XyZ\r\nContent-Type: text/plain\r\n\r\nx\r\n--XyZ--", FORM_SYNTAX, "",
+	  "no Content-Disposition" },
+	{ "--XyZ\r\n\r\nx\r\n--XyZ--", FORM_SYNTAX, "", "no Content-Disposition" },
+	{ "--XyZ\r\nContent-Disposition: attachment; name=a\r\n\r\n--XyZ--", FORM_SYNTAX, "",
+	  "must be form-data" },
+	{ "--XyZ\r\n" CD "name=\"a\r\n\r\nx\r\n--XyZ--", FORM_SYNTAX, "", "malformed" },
+	{ "--XyZ\r\n" CD "name=a b\r\n\r\nx\r\n--XyZ--", FORM_SYNTAX, "", "malformed" },
+	{ "--XyZ\r\n" CD "name=a; name=b\r\n\r\nx\r\n--XyZ--", FORM_SYNTAX, "", "two name" },
+	{ "--XyZ\r\n" CD "name=a\r\n" CD "name=b\r\n\r\nx\r\n--XyZ--", FORM_SYNTAX, "",
+	  "two Content-Disposition" },
 	{ "--XyZ\r\n" CD "name=a\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-	  "eA==\r\n--XyZ--", FORM_SYNTAX, "", "Content-Transfer-Encoding" },
-	{ "--XyZ\r\n" CD "name=a\nContent-Type: x\n\n1\r\n--XyZ--",
-	  FORM_SYNTAX, "", "CRLF" },
-	{ "--XyZ\n" CD "name=a\r\n\r\n1\r\n--XyZ--",
-	  FORM_SYNTAX, "", "CRLF" },
-	{ "--XyZ  x\r\n" CD "name=a\r\n\r\n1\r\n--XyZ--",
-	  FORM_SYNTAX, "", "after the boundary" },
-	{ "--XyZ\r\n" CD "name=a\r\nBad header\r\n\r\n1\r\n--XyZ--",
-	  FORM_SYNTAX, "", "Name: value" },
-	{ "--XyZ\r\n" CD "name=a\rb\r\n\r\n1\r\n--XyZ--",
-	  FORM_SYNTAX, "", "control character" },
-	{ "--XyZ\r\n" CD "name=a; filename*=latin1''x\r\n\r\n1\r\n--XyZ--",
-	  FORM_SYNTAX, "", "filename*" },
+	  "eA==\r\n--XyZ--",
+	  FORM_SYNTAX, "", "Content-Transfer-Encoding" },
+	{ "--XyZ\r\n" CD "name=a\nContent-Type: x\n\n1\r\n--XyZ--", FORM_SYNTAX, "", "CRLF" },
+	{ "--XyZ\n" CD "name=a\r\n\r\n1\r\n--XyZ--", FORM_SYNTAX, "", "CRLF" },
+	{ "--XyZ  x\r\n" CD "name=a\r\n\r\n1\r\n--XyZ--", FORM_SYNTAX, "", "after the boundary" },
+	{ "--XyZ\r\n" CD "name=a\r\nBad header\r\n\r\n1\r\n--XyZ--", FORM_SYNTAX, "",
+	  "Name: value" },
+	{ "--XyZ\r\n" CD "name=a\rb\r\n\r\n1\r\n--XyZ--", FORM_SYNTAX, "", "control character" },
+	{ "--XyZ\r\n" CD "name=a; filename*=latin1''x\r\n\r\n1\r\n--XyZ--", FORM_SYNTAX, "",
+	  "filename*" },
 	{ "--XyZ\r\n" CD "name=\"0123456789abcdef0123456789abcdefX\"\r\n\r\n"
-	  "1\r\n--XyZ--", FORM_NAME_TOO_LONG,
-	  "0123456789abcdef0123456789abcdefX", "32 bytes" },
+	  "1\r\n--XyZ--",
+	  FORM_NAME_TOO_LONG, "0123456789abcdef0123456789abcdefX", "32 bytes" },
 	{ "--XyZ\r\n" CD "name=\"v\"\r\n\r\n"
 	  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdefX"
-	  "\r\n--XyZ--", FORM_VALUE_TOO_LONG, "v",
-	  "field \"v\" is longer than 64 bytes" },
+	  "\r\n--XyZ--",
+	  FORM_VALUE_TOO_LONG, "v", "field \"v\" is longer than 64 bytes" },
 	{ "", FORM_TRUNCATED, "", "no boundary line --XyZ" },
 	{ "just text", FORM_TRUNCATED, "", "no boundary line --XyZ" },
-	{ "--XyZ\r\n" CD "name=\"prompt\"\r\n\r\nhello",
-	  FORM_TRUNCATED, "prompt",
+	{ "--XyZ\r\n" CD "name=\"prompt\"\r\n\r\nhello", FORM_TRUNCATED, "prompt",
 	  "multipart body ended before the closing boundary --XyZ--" },
-	{ "--XyZ\r\n" CD "name=\"prompt\"\r\n", FORM_TRUNCATED, "",
+	{ "--XyZ\r\n" CD "name=\"prompt\"\r\n", FORM_TRUNCATED, "", "closing boundary --XyZ--" },
+	{ "--XyZ\r\n" CD "name=\"prompt\"\r\n\r\nhello\r\n--XyZ", FORM_TRUNCATED, "prompt",
 	  "closing boundary --XyZ--" },
-	{ "--XyZ\r\n" CD "name=\"prompt\"\r\n\r\nhello\r\n--XyZ",
-	  FORM_TRUNCATED, "prompt", "closing boundary --XyZ--" },
-	{ "--XyZ\r\n" CD "name=\"prompt\"\r\n\r\nhello\r\n--XyZ\r\n",
-	  FORM_TRUNCATED, "", "closing boundary --XyZ--" },
-	{ "--XyZ\r\n" CD "name=\"prompt\"\r\n\r\nhello\r\n--XyZ-",
-	  FORM_TRUNCATED, "prompt", "closing boundary --XyZ--" },
+	{ "--XyZ\r\n" CD "name=\"prompt\"\r\n\r\nhello\r\n--XyZ\r\n", FORM_TRUNCATED, "",
+	  "closing boundary --XyZ--" },
+	{ "--XyZ\r\n" CD "name=\"prompt\"\r\n\r\nhello\r\n--XyZ-", FORM_TRUNCATED, "prompt",
+	  "closing boundary --XyZ--" },
 };
 
 START_TEST(mp_bad_bodies)
@@ -627,8 +605,7 @@ START_TEST(mp_bad_bodies)
 		ck_assert_int_eq(mp_parse(&form, b->body, chunk), b->err);
 		ck_assert_str_eq(form.err_field, b->field);
 		if (strstr(form.err_msg, b->msg_part) == NULL)
-			ck_abort_msg("message \"%s\" lacks \"%s\"",
-				     form.err_msg, b->msg_part);
+			ck_abort_msg("message \"%s\" lacks \"%s\"", form.err_msg, b->msg_part);
 	}
 }
 END_TEST
@@ -660,7 +637,7 @@ START_TEST(mp_too_many_parts)
 	char body[4096] = "";
 	for (int i = 0; i < 17; i++)
 		strcat(body, "--XyZ\r\n" CD "name=\"f\"; filename=\"x\"\r\n\r\n"
-		       "data\r\n");
+			     "data\r\n");
 	strcat(body, "--XyZ--\r\n");
 	ck_assert_int_eq(mp_parse(&form, body, 0), FORM_TOO_MANY);
 	ck_assert_uint_eq(form.count, 16);
@@ -678,23 +655,23 @@ START_TEST(mp_file_limit)
 	char data[300];
 	memset(data, 'd', sizeof(data));
 	for (int size = 255; size <= 257; size++) {
-		int n = snprintf(body, sizeof(body), "--XyZ\r\n" CD
-				 "name=\"img\"; filename=\"a.png\"\r\n\r\n"
-				 "%.*s\r\n--XyZ--", size, data);
+		int n = snprintf(body, sizeof(body),
+				 "--XyZ\r\n" CD "name=\"img\"; filename=\"a.png\"\r\n\r\n"
+				 "%.*s\r\n--XyZ--",
+				 size, data);
 		ck_assert_int_lt(n, (int)sizeof(body));
 		for (size_t chunk = 0; chunk < 2; chunk++) {
 			form_deinit(&form);
 			enum form_err err = mp_parse(&form, body, chunk);
 			if (size <= 256) {
 				ck_assert_int_eq(err, FORM_OK);
-				ck_assert_uint_eq(form.fields[0].file_size,
-						  (size_t)size);
+				ck_assert_uint_eq(form.fields[0].file_size, (size_t)size);
 				continue;
 			}
 			ck_assert_int_eq(err, FORM_FILE_TOO_LARGE);
 			ck_assert_str_eq(form.err_field, "img");
 			ck_assert_str_eq(form.err_msg, "file \"img\" is larger "
-					 "than 256 bytes");
+						       "than 256 bytes");
 			/* the half-written file went with multipart_free */
 			ck_assert_int_eq(files_in(tmp_dir), 0);
 		}
@@ -720,8 +697,7 @@ END_TEST
 
 START_TEST(mp_claim_file)
 {
-	ck_assert_int_eq(mp_parse_ct(&form, CT, simple, sizeof(simple) - 1, 0),
-			 FORM_OK);
+	ck_assert_int_eq(mp_parse_ct(&form, CT, simple, sizeof(simple) - 1, 0), FORM_OK);
 	struct form_field *img = &form.fields[1];
 	char *path = form_claim_file(&form, img);
 	ck_assert_ptr_nonnull(path);
@@ -740,8 +716,7 @@ END_TEST
 START_TEST(mp_tmp_dir_missing)
 {
 	lim.tmp_dir = "/nonexistent/reelgate-test";
-	ck_assert_int_eq(mp_parse_ct(&form, CT, simple, sizeof(simple) - 1, 0),
-			 FORM_IO);
+	ck_assert_int_eq(mp_parse_ct(&form, CT, simple, sizeof(simple) - 1, 0), FORM_IO);
 	ck_assert_str_eq(form.err_field, "input_reference");
 	ck_assert_uint_eq(form.count, 1);
 }
@@ -765,8 +740,7 @@ START_TEST(strerror_all)
 {
 	for (int e = FORM_OK; e <= FORM_IO; e++) {
 		ck_assert_ptr_nonnull(form_strerror((enum form_err)e));
-		ck_assert_str_ne(form_strerror((enum form_err)e),
-				 "unknown form error");
+		ck_assert_str_ne(form_strerror((enum form_err)e), "unknown form error");
 	}
 	ck_assert_str_eq(form_strerror((enum form_err)99), "unknown form error");
 }

@@ -52,8 +52,9 @@ END_TEST
 
 START_TEST(video_id_validation)
 {
-	static const char *bad[] = { "", "video_", "video", "vid_123", "video_../x",
-		"video_%00", "video_a b", "video_a/b", "VIDEO_abc", "video_abc\n", NULL };
+	static const char *bad[] = { "",	   "video_",	  "video",     "vid_123",
+				     "video_../x", "video_%00",	  "video_a b", "video_a/b",
+				     "VIDEO_abc",  "video_abc\n", NULL };
 	for (const char **p = bad; *p; p++)
 		ck_assert_msg(!id_video_valid(*p, strlen(*p)), "accepted %s", *p);
 	char longid[200];

@@ -11,7 +11,7 @@
 struct sim {
 	struct step_view v;
 	long now_ms;
-	long intent_settles_at; /* when a lost submit can no longer arrive */
+	long intent_settles_at;		  /* when a lost submit can no longer arrive */
 	int sends[PHASE_FETCH_THUMB + 1]; /* requests sent per phase */
 	int failovers_possible;
 	char kept[8][64];
@@ -42,10 +42,13 @@ static struct remote_answer answer(enum remote_verdict verdict, enum remote_stat
 
 /* feed applies one exchange's outcome as run_remote.c does, and moves the
  * clock to the next request.  Returns the step's act. */
-static enum step_act feed(struct sim *s, const struct step_exchange *x, const struct remote_answer *a)
+static enum step_act feed(struct sim *s, const struct step_exchange *x,
+			  const struct remote_answer *a)
 {
-	if ((s->v.phase == PHASE_RECONCILE || s->v.phase == PHASE_RECONCILE2) && a->state == RS_NOT_FOUND)
-		s->v.unsettled_ms = s->intent_settles_at > s->now_ms ? s->intent_settles_at - s->now_ms : 0;
+	if ((s->v.phase == PHASE_RECONCILE || s->v.phase == PHASE_RECONCILE2) &&
+	    a->state == RS_NOT_FOUND)
+		s->v.unsettled_ms =
+			s->intent_settles_at > s->now_ms ? s->intent_settles_at - s->now_ms : 0;
 	remote_step(&s->v, x, a, &s->last);
 	struct remote_step *st = &s->last;
 	if (st->failover && s->failovers_possible > 0) {

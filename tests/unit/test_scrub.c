@@ -32,19 +32,23 @@ static const char *scrubbed(const char *msg)
 
 START_TEST(issue_example)
 {
-	ck_assert_str_eq(scrubbed("render-ffmpeg: cannot read input image "
-				  "'/srv/reelgate/data/uploads/img_0d3c.png': not a decodable PNG/JPEG/WebP"),
-			 "render-ffmpeg: cannot read input image <file>: not a decodable PNG/JPEG/WebP");
-	ck_assert_str_eq(scrubbed("The generator failed (exit status 1): render-ffmpeg: cannot read "
-				  "input image '/tmp/reelgate-it-x/data/uploads/img_1.png': bad"),
-			 "The generator failed (exit status 1): render-ffmpeg: cannot read "
-			 "input image <file>: bad");
+	ck_assert_str_eq(
+		scrubbed(
+			"render-ffmpeg: cannot read input image "
+			"'/srv/reelgate/data/uploads/img_0d3c.png': not a decodable PNG/JPEG/WebP"),
+		"render-ffmpeg: cannot read input image <file>: not a decodable PNG/JPEG/WebP");
+	ck_assert_str_eq(
+		scrubbed("The generator failed (exit status 1): render-ffmpeg: cannot read "
+			 "input image '/tmp/reelgate-it-x/data/uploads/img_1.png': bad"),
+		"The generator failed (exit status 1): render-ffmpeg: cannot read "
+		"input image <file>: bad");
 }
 END_TEST
 
 START_TEST(path_at_the_start)
 {
-	ck_assert_str_eq(scrubbed("/etc/reelgate.json: Permission denied"), "<file>: Permission denied");
+	ck_assert_str_eq(scrubbed("/etc/reelgate.json: Permission denied"),
+			 "<file>: Permission denied");
 	ck_assert_str_eq(scrubbed("/usr/bin/ffmpeg"), "<file>");
 	ck_assert_str_eq(scrubbed("//server/share/x is gone"), "<file> is gone");
 	ck_assert_str_eq(scrubbed("at /opt/models/x.bin."), "at <file>.");
@@ -81,7 +85,8 @@ END_TEST
 
 START_TEST(home_relative_and_file_urls)
 {
-	ck_assert_str_eq(scrubbed("cache ~/.cache/rg and ~root/.ssh/id"), "cache <file> and <file>");
+	ck_assert_str_eq(scrubbed("cache ~/.cache/rg and ~root/.ssh/id"),
+			 "cache <file> and <file>");
 	ck_assert_str_eq(scrubbed("run ../bin/x or ./x"), "run <file> or <file>");
 	ck_assert_str_eq(scrubbed("log file:///var/log/x.log"), "log <file>");
 	ck_assert_str_eq(scrubbed("FILE://host/share/x"), "<file>");
@@ -107,9 +112,23 @@ END_TEST
 START_TEST(words_with_a_slash_unchanged)
 {
 	const char *const keep[] = {
-		"and/or", "HTTP/1.1 502", "image/png, image/jpeg", "not a decodable PNG/JPEG/WebP",
-		"1/2 done", "km/h", "a / b", "~/", "the file: it is bad", "file:", "...", "~ x",
-		"content-type", "my-uploads/x", "x/tmp/y", "w/o the data", "data",
+		"and/or",
+		"HTTP/1.1 502",
+		"image/png, image/jpeg",
+		"not a decodable PNG/JPEG/WebP",
+		"1/2 done",
+		"km/h",
+		"a / b",
+		"~/",
+		"the file: it is bad",
+		"file:",
+		"...",
+		"~ x",
+		"content-type",
+		"my-uploads/x",
+		"x/tmp/y",
+		"w/o the data",
+		"data",
 	};
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
 		ck_assert_str_eq(scrubbed(keep[i]), keep[i]);
@@ -118,7 +137,8 @@ END_TEST
 
 START_TEST(data_dir_inside_a_word)
 {
-	ck_assert_str_eq(scrubbed("cache x/srv/reelgate/data/tmp/out.mp4 gone"), "cache <file> gone");
+	ck_assert_str_eq(scrubbed("cache x/srv/reelgate/data/tmp/out.mp4 gone"),
+			 "cache <file> gone");
 	ck_assert_str_eq(scrubbed("cache:x/srv/reelgate/data/tmp, again"), "cache:<file>, again");
 	/* without its leading '/', with doubled slashes, with a trailing one */
 	ck_assert_str_eq(scrubbed("in srv/reelgate/data/uploads/img.png"), "in <file>");
@@ -126,9 +146,11 @@ START_TEST(data_dir_inside_a_word)
 	ck_assert_str_eq(scrubbed_to("x/srv/reelgate/data/y z", DATA_DIR "/", 4096), "<file> z");
 	ck_assert_str_eq(scrubbed("'x/srv/reelgate/data/my file' z"), "<file> z");
 	/* a data_dir with a space in it, not quoted */
-	ck_assert_str_eq(scrubbed_to("at /srv/my data/x.png: bad", "/srv/my data", 4096), "at <file>: bad");
+	ck_assert_str_eq(scrubbed_to("at /srv/my data/x.png: bad", "/srv/my data", 4096),
+			 "at <file>: bad");
 	/* a one-part data_dir is not matched as a bare word */
-	ck_assert_str_eq(scrubbed_to("invalid data in x/data/y", "/data", 4096), "invalid data in <file>");
+	ck_assert_str_eq(scrubbed_to("invalid data in x/data/y", "/data", 4096),
+			 "invalid data in <file>");
 	ck_assert_str_eq(scrubbed_to("/x and y", "/", 4096), "<file> and y");
 	ck_assert_str_eq(scrubbed_to("/x and a/b", NULL, 4096), "<file> and a/b");
 }
@@ -137,8 +159,12 @@ END_TEST
 START_TEST(bytes_and_bounds)
 {
 	/* control characters become spaces, broken UTF-8 '?' */
-	ck_assert_str_eq(scrubbed("a\tb\x01" "c\x7f"), "a b c ");
-	ck_assert_str_eq(scrubbed("caf\xc3\xa9 \xff\xc3(\xe2\x82"), "caf\xc3\xa9 ?" "?(?" "?");
+	ck_assert_str_eq(scrubbed("a\tb\x01"
+				  "c\x7f"),
+			 "a b c ");
+	ck_assert_str_eq(scrubbed("caf\xc3\xa9 \xff\xc3(\xe2\x82"), "caf\xc3\xa9 ?"
+								    "?(?"
+								    "?");
 	ck_assert_str_eq(scrubbed("\xc3\xa9/x"), "\xc3\xa9/x");
 	ck_assert_str_eq(scrubbed("\t/x/y"), " <file>");
 	/* what is searched is what is shown: a tab that becomes a space

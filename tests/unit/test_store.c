@@ -317,20 +317,25 @@ START_TEST(rate_limit_counts_in_the_create)
 	struct json_object *first = NULL;
 	int retry = -1;
 	ck_assert_int_eq(store_videos_create_limited(st, 2, "key_1", NULL, 3, &retry, build_one,
-						     "key_1", &first), RG_OK);
+						     "key_1", &first),
+			 RG_OK);
 	json_object_put(first);
 	ck_assert_int_eq(store_videos_create_limited(st, 2, "key_1", NULL, 3, &retry, build_one,
-						     "key_1", &first), RG_ELIMIT);
+						     "key_1", &first),
+			 RG_ELIMIT);
 	ck_assert_ptr_null(first);
 	ck_assert(retry >= 1 && retry <= 60);
 	ck_assert_int_eq(store_videos_create_limited(st, 1, "key_1", NULL, 3, &retry, build_one,
-						     "key_1", &first), RG_OK);
+						     "key_1", &first),
+			 RG_OK);
 	json_object_put(first);
 	/* another owner has its own window; no limit means no counting */
 	ck_assert_int_eq(store_videos_create_limited(st, 3, "key_2", NULL, 3, &retry, build_one,
-						     "key_2", &first), RG_OK);
+						     "key_2", &first),
+			 RG_OK);
 	json_object_put(first);
-	ck_assert_int_eq(store_videos_create(st, 4, "key_1", NULL, build_one, "key_1", &first), RG_OK);
+	ck_assert_int_eq(store_videos_create(st, 4, "key_1", NULL, build_one, "key_1", &first),
+			 RG_OK);
 	json_object_put(first);
 	int more;
 	struct collected c = list("key_1", NULL, 64, 0, &more);
@@ -354,8 +359,9 @@ START_TEST(create_too_large_for_a_slot)
 	memset(prompt, 'p', sizeof(prompt) - 1);
 	struct json_object *first = NULL;
 	int retry;
-	ck_assert_int_eq(store_videos_create_limited(st, 3, "key_big", NULL, 0, &retry, build_big, prompt,
-						     &first), RG_OK);
+	ck_assert_int_eq(store_videos_create_limited(st, 3, "key_big", NULL, 0, &retry, build_big,
+						     prompt, &first),
+			 RG_OK);
 	ck_assert_str_eq(json_object_get_string(json_object_object_get(first, "prompt")), prompt);
 	json_object_put(first);
 	int more;
@@ -387,9 +393,10 @@ static void child_creates(int k)
 		int retry;
 		/* the shared owner races the others for ten idempotency keys */
 		int shared = i % 3 == 0;
-		enum rg_err err = store_videos_create_limited(cs, 1 + (size_t)(i % 2), shared ? "key_shared" : owner,
-							      shared ? idem : NULL, 0, &retry, build_one,
-							      shared ? (void *)"key_shared" : owner, &first);
+		enum rg_err err = store_videos_create_limited(
+			cs, 1 + (size_t)(i % 2), shared ? "key_shared" : owner,
+			shared ? idem : NULL, 0, &retry, build_one,
+			shared ? (void *)"key_shared" : owner, &first);
 		if ((err != RG_OK && err != RG_EEXIST) || first == NULL)
 			_exit(3);
 		const char *id = json_object_get_string(json_object_object_get(first, "id"));
@@ -426,7 +433,9 @@ static struct order count_owned(const char *owner)
 	while (more) {
 		char after[ID_MAX];
 		snprintf(after, sizeof(after), "%s", o.last);
-		ck_assert_int_eq(store_video_list(st, owner, o.n ? after : NULL, 50, 0, in_order, &o, &more), RG_OK);
+		ck_assert_int_eq(
+			store_video_list(st, owner, o.n ? after : NULL, 50, 0, in_order, &o, &more),
+			RG_OK);
 	}
 	return o;
 }
@@ -452,7 +461,8 @@ START_TEST(creates_from_many_processes)
 	for (int k = 0; k < PROCS; k++) {
 		int status;
 		ck_assert_int_eq(waitpid(pids[k], &status, 0), pids[k]);
-		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: status %d", k, status);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: status %d",
+			      k, status);
 	}
 	for (int k = 0; k < PROCS; k++) {
 		char owner[32];
@@ -559,7 +569,8 @@ static void expect_pub(const char *id)
 	ck_assert_str_eq(p.text, want.data);
 	ck_assert_str_eq(p.owner, json_object_get_string(json_object_object_get(r, "owner")));
 	const char *status = json_object_get_string(json_object_object_get(r, "status"));
-	ck_assert_int_eq(p.pending, strcmp(status, "queued") == 0 || strcmp(status, "in_progress") == 0);
+	ck_assert_int_eq(p.pending,
+			 strcmp(status, "queued") == 0 || strcmp(status, "in_progress") == 0);
 	buf_deinit(&want);
 	json_object_put(r);
 }
@@ -573,14 +584,16 @@ START_TEST(public_follows_every_write)
 	ck_assert_int_eq(store_video_get(st, "video_a1", &r), RG_OK);
 	json_object_object_add(r, "status", json_object_new_string("completed"));
 	json_object_object_add(r, "progress", json_object_new_int(100));
-	json_object_object_add(r, "prompt", json_object_new_string("a \"quoted\" / prompt \xc3\xa9"));
+	json_object_object_add(r, "prompt",
+			       json_object_new_string("a \"quoted\" / prompt \xc3\xa9"));
 	ck_assert_int_eq(store_video_update(st, r), RG_OK);
 	json_object_put(r);
 	expect_pub("video_a1"); /* completed: metadata.url spliced in */
 	struct pub_seen p;
 	memset(&p, 0, sizeof(p));
 	ck_assert_int_eq(store_video_public(st, "video_a1", take_pub, &p), RG_OK);
-	ck_assert_ptr_nonnull(strstr(p.text, "\"url\":\"http://h.example/v1/videos/video_a1/content\"}}"));
+	ck_assert_ptr_nonnull(
+		strstr(p.text, "\"url\":\"http://h.example/v1/videos/video_a1/content\"}}"));
 	ck_assert_int_eq(p.pending, 0);
 	char ids[2][ID_MAX] = { "video_a1", "video_a2" };
 	int gone[2];
@@ -589,7 +602,8 @@ START_TEST(public_follows_every_write)
 	expect_pub("video_a2");
 	memset(&p, 0, sizeof(p));
 	int more;
-	ck_assert_int_eq(store_video_list_public(st, "key_1", NULL, 10, 1, take_pub, &p, &more), RG_OK);
+	ck_assert_int_eq(store_video_list_public(st, "key_1", NULL, 10, 1, take_pub, &p, &more),
+			 RG_OK);
 	ck_assert_int_eq(p.found, 2);
 	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
 	ck_assert_int_eq(store_video_delete(st, "video_a1", NULL), RG_OK);

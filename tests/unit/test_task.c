@@ -117,7 +117,8 @@ END_TEST
 static const char *error_message(struct json_object *r)
 {
 	struct json_object *err, *m;
-	if (!json_object_object_get_ex(r, "error", &err) || !json_object_object_get_ex(err, "message", &m))
+	if (!json_object_object_get_ex(r, "error", &err) ||
+	    !json_object_object_get_ex(err, "message", &m))
 		return NULL;
 	return json_object_get_string(m);
 }
@@ -127,13 +128,15 @@ START_TEST(fail_scrubs_the_message)
 	/* whoever failed the task, its message reaches the record without
 	 * the server's paths, bounded, valid UTF-8 */
 	struct json_object *r = queued(1, 100000);
-	task_fail(r, 5000, "generation_failed",
-		  "The generator failed (exit status 1): cannot read '/srv/rg/data/uploads/img_1.png' "
-		  "(cache x/srv/rg/data/tmp) \xff; see https://example.com/e",
-		  "/srv/rg/data");
-	ck_assert_str_eq(error_message(r),
-			 "The generator failed (exit status 1): cannot read <file> (cache <file>) ?; "
-			 "see https://example.com/e");
+	task_fail(
+		r, 5000, "generation_failed",
+		"The generator failed (exit status 1): cannot read '/srv/rg/data/uploads/img_1.png' "
+		"(cache x/srv/rg/data/tmp) \xff; see https://example.com/e",
+		"/srv/rg/data");
+	ck_assert_str_eq(
+		error_message(r),
+		"The generator failed (exit status 1): cannot read <file> (cache <file>) ?; "
+		"see https://example.com/e");
 	char big[3 * TASK_MESSAGE_MAX];
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';

@@ -48,8 +48,8 @@ static int run_json(const char *json, struct video_spec *s, struct api_error *e)
 	char *text = strdup(json);
 	int rc = body_parse_json(&b, text, strlen(text), &lim, e);
 	if (rc == 0) {
-		struct validate_input in = { b.fields, NULL, NULL, b.image.at, b.image.data,
-					     b.image.len };
+		struct validate_input in = { b.fields,	 NULL,	       NULL,
+					     b.image.at, b.image.data, b.image.len };
 		rc = validate_create(cfg, &in, s, e);
 	}
 	body_deinit(&b);
@@ -70,8 +70,8 @@ static int run_form(const char *form, struct video_spec *s, struct api_error *e)
 	if (rc == 0)
 		rc = body_from_form(&b, &lim, e);
 	if (rc == 0) {
-		struct validate_input in = { b.fields, NULL, NULL, b.image.at, b.image.data,
-					     b.image.len };
+		struct validate_input in = { b.fields,	 NULL,	       NULL,
+					     b.image.at, b.image.data, b.image.len };
 		rc = validate_create(cfg, &in, s, e);
 	}
 	body_deinit(&b);
@@ -112,11 +112,14 @@ START_TEST(seed_fields)
 {
 	struct video_spec s;
 	struct api_error e;
-	ck_assert_int_eq(run_json("{\"prompt\":\"x\",\"model\":\"local\",\"duration\":5,"
-				  "\"width\":640,\"height\":360,\"fps\":30,\"seed\":20231234,\"n\":2,"
-				  "\"response_format\":\"url\",\"user\":\"user-1234\","
-				  "\"metadata\":{\"negative_prompt\":\"blur\",\"style\":\"film\"},"
-				  "\"image\":\"https://example.com/image.jpg\"}", &s, &e), 0);
+	ck_assert_int_eq(
+		run_json("{\"prompt\":\"x\",\"model\":\"local\",\"duration\":5,"
+			 "\"width\":640,\"height\":360,\"fps\":30,\"seed\":20231234,\"n\":2,"
+			 "\"response_format\":\"url\",\"user\":\"user-1234\","
+			 "\"metadata\":{\"negative_prompt\":\"blur\",\"style\":\"film\"},"
+			 "\"image\":\"https://example.com/image.jpg\"}",
+			 &s, &e),
+		0);
 	ck_assert_int_eq(s.seconds, 5);
 	ck_assert_int_eq(s.width, 640);
 	ck_assert_int_eq(s.height, 360);
@@ -127,7 +130,8 @@ START_TEST(seed_fields)
 	ck_assert_str_eq(s.user, "user-1234");
 	ck_assert_int_eq(s.image, IMAGE_URL);
 	ck_assert_str_eq(s.image_url, "https://example.com/image.jpg");
-	ck_assert_str_eq(json_object_get_string(json_object_object_get(s.metadata, "style")), "film");
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(s.metadata, "style")),
+			 "film");
 	video_spec_deinit(&s);
 }
 END_TEST
@@ -136,9 +140,12 @@ START_TEST(openai_fields)
 {
 	struct video_spec s;
 	struct api_error e;
-	ck_assert_int_eq(run_json("{\"prompt\":\"x\",\"model\":\"sora-2\",\"seconds\":\"8\","
-				  "\"size\":\"720x1280\",\"input_reference\":{\"image_url\":\"https://a.b/c.png\"}}",
-				  &s, &e), 0);
+	ck_assert_int_eq(
+		run_json(
+			"{\"prompt\":\"x\",\"model\":\"sora-2\",\"seconds\":\"8\","
+			"\"size\":\"720x1280\",\"input_reference\":{\"image_url\":\"https://a.b/c.png\"}}",
+			&s, &e),
+		0);
 	ck_assert_int_eq(s.seconds, 8);
 	ck_assert_int_eq(s.width, 720);
 	ck_assert_int_eq(s.height, 1280);
@@ -146,7 +153,9 @@ START_TEST(openai_fields)
 	video_spec_deinit(&s);
 	/* both spellings that agree are fine */
 	ck_assert_int_eq(run_json("{\"prompt\":\"x\",\"seconds\":\"6\",\"duration\":6,"
-				  "\"size\":\"640x480\",\"width\":640,\"height\":480}", &s, &e), 0);
+				  "\"size\":\"640x480\",\"width\":640,\"height\":480}",
+				  &s, &e),
+			 0);
 	video_spec_deinit(&s);
 }
 END_TEST
@@ -155,16 +164,20 @@ START_TEST(form_brackets_and_json_text)
 {
 	struct video_spec s;
 	struct api_error e;
-	ck_assert_int_eq(run_form("prompt=a+cat&metadata%5Bstyle%5D=film&metadata%5Bq%5D=hi"
-				  "&input_reference%5Bimage_url%5D=https%3A%2F%2Fx.y%2Fz.png&seconds=5",
-				  &s, &e), 0);
+	ck_assert_int_eq(
+		run_form("prompt=a+cat&metadata%5Bstyle%5D=film&metadata%5Bq%5D=hi"
+			 "&input_reference%5Bimage_url%5D=https%3A%2F%2Fx.y%2Fz.png&seconds=5",
+			 &s, &e),
+		0);
 	ck_assert_str_eq(s.prompt, "a cat");
-	ck_assert_str_eq(json_object_get_string(json_object_object_get(s.metadata, "style")), "film");
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(s.metadata, "style")),
+			 "film");
 	ck_assert_int_eq(s.image, IMAGE_URL);
 	ck_assert_int_eq(s.seconds, 5);
 	video_spec_deinit(&s);
 	ck_assert_int_eq(run_form("prompt=x&metadata=%7B%22style%22%3A%22film%22%7D", &s, &e), 0);
-	ck_assert_str_eq(json_object_get_string(json_object_object_get(s.metadata, "style")), "film");
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(s.metadata, "style")),
+			 "film");
 	video_spec_deinit(&s);
 	ck_assert_int_eq(run_form("prompt=x&prompt=y", &s, &e), 400);
 	ck_assert_str_eq(e.param, "prompt");
@@ -187,7 +200,8 @@ START_TEST(metadata_mirrors)
 	ck_assert(s.has_seed);
 	ck_assert_uint_eq(s.seed, 7);
 	video_spec_deinit(&s);
-	ck_assert_int_eq(run_json("{\"prompt\":\"x\",\"seed\":7,\"metadata\":{\"seed\":\"7\"}}", &s, &e), 0);
+	ck_assert_int_eq(
+		run_json("{\"prompt\":\"x\",\"seed\":7,\"metadata\":{\"seed\":\"7\"}}", &s, &e), 0);
 	video_spec_deinit(&s);
 	expect_400("{\"prompt\":\"x\",\"seed\":7,\"metadata\":{\"seed\":8}}", "metadata.seed");
 	expect_400("{\"prompt\":\"x\",\"metadata\":{\"url\":\"x\"}}", "metadata.url");
@@ -200,18 +214,23 @@ START_TEST(images)
 	struct video_spec s;
 	struct api_error e;
 	/* 1x1 PNG */
-	const char *png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+	const char *png =
+		"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
 	char body[1024];
 	snprintf(body, sizeof(body), "{\"prompt\":\"x\",\"image\":\"%s\"}", png);
 	ck_assert_int_eq(run_json(body, &s, &e), 0);
 	ck_assert_int_eq(s.image, IMAGE_BYTES);
 	ck_assert_str_eq(s.image_ext, "png");
 	video_spec_deinit(&s);
-	snprintf(body, sizeof(body), "{\"prompt\":\"x\",\"image\":\"data:image/png;base64,%s\"}", png);
+	snprintf(body, sizeof(body), "{\"prompt\":\"x\",\"image\":\"data:image/png;base64,%s\"}",
+		 png);
 	ck_assert_int_eq(run_json(body, &s, &e), 0);
 	ck_assert_int_eq(s.image, IMAGE_BYTES);
 	video_spec_deinit(&s);
-	snprintf(body, sizeof(body), "{\"prompt\":\"x\",\"input_reference\":{\"image_url\":\"data:image/png;base64,%s\"}}", png);
+	snprintf(
+		body, sizeof(body),
+		"{\"prompt\":\"x\",\"input_reference\":{\"image_url\":\"data:image/png;base64,%s\"}}",
+		png);
 	ck_assert_int_eq(run_json(body, &s, &e), 0);
 	ck_assert_int_eq(s.image, IMAGE_BYTES);
 	video_spec_deinit(&s);
@@ -220,10 +239,12 @@ START_TEST(images)
 	expect_400("{\"prompt\":\"x\",\"image\":\"ftp://a/b.png\"}", "image");
 	expect_400("{\"prompt\":\"x\",\"image\":\"http://\"}", "image");
 	expect_400("{\"prompt\":\"x\",\"image\":5}", "image");
-	expect_400("{\"prompt\":\"x\",\"input_reference\":{\"file_id\":\"file_1\"}}", "input_reference.file_id");
+	expect_400("{\"prompt\":\"x\",\"input_reference\":{\"file_id\":\"file_1\"}}",
+		   "input_reference.file_id");
 	expect_400("{\"prompt\":\"x\",\"input_reference\":{\"foo\":1}}", "input_reference");
-	expect_400("{\"prompt\":\"x\",\"image\":\"https://a/b.png\",\"input_reference\":{\"image_url\":\"https://a/b.png\"}}",
-		   "input_reference");
+	expect_400(
+		"{\"prompt\":\"x\",\"image\":\"https://a/b.png\",\"input_reference\":{\"image_url\":\"https://a/b.png\"}}",
+		"input_reference");
 	expect_400("{\"prompt\":\"x\",\"image\":\"data:text/plain,abc\"}", "image");
 }
 END_TEST
@@ -235,7 +256,8 @@ START_TEST(bad_fields)
 	expect_400("{\"prompt\":\"   \"}", "prompt");
 	expect_400("{\"prompt\":5}", "prompt");
 	expect_400("{\"prompt\":[\"a\"]}", "prompt");
-	expect_400("{\"prompt\":\"123456789012345678901234567890123456789012345678901\"}", "prompt");
+	expect_400("{\"prompt\":\"123456789012345678901234567890123456789012345678901\"}",
+		   "prompt");
 	expect_400("{\"prompt\":\"x\",\"model\":\"nope\"}", "model");
 	expect_400("{\"prompt\":\"x\",\"model\":1}", "model");
 	expect_400("{\"prompt\":\"x\",\"seconds\":\"abc\"}", "seconds");
@@ -268,8 +290,9 @@ START_TEST(bad_fields)
 	expect_400("{\"prompt\":\"x\",\"user\":5}", "user");
 	expect_400("{\"prompt\":\"x\",\"metadata\":\"x\"}", "metadata");
 	expect_400("{\"prompt\":\"x\",\"metadata\":[1]}", "metadata");
-	expect_400("{\"prompt\":\"x\",\"metadata\":{\"k\":\"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"}}",
-		   "metadata");
+	expect_400(
+		"{\"prompt\":\"x\",\"metadata\":{\"k\":\"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"}}",
+		"metadata");
 	expect_400("{\"prompt\":\"x\",\"quality\":\"hd\"}", "quality");
 }
 END_TEST
@@ -330,8 +353,8 @@ END_TEST
 
 /* long_image_body builds {"prompt":"x",<before>"<prefix><base64 of a PNG
  * of n bytes><after>} with every '/' of the base64 escaped as JSON allows. */
-static char *long_image_body(const char *before, const char *prefix, const char *after,
-			     size_t n, uint8_t **png)
+static char *long_image_body(const char *before, const char *prefix, const char *after, size_t n,
+			     uint8_t **png)
 {
 	*png = malloc(n);
 	for (size_t i = 0; i < n; i++)
@@ -360,8 +383,8 @@ static int run_long(struct body *b, char *text, struct video_spec *s, struct api
 	memset(e, 0, sizeof(*e));
 	int rc = body_parse_json(b, text, strlen(text), &lim, e);
 	if (rc == 0) {
-		struct validate_input in = { b->fields, NULL, NULL, b->image.at, b->image.data,
-					     b->image.len };
+		struct validate_input in = { b->fields,	  NULL,		 NULL,
+					     b->image.at, b->image.data, b->image.len };
 		rc = validate_create(cfg, &in, s, e);
 	}
 	return rc;
@@ -390,14 +413,16 @@ START_TEST(long_texts)
 		ck_assert_int_eq(s.image_borrowed, 1);
 		ck_assert_uint_eq(s.image_len, 30000);
 		ck_assert_msg(memcmp(s.image_bytes, png, 30000) == 0, "%zu: bytes differ", i);
-		ck_assert((char *)s.image_bytes >= text && (char *)s.image_bytes < text + strlen(text) + 1);
+		ck_assert((char *)s.image_bytes >= text &&
+			  (char *)s.image_bytes < text + strlen(text) + 1);
 		video_spec_deinit(&s);
 		body_deinit(&b);
 		free(text);
 		free(png);
 	}
 	/* a later duplicate key wins, as json-c has it */
-	char *text = long_image_body("\"image\":", "", ",\"image\":\"https://a/b.png\"", 30000, &png);
+	char *text =
+		long_image_body("\"image\":", "", ",\"image\":\"https://a/b.png\"", 30000, &png);
 	ck_assert_int_eq(run_long(&b, text, &s, &e), 0);
 	ck_assert_ptr_null(b.image.at);
 	ck_assert_int_eq(s.image, IMAGE_URL);
@@ -471,7 +496,8 @@ START_TEST(long_form_image)
 	codec_base64_encode(png, sizeof(png), b64);
 	struct buf raw;
 	buf_init(&raw, 1 << 20);
-	buf_puts(&raw, "prompt=a+cat&input_reference%5Bimage_url%5D=data%3Aimage%2Fpng%3Bbase64%2C");
+	buf_puts(&raw,
+		 "prompt=a+cat&input_reference%5Bimage_url%5D=data%3Aimage%2Fpng%3Bbase64%2C");
 	for (const char *c = b64; *c; c++)
 		buf_printf(&raw, *c == '+' || *c == '/' || *c == '=' ? "%%%02X" : "%c", *c);
 	struct body b;

@@ -46,8 +46,10 @@ static void same(struct json_object *rec, const char *base)
 START_TEST(cache_reads_as_video_json)
 {
 	static const char *const statuses[] = { "queued", "in_progress", "completed", "failed" };
-	static const char *const bases[] = { "http://h", "https://a.example:8443/prefix", "",
-		"http://q\"uote\\back", "http://ctl\x01\x1f", "http://\xc3\xa9t\xc3\xa9" };
+	static const char *const bases[] = {
+		"http://h",	      "https://a.example:8443/prefix", "", "http://q\"uote\\back",
+		"http://ctl\x01\x1f", "http://\xc3\xa9t\xc3\xa9"
+	};
 	for (size_t i = 0; i < 4; i++) {
 		struct json_object *r = record(statuses[i]);
 		for (size_t j = 0; j < sizeof(bases) / sizeof(bases[0]); j++)

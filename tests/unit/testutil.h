@@ -21,14 +21,14 @@ static inline void test_rmrf(const char *dir)
 		fprintf(stderr, "cleanup of %s failed\n", dir);
 }
 
-#define RUN_SUITE(suite_fn)                                        \
-	int main(void)                                             \
-	{                                                          \
-		SRunner *sr = srunner_create(suite_fn());          \
-		srunner_run_all(sr, CK_NORMAL);                    \
-		int failed = srunner_ntests_failed(sr);            \
-		srunner_free(sr);                                  \
-		return failed ? EXIT_FAILURE : EXIT_SUCCESS;       \
+#define RUN_SUITE(suite_fn)                                                                        \
+	int main(void)                                                                             \
+	{                                                                                          \
+		SRunner *sr = srunner_create(suite_fn());                                          \
+		srunner_run_all(sr, CK_NORMAL);                                                    \
+		int failed = srunner_ntests_failed(sr);                                            \
+		srunner_free(sr);                                                                  \
+		return failed ? EXIT_FAILURE : EXIT_SUCCESS;                                       \
 	}
 
 #endif
