@@ -227,9 +227,64 @@ static void kling_error(struct remote_answer *ans, long status, struct json_obje
 	remote_http_error(ans, "Kling", status, code ? detail : NULL);
 }
 
+/* task_state maps Kling's task_status. */
+static enum remote_state task_state(const char *st)
+{
+	if (strcmp(st, "submitted") == 0)
+		return RS_QUEUED;
+	if (strcmp(st, "processing") == 0)
+		return RS_RUNNING;
+	if (strcmp(st, "succeed") == 0)
+		return RS_SUCCEEDED;
+	if (strcmp(st, "failed") == 0)
+		return RS_FAILED;
+	return RS_UNKNOWN;
+}
+
+/* task_answer reads a task's data object (a submit's or a query's). */
+static void task_answer(struct json_object *data, enum remote_phase ph, struct remote_answer *ans)
+{
+	const char *task_id = rec_str(data, "task_id"), *st = rec_str(data, "task_status");
+	if (ph == PHASE_SUBMIT && (task_id == NULL || task_id[0] == '\0')) {
+		/* accepted without a task_id: reconciling by our
+		 * external_task_id finds the task, if one was made */
+		ans->verdict = RV_RETRY;
+		ans->maybe_created = 1;
+		return;
+	}
+	if (task_id)
+		snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", task_id);
+	ans->verdict = RV_OK;
+	ans->progress = -1;
+	ans->state = task_state(st ? st : "");
+	if (ans->state == RS_SUCCEEDED) {
+		struct json_object *res, *videos, *first;
+		const char *url = NULL;
+		if (json_object_object_get_ex(data, "task_result", &res) &&
+		    json_object_object_get_ex(res, "videos", &videos) &&
+		    (first = remote_idx(videos, 0)) != NULL)
+			url = rec_str(first, "url");
+		snprintf(ans->video_url, sizeof(ans->video_url), "%s", url ? url : "");
+		if (ans->video_url[0] == '\0') {
+			ans->verdict = RV_FAIL;
+			snprintf(ans->code, sizeof(ans->code), "upstream_invalid_answer");
+			snprintf(ans->message, sizeof(ans->message),
+				 "Kling reported success without a video URL.");
+		}
+	}
+	if (ans->state == RS_FAILED) {
+		const char *msg = rec_str(data, "task_status_msg");
+		snprintf(ans->code, sizeof(ans->code), "generation_failed");
+		snprintf(ans->message, sizeof(ans->message),
+			 "Kling could not make the video: %.400s",
+			 msg && msg[0] ? msg : "no reason given");
+	}
+}
+
 static void kling_parse(struct backend *bc, struct json_object *rec, enum remote_phase ph,
 			long status, const char *body, size_t len, struct remote_answer *ans)
 {
+	(void)rec;
 	struct json_object *o = remote_parse_object(body, len);
 	if (status == 401)
 		((struct kling_state *)bc->state)->token[0] = '\0';
@@ -241,80 +296,19 @@ static void kling_parse(struct backend *bc, struct json_object *rec, enum remote
 	    (status == 404 || code == 1203 || (status == 400 && code == 1201))) {
 		ans->verdict = RV_OK;
 		ans->state = RS_NOT_FOUND;
-		goto out;
-	}
-	if (data == NULL) {
-		if (status == 200) {
-			ans->verdict = RV_RETRY; /* 200 with a body we cannot read */
-			ans->maybe_created = ph == PHASE_SUBMIT;
-		} else if (ph == PHASE_SUBMIT && status == 400 && code == 1201 && body &&
-			   memmem(body, len, "external_task_id", 16)) {
-			/* Kling already has a task with our id: it was created. */
-			ans->verdict = RV_RETRY;
-			ans->maybe_created = 1;
-		} else {
-			kling_error(ans, status, o);
-		}
-		goto out;
-	}
-	const char *task_id = json_object_object_get_ex(data, "task_id", &v) &&
-					      json_object_is_type(v, json_type_string)
-				      ? json_object_get_string(v)
-				      : NULL;
-	if (ph == PHASE_SUBMIT && (task_id == NULL || task_id[0] == '\0')) {
-		/* accepted without a task_id: reconciling by our
-		 * external_task_id finds the task, if one was made */
+	} else if (data != NULL) {
+		task_answer(data, ph, ans);
+	} else if (status == 200) {
+		ans->verdict = RV_RETRY; /* 200 with a body we cannot read */
+		ans->maybe_created = ph == PHASE_SUBMIT;
+	} else if (ph == PHASE_SUBMIT && status == 400 && code == 1201 && body &&
+		   memmem(body, len, "external_task_id", 16)) {
+		/* Kling already has a task with our id: it was created. */
 		ans->verdict = RV_RETRY;
 		ans->maybe_created = 1;
-		goto out;
+	} else {
+		kling_error(ans, status, o);
 	}
-	if (task_id)
-		snprintf(ans->upstream_id, sizeof(ans->upstream_id), "%s", task_id);
-	const char *st = json_object_object_get_ex(data, "task_status", &v) &&
-					 json_object_is_type(v, json_type_string)
-				 ? json_object_get_string(v)
-				 : "";
-	ans->verdict = RV_OK;
-	ans->progress = -1;
-	if (strcmp(st, "submitted") == 0)
-		ans->state = RS_QUEUED;
-	else if (strcmp(st, "processing") == 0)
-		ans->state = RS_RUNNING;
-	else if (strcmp(st, "succeed") == 0)
-		ans->state = RS_SUCCEEDED;
-	else if (strcmp(st, "failed") == 0)
-		ans->state = RS_FAILED;
-	else
-		ans->state = RS_UNKNOWN;
-	if (ans->state == RS_SUCCEEDED) {
-		struct json_object *res, *videos, *first, *url;
-		if (json_object_object_get_ex(data, "task_result", &res) &&
-		    json_object_object_get_ex(res, "videos", &videos) &&
-		    (first = remote_idx(videos, 0)) != NULL &&
-		    json_object_object_get_ex(first, "url", &url))
-			snprintf(ans->video_url, sizeof(ans->video_url), "%s",
-				 json_object_is_type(url, json_type_string)
-					 ? json_object_get_string(url)
-					 : "");
-		if (ans->video_url[0] == '\0') {
-			ans->verdict = RV_FAIL;
-			snprintf(ans->code, sizeof(ans->code), "upstream_invalid_answer");
-			snprintf(ans->message, sizeof(ans->message),
-				 "Kling reported success without a video URL.");
-		}
-	}
-	if (ans->state == RS_FAILED) {
-		const char *msg = json_object_object_get_ex(data, "task_status_msg", &v) &&
-						  json_object_is_type(v, json_type_string)
-					  ? json_object_get_string(v)
-					  : "";
-		snprintf(ans->code, sizeof(ans->code), "generation_failed");
-		snprintf(ans->message, sizeof(ans->message),
-			 "Kling could not make the video: %.400s",
-			 msg && msg[0] ? msg : "no reason given");
-	}
-out:
-	(void)rec;
 	json_object_put(o);
 }
 
