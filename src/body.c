@@ -300,6 +300,15 @@ static int scan_json(const char *p, size_t len, const char *prefix, const struct
 		} else if (c == '}' || c == ']') {
 			if (!blind && st.depth > 0)
 				st.depth--;
+		} else if (c == '\'' && !st.failed) {
+			/* json-c takes a key in single quotes, which JSON has not
+			 * (RFC 8259), and which this scan would not read as a
+			 * string: a NUL or control character could hide in it. */
+			api_error_set(
+				e, 400, "invalid_json", NULL,
+				"The request body is not valid JSON: a single quote at byte %zu; keys and strings are written in double quotes.",
+				i);
+			st.failed = 1;
 		} else if (c == '-' || (c >= '0' && c <= '9')) {
 			size_t n = blind ? 1 : scan_number(&st, i, e);
 			i += n > 0 ? n - 1 : 0;

@@ -28,8 +28,9 @@
  *   - a command backend gets a job from the record, and its stdin document
  *     parses back with the same prompt;
  *   - an accepted JSON body held no string with a NUL (\u0000) or a raw
- *     control character, and no integer json-c would not keep as sent
- *     (beyond int64/uint64, or -0): an oracle walks the bytes on its own;
+ *     control character, no single-quoted key (json-c takes them), and no
+ *     integer json-c would not keep as sent (beyond int64/uint64, -0,
+ *     leading zeros): an oracle walks the bytes on its own;
  *   - no string value of the accepted fields holds a NUL (its C length is
  *     its JSON length), whatever the encoding;
  *   - strict (REELGATE_FUZZ_STRICT=1): the error envelope is valid UTF-8.
@@ -289,6 +290,8 @@ static int json_text_clean(const uint8_t *p, size_t n)
 			}
 			continue;
 		}
+		if (p[i] == '\'')
+			return 0; /* a single-quoted key: not JSON, and opaque to a scan */
 		if (p[i] != '-' && (p[i] < '0' || p[i] > '9'))
 			continue;
 		size_t j = i;

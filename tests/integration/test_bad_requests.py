@@ -2212,6 +2212,23 @@ def _(s, k):
     return remix_json_text(s, k, '{"prompt":"a\\u0000b"}')
 
 
+@bad("a single-quoted key with NUL smuggles a second prompt (json-c takes the quotes)", 400,
+     ANY, "invalid_json")
+def _(s, k):
+    return post_json_text(s, k, '{"prompt":"original",\'prompt\\u0000x\':"smuggled"}')
+
+
+@bad("a single-quoted key", 400, ANY, "invalid_json")
+def _(s, k):
+    return post_json_text(s, k, "{'prompt': \"x\"}")
+
+
+@bad("metadata as JSON text with a single-quoted key (urlencoded)", 400, starts("metadata"),
+     "invalid_json")
+def _(s, k):
+    return post_urlenc(s, k, "prompt=x&metadata=" + urllib.parse.quote("{'k': \"v\"}"))
+
+
 @bad("raw control character (0x01) in the prompt", 400, ANY, "invalid_json")
 def _(s, k):
     return post_json_text(s, k, '{"prompt":"a\x01b"}')
