@@ -766,6 +766,46 @@ static void read_boot_id(char *out, size_t cap)
 	fclose(f);
 }
 
+/* map_group maps the file open on fd, every block of it allocated first: a
+ * page of a sparse file that the full disk cannot give would be a SIGBUS at
+ * its first write, not an error. */
+static struct group_shm *map_group(int fd)
+{
+	struct group_shm *g;
+	struct stat sb;
+	if (fstat(fd, &sb) != 0 ||
+	    ((size_t)sb.st_size != sizeof(*g) && ftruncate(fd, sizeof(*g)) != 0) ||
+	    posix_fallocate(fd, 0, sizeof(*g)) != 0)
+		return NULL;
+	void *map = mmap(NULL, sizeof(*g), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	return map == MAP_FAILED ? NULL : map;
+}
+
+/* join_group, with the file's flock held, clears a file that is new or was
+ * written in an earlier boot: the pids in its slots may be alive again as
+ * other processes, so its slots are cleared, not reclaimed.  It says
+ * whether this process may take part: one of another pid namespace (a
+ * container sharing the data_dir) cannot tell whether the posters are
+ * alive, and its creates commit on their own. */
+static int join_group(struct group_shm *g)
+{
+	char boot[sizeof(g->boot_id)];
+	struct stat nsb;
+	read_boot_id(boot, sizeof(boot));
+	uint64_t ns = stat("/proc/self/ns/pid", &nsb) == 0 ? (uint64_t)nsb.st_ino : 0;
+	if (__atomic_load_n(&g->magic, __ATOMIC_ACQUIRE) != GROUP_MAGIC ||
+	    memcmp(g->boot_id, boot, sizeof(boot)) != 0) {
+		__atomic_store_n(&g->magic, 0, __ATOMIC_RELEASE);
+		g->done_seq = 0;
+		for (int i = 0; i < GROUP_SLOTS; i++)
+			memset(&g->slots[i], 0, offsetof(struct group_slot, op));
+		memcpy(g->boot_id, boot, sizeof(boot));
+		g->pid_ns = ns;
+		__atomic_store_n(&g->magic, GROUP_MAGIC, __ATOMIC_RELEASE);
+	}
+	return g->pid_ns == ns;
+}
+
 static void group_open(struct store *st)
 {
 	char path[4200];
@@ -774,37 +814,9 @@ static void group_open(struct store *st)
 	if (fd < 0)
 		return;
 	struct group_shm *g = NULL;
-	struct stat sb;
 	if (flock(fd, LOCK_EX) == 0) {
-		/* Every block is allocated before the file is mapped: a page
-		 * of a sparse file that the full disk cannot give would be a
-		 * SIGBUS at its first write, not an error. */
-		if (fstat(fd, &sb) == 0 &&
-		    ((size_t)sb.st_size == sizeof(*g) || ftruncate(fd, sizeof(*g)) == 0) &&
-		    posix_fallocate(fd, 0, sizeof(*g)) == 0) {
-			void *map = mmap(NULL, sizeof(*g), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-			g = map == MAP_FAILED ? NULL : map;
-		}
-		char boot[sizeof(g->boot_id)];
-		read_boot_id(boot, sizeof(boot));
-		struct stat nsb;
-		uint64_t ns = stat("/proc/self/ns/pid", &nsb) == 0 ? (uint64_t)nsb.st_ino : 0;
-		/* Slots left by an earlier boot name pids that may be alive
-		 * again as other processes: they are cleared, not reclaimed. */
-		if (g && (__atomic_load_n(&g->magic, __ATOMIC_ACQUIRE) != GROUP_MAGIC ||
-			  memcmp(g->boot_id, boot, sizeof(boot)) != 0)) {
-			__atomic_store_n(&g->magic, 0, __ATOMIC_RELEASE);
-			g->done_seq = 0;
-			for (int i = 0; i < GROUP_SLOTS; i++)
-				memset(&g->slots[i], 0, offsetof(struct group_slot, op));
-			memcpy(g->boot_id, boot, sizeof(boot));
-			g->pid_ns = ns;
-			__atomic_store_n(&g->magic, GROUP_MAGIC, __ATOMIC_RELEASE);
-		}
-		/* A process of another pid namespace (a container sharing the
-		 * data_dir) cannot tell whether the posters are alive: its
-		 * creates commit on their own. */
-		if (g && g->pid_ns != ns) {
+		g = map_group(fd);
+		if (g != NULL && !join_group(g)) {
 			munmap(g, sizeof(*g));
 			g = NULL;
 		}
@@ -1015,34 +1027,47 @@ static void cover_synced(struct group_shm *g, uint64_t txnid)
 	}
 }
 
-/* lead writes every posted create in txn (held), commits, has the commit
- * synced and marks them done. */
-static void lead(struct store *st, MDB_txn *txn, int32_t me)
+/* What a leader took and how its commit went. */
+struct group_batch {
+	int taken[GROUP_SLOTS]; /* the slots taken, by index */
+	int n;
+	uint64_t txnid;         /* the transaction that wrote them */
+	int syncing;            /* committed, the meta page left to the next group */
+	enum rg_err failed;     /* the commit failed: every create's answer */
+};
+
+/* take_posted moves every posted slot to SLOT_TAKEN by me. */
+static void take_posted(struct group_shm *g, int32_t me, struct group_batch *b)
 {
-	struct group_shm *g = st->group;
-	int taken[GROUP_SLOTS], nt = 0;
+	b->n = 0;
 	for (int i = 0; i < GROUP_SLOTS; i++) {
 		struct group_slot *s = &g->slots[i];
 		uint64_t w = load64(&s->word);
 		if (WORD_STATE(w) == SLOT_POSTED && cas64(&s->word, w, WORD(SLOT_TAKEN, me)))
-			taken[nt++] = i;
+			b->taken[b->n++] = i;
 	}
-	enum rg_err failed = RG_OK;
-	int syncing = 0;
-	uint64_t txnid = 0;
+}
+
+/* commit_batch writes the taken creates in txn (held), each in a nested
+ * transaction, and commits; the sync is left to the next group when more
+ * creates are posted already.  A full map is grown and the batch written
+ * again in a new transaction. */
+static void commit_batch(struct store *st, MDB_txn *txn, struct group_batch *b)
+{
+	struct group_shm *g = st->group;
 	for (int tries = 0;; tries++) {
 		int rc = 0, wrote = 0;
-		txnid = mdb_txn_id(txn);
-		for (int i = 0; i < nt && rc == 0; i++) {
-			rc = run_op(st, txn, &g->slots[taken[i]], taken[i]);
-			wrote |= rc == 0 && g->slots[taken[i]].err == RG_OK;
+		b->txnid = mdb_txn_id(txn);
+		for (int i = 0; i < b->n && rc == 0; i++) {
+			rc = run_op(st, txn, &g->slots[b->taken[i]], b->taken[i]);
+			wrote |= rc == 0 && g->slots[b->taken[i]].err == RG_OK;
 		}
 		if (rc == 0) {
 			rc = mdb_txn_commit(txn);
 			if (rc == 0 && wrote)
-				cover_synced(g, txnid);
+				cover_synced(g, b->txnid);
 			if (rc == 0 && wrote && others_posted(g))
-				syncing = 1;
+				b->syncing = 1;
 			else if (rc == 0)
 				rc = mdb_env_sync(st->env, 1);
 		} else {
@@ -1051,18 +1076,34 @@ static void lead(struct store *st, MDB_txn *txn, int32_t me)
 		txn = NULL;
 		if (rc == MDB_MAP_FULL && tries < 32 && grow_map(st) == 0 && txn_begin(st, 0, &txn) == 0)
 			continue;
-		failed = write_error(st, rc);
-		break;
+		b->failed = write_error(st, rc);
+		return;
 	}
-	for (int i = 0; i < nt; i++) {
-		struct group_slot *s = &g->slots[taken[i]];
-		if (failed != RG_OK)
-			s->err = failed;
-		s->txnid = txnid;
+}
+
+/* hand_back gives each taken slot back to its poster, done or (committed,
+ * not yet synced) syncing, and wakes the waiters. */
+static void hand_back(struct group_shm *g, int32_t me, const struct group_batch *b)
+{
+	for (int i = 0; i < b->n; i++) {
+		struct group_slot *s = &g->slots[b->taken[i]];
+		if (b->failed != RG_OK)
+			s->err = b->failed;
+		s->txnid = b->txnid;
 		cas64(&s->word, WORD(SLOT_TAKEN, me),
-		      WORD(syncing && failed == RG_OK ? SLOT_SYNCING : SLOT_DONE, s->owner));
+		      WORD(b->syncing && b->failed == RG_OK ? SLOT_SYNCING : SLOT_DONE, s->owner));
 	}
 	group_wake(g);
+}
+
+/* lead writes every posted create in txn (held), commits, has the commit
+ * synced and marks them done. */
+static void lead(struct store *st, MDB_txn *txn, int32_t me)
+{
+	struct group_batch b = { .syncing = 0, .failed = RG_OK };
+	take_posted(st->group, me, &b);
+	commit_batch(st, txn, &b);
+	hand_back(st->group, me, &b);
 }
 
 /* committed_before: our leader died holding our create of n records;
@@ -1080,98 +1121,149 @@ static int committed_before(struct store *st, MDB_txn *txn, struct group_slot *s
 	return 1;
 }
 
-/* group_create: -1 when the create must commit on its own; else 0 with
- * *err, and as a write of its own would leave them, the new ids in a->ids
- * (RG_OK) or the earlier one in a->existing_id (RG_EEXIST). */
-static int group_create(struct store *st, struct insert_args *a, enum rg_err *err)
+/* wait_done waits up to ns nanoseconds for done_seq to move on from seq. */
+static void wait_done(struct group_shm *g, uint32_t seq, long ns)
 {
-	a->retry_after = 0;
-	struct group_shm *g = st->group;
-	if (g == NULL || a->n > 64)
-		return -1;
+	struct timespec ts = { 0, ns };
+	syscall(SYS_futex, &g->done_seq, FUTEX_WAIT, seq, &ts, NULL, 0);
+}
+
+/* post puts the create a, its records built with placeholder ids, in a
+ * slot of its own (SLOT_FREE -> SLOT_FILLING -> SLOT_POSTED); NULL when it
+ * is too large for a slot or no slot is free. */
+static struct group_slot *post(struct group_shm *g, const struct insert_args *a, int32_t me)
+{
 	char ph[64][ID_MAX];
 	for (size_t i = 0; i < a->n; i++)
 		snprintf(ph[i], sizeof(ph[i]), "video_%026zu", i);
 	struct buf b;
 	buf_init(&b, GROUP_OP_MAX);
-	int32_t me = (int32_t)getpid();
 	struct group_slot *s = NULL;
 	if (op_encode(&b, a, ph) == 0)
 		s = claim_slot(g, me);
 	if (s == NULL) {
 		buf_deinit(&b);
-		return -1;
+		return NULL;
 	}
-	int index = (int)(s - g->slots);
 	memcpy(s->op, b.data, b.len);
 	s->len = (uint32_t)b.len;
 	buf_deinit(&b);
 	if (id_random((uint8_t *)&s->token, sizeof(s->token)) < 0)
 		s->token = ((uint64_t)me << 32) ^ (uint64_t)time(NULL);
 	__atomic_store_n(&s->word, WORD(SLOT_POSTED, me), __ATOMIC_RELEASE);
+	return s;
+}
+
+/* await_sync: our create is committed, its meta page not yet synced
+ * (SLOT_SYNCING, in word w).  The first time, wait up to
+ * GROUP_SYNC_WAIT_US for the next group's commit to cover it; after that,
+ * sync and mark it done ourselves. */
+static void await_sync(struct store *st, struct group_slot *s, uint64_t w, int32_t me,
+		       int *waited)
+{
+	uint32_t seq = __atomic_load_n(&st->group->done_seq, __ATOMIC_ACQUIRE);
+	if (load64(&s->word) != w)
+		return;
+	if (*waited) {
+		if (mdb_env_sync(st->env, 1) != 0)
+			s->err = RG_EIO;
+		cas64(&s->word, w, WORD(SLOT_DONE, me));
+		return;
+	}
+	wait_done(st->group, seq, GROUP_SYNC_WAIT_US * 1000L);
+	*waited = WORD_STATE(load64(&s->word)) == SLOT_SYNCING;
+}
+
+/* await_leader: a live leader holds our create (SLOT_TAKEN, in word w);
+ * wait up to GROUP_WAIT_MS for it to be done. */
+static void await_leader(struct group_shm *g, struct group_slot *s, uint64_t w)
+{
+	uint32_t seq = __atomic_load_n(&g->done_seq, __ATOMIC_ACQUIRE);
+	if (load64(&s->word) != w)
+		return;
+	wait_done(g, seq, GROUP_WAIT_MS * 1000000L);
+}
+
+enum step { STEP_AGAIN, STEP_DONE, STEP_WITHDRAWN };
+
+/* try_lead takes the writer lock for our posted create.  A leader that
+ * died holding it (SLOT_TAKEN) is settled by the receipt: committed (the
+ * result is in s: STEP_DONE), or posted again.  A posted create is then
+ * led with every other posted one.  If the lock cannot be had, the create
+ * is withdrawn unless a leader has it now (STEP_WITHDRAWN, *err set, the
+ * slot SLOT_FILLING). */
+static enum step try_lead(struct store *st, struct group_slot *s, size_t n, int32_t me,
+			  enum rg_err *err)
+{
+	MDB_txn *txn;
+	int rc = txn_begin(st, 0, &txn);
+	if (rc != 0) {
+		if (!cas64(&s->word, WORD(SLOT_POSTED, me), WORD(SLOT_FILLING, me)))
+			return STEP_AGAIN;
+		*err = from_mdb(rc);
+		return STEP_WITHDRAWN;
+	}
+	uint64_t w = load64(&s->word);
+	if (WORD_STATE(w) == SLOT_TAKEN && !pid_alive(WORD_PID(w))) {
+		if (committed_before(st, txn, s, (int)(s - st->group->slots), n)) {
+			mdb_txn_abort(txn);
+			if (mdb_env_sync(st->env, 1) != 0)
+				s->err = RG_EIO;
+			return STEP_DONE;
+		}
+		cas64(&s->word, w, WORD(SLOT_POSTED, me));
+		w = load64(&s->word);
+	}
+	if (WORD_STATE(w) != SLOT_POSTED) {
+		mdb_txn_abort(txn);
+		return STEP_AGAIN;
+	}
+	lead(st, txn, me);
+	return STEP_AGAIN;
+}
+
+/* await_result follows our posted create of n records until its result
+ * is in the slot (STEP_DONE) or it is withdrawn (STEP_WITHDRAWN). */
+static enum step await_result(struct store *st, struct group_slot *s, size_t n, int32_t me,
+			      enum rg_err *err)
+{
 	int waited = 0;
 	for (;;) {
 		uint64_t w = load64(&s->word);
+		enum step step = STEP_AGAIN;
 		if (WORD_STATE(w) == SLOT_DONE)
-			break;
-		if (WORD_STATE(w) == SLOT_SYNCING) {
-			uint32_t seq = __atomic_load_n(&g->done_seq, __ATOMIC_ACQUIRE);
-			if (load64(&s->word) != w)
-				continue;
-			if (waited) {
-				if (mdb_env_sync(st->env, 1) != 0)
-					s->err = RG_EIO;
-				cas64(&s->word, w, WORD(SLOT_DONE, me));
-				continue;
-			}
-			struct timespec ts = { 0, GROUP_SYNC_WAIT_US * 1000L };
-			syscall(SYS_futex, &g->done_seq, FUTEX_WAIT, seq, &ts, NULL, 0);
-			waited = WORD_STATE(load64(&s->word)) == SLOT_SYNCING;
-			continue;
-		}
-		if (WORD_STATE(w) == SLOT_TAKEN && pid_alive(WORD_PID(w))) {
-			uint32_t seq = __atomic_load_n(&g->done_seq, __ATOMIC_ACQUIRE);
-			if (load64(&s->word) != w)
-				continue;
-			struct timespec ts = { 0, GROUP_WAIT_MS * 1000000L };
-			syscall(SYS_futex, &g->done_seq, FUTEX_WAIT, seq, &ts, NULL, 0);
-			continue;
-		}
-		MDB_txn *txn;
-		int rc = txn_begin(st, 0, &txn);
-		if (rc != 0) {
-			/* withdraw it, unless a leader has it now */
-			if (cas64(&s->word, WORD(SLOT_POSTED, me), WORD(SLOT_FILLING, me))) {
-				*err = from_mdb(rc);
-				__atomic_store_n(&s->word, WORD(SLOT_FREE, 0), __ATOMIC_RELEASE);
-				return 0;
-			}
-			continue;
-		}
-		w = load64(&s->word);
-		if (WORD_STATE(w) == SLOT_TAKEN && !pid_alive(WORD_PID(w))) {
-			/* its leader died: committed or not, as its receipt says */
-			if (committed_before(st, txn, s, index, a->n)) {
-				mdb_txn_abort(txn);
-				if (mdb_env_sync(st->env, 1) != 0)
-					s->err = RG_EIO;
-				break;
-			}
-			cas64(&s->word, w, WORD(SLOT_POSTED, me));
-			w = load64(&s->word);
-		}
-		if (WORD_STATE(w) != SLOT_POSTED) {
-			mdb_txn_abort(txn);
-			continue;
-		}
-		lead(st, txn, me);
+			step = STEP_DONE;
+		else if (WORD_STATE(w) == SLOT_SYNCING)
+			await_sync(st, s, w, me, &waited);
+		else if (WORD_STATE(w) == SLOT_TAKEN && pid_alive(WORD_PID(w)))
+			await_leader(st->group, s, w);
+		else
+			step = try_lead(st, s, n, me, err);
+		if (step != STEP_AGAIN)
+			return step;
 	}
-	*err = (enum rg_err)s->err;
-	a->retry_after = s->retry_after;
-	if (*err == RG_OK)
-		memcpy(a->ids, s->ids, a->n * ID_MAX);
-	else if (*err == RG_EEXIST)
-		snprintf(a->existing_id, ID_MAX, "%s", s->ids[0]);
+}
+
+/* group_create: -1 when the create must commit on its own; else 0 with
+ * *err, and as a write of its own would leave them, the new ids in a->ids
+ * (RG_OK) or the earlier one in a->existing_id (RG_EEXIST). */
+static int group_create(struct store *st, struct insert_args *a, enum rg_err *err)
+{
+	a->retry_after = 0;
+	if (st->group == NULL || a->n > 64)
+		return -1;
+	int32_t me = (int32_t)getpid();
+	struct group_slot *s = post(st->group, a, me);
+	if (s == NULL)
+		return -1;
+	if (await_result(st, s, a->n, me, err) == STEP_DONE) {
+		*err = (enum rg_err)s->err;
+		a->retry_after = s->retry_after;
+		if (*err == RG_OK)
+			memcpy(a->ids, s->ids, a->n * ID_MAX);
+		else if (*err == RG_EEXIST)
+			snprintf(a->existing_id, ID_MAX, "%s", s->ids[0]);
+	}
 	__atomic_store_n(&s->word, WORD(SLOT_FREE, 0), __ATOMIC_RELEASE);
 	return 0;
 }
