@@ -10,6 +10,7 @@
 #include "store.h"
 
 #include "buf.h"
+#include "record.h"
 #include "video.h"
 
 #include <errno.h>
@@ -71,22 +72,10 @@ static enum rg_err from_mdb(int rc)
 
 /* ---- record helpers --------------------------------------------------- */
 
-static const char *rec_str(struct json_object *rec, const char *name)
+/* due_at: when the dispatcher looks at rec next (ms), 0: never. */
+static uint64_t due_at(struct json_object *rec)
 {
-	struct json_object *v;
-	if (!json_object_object_get_ex(rec, name, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static uint64_t rec_u64(struct json_object *rec, const char *name)
-{
-	struct json_object *v;
-	if (!json_object_object_get_ex(rec, name, &v) ||
-	    !json_object_is_type(v, json_type_int))
-		return 0;
-	int64_t n = json_object_get_int64(v);
+	int64_t n = rec_i64(rec, "due_at");
 	return n > 0 ? (uint64_t)n : 0;
 }
 
@@ -517,7 +506,7 @@ static int index_video(struct store *st, MDB_txn *txn, struct json_object *rec, 
 		     : del_index(txn, st->by_owner, ok, oklen);
 	if (rc != 0)
 		return rc;
-	uint64_t due = rec_u64(rec, "due_at");
+	uint64_t due = due_at(rec);
 	if (due != 0) {
 		uint8_t dk[8 + ID_MAX];
 		size_t dklen = due_key(dk, sizeof(dk), due, id);
@@ -1871,7 +1860,7 @@ static void check_records(struct check_ctx *c)
 		size_t oklen = pair_key(ok, sizeof(ok), owner, id);
 		if (oklen == 0 || !has_key(c->txn, c->st->by_owner, ok, oklen))
 			report(c, "record %s: missing from by_owner", id);
-		uint64_t due = rec_u64(rec, "due_at");
+		uint64_t due = due_at(rec);
 		if (due != 0) {
 			uint8_t dk[8 + ID_MAX];
 			size_t dklen = due_key(dk, sizeof(dk), due, id);
