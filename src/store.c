@@ -1,11 +1,11 @@
 /*
  * store: the LMDB task and key store.
  *
- * Write transactions go through run_write(), which retries after growing the
+ * Write transactions go through env_write(), which retries after growing the
  * map on MDB_MAP_FULL and adopts a map another process grew
- * (MDB_MAP_RESIZED); read transactions go through read_begin(), which also
+ * (MDB_MAP_RESIZED); read transactions go through env_read_begin(), which also
  * clears stale readers left by killed processes.  A video record is written
- * only by put_video(), which writes its cached public object with it.
+ * only by kv_put_video(), which writes its cached public object with it.
  */
 #include "store.h"
 
@@ -53,7 +53,7 @@ struct store {
 #define PUB_COMPLETE "#complete"
 #define PUB_MAX (64u << 20)
 
-static enum rg_err from_mdb(int rc)
+static enum rg_err env_error(int rc)
 {
 	switch (rc) {
 	case MDB_SUCCESS: return RG_OK;
@@ -72,14 +72,14 @@ static enum rg_err from_mdb(int rc)
 
 /* ---- record helpers --------------------------------------------------- */
 
-/* due_at: when the dispatcher looks at rec next (ms), 0: never. */
-static uint64_t due_at(struct json_object *rec)
+/* kv_due_at: when the dispatcher looks at rec next (ms), 0: never. */
+static uint64_t kv_due_at(struct json_object *rec)
 {
 	int64_t n = rec_i64(rec, "due_at");
 	return n > 0 ? (uint64_t)n : 0;
 }
 
-static struct json_object *parse_val(const MDB_val *v)
+static struct json_object *kv_parse(const MDB_val *v)
 {
 	struct json_tokener *tok = json_tokener_new();
 	if (tok == NULL)
@@ -94,7 +94,7 @@ static struct json_object *parse_val(const MDB_val *v)
 }
 
 /* owner_key builds owner \0 id (or owner \0 for a prefix) into out. */
-static size_t pair_key(char *out, size_t cap, const char *a, const char *b)
+static size_t kv_pair_key(char *out, size_t cap, const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = b ? strlen(b) : 0;
 	if (la + 1 + lb > cap)
@@ -106,7 +106,7 @@ static size_t pair_key(char *out, size_t cap, const char *a, const char *b)
 	return la + 1 + lb;
 }
 
-static size_t due_key(uint8_t *out, size_t cap, uint64_t at, const char *id)
+static size_t kv_due_key(uint8_t *out, size_t cap, uint64_t at, const char *id)
 {
 	size_t lid = strlen(id);
 	if (8 + lid > cap)
@@ -121,7 +121,7 @@ static size_t due_key(uint8_t *out, size_t cap, uint64_t at, const char *id)
 
 /* ---- environment -------------------------------------------------------- */
 
-static int grow_map(struct store *st)
+static int env_grow_map(struct store *st)
 {
 	MDB_envinfo info;
 	mdb_env_info(st->env, &info);
@@ -132,7 +132,7 @@ static int grow_map(struct store *st)
 	return mdb_env_set_mapsize(st->env, next) == 0 ? 0 : -1;
 }
 
-static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn)
+static int env_txn_begin(struct store *st, unsigned flags, MDB_txn **txn)
 {
 	for (int tries = 0;; tries++) {
 		int rc = mdb_txn_begin(st->env, NULL, flags, txn);
@@ -149,9 +149,9 @@ static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn)
 	}
 }
 
-/* read_begin starts a read transaction, reusing the reset one: renewing
+/* env_read_begin starts a read transaction, reusing the reset one: renewing
  * keeps the reader slot and saves a lock-table search on every request. */
-static int read_begin(struct store *st, MDB_txn **txn)
+static int env_read_begin(struct store *st, MDB_txn **txn)
 {
 	if (st->rtxn != NULL) {
 		MDB_txn *t = st->rtxn;
@@ -163,10 +163,10 @@ static int read_begin(struct store *st, MDB_txn **txn)
 		}
 		mdb_txn_abort(t);
 	}
-	return txn_begin(st, MDB_RDONLY, txn);
+	return env_txn_begin(st, MDB_RDONLY, txn);
 }
 
-static void read_end(struct store *st, MDB_txn *txn)
+static void env_read_end(struct store *st, MDB_txn *txn)
 {
 	if (st->rtxn == NULL) {
 		mdb_txn_reset(txn);
@@ -176,14 +176,14 @@ static void read_end(struct store *st, MDB_txn *txn)
 	}
 }
 
-typedef int (*write_fn)(struct store *st, MDB_txn *txn, void *arg);
+typedef int (*env_write_fn)(struct store *st, MDB_txn *txn, void *arg);
 
-/* A write_fn returns TXN_EXISTS to roll back on purpose: RG_EEXIST. */
+/* An env_write_fn returns TXN_EXISTS to roll back on purpose: RG_EEXIST. */
 #define TXN_EXISTS 1
 /* ... and TXN_LIMITED when a rate limit refuses the write: RG_ELIMIT. */
 #define TXN_LIMITED 2
 
-/* run_write runs fn in a write transaction and commits, growing the map and
+/* env_write runs fn in a write transaction and commits, growing the map and
  * retrying when it is full.  fn returns 0, an MDB code or an errno.
  *
  * Durable commits are grouped across processes: the environment is open
@@ -193,25 +193,25 @@ typedef int (*write_fn)(struct store *st, MDB_txn *txn, void *arg);
  * durability as LMDB's default), but the second sync of one process
  * overlaps the next process's transaction and one sync covers every commit
  * written before it.  LMDB keeps the database consistent either way. */
-/* write_error: what a write transaction that ended with rc (0, an MDB
+/* env_write_error: what a write transaction that ended with rc (0, an MDB
  * code or an errno) answers, the map being as large as it may grow. */
-static enum rg_err write_error(struct store *st, int rc)
+static enum rg_err env_write_error(struct store *st, int rc)
 {
 	if (rc == MDB_MAP_FULL)
 		return RG_ESPACE;
 	/* LMDB reports a short write on a full disk as EIO. */
 	if (rc == EIO && disk_nearly_full(st->path))
 		return RG_ESPACE;
-	return from_mdb(rc);
+	return env_error(rc);
 }
 
-static enum rg_err run_write(struct store *st, write_fn fn, void *arg)
+static enum rg_err env_write(struct store *st, env_write_fn fn, void *arg)
 {
 	for (int tries = 0; tries < 32; tries++) {
 		MDB_txn *txn;
-		int rc = txn_begin(st, 0, &txn);
+		int rc = env_txn_begin(st, 0, &txn);
 		if (rc != 0)
-			return from_mdb(rc);
+			return env_error(rc);
 		rc = fn(st, txn, arg);
 		if (rc == 0) {
 			rc = mdb_txn_commit(txn);
@@ -224,9 +224,9 @@ static enum rg_err run_write(struct store *st, write_fn fn, void *arg)
 			if (rc == TXN_LIMITED)
 				return RG_ELIMIT;
 		}
-		if (rc == MDB_MAP_FULL && grow_map(st) == 0)
+		if (rc == MDB_MAP_FULL && env_grow_map(st) == 0)
 			continue;
-		return write_error(st, rc);
+		return env_write_error(st, rc);
 	}
 	return RG_ESPACE;
 }
@@ -242,7 +242,7 @@ int disk_nearly_full(const char *path)
 static int open_dbis(struct store *st)
 {
 	MDB_txn *txn;
-	int rc = txn_begin(st, 0, &txn);
+	int rc = env_txn_begin(st, 0, &txn);
 	if (rc != 0)
 		return rc;
 	if ((rc = mdb_dbi_open(txn, "videos", MDB_CREATE, &st->videos)) ||
@@ -261,7 +261,7 @@ static int open_dbis(struct store *st)
 	return mdb_txn_commit(txn);
 }
 
-static int put_pub(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec);
+static int kv_put_pub(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec);
 static void group_open(struct store *st);
 static void group_close(struct store *st);
 
@@ -299,11 +299,11 @@ static int fill_pub_txn(struct store *st, MDB_txn *txn, void *arg)
 			}
 			break;
 		}
-		struct json_object *rec = parse_val(&v);
+		struct json_object *rec = kv_parse(&v);
 		const char *id = rec ? rec_str(rec, "id") : NULL;
 		/* An unreadable record stays without (db check reports it). */
 		if (id != NULL && strlen(id) == k.mv_size && memcmp(id, k.mv_data, k.mv_size) == 0)
-			rc = put_pub(st, txn, id, rec);
+			rc = kv_put_pub(st, txn, id, rec);
 		json_object_put(rec);
 		if (rc == EINVAL)
 			rc = 0; /* cannot be rendered: db check reports it */
@@ -326,14 +326,14 @@ static void fill_pub(struct store *st)
 {
 	MDB_txn *txn;
 	MDB_val mk = { sizeof(PUB_COMPLETE) - 1, (void *)PUB_COMPLETE }, v;
-	if (read_begin(st, &txn) != 0)
+	if (env_read_begin(st, &txn) != 0)
 		return;
 	int done = mdb_get(txn, st->pub, &mk, &v) == 0;
-	read_end(st, txn);
+	env_read_end(st, txn);
 	/* On failure (a full disk) reads still work: they render a missing
 	 * entry on the spot, and the next open tries again. */
 	struct fill_args a = { "", "", done };
-	while (!a.done && run_write(st, fill_pub_txn, &a) == RG_OK)
+	while (!a.done && env_write(st, fill_pub_txn, &a) == RG_OK)
 		memcpy(a.start, a.next, sizeof(a.start)); /* committed: go on */
 }
 
@@ -381,7 +381,7 @@ enum rg_err store_open(struct store **out, const char *data_dir,
 		if (st->env)
 			mdb_env_close(st->env);
 		free(st);
-		return from_mdb(rc);
+		return env_error(rc);
 	}
 	*out = st;
 	return RG_OK;
@@ -444,7 +444,7 @@ size_t store_map_size(struct store *st)
 
 /* ---- videos --------------------------------------------------------------- */
 
-static int put_json(MDB_txn *txn, MDB_dbi dbi, const char *key,
+static int kv_put_json(MDB_txn *txn, MDB_dbi dbi, const char *key,
 		    struct json_object *rec)
 {
 	size_t len;
@@ -456,8 +456,8 @@ static int put_json(MDB_txn *txn, MDB_dbi dbi, const char *key,
 	return mdb_put(txn, dbi, &k, &v, 0);
 }
 
-/* put_pub writes the cached public object of rec (video.c's form). */
-static int put_pub(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec)
+/* kv_put_pub writes the cached public object of rec (video.c's form). */
+static int kv_put_pub(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec)
 {
 	struct buf b;
 	buf_init(&b, PUB_MAX);
@@ -470,12 +470,12 @@ static int put_pub(struct store *st, MDB_txn *txn, const char *id, struct json_o
 	return rc;
 }
 
-/* put_video is the one way a video record is written: the record and its
+/* kv_put_video is the one way a video record is written: the record and its
  * cached public object change together, so the cache is never stale. */
-static int put_video(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec)
+static int kv_put_video(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec)
 {
-	int rc = put_json(txn, st->videos, id, rec);
-	return rc != 0 ? rc : put_pub(st, txn, id, rec);
+	int rc = kv_put_json(txn, st->videos, id, rec);
+	return rc != 0 ? rc : kv_put_pub(st, txn, id, rec);
 }
 
 static int put_index(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
@@ -484,35 +484,35 @@ static int put_index(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
 	return mdb_put(txn, dbi, &k, &v, 0);
 }
 
-static int del_index(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
+static int kv_del_index(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
 {
 	MDB_val k = { klen, (void *)key };
 	int rc = mdb_del(txn, dbi, &k, NULL);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* index_video adds (add != 0) or removes the index entries of rec. */
-static int index_video(struct store *st, MDB_txn *txn, struct json_object *rec, int add)
+/* kv_index_video adds (add != 0) or removes the index entries of rec. */
+static int kv_index_video(struct store *st, MDB_txn *txn, struct json_object *rec, int add)
 {
 	const char *id = rec_str(rec, "id");
 	const char *owner = rec_str(rec, "owner");
 	if (id == NULL || owner == NULL)
 		return EINVAL;
 	char ok[OWNER_MAX + ID_MAX + 2];
-	size_t oklen = pair_key(ok, sizeof(ok), owner, id);
+	size_t oklen = kv_pair_key(ok, sizeof(ok), owner, id);
 	if (oklen == 0)
 		return EINVAL;
 	int rc = add ? put_index(txn, st->by_owner, ok, oklen)
-		     : del_index(txn, st->by_owner, ok, oklen);
+		     : kv_del_index(txn, st->by_owner, ok, oklen);
 	if (rc != 0)
 		return rc;
-	uint64_t due = due_at(rec);
+	uint64_t due = kv_due_at(rec);
 	if (due != 0) {
 		uint8_t dk[8 + ID_MAX];
-		size_t dklen = due_key(dk, sizeof(dk), due, id);
+		size_t dklen = kv_due_key(dk, sizeof(dk), due, id);
 		if (dklen == 0)
 			return EINVAL;
-		rc = add ? put_index(txn, st->due, dk, dklen) : del_index(txn, st->due, dk, dklen);
+		rc = add ? put_index(txn, st->due, dk, dklen) : kv_del_index(txn, st->due, dk, dklen);
 		if (rc != 0)
 			return rc;
 	}
@@ -523,14 +523,14 @@ static int index_video(struct store *st, MDB_txn *txn, struct json_object *rec, 
 	    json_object_object_get_ex(remote, "backend", &b) &&
 	    json_object_object_get_ex(remote, "upstream_id", &u)) {
 		char uk[512];
-		size_t uklen = pair_key(uk, sizeof(uk), json_object_get_string(b), json_object_get_string(u));
+		size_t uklen = kv_pair_key(uk, sizeof(uk), json_object_get_string(b), json_object_get_string(u));
 		if (uklen == 0)
 			return EINVAL;
 		if (add) {
 			MDB_val k = { uklen, uk }, v = { strlen(id), (void *)id };
 			rc = mdb_put(txn, st->upstream, &k, &v, 0);
 		} else {
-			rc = del_index(txn, st->upstream, uk, uklen);
+			rc = kv_del_index(txn, st->upstream, uk, uklen);
 		}
 	}
 	return rc;
@@ -616,7 +616,7 @@ static int allocate_ids(struct store *st, MDB_txn *txn, struct insert_args *a)
 	return 0;
 }
 
-static int insert_txn(struct store *st, MDB_txn *txn, void *arg)
+static int kv_insert(struct store *st, MDB_txn *txn, void *arg)
 {
 	struct insert_args *a = arg;
 	const char *owner = a->owner ? a->owner : rec_str(a->recs[0], "owner");
@@ -625,7 +625,7 @@ static int insert_txn(struct store *st, MDB_txn *txn, void *arg)
 	if (owner == NULL)
 		return EINVAL;
 	if (a->idem != NULL) {
-		iklen = pair_key(ik, sizeof(ik), owner, a->idem);
+		iklen = kv_pair_key(ik, sizeof(ik), owner, a->idem);
 		if (iklen == 0)
 			return EINVAL;
 		MDB_val k = { iklen, ik }, v, rv;
@@ -652,9 +652,9 @@ static int insert_txn(struct store *st, MDB_txn *txn, void *arg)
 		const char *id = rec_str(a->recs[i], "id");
 		if (id == NULL)
 			return EINVAL;
-		int rc = put_video(st, txn, id, a->recs[i]);
+		int rc = kv_put_video(st, txn, id, a->recs[i]);
 		if (rc == 0)
-			rc = index_video(st, txn, a->recs[i], 1);
+			rc = kv_index_video(st, txn, a->recs[i], 1);
 		if (rc != 0)
 			return rc;
 	}
@@ -941,7 +941,7 @@ static struct json_object *from_template(char (*ids)[ID_MAX], size_t n, size_t i
 {
 	const struct op *op = arg;
 	MDB_val v = { op->text_len[i], (void *)op->text[i] };
-	struct json_object *rec = parse_val(&v);
+	struct json_object *rec = kv_parse(&v);
 	if (rec == NULL)
 		return NULL;
 	json_object_object_add(rec, "id", json_object_new_string(ids[i]));
@@ -972,7 +972,7 @@ static int run_op(struct store *st, MDB_txn *txn, struct group_slot *s, int inde
 		 * is given out: s->ids[0] */
 		struct insert_args a = { recs, op.n, op.has_idem ? op.idem : NULL, s->ids[0], op.owner,
 					 from_template, &op, s->ids, (int)op.per_minute, 0 };
-		rc = insert_txn(st, child, &a);
+		rc = kv_insert(st, child, &a);
 		s->retry_after = a.retry_after;
 		if (rc == 0) {
 			uint8_t key = (uint8_t)index;
@@ -991,7 +991,7 @@ static int run_op(struct store *st, MDB_txn *txn, struct group_slot *s, int inde
 		json_object_put(recs[i]);
 	if (rc == MDB_MAP_FULL)
 		return rc;
-	s->err = rc == 0 ? RG_OK : rc == TXN_EXISTS ? RG_EEXIST : rc == TXN_LIMITED ? RG_ELIMIT : from_mdb(rc);
+	s->err = rc == 0 ? RG_OK : rc == TXN_EXISTS ? RG_EEXIST : rc == TXN_LIMITED ? RG_ELIMIT : env_error(rc);
 	return 0;
 }
 
@@ -1063,9 +1063,9 @@ static void commit_batch(struct store *st, MDB_txn *txn, struct group_batch *b)
 			mdb_txn_abort(txn);
 		}
 		txn = NULL;
-		if (rc == MDB_MAP_FULL && tries < 32 && grow_map(st) == 0 && txn_begin(st, 0, &txn) == 0)
+		if (rc == MDB_MAP_FULL && tries < 32 && env_grow_map(st) == 0 && env_txn_begin(st, 0, &txn) == 0)
 			continue;
-		b->failed = write_error(st, rc);
+		b->failed = env_write_error(st, rc);
 		return;
 	}
 }
@@ -1185,11 +1185,11 @@ static enum step try_lead(struct store *st, struct group_slot *s, size_t n, int3
 			  enum rg_err *err)
 {
 	MDB_txn *txn;
-	int rc = txn_begin(st, 0, &txn);
+	int rc = env_txn_begin(st, 0, &txn);
 	if (rc != 0) {
 		if (!cas64(&s->word, WORD(SLOT_POSTED, me), WORD(SLOT_FILLING, me)))
 			return STEP_AGAIN;
-		*err = from_mdb(rc);
+		*err = env_error(rc);
 		return STEP_WITHDRAWN;
 	}
 	uint64_t w = load64(&s->word);
@@ -1264,7 +1264,7 @@ enum rg_err store_videos_insert(struct store *st, struct json_object *const *rec
 		return RG_EINVAL;
 	struct insert_args a = { (struct json_object **)recs, n, idem, existing_id,
 				 NULL, NULL, NULL, NULL, 0, 0 };
-	return run_write(st, insert_txn, &a);
+	return env_write(st, kv_insert, &a);
 }
 
 enum rg_err store_videos_create(struct store *st, size_t n, const char *owner,
@@ -1290,7 +1290,7 @@ enum rg_err store_videos_create_limited(struct store *st, size_t n, const char *
 	struct insert_args a = { recs, n, idem, existing, owner, build, arg, ids, per_minute, 0 };
 	enum rg_err err;
 	if (!st->durable || group_create(st, &a, &err) < 0)
-		err = run_write(st, insert_txn, &a);
+		err = env_write(st, kv_insert, &a);
 	else if (err == RG_OK && (recs[0] = build(ids, n, 0, arg)) == NULL)
 		err = RG_ENOMEM; /* committed: the answer alone is missing */
 	*retry_after_s = a.retry_after;
@@ -1308,33 +1308,33 @@ enum rg_err store_videos_create_limited(struct store *st, size_t n, const char *
 	return err;
 }
 
-static int get_in(struct store *st, MDB_txn *txn, MDB_dbi dbi, const char *key,
+static int kv_get(struct store *st, MDB_txn *txn, MDB_dbi dbi, const char *key,
 		  struct json_object **out)
 {
 	MDB_val k = { strlen(key), (void *)key }, v;
 	int rc = mdb_get(txn, dbi, &k, &v);
 	if (rc != 0)
 		return rc;
-	*out = parse_val(&v);
+	*out = kv_parse(&v);
 	return *out ? 0 : MDB_CORRUPTED;
 }
 
-static enum rg_err get_json(struct store *st, MDB_dbi dbi, const char *key,
+static enum rg_err kv_get_json(struct store *st, MDB_dbi dbi, const char *key,
 			    struct json_object **out)
 {
 	MDB_txn *txn;
 	*out = NULL;
-	int rc = read_begin(st, &txn);
+	int rc = env_read_begin(st, &txn);
 	if (rc != 0)
-		return from_mdb(rc);
-	rc = get_in(st, txn, dbi, key, out);
-	read_end(st, txn);
-	return from_mdb(rc);
+		return env_error(rc);
+	rc = kv_get(st, txn, dbi, key, out);
+	env_read_end(st, txn);
+	return env_error(rc);
 }
 
 enum rg_err store_video_get(struct store *st, const char *id, struct json_object **out)
 {
-	return get_json(st, st->videos, id, out);
+	return kv_get_json(st, st->videos, id, out);
 }
 
 static int update_txn(struct store *st, MDB_txn *txn, void *arg)
@@ -1344,21 +1344,21 @@ static int update_txn(struct store *st, MDB_txn *txn, void *arg)
 	struct json_object *old = NULL;
 	if (id == NULL)
 		return EINVAL;
-	int rc = get_in(st, txn, st->videos, id, &old);
+	int rc = kv_get(st, txn, st->videos, id, &old);
 	if (rc != 0)
 		return rc;
-	rc = index_video(st, txn, old, 0);
+	rc = kv_index_video(st, txn, old, 0);
 	json_object_put(old);
 	if (rc == 0)
-		rc = put_video(st, txn, id, rec);
+		rc = kv_put_video(st, txn, id, rec);
 	if (rc == 0)
-		rc = index_video(st, txn, rec, 1);
+		rc = kv_index_video(st, txn, rec, 1);
 	return rc;
 }
 
 enum rg_err store_video_update(struct store *st, struct json_object *rec)
 {
-	return run_write(st, update_txn, rec);
+	return env_write(st, update_txn, rec);
 }
 
 struct modify_args {
@@ -1374,18 +1374,18 @@ static int modify_txn(struct store *st, MDB_txn *txn, void *arg)
 	struct modify_args *a = arg;
 	for (size_t i = 0; i < a->n; i++) {
 		struct json_object *rec = NULL;
-		int rc = get_in(st, txn, st->videos, a->ids[i], &rec);
+		int rc = kv_get(st, txn, st->videos, a->ids[i], &rec);
 		a->gone[i] = rc == MDB_NOTFOUND;
 		if (rc == MDB_NOTFOUND)
 			continue;
 		if (rc == 0)
-			rc = index_video(st, txn, rec, 0);
+			rc = kv_index_video(st, txn, rec, 0);
 		if (rc == 0) {
 			a->fn(rec, i, a->arg);
-			rc = put_video(st, txn, a->ids[i], rec);
+			rc = kv_put_video(st, txn, a->ids[i], rec);
 		}
 		if (rc == 0)
-			rc = index_video(st, txn, rec, 1);
+			rc = kv_index_video(st, txn, rec, 1);
 		json_object_put(rec);
 		if (rc != 0)
 			return rc;
@@ -1397,7 +1397,7 @@ enum rg_err store_videos_modify(struct store *st, char (*ids)[ID_MAX], size_t n,
 				store_modify_fn fn, void *arg, int *gone)
 {
 	struct modify_args a = { ids, n, fn, arg, gone };
-	return n == 0 ? RG_OK : run_write(st, modify_txn, &a);
+	return n == 0 ? RG_OK : env_write(st, modify_txn, &a);
 }
 
 struct delete_args {
@@ -1410,15 +1410,15 @@ static int delete_txn(struct store *st, MDB_txn *txn, void *arg)
 	struct delete_args *a = arg;
 	json_object_put(a->old); /* from an earlier, retried attempt */
 	a->old = NULL;
-	int rc = get_in(st, txn, st->videos, a->id, &a->old);
+	int rc = kv_get(st, txn, st->videos, a->id, &a->old);
 	if (rc != 0)
 		return rc;
-	rc = index_video(st, txn, a->old, 0);
+	rc = kv_index_video(st, txn, a->old, 0);
 	if (rc == 0) {
 		MDB_val k = { strlen(a->id), (void *)a->id };
 		rc = mdb_del(txn, st->videos, &k, NULL);
 		if (rc == 0)
-			rc = del_index(txn, st->pub, a->id, strlen(a->id));
+			rc = kv_del_index(txn, st->pub, a->id, strlen(a->id));
 	}
 	return rc;
 }
@@ -1426,7 +1426,7 @@ static int delete_txn(struct store *st, MDB_txn *txn, void *arg)
 enum rg_err store_video_delete(struct store *st, const char *id, struct json_object **old)
 {
 	struct delete_args a = { id, NULL };
-	enum rg_err err = run_write(st, delete_txn, &a);
+	enum rg_err err = env_write(st, delete_txn, &a);
 	if (err == RG_OK && old != NULL)
 		*old = a.old;
 	else
@@ -1486,19 +1486,19 @@ static enum rg_err list_owner(struct store *st, const char *owner, const char *a
 			      size_t limit, int desc, visit_fn visit, void *arg, int *has_more)
 {
 	char prefix[OWNER_MAX + 1];
-	size_t plen = pair_key(prefix, sizeof(prefix), owner, NULL);
+	size_t plen = kv_pair_key(prefix, sizeof(prefix), owner, NULL);
 	*has_more = 0;
 	if (plen == 0 || (after != NULL && strlen(after) >= ID_MAX))
 		return RG_EINVAL;
 	MDB_txn *txn;
 	MDB_cursor *cur;
-	int rc = read_begin(st, &txn);
+	int rc = env_read_begin(st, &txn);
 	if (rc != 0)
-		return from_mdb(rc);
+		return env_error(rc);
 	rc = mdb_cursor_open(txn, st->by_owner, &cur);
 	if (rc != 0) {
-		read_end(st, txn);
-		return from_mdb(rc);
+		env_read_end(st, txn);
+		return env_error(rc);
 	}
 	MDB_val k, d;
 	size_t seen = 0;
@@ -1526,15 +1526,15 @@ static enum rg_err list_owner(struct store *st, const char *owner, const char *a
 			if (stop)
 				break;
 		} else if (grc != MDB_NOTFOUND) {
-			err = from_mdb(grc);
+			err = env_error(grc);
 			break;
 		}
 		rc = mdb_cursor_get(cur, &k, &d, desc ? MDB_PREV : MDB_NEXT);
 	}
 	if (err == RG_OK && rc != 0 && rc != MDB_NOTFOUND)
-		err = from_mdb(rc);
+		err = env_error(rc);
 	mdb_cursor_close(cur);
-	read_end(st, txn);
+	env_read_end(st, txn);
 	return err;
 }
 
@@ -1550,7 +1550,7 @@ static int visit_record(struct store *st, MDB_txn *txn, const char *id, void *ar
 {
 	struct visit_args *a = arg;
 	struct json_object *rec = NULL;
-	int rc = get_in(st, txn, st->videos, id, &rec);
+	int rc = kv_get(st, txn, st->videos, id, &rec);
 	if (rc == 0)
 		*stop = a->rec_fn(rec, a->arg);
 	json_object_put(rec);
@@ -1578,7 +1578,7 @@ static int pub_in(struct store *st, MDB_txn *txn, const char *id, void *arg, int
 	if (rc != MDB_NOTFOUND)
 		return rc;
 	struct json_object *rec = NULL;
-	rc = get_in(st, txn, st->videos, id, &rec);
+	rc = kv_get(st, txn, st->videos, id, &rec);
 	if (rc != 0)
 		return rc;
 	struct buf b;
@@ -1613,14 +1613,14 @@ enum rg_err store_video_list_public(struct store *st, const char *owner, const c
 enum rg_err store_video_public(struct store *st, const char *id, store_public_fn fn, void *arg)
 {
 	MDB_txn *txn;
-	int rc = read_begin(st, &txn);
+	int rc = env_read_begin(st, &txn);
 	if (rc != 0)
-		return from_mdb(rc);
+		return env_error(rc);
 	struct visit_args a = { NULL, fn, arg, 0, NULL };
 	int stop = 0;
 	rc = pub_in(st, txn, id, &a, &stop);
-	read_end(st, txn);
-	return from_mdb(rc);
+	env_read_end(st, txn);
+	return env_error(rc);
 }
 
 enum rg_err store_due_scan(struct store *st, uint64_t now_ms, size_t limit,
@@ -1628,13 +1628,13 @@ enum rg_err store_due_scan(struct store *st, uint64_t now_ms, size_t limit,
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
-	int rc = read_begin(st, &txn);
+	int rc = env_read_begin(st, &txn);
 	if (rc != 0)
-		return from_mdb(rc);
+		return env_error(rc);
 	rc = mdb_cursor_open(txn, st->due, &cur);
 	if (rc != 0) {
-		read_end(st, txn);
-		return from_mdb(rc);
+		env_read_end(st, txn);
+		return env_error(rc);
 	}
 	MDB_val k, d;
 	size_t n = 0;
@@ -1657,21 +1657,21 @@ enum rg_err store_due_scan(struct store *st, uint64_t now_ms, size_t limit,
 		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
 	}
 	mdb_cursor_close(cur);
-	read_end(st, txn);
-	return (rc == 0 || rc == MDB_NOTFOUND) ? RG_OK : from_mdb(rc);
+	env_read_end(st, txn);
+	return (rc == 0 || rc == MDB_NOTFOUND) ? RG_OK : env_error(rc);
 }
 
 enum rg_err store_upstream_holder(struct store *st, const char *backend, const char *upstream_id,
 				  char holder[ID_MAX])
 {
 	char uk[512];
-	size_t uklen = pair_key(uk, sizeof(uk), backend, upstream_id);
+	size_t uklen = kv_pair_key(uk, sizeof(uk), backend, upstream_id);
 	if (uklen == 0)
 		return RG_EINVAL;
 	MDB_txn *txn;
-	int rc = read_begin(st, &txn);
+	int rc = env_read_begin(st, &txn);
 	if (rc != 0)
-		return from_mdb(rc);
+		return env_error(rc);
 	MDB_val k = { uklen, uk }, v;
 	rc = mdb_get(txn, st->upstream, &k, &v);
 	if (rc == 0) {
@@ -1679,8 +1679,8 @@ enum rg_err store_upstream_holder(struct store *st, const char *backend, const c
 		memcpy(holder, v.mv_data, n);
 		holder[n] = '\0';
 	}
-	read_end(st, txn);
-	return from_mdb(rc);
+	env_read_end(st, txn);
+	return env_error(rc);
 }
 
 /* ---- keys ------------------------------------------------------------------ */
@@ -1699,14 +1699,14 @@ static int key_insert_txn(struct store *st, MDB_txn *txn, void *arg)
 	MDB_val hk = { 32, (void *)a->hash }, iv = { strlen(id), (void *)id };
 	int rc = mdb_put(txn, st->key_hash, &hk, &iv, MDB_NOOVERWRITE);
 	if (rc == 0)
-		rc = put_json(txn, st->keys, id, a->rec);
+		rc = kv_put_json(txn, st->keys, id, a->rec);
 	return rc;
 }
 
 enum rg_err store_key_insert(struct store *st, struct json_object *rec, const uint8_t hash[32])
 {
 	struct key_insert_args a = { rec, hash };
-	return run_write(st, key_insert_txn, &a);
+	return env_write(st, key_insert_txn, &a);
 }
 
 /* key_in_hash finds the key record of hash: its bytes into *v. */
@@ -1726,19 +1726,19 @@ enum rg_err store_key_by_hash(struct store *st, const uint8_t hash[32],
 {
 	MDB_txn *txn;
 	MDB_val v;
-	int rc = read_begin(st, &txn);
+	int rc = env_read_begin(st, &txn);
 	if (rc != 0)
-		return from_mdb(rc);
+		return env_error(rc);
 	rc = key_in_hash(st, txn, hash, &v);
 	if (rc == 0)
 		fn(v.mv_data, v.mv_size, arg);
-	read_end(st, txn);
-	return from_mdb(rc);
+	env_read_end(st, txn);
+	return env_error(rc);
 }
 
 enum rg_err store_key_get(struct store *st, const char *key_id, struct json_object **out)
 {
-	return get_json(st, st->keys, key_id, out);
+	return kv_get_json(st, st->keys, key_id, out);
 }
 
 static int key_put_txn(struct store *st, MDB_txn *txn, void *arg)
@@ -1751,30 +1751,30 @@ static int key_put_txn(struct store *st, MDB_txn *txn, void *arg)
 	int rc = mdb_get(txn, st->keys, &k, &v);
 	if (rc != 0)
 		return rc;
-	return put_json(txn, st->keys, id, rec);
+	return kv_put_json(txn, st->keys, id, rec);
 }
 
 enum rg_err store_key_put(struct store *st, struct json_object *rec)
 {
-	return run_write(st, key_put_txn, rec);
+	return env_write(st, key_put_txn, rec);
 }
 
 static enum rg_err scan_all(struct store *st, MDB_dbi dbi, store_key_fn fn, void *arg)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
-	int rc = read_begin(st, &txn);
+	int rc = env_read_begin(st, &txn);
 	if (rc != 0)
-		return from_mdb(rc);
+		return env_error(rc);
 	rc = mdb_cursor_open(txn, dbi, &cur);
 	if (rc != 0) {
-		read_end(st, txn);
-		return from_mdb(rc);
+		env_read_end(st, txn);
+		return env_error(rc);
 	}
 	MDB_val k, v;
 	enum rg_err err = RG_OK;
 	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
-		struct json_object *rec = parse_val(&v);
+		struct json_object *rec = kv_parse(&v);
 		if (rec == NULL) {
 			err = RG_ECORRUPT;
 			break;
@@ -1785,7 +1785,7 @@ static enum rg_err scan_all(struct store *st, MDB_dbi dbi, store_key_fn fn, void
 			break;
 	}
 	mdb_cursor_close(cur);
-	read_end(st, txn);
+	env_read_end(st, txn);
 	return err;
 }
 
@@ -1846,7 +1846,7 @@ static void check_records(struct check_ctx *c)
 	if (mdb_cursor_open(c->txn, c->st->videos, &cur) != 0)
 		return;
 	while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
-		struct json_object *rec = parse_val(&v);
+		struct json_object *rec = kv_parse(&v);
 		const char *id = rec ? rec_str(rec, "id") : NULL;
 		const char *owner = rec ? rec_str(rec, "owner") : NULL;
 		if (id == NULL || owner == NULL ||
@@ -1857,13 +1857,13 @@ static void check_records(struct check_ctx *c)
 			continue;
 		}
 		char ok[OWNER_MAX + ID_MAX + 2];
-		size_t oklen = pair_key(ok, sizeof(ok), owner, id);
+		size_t oklen = kv_pair_key(ok, sizeof(ok), owner, id);
 		if (oklen == 0 || !has_key(c->txn, c->st->by_owner, ok, oklen))
 			report(c, "record %s: missing from by_owner", id);
-		uint64_t due = due_at(rec);
+		uint64_t due = kv_due_at(rec);
 		if (due != 0) {
 			uint8_t dk[8 + ID_MAX];
-			size_t dklen = due_key(dk, sizeof(dk), due, id);
+			size_t dklen = kv_due_key(dk, sizeof(dk), due, id);
 			if (dklen == 0 || !has_key(c->txn, c->st->due, dk, dklen))
 				report(c, "record %s: missing from due", id);
 		}
@@ -1910,13 +1910,13 @@ static void check_index(struct check_ctx *c, MDB_dbi dbi, const char *name, enum
 enum rg_err store_check(struct store *st, store_report_fn fn, void *arg)
 {
 	struct check_ctx c = { st, NULL, fn, arg, 0 };
-	int rc = read_begin(st, &c.txn);
+	int rc = env_read_begin(st, &c.txn);
 	if (rc != 0)
-		return from_mdb(rc);
+		return env_error(rc);
 	check_records(&c);
 	check_index(&c, st->by_owner, "by_owner", INDEX_PAIR);
 	check_index(&c, st->due, "due", INDEX_DUE);
 	check_index(&c, st->pub, "public", INDEX_ID);
-	read_end(st, c.txn);
+	env_read_end(st, c.txn);
 	return c.bad ? RG_ECORRUPT : RG_OK;
 }
