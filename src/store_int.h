@@ -1,0 +1,152 @@
+/*
+ * store_int: what the store's files share (store.h is the store's interface
+ * to the rest of reelgate; this header is not for the rest of reelgate).
+ *
+ * The files are layered; each calls only the files below it, never one
+ * beside or above it:
+ *
+ *   store.c         open and close; the videos (store.h)
+ *   store_keys.c    the API keys (store.h)
+ *   store_check.c   the consistency check, `reelgate db check` (store.h)
+ *   store_group.c   creates grouped into shared commits (db/group.shm)
+ *   store_kv.c      keys and values: records and their index entries,
+ *                   written and read inside a transaction
+ *   store_env.c     the LMDB environment: transactions, the map, errors
+ */
+#ifndef REELGATE_STORE_INT_H
+#define REELGATE_STORE_INT_H
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <json-c/json.h>
+
+#include "error.h"
+#include "id.h"
+#include "store.h"
+
+struct group_shm;
+
+struct store {
+	MDB_env *env;
+	MDB_dbi videos, by_owner, due, idem, keys, key_hash, rate, upstream, pub;
+	MDB_dbi group_dbi;	 /* receipts of grouped creates, by slot */
+	struct group_shm *group; /* db/group.shm, or NULL: creates commit alone */
+	size_t max_map;
+	MDB_txn *rtxn;	 /* a reset read transaction, renewed for the next read */
+	char path[4096]; /* data_dir/db */
+	int durable;
+	/* where data.mdb is mapped, as store_release_pages last found it
+	 * (for a map of map_seen bytes) */
+	void *map_addr;
+	size_t map_len, map_seen;
+};
+
+#define OWNER_MAX 128
+#define IDEM_MAX 256
+/* The key in pub that says every record has its cached public object
+ * (records written before the cache existed get one at the next open). */
+#define PUB_COMPLETE "#complete"
+#define PUB_MAX (64u << 20)
+
+/* ---- store_env.c --------------------------------------------------------- */
+
+/* env_open opens the environment of st->path (st->max_map and st->durable
+ * set) with a map of at least map_bytes, and its sub-databases: 0, an MDB
+ * code or an errno.  env_close undoes it, also a failed env_open. */
+int env_open(struct store *st, size_t map_bytes);
+void env_close(struct store *st);
+/* env_error: the rg_err of an MDB code or an errno (0: RG_OK). */
+enum rg_err env_error(int rc);
+/* env_grow_map doubles the map, up to st->max_map: 0, or -1 when it may not
+ * grow. */
+int env_grow_map(struct store *st);
+/* env_txn_begin begins a transaction (flags as mdb_txn_begin's), adopting a
+ * map another process grew and clearing stale readers. */
+int env_txn_begin(struct store *st, unsigned flags, MDB_txn **txn);
+/* env_read_begin and env_read_end: a read transaction, the reset one of the
+ * process reused. */
+int env_read_begin(struct store *st, MDB_txn **txn);
+void env_read_end(struct store *st, MDB_txn *txn);
+
+typedef int (*env_write_fn)(struct store *st, MDB_txn *txn, void *arg);
+
+/* An env_write_fn returns TXN_EXISTS to roll back on purpose: RG_EEXIST. */
+#define TXN_EXISTS 1
+/* ... and TXN_LIMITED when a rate limit refuses the write: RG_ELIMIT. */
+#define TXN_LIMITED 2
+
+/* env_write runs fn in a write transaction and commits (durably when the
+ * store is), growing the map and running fn again when it is full. */
+enum rg_err env_write(struct store *st, env_write_fn fn, void *arg);
+/* env_write_error: what a write transaction that ended with rc (0, an MDB
+ * code or an errno) answers, the map being as large as it may grow. */
+enum rg_err env_write_error(struct store *st, int rc);
+
+/* ---- store_kv.c ---------------------------------------------------------- */
+
+/* kv_due_at: when the dispatcher looks at rec next (its due_at, ms), 0:
+ * never (none, or not a positive integer). */
+uint64_t kv_due_at(struct json_object *rec);
+/* kv_parse parses stored JSON text (NULL: not JSON). */
+struct json_object *kv_parse(const MDB_val *v);
+/* kv_pair_key builds a \0 b (a \0 when b is NULL) into out: its length,
+ * 0 when it does not fit. */
+size_t kv_pair_key(char *out, size_t cap, const char *a, const char *b);
+/* kv_due_key builds be64(at) id into out: its length, 0 when it does
+ * not fit. */
+size_t kv_due_key(uint8_t *out, size_t cap, uint64_t at, const char *id);
+
+/* kv_put_json writes rec's JSON text under key in dbi. */
+int kv_put_json(MDB_txn *txn, MDB_dbi dbi, const char *key, struct json_object *rec);
+/* kv_put_pub writes the cached public object of rec; EINVAL when it
+ * cannot be rendered. */
+int kv_put_pub(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec);
+/* kv_put_video is the one way a video record is written: with its
+ * cached public object.  Its index entries are kv_index_video's. */
+int kv_put_video(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec);
+/* kv_index_video adds (add != 0) or removes the index entries of rec:
+ * by_owner, due, upstream. */
+int kv_index_video(struct store *st, MDB_txn *txn, struct json_object *rec, int add);
+/* kv_del_index deletes an index entry; one that is not there is no
+ * error. */
+int kv_del_index(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen);
+/* kv_get parses the record under key in dbi into *out. */
+int kv_get(struct store *st, MDB_txn *txn, MDB_dbi dbi, const char *key, struct json_object **out);
+/* kv_get_json is kv_get in a read transaction of its own. */
+enum rg_err kv_get_json(struct store *st, MDB_dbi dbi, const char *key, struct json_object **out);
+
+/* What kv_insert writes: n records (recs) with the idempotency key
+ * idem, or, for a create (build != NULL), n records that build makes once
+ * their ids are given out. */
+struct insert_args {
+	struct json_object **recs;
+	size_t n;
+	const char *idem;
+	char *existing_id;
+	const char *owner;    /* for create: the owner of the new records */
+	store_build_fn build; /* for create: makes records once ids exist */
+	void *build_arg;
+	char (*ids)[ID_MAX];
+	int per_minute;	 /* rate limit, 0: none */
+	int retry_after; /* out: seconds until the window ends */
+};
+
+/* kv_insert (an env_write_fn, arg a struct insert_args) writes the
+ * records and their index entries: TXN_EXISTS on an idempotency hit (the
+ * earlier id in existing_id), TXN_LIMITED when the rate limit refuses them
+ * (retry_after set). */
+int kv_insert(struct store *st, MDB_txn *txn, void *arg);
+
+/* ---- store_group.c ------------------------------------------------------- */
+
+/* group_open maps db/group.shm into st->group (left NULL when it cannot:
+ * every create then commits on its own); group_close unmaps it. */
+void group_open(struct store *st);
+void group_close(struct store *st);
+/* group_create: -1 when the create a must commit on its own; else 0 with
+ * *err, and as a write of its own would leave them, the new ids in a->ids
+ * (RG_OK) or the earlier one in a->existing_id (RG_EEXIST). */
+int group_create(struct store *st, struct insert_args *a, enum rg_err *err);
+
+#endif
