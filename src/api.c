@@ -138,16 +138,6 @@ static struct json_object *load_owned(struct app *app, const struct route_match 
 
 /* ---- create ----------------------------------------------------------------- */
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /* drop_cached lets the kernel reuse the page cache of an upload once it is
  * on disk: it is read again only when its task runs, and keeping every
  * upload cached makes each new one land on pages never used before (on a

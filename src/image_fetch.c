@@ -267,16 +267,6 @@ static const char *sniff(int fd)
 	return n > 0 ? validate_image_type(head, (size_t)n) : NULL;
 }
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /* store_upload moves the synced download to uploads/ID.EXT (rel receives
  * that, relative to data_dir); the name is the task's, so a download made
  * again after a crash replaces the file instead of leaving a second one. */

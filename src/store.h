@@ -131,6 +131,9 @@ enum rg_err store_check(struct store *st, store_report_fn fn, void *arg);
 /* disk_nearly_full says whether the file system of path has less than
  * 1 MiB left (a failed write is then "storage full", not an I/O error). */
 int disk_nearly_full(const char *path);
+/* fsync_dir makes the entries of directory dir durable (a file made or
+ * renamed in it); -1 with errno. */
+int fsync_dir(const char *dir);
 
 /* store_map_size reports the current map size (for tests and logs). */
 size_t store_map_size(struct store *st);

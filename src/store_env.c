@@ -13,9 +13,11 @@
 #include "store_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -138,6 +140,16 @@ enum rg_err env_write(struct store *st, env_write_fn fn, void *arg)
 		return env_write_error(st, rc);
 	}
 	return RG_ESPACE;
+}
+
+int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
 }
 
 int disk_nearly_full(const char *path)
