@@ -46,6 +46,14 @@ enum backend_cap {
 	/* The upstream makes a thumbnail, fetched after the video
 	 * (PHASE_FETCH_THUMB); without it ffmpeg makes one. */
 	BCAP_THUMBNAIL = 1 << 2,
+	/* build/parse PHASE_CANCEL: the upstream job of a task deleted while
+	 * queued or in progress is cancelled (rec.remote.upstream_id is set). */
+	BCAP_CANCEL = 1 << 3,
+	/* build/parse PHASE_RECONCILE: after a submit whose outcome is unknown
+	 * the module can find the job (or prove there is none).  Without it
+	 * such a task fails with upstream_unknown_outcome, unless the backend
+	 * sets "resubmit_unknown": true (then the submit is sent again). */
+	BCAP_RECONCILE = 1 << 4,
 };
 
 /* The requests of a remote task's life.  The core decides which comes
@@ -60,6 +68,11 @@ enum remote_phase {
 	PHASE_POLL2,	   /* a second look (a second endpoint, a file lookup) */
 	PHASE_FETCH_VIDEO, /* download the result */
 	PHASE_FETCH_THUMB, /* download the upstream's thumbnail (BCAP_THUMBNAIL) */
+	PHASE_CANCEL,	   /* stop the upstream job of a deleted task (BCAP_CANCEL) */
+	/* Only ever parsed: the answer to a request build marked req->auth
+	 * (a token fetched over HTTP), read into the module's state; the
+	 * phase's own request is then built again. */
+	PHASE_AUTH,
 };
 
 enum remote_verdict {
@@ -100,8 +113,13 @@ struct remote_answer {
 	struct answer_keep keep[ANSWER_KEEPS];
 	int nkeep;
 	char video_url[4096]; /* where the result is, when not at a fixed path */
-	char code[64];	      /* RV_FAIL: error.code for the video object */
-	char message[512];    /* RV_FAIL: error.message (never a secret) */
+	/* poll: the result is in the answer itself, base64 (a span of the body
+	 * given to parse, which the core decodes into the video file in place
+	 * of a PHASE_FETCH_VIDEO); NULL when not. */
+	const char *inline_video;
+	size_t inline_video_len;
+	char code[64];	   /* RV_FAIL: error.code for the video object */
+	char message[512]; /* RV_FAIL: error.message (never a secret) */
 };
 
 /* One configured backend, as the dispatcher uses it: the config entry
@@ -149,7 +167,10 @@ struct backend_type {
 	 * and is written before a submit or an upload is sent. */
 	int (*build)(struct backend *b, const struct model_backend *mb, struct json_object *rec,
 		     enum remote_phase ph, struct http_req *req, struct remote_answer *ans);
-	/* parse reads the answer to ph (status 0: no HTTP answer at all). */
+	/* parse reads the answer to ph (status 0: no HTTP answer at all).
+	 * PHASE_CANCEL: RV_OK when the upstream cancelled the job (state
+	 * RS_NOT_FOUND when it had no such job or it had already ended),
+	 * RV_FAIL when it refuses (message: why), RV_RETRY to try later. */
 	void (*parse)(struct backend *b, struct json_object *rec, enum remote_phase ph, long status,
 		      const char *body, size_t len, struct remote_answer *ans);
 

@@ -579,7 +579,7 @@ static void comfy_unsupported(const struct backend_cfg *b, const struct model_ba
 const struct backend_type backend_comfyui = {
 	.name = "comfyui",
 	.kind = BACKEND_HTTP,
-	.caps = BCAP_IMAGE_FILE | BCAP_UPLOAD,
+	.caps = BCAP_IMAGE_FILE | BCAP_UPLOAD | BCAP_RECONCILE,
 	.keys = comfy_keys,
 	.record_keys = comfy_record_keys,
 	.state_size = sizeof(struct comfy_state),

@@ -336,7 +336,7 @@ static void kling_unsupported(const struct backend_cfg *b, const struct model_ba
 const struct backend_type backend_kling = {
 	.name = "kling",
 	.kind = BACKEND_HTTP,
-	.caps = 0,
+	.caps = BCAP_RECONCILE,
 	.keys = kling_keys,
 	.record_keys = kling_record_keys,
 	.state_size = sizeof(struct kling_state),

@@ -341,7 +341,7 @@ static void openai_unsupported(const struct backend_cfg *b, const struct model_b
 const struct backend_type backend_openai = {
 	.name = "openai",
 	.kind = BACKEND_HTTP,
-	.caps = BCAP_THUMBNAIL,
+	.caps = BCAP_THUMBNAIL | BCAP_RECONCILE,
 	.keys = openai_keys,
 	.record_keys = NULL,
 	.state_size = sizeof(struct openai_state),

@@ -165,6 +165,7 @@ static const char *const http_keys[] = { "type",
 					 "max_retries",
 					 "allow_addresses",
 					 "strict_params",
+					 "resubmit_unknown",
 					 NULL };
 
 /* read_base_url: an http(s) URL, kept without its trailing slashes. */
@@ -253,6 +254,9 @@ static int read_http(struct confcheck *c, struct json_object *o, const char *key
 	b->download_timeout_ms = (long)v[2] * 1000;
 	b->max_retries = (int)v[3];
 	if (read_allow(c, o, key, &b->policy) < 0)
+		return -1;
+	snprintf(k2, sizeof(k2), "%s.resubmit_unknown", key);
+	if (cc_bool(c, o, "resubmit_unknown", k2, &b->resubmit_unknown) < 0)
 		return -1;
 	snprintf(k2, sizeof(k2), "%s.strict_params", key);
 	return cc_bool(c, o, "strict_params", k2, &b->strict_params);

@@ -54,6 +54,10 @@ struct backend_cfg {
 	long download_timeout_ms;
 	int max_retries;
 	int strict_params;
+	/* A submit whose outcome is unknown, on a module that cannot look
+	 * for the job (no BCAP_RECONCILE): sent again (1) or failed with
+	 * upstream_unknown_outcome (0, the default). */
+	int resubmit_unknown;
 	struct ssrf_policy policy; /* allow_addresses */
 	/* local backends */
 	long timeout_ms;	 /* the program's time limit, 0: none */

@@ -84,6 +84,24 @@ static void retry(const struct step_view *v, long hint_ms, const char *why, stru
 static void after_transient(const struct step_view *v, const struct step_exchange *x,
 			    const struct remote_answer *ans, struct remote_step *out)
 {
+	if (v->phase == PHASE_SUBMIT && ans->maybe_created && !v->can_reconcile) {
+		if (!v->resubmit_unknown) {
+			/* Nothing can tell whether the job exists: sending it
+			 * again may make (and bill) it twice. */
+			char msg[600];
+			snprintf(
+				msg, sizeof(msg),
+				"The submit's outcome is unknown (%.300s) and this backend cannot "
+				"look the job up; it was not sent again, to avoid a second charge.",
+				x->why ? x->why : "no answer");
+			fail(out, "upstream_unknown_outcome", msg);
+			return;
+		}
+		retry(v, ans->retry_after_ms ? ans->retry_after_ms : x->retry_after_ms, x->why,
+		      out);
+		out->event = "remote_resubmit_unknown";
+		return;
+	}
 	if (v->phase == PHASE_SUBMIT && ans->maybe_created) {
 		/* find it before sending it again */
 		send_next(out, PHASE_RECONCILE, remote_backoff_ms(0, 0, v->jitter));

@@ -50,6 +50,11 @@ struct step_view {
 	long unsettled_ms;
 	int candidates_taken;
 	unsigned jitter; /* 0..255, random, for the backoff */
+	/* a submit's unknown outcome: the module can look for the job
+	 * (BCAP_RECONCILE); else the backend's resubmit_unknown says
+	 * whether it is sent again or the task fails */
+	int can_reconcile;
+	int resubmit_unknown;
 };
 
 /* How the exchange ended, besides the module's answer. */

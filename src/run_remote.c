@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "codec.h"
 #include "dispatcher_int.h"
 #include "id.h"
 #include "log.h"
@@ -58,6 +60,17 @@ static void finish_failed(struct dispatcher *d, struct run *r, const char *code,
 	disp_fail_run(d, r, code, msg);
 }
 
+/* answer_file: an unlinked file next to r's video for a big answer. */
+static int answer_file(struct run *r)
+{
+	char path[PATH_MAXLEN + 16];
+	snprintf(path, sizeof(path), "%s.answer", r->video);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		unlink(path);
+	return fd;
+}
+
 /* issue builds and sends the request of r's phase.  The record it read
  * stays with the run (r->rec) until the answer is read: one parse per
  * exchange, not two. */
@@ -82,7 +95,8 @@ static void issue(struct dispatcher *d, struct run *r)
 					     : "The task cannot be sent to this backend.");
 		return;
 	}
-	if (r->phase == PHASE_SUBMIT || r->phase == PHASE_UPLOAD) {
+	int auth = req.auth;
+	if (!auth && (r->phase == PHASE_SUBMIT || r->phase == PHASE_UPLOAD)) {
 		/* The intent is on disk before the request leaves. */
 		char at[32];
 		snprintf(at, sizeof(at), "%lld", (long long)disp_wall_ms());
@@ -122,6 +136,20 @@ static void issue(struct dispatcher *d, struct run *r)
 		lim.max_bytes = d->cfg->max_output_bytes;
 		lim.max_redirects = 3;
 		lim.timeout_ms = r->backend->download_timeout_ms;
+	} else if (req.max_bytes > lim.max_bytes) {
+		/* A big answer (a result inline in a poll): on disk, not in
+		 * the dispatcher's memory; read mapped by answered(). */
+		lim.max_bytes = req.max_bytes;
+		lim.timeout_ms = r->backend->download_timeout_ms;
+		to_fd = answer_file(r);
+		if (to_fd < 0) {
+			http_req_deinit(&req);
+			json_object_put(rec);
+			finish_failed(d, r, "storage_error",
+				      "The server could not store the backend's answer.");
+			return;
+		}
+		r->fetch_fd = to_fd;
 	}
 	struct transfer *t = transfer_new(&req, &lim, to_fd);
 	http_req_deinit(&req);
@@ -132,7 +160,7 @@ static void issue(struct dispatcher *d, struct run *r)
 	}
 	r->rec = rec;
 	t->owner = r;
-	t->phase = r->phase;
+	t->phase = auth ? PHASE_AUTH : r->phase;
 	r->xfer = t;
 	d->inflight[r->backend - d->cfg->backends]++;
 	curl_multi_add_handle(d->multi, t->easy);
@@ -232,6 +260,8 @@ static void view_of(const struct run *r, struct step_view *v)
 	v->poll_ms = r->backend->poll_ms;
 	v->progress = r->progress;
 	v->jitter = id_random(&j, 1) < 0 ? 128 : j;
+	v->can_reconcile = (r->be->type->caps & BCAP_RECONCILE) != 0;
+	v->resubmit_unknown = r->backend->resubmit_unknown;
 }
 
 static long intent_unsettled_ms(struct dispatcher *d, struct run *r);
@@ -276,6 +306,50 @@ static void follow(struct dispatcher *d, struct run *r, const struct remote_answ
 	r->next_at = disp_mono_ms() + st->delay_ms;
 }
 
+/* video_stored: r's video is in place; its thumbnail and previews next. */
+static void video_stored(struct dispatcher *d, struct run *r)
+{
+	r->tries = 0;
+	if (r->be->type->caps & BCAP_THUMBNAIL) {
+		r->phase = PHASE_FETCH_THUMB;
+		r->next_at = disp_mono_ms();
+		return;
+	}
+	r->stage = STAGE_THUMBNAIL;
+	r->phase = PHASE_NONE;
+	local_start_preview(d, r);
+}
+
+/* store_inline decodes a result the answer carried (base64) into r's
+ * video file, a slice at a time; -1 when it is not base64 or cannot be
+ * written. */
+static int store_inline(struct run *r, const char *b64, size_t len)
+{
+	char part[PATH_MAXLEN + 16];
+	snprintf(part, sizeof(part), "%s.part.mp4", r->video);
+	int fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	enum { SLICE = 64 * 1024 }; /* a multiple of 4 */
+	static uint8_t out[SLICE / 4 * 3];
+	int ok = len > 0;
+	for (size_t off = 0; ok && off < len; off += SLICE) {
+		size_t n = len - off < SLICE ? len - off : SLICE;
+		if (n % 4 != 0 && off + n < len) {
+			ok = 0;
+			break;
+		}
+		long got = codec_base64_decode(b64 + off, n, out);
+		ok = got >= 0 && write(fd, out, (size_t)got) == got;
+	}
+	ok = close(fd) == 0 && ok;
+	if (!ok || rename(part, r->video) < 0) {
+		unlink(part);
+		return -1;
+	}
+	return 0;
+}
+
 static void fetched(struct dispatcher *d, struct run *r, struct transfer *t)
 {
 	int is_video = t->phase == PHASE_FETCH_VIDEO;
@@ -300,13 +374,8 @@ static void fetched(struct dispatcher *d, struct run *r, struct transfer *t)
 			follow(d, r, NULL, &st);
 			return;
 		}
-		r->tries = 0;
-		if (r->be->type->caps & BCAP_THUMBNAIL) {
-			r->phase = PHASE_FETCH_THUMB;
-			r->next_at = disp_mono_ms();
-			return;
-		}
-		r->stage = STAGE_THUMBNAIL;
+		video_stored(d, r);
+		return;
 	} else {
 		if (ok && rename(part, r->thumb) == 0)
 			r->has_thumb = 1;
@@ -353,6 +422,45 @@ static int pick_candidate(struct dispatcher *d, struct run *r, struct remote_ans
 	return -1;
 }
 
+/* after_auth: a token request ended (its answer is in the module's
+ * state); the phase's own request is built again. */
+static void after_auth(struct dispatcher *d, struct run *r, const struct step_exchange *x,
+		       const struct remote_answer *ans)
+{
+	if (x->blocked || ans->verdict == RV_FAIL) {
+		finish_failed(d, r,
+			      x->blocked     ? "upstream_forbidden"
+			      : ans->code[0] ? ans->code
+					     : "upstream_auth_failed",
+			      x->blocked
+				      ? "The backend's token address is refused by the SSRF guard; "
+					"list it in the backend's allow_addresses."
+			      : ans->message[0] ? ans->message
+						: "The backend's credentials were refused.");
+		return;
+	}
+	if (ans->verdict == RV_RETRY) {
+		uint8_t j;
+		if (++r->tries > r->backend->max_retries) {
+			char msg[600];
+			snprintf(msg, sizeof(msg),
+				 "The backend's token service kept failing (%.400s); gave up after "
+				 "%d attempts.",
+				 x->why ? x->why : "no reason", r->tries);
+			finish_failed(d, r, "upstream_unavailable", msg);
+			return;
+		}
+		long hint = ans->retry_after_ms ? ans->retry_after_ms : x->retry_after_ms;
+		r->next_at = disp_mono_ms() +
+			     remote_backoff_ms(r->tries, hint, id_random(&j, 1) < 0 ? 128 : j);
+		log_info("remote_retry", "video=%s backend=%s phase=token tries=%d detail=\"%s\"",
+			 r->id, r->backend->name, r->tries, x->why ? x->why : "");
+		return;
+	}
+	r->tries = 0;
+	r->next_at = disp_mono_ms();
+}
+
 static void answered(struct dispatcher *d, struct run *r, struct transfer *t)
 {
 	struct remote_answer ans;
@@ -368,17 +476,51 @@ static void answered(struct dispatcher *d, struct run *r, struct transfer *t)
 		disp_cancel_run(d, r, "deleted");
 		return;
 	}
+	/* A big answer was written to a file: read it mapped. */
+	const char *body = t->resp.data;
+	size_t len = t->resp.len;
+	void *map = MAP_FAILED;
+	if (t->to_fd >= 0) {
+		len = t->got;
+		if (len > 0)
+			map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, t->to_fd, 0);
+		body = map == MAP_FAILED ? "" : map;
+		if (map == MAP_FAILED)
+			len = 0;
+		if (r->fetch_fd == t->to_fd) { /* the mapping outlives it */
+			close(r->fetch_fd);
+			r->fetch_fd = -1;
+		}
+	}
+	enum remote_phase ph = (enum remote_phase)t->phase;
 	if (!t->blocked)
-		backend_parse(r->be, rec, r->phase, status, t->resp.data, t->resp.len, &ans);
+		backend_parse(r->be, rec, ph, status, body, len, &ans);
 	json_object_put(rec);
-	if (status == 0 && r->phase == PHASE_SUBMIT) /* did the request reach the upstream? */
-		ans.maybe_created = !x.connect_failed;
-	struct step_view v;
-	struct remote_step st;
-	view_of(r, &v);
-	look_up(d, r, &ans, &v);
-	remote_step(&v, &x, &ans, &st);
-	follow(d, r, &ans, &st);
+	if (ph == PHASE_AUTH) {
+		after_auth(d, r, &x, &ans);
+	} else if (ans.verdict == RV_OK && ans.state == RS_SUCCEEDED && ans.inline_video &&
+		   (r->phase == PHASE_POLL || r->phase == PHASE_POLL2)) {
+		/* the result came in the answer: stored at once */
+		if (store_inline(r, ans.inline_video, ans.inline_video_len) < 0)
+			finish_failed(
+				d, r, "download_failed",
+				"The backend's inline result is not a readable base64 video, or "
+				"could not be stored.");
+		else
+			video_stored(d, r);
+	} else {
+		if (status == 0 &&
+		    r->phase == PHASE_SUBMIT) /* did the request reach the upstream? */
+			ans.maybe_created = !x.connect_failed;
+		struct step_view v;
+		struct remote_step st;
+		view_of(r, &v);
+		look_up(d, r, &ans, &v);
+		remote_step(&v, &x, &ans, &st);
+		follow(d, r, &ans, &st);
+	}
+	if (map != MAP_FAILED)
+		munmap(map, len);
 }
 
 void remote_transfers_done(struct dispatcher *d)
@@ -395,6 +537,10 @@ void remote_transfers_done(struct dispatcher *d)
 		if (t == NULL)
 			continue;
 		transfer_done(t, result);
+		if (transfer_follow(t)) {
+			curl_multi_add_handle(d->multi, t->easy);
+			continue;
+		}
 		if (image_fetch_done(&d->fetches, t)) {
 			d->scan_now = 1; /* its task can start, another download can */
 			continue;
@@ -403,6 +549,7 @@ void remote_transfers_done(struct dispatcher *d)
 		r->xfer = NULL;
 		d->inflight[r->backend - d->cfg->backends]--;
 		if (t->phase == PHASE_FETCH_VIDEO || t->phase == PHASE_FETCH_THUMB) {
+			/* (a token fetched for a download is an answer) */
 			json_object_put(r->rec);
 			r->rec = NULL;
 			fetched(d, r, t);
@@ -545,6 +692,20 @@ void remote_adopt(struct dispatcher *d, struct json_object *rec)
 		r->phase = PHASE_POLL;
 	else
 		r->phase = PHASE_RECONCILE;
+	if (r->phase == PHASE_RECONCILE && !(r->be->type->caps & BCAP_RECONCILE)) {
+		/* The dispatcher died with a submit in flight and the module
+		 * cannot look the job up. */
+		if (!r->backend->resubmit_unknown) {
+			disp_free_run(d, r);
+			disp_fail_task(
+				d, rec_str(rec, "id"), "upstream_unknown_outcome",
+				"The server restarted while the submit was in flight and this "
+				"backend cannot look the job up; it was not sent again, to "
+				"avoid a second charge.");
+			return;
+		}
+		r->phase = PHASE_SUBMIT;
+	}
 	struct json_object *p;
 	if (json_object_object_get_ex(rec, "progress", &p))
 		r->progress = r->progress_written = json_object_get_int(p);

@@ -20,19 +20,46 @@ void http_req_init(struct http_req *r)
 void http_req_deinit(struct http_req *r)
 {
 	curl_slist_free_all(r->headers);
+	curl_slist_free_all(r->host_headers);
 	r->headers = NULL;
+	r->host_headers = NULL;
 	buf_deinit(&r->body);
 }
 
-int http_req_header(struct http_req *r, const char *name, const char *value)
+static int add_header(struct curl_slist **list, const char *name, const char *value)
 {
 	char line[8192];
 	if (snprintf(line, sizeof(line), "%s: %s", name, value) >= (int)sizeof(line))
 		return -1;
-	struct curl_slist *l = curl_slist_append(r->headers, line);
+	struct curl_slist *l = curl_slist_append(*list, line);
 	if (l == NULL)
 		return -1;
-	r->headers = l;
+	*list = l;
+	return 0;
+}
+
+int http_req_header(struct http_req *r, const char *name, const char *value)
+{
+	return add_header(&r->headers, name, value);
+}
+
+int http_req_secret_header(struct http_req *r, const char *name, const char *value)
+{
+	return add_header(&r->host_headers, name, value);
+}
+
+/* join_headers: what is sent at the origin, the headers and the
+ * credentials (t->sent, owned). */
+static int join_headers(struct transfer *t)
+{
+	const struct curl_slist *from[2] = { t->req.headers, t->req.host_headers };
+	for (int i = 0; i < 2; i++)
+		for (const struct curl_slist *l = from[i]; l; l = l->next) {
+			struct curl_slist *n = curl_slist_append(t->sent, l->data);
+			if (n == NULL)
+				return -1;
+			t->sent = n;
+		}
 	return 0;
 }
 
@@ -110,8 +137,21 @@ struct transfer *transfer_new(struct http_req *req, const struct transfer_limits
 	curl_easy_setopt(e, CURLOPT_URL, t->req.url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, lim->max_redirects > 0 ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_MAXREDIRS, lim->max_redirects);
+	if (t->req.host_headers) {
+		/* followed by transfer_follow, which drops the credentials
+		 * when a redirect leaves their origin */
+		char origin[512];
+		if (transfer_origin(t->req.url, origin, sizeof(origin)) < 0 ||
+		    (t->origin = strdup(origin)) == NULL || join_headers(t) < 0) {
+			transfer_free(t);
+			return NULL;
+		}
+		t->follow_left = lim->max_redirects;
+		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	} else {
+		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, lim->max_redirects > 0 ? 1L : 0L);
+		curl_easy_setopt(e, CURLOPT_MAXREDIRS, lim->max_redirects);
+	}
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, lim->connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, lim->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
@@ -128,7 +168,9 @@ struct transfer *transfer_new(struct http_req *req, const struct transfer_limits
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "reelgate/" PACKAGE_VERSION);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-	if (t->req.headers)
+	if (t->sent)
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->sent);
+	else if (t->req.headers)
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req.headers);
 	if (strcmp(t->req.method, "POST") == 0) {
 		/* A POST is never sent on a kept-alive connection: when such a
@@ -151,6 +193,9 @@ void transfer_free(struct transfer *t)
 	if (t->easy)
 		curl_easy_cleanup(t->easy);
 	http_req_deinit(&t->req);
+	curl_slist_free_all(t->sent);
+	free(t->origin);
+	free(t->location);
 	buf_deinit(&t->resp);
 	free(t);
 }
@@ -161,6 +206,70 @@ void transfer_done(struct transfer *t, CURLcode result)
 	if (result == CURLE_FILESIZE_EXCEEDED)
 		t->too_big = 1; /* refused on its announced length */
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
+	free(t->location);
+	t->location = NULL;
+	char *loc = NULL;
+	if (t->origin && result == CURLE_OK && t->status >= 300 && t->status < 400 &&
+	    curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
+		t->location = strdup(loc);
+}
+
+int transfer_origin(const char *url, char *out, size_t n)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL;
+	int rc = -1;
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+		rc = snprintf(out, n, "%s://%s:%s", scheme, host, port) < (int)n ? 0 : -1;
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+int transfer_follow(struct transfer *t)
+{
+	if (t->location == NULL)
+		return 0;
+	if (t->follow_left <= 0 || strcmp(t->req.method, "GET") != 0) {
+		t->result = CURLE_TOO_MANY_REDIRECTS;
+		return 0;
+	}
+	t->follow_left--;
+	char origin[512];
+	if (strncmp(t->location, "http://", 7) != 0 && strncmp(t->location, "https://", 8) != 0) {
+		t->result = CURLE_UNSUPPORTED_PROTOCOL;
+		return 0;
+	}
+	if (snprintf(t->req.url, sizeof(t->req.url), "%s", t->location) >=
+		    (int)sizeof(t->req.url) ||
+	    transfer_origin(t->req.url, origin, sizeof(origin)) < 0) {
+		t->result = CURLE_URL_MALFORMAT;
+		return 0;
+	}
+	if (strcmp(origin, t->origin) != 0) {
+		/* left the credentials' origin: never back with them */
+		curl_slist_free_all(t->sent);
+		t->sent = NULL;
+		curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->req.headers);
+		free(t->origin);
+		t->origin = strdup("-");
+		if (t->origin == NULL)
+			return 0;
+	}
+	curl_easy_setopt(t->easy, CURLOPT_URL, t->req.url);
+	t->got = 0;
+	t->too_big = 0;
+	t->status = 0;
+	t->retry_after[0] = '\0';
+	t->resp.len = 0;
+	if (t->to_fd >= 0 && (ftruncate(t->to_fd, 0) < 0 || lseek(t->to_fd, 0, SEEK_SET) < 0))
+		return 0;
+	return 1;
 }
 
 void transfer_describe(const struct transfer *t, char *out, size_t n)

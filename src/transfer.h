@@ -19,13 +19,27 @@ struct http_req {
 	char method[8]; /* "GET", "POST", "DELETE" */
 	char url[4096];
 	struct curl_slist *headers; /* owned */
-	struct buf body;	    /* request body (POST) */
+	/* Credentials: sent only to url's own origin (scheme, host, port),
+	 * never after a redirect to another one (http_req_secret_header). */
+	struct curl_slist *host_headers;
+	struct buf body; /* request body (POST) */
+	/* The answer's size cap for this request; 0: the phase's default
+	 * (8 MiB for API answers).  An answer allowed over 8 MiB is kept in a
+	 * file, not in memory, and handed to parse mapped. */
+	size_t max_bytes;
+	/* Set by build: this request fetches a credential (a token); its
+	 * answer is parsed as PHASE_AUTH and the phase's request is built
+	 * again. */
+	int auth;
 };
 
 void http_req_init(struct http_req *r);
 void http_req_deinit(struct http_req *r);
 /* http_req_header adds "Name: value". */
 int http_req_header(struct http_req *r, const char *name, const char *value);
+/* http_req_secret_header adds "Name: value" to the headers sent only to
+ * the URL's own origin. */
+int http_req_secret_header(struct http_req *r, const char *name, const char *value);
 
 struct transfer_limits {
 	long connect_timeout_ms;
@@ -52,6 +66,12 @@ struct transfer {
 	char retry_after[32]; /* Retry-After header value */
 	void *owner;	      /* the dispatcher's */
 	int phase;	      /* the dispatcher's */
+	/* Redirects of a request with host_headers are followed here, not
+	 * by curl, so that the credentials stay with their origin. */
+	struct curl_slist *sent; /* headers + host_headers, while at the origin */
+	long follow_left;
+	char *origin; /* "scheme://host:port" of the first URL */
+	char *location;
 };
 
 /* transfer_new takes req (moved in; req is left empty) and sets the handle
@@ -60,6 +80,14 @@ struct transfer *transfer_new(struct http_req *req, const struct transfer_limits
 void transfer_free(struct transfer *t);
 /* transfer_done reads the outcome after CURLMSG_DONE. */
 void transfer_done(struct transfer *t, CURLcode result);
+/* transfer_follow: when t ended on a redirect this module follows itself
+ * (a request with host_headers), it points t at the new location (the
+ * credentials dropped when it leaves their origin), empties the answer
+ * so far and returns 1: the caller adds t->easy to its multi handle again.
+ * 0 when t is done. */
+int transfer_follow(struct transfer *t);
+/* transfer_origin writes "scheme://host:port" of url; -1 if it has none. */
+int transfer_origin(const char *url, char *out, size_t n);
 /* transfer_describe writes a one-line description of a failed exchange
  * (never the URL's query or any header: they may hold secrets). */
 void transfer_describe(const struct transfer *t, char *out, size_t n);

@@ -11,8 +11,8 @@
 struct sim {
 	struct step_view v;
 	long now_ms;
-	long intent_settles_at;		  /* when a lost submit can no longer arrive */
-	int sends[PHASE_FETCH_THUMB + 1]; /* requests sent per phase */
+	long intent_settles_at;	   /* when a lost submit can no longer arrive */
+	int sends[PHASE_AUTH + 1]; /* requests sent per phase */
 	int failovers_possible;
 	char kept[8][64];
 	int nkept;
@@ -27,6 +27,7 @@ static void sim_init(struct sim *s, enum remote_phase first)
 	s->v.poll_ms = 5000;
 	s->v.progress = 0;
 	s->v.jitter = 255;
+	s->v.can_reconcile = 1;
 	s->sends[first] = 1;
 }
 
@@ -133,6 +134,37 @@ START_TEST(an_unknown_submit_is_reconciled_never_resent_blind)
 }
 END_TEST
 
+/* A module that cannot look a job up: an unknown outcome fails the task
+ * (never a blind second submit), unless the backend asks for resubmits;
+ * a submit that never reached the upstream is an ordinary retry. */
+START_TEST(an_unknown_submit_without_reconcile_fails_or_is_resent_by_choice)
+{
+	struct sim s;
+	sim_init(&s, PHASE_SUBMIT);
+	s.v.can_reconcile = 0;
+	struct remote_answer a = answer(RV_RETRY, RS_UNKNOWN);
+	a.maybe_created = 1;
+	ck_assert_int_eq(feed(&s, &no_answer, &a), STEP_FAIL);
+	ck_assert_str_eq(s.last.code, "upstream_unknown_outcome");
+	ck_assert(strstr(s.last.message, "not sent again") != NULL);
+	ck_assert_int_eq(s.sends[PHASE_SUBMIT], 1);
+
+	sim_init(&s, PHASE_SUBMIT);
+	s.v.can_reconcile = 0;
+	s.v.resubmit_unknown = 1;
+	ck_assert_int_eq(feed(&s, &no_answer, &a), STEP_SEND);
+	ck_assert_int_eq(s.v.phase, PHASE_SUBMIT);
+	ck_assert_str_eq(s.last.event, "remote_resubmit_unknown");
+	ck_assert_int_eq(s.sends[PHASE_SUBMIT], 2);
+
+	sim_init(&s, PHASE_SUBMIT);
+	s.v.can_reconcile = 0;
+	a.maybe_created = 0; /* refused before it was made */
+	ck_assert_int_eq(feed(&s, &no_answer, &a), STEP_SEND);
+	ck_assert_int_eq(s.v.phase, PHASE_SUBMIT);
+}
+END_TEST
+
 START_TEST(a_found_submit_is_polled_not_resent)
 {
 	struct sim s;
@@ -223,7 +255,7 @@ END_TEST
 
 START_TEST(failures_end_the_task)
 {
-	struct step_view v = { PHASE_POLL, 0, 6, 5000, 10, 0, 0, 0 };
+	struct step_view v = { PHASE_POLL, 0, 6, 5000, 10, 0, 0, 0, 1, 0 };
 	struct remote_step st;
 	struct remote_answer a = answer(RV_OK, RS_FAILED);
 	remote_step(&v, &answered, &a, &st);
@@ -272,7 +304,7 @@ END_TEST
 
 START_TEST(downloads)
 {
-	struct step_view v = { PHASE_FETCH_VIDEO, 0, 6, 5000, 99, 0, 0, 0 };
+	struct step_view v = { PHASE_FETCH_VIDEO, 0, 6, 5000, 99, 0, 0, 0, 1, 0 };
 	struct step_exchange x = { 0, 1, 0, 0, "HTTP 403" };
 	struct remote_step st;
 	remote_step_fetch(&v, &x, 403, 0, &st);
@@ -313,6 +345,7 @@ static Suite *remote_step_suite(void)
 	TCase *tc = tcase_create("machine");
 	tcase_add_test(tc, a_task_from_submit_to_download);
 	tcase_add_test(tc, an_unknown_submit_is_reconciled_never_resent_blind);
+	tcase_add_test(tc, an_unknown_submit_without_reconcile_fails_or_is_resent_by_choice);
 	tcase_add_test(tc, a_found_submit_is_polled_not_resent);
 	tcase_add_test(tc, transient_failures_back_off_and_give_up);
 	tcase_add_test(tc, polls_never_give_up);
