@@ -51,36 +51,8 @@ int kv_cancel_add(struct store *st, MDB_txn *txn, struct json_object *old, uint6
 
 static enum rg_err scan_kind(struct store *st, char kind, store_cancel_fn fn, void *arg)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	int rc = env_read_begin(st, &txn);
-	if (rc != 0)
-		return env_error(rc);
-	rc = mdb_cursor_open(txn, st->cancels, &cur);
-	if (rc != 0) {
-		env_read_end(st, txn);
-		return env_error(rc);
-	}
 	char prefix[2] = { kind, ':' };
-	MDB_val k = { 2, prefix }, v;
-	enum rg_err err = RG_OK;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < 2 || memcmp(k.mv_data, prefix, 2) != 0)
-			break;
-		struct json_object *e = kv_parse(&v);
-		if (e == NULL) {
-			err = RG_ECORRUPT;
-			break;
-		}
-		int stop = fn(e, arg);
-		json_object_put(e);
-		if (stop)
-			break;
-	}
-	mdb_cursor_close(cur);
-	env_read_end(st, txn);
-	return err;
+	return kv_scan_json(st, st->cancels, prefix, 2, fn, arg);
 }
 
 enum rg_err store_cancel_pending(struct store *st, store_cancel_fn fn, void *arg)
