@@ -626,6 +626,7 @@ static void teardown(struct dispatcher *d)
 int dispatcher_run(const struct config *cfg, int lock_fd, int supervised)
 {
 	log_set_role("dispatcher");
+	prctl(PR_SET_NAME, "reelgate-disp"); /* what ps and top show */
 	if (supervised)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 	struct dispatcher d;

@@ -611,9 +611,18 @@ class KeepAlive:
             self.conn = None
 
 
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 def worker_pids(s):
-    disp = s.dispatcher_pid()
-    return [p for p in children(s.master_pid()) if p != disp]
+    """The master's workers, by the name each gives itself (a dispatcher
+    being respawned is not one, whether or not it holds the lock yet)."""
+    return [p for p in children(s.master_pid()) if comm(p) == "reelgate-worker"]
 
 
 def fresh_workers(s, old):
