@@ -183,7 +183,7 @@ static int add_image(struct backend *bc, struct json_object *rec, struct json_ob
 		return -1;
 	}
 	struct buf d;
-	buf_init(&d, 0);
+	buf_init(&d, 64 + (size_t)MAX_IMAGE_BYTES / 3 * 4 + 4);
 	int rc = buf_printf(&d, "data:%s;base64,%s", mime_of(rec), b64);
 	free(b64);
 	if (rc == 0)
