@@ -624,7 +624,23 @@ def fresh_workers(s, old):
     def renewed():
         now = worker_pids(s)
         return now if len(now) == len(old) and not set(now) & set(old) else None
-    new = wait_until(renewed, 30, interval=0.05, what="a new generation of workers")
+    try:
+        new = wait_until(renewed, 60, interval=0.05, what="a new generation of workers")
+    except AssertionError:
+        # what the master's children are doing, for the failure report
+        disp = s.dispatcher_pid()
+        for p in children(s.master_pid()):
+            try:
+                with open("/proc/%d/stat" % p) as f:
+                    st = f.read().rpartition(")")[2].split()[0]
+                with open("/proc/%d/wchan" % p) as f:
+                    wchan = f.read()
+            except OSError:
+                st, wchan = "?", "?"
+            print("# child %d%s state %s wchan %s (old %s)"
+                  % (p, " (dispatcher)" if p == disp else "", st, wchan, p in old))
+        print("\n".join("# " + line for line in s.log_tail(40).splitlines()))
+        raise
     for _ in range(2 * len(new)):                   # warm: a list, a refused create
         s.request("GET", "/v1/videos")
         s.request("POST", "/v1/videos", json={"prompt": ""})
