@@ -501,21 +501,34 @@ def _(s):
     content(s, v["id"])
 
 
-@test("DELETE of an in-progress video: no cancel endpoint exists (none sent), its polls stop",
+def db_cancels(s):
+    """`reelgate db cancels`: {video id: [state, backend, upstream id, deleted at, message]}."""
+    out = s.cli("db", "cancels").stdout.decode()
+    return {f[0]: f[1:] for f in (line.split("\t") for line in out.splitlines()) if f}
+
+
+@test("DELETE of an in-progress video: MiniMax v1 has no cancel, so none is sent; `db "
+      "cancels` keeps the upstream task as unsupported with its task id; its polls stop",
       timeout=45)
 def _(s):
     fk("m-del").reset()
     fk("m-del").scenario(outcome="never")
     v = s.create(model="m-del", prompt="deleted while MiniMax works")
     wait_until(lambda: jobs("m-del")["polls"] >= 1, 15, interval=0.1, what="a poll")
+    task = jobs("m-del")["tasks"][0]
     r = s.request("DELETE", "/v1/videos/" + v["id"])
     eq((r.status, (r.json or {}).get("deleted")), (200, True), "DELETE")
-    time.sleep(1.5)
+    e = wait_until(lambda: (db_cancels(s).get(v["id"]) or [None])[0] not in (None, "pending")
+                   and db_cancels(s)[v["id"]], 15, what="the cancel entry to finish")
+    eq((e[0], e[1], e[2]), ("unsupported", "m-del", task["task_id"]),
+       "state, backend, upstream id of the cancel entry")
     polls = jobs("m-del")["polls"]
     time.sleep(2.5)
     j = jobs("m-del")
     eq(j["polls"], polls, "polls after the delete")
-    eq(j["unknown_paths"], 0, "requests to paths MiniMax does not have")
+    eq(j["unknown_paths"], 0, "requests to paths MiniMax does not have (a cancel)")
+    eq([r["method"] for r in j["requests"] if r["method"] != "GET"], ["POST"],
+       "requests other than GET (the create only)")
     expect_error(s.get(v["id"]), 404, code=ANY)
 
 
