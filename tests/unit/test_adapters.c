@@ -403,8 +403,8 @@ static Suite *adapters_suite(void)
 	TCase *tc = tcase_create("conformance");
 	tcase_add_unchecked_fixture(tc, make_tmp, remove_tmp);
 	tcase_set_timeout(tc, 30);
-	tcase_add_loop_test(tc, every_answer_class_has_a_verdict, 0, 8);
-	tcase_add_loop_test(tc, every_request_goes_to_its_base_url, 0, 8);
+	tcase_add_loop_test(tc, every_answer_class_has_a_verdict, 0, 16);
+	tcase_add_loop_test(tc, every_request_goes_to_its_base_url, 0, 16);
 	tcase_add_test(tc, every_module_is_registered_once);
 	tcase_add_test(tc, own_cases);
 	suite_add_tcase(s, tc);
