@@ -47,6 +47,9 @@ static const struct sample samples[] = {
 	  "{\"type\":\"comfyui\",\"base_url\":\"https://up.example\",\"workflow\":\"@WF@\","
 	  "\"inputs\":{\"prompt\":[\"6\",\"text\"],\"image\":[\"52\",\"image\"],"
 	  "\"seed\":[\"3\",\"seed\"]}}" },
+	{ "minimax",
+	  "{\"type\":\"minimax\",\"base_url\":\"https://up.example/v1\",\"api_key\":\"" SECRET_A
+	  "\"}" },
 	{ NULL, NULL },
 };
 
@@ -310,6 +313,48 @@ static const struct own_case own[] = {
 	  "p1", NULL },
 	{ "comfyui", PHASE_POLL2, 200, "{\"queue_running\":[[0,\"up-1\"]],\"queue_pending\":[]}",
 	  RV_OK, RS_RUNNING, "up-1", NULL },
+	{ "minimax", PHASE_SUBMIT, 200,
+	  "{\"task_id\":\"106916112212032\",\"base_resp\":{\"status_code\":0,"
+	  "\"status_msg\":\"success\"}}",
+	  RV_OK, RS_QUEUED, "106916112212032", NULL },
+	{ "minimax", PHASE_POLL, 200,
+	  "{\"task_id\":\"106916112212032\",\"status\":\"Queueing\",\"file_id\":\"\","
+	  "\"base_resp\":{\"status_code\":0,\"status_msg\":\"success\"}}",
+	  RV_OK, RS_QUEUED, NULL, NULL },
+	{ "minimax", PHASE_POLL, 200,
+	  "{\"task_id\":\"106916112212032\",\"status\":\"Processing\",\"file_id\":\"\","
+	  "\"base_resp\":{\"status_code\":0,\"status_msg\":\"success\"}}",
+	  RV_OK, RS_RUNNING, NULL, NULL },
+	/* Success names a file; its URL is one lookup (PHASE_POLL2) away */
+	{ "minimax", PHASE_POLL, 200,
+	  "{\"task_id\":\"106916112212032\",\"status\":\"Success\","
+	  "\"file_id\":\"205258526306433\",\"video_width\":1366,\"video_height\":768,"
+	  "\"base_resp\":{\"status_code\":0,\"status_msg\":\"success\"}}",
+	  RV_OK, RS_RUNNING, NULL, "file_id=205258526306433" },
+	{ "minimax", PHASE_POLL, 200,
+	  "{\"task_id\":\"106916112212032\",\"status\":\"Fail\",\"file_id\":\"\","
+	  "\"base_resp\":{\"status_code\":0,\"status_msg\":\"success\"}}",
+	  RV_OK, RS_FAILED, NULL, NULL },
+	{ "minimax", PHASE_POLL2, 200,
+	  "{\"file\":{\"file_id\":205258526306433,\"bytes\":5896337,\"created_at\":1700000000,"
+	  "\"filename\":\"output_aigc.mp4\",\"purpose\":\"video_generation\","
+	  "\"download_url\":\"https://cdn.example/m.mp4\"},"
+	  "\"base_resp\":{\"status_code\":0,\"status_msg\":\"success\"}}",
+	  RV_OK, RS_SUCCEEDED, NULL, NULL },
+	/* rate limit: a wait; auth, quota, content policy, bad params: failures */
+	{ "minimax", PHASE_SUBMIT, 200,
+	  "{\"task_id\":\"\",\"base_resp\":{\"status_code\":1002,\"status_msg\":\"rate limit\"}}",
+	  RV_RETRY, RS_UNKNOWN, NULL, NULL },
+	{ "minimax", PHASE_SUBMIT, 200,
+	  "{\"base_resp\":{\"status_code\":2049,\"status_msg\":\"invalid api key " SECRET_A "\"}}",
+	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "minimax", PHASE_SUBMIT, 200,
+	  "{\"base_resp\":{\"status_code\":1026,\"status_msg\":\"input new_sensitive\"}}", RV_FAIL,
+	  RS_UNKNOWN, NULL, NULL },
+	{ "minimax", PHASE_POLL, 200,
+	  "{\"task_id\":\"1\",\"status\":\"Fail\",\"base_resp\":{\"status_code\":1027,"
+	  "\"status_msg\":\"output video sensitive\"}}",
+	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 
@@ -325,8 +370,11 @@ START_TEST(own_cases)
 			      a.verdict, a.state);
 		if (c->upstream_id)
 			ck_assert_str_eq(a.upstream_id, c->upstream_id);
-		if (c->state == RS_SUCCEEDED && strcmp(c->type, "kling") == 0)
+		if (c->state == RS_SUCCEEDED &&
+		    (strcmp(c->type, "kling") == 0 || strcmp(c->type, "minimax") == 0))
 			ck_assert(a.video_url[0] != '\0');
+		if (c->keep && strcmp(c->type, "minimax") == 0)
+			ck_assert_int_eq(a.next, PHASE_POLL2);
 		if (c->keep) {
 			char want[256];
 			ck_assert_int_ge(a.nkeep, 1);
@@ -355,8 +403,8 @@ static Suite *adapters_suite(void)
 	TCase *tc = tcase_create("conformance");
 	tcase_add_unchecked_fixture(tc, make_tmp, remove_tmp);
 	tcase_set_timeout(tc, 30);
-	tcase_add_loop_test(tc, every_answer_class_has_a_verdict, 0, 8);
-	tcase_add_loop_test(tc, every_request_goes_to_its_base_url, 0, 8);
+	tcase_add_loop_test(tc, every_answer_class_has_a_verdict, 0, 16);
+	tcase_add_loop_test(tc, every_request_goes_to_its_base_url, 0, 16);
 	tcase_add_test(tc, every_module_is_registered_once);
 	tcase_add_test(tc, own_cases);
 	suite_add_tcase(s, tc);
