@@ -15,6 +15,7 @@ extern const struct backend_type backend_command;
 extern const struct backend_type backend_openai;
 extern const struct backend_type backend_kling;
 extern const struct backend_type backend_comfyui;
+extern const struct backend_type backend_minimax;
 extern const struct backend_type backend_vertex;
 
 /* The registry: a line per module (kept so by hand, not by clang-format). */
@@ -24,6 +25,7 @@ static const struct backend_type *const registry[] = {
 	&backend_openai,
 	&backend_kling,
 	&backend_comfyui,
+	&backend_minimax,
 	&backend_vertex,
 	NULL,
 };
