@@ -69,7 +69,7 @@ GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 COUNTERS = ("creates_received", "creates_accepted", "polls", "mints", "token_requests",
             "token_failures", "auth_failures", "downloads", "elsewhere_downloads",
-            "elsewhere_with_auth", "storage_without_auth")
+            "elsewhere_with_auth", "storage_without_auth", "unknown_paths")
 INSTANCE_KEYS = {"prompt", "image", "lastFrame", "video", "referenceImages", "mask"}
 PARAM_TYPES = {"sampleCount": int, "durationSeconds": int, "aspectRatio": str, "resolution": str,
                "negativePrompt": str, "personGeneration": str, "seed": int, "fps": int,
@@ -324,6 +324,8 @@ class Handler(BaseHTTPRequestHandler):
                                  r"models/([^/:]+):(predictLongRunning|fetchPredictOperation)",
                                  url.path)
                 if not m or method != "POST":
+                    st = self.state
+                    st.bump("unknown_paths")    # e.g. an operations/...:cancel
                     self.rpc_error(404, "NOT_FOUND", "The requested URL was not found.")
                 else:
                     self.api(m.group(1), m.group(2), m.group(3), m.group(4), raw)
