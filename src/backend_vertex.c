@@ -512,7 +512,8 @@ static int submit_body(struct backend *bc, const char *model, struct json_object
 static int op_prefix(const char *name, char *out, size_t n)
 {
 	const char *at = name ? strstr(name, "/operations/") : NULL;
-	if (at == NULL || strncmp(name, "projects/", 9) != 0 || (size_t)(at - name) >= n)
+	if (at == NULL || strncmp(name, "projects/", 9) != 0 || (size_t)(at - name) >= n ||
+	    strstr(name, ".."))
 		return -1;
 	for (const char *s = name; s < at; s++)
 		if (!name_char(*s) && *s != '/')

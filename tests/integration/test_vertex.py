@@ -53,7 +53,7 @@ _, _, WRONG_PEM = make_key("wrong")
 
 # fake name -> token lifetime (s); the backend and model of the same name use it
 FAKE_SPECS = {"v-main": 6, "v-gcs": 3600, "v-err": 3600, "v-retry": 3600, "v-lost": 3600,
-              "v-crash": 3600, "v-fo": 3600}
+              "v-crash": 3600, "v-fo": 3600, "v-static": 3600}   # v-static: never reset
 FAKES = {}
 
 
@@ -82,6 +82,29 @@ def model(backends, deadline=1800):
             "max_fps": 60, "deadline_seconds": deadline}
 
 
+def mint_outside(fake):
+    """A token got from the fake's token service the way gcloud would (for
+    the access_token backend): an RS256 assertion signed with openssl."""
+    def b64(raw):
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    now = int(time.time())
+    signing = b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode()) + "." + b64(json.dumps(
+        {"iss": EMAIL, "scope": "https://www.googleapis.com/auth/cloud-platform",
+         "aud": FAKES[fake].url + "/token", "iat": now, "exp": now + 3600}).encode())
+    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", KEY], input=signing.encode(),
+                         capture_output=True, check=True).stdout
+    form = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=" + \
+        signing + "." + b64(sig)
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", FAKES[fake].port, timeout=10)
+    c.request("POST", "/token", body=form,
+              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    tok = json.loads(c.getresponse().read())["access_token"]
+    c.close()
+    TOKENS.add(tok)
+    return tok
+
+
 def configure(cfg):
     if not FAKES:
         fakes = {n: FakeServer("vertex", "--public-key", PUB, "--client-email", EMAIL,
@@ -98,6 +121,8 @@ def configure(cfg):
     b["v-badkey"] = vertex_backend("v-err", credentials_file=sa_file("v-err", WRONG_PEM,
                                                                      "wrong"))
     b["v-resub"] = vertex_backend("v-lost", resubmit_unknown=True)
+    b["v-static"] = vertex_backend("v-static", access_token=mint_outside("v-static"))
+    del b["v-static"]["credentials_file"]
     b["k-fo"] = {"type": "kling", "base_url": FAKES["k-fo"].url, "access_key": KLING_AK,
                  "secret_key": KLING_SK, "poll_seconds": 1, "allow_addresses": ["127.0.0.1"]}
     cfg["backends"].update(b)
@@ -288,6 +313,22 @@ def _(s):
     eq(jobs("v-err")["token_failures"], before + 1, "assertions refused (one, not retried)")
     check(time.monotonic() - t0 < 45, "the failures took %.0f s" % (time.monotonic() - t0))
     s.db_check()
+
+
+@test("access_token: a token managed outside is sent as given (no token request); once it "
+      "is refused, 401 -> upstream_auth_failed, not retried", timeout=45)
+def _(s):
+    before = jobs("v-static")["token_requests"]
+    v = create(s, "v-static", prompt="with a given token")
+    completed(s, v["id"])
+    check(content(s, v["id"]) == fake_mp4("v-static"), "the stored video")
+    fk("v-static").call("POST", "/_fake/revoke", {})
+    refused = jobs("v-static")["auth_failures"]
+    failed(s, create(s, "v-static", prompt="with a revoked token")["id"],
+           "upstream_auth_failed", "credentials")
+    j = jobs("v-static")
+    eq(j["token_requests"], before, "token requests (the token is not reelgate's to renew)")
+    eq(j["auth_failures"], refused + 1, "requests refused (not retried)")
 
 
 @test("429 RESOURCE_EXHAUSTED x2 with Retry-After 2 is waited out, then 503 x2 and poll "
