@@ -630,7 +630,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_fake/jobs" and method == "GET":
             with st.lock:
                 tasks = list(st.tasks.values())
-                out = {"requests": list(st.requests), "downloads": list(st.downloads),
+                out = {"requests": list(st.requests), "download_requests": list(st.downloads),
                        "cancel_requests": list(st.cancels), "list_queries": list(st.lists)}
                 out.update(st.counters)
             out["tasks"] = [{"task_id": t["task_id"], "body": t["body"], "path": t["path"],
