@@ -685,6 +685,8 @@ static void handle_delete(struct app *app, struct http_request *req, struct http
 		return;
 	}
 	remove_files(app, old);
+	if (store_cancel_wanted(old))
+		notify_wake(app->cfg->data_dir); /* its upstream job is to be cancelled */
 	json_object_put(old);
 	log_info("video_deleted", "req=%s video=%s owner=%s", req->request_id, m->id, owner);
 	struct json_object *out = json_object_new_object();

@@ -84,7 +84,7 @@ static void auth(struct backend *bc, struct http_req *req)
 {
 	char value[1100];
 	snprintf(value, sizeof(value), "Bearer %s", kling_jwt(bc->state));
-	http_req_header(req, "Authorization", value);
+	http_req_secret_header(req, "Authorization", value);
 }
 
 static const char *aspect_ratio(int w, int h)

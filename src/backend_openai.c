@@ -63,11 +63,11 @@ static void auth(const struct backend *b, struct http_req *req)
 {
 	const struct openai_state *st = b->state;
 	if (strcmp(cfg_str(b, "auth", "bearer"), "api-key") == 0) {
-		http_req_header(req, "api-key", st->api_key);
+		http_req_secret_header(req, "api-key", st->api_key);
 	} else {
 		char v[600];
 		snprintf(v, sizeof(v), "Bearer %s", st->api_key);
-		http_req_header(req, "Authorization", v);
+		http_req_secret_header(req, "Authorization", v);
 	}
 }
 

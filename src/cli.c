@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "config.h"
 #include "master.h"
+#include "record.h"
 #include "store.h"
 
 #ifndef PACKAGE_VERSION
@@ -65,10 +66,16 @@ static const char usage_check[] =
 
 static const char usage_db[] =
 	"Usage: reelgate db check [-c FILE]\n"
+	"       reelgate db cancels [-c FILE]\n"
 	"\n"
-	"Verifies that every index entry points at a record, every record is\n"
+	"check verifies that every index entry points at a record, every record is\n"
 	"indexed, and every record's cached video object (what GET answers) is\n"
-	"what the record says.  Exit status 0 when consistent, 1 otherwise.\n";
+	"what the record says.  Exit status 0 when consistent, 1 otherwise.\n"
+	"\n"
+	"cancels lists the upstream jobs of videos deleted while queued or in\n"
+	"progress, one per line: video id, state (pending, cancelled, gone,\n"
+	"refused, failed, not_submitted, unknown, unsupported), backend, upstream\n"
+	"job id, deleted at, and what the upstream said.  Kept for a week.\n";
 
 struct opts {
 	const char *config;
@@ -335,10 +342,28 @@ static void print_line(const char *line, void *arg)
 	printf("%s\n", line);
 }
 
+static int print_cancel(struct json_object *e, void *arg)
+{
+	(void)arg;
+	struct json_object *video = rec_obj(e, "video");
+	const char *backend = video ? remote_get(video, "backend") : NULL;
+	const char *up = video ? remote_get(video, "upstream_id") : NULL;
+	const char *id = rec_str(e, "id"), *state = rec_str(e, "state"),
+		   *msg = rec_str(e, "message");
+	char when[32];
+	time_t t = (time_t)(rec_i64(e, "deleted_at") / 1000);
+	struct tm tm;
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	printf("%s\t%s\t%s\t%s\t%s\t%s\n", id ? id : "-", state ? state : "-",
+	       backend ? backend : "-", up ? up : "-", when, msg ? msg : "");
+	return 0;
+}
+
 static int cmd_db(int argc, char **argv)
 {
 	struct opts o;
-	if (argc < 2 || strcmp(argv[1], "check") != 0) {
+	int cancels = argc >= 2 && strcmp(argv[1], "cancels") == 0;
+	if (argc < 2 || (strcmp(argv[1], "check") != 0 && !cancels)) {
 		int help =
 			argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
 		fputs(usage_db, help ? stdout : stderr);
@@ -355,7 +380,14 @@ static int cmd_db(int argc, char **argv)
 		return 2;
 	struct store *st = open_store(cfg);
 	int rc = 1;
-	if (st != NULL) {
+	if (st != NULL && cancels) {
+		enum rg_err err = store_cancel_list(st, print_cancel, NULL);
+		if (err == RG_OK)
+			rc = 0;
+		else
+			fprintf(stderr, "reelgate: db cancels failed: %s\n", rg_strerror(err));
+		store_close(st);
+	} else if (st != NULL) {
 		enum rg_err err = store_check(st, print_line, NULL);
 		if (err == RG_OK) {
 			printf("ok: indexes and cached video objects agree with records\n");

@@ -369,6 +369,8 @@ static void scan(struct dispatcher *d)
 			handle_due(d, ids[i]);
 	if (err == RG_OK && l.n < SCAN_LIMIT && !d->stop)
 		forget_waiters(d, 0);
+	if (!d->stop)
+		upstream_cancel_tick(&d->ucancels, disp_mono_ms());
 	if (disp_mono_ms() - d->last_scan >= SCAN_INTERVAL_MS)
 		store_release_pages(d->st); /* at most once a second */
 	d->last_scan = disp_mono_ms();
@@ -385,6 +387,13 @@ static void read_messages(struct dispatcher *d)
 		} else if (strncmp(m.text, "cancel ", 7) == 0) {
 			const char *id = m.text + 7;
 			struct run *r = disp_find_run(d, id);
+			if (r && r->xfer && r->xfer->phase == PHASE_SUBMIT &&
+			    upstream_cancel_adopt(&d->ucancels, id, r->xfer) == 0) {
+				/* the submit runs on: its job, if made, is to be
+				 * cancelled, not left running unknown */
+				d->inflight[r->backend - d->cfg->backends]--;
+				r->xfer = NULL;
+			}
 			if (r)
 				disp_cancel_run(d, r, "delete requested");
 			image_fetch_cancel(&d->fetches, id);
@@ -592,6 +601,7 @@ static int setup(struct dispatcher *d, const struct config *cfg)
 	if (d->multi == NULL || setup_backends(d) < 0)
 		return -1;
 	image_fetch_init(&d->fetches, cfg, d->st, d->multi);
+	upstream_cancel_init(&d->ucancels, cfg, d->st, d->multi, d->be, d->be_ok);
 	curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
 	return 0;
 }
@@ -616,6 +626,7 @@ static void teardown(struct dispatcher *d)
 int dispatcher_run(const struct config *cfg, int lock_fd, int supervised)
 {
 	log_set_role("dispatcher");
+	prctl(PR_SET_NAME, "reelgate-disp"); /* what ps and top show */
 	if (supervised)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 	struct dispatcher d;
@@ -632,7 +643,8 @@ int dispatcher_run(const struct config *cfg, int lock_fd, int supervised)
 	while (!d.stop)
 		loop_once(&d);
 	requeue_all(&d);
-	image_fetch_deinit(&d.fetches); /* their tasks are still queued */
+	image_fetch_deinit(&d.fetches);	     /* their tasks are still queued */
+	upstream_cancel_deinit(&d.ucancels); /* their entries stay pending */
 	teardown_backends(&d);
 	teardown(&d);
 	curl_multi_cleanup(d.multi);

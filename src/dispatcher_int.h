@@ -20,6 +20,7 @@
 #include "config.h"
 #include "id.h"
 #include "image_fetch.h"
+#include "upstream_cancel.h"
 #include "store.h"
 
 #define SCAN_INTERVAL_MS 1000
@@ -183,9 +184,10 @@ struct dispatcher {
 	int64_t next_sweep; /* ms, monotonic: the next clean-up of data_dir/tmp */
 	char content_dir[PATH_MAXLEN];
 	char tmp_dir[PATH_MAXLEN];
-	struct backend *be;	      /* one per configured backend (cfg->backends order) */
-	int *be_ok;		      /* whether its module's init succeeded */
-	struct image_fetches fetches; /* input images given as URLs, being downloaded */
+	struct backend *be;		  /* one per configured backend (cfg->backends order) */
+	int *be_ok;			  /* whether its module's init succeeded */
+	struct image_fetches fetches;	  /* input images given as URLs, being downloaded */
+	struct upstream_cancels ucancels; /* upstream jobs of deleted tasks */
 };
 
 /* ---- runs.c ---- */

@@ -541,6 +541,8 @@ void remote_transfers_done(struct dispatcher *d)
 			curl_multi_add_handle(d->multi, t->easy);
 			continue;
 		}
+		if (upstream_cancel_done(&d->ucancels, t))
+			continue;
 		if (image_fetch_done(&d->fetches, t)) {
 			d->scan_now = 1; /* its task can start, another download can */
 			continue;

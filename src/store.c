@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 /* Records given their cached public object per write transaction while
@@ -267,6 +268,12 @@ static int delete_txn(struct store *st, MDB_txn *txn, void *arg)
 		rc = mdb_del(txn, st->videos, &k, NULL);
 		if (rc == 0)
 			rc = kv_del_index(txn, st->pub, a->id, strlen(a->id));
+	}
+	if (rc == 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		rc = kv_cancel_add(st, txn, a->old,
+				   (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 	}
 	return rc;
 }

@@ -77,8 +77,27 @@ typedef void (*store_modify_fn)(struct json_object *rec, size_t i, void *arg);
 enum rg_err store_videos_modify(struct store *st, char (*ids)[ID_MAX], size_t n, store_modify_fn fn,
 				void *arg, int *gone);
 /* store_video_delete removes id and its index entries; the old record is
- * handed to *old when old != NULL (caller puts it). */
+ * handed to *old when old != NULL (caller puts it).  When the record was a
+ * live remote task (store_cancel_wanted) the same transaction leaves the
+ * entry of its upstream job to cancel. */
 enum rg_err store_video_delete(struct store *st, const char *id, struct json_object **old);
+
+/* Upstream jobs to cancel (store_cancels.c).  An entry: {"id", "state",
+ * "deleted_at", "video": the record as deleted, and once finished
+ * "done_at", "message"}; state "pending" until the dispatcher finishes it
+ * (store_cancel_finish) as "cancelled", "gone" (the upstream had no such
+ * job, or it had ended), "refused", "failed", "not_submitted" or
+ * "unsupported".  Finished entries are purged after a week. */
+int store_cancel_wanted(struct json_object *rec);
+typedef int (*store_cancel_fn)(struct json_object *e, void *arg); /* borrows e; 1 stops */
+enum rg_err store_cancel_pending(struct store *st, store_cancel_fn fn, void *arg);
+enum rg_err store_cancel_list(struct store *st, store_cancel_fn fn, void *arg);
+enum rg_err store_cancel_get(struct store *st, const char *id, struct json_object **out);
+/* update rewrites a pending entry; finish moves it to the finished ones.
+ * RG_ENOENT when it is not pending (any more). */
+enum rg_err store_cancel_update(struct store *st, struct json_object *e);
+enum rg_err store_cancel_finish(struct store *st, struct json_object *e);
+enum rg_err store_cancel_purge(struct store *st, uint64_t before_ms, size_t *removed);
 
 /* store_upstream_holder says which task holds an upstream job (RG_ENOENT:
  * none); the index is kept from the records' remote.backend and

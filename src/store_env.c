@@ -175,7 +175,8 @@ static int open_dbis(struct store *st)
 	    (rc = mdb_dbi_open(txn, "rate", MDB_CREATE, &st->rate)) ||
 	    (rc = mdb_dbi_open(txn, "upstream", MDB_CREATE, &st->upstream)) ||
 	    (rc = mdb_dbi_open(txn, "public", MDB_CREATE, &st->pub)) ||
-	    (rc = mdb_dbi_open(txn, "group", MDB_CREATE, &st->group_dbi))) {
+	    (rc = mdb_dbi_open(txn, "group", MDB_CREATE, &st->group_dbi)) ||
+	    (rc = mdb_dbi_open(txn, "cancels", MDB_CREATE, &st->cancels))) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
@@ -186,7 +187,7 @@ int env_open(struct store *st, size_t map_bytes)
 {
 	int rc = mdb_env_create(&st->env);
 	if (rc == 0)
-		rc = mdb_env_set_maxdbs(st->env, 10);
+		rc = mdb_env_set_maxdbs(st->env, 16);
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(st->env, 512);
 	if (rc == 0)

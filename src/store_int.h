@@ -31,6 +31,7 @@ struct store {
 	MDB_env *env;
 	MDB_dbi videos, by_owner, due, idem, keys, key_hash, rate, upstream, pub;
 	MDB_dbi group_dbi;	 /* receipts of grouped creates, by slot */
+	MDB_dbi cancels;	 /* upstream jobs to cancel (store_cancels.c) */
 	struct group_shm *group; /* db/group.shm, or NULL: creates commit alone */
 	size_t max_map;
 	MDB_txn *rtxn;	 /* a reset read transaction, renewed for the next read */
@@ -88,6 +89,14 @@ enum rg_err env_write_error(struct store *st, int rc);
 /* kv_due_at: when the dispatcher looks at rec next (its due_at, ms), 0:
  * never (none, or not a positive integer). */
 uint64_t kv_due_at(struct json_object *rec);
+/* kv_cancel_add leaves the entry of an upstream job to cancel when old (a
+ * record being deleted) is a live remote task (store_cancels.c). */
+int kv_cancel_add(struct store *st, MDB_txn *txn, struct json_object *old, uint64_t now_ms);
+/* kv_scan_json calls fn for each record of dbi whose key starts with
+ * prefix (plen 0: every one), in key order, until fn returns non-zero;
+ * fn borrows rec.  RG_ECORRUPT for a value that is not JSON. */
+enum rg_err kv_scan_json(struct store *st, MDB_dbi dbi, const char *prefix, size_t plen,
+			 int (*fn)(struct json_object *rec, void *arg), void *arg);
 /* kv_parse parses stored JSON text (NULL: not JSON). */
 struct json_object *kv_parse(const MDB_val *v);
 /* kv_pair_key builds a \0 b (a \0 when b is NULL) into out: its length,

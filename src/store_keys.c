@@ -85,37 +85,7 @@ enum rg_err store_key_put(struct store *st, struct json_object *rec)
 	return env_write(st, key_put_txn, rec);
 }
 
-static enum rg_err scan_all(struct store *st, MDB_dbi dbi, store_key_fn fn, void *arg)
-{
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	int rc = env_read_begin(st, &txn);
-	if (rc != 0)
-		return env_error(rc);
-	rc = mdb_cursor_open(txn, dbi, &cur);
-	if (rc != 0) {
-		env_read_end(st, txn);
-		return env_error(rc);
-	}
-	MDB_val k, v;
-	enum rg_err err = RG_OK;
-	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
-		struct json_object *rec = kv_parse(&v);
-		if (rec == NULL) {
-			err = RG_ECORRUPT;
-			break;
-		}
-		int stop = fn(rec, arg);
-		json_object_put(rec);
-		if (stop)
-			break;
-	}
-	mdb_cursor_close(cur);
-	env_read_end(st, txn);
-	return err;
-}
-
 enum rg_err store_key_list(struct store *st, store_key_fn fn, void *arg)
 {
-	return scan_all(st, st->keys, fn, arg);
+	return kv_scan_json(st, st->keys, "", 0, fn, arg);
 }

@@ -298,3 +298,37 @@ enum rg_err kv_get_json(struct store *st, MDB_dbi dbi, const char *key, struct j
 	env_read_end(st, txn);
 	return env_error(rc);
 }
+
+enum rg_err kv_scan_json(struct store *st, MDB_dbi dbi, const char *prefix, size_t plen,
+			 int (*fn)(struct json_object *rec, void *arg), void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	int rc = env_read_begin(st, &txn);
+	if (rc != 0)
+		return env_error(rc);
+	rc = mdb_cursor_open(txn, dbi, &cur);
+	if (rc != 0) {
+		env_read_end(st, txn);
+		return env_error(rc);
+	}
+	MDB_val k = { plen, (void *)prefix }, v;
+	enum rg_err err = RG_OK;
+	for (rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		struct json_object *rec = kv_parse(&v);
+		if (rec == NULL) {
+			err = RG_ECORRUPT;
+			break;
+		}
+		int stop = fn(rec, arg);
+		json_object_put(rec);
+		if (stop)
+			break;
+	}
+	mdb_cursor_close(cur);
+	env_read_end(st, txn);
+	return err;
+}

@@ -147,6 +147,7 @@ struct transfer *transfer_new(struct http_req *req, const struct transfer_limits
 			return NULL;
 		}
 		t->follow_left = lim->max_redirects;
+		t->follows = lim->max_redirects > 0;
 		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	} else {
 		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, lim->max_redirects > 0 ? 1L : 0L);
@@ -235,6 +236,8 @@ int transfer_follow(struct transfer *t)
 {
 	if (t->location == NULL)
 		return 0;
+	if (!t->follows)
+		return 0; /* redirects are answers here, as with curl's own */
 	if (t->follow_left <= 0 || strcmp(t->req.method, "GET") != 0) {
 		t->result = CURLE_TOO_MANY_REDIRECTS;
 		return 0;

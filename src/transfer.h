@@ -70,6 +70,7 @@ struct transfer {
 	 * by curl, so that the credentials stay with their origin. */
 	struct curl_slist *sent; /* headers + host_headers, while at the origin */
 	long follow_left;
+	int follows;  /* redirects are followed at all */
 	char *origin; /* "scheme://host:port" of the first URL */
 	char *location;
 };

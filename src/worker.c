@@ -147,6 +147,7 @@ static int open_app(struct app *app, const struct config *cfg)
 int worker_run(const struct config *cfg, int listen_fd, int supervised)
 {
 	log_set_role("worker");
+	prctl(PR_SET_NAME, "reelgate-worker"); /* what ps and top show */
 	if (supervised)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 	setup_signals();

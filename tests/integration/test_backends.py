@@ -65,7 +65,7 @@ FAKE_SPECS = {}
 for _n in ("k-ok", "k-1302", "k-1303", "k-500", "k-1301", "k-1102", "k-badkey", "k-reset",
            "k-badjson", "k-lost", "k-p500", "k-pbad", "k-preset", "k-p1302", "k-failed",
            "k-never", "k-404", "k-priv", "k-loop", "k-slowres", "k-fo", "k-fo2", "k-crash",
-           "k-noallow"):
+           "k-noallow", "k-cancel"):
     FAKE_SPECS[_n] = ("kling", ["--access-key", AK, "--secret-key", KLING_SK])
 FAKE_SPECS["k-serial"] = ("kling", ["--access-key", AK, "--secret-key", KLING_SK,
                                     "--step-seconds", "1.5"])
@@ -120,6 +120,7 @@ def backend_specs():
         b[name] = {"kling": kling_backend, "openai": openai_backend,
                    "comfyui": comfy_backend}[kind](name)
     b["k-ok"]["concurrency"] = 4
+    b["k-cancel"]["concurrency"] = 1
     b["k-badkey"] = kling_backend("k-badkey", secret_key=KLING_WRONG_SK)
     del b["k-badkey"]["secret_key_env"]
     b["k-lost"]["request_timeout_seconds"] = 2
@@ -1331,6 +1332,37 @@ def _(s):
                 eq(body.get(k), val, "Kling's %s" % k)
     p.done()
     s.db_check()
+
+
+def db_cancels(s):
+    """`reelgate db cancels`: {video id: [state, backend, upstream id, deleted at, message]}."""
+    out = s.cli("db", "cancels").stdout.decode()
+    return {f[0]: f[1:] for f in (line.split("\t") for line in out.splitlines()) if f}
+
+
+@test("delete of an in-progress Kling video (Kling has no cancel): the record is gone at once, "
+      "`db cancels` keeps the upstream job as unsupported with its Kling task id; a video "
+      "still waiting for a slot leaves no entry", timeout=60)
+def _(s):
+    reset("k-cancel")
+    fk("k-cancel").scenario(outcome="never")
+    a = s.create(model="k-cancel", prompt="a job nobody wants")
+    b = s.create(model="k-cancel", prompt="second in line")
+    task = wait_until(lambda: kling_tasks("k-cancel", a["id"]), 20, what="the Kling submit")[0]
+    r = s.request("DELETE", "/v1/videos/" + b["id"])   # while a holds the only slot
+    eq(r.status, 200, "DELETE status of the waiting one")
+    r = s.request("DELETE", "/v1/videos/" + a["id"])
+    eq(r.status, 200, "DELETE status")
+    eq(s.request("GET", "/v1/videos/" + a["id"]).status, 404, "GET after DELETE")
+    e = wait_until(lambda: (db_cancels(s).get(a["id"]) or [None])[0] not in (None, "pending")
+                   and db_cancels(s)[a["id"]], 15, what="the cancel entry to finish")
+    print("# figure: db cancels: %s" % "\t".join(e))
+    eq(e[0], "unsupported", "state")
+    eq(e[1], "k-cancel", "backend")
+    eq(e[2], task["task_id"], "the Kling task id")
+    check("no way to cancel" in e[4], "message %r" % e[4])
+    check(b["id"] not in db_cancels(s), "an entry for a video that never reached Kling")
+    check(not kling_tasks("k-cancel", b["id"]), "the waiting video reached Kling")
 
 
 @test("secrets (Kling secret key and tokens, OpenAI keys) appear in no log, no database "

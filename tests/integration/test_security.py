@@ -611,9 +611,18 @@ class KeepAlive:
             self.conn = None
 
 
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 def worker_pids(s):
-    disp = s.dispatcher_pid()
-    return [p for p in children(s.master_pid()) if p != disp]
+    """The master's workers, by the name each gives itself (a dispatcher
+    being respawned is not one, whether or not it holds the lock yet)."""
+    return [p for p in children(s.master_pid()) if comm(p) == "reelgate-worker"]
 
 
 def fresh_workers(s, old):
@@ -624,7 +633,23 @@ def fresh_workers(s, old):
     def renewed():
         now = worker_pids(s)
         return now if len(now) == len(old) and not set(now) & set(old) else None
-    new = wait_until(renewed, 30, interval=0.05, what="a new generation of workers")
+    try:
+        new = wait_until(renewed, 60, interval=0.05, what="a new generation of workers")
+    except AssertionError:
+        # what the master's children are doing, for the failure report
+        disp = s.dispatcher_pid()
+        for p in children(s.master_pid()):
+            try:
+                with open("/proc/%d/stat" % p) as f:
+                    st = f.read().rpartition(")")[2].split()[0]
+                with open("/proc/%d/wchan" % p) as f:
+                    wchan = f.read()
+            except OSError:
+                st, wchan = "?", "?"
+            print("# child %d%s state %s wchan %s (old %s)"
+                  % (p, " (dispatcher)" if p == disp else "", st, wchan, p in old))
+        print("\n".join("# " + line for line in s.log_tail(40).splitlines()))
+        raise
     for _ in range(2 * len(new)):                   # warm: a list, a refused create
         s.request("GET", "/v1/videos")
         s.request("POST", "/v1/videos", json={"prompt": ""})

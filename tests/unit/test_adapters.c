@@ -145,9 +145,18 @@ static struct remote_answer parse(enum remote_phase ph, long status, const char 
 	return a;
 }
 
-static const enum remote_phase phases[] = { PHASE_UPLOAD,      PHASE_SUBMIT,	 PHASE_RECONCILE,
-					    PHASE_RECONCILE2,  PHASE_POLL,	 PHASE_POLL2,
-					    PHASE_FETCH_VIDEO, PHASE_FETCH_THUMB };
+static const enum remote_phase phases[] = { PHASE_UPLOAD,      PHASE_SUBMIT,	  PHASE_RECONCILE,
+					    PHASE_RECONCILE2,  PHASE_POLL,	  PHASE_POLL2,
+					    PHASE_FETCH_VIDEO, PHASE_FETCH_THUMB, PHASE_CANCEL };
+
+/* headers_hold_secret: a configured secret in one of list's headers. */
+static int headers_hold_secret(const struct curl_slist *list)
+{
+	for (; list; list = list->next)
+		if (strstr(list->data, SECRET_A) || strstr(list->data, SECRET_B))
+			return 1;
+	return 0;
+}
 
 /* Answers no module may take for a success. */
 static const char *const garbage[] = {
@@ -220,7 +229,14 @@ START_TEST(every_request_goes_to_its_base_url)
 		http_req_init(&req);
 		memset(&a, 0, sizeof(a));
 		int rc = t->build(&be, &config_model(cfg, "m")->backends[0], rec, ph, &req, &a);
-		if (rc == 0 && ph != PHASE_FETCH_VIDEO)
+		/* A download may be redirected anywhere: its credentials are
+		 * only ever host headers (dropped off their origin). */
+		if (rc == 0 && (ph == PHASE_FETCH_VIDEO || ph == PHASE_FETCH_THUMB))
+			ck_assert_msg(!headers_hold_secret(req.headers),
+				      "%s phase %d: a credential in a download's plain headers",
+				      t->name, ph);
+		/* (a token request goes where the credentials say) */
+		if (rc == 0 && ph != PHASE_FETCH_VIDEO && !req.auth)
 			ck_assert_msg(
 				strncmp(req.url, be.cfg->base_url, strlen(be.cfg->base_url)) == 0,
 				"%s phase %d: a request to %s, off its base_url", t->name, ph,

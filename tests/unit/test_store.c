@@ -9,6 +9,7 @@
 
 #include <lmdb.h>
 
+#include "record.h"
 #include "store.h"
 #include "testutil.h"
 #include "video.h"
@@ -147,6 +148,64 @@ START_TEST(list_pages_both_orders)
 	ck_assert_int_eq(c.n, 1);
 	ck_assert_str_eq(c.ids[0], "video_a1");
 	ck_assert(!more);
+}
+END_TEST
+
+/* A live remote task's delete leaves, in the same transaction, the entry
+ * of its upstream job to cancel; a local or finished one leaves none.  An
+ * entry is finished once, and purged a week after. */
+START_TEST(delete_leaves_upstream_cancel)
+{
+	struct json_object *r = rec("video_r1", "key_1", 1000), *remote = json_object_new_object();
+	json_object_object_add(remote, "backend", json_object_new_string("sd"));
+	json_object_object_add(remote, "upstream_id", json_object_new_string("cgt-1"));
+	json_object_object_add(r, "remote", remote);
+	char existing[ID_MAX];
+	ck_assert_int_eq(store_videos_insert(st, &r, 1, NULL, existing), RG_OK);
+	json_object_put(r);
+	put("video_l1", "key_1"); /* local: no remote */
+	ck_assert_int_eq(store_video_delete(st, "video_r1", NULL), RG_OK);
+	ck_assert_int_eq(store_video_delete(st, "video_l1", NULL), RG_OK);
+	struct collected c;
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(store_cancel_pending(st, collect, &c), RG_OK);
+	ck_assert_int_eq(c.n, 1);
+	ck_assert_str_eq(c.ids[0], "video_r1");
+	struct json_object *e;
+	ck_assert_int_eq(store_cancel_get(st, "video_r1", &e), RG_OK);
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(e, "state")), "pending");
+	struct json_object *v = json_object_object_get(e, "video");
+	ck_assert_str_eq(remote_get(v, "upstream_id"), "cgt-1");
+	ck_assert_int_eq(store_cancel_get(st, "video_l1", &r), RG_ENOENT);
+	/* finished: no longer pending, kept with its outcome */
+	json_object_object_add(e, "state", json_object_new_string("cancelled"));
+	json_object_object_add(e, "done_at", json_object_new_int64(5000));
+	ck_assert_int_eq(store_cancel_finish(st, e), RG_OK);
+	ck_assert_int_eq(store_cancel_finish(st, e), RG_ENOENT); /* once */
+	ck_assert_int_eq(store_cancel_update(st, e), RG_ENOENT);
+	json_object_put(e);
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(store_cancel_pending(st, collect, &c), RG_OK);
+	ck_assert_int_eq(c.n, 0);
+	ck_assert_int_eq(store_cancel_get(st, "video_r1", &e), RG_OK);
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(e, "state")), "cancelled");
+	json_object_put(e);
+	size_t removed = 9;
+	ck_assert_int_eq(store_cancel_purge(st, 4000, &removed), RG_OK);
+	ck_assert_int_eq(removed, 0);
+	ck_assert_int_eq(store_cancel_purge(st, 6000, &removed), RG_OK);
+	ck_assert_int_eq(removed, 1);
+	ck_assert_int_eq(store_cancel_get(st, "video_r1", &e), RG_ENOENT);
+	/* a completed remote task leaves nothing to cancel */
+	r = rec("video_r2", "key_1", 1000);
+	json_object_object_add(r, "status", json_object_new_string("completed"));
+	remote = json_object_new_object();
+	json_object_object_add(remote, "backend", json_object_new_string("sd"));
+	json_object_object_add(r, "remote", remote);
+	ck_assert_int_eq(store_videos_insert(st, &r, 1, NULL, existing), RG_OK);
+	json_object_put(r);
+	ck_assert_int_eq(store_video_delete(st, "video_r2", NULL), RG_OK);
+	ck_assert_int_eq(store_cancel_get(st, "video_r2", &e), RG_ENOENT);
 }
 END_TEST
 
@@ -709,6 +768,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, list_exactly_one_page);
 	tcase_add_test(tc, list_pages_both_orders);
 	tcase_add_test(tc, list_after_deleted_id);
+	tcase_add_test(tc, delete_leaves_upstream_cancel);
 	tcase_add_test(tc, list_isolated_by_owner);
 	tcase_add_test(tc, idempotency);
 	tcase_add_test(tc, batch_insert_is_atomic);
