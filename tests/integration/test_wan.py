@@ -459,6 +459,50 @@ def _(s):
     download(s, v["id"])
     s.db_check()
 
+def db_cancels(s):
+    """`reelgate db cancels`: {video id: [state, backend, upstream id, deleted at, message]}."""
+    out = s.cli("db", "cancels").stdout.decode()
+    return {f[0]: f[1:] for f in (line.split("\t") for line in out.splitlines()) if f}
+
+
+def cancel_entry(s, vid):
+    return wait_until(lambda: (db_cancels(s).get(vid) or [None])[0] not in (None, "pending")
+                      and db_cancels(s)[vid], 15, what="the cancel entry of %s to finish" % vid)
+
+
+@test("wan: DELETE of an in-progress video whose DashScope task is PENDING -> the fake "
+      "receives POST /tasks/{id}/cancel and cancels it (db cancels: cancelled); of one "
+      "RUNNING -> DashScope refuses, db cancels keeps `refused` with its reason", timeout=60)
+def _(s):
+    reset("w-cancel")
+    fk("w-cancel").scenario(pending_seconds=60)
+    a = s.create(model="w-cancel", prompt="a job nobody wants")
+    t = wait_until(lambda: jobs("w-cancel")["tasks"], 15, interval=0.1, what="the create")[0]
+    wait_until(lambda: s.get(a["id"]).json["status"] == "in_progress", 10, what="in_progress")
+    r = s.request("DELETE", "/v1/videos/" + a["id"])
+    eq((r.status, (r.json or {}).get("deleted")), (200, True), "DELETE")
+    e = cancel_entry(s, a["id"])
+    eq(e[0], "cancelled", "the cancel entry's state")
+    eq(e[2], t["task_id"], "the upstream id of the entry")
+    j = jobs("w-cancel")
+    eq([(c["task_id"], c["status_before"]) for c in j["cancel_requests"]],
+       [(t["task_id"], "PENDING")], "cancels received")
+    eq(j["tasks"][0]["task_status"], "CANCELED", "the task at the fake")
+    expect_error(s.get(a["id"]), 404, code=ANY)
+
+    fk("w-cancel").scenario(pending_seconds=0, outcome="never")
+    b = s.create(model="w-cancel", prompt="a job already running")
+    wait_until(lambda: [x for x in jobs("w-cancel")["tasks"]
+                        if x["body"]["input"]["prompt"] == "a job already running"
+                        and x["task_status"] == "RUNNING"], 15, interval=0.1, what="RUNNING")
+    r = s.request("DELETE", "/v1/videos/" + b["id"])
+    eq(r.status, 200, "DELETE of the running one")
+    e = cancel_entry(s, b["id"])
+    eq(e[0], "refused", "the cancel entry's state")
+    check("PENDING" in e[4], "the refusal's reason is not kept: %r" % e[4])
+    eq(len(jobs("w-cancel")["cancel_requests"]), 2, "cancels received")
+    s.db_check()
+
 
 @test("wan: the key, a wrong key and the workspace's key appear in no log, no database file "
       "and no answer", timeout=30)
