@@ -504,7 +504,7 @@ def _(s):
     s.db_check()
 
 
-@test("wan: the key, a wrong key and the workspace's key appear in no log, no database file "
+@test("wan: the DashScope key, a wrong key and the OpenAI key appear in no log, no database file "
       "and no answer", timeout=30)
 def _(s):
     check(len(s.bodies) > 20, "only %d answers recorded" % len(s.bodies))
