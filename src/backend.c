@@ -16,6 +16,7 @@ extern const struct backend_type backend_openai;
 extern const struct backend_type backend_kling;
 extern const struct backend_type backend_comfyui;
 extern const struct backend_type backend_minimax;
+extern const struct backend_type backend_wan;
 
 /* The registry: a line per module (kept so by hand, not by clang-format). */
 /* clang-format off */
@@ -25,6 +26,7 @@ static const struct backend_type *const registry[] = {
 	&backend_kling,
 	&backend_comfyui,
 	&backend_minimax,
+	&backend_wan,
 	NULL,
 };
 /* clang-format on */

@@ -43,6 +43,9 @@ static const struct sample samples[] = {
 	{ "kling",
 	  "{\"type\":\"kling\",\"base_url\":\"https://up.example\",\"access_key\":\"" SECRET_A
 	  "\",\"secret_key\":\"" SECRET_B "\"}" },
+	{ "wan",
+	  "{\"type\":\"wan\",\"base_url\":\"https://up.example/api/v1\",\"api_key\":\"" SECRET_A
+	  "\"}" },
 	{ "comfyui",
 	  "{\"type\":\"comfyui\",\"base_url\":\"https://up.example\",\"workflow\":\"@WF@\","
 	  "\"inputs\":{\"prompt\":[\"6\",\"text\"],\"image\":[\"52\",\"image\"],"
@@ -271,6 +274,17 @@ END_TEST
 
 /* ---- each module's own cases ------------------------------------------------ */
 
+/* result_url_in_answer: the module's success answer says where the result
+ * is (else it is at a path of the module's own). */
+static int result_url_in_answer(const char *type)
+{
+	static const char *const with_url[] = { "kling", "minimax", "wan", NULL };
+	for (const char *const *t = with_url; *t; t++)
+		if (strcmp(*t, type) == 0)
+			return 1;
+	return 0;
+}
+
 struct own_case {
 	const char *type;
 	enum remote_phase ph;
@@ -355,6 +369,44 @@ static const struct own_case own[] = {
 	  "{\"task_id\":\"1\",\"status\":\"Fail\",\"base_resp\":{\"status_code\":1027,"
 	  "\"status_msg\":\"output video sensitive\"}}",
 	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "wan", PHASE_SUBMIT, 200,
+	  "{\"request_id\":\"r1\",\"output\":{\"task_id\":\"w1\",\"task_status\":\"PENDING\"}}",
+	  RV_OK, RS_QUEUED, "w1", NULL },
+	{ "wan", PHASE_POLL, 200,
+	  "{\"request_id\":\"r2\",\"output\":{\"task_id\":\"w1\",\"task_status\":\"RUNNING\"}}",
+	  RV_OK, RS_RUNNING, "w1", NULL },
+	{ "wan", PHASE_POLL, 200,
+	  "{\"request_id\":\"r3\",\"output\":{\"task_id\":\"w1\",\"task_status\":\"SUCCEEDED\","
+	  "\"video_url\":\"https://oss.example/w.mp4?Expires=1\"},"
+	  "\"usage\":{\"video_duration\":5,\"video_count\":1}}",
+	  RV_OK, RS_SUCCEEDED, "w1", "usage={\"video_duration\":5,\"video_count\":1}" },
+	{ "wan", PHASE_POLL, 200,
+	  "{\"output\":{\"task_id\":\"w1\",\"task_status\":\"FAILED\",\"code\":"
+	  "\"DataInspectionFailed\",\"message\":\"output video may contain inappropriate content\"}}",
+	  RV_OK, RS_FAILED, "w1", NULL },
+	{ "wan", PHASE_SUBMIT, 429,
+	  "{\"request_id\":\"r4\",\"code\":\"Throttling.RateQuota\",\"message\":\"Requests rate "
+	  "limit exceeded\"}",
+	  RV_RETRY, RS_UNKNOWN, NULL, NULL },
+	{ "wan", PHASE_SUBMIT, 400,
+	  "{\"code\":\"Arrearage\",\"message\":\"Access denied, please make sure your account is "
+	  "in good standing.\"}",
+	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "wan", PHASE_SUBMIT, 400,
+	  "{\"code\":\"DataInspectionFailed\",\"message\":\"Input data may contain inappropriate "
+	  "content.\"}",
+	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "wan", PHASE_RECONCILE, 200,
+	  "{\"request_id\":\"r5\",\"data\":[{\"task_id\":\"old\",\"gmt_create\":1700000000000},"
+	  "{\"task_id\":\"w9\",\"gmt_create\":1700000001000}],\"total\":2,\"page_no\":1}",
+	  RV_OK, RS_QUEUED, NULL, NULL },
+	{ "wan", PHASE_RECONCILE, 200, "{\"data\":[],\"total\":0,\"page_no\":1}", RV_OK,
+	  RS_NOT_FOUND, NULL, NULL },
+	{ "wan", PHASE_CANCEL, 200, "{\"request_id\":\"r6\"}", RV_OK, RS_UNKNOWN, NULL, NULL },
+	{ "wan", PHASE_CANCEL, 400,
+	  "{\"code\":\"UnsupportedOperation\",\"message\":\"Failed to cancel the task, please "
+	  "confirm if the task is in PENDING status.\"}",
+	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 
@@ -370,8 +422,7 @@ START_TEST(own_cases)
 			      a.verdict, a.state);
 		if (c->upstream_id)
 			ck_assert_str_eq(a.upstream_id, c->upstream_id);
-		if (c->state == RS_SUCCEEDED &&
-		    (strcmp(c->type, "kling") == 0 || strcmp(c->type, "minimax") == 0))
+		if (c->state == RS_SUCCEEDED && result_url_in_answer(c->type))
 			ck_assert(a.video_url[0] != '\0');
 		if (c->keep && strcmp(c->type, "minimax") == 0)
 			ck_assert_int_eq(a.next, PHASE_POLL2);
