@@ -15,6 +15,7 @@ extern const struct backend_type backend_command;
 extern const struct backend_type backend_openai;
 extern const struct backend_type backend_kling;
 extern const struct backend_type backend_comfyui;
+extern const struct backend_type backend_veo;
 
 /* The registry: a line per module (kept so by hand, not by clang-format). */
 /* clang-format off */
@@ -23,6 +24,7 @@ static const struct backend_type *const registry[] = {
 	&backend_openai,
 	&backend_kling,
 	&backend_comfyui,
+	&backend_veo,
 	NULL,
 };
 /* clang-format on */
