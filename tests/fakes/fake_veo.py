@@ -236,6 +236,7 @@ class State:
             self.files = {}                      # file id -> operation
             self.keys_seen = []                  # every key presented (for the secrets test)
             self.cdn_requests = []
+            self.submit_times = []               # when each submit arrived
             self.counters = dict.fromkeys(COUNTERS, 0)
             self.scenario = {"submit": "ok", "poll": "ok", "outcome": "succeed",
                              "result": "ok", "delay": DEFAULT_DELAY, "retry_delay": "1s"}
@@ -493,6 +494,8 @@ class Handler(BaseHTTPRequestHandler):
     def submit(self, url, model, raw):
         st = self.state
         st.bump("submits_received")
+        with st.lock:
+            st.submit_times.append(time.time())
         if not self.auth(url):
             return
         mode, delay = st.take("submit")
@@ -602,6 +605,7 @@ class Handler(BaseHTTPRequestHandler):
                                        "outcome": o["outcome"], "done": st.done(o),
                                        "created_at": int(o["created"] * 1000)} for o in ops],
                        "keys_seen": list(st.keys_seen), "cdn_requests": list(st.cdn_requests),
+                       "submit_times": list(st.submit_times),
                        "scenario": st.scenario_view(), "cdn_port": st.cdn_port}
                 out.update(st.counters)
             return self.send(200, json.dumps(out).encode())
