@@ -17,6 +17,7 @@ extern const struct backend_type backend_kling;
 extern const struct backend_type backend_comfyui;
 extern const struct backend_type backend_minimax;
 extern const struct backend_type backend_wan;
+extern const struct backend_type backend_veo;
 
 /* The registry: a line per module (kept so by hand, not by clang-format). */
 /* clang-format off */
@@ -27,6 +28,7 @@ static const struct backend_type *const registry[] = {
 	&backend_comfyui,
 	&backend_minimax,
 	&backend_wan,
+	&backend_veo,
 	NULL,
 };
 /* clang-format on */
