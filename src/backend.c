@@ -18,6 +18,7 @@ extern const struct backend_type backend_comfyui;
 extern const struct backend_type backend_minimax;
 extern const struct backend_type backend_wan;
 extern const struct backend_type backend_veo;
+extern const struct backend_type backend_seedance;
 
 /* The registry: a line per module (kept so by hand, not by clang-format). */
 /* clang-format off */
@@ -29,6 +30,7 @@ static const struct backend_type *const registry[] = {
 	&backend_minimax,
 	&backend_wan,
 	&backend_veo,
+	&backend_seedance,
 	NULL,
 };
 /* clang-format on */

@@ -56,6 +56,9 @@ static const struct sample samples[] = {
 	{ "veo",
 	  "{\"type\":\"veo\",\"base_url\":\"https://up.example/v1beta\",\"api_key\":\"" SECRET_A
 	  "\"}" },
+	{ "seedance",
+	  "{\"type\":\"seedance\",\"base_url\":\"https://up.example/api/v3\",\"api_key\":\"" SECRET_A
+	  "\"}" },
 	{ NULL, NULL },
 };
 
@@ -432,6 +435,37 @@ static const struct own_case own[] = {
 	{ "veo", PHASE_SUBMIT, 429,
 	  "{\"error\":{\"code\":429,\"message\":\"quota\",\"status\":\"RESOURCE_EXHAUSTED\"}}",
 	  RV_RETRY, RS_UNKNOWN, NULL, NULL },
+	{ "seedance", PHASE_SUBMIT, 200, "{\"id\":\"cgt-20260405024433-sbj8r\"}", RV_OK, RS_QUEUED,
+	  "cgt-20260405024433-sbj8r", NULL },
+	{ "seedance", PHASE_POLL, 200,
+	  "{\"id\":\"cgt-1\",\"model\":\"doubao-seedance-2-0-260128\",\"status\":\"running\"}",
+	  RV_OK, RS_RUNNING, "cgt-1", NULL },
+	{ "seedance", PHASE_POLL, 200,
+	  "{\"id\":\"cgt-1\",\"status\":\"succeeded\",\"content\":{\"video_url\":"
+	  "\"https://ark-content.tos.example/v.mp4?X-Tos-Expires=86400\"},\"usage\":"
+	  "{\"completion_tokens\":108900,\"total_tokens\":108900},\"seed\":78674}",
+	  RV_OK, RS_SUCCEEDED, "cgt-1", "total_tokens=108900" },
+	{ "seedance", PHASE_POLL, 200,
+	  "{\"id\":\"cgt-1\",\"status\":\"failed\",\"error\":{\"code\":"
+	  "\"OutputVideoSensitiveContentDetected\",\"message\":\"risk\"}}",
+	  RV_OK, RS_FAILED, NULL, NULL },
+	{ "seedance", PHASE_POLL, 200, "{\"id\":\"cgt-1\",\"status\":\"expired\"}", RV_OK,
+	  RS_FAILED, NULL, NULL },
+	{ "seedance", PHASE_SUBMIT, 400,
+	  "{\"error\":{\"code\":\"InputTextSensitiveContentDetected\",\"message\":\"no\"}}",
+	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "seedance", PHASE_SUBMIT, 429,
+	  "{\"error\":{\"code\":\"RateLimitExceeded.EndpointRPMExceeded\",\"message\":\"x\"}}",
+	  RV_RETRY, RS_UNKNOWN, NULL, NULL },
+	{ "seedance", PHASE_RECONCILE, 200, "{\"total\":0,\"items\":[]}", RV_OK, RS_NOT_FOUND, NULL,
+	  NULL },
+	{ "seedance", PHASE_CANCEL, 200, "{}", RV_OK, RS_UNKNOWN, NULL, NULL },
+	{ "seedance", PHASE_CANCEL, 404, "{\"error\":{\"code\":\"ResourceNotFound\"}}", RV_OK,
+	  RS_NOT_FOUND, NULL, NULL },
+	{ "seedance", PHASE_CANCEL, 400,
+	  "{\"error\":{\"code\":\"InvalidParameter\",\"message\":\"running tasks cannot be "
+	  "cancelled\"}}",
+	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 
@@ -567,6 +601,52 @@ START_TEST(veo_specifics)
 }
 END_TEST
 
+/* seedance: the body Ark gets, the list a reconcile asks for and the task
+ * it picks (our derived seed, created after the intent), the cancel. */
+START_TEST(seedance_requests)
+{
+	setup_module(backend_type_find("seedance"));
+	const struct model_backend *mb = &config_model(cfg, "m")->backends[0];
+	struct json_object *rec = json_tokener_parse(record_text);
+	struct http_req req;
+	struct remote_answer a;
+	http_req_init(&req);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_SUBMIT, &req, &a), 0);
+	ck_assert_str_eq(req.url, "https://up.example/api/v3/contents/generations/tasks");
+	struct json_object *body = json_tokener_parse(req.body.data);
+	ck_assert_str_eq(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN),
+			 "{\"model\":\"up-model\",\"ratio\":\"16:9\",\"resolution\":\"720p\","
+			 "\"duration\":5,\"seed\":1922782029,\"content\":[{\"type\":\"text\","
+			 "\"text\":\"a fox in the snow\"}]}");
+	json_object_put(body);
+	http_req_deinit(&req);
+	http_req_init(&req);
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_RECONCILE, &req, &a), 0);
+	ck_assert_str_eq(req.url, "https://up.example/api/v3/contents/generations/tasks"
+				  "?page_num=1&page_size=100&filter.model=up-model");
+	http_req_deinit(&req);
+	http_req_init(&req);
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_CANCEL, &req, &a), 0);
+	ck_assert_str_eq(req.method, "DELETE");
+	ck_assert_str_eq(req.url, "https://up.example/api/v3/contents/generations/tasks/up-1");
+	http_req_deinit(&req);
+	json_object_put(rec);
+	static const char list[] =
+		"{\"total\":3,\"items\":["
+		"{\"id\":\"cgt-other-seed\",\"seed\":7,\"duration\":5,\"created_at\":1700000001},"
+		"{\"id\":\"cgt-ours\",\"seed\":1922782029,\"duration\":5,\"ratio\":\"16:9\","
+		"\"resolution\":\"720p\",\"created_at\":1700000001},"
+		"{\"id\":\"cgt-too-old\",\"seed\":1922782029,\"created_at\":1699990000}]}";
+	a = parse(PHASE_RECONCILE, 200, list, strlen(list));
+	ck_assert_int_eq(a.verdict, RV_OK);
+	ck_assert_int_eq(a.state, RS_QUEUED);
+	ck_assert_int_eq(a.ncandidates, 1);
+	ck_assert_str_eq(a.candidates[0], "cgt-ours");
+	teardown_module();
+}
+END_TEST
+
 static void make_tmp(void)
 {
 	tmp = test_tmpdir();
@@ -589,6 +669,7 @@ static Suite *adapters_suite(void)
 	tcase_add_test(tc, every_module_is_registered_once);
 	tcase_add_test(tc, own_cases);
 	tcase_add_test(tc, veo_specifics);
+	tcase_add_test(tc, seedance_requests);
 	suite_add_tcase(s, tc);
 	return s;
 }
