@@ -16,6 +16,9 @@ extern const struct backend_type backend_openai;
 extern const struct backend_type backend_kling;
 extern const struct backend_type backend_comfyui;
 extern const struct backend_type backend_minimax;
+extern const struct backend_type backend_wan;
+extern const struct backend_type backend_veo;
+extern const struct backend_type backend_seedance;
 extern const struct backend_type backend_vertex;
 
 /* The registry: a line per module (kept so by hand, not by clang-format). */
@@ -26,6 +29,9 @@ static const struct backend_type *const registry[] = {
 	&backend_kling,
 	&backend_comfyui,
 	&backend_minimax,
+	&backend_wan,
+	&backend_veo,
+	&backend_seedance,
 	&backend_vertex,
 	NULL,
 };

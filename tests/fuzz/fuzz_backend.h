@@ -52,8 +52,11 @@
 
 #include <json-c/json.h>
 
-static const enum remote_phase phases[6] = { PHASE_SUBMIT, PHASE_RECONCILE, PHASE_RECONCILE2,
-					     PHASE_POLL,   PHASE_POLL2,	    PHASE_UPLOAD };
+/* (the first byte picks the phase: 0..5 as before PHASE_CANCEL and
+ * PHASE_AUTH were added, so the corpora keep their meaning) */
+static const enum remote_phase phases[8] = { PHASE_SUBMIT, PHASE_RECONCILE, PHASE_RECONCILE2,
+					     PHASE_POLL,   PHASE_POLL2,	    PHASE_UPLOAD,
+					     PHASE_CANCEL, PHASE_AUTH };
 static const long statuses[16] = { 0,	200, 201, 202, 204, 400, 401, 403,
 				   404, 408, 409, 422, 429, 500, 502, 503 };
 
@@ -225,7 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setup();
 	if (size < 3)
 		return 0;
-	enum remote_phase ph = phases[data[0] % 6];
+	enum remote_phase ph = phases[data[0] % 8];
 	long status;
 	size_t used;
 	if (data[1] < 0xF0) {

@@ -43,12 +43,21 @@ static const struct sample samples[] = {
 	{ "kling",
 	  "{\"type\":\"kling\",\"base_url\":\"https://up.example\",\"access_key\":\"" SECRET_A
 	  "\",\"secret_key\":\"" SECRET_B "\"}" },
+	{ "wan",
+	  "{\"type\":\"wan\",\"base_url\":\"https://up.example/api/v1\",\"api_key\":\"" SECRET_A
+	  "\"}" },
 	{ "comfyui",
 	  "{\"type\":\"comfyui\",\"base_url\":\"https://up.example\",\"workflow\":\"@WF@\","
 	  "\"inputs\":{\"prompt\":[\"6\",\"text\"],\"image\":[\"52\",\"image\"],"
 	  "\"seed\":[\"3\",\"seed\"]}}" },
 	{ "minimax",
 	  "{\"type\":\"minimax\",\"base_url\":\"https://up.example/v1\",\"api_key\":\"" SECRET_A
+	  "\"}" },
+	{ "veo",
+	  "{\"type\":\"veo\",\"base_url\":\"https://up.example/v1beta\",\"api_key\":\"" SECRET_A
+	  "\"}" },
+	{ "seedance",
+	  "{\"type\":\"seedance\",\"base_url\":\"https://up.example/api/v3\",\"api_key\":\"" SECRET_A
 	  "\"}" },
 	{ "vertex",
 	  "{\"type\":\"vertex\",\"base_url\":\"https://up.example/v1\",\"project\":\"p-1\","
@@ -274,6 +283,17 @@ END_TEST
 
 /* ---- each module's own cases ------------------------------------------------ */
 
+/* result_url_in_answer: the module's success answer says where the result
+ * is (else it is at a path of the module's own). */
+static int result_url_in_answer(const char *type)
+{
+	static const char *const with_url[] = { "kling", "minimax", "wan", "veo", NULL };
+	for (const char *const *t = with_url; *t; t++)
+		if (strcmp(*t, type) == 0)
+			return 1;
+	return 0;
+}
+
 struct own_case {
 	const char *type;
 	enum remote_phase ph;
@@ -358,6 +378,97 @@ static const struct own_case own[] = {
 	  "{\"task_id\":\"1\",\"status\":\"Fail\",\"base_resp\":{\"status_code\":1027,"
 	  "\"status_msg\":\"output video sensitive\"}}",
 	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "wan", PHASE_SUBMIT, 200,
+	  "{\"request_id\":\"r1\",\"output\":{\"task_id\":\"w1\",\"task_status\":\"PENDING\"}}",
+	  RV_OK, RS_QUEUED, "w1", NULL },
+	{ "wan", PHASE_POLL, 200,
+	  "{\"request_id\":\"r2\",\"output\":{\"task_id\":\"w1\",\"task_status\":\"RUNNING\"}}",
+	  RV_OK, RS_RUNNING, "w1", NULL },
+	{ "wan", PHASE_POLL, 200,
+	  "{\"request_id\":\"r3\",\"output\":{\"task_id\":\"w1\",\"task_status\":\"SUCCEEDED\","
+	  "\"video_url\":\"https://oss.example/w.mp4?Expires=1\"},"
+	  "\"usage\":{\"video_duration\":5,\"video_count\":1}}",
+	  RV_OK, RS_SUCCEEDED, "w1", "usage={\"video_duration\":5,\"video_count\":1}" },
+	{ "wan", PHASE_POLL, 200,
+	  "{\"output\":{\"task_id\":\"w1\",\"task_status\":\"FAILED\",\"code\":"
+	  "\"DataInspectionFailed\",\"message\":\"output video may contain inappropriate content\"}}",
+	  RV_OK, RS_FAILED, "w1", NULL },
+	{ "wan", PHASE_SUBMIT, 429,
+	  "{\"request_id\":\"r4\",\"code\":\"Throttling.RateQuota\",\"message\":\"Requests rate "
+	  "limit exceeded\"}",
+	  RV_RETRY, RS_UNKNOWN, NULL, NULL },
+	{ "wan", PHASE_SUBMIT, 400,
+	  "{\"code\":\"Arrearage\",\"message\":\"Access denied, please make sure your account is "
+	  "in good standing.\"}",
+	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "wan", PHASE_SUBMIT, 400,
+	  "{\"code\":\"DataInspectionFailed\",\"message\":\"Input data may contain inappropriate "
+	  "content.\"}",
+	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "wan", PHASE_RECONCILE, 200,
+	  "{\"request_id\":\"r5\",\"data\":[{\"task_id\":\"old\",\"gmt_create\":1700000000000},"
+	  "{\"task_id\":\"w9\",\"gmt_create\":1700000001000}],\"total\":2,\"page_no\":1}",
+	  RV_OK, RS_QUEUED, NULL, NULL },
+	{ "wan", PHASE_RECONCILE, 200, "{\"data\":[],\"total\":0,\"page_no\":1}", RV_OK,
+	  RS_NOT_FOUND, NULL, NULL },
+	{ "wan", PHASE_CANCEL, 200, "{\"request_id\":\"r6\"}", RV_OK, RS_UNKNOWN, NULL, NULL },
+	{ "wan", PHASE_CANCEL, 400,
+	  "{\"code\":\"UnsupportedOperation\",\"message\":\"Failed to cancel the task, please "
+	  "confirm if the task is in PENDING status.\"}",
+	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "veo", PHASE_SUBMIT, 200, "{\"name\":\"models/veo-3.1-generate-preview/operations/op1\"}",
+	  RV_OK, RS_QUEUED, "models/veo-3.1-generate-preview/operations/op1", NULL },
+	{ "veo", PHASE_POLL, 200,
+	  "{\"name\":\"models/veo-3.1-generate-preview/operations/op1\",\"done\":false}", RV_OK,
+	  RS_RUNNING, NULL, NULL },
+	{ "veo", PHASE_POLL, 200,
+	  "{\"name\":\"models/v/operations/op1\",\"done\":true,\"response\":{"
+	  "\"generateVideoResponse\":{\"generatedSamples\":[{\"video\":{\"uri\":"
+	  "\"https://up.example/v1beta/files/f1:download?alt=media\"}}]}}}",
+	  RV_OK, RS_SUCCEEDED, NULL, NULL },
+	{ "veo", PHASE_POLL, 200,
+	  "{\"name\":\"models/v/operations/op1\",\"done\":true,\"response\":{"
+	  "\"generateVideoResponse\":{\"raiMediaFilteredCount\":1,"
+	  "\"raiMediaFilteredReasons\":[\"celebrity\"]}}}",
+	  RV_OK, RS_FAILED, NULL, NULL },
+	{ "veo", PHASE_POLL, 200,
+	  "{\"name\":\"models/v/operations/op1\",\"done\":true,\"error\":{\"code\":13,"
+	  "\"message\":\"internal\",\"status\":\"INTERNAL\"}}",
+	  RV_OK, RS_FAILED, NULL, NULL },
+	{ "veo", PHASE_SUBMIT, 429,
+	  "{\"error\":{\"code\":429,\"message\":\"quota\",\"status\":\"RESOURCE_EXHAUSTED\"}}",
+	  RV_RETRY, RS_UNKNOWN, NULL, NULL },
+	{ "seedance", PHASE_SUBMIT, 200, "{\"id\":\"cgt-20260405024433-sbj8r\"}", RV_OK, RS_QUEUED,
+	  "cgt-20260405024433-sbj8r", NULL },
+	{ "seedance", PHASE_POLL, 200,
+	  "{\"id\":\"cgt-1\",\"model\":\"doubao-seedance-2-0-260128\",\"status\":\"running\"}",
+	  RV_OK, RS_RUNNING, "cgt-1", NULL },
+	{ "seedance", PHASE_POLL, 200,
+	  "{\"id\":\"cgt-1\",\"status\":\"succeeded\",\"content\":{\"video_url\":"
+	  "\"https://ark-content.tos.example/v.mp4?X-Tos-Expires=86400\"},\"usage\":"
+	  "{\"completion_tokens\":108900,\"total_tokens\":108900},\"seed\":78674}",
+	  RV_OK, RS_SUCCEEDED, "cgt-1", "total_tokens=108900" },
+	{ "seedance", PHASE_POLL, 200,
+	  "{\"id\":\"cgt-1\",\"status\":\"failed\",\"error\":{\"code\":"
+	  "\"OutputVideoSensitiveContentDetected\",\"message\":\"risk\"}}",
+	  RV_OK, RS_FAILED, NULL, NULL },
+	{ "seedance", PHASE_POLL, 200, "{\"id\":\"cgt-1\",\"status\":\"expired\"}", RV_OK,
+	  RS_FAILED, NULL, NULL },
+	{ "seedance", PHASE_SUBMIT, 400,
+	  "{\"error\":{\"code\":\"InputTextSensitiveContentDetected\",\"message\":\"no\"}}",
+	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "seedance", PHASE_SUBMIT, 429,
+	  "{\"error\":{\"code\":\"RateLimitExceeded.EndpointRPMExceeded\",\"message\":\"x\"}}",
+	  RV_RETRY, RS_UNKNOWN, NULL, NULL },
+	{ "seedance", PHASE_RECONCILE, 200, "{\"total\":0,\"items\":[]}", RV_OK, RS_NOT_FOUND, NULL,
+	  NULL },
+	{ "seedance", PHASE_CANCEL, 200, "{}", RV_OK, RS_UNKNOWN, NULL, NULL },
+	{ "seedance", PHASE_CANCEL, 404, "{\"error\":{\"code\":\"ResourceNotFound\"}}", RV_OK,
+	  RS_NOT_FOUND, NULL, NULL },
+	{ "seedance", PHASE_CANCEL, 400,
+	  "{\"error\":{\"code\":\"InvalidParameter\",\"message\":\"running tasks cannot be "
+	  "cancelled\"}}",
+	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
 	{ "vertex", PHASE_SUBMIT, 200,
 	  "{\"name\":\"projects/p-1/locations/us-central1/publishers/google/models/veo-3.0-"
 	  "generate-001/operations/op-1\"}",
@@ -404,8 +515,7 @@ START_TEST(own_cases)
 			      a.verdict, a.state);
 		if (c->upstream_id)
 			ck_assert_str_eq(a.upstream_id, c->upstream_id);
-		if (c->state == RS_SUCCEEDED &&
-		    (strcmp(c->type, "kling") == 0 || strcmp(c->type, "minimax") == 0))
+		if (c->state == RS_SUCCEEDED && result_url_in_answer(c->type))
 			ck_assert(a.video_url[0] != '\0');
 		if (c->keep && strcmp(c->type, "minimax") == 0)
 			ck_assert_int_eq(a.next, PHASE_POLL2);
@@ -434,6 +544,157 @@ START_TEST(own_cases)
 }
 END_TEST
 
+/* ---- veo: what the table above cannot say ----------------------------------- */
+
+static int slist_has(const struct curl_slist *l, const char *needle)
+{
+	for (; l; l = l->next)
+		if (strstr(l->data, needle))
+			return 1;
+	return 0;
+}
+
+static struct remote_answer veo_parse(enum remote_phase ph, long status, const char *body)
+{
+	return parse(ph, status, body, strlen(body));
+}
+
+START_TEST(veo_specifics)
+{
+	setup_module(backend_type_find("veo"));
+	const struct model_backend *mb = &config_model(cfg, "m")->backends[0];
+	/* the submit: path, key header kept to the origin, the body's fields */
+	struct json_object *rec = json_tokener_parse(record_text);
+	struct http_req req;
+	struct remote_answer a;
+	http_req_init(&req);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_SUBMIT, &req, &a), 0);
+	ck_assert_str_eq(req.url, "https://up.example/v1beta/models/up-model:predictLongRunning");
+	ck_assert(slist_has(req.host_headers, "x-goog-api-key: " SECRET_A));
+	ck_assert(!slist_has(req.headers, SECRET_A));
+	struct json_object *body = json_tokener_parse(req.body.data);
+	ck_assert_str_eq(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN),
+			 "{\"instances\":[{\"prompt\":\"a fox in the snow\"}],"
+			 "\"parameters\":{\"durationSeconds\":6,\"aspectRatio\":\"16:9\"}}");
+	json_object_put(body);
+	http_req_deinit(&req);
+	/* a result on the API's origin is fetched with the key, elsewhere without */
+	const char *urls[] = { "https://up.example/v1beta/files/f1:download?alt=media",
+			       "https://cdn.example/v.mp4", "https://up.example.evil/x" };
+	for (int i = 0; i < 3; i++) {
+		remote_set(rec, "video_url", urls[i]);
+		http_req_init(&req);
+		ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_FETCH_VIDEO, &req, &a), 0);
+		ck_assert_str_eq(req.url, urls[i]);
+		ck_assert_int_eq(slist_has(req.host_headers, SECRET_A), i == 0);
+		ck_assert(!slist_has(req.headers, SECRET_A));
+		http_req_deinit(&req);
+	}
+	/* no reconcile, no cancel: the Gemini API has neither */
+	ck_assert(!(be.type->caps & (BCAP_RECONCILE | BCAP_CANCEL)));
+	http_req_init(&req);
+	ck_assert_int_lt(be.type->build(&be, mb, rec, PHASE_CANCEL, &req, &a), 0);
+	http_req_deinit(&req);
+	json_object_put(rec);
+
+	/* errors: our codes, the provider's reason, never the key */
+	a = veo_parse(
+		PHASE_SUBMIT, 400,
+		"{\"error\":{\"code\":400,\"message\":\"API key not valid " SECRET_A "\","
+		"\"status\":\"INVALID_ARGUMENT\",\"details\":[{\"@type\":"
+		"\"type.googleapis.com/google.rpc.ErrorInfo\",\"reason\":\"API_KEY_INVALID\"}]}}");
+	ck_assert(a.verdict == RV_FAIL);
+	ck_assert_str_eq(a.code, "upstream_auth_failed");
+	a = veo_parse(
+		PHASE_SUBMIT, 429,
+		"{\"error\":{\"code\":429,\"status\":\"RESOURCE_EXHAUSTED\",\"details\":[{"
+		"\"@type\":\"type.googleapis.com/google.rpc.RetryInfo\",\"retryDelay\":\"7s\"}]}}");
+	ck_assert(a.verdict == RV_RETRY && a.retry_after_ms == 7000);
+	a = veo_parse(PHASE_SUBMIT, 400,
+		      "{\"error\":{\"code\":400,\"message\":\"durationSeconds must be 4, 6 or 8\","
+		      "\"status\":\"INVALID_ARGUMENT\"}}");
+	ck_assert(a.verdict == RV_FAIL && strstr(a.message, "durationSeconds"));
+	ck_assert_str_eq(a.code, "upstream_rejected");
+	a = veo_parse(PHASE_SUBMIT, 400,
+		      "{\"error\":{\"code\":400,\"message\":\"The prompt violates our usage "
+		      "guidelines\",\"status\":\"INVALID_ARGUMENT\"}}");
+	ck_assert_str_eq(a.code, "content_policy_violation");
+	a = veo_parse(PHASE_SUBMIT, 403,
+		      "{\"error\":{\"code\":403,\"status\":\"PERMISSION_DENIED\"}}");
+	ck_assert_str_eq(a.code, "upstream_auth_failed");
+	a = veo_parse(PHASE_SUBMIT, 400,
+		      "{\"error\":{\"code\":400,\"status\":\"FAILED_PRECONDITION\"}}");
+	ck_assert_str_eq(a.code, "upstream_quota_exhausted");
+	a = veo_parse(PHASE_POLL, 200,
+		      "{\"name\":\"models/v/operations/o\",\"done\":true,\"response\":{"
+		      "\"generateVideoResponse\":{\"raiMediaFilteredCount\":1,"
+		      "\"raiMediaFilteredReasons\":[\"The video contains a celebrity\"]}}}");
+	ck_assert_str_eq(a.code, "content_policy_violation");
+	ck_assert(strstr(a.message, "celebrity") != NULL);
+	/* an inline result points into the answer itself */
+	static const char inl[] =
+		"{\"name\":\"models/v/operations/o\",\"done\":true,\"response\":{"
+		"\"generateVideoResponse\":{\"generatedSamples\":[{\"video\":{"
+		"\"encodedVideo\":\"AAAAIGZ0eXBpc29t\",\"encoding\":\"video/mp4\"}}]}}}";
+	a = veo_parse(PHASE_POLL, 200, inl);
+	ck_assert(a.verdict == RV_OK && a.state == RS_SUCCEEDED);
+	ck_assert_int_eq(a.inline_video_len, 16);
+	ck_assert(strncmp(a.inline_video, "AAAAIGZ0eXBpc29t", 16) == 0);
+	/* done without anything: a clear failure, not a stuck task */
+	a = veo_parse(PHASE_POLL, 200, "{\"name\":\"models/v/operations/o\",\"done\":true}");
+	ck_assert(a.verdict == RV_OK && a.state == RS_FAILED);
+	ck_assert_str_eq(a.code, "upstream_invalid_answer");
+	teardown_module();
+}
+END_TEST
+
+/* seedance: the body Ark gets, the list a reconcile asks for and the task
+ * it picks (our derived seed, created after the intent), the cancel. */
+START_TEST(seedance_requests)
+{
+	setup_module(backend_type_find("seedance"));
+	const struct model_backend *mb = &config_model(cfg, "m")->backends[0];
+	struct json_object *rec = json_tokener_parse(record_text);
+	struct http_req req;
+	struct remote_answer a;
+	http_req_init(&req);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_SUBMIT, &req, &a), 0);
+	ck_assert_str_eq(req.url, "https://up.example/api/v3/contents/generations/tasks");
+	struct json_object *body = json_tokener_parse(req.body.data);
+	ck_assert_str_eq(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN),
+			 "{\"model\":\"up-model\",\"ratio\":\"16:9\",\"resolution\":\"720p\","
+			 "\"duration\":5,\"seed\":1922782029,\"content\":[{\"type\":\"text\","
+			 "\"text\":\"a fox in the snow\"}]}");
+	json_object_put(body);
+	http_req_deinit(&req);
+	http_req_init(&req);
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_RECONCILE, &req, &a), 0);
+	ck_assert_str_eq(req.url, "https://up.example/api/v3/contents/generations/tasks"
+				  "?page_num=1&page_size=100&filter.model=up-model");
+	http_req_deinit(&req);
+	http_req_init(&req);
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_CANCEL, &req, &a), 0);
+	ck_assert_str_eq(req.method, "DELETE");
+	ck_assert_str_eq(req.url, "https://up.example/api/v3/contents/generations/tasks/up-1");
+	http_req_deinit(&req);
+	json_object_put(rec);
+	static const char list[] =
+		"{\"total\":3,\"items\":["
+		"{\"id\":\"cgt-other-seed\",\"seed\":7,\"duration\":5,\"created_at\":1700000001},"
+		"{\"id\":\"cgt-ours\",\"seed\":1922782029,\"duration\":5,\"ratio\":\"16:9\","
+		"\"resolution\":\"720p\",\"created_at\":1700000001},"
+		"{\"id\":\"cgt-too-old\",\"seed\":1922782029,\"created_at\":1699990000}]}";
+	a = parse(PHASE_RECONCILE, 200, list, strlen(list));
+	ck_assert_int_eq(a.verdict, RV_OK);
+	ck_assert_int_eq(a.state, RS_QUEUED);
+	ck_assert_int_eq(a.ncandidates, 1);
+	ck_assert_str_eq(a.candidates[0], "cgt-ours");
+	teardown_module();
+}
+END_TEST
+
 static void make_tmp(void)
 {
 	tmp = test_tmpdir();
@@ -455,6 +716,8 @@ static Suite *adapters_suite(void)
 	tcase_add_loop_test(tc, every_request_goes_to_its_base_url, 0, 16);
 	tcase_add_test(tc, every_module_is_registered_once);
 	tcase_add_test(tc, own_cases);
+	tcase_add_test(tc, veo_specifics);
+	tcase_add_test(tc, seedance_requests);
 	suite_add_tcase(s, tc);
 	return s;
 }
