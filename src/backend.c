@@ -19,6 +19,7 @@ extern const struct backend_type backend_minimax;
 extern const struct backend_type backend_wan;
 extern const struct backend_type backend_veo;
 extern const struct backend_type backend_seedance;
+extern const struct backend_type backend_vertex;
 
 /* The registry: a line per module (kept so by hand, not by clang-format). */
 /* clang-format off */
@@ -31,6 +32,7 @@ static const struct backend_type *const registry[] = {
 	&backend_wan,
 	&backend_veo,
 	&backend_seedance,
+	&backend_vertex,
 	NULL,
 };
 /* clang-format on */

@@ -59,6 +59,9 @@ static const struct sample samples[] = {
 	{ "seedance",
 	  "{\"type\":\"seedance\",\"base_url\":\"https://up.example/api/v3\",\"api_key\":\"" SECRET_A
 	  "\"}" },
+	{ "vertex",
+	  "{\"type\":\"vertex\",\"base_url\":\"https://up.example/v1\",\"project\":\"p-1\","
+	  "\"location\":\"us-central1\",\"access_token\":\"" SECRET_A "\"}" },
 	{ NULL, NULL },
 };
 
@@ -466,6 +469,37 @@ static const struct own_case own[] = {
 	  "{\"error\":{\"code\":\"InvalidParameter\",\"message\":\"running tasks cannot be "
 	  "cancelled\"}}",
 	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "vertex", PHASE_SUBMIT, 200,
+	  "{\"name\":\"projects/p-1/locations/us-central1/publishers/google/models/veo-3.0-"
+	  "generate-001/operations/op-1\"}",
+	  RV_OK, RS_QUEUED,
+	  "projects/p-1/locations/us-central1/publishers/google/models/veo-3.0-generate-001/"
+	  "operations/op-1",
+	  NULL },
+	{ "vertex", PHASE_POLL, 200, "{\"name\":\"projects/p-1/x/operations/op-1\",\"done\":false}",
+	  RV_OK, RS_RUNNING, NULL, NULL },
+	{ "vertex", PHASE_POLL, 200,
+	  "{\"name\":\"op\",\"done\":true,\"response\":{\"@type\":\"type.googleapis.com/"
+	  "cloud.ai.large_models.vision.GenerateVideoResponse\",\"raiMediaFilteredCount\":0,"
+	  "\"videos\":[{\"gcsUri\":\"gs://bkt/out/1/sample_0.mp4\",\"mimeType\":\"video/mp4\"}]}}",
+	  RV_OK, RS_SUCCEEDED, NULL, NULL },
+	{ "vertex", PHASE_POLL, 200,
+	  "{\"name\":\"op\",\"done\":true,\"response\":{\"raiMediaFilteredCount\":0,"
+	  "\"videos\":[{\"bytesBase64Encoded\": \"AAAAIGZ0eXBpc29t\",\"mimeType\":\"video/mp4\"}]}}",
+	  RV_OK, RS_SUCCEEDED, NULL, NULL },
+	{ "vertex", PHASE_POLL, 200,
+	  "{\"name\":\"op\",\"done\":true,\"response\":{\"raiMediaFilteredCount\":1,"
+	  "\"raiMediaFilteredReasons\":[\"filtered\"]}}",
+	  RV_OK, RS_FAILED, NULL, NULL },
+	{ "vertex", PHASE_POLL, 200,
+	  "{\"name\":\"op\",\"done\":true,\"error\":{\"code\":13,\"message\":\"internal\"}}", RV_OK,
+	  RS_FAILED, NULL, NULL },
+	{ "vertex", PHASE_SUBMIT, 400,
+	  "{\"error\":{\"code\":400,\"message\":\"bad\",\"status\":\"INVALID_ARGUMENT\"}}", RV_FAIL,
+	  RS_UNKNOWN, NULL, NULL },
+	{ "vertex", PHASE_AUTH, 200,
+	  "{\"access_token\":\"ya29.t\",\"expires_in\":3599,\"token_type\":\"Bearer\"}", RV_OK,
+	  RS_UNKNOWN, NULL, NULL },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 
@@ -485,6 +519,20 @@ START_TEST(own_cases)
 			ck_assert(a.video_url[0] != '\0');
 		if (c->keep && strcmp(c->type, "minimax") == 0)
 			ck_assert_int_eq(a.next, PHASE_POLL2);
+		if (c->state == RS_SUCCEEDED && strcmp(c->type, "vertex") == 0) {
+			/* a download URL, or the base64 span inside the body */
+			ck_assert((a.video_url[0] != '\0') != (a.inline_video != NULL));
+			if (a.inline_video)
+				ck_assert(a.inline_video > c->body &&
+					  a.inline_video + a.inline_video_len <
+						  c->body + strlen(c->body) &&
+					  memcmp(a.inline_video, "AAAAIGZ0eXBpc29t", 16) == 0);
+			else
+				ck_assert_str_eq(
+					a.video_url,
+					"https://storage.googleapis.com/storage/v1/b/bkt/o/"
+					"out%2F1%2Fsample_0.mp4?alt=media");
+		}
 		if (c->keep) {
 			char want[256];
 			ck_assert_int_ge(a.nkeep, 1);
