@@ -43,14 +43,8 @@ static int openai_check(struct confcheck *c, struct json_object *o, const char *
 static int openai_init(struct backend *b, char *err, size_t errlen)
 {
 	struct openai_state *st = b->state;
-	if (backend_secret(b->cfg, "api_key", st->api_key, sizeof(st->api_key)) < 0) {
-		snprintf(
-			err, errlen,
-			"backend %s: no api_key (set api_key or the variable named by api_key_env)",
-			b->cfg->name);
-		return -1;
-	}
-	return 0;
+	return backend_need_secret(b->cfg, "api_key", st->api_key, sizeof(st->api_key), err,
+				   errlen);
 }
 
 static const char *cfg_str(const struct backend *b, const char *name, const char *def)

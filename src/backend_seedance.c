@@ -50,14 +50,8 @@ static int seedance_check(struct confcheck *c, struct json_object *o, const char
 static int seedance_init(struct backend *b, char *err, size_t errlen)
 {
 	struct seedance_state *st = b->state;
-	if (backend_secret(b->cfg, "api_key", st->api_key, sizeof(st->api_key)) < 0) {
-		snprintf(
-			err, errlen,
-			"backend %s: no api_key (set api_key or the variable named by api_key_env)",
-			b->cfg->name);
-		return -1;
-	}
-	return 0;
+	return backend_need_secret(b->cfg, "api_key", st->api_key, sizeof(st->api_key), err,
+				   errlen);
 }
 
 static void auth(struct backend *b, struct http_req *req)

@@ -242,3 +242,13 @@ int remote_has_image(struct json_object *rec)
 {
 	return image_of(rec) != NULL;
 }
+
+int backend_need_secret(const struct backend_cfg *b, const char *name, char *out, size_t n,
+			char *err, size_t errlen)
+{
+	if (backend_secret(b, name, out, n) == 0)
+		return 0;
+	snprintf(err, errlen, "backend %s: no %s (set %s or the variable named by %s_env)", b->name,
+		 name, name, name);
+	return -1;
+}

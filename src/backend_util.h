@@ -15,6 +15,11 @@ int cc_secret(struct confcheck *c, struct json_object *o, const char *key, const
 /* backend_secret reads NAME from the config, or the variable named by
  * NAME_env, into out; -1 when neither gives a non-empty value that fits. */
 int backend_secret(const struct backend_cfg *b, const char *name, char *out, size_t n);
+/* backend_need_secret is backend_secret for a module's init: -1 with the
+ * message "backend B: no NAME (set NAME or the variable named by
+ * NAME_env)" in err. */
+int backend_need_secret(const struct backend_cfg *b, const char *name, char *out, size_t n,
+			char *err, size_t errlen);
 /* backend_load_json reads a file holding one JSON object (NULL if not). */
 struct json_object *backend_load_json(const char *path);
 
