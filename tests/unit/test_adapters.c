@@ -62,6 +62,9 @@ static const struct sample samples[] = {
 	{ "vertex",
 	  "{\"type\":\"vertex\",\"base_url\":\"https://up.example/v1\",\"project\":\"p-1\","
 	  "\"location\":\"us-central1\",\"access_token\":\"" SECRET_A "\"}" },
+	{ "luma",
+	  "{\"type\":\"luma\",\"base_url\":\"https://up.example/dream-machine/v1\",\"api_key\":\"" SECRET_A
+	  "\"}" },
 	{ NULL, NULL },
 };
 
@@ -287,7 +290,7 @@ END_TEST
  * is (else it is at a path of the module's own). */
 static int result_url_in_answer(const char *type)
 {
-	static const char *const with_url[] = { "kling", "minimax", "wan", "veo", NULL };
+	static const char *const with_url[] = { "kling", "minimax", "wan", "veo", "luma", NULL };
 	for (const char *const *t = with_url; *t; t++)
 		if (strcmp(*t, type) == 0)
 			return 1;
@@ -469,6 +472,29 @@ static const struct own_case own[] = {
 	  "{\"error\":{\"code\":\"InvalidParameter\",\"message\":\"running tasks cannot be "
 	  "cancelled\"}}",
 	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "luma", PHASE_SUBMIT, 201,
+	  "{\"id\":\"0f3ea1c4-8a4b-4a3c-9d2e-5b6f7a8b9c0d\",\"generation_type\":\"video\","
+	  "\"state\":\"queued\",\"created_at\":\"2026-12-06T13:15:51.123Z\",\"model\":\"ray-2\"}",
+	  RV_OK, RS_QUEUED, "0f3ea1c4-8a4b-4a3c-9d2e-5b6f7a8b9c0d", NULL },
+	{ "luma", PHASE_POLL, 200, "{\"id\":\"g-1\",\"state\":\"dreaming\",\"assets\":null}", RV_OK,
+	  RS_RUNNING, "g-1", NULL },
+	{ "luma", PHASE_POLL, 200,
+	  "{\"id\":\"g-1\",\"state\":\"completed\",\"assets\":{\"video\":"
+	  "\"https://storage.cdn-luma.example/dream_machine/g-1/video.mp4\"}}",
+	  RV_OK, RS_SUCCEEDED, "g-1", NULL },
+	{ "luma", PHASE_POLL, 200,
+	  "{\"id\":\"g-1\",\"state\":\"failed\",\"failure_reason\":\"Output failed moderation\"}",
+	  RV_OK, RS_FAILED, NULL, NULL },
+	{ "luma", PHASE_SUBMIT, 400,
+	  "{\"detail\":\"Prompt not allowed because advanced moderation failed\"}", RV_FAIL,
+	  RS_UNKNOWN, NULL, NULL },
+	{ "luma", PHASE_SUBMIT, 429, "{\"detail\":\"Too many requests\"}", RV_RETRY, RS_UNKNOWN,
+	  NULL, NULL },
+	{ "luma", PHASE_RECONCILE, 200, "{\"generations\":[],\"count\":0,\"has_more\":false}",
+	  RV_OK, RS_NOT_FOUND, NULL, NULL },
+	{ "luma", PHASE_CANCEL, 204, "", RV_OK, RS_UNKNOWN, NULL, NULL },
+	{ "luma", PHASE_CANCEL, 404, "{\"detail\":\"Generation not found\"}", RV_OK, RS_NOT_FOUND,
+	  NULL, NULL },
 	{ "vertex", PHASE_SUBMIT, 200,
 	  "{\"name\":\"projects/p-1/locations/us-central1/publishers/google/models/veo-3.0-"
 	  "generate-001/operations/op-1\"}",
