@@ -22,6 +22,9 @@ struct luma_state {
 };
 
 static const char *const luma_keys[] = { "api_key", "api_key_env", NULL };
+/* the upstream model a submit named, for a reconcile to compare (parse
+ * has no model entry) */
+static const char *const luma_record_keys[] = { "luma_model", NULL };
 
 /* A reconcile lists one page of the newest generations; a lost submit's
  * generation is looked for among those created within this margin of the
@@ -88,22 +91,26 @@ static int size_exact(int w, int h)
 }
 
 /* Provider-native fields a caller may set through metadata, with their
- * JSON type (new-api merges metadata into the body the same way).  model
- * and prompt have fields of their own; callback_url is not for callers:
- * reelgate polls. */
+ * JSON type (new-api merges metadata into the body the same way; our
+ * metadata holds only scalars, so concepts and keyframes cannot come this
+ * way).  model and prompt have fields of their own; callback_url is not
+ * for callers: reelgate polls. */
 static const struct {
 	const char *name;
 	json_type type;
-} native[] = { { "loop", json_type_boolean },	     { "concepts", json_type_array },
-	       { "keyframes", json_type_object },    { "resolution", json_type_string },
-	       { "aspect_ratio", json_type_string }, { "duration", json_type_string } };
+} native[] = { { "loop", json_type_boolean },
+	       { "resolution", json_type_string },
+	       { "aspect_ratio", json_type_string },
+	       { "duration", json_type_string } };
 
 /* task_fields builds the body without keyframes: what submit sends and
  * what a reconcile compares. */
 static struct json_object *task_fields(const struct model_backend *mb, struct json_object *rec)
 {
 	struct json_object *o = json_object_new_object(), *md, *v;
-	const char *model = mb && mb->model ? mb->model : rec_str(rec, "model");
+	const char *model = mb && mb->model		    ? mb->model
+			    : remote_get(rec, "luma_model") ? remote_get(rec, "luma_model")
+							    : rec_str(rec, "model");
 	const char *prompt = rec_str(rec, "prompt");
 	json_object_object_add(o, "model", json_object_new_string(model ? model : ""));
 	json_object_object_add(o, "prompt", json_object_new_string(prompt ? prompt : ""));
@@ -137,6 +144,7 @@ static int submit_body(const struct model_backend *mb, struct json_object *rec,
 		return -1;
 	}
 	struct json_object *body = task_fields(mb, rec);
+	remote_set(rec, "luma_model", rec_str(body, "model"));
 	if (remote_has_image(rec)) {
 		struct json_object *kf = json_object_new_object(), *f0 = json_object_new_object();
 		json_object_object_add(f0, "type", json_object_new_string("image"));
@@ -494,6 +502,7 @@ const struct backend_type backend_luma = {
 	.kind = BACKEND_HTTP,
 	.caps = BCAP_RECONCILE | BCAP_CANCEL,
 	.keys = luma_keys,
+	.record_keys = luma_record_keys,
 	.state_size = sizeof(struct luma_state),
 	.check = luma_check,
 	.init = luma_init,
