@@ -675,6 +675,70 @@ START_TEST(veo_specifics)
 }
 END_TEST
 
+/* luma: the body Luma gets (and the model it keeps for a reconcile), the
+ * list a reconcile asks for and the generation it picks (our model and
+ * prompt, created around the intent), the cancel, an upload refused. */
+START_TEST(luma_requests)
+{
+	setup_module(backend_type_find("luma"));
+	const struct model_backend *mb = &config_model(cfg, "m")->backends[0];
+	struct json_object *rec = json_tokener_parse(record_text);
+	struct http_req req;
+	struct remote_answer a;
+	http_req_init(&req);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_SUBMIT, &req, &a), 0);
+	ck_assert_str_eq(req.url, "https://up.example/dream-machine/v1/generations/video");
+	struct json_object *body = json_tokener_parse(req.body.data);
+	ck_assert_str_eq(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN),
+			 "{\"model\":\"up-model\",\"prompt\":\"a fox in the snow\","
+			 "\"aspect_ratio\":\"16:9\",\"resolution\":\"720p\",\"duration\":\"5s\"}");
+	json_object_put(body);
+	ck_assert_str_eq(remote_get(rec, "luma_model"), "up-model");
+	http_req_deinit(&req);
+	http_req_init(&req);
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_RECONCILE, &req, &a), 0);
+	ck_assert_str_eq(req.url,
+			 "https://up.example/dream-machine/v1/generations?limit=100&offset=0");
+	http_req_deinit(&req);
+	http_req_init(&req);
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_CANCEL, &req, &a), 0);
+	ck_assert_str_eq(req.method, "DELETE");
+	ck_assert_str_eq(req.url, "https://up.example/dream-machine/v1/generations/up-1");
+	http_req_deinit(&req);
+	static const char list[] =
+		"{\"generations\":["
+		"{\"id\":\"g-other-prompt\",\"model\":\"up-model\",\"created_at\":"
+		"\"2023-11-14T22:13:21.000Z\",\"request\":{\"prompt\":\"a cat\"}},"
+		"{\"id\":\"g-other-model\",\"model\":\"ray-1-6\",\"created_at\":"
+		"\"2023-11-14T22:13:21.000Z\",\"request\":{\"prompt\":\"a fox in the snow\"}},"
+		"{\"id\":\"g-ours\",\"model\":\"up-model\",\"generation_type\":\"video\","
+		"\"created_at\":\"2023-11-14T22:13:21.500Z\",\"request\":{\"prompt\":"
+		"\"a fox in the snow\",\"aspect_ratio\":\"16:9\",\"resolution\":\"720p\","
+		"\"duration\":\"5s\"}},"
+		"{\"id\":\"g-too-old\",\"model\":\"up-model\",\"created_at\":"
+		"\"2023-11-14T19:00:00Z\",\"request\":{\"prompt\":\"a fox in the snow\"}}],"
+		"\"count\":4,\"has_more\":false,\"limit\":100,\"offset\":0}";
+	memset(&a, 0, sizeof(a)); /* on rec, which the submit annotated */
+	backend_parse(&be, rec, PHASE_RECONCILE, 200, list, strlen(list), &a);
+	ck_assert_int_eq(a.verdict, RV_OK);
+	ck_assert_int_eq(a.state, RS_QUEUED);
+	ck_assert_int_eq(a.ncandidates, 1);
+	ck_assert_str_eq(a.candidates[0], "g-ours");
+	json_object_put(rec);
+	rec = json_tokener_parse(record_text);
+	json_object_object_add(json_object_object_get(rec, "params"), "image",
+			       json_tokener_parse("{\"path\":\"uploads/x.png\",\"ext\":\"png\"}"));
+	http_req_init(&req);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_SUBMIT, &req, &a), -1);
+	ck_assert_str_eq(a.code, "unsupported_value");
+	http_req_deinit(&req);
+	json_object_put(rec);
+	teardown_module();
+}
+END_TEST
+
 /* seedance: the body Ark gets, the list a reconcile asks for and the task
  * it picks (our derived seed, created after the intent), the cancel. */
 START_TEST(seedance_requests)
@@ -744,6 +808,7 @@ static Suite *adapters_suite(void)
 	tcase_add_test(tc, own_cases);
 	tcase_add_test(tc, veo_specifics);
 	tcase_add_test(tc, seedance_requests);
+	tcase_add_test(tc, luma_requests);
 	suite_add_tcase(s, tc);
 	return s;
 }
