@@ -62,6 +62,9 @@ static const struct sample samples[] = {
 	{ "vertex",
 	  "{\"type\":\"vertex\",\"base_url\":\"https://up.example/v1\",\"project\":\"p-1\","
 	  "\"location\":\"us-central1\",\"access_token\":\"" SECRET_A "\"}" },
+	{ "luma",
+	  "{\"type\":\"luma\",\"base_url\":\"https://up.example/dream-machine/v1\",\"api_key\":\"" SECRET_A
+	  "\"}" },
 	{ NULL, NULL },
 };
 
@@ -287,7 +290,7 @@ END_TEST
  * is (else it is at a path of the module's own). */
 static int result_url_in_answer(const char *type)
 {
-	static const char *const with_url[] = { "kling", "minimax", "wan", "veo", NULL };
+	static const char *const with_url[] = { "kling", "minimax", "wan", "veo", "luma", NULL };
 	for (const char *const *t = with_url; *t; t++)
 		if (strcmp(*t, type) == 0)
 			return 1;
@@ -469,6 +472,29 @@ static const struct own_case own[] = {
 	  "{\"error\":{\"code\":\"InvalidParameter\",\"message\":\"running tasks cannot be "
 	  "cancelled\"}}",
 	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "luma", PHASE_SUBMIT, 201,
+	  "{\"id\":\"0f3ea1c4-8a4b-4a3c-9d2e-5b6f7a8b9c0d\",\"generation_type\":\"video\","
+	  "\"state\":\"queued\",\"created_at\":\"2026-12-06T13:15:51.123Z\",\"model\":\"ray-2\"}",
+	  RV_OK, RS_QUEUED, "0f3ea1c4-8a4b-4a3c-9d2e-5b6f7a8b9c0d", NULL },
+	{ "luma", PHASE_POLL, 200, "{\"id\":\"g-1\",\"state\":\"dreaming\",\"assets\":null}", RV_OK,
+	  RS_RUNNING, "g-1", NULL },
+	{ "luma", PHASE_POLL, 200,
+	  "{\"id\":\"g-1\",\"state\":\"completed\",\"assets\":{\"video\":"
+	  "\"https://storage.cdn-luma.example/dream_machine/g-1/video.mp4\"}}",
+	  RV_OK, RS_SUCCEEDED, "g-1", NULL },
+	{ "luma", PHASE_POLL, 200,
+	  "{\"id\":\"g-1\",\"state\":\"failed\",\"failure_reason\":\"Output failed moderation\"}",
+	  RV_OK, RS_FAILED, NULL, NULL },
+	{ "luma", PHASE_SUBMIT, 400,
+	  "{\"detail\":\"Prompt not allowed because advanced moderation failed\"}", RV_FAIL,
+	  RS_UNKNOWN, NULL, NULL },
+	{ "luma", PHASE_SUBMIT, 429, "{\"detail\":\"Too many requests\"}", RV_RETRY, RS_UNKNOWN,
+	  NULL, NULL },
+	{ "luma", PHASE_RECONCILE, 200, "{\"generations\":[],\"count\":0,\"has_more\":false}",
+	  RV_OK, RS_NOT_FOUND, NULL, NULL },
+	{ "luma", PHASE_CANCEL, 204, "", RV_OK, RS_UNKNOWN, NULL, NULL },
+	{ "luma", PHASE_CANCEL, 404, "{\"detail\":\"Generation not found\"}", RV_OK, RS_NOT_FOUND,
+	  NULL, NULL },
 	{ "vertex", PHASE_SUBMIT, 200,
 	  "{\"name\":\"projects/p-1/locations/us-central1/publishers/google/models/veo-3.0-"
 	  "generate-001/operations/op-1\"}",
@@ -649,6 +675,70 @@ START_TEST(veo_specifics)
 }
 END_TEST
 
+/* luma: the body Luma gets (and the model it keeps for a reconcile), the
+ * list a reconcile asks for and the generation it picks (our model and
+ * prompt, created around the intent), the cancel, an upload refused. */
+START_TEST(luma_requests)
+{
+	setup_module(backend_type_find("luma"));
+	const struct model_backend *mb = &config_model(cfg, "m")->backends[0];
+	struct json_object *rec = json_tokener_parse(record_text);
+	struct http_req req;
+	struct remote_answer a;
+	http_req_init(&req);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_SUBMIT, &req, &a), 0);
+	ck_assert_str_eq(req.url, "https://up.example/dream-machine/v1/generations/video");
+	struct json_object *body = json_tokener_parse(req.body.data);
+	ck_assert_str_eq(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN),
+			 "{\"model\":\"up-model\",\"prompt\":\"a fox in the snow\","
+			 "\"aspect_ratio\":\"16:9\",\"resolution\":\"720p\",\"duration\":\"5s\"}");
+	json_object_put(body);
+	ck_assert_str_eq(remote_get(rec, "luma_model"), "up-model");
+	http_req_deinit(&req);
+	http_req_init(&req);
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_RECONCILE, &req, &a), 0);
+	ck_assert_str_eq(req.url,
+			 "https://up.example/dream-machine/v1/generations?limit=100&offset=0");
+	http_req_deinit(&req);
+	http_req_init(&req);
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_CANCEL, &req, &a), 0);
+	ck_assert_str_eq(req.method, "DELETE");
+	ck_assert_str_eq(req.url, "https://up.example/dream-machine/v1/generations/up-1");
+	http_req_deinit(&req);
+	static const char list[] =
+		"{\"generations\":["
+		"{\"id\":\"g-other-prompt\",\"model\":\"up-model\",\"created_at\":"
+		"\"2023-11-14T22:13:21.000Z\",\"request\":{\"prompt\":\"a cat\"}},"
+		"{\"id\":\"g-other-model\",\"model\":\"ray-1-6\",\"created_at\":"
+		"\"2023-11-14T22:13:21.000Z\",\"request\":{\"prompt\":\"a fox in the snow\"}},"
+		"{\"id\":\"g-ours\",\"model\":\"up-model\",\"generation_type\":\"video\","
+		"\"created_at\":\"2023-11-14T22:13:21.500Z\",\"request\":{\"prompt\":"
+		"\"a fox in the snow\",\"aspect_ratio\":\"16:9\",\"resolution\":\"720p\","
+		"\"duration\":\"5s\"}},"
+		"{\"id\":\"g-too-old\",\"model\":\"up-model\",\"created_at\":"
+		"\"2023-11-14T19:00:00Z\",\"request\":{\"prompt\":\"a fox in the snow\"}}],"
+		"\"count\":4,\"has_more\":false,\"limit\":100,\"offset\":0}";
+	memset(&a, 0, sizeof(a)); /* on rec, which the submit annotated */
+	backend_parse(&be, rec, PHASE_RECONCILE, 200, list, strlen(list), &a);
+	ck_assert_int_eq(a.verdict, RV_OK);
+	ck_assert_int_eq(a.state, RS_QUEUED);
+	ck_assert_int_eq(a.ncandidates, 1);
+	ck_assert_str_eq(a.candidates[0], "g-ours");
+	json_object_put(rec);
+	rec = json_tokener_parse(record_text);
+	json_object_object_add(json_object_object_get(rec, "params"), "image",
+			       json_tokener_parse("{\"path\":\"uploads/x.png\",\"ext\":\"png\"}"));
+	http_req_init(&req);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_SUBMIT, &req, &a), -1);
+	ck_assert_str_eq(a.code, "unsupported_value");
+	http_req_deinit(&req);
+	json_object_put(rec);
+	teardown_module();
+}
+END_TEST
+
 /* seedance: the body Ark gets, the list a reconcile asks for and the task
  * it picks (our derived seed, created after the intent), the cancel. */
 START_TEST(seedance_requests)
@@ -718,6 +808,7 @@ static Suite *adapters_suite(void)
 	tcase_add_test(tc, own_cases);
 	tcase_add_test(tc, veo_specifics);
 	tcase_add_test(tc, seedance_requests);
+	tcase_add_test(tc, luma_requests);
 	suite_add_tcase(s, tc);
 	return s;
 }
