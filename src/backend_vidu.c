@@ -105,26 +105,43 @@ static struct json_object *meta(struct json_object *rec, const char *name)
 	return NULL;
 }
 
-/* reference_images: metadata.reference_images when it is a list of 1..7
- * strings, else NULL. */
+/* reference_images: the URLs of metadata.reference_images, a string of
+ * 1..7 URLs separated by white space (metadata values are scalars), as a
+ * new array (caller puts it); NULL when there is none or too many. */
 static struct json_object *reference_images(struct json_object *rec)
 {
-	struct json_object *r = meta(rec, "reference_images");
-	size_t n;
-	if (r == NULL || !json_object_is_type(r, json_type_array) ||
-	    (n = json_object_array_length(r)) == 0 || n > 7)
+	const char *r = remote_meta_str(rec, "reference_images");
+	if (r == NULL)
 		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if (!json_object_is_type(json_object_array_get_idx(r, i), json_type_string))
-			return NULL;
-	return r;
+	struct json_object *a = json_object_new_array();
+	while (*r) {
+		size_t skip = strspn(r, " \t\r\n"), len;
+		r += skip;
+		if ((len = strcspn(r, " \t\r\n")) == 0)
+			break;
+		json_object_array_add(a, json_object_new_string_len(r, (int)len));
+		r += len;
+	}
+	size_t n = json_object_array_length(a);
+	if (n == 0 || n > 7) {
+		json_object_put(a);
+		return NULL;
+	}
+	return a;
+}
+
+static int has_references(struct json_object *rec)
+{
+	struct json_object *a = reference_images(rec);
+	json_object_put(a);
+	return a != NULL;
 }
 
 /* task_mode: which endpoint the task's images call for. */
 static enum vidu_mode task_mode(struct json_object *rec)
 {
 	const char *m = remote_meta_str(rec, "vidu_mode");
-	if (reference_images(rec) || (m && strcmp(m, "reference") == 0 && remote_has_image(rec)))
+	if (has_references(rec) || (m && strcmp(m, "reference") == 0 && remote_has_image(rec)))
 		return M_REFERENCE;
 	if (!remote_has_image(rec))
 		return M_TEXT;
@@ -133,18 +150,30 @@ static enum vidu_mode task_mode(struct json_object *rec)
 }
 
 /* Vidu's own fields a caller may set through metadata, with their JSON
- * type (new-api merges metadata into the body the same way).  model,
- * images, prompt and payload are ours; callback_url is not for callers. */
+ * type and the endpoints that take them (new-api merges metadata into the
+ * body the same way).  model, images, prompt and payload are ours;
+ * callback_url is not for callers: reelgate polls. */
+#define ALL_MODES 0xf
+#define MODE_BIT(m) (1u << (m))
 static const struct {
 	const char *name;
 	json_type type;
-} native[] = { { "style", json_type_string },	     { "movement_amplitude", json_type_string },
-	       { "bgm", json_type_boolean },	     { "off_peak", json_type_boolean },
-	       { "aspect_ratio", json_type_string }, { "resolution", json_type_string },
-	       { "watermark", json_type_boolean },   { "wm_position", json_type_int },
-	       { "wm_url", json_type_string },	     { "meta_data", json_type_string },
-	       { "is_rec", json_type_boolean },	     { "audio", json_type_boolean },
-	       { "voice_id", json_type_string } };
+	unsigned modes;
+} native[] = {
+	{ "movement_amplitude", json_type_string, ALL_MODES },
+	{ "bgm", json_type_boolean, ALL_MODES },
+	{ "off_peak", json_type_boolean, ALL_MODES },
+	{ "resolution", json_type_string, ALL_MODES },
+	{ "watermark", json_type_boolean, ALL_MODES },
+	{ "wm_position", json_type_int, ALL_MODES },
+	{ "wm_url", json_type_string, ALL_MODES },
+	{ "meta_data", json_type_string, ALL_MODES },
+	{ "style", json_type_string, MODE_BIT(M_TEXT) },
+	{ "aspect_ratio", json_type_string, MODE_BIT(M_TEXT) | MODE_BIT(M_REFERENCE) },
+	{ "is_rec", json_type_boolean, MODE_BIT(M_IMAGE) | MODE_BIT(M_START_END) },
+	{ "audio", json_type_boolean, MODE_BIT(M_IMAGE) | MODE_BIT(M_REFERENCE) },
+	{ "voice_id", json_type_string, MODE_BIT(M_IMAGE) },
+};
 
 /* task_fields builds the body without images. */
 static struct json_object *task_fields(const struct model_backend *mb, struct json_object *rec)
@@ -171,7 +200,8 @@ static struct json_object *task_fields(const struct model_backend *mb, struct js
 	/* the correlation: Vidu echoes it on query and in its task list */
 	json_object_object_add(o, "payload", json_object_new_string(id ? id : ""));
 	for (size_t i = 0; i < sizeof(native) / sizeof(*native); i++)
-		if ((v = meta(rec, native[i].name)) && json_object_is_type(v, native[i].type))
+		if ((native[i].modes & MODE_BIT(mode)) && (v = meta(rec, native[i].name)) &&
+		    json_object_is_type(v, native[i].type))
 			json_object_object_add(o, native[i].name, json_object_get(v));
 	return o;
 }
