@@ -466,8 +466,28 @@ static void task_answer(struct json_object *rec, struct json_object *t, struct r
 	keep_credits(t, ans);
 }
 
-/* reconcile_match: the listed tasks whose payload is our video id (Vidu
- * echoes it); the dispatcher skips those another task already holds. */
+/* listed_is_ours: a listed task is ours when its payload is our video id.
+ * A list whose items do not carry payload at all (Vidu's list page does
+ * not name it; see docs/backends.md) falls back to the prompt and the
+ * duration, in the time window the list was asked for. */
+static int listed_is_ours(struct json_object *rec, struct json_object *t, const char *ours)
+{
+	struct json_object *p, *d;
+	if (json_object_object_get_ex(t, "payload", &p)) {
+		const char *payload =
+			json_object_is_type(p, json_type_string) ? json_object_get_string(p) : NULL;
+		return payload && strcmp(payload, ours) == 0;
+	}
+	const char *prompt = rec_str(t, "prompt"), *mine = rec_str(rec, "prompt");
+	if (prompt == NULL || mine == NULL || strcmp(prompt, mine) != 0)
+		return 0;
+	return !json_object_object_get_ex(t, "duration", &d) ||
+	       !json_object_is_type(d, json_type_int) ||
+	       json_object_get_int(d) == remote_param_int(rec, "seconds", 5);
+}
+
+/* reconcile_match: the listed tasks that are ours (listed_is_ours); the
+ * dispatcher skips those another task already holds. */
 static void reconcile_match(struct json_object *rec, struct json_object *list,
 			    struct remote_answer *ans)
 {
@@ -483,9 +503,9 @@ static void reconcile_match(struct json_object *rec, struct json_object *list,
 	size_t n = json_object_array_length(tasks);
 	for (size_t i = 0; i < n && ans->ncandidates < 8; i++) {
 		struct json_object *t = json_object_array_get_idx(tasks, i);
-		const char *id = rec_str(t, "id"), *payload = rec_str(t, "payload");
+		const char *id = rec_str(t, "id");
 		if (id == NULL || id[0] == '\0' || strlen(id) >= sizeof(ans->candidates[0]) ||
-		    payload == NULL || strcmp(payload, ours) != 0)
+		    !listed_is_ours(rec, t, ours))
 			continue;
 		snprintf(ans->candidates[ans->ncandidates++], sizeof(ans->candidates[0]), "%s", id);
 	}

@@ -32,7 +32,8 @@ serves redirected downloads and records the headers it got.
 
 Misbehaviour is scripted through /_fake/ (no auth), as fake_kling.py:
   POST /_fake/scenario  {"submit":..., "poll":..., "outcome":..., "result":...,
-                         "auth":..., "count":N, "delay":S, "retry_after":S}
+                         "auth":..., "count":N, "delay":S, "retry_after":S,
+                         "list_payload": false (list items without payload)}
   POST /_fake/reset     back to all "ok", tasks and counters cleared
   GET  /_fake/jobs      every task (with the body and endpoint received), the
                         counters, every download request's headers
@@ -186,7 +187,8 @@ class State:
             self.counters = dict.fromkeys(COUNTERS, 0)
             self.fetches = []
             self.scenario = {"submit": "ok", "poll": "ok", "outcome": "succeed", "result": "ok",
-                             "auth": "ok", "delay": DEFAULT_DELAY, "retry_after": None}
+                             "auth": "ok", "delay": DEFAULT_DELAY, "retry_after": None,
+                             "list_payload": True}
             self.left = {"submit": None, "poll": None}
 
     def bump(self, name):
@@ -205,6 +207,9 @@ class State:
             elif k == "count":
                 if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
                     return "count must be an integer >= 1 or null"
+            elif k == "list_payload":
+                if not isinstance(v, bool):
+                    return "list_payload must be a boolean"
             elif k in ("delay", "retry_after"):
                 if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
                                       or v < 0):
@@ -212,7 +217,7 @@ class State:
             else:
                 return "unknown scenario key %r" % k
         with self.lock:
-            for k in list(allowed) + ["delay", "retry_after"]:
+            for k in list(allowed) + ["delay", "retry_after", "list_payload"]:
                 if k in obj:
                     self.scenario[k] = obj[k]
             targets = [k for k in ("submit", "poll") if k in obj] or \
@@ -519,6 +524,8 @@ class Handler(BaseHTTPRequestHandler):
                 page = int(q["pager.page_token"][0])
             except ValueError:
                 return self.err(400, "FieldInvalid", "pager.page_token is invalid")
+        if not self.state.scenario["list_payload"]:    # a list without payload
+            items = [{k: v for k, v in x.items() if k != "payload"} for x in items]
         more = len(items) > (page + 1) * size
         self.ok({"tasks": items[page * size:(page + 1) * size],
                  "next_page_token": str(page + 1) if more else ""})

@@ -41,8 +41,8 @@ MODEL = "viduq2"
 # one fake per scenario; the backend and the model of the same name use it
 NAMES = ("v-ok", "v-quota", "v-tmr", "v-500", "v-audit", "v-credit", "v-field", "v-badkey",
          "v-expired", "v-p500", "v-p429", "v-pbad", "v-preset", "v-policy", "v-genfail",
-         "v-never", "v-404", "v-redir", "v-priv", "v-reset", "v-badjson", "v-lost", "v-hang",
-         "v-full", "v-crash", "v-cancel", "v-fo")
+         "v-never", "v-404", "v-redir", "v-priv", "v-reset", "v-badjson", "v-lost", "v-lostnp",
+         "v-hang", "v-full", "v-crash", "v-cancel", "v-fo")
 FAKES = {}
 
 
@@ -70,7 +70,7 @@ def backend_specs():
     b["v-strict"] = backend("v-ok", strict_params=True)
     b["v-badkey"] = dict(backend("v-badkey"), api_key=WRONG_KEY)
     del b["v-badkey"]["api_key_env"]
-    for n in ("v-lost", "v-hang", "v-full"):
+    for n in ("v-lost", "v-lostnp", "v-hang", "v-full"):
         b[n]["request_timeout_seconds"] = 2
     b["v-cancel"]["concurrency"] = 1
     b["o-fo"] = {"type": "openai", "base_url": fk("o-fo").url + "/v1", "api_key": OPENAI_KEY,
@@ -359,13 +359,15 @@ def _(s):
 
 @test("vidu: a create answered by a reset or invalid JSON (nothing made), one that hangs "
       "(nothing made) and one made whose answer is lost -> reconciled from the task list by "
-      "payload: exactly one Vidu task each; the lost one is never sent again", timeout=75)
+      "payload (or, on a list without payload, by prompt and duration): exactly one Vidu task "
+      "each; the lost ones are never sent again", timeout=75)
 def _(s):
     cases = {"v-reset": ("reset", 2), "v-badjson": ("invalid_json", 2), "v-hang": ("hang", 2),
-             "v-lost": ("hold", 1)}
+             "v-lost": ("hold", 1), "v-lostnp": ("hold", 1)}
     reset(*cases)
     for n, (mode, _) in cases.items():
         fk(n).scenario(submit=mode, count=1, delay=4)
+    fk("v-lostnp").scenario(list_payload=False)
     vids = {n: s.create(model=n, prompt="unknown outcome on " + n)["id"] for n in cases}
     done = wait_all(s, vids.values(), timeout=60)
     p = Problems()

@@ -767,6 +767,25 @@ START_TEST(vidu_requests)
 	ck_assert_str_eq(req.body.data, "{\"id\":\"up-1\"}");
 	http_req_deinit(&req);
 	json_object_put(rec);
+	/* by payload; without payload in the items, by prompt and duration */
+	static const char by_payload[] =
+		"{\"tasks\":[{\"id\":\"t1\",\"payload\":\"video_other\",\"prompt\":\"a fox in the snow\"},"
+		"{\"id\":\"t2\",\"payload\":\"video_0190d5f2a3b4c5d6e7f8091a2b3c\"}]}";
+	a = parse(PHASE_RECONCILE, 200, by_payload, strlen(by_payload));
+	ck_assert(a.verdict == RV_OK && a.state == RS_QUEUED && a.ncandidates == 1);
+	ck_assert_str_eq(a.candidates[0], "t2");
+	static const char no_payload[] =
+		"{\"tasks\":[{\"id\":\"t1\",\"prompt\":\"another\",\"duration\":5},"
+		"{\"id\":\"t2\",\"prompt\":\"a fox in the snow\",\"duration\":8},"
+		"{\"id\":\"t3\",\"prompt\":\"a fox in the snow\",\"duration\":5}],"
+		"\"next_page_token\":\"\"}";
+	a = parse(PHASE_RECONCILE, 200, no_payload, strlen(no_payload));
+	ck_assert(a.verdict == RV_OK && a.state == RS_QUEUED && a.ncandidates == 1);
+	ck_assert_str_eq(a.candidates[0], "t3");
+	static const char more[] = "{\"tasks\":[],\"next_page_token\":\"2\"}";
+	a = parse(PHASE_RECONCILE, 200, more, strlen(more));
+	ck_assert_int_eq(a.verdict, RV_FAIL);
+	ck_assert_str_eq(a.code, "upstream_unknown_outcome");
 	teardown_module();
 }
 END_TEST
