@@ -21,6 +21,7 @@ extern const struct backend_type backend_veo;
 extern const struct backend_type backend_seedance;
 extern const struct backend_type backend_vertex;
 extern const struct backend_type backend_luma;
+extern const struct backend_type backend_vidu;
 
 /* The registry: a line per module (kept so by hand, not by clang-format). */
 /* clang-format off */
@@ -35,6 +36,7 @@ static const struct backend_type *const registry[] = {
 	&backend_seedance,
 	&backend_vertex,
 	&backend_luma,
+	&backend_vidu,
 	NULL,
 };
 /* clang-format on */

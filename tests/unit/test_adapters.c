@@ -65,6 +65,9 @@ static const struct sample samples[] = {
 	{ "luma",
 	  "{\"type\":\"luma\",\"base_url\":\"https://up.example/dream-machine/v1\",\"api_key\":\"" SECRET_A
 	  "\"}" },
+	{ "vidu",
+	  "{\"type\":\"vidu\",\"base_url\":\"https://up.example/ent/v2\",\"api_key\":\"" SECRET_A
+	  "\"}" },
 	{ NULL, NULL },
 };
 
@@ -290,7 +293,8 @@ END_TEST
  * is (else it is at a path of the module's own). */
 static int result_url_in_answer(const char *type)
 {
-	static const char *const with_url[] = { "kling", "minimax", "wan", "veo", "luma", NULL };
+	static const char *const with_url[] = { "kling", "minimax", "wan", "veo",
+						"luma",	 "vidu",    NULL };
 	for (const char *const *t = with_url; *t; t++)
 		if (strcmp(*t, type) == 0)
 			return 1;
@@ -495,6 +499,42 @@ static const struct own_case own[] = {
 	{ "luma", PHASE_CANCEL, 204, "", RV_OK, RS_UNKNOWN, NULL, NULL },
 	{ "luma", PHASE_CANCEL, 404, "{\"detail\":\"Generation not found\"}", RV_OK, RS_NOT_FOUND,
 	  NULL, NULL },
+	{ "vidu", PHASE_SUBMIT, 200,
+	  "{\"task_id\":\"855713440395427840\",\"state\":\"created\",\"model\":\"viduq2\","
+	  "\"payload\":\"video_0190d5f2a3b4c5d6e7f8091a2b3c\",\"credits\":10}",
+	  RV_OK, RS_QUEUED, "855713440395427840", NULL },
+	{ "vidu", PHASE_POLL, 200, "{\"state\":\"queueing\",\"err_code\":\"\",\"creations\":[]}",
+	  RV_OK, RS_QUEUED, NULL, NULL },
+	{ "vidu", PHASE_POLL, 200, "{\"state\":\"processing\",\"err_code\":\"\"}", RV_OK,
+	  RS_RUNNING, NULL, NULL },
+	{ "vidu", PHASE_POLL, 200,
+	  "{\"state\":\"success\",\"err_code\":\"\",\"credits\":4,\"payload\":\"x\","
+	  "\"creations\":[{\"id\":\"c1\",\"url\":\"https://cdn.vidu.example/v.mp4?sig=1\","
+	  "\"cover_url\":\"https://cdn.vidu.example/c.jpg\"}]}",
+	  RV_OK, RS_SUCCEEDED, NULL, "credits=4" },
+	{ "vidu", PHASE_POLL, 200,
+	  "{\"state\":\"failed\",\"err_code\":\"CreationPolicyViolation\",\"creations\":[]}", RV_OK,
+	  RS_FAILED, NULL, NULL },
+	{ "vidu", PHASE_SUBMIT, 400,
+	  "{\"code\":400,\"reason\":\"CreditInsufficient\",\"message\":\"credit "
+	  "insufficient\"}",
+	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "vidu", PHASE_SUBMIT, 429,
+	  "{\"code\":429,\"reason\":\"QuotaExceeded\",\"message\":\"concurrency\"}", RV_RETRY,
+	  RS_UNKNOWN, NULL, NULL },
+	{ "vidu", PHASE_RECONCILE, 200,
+	  "{\"next_page_token\":\"\",\"tasks\":[{\"id\":\"other\",\"payload\":\"video_x\"},"
+	  "{\"id\":\"ours\",\"payload\":\"video_0190d5f2a3b4c5d6e7f8091a2b3c\"}]}",
+	  RV_OK, RS_QUEUED, NULL, NULL },
+	{ "vidu", PHASE_RECONCILE, 200, "{\"next_page_token\":\"\",\"tasks\":[]}", RV_OK,
+	  RS_NOT_FOUND, NULL, NULL },
+	{ "vidu", PHASE_CANCEL, 200, "{}", RV_OK, RS_UNKNOWN, NULL, NULL },
+	{ "vidu", PHASE_CANCEL, 404, "{\"code\":404,\"reason\":\"TaskNotFound\"}", RV_OK,
+	  RS_NOT_FOUND, NULL, NULL },
+	{ "vidu", PHASE_CANCEL, 400,
+	  "{\"code\":400,\"reason\":\"BadRequest\",\"message\":\"task state is scheduled, "
+	  "can not cancel\"}",
+	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
 	{ "vertex", PHASE_SUBMIT, 200,
 	  "{\"name\":\"projects/p-1/locations/us-central1/publishers/google/models/veo-3.0-"
 	  "generate-001/operations/op-1\"}",
@@ -785,6 +825,62 @@ START_TEST(seedance_requests)
 }
 END_TEST
 
+/* vidu: the body Vidu gets (payload: our id), the list a reconcile asks
+ * for, the cancel. */
+START_TEST(vidu_requests)
+{
+	setup_module(backend_type_find("vidu"));
+	const struct model_backend *mb = &config_model(cfg, "m")->backends[0];
+	struct json_object *rec = json_tokener_parse(record_text);
+	struct http_req req;
+	struct remote_answer a;
+	http_req_init(&req);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_SUBMIT, &req, &a), 0);
+	ck_assert_str_eq(req.url, "https://up.example/ent/v2/text2video");
+	struct json_object *body = json_tokener_parse(req.body.data);
+	ck_assert_str_eq(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN),
+			 "{\"model\":\"up-model\",\"prompt\":\"a fox in the snow\",\"duration\":5,"
+			 "\"aspect_ratio\":\"16:9\",\"resolution\":\"720p\","
+			 "\"payload\":\"video_0190d5f2a3b4c5d6e7f8091a2b3c\"}");
+	json_object_put(body);
+	http_req_deinit(&req);
+	http_req_init(&req);
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_RECONCILE, &req, &a), 0);
+	ck_assert_str_eq(req.url, "https://up.example/ent/v2/tasks?pager.pagesz=100"
+				  "&created_at.from=2023-11-14T22%3A08%3A20Z"
+				  "&created_at.to=2023-11-14T22%3A19%3A20Z");
+	http_req_deinit(&req);
+	http_req_init(&req);
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_CANCEL, &req, &a), 0);
+	ck_assert_str_eq(req.method, "POST");
+	ck_assert_str_eq(req.url, "https://up.example/ent/v2/tasks/up-1/cancel");
+	ck_assert_str_eq(req.body.data, "{\"id\":\"up-1\"}");
+	http_req_deinit(&req);
+	json_object_put(rec);
+	/* by payload; without payload in the items, by prompt and duration */
+	static const char by_payload[] =
+		"{\"tasks\":[{\"id\":\"t1\",\"payload\":\"video_other\",\"prompt\":\"a fox in the snow\"},"
+		"{\"id\":\"t2\",\"payload\":\"video_0190d5f2a3b4c5d6e7f8091a2b3c\"}]}";
+	a = parse(PHASE_RECONCILE, 200, by_payload, strlen(by_payload));
+	ck_assert(a.verdict == RV_OK && a.state == RS_QUEUED && a.ncandidates == 1);
+	ck_assert_str_eq(a.candidates[0], "t2");
+	static const char no_payload[] =
+		"{\"tasks\":[{\"id\":\"t1\",\"prompt\":\"another\",\"duration\":5},"
+		"{\"id\":\"t2\",\"prompt\":\"a fox in the snow\",\"duration\":8},"
+		"{\"id\":\"t3\",\"prompt\":\"a fox in the snow\",\"duration\":5}],"
+		"\"next_page_token\":\"\"}";
+	a = parse(PHASE_RECONCILE, 200, no_payload, strlen(no_payload));
+	ck_assert(a.verdict == RV_OK && a.state == RS_QUEUED && a.ncandidates == 1);
+	ck_assert_str_eq(a.candidates[0], "t3");
+	static const char more[] = "{\"tasks\":[],\"next_page_token\":\"2\"}";
+	a = parse(PHASE_RECONCILE, 200, more, strlen(more));
+	ck_assert_int_eq(a.verdict, RV_FAIL);
+	ck_assert_str_eq(a.code, "upstream_unknown_outcome");
+	teardown_module();
+}
+END_TEST
+
 static void make_tmp(void)
 {
 	tmp = test_tmpdir();
@@ -809,6 +905,7 @@ static Suite *adapters_suite(void)
 	tcase_add_test(tc, veo_specifics);
 	tcase_add_test(tc, seedance_requests);
 	tcase_add_test(tc, luma_requests);
+	tcase_add_test(tc, vidu_requests);
 	suite_add_tcase(s, tc);
 	return s;
 }
