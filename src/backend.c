@@ -20,6 +20,7 @@ extern const struct backend_type backend_wan;
 extern const struct backend_type backend_veo;
 extern const struct backend_type backend_seedance;
 extern const struct backend_type backend_vertex;
+extern const struct backend_type backend_runway;
 
 /* The registry: a line per module (kept so by hand, not by clang-format). */
 /* clang-format off */
@@ -33,6 +34,7 @@ static const struct backend_type *const registry[] = {
 	&backend_veo,
 	&backend_seedance,
 	&backend_vertex,
+	&backend_runway,
 	NULL,
 };
 /* clang-format on */
