@@ -147,14 +147,14 @@ static const char *const *ratio_list(const struct runway_model *m, int image)
 
 /* Provider-native fields a caller may set through metadata, with their
  * JSON type and the model flag that allows them (0: every model). model,
- * promptText, promptImage, seed and duration have fields of their own. */
+ * promptText, promptImage, seed and duration have fields of their own;
+ * metadata values are scalars, so contentModeration.publicFigureThreshold
+ * comes as metadata.publicFigureThreshold. */
 static const struct {
 	const char *name;
 	json_type type;
 	unsigned flag;
-} native[] = { { "ratio", json_type_string, 0 },
-	       { "audio", json_type_boolean, F_AUDIO },
-	       { "contentModeration", json_type_object, F_MODERATION } };
+} native[] = { { "ratio", json_type_string, 0 }, { "audio", json_type_boolean, F_AUDIO } };
 
 static void add_natives(struct json_object *body, const struct runway_model *m,
 			struct json_object *rec)
@@ -168,6 +168,13 @@ static void add_natives(struct json_object *body, const struct runway_model *m,
 		    json_object_object_get_ex(md, native[i].name, &v) &&
 		    json_object_is_type(v, native[i].type))
 			json_object_object_add(body, native[i].name, json_object_get(v));
+	if ((m->flags & F_MODERATION) &&
+	    json_object_object_get_ex(md, "publicFigureThreshold", &v) &&
+	    json_object_is_type(v, json_type_string)) {
+		struct json_object *cm = json_object_new_object();
+		json_object_object_add(cm, "publicFigureThreshold", json_object_get(v));
+		json_object_object_add(body, "contentModeration", cm);
+	}
 }
 
 /* prompt_image: the input image as Runway takes it (the caller's https URL,
@@ -317,6 +324,16 @@ static void runway_error(struct remote_answer *ans, long status, struct json_obj
 	const char *imsg = rec_str(issue, "message");
 	if (msg == NULL)
 		msg = "";
+	/* out of credits (400 [mem]) or over the daily cap (429 [2nd]) */
+	if (status == 402 || ((status == 400 || status == 429) &&
+			      (strstr(msg, "credits") || strstr(msg, "daily")))) {
+		ans->verdict = RV_FAIL;
+		snprintf(ans->code, sizeof(ans->code), "upstream_quota_exhausted");
+		snprintf(ans->message, sizeof(ans->message),
+			 "The Runway account cannot pay for this task (HTTP %ld): %.300s", status,
+			 msg[0] ? msg : "no reason given");
+		return;
+	}
 	if (status == 400 || status == 404 || status == 422) {
 		int safety = strstr(msg, "SAFETY") || (imsg && strstr(imsg, "SAFETY")) ||
 			     strstr(msg, "content moderation");
@@ -326,14 +343,6 @@ static void runway_error(struct remote_answer *ans, long status, struct json_obj
 		snprintf(ans->message, sizeof(ans->message),
 			 "Runway refused the request (HTTP %ld): %.250s%s%.200s", status,
 			 msg[0] ? msg : "no reason given", imsg ? ": " : "", imsg ? imsg : "");
-		return;
-	}
-	if (status == 402 || (status == 429 && (strstr(msg, "credits") || strstr(msg, "daily")))) {
-		ans->verdict = RV_FAIL;
-		snprintf(ans->code, sizeof(ans->code), "upstream_quota_exhausted");
-		snprintf(ans->message, sizeof(ans->message),
-			 "The Runway account cannot pay for this task (HTTP %ld): %.300s", status,
-			 msg[0] ? msg : "no reason given");
 		return;
 	}
 	/* 429 rate limits, 5xx and no answer wait; 401/403 fail without
@@ -403,10 +412,12 @@ static void task_answer(struct json_object *t, struct remote_answer *ans)
 	}
 	if (s != RS_SUCCEEDED)
 		return;
-	const char *url = json_object_get_string(remote_idx(rec_obj(t, "output"), 0));
-	if (url == NULL ||
-	    !json_object_is_type(remote_idx(rec_obj(t, "output"), 0), json_type_string) ||
-	    url[0] == '\0' || strlen(url) >= sizeof(ans->video_url)) {
+	struct json_object *out = NULL;
+	json_object_object_get_ex(t, "output", &out);
+	struct json_object *first = remote_idx(out, 0);
+	const char *url =
+		json_object_is_type(first, json_type_string) ? json_object_get_string(first) : NULL;
+	if (url == NULL || url[0] == '\0' || strlen(url) >= sizeof(ans->video_url)) {
 		ans->verdict = RV_FAIL;
 		snprintf(ans->code, sizeof(ans->code), "upstream_invalid_answer");
 		snprintf(ans->message, sizeof(ans->message),
