@@ -62,6 +62,9 @@ static const struct sample samples[] = {
 	{ "vertex",
 	  "{\"type\":\"vertex\",\"base_url\":\"https://up.example/v1\",\"project\":\"p-1\","
 	  "\"location\":\"us-central1\",\"access_token\":\"" SECRET_A "\"}" },
+	{ "runway",
+	  "{\"type\":\"runway\",\"base_url\":\"https://up.example/v1\",\"api_key\":\"" SECRET_A
+	  "\"}" },
 	{ NULL, NULL },
 };
 
@@ -287,7 +290,7 @@ END_TEST
  * is (else it is at a path of the module's own). */
 static int result_url_in_answer(const char *type)
 {
-	static const char *const with_url[] = { "kling", "minimax", "wan", "veo", NULL };
+	static const char *const with_url[] = { "kling", "minimax", "wan", "veo", "runway", NULL };
 	for (const char *const *t = with_url; *t; t++)
 		if (strcmp(*t, type) == 0)
 			return 1;
@@ -500,6 +503,27 @@ static const struct own_case own[] = {
 	{ "vertex", PHASE_AUTH, 200,
 	  "{\"access_token\":\"ya29.t\",\"expires_in\":3599,\"token_type\":\"Bearer\"}", RV_OK,
 	  RS_UNKNOWN, NULL, NULL },
+	{ "runway", PHASE_SUBMIT, 200, "{\"id\":\"17f20503-6c24\"}", RV_OK, RS_QUEUED,
+	  "17f20503-6c24", NULL },
+	{ "runway", PHASE_POLL, 200, "{\"id\":\"t-1\",\"status\":\"THROTTLED\"}", RV_OK, RS_QUEUED,
+	  "t-1", NULL },
+	{ "runway", PHASE_POLL, 200, "{\"id\":\"t-1\",\"status\":\"RUNNING\",\"progress\":0.5}",
+	  RV_OK, RS_RUNNING, "t-1", NULL },
+	{ "runway", PHASE_POLL, 200,
+	  "{\"id\":\"t-1\",\"status\":\"SUCCEEDED\",\"output\":[\"https://cdn.example/v.mp4\"]}",
+	  RV_OK, RS_SUCCEEDED, "t-1", NULL },
+	{ "runway", PHASE_POLL, 200,
+	  "{\"id\":\"t-1\",\"status\":\"FAILED\",\"failureCode\":\"SAFETY.INPUT.TEXT\"}", RV_OK,
+	  RS_FAILED, "t-1", NULL },
+	{ "runway", PHASE_POLL, 200, "{\"id\":\"t-1\",\"status\":\"CANCELLED\"}", RV_OK, RS_FAILED,
+	  "t-1", NULL },
+	{ "runway", PHASE_SUBMIT, 400, "{\"error\":\"Validation of body failed\",\"issues\":[]}",
+	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "runway", PHASE_SUBMIT, 429, "{\"error\":\"rate limit\"}", RV_RETRY, RS_UNKNOWN, NULL,
+	  NULL },
+	{ "runway", PHASE_CANCEL, 204, "", RV_OK, RS_UNKNOWN, NULL, NULL },
+	{ "runway", PHASE_CANCEL, 404, "{\"error\":\"Task not found\"}", RV_OK, RS_NOT_FOUND, NULL,
+	  NULL },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 
