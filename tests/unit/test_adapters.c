@@ -719,6 +719,43 @@ START_TEST(seedance_requests)
 }
 END_TEST
 
+/* runway: the body and endpoint Runway gets (a model outside the table:
+ * the common shape, no seed), the version header beside the key, the
+ * cancel; a download carries neither. */
+START_TEST(runway_requests)
+{
+	setup_module(backend_type_find("runway"));
+	const struct model_backend *mb = &config_model(cfg, "m")->backends[0];
+	struct json_object *rec = json_tokener_parse(record_text);
+	struct http_req req;
+	struct remote_answer a;
+	http_req_init(&req);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_SUBMIT, &req, &a), 0);
+	ck_assert_str_eq(req.method, "POST");
+	ck_assert_str_eq(req.url, "https://up.example/v1/text_to_video");
+	ck_assert_str_eq(req.body.data,
+			 "{\"model\":\"up-model\",\"promptText\":\"a fox in the snow\","
+			 "\"ratio\":\"1280:720\",\"duration\":5}");
+	int version = 0;
+	for (struct curl_slist *h = req.headers; h; h = h->next)
+		version += strcmp(h->data, "X-Runway-Version: 2024-11-06") == 0;
+	ck_assert_int_eq(version, 1);
+	ck_assert_ptr_nonnull(req.host_headers);
+	http_req_deinit(&req);
+	http_req_init(&req);
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_CANCEL, &req, &a), 0);
+	ck_assert_str_eq(req.method, "DELETE");
+	ck_assert_str_eq(req.url, "https://up.example/v1/tasks/up-1");
+	http_req_deinit(&req);
+	static const char running[] = "{\"id\":\"up-1\",\"status\":\"RUNNING\",\"progress\":0.42}";
+	a = parse(PHASE_POLL, 200, running, strlen(running));
+	ck_assert_int_eq(a.progress, 42);
+	json_object_put(rec);
+	teardown_module();
+}
+END_TEST
+
 static void make_tmp(void)
 {
 	tmp = test_tmpdir();
@@ -742,6 +779,7 @@ static Suite *adapters_suite(void)
 	tcase_add_test(tc, own_cases);
 	tcase_add_test(tc, veo_specifics);
 	tcase_add_test(tc, seedance_requests);
+	tcase_add_test(tc, runway_requests);
 	suite_add_tcase(s, tc);
 	return s;
 }
