@@ -22,6 +22,7 @@ extern const struct backend_type backend_seedance;
 extern const struct backend_type backend_vertex;
 extern const struct backend_type backend_luma;
 extern const struct backend_type backend_vidu;
+extern const struct backend_type backend_runway;
 
 /* The registry: a line per module (kept so by hand, not by clang-format). */
 /* clang-format off */
@@ -37,6 +38,7 @@ static const struct backend_type *const registry[] = {
 	&backend_vertex,
 	&backend_luma,
 	&backend_vidu,
+	&backend_runway,
 	NULL,
 };
 /* clang-format on */

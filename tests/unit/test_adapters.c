@@ -68,6 +68,9 @@ static const struct sample samples[] = {
 	{ "vidu",
 	  "{\"type\":\"vidu\",\"base_url\":\"https://up.example/ent/v2\",\"api_key\":\"" SECRET_A
 	  "\"}" },
+	{ "runway",
+	  "{\"type\":\"runway\",\"base_url\":\"https://up.example/v1\",\"api_key\":\"" SECRET_A
+	  "\"}" },
 	{ NULL, NULL },
 };
 
@@ -293,8 +296,8 @@ END_TEST
  * is (else it is at a path of the module's own). */
 static int result_url_in_answer(const char *type)
 {
-	static const char *const with_url[] = { "kling", "minimax", "wan", "veo",
-						"luma",	 "vidu",    NULL };
+	static const char *const with_url[] = { "kling", "minimax", "wan",    "veo",
+						"luma",	 "vidu",    "runway", NULL };
 	for (const char *const *t = with_url; *t; t++)
 		if (strcmp(*t, type) == 0)
 			return 1;
@@ -566,6 +569,27 @@ static const struct own_case own[] = {
 	{ "vertex", PHASE_AUTH, 200,
 	  "{\"access_token\":\"ya29.t\",\"expires_in\":3599,\"token_type\":\"Bearer\"}", RV_OK,
 	  RS_UNKNOWN, NULL, NULL },
+	{ "runway", PHASE_SUBMIT, 200, "{\"id\":\"17f20503-6c24\"}", RV_OK, RS_QUEUED,
+	  "17f20503-6c24", NULL },
+	{ "runway", PHASE_POLL, 200, "{\"id\":\"t-1\",\"status\":\"THROTTLED\"}", RV_OK, RS_QUEUED,
+	  "t-1", NULL },
+	{ "runway", PHASE_POLL, 200, "{\"id\":\"t-1\",\"status\":\"RUNNING\",\"progress\":0.5}",
+	  RV_OK, RS_RUNNING, "t-1", NULL },
+	{ "runway", PHASE_POLL, 200,
+	  "{\"id\":\"t-1\",\"status\":\"SUCCEEDED\",\"output\":[\"https://cdn.example/v.mp4\"]}",
+	  RV_OK, RS_SUCCEEDED, "t-1", NULL },
+	{ "runway", PHASE_POLL, 200,
+	  "{\"id\":\"t-1\",\"status\":\"FAILED\",\"failureCode\":\"SAFETY.INPUT.TEXT\"}", RV_OK,
+	  RS_FAILED, "t-1", NULL },
+	{ "runway", PHASE_POLL, 200, "{\"id\":\"t-1\",\"status\":\"CANCELLED\"}", RV_OK, RS_FAILED,
+	  "t-1", NULL },
+	{ "runway", PHASE_SUBMIT, 400, "{\"error\":\"Validation of body failed\",\"issues\":[]}",
+	  RV_FAIL, RS_UNKNOWN, NULL, NULL },
+	{ "runway", PHASE_SUBMIT, 429, "{\"error\":\"rate limit\"}", RV_RETRY, RS_UNKNOWN, NULL,
+	  NULL },
+	{ "runway", PHASE_CANCEL, 204, "", RV_OK, RS_UNKNOWN, NULL, NULL },
+	{ "runway", PHASE_CANCEL, 404, "{\"error\":\"Task not found\"}", RV_OK, RS_NOT_FOUND, NULL,
+	  NULL },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 
@@ -881,6 +905,43 @@ START_TEST(vidu_requests)
 }
 END_TEST
 
+/* runway: the body and endpoint Runway gets (a model outside the table:
+ * the common shape, no seed), the version header beside the key, the
+ * cancel; a download carries neither. */
+START_TEST(runway_requests)
+{
+	setup_module(backend_type_find("runway"));
+	const struct model_backend *mb = &config_model(cfg, "m")->backends[0];
+	struct json_object *rec = json_tokener_parse(record_text);
+	struct http_req req;
+	struct remote_answer a;
+	http_req_init(&req);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_SUBMIT, &req, &a), 0);
+	ck_assert_str_eq(req.method, "POST");
+	ck_assert_str_eq(req.url, "https://up.example/v1/text_to_video");
+	ck_assert_str_eq(req.body.data,
+			 "{\"model\":\"up-model\",\"promptText\":\"a fox in the snow\","
+			 "\"ratio\":\"1280:720\",\"duration\":5}");
+	int version = 0;
+	for (struct curl_slist *h = req.headers; h; h = h->next)
+		version += strcmp(h->data, "X-Runway-Version: 2024-11-06") == 0;
+	ck_assert_int_eq(version, 1);
+	ck_assert_ptr_nonnull(req.host_headers);
+	http_req_deinit(&req);
+	http_req_init(&req);
+	ck_assert_int_eq(be.type->build(&be, mb, rec, PHASE_CANCEL, &req, &a), 0);
+	ck_assert_str_eq(req.method, "DELETE");
+	ck_assert_str_eq(req.url, "https://up.example/v1/tasks/up-1");
+	http_req_deinit(&req);
+	static const char running[] = "{\"id\":\"up-1\",\"status\":\"RUNNING\",\"progress\":0.42}";
+	a = parse(PHASE_POLL, 200, running, strlen(running));
+	ck_assert_int_eq(a.progress, 42);
+	json_object_put(rec);
+	teardown_module();
+}
+END_TEST
+
 static void make_tmp(void)
 {
 	tmp = test_tmpdir();
@@ -906,6 +967,7 @@ static Suite *adapters_suite(void)
 	tcase_add_test(tc, seedance_requests);
 	tcase_add_test(tc, luma_requests);
 	tcase_add_test(tc, vidu_requests);
+	tcase_add_test(tc, runway_requests);
 	suite_add_tcase(s, tc);
 	return s;
 }
