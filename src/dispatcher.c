@@ -387,12 +387,17 @@ static void read_messages(struct dispatcher *d)
 		} else if (strncmp(m.text, "cancel ", 7) == 0) {
 			const char *id = m.text + 7;
 			struct run *r = disp_find_run(d, id);
+			struct json_object *up;
 			if (r && r->xfer && r->xfer->phase == PHASE_SUBMIT &&
 			    upstream_cancel_adopt(&d->ucancels, id, r->xfer) == 0) {
 				/* the submit runs on: its job, if made, is to be
 				 * cancelled, not left running unknown */
 				d->inflight[r->backend - d->cfg->backends]--;
 				r->xfer = NULL;
+			} else if (r && r->w_keep &&
+				   json_object_object_get_ex(r->w_keep, "upstream_id", &up)) {
+				/* answered, its job's id not yet committed */
+				upstream_cancel_known(&d->ucancels, id, json_object_get_string(up));
 			}
 			if (r)
 				disp_cancel_run(d, r, "delete requested");

@@ -322,9 +322,13 @@ static int learned(struct upstream_cancels *c, struct upstream_cancel *s)
 	struct remote_answer ans;
 	memset(&ans, 0, sizeof(ans));
 	ans.progress = -1;
-	if (b && c->be_ok[bi])
+	if (s->known[0]) {
+		ans.verdict = RV_OK;
+		snprintf(ans.upstream_id, sizeof(ans.upstream_id), "%s", s->known);
+	} else if (b && c->be_ok[bi]) {
 		backend_parse(&c->be[bi], video, PHASE_SUBMIT, s->status,
 			      s->answer ? s->answer : "", s->answer_len, &ans);
+	}
 	if (b && ans.verdict == RV_OK && ans.upstream_id[0]) {
 		remote_set(video, "upstream_id", ans.upstream_id);
 		json_object_object_del(e, "next_at");
@@ -333,6 +337,17 @@ static int learned(struct upstream_cancels *c, struct upstream_cancel *s)
 			 b->name, ans.upstream_id);
 	}
 	json_object_put(e);
+	return 0;
+}
+
+int upstream_cancel_known(struct upstream_cancels *c, const char *id, const char *upstream_id)
+{
+	struct upstream_cancel *s = free_one(c);
+	if (s == NULL)
+		return -1;
+	snprintf(s->id, sizeof(s->id), "%s", id);
+	snprintf(s->known, sizeof(s->known), "%s", upstream_id);
+	s->submit = 1; /* answered: learned() on the next tick */
 	return 0;
 }
 

@@ -40,6 +40,7 @@ struct upstream_cancel {
 	long status;
 	char *answer;
 	size_t answer_len;
+	char known[256]; /* or the job's id itself, read but not yet recorded */
 	int waits;
 };
 
@@ -68,5 +69,9 @@ int upstream_cancel_done(struct upstream_cancels *c, struct transfer *t);
  * gets it, so the job is cancelled rather than left running.  -1 when no
  * slot is free (t is not taken). */
 int upstream_cancel_adopt(struct upstream_cancels *c, const char *id, struct transfer *t);
+/* known: task id was deleted after its submit was answered but before the
+ * job's id (upstream_id) was committed to its record: the pending entry
+ * gets it the same way.  -1 when no slot is free. */
+int upstream_cancel_known(struct upstream_cancels *c, const char *id, const char *upstream_id);
 
 #endif
