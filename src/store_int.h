@@ -7,6 +7,7 @@
  *
  *   store.c         open and close; the videos (store.h)
  *   store_keys.c    the API keys (store.h)
+ *   store_files.c   the Files API records (store.h)
  *   store_check.c   the consistency check, `reelgate db check` (store.h)
  *   store_group.c   creates grouped into shared commits (db/group.shm)
  *   store_kv.c      keys and values: records and their index entries,

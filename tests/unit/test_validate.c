@@ -239,8 +239,17 @@ START_TEST(images)
 	expect_400("{\"prompt\":\"x\",\"image\":\"ftp://a/b.png\"}", "image");
 	expect_400("{\"prompt\":\"x\",\"image\":\"http://\"}", "image");
 	expect_400("{\"prompt\":\"x\",\"image\":5}", "image");
-	expect_400("{\"prompt\":\"x\",\"input_reference\":{\"file_id\":\"file_1\"}}",
+	/* a file id is api.c's to resolve (it needs the store and the key) */
+	ck_assert_int_eq(
+		run_json("{\"prompt\":\"x\",\"input_reference\":{\"file_id\":\"file-1\"}}", &s, &e),
+		0);
+	ck_assert_str_eq(s.image_file_id, "file-1");
+	video_spec_deinit(&s);
+	expect_400("{\"prompt\":\"x\",\"input_reference\":{\"file_id\":5}}",
 		   "input_reference.file_id");
+	expect_400(
+		"{\"prompt\":\"x\",\"input_reference\":{\"file_id\":\"file-1\",\"image_url\":\"https://a/b.png\"}}",
+		"input_reference");
 	expect_400("{\"prompt\":\"x\",\"input_reference\":{\"foo\":1}}", "input_reference");
 	expect_400(
 		"{\"prompt\":\"x\",\"image\":\"https://a/b.png\",\"input_reference\":{\"image_url\":\"https://a/b.png\"}}",
