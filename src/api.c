@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "backend.h"
 #include "body.h"
+#include "files.h"
 #include "form.h"
 #include "log.h"
 #include "record.h"
@@ -51,8 +52,10 @@ int app_dirs(struct app *app, const struct config *cfg)
 	snprintf(app->tmp_dir, sizeof(app->tmp_dir), "%s/tmp", cfg->data_dir);
 	snprintf(app->uploads_dir, sizeof(app->uploads_dir), "%s/uploads", cfg->data_dir);
 	snprintf(app->content_dir, sizeof(app->content_dir), "%s/content", cfg->data_dir);
+	snprintf(app->files_dir, sizeof(app->files_dir), "%s/files", cfg->data_dir);
 	if (mkdir_p(cfg->data_dir) < 0 || mkdir_p(app->tmp_dir) < 0 ||
-	    mkdir_p(app->uploads_dir) < 0 || mkdir_p(app->content_dir) < 0)
+	    mkdir_p(app->uploads_dir) < 0 || mkdir_p(app->content_dir) < 0 ||
+	    mkdir_p(app->files_dir) < 0)
 		return -1;
 	return 0;
 }
@@ -206,6 +209,10 @@ static int store_images(struct app *app, struct video_spec *s, struct body *b, i
 		int rc;
 		if (i > 0) {
 			rc = link(first, path);
+		} else if (s->image_src != NULL) {
+			/* a Files API file: a name of its own, so deleting the
+			 * file later leaves the task's image in place */
+			rc = link(s->image_src, path);
 		} else if (s->image == IMAGE_BYTES) {
 			rc = write_file_synced(path, s->image_bytes, s->image_len);
 		} else {
@@ -337,6 +344,7 @@ static void body_limits(const struct app *app, struct body_limits *lim)
 	body_text_limits(lim, app->cfg->max_prompt_chars, app->cfg->max_metadata_bytes);
 	lim->max_fields = app->cfg->max_fields;
 	lim->tmp_dir = app->tmp_dir;
+	lim->file_field = NULL; /* input_reference or image */
 }
 
 /* check_ignored: a field the model's backend cannot honour is never dropped
@@ -383,6 +391,26 @@ static int read_request(struct app *app, struct http_request *req, struct body *
 	return body_read(b, req, &blim, e);
 }
 
+/* image_from_file turns input_reference.file_id into the stored image the
+ * task uses, exactly as if it had been uploaded with the create. */
+static int image_from_file(struct app *app, const char *owner, struct video_spec *s,
+			   struct api_error *e)
+{
+	if (s->image_file_id == NULL)
+		return 0;
+	char path[8192];
+	if (files_image(app, owner, s->image_file_id, "input_reference.file_id", path, sizeof(path),
+			&s->image_ext, e) < 0)
+		return -1;
+	s->image_src = strdup(path);
+	if (s->image_src == NULL) {
+		api_error_from_rg(e, RG_ENOMEM);
+		return -1;
+	}
+	s->image = IMAGE_FILE;
+	return 0;
+}
+
 static void handle_create(struct app *app, struct http_request *req, struct http_response *res,
 			  const char *owner, const struct key_limits *lim, const char *base_url)
 {
@@ -398,7 +426,8 @@ static void handle_create(struct app *app, struct http_request *req, struct http
 	struct validate_input in = { b.fields,	   b.file ? b.file->path : NULL,
 				     b.file_param, b.image.at,
 				     b.image.data, b.image.len };
-	if (validate_create(app->cfg, &in, &s, &e) < 0 || check_ignored(app->cfg, &s, &e) < 0) {
+	if (validate_create(app->cfg, &in, &s, &e) < 0 || image_from_file(app, owner, &s, &e) < 0 ||
+	    check_ignored(app->cfg, &s, &e) < 0) {
 		http_error(res, &e);
 		goto out;
 	}
@@ -887,6 +916,11 @@ void api_handle(struct app *app, struct http_request *req, struct http_response 
 	case ROUTE_VIDEO_REMIX: handle_remix(app, req, res, &m, owner, &lim, base_url); break;
 	case ROUTE_MODELS_LIST: handle_models(app, res); break;
 	case ROUTE_MODEL_GET: handle_model(app, res, &m); break;
+	case ROUTE_FILES_CREATE: files_create(app, req, res, owner); break;
+	case ROUTE_FILES_LIST: files_list(app, req, res, owner); break;
+	case ROUTE_FILE_GET: files_get(app, res, &m, owner); break;
+	case ROUTE_FILE_DELETE: files_delete(app, req, res, &m, owner); break;
+	case ROUTE_FILE_CONTENT: files_content(app, res, &m, owner); break;
 	case ROUTE_NONE: break;
 	}
 }

@@ -18,6 +18,7 @@ struct app {
 	char tmp_dir[4096];	  /* data_dir/tmp: uploads being received */
 	char uploads_dir[4096];	  /* data_dir/uploads: input images */
 	char content_dir[4096];	  /* data_dir/content: finished videos */
+	char files_dir[4096];	  /* data_dir/files: Files API uploads */
 };
 
 /* app_dirs fills the directory names and creates the directories. */

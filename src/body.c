@@ -517,8 +517,20 @@ static struct json_object *text_value(const struct form_field *f, const struct b
 	return o;
 }
 
-static int add_file(struct body *b, struct form_field *f, struct api_error *e)
+static int add_file(struct body *b, const struct body_limits *lim, struct form_field *f,
+		    struct api_error *e)
 {
+	if (lim->file_field != NULL) {
+		if (strcmp(f->name, lim->file_field) != 0 || b->file != NULL) {
+			api_error_set(e, 400, "invalid_value", f->name,
+				      "Send exactly one file, in the part named '%s'.",
+				      lim->file_field);
+			return -1;
+		}
+		b->file = f;
+		b->file_param = lim->file_field;
+		return 0;
+	}
 	if (strcmp(f->name, "input_reference") != 0 && strcmp(f->name, "image") != 0) {
 		api_error_set(
 			e, 400, "invalid_value", f->name,
@@ -621,7 +633,7 @@ int body_from_form(struct body *b, const struct body_limits *lim, struct api_err
 			 * chosen.  It means "no image". */
 			if (f->file_size == 0 && (f->filename == NULL || f->filename[0] == '\0'))
 				continue;
-			if (add_file(b, f, e) < 0)
+			if (add_file(b, lim, f, e) < 0)
 				return -1;
 			continue;
 		}

@@ -38,6 +38,7 @@ struct body_limits {
 	size_t max_prompt_chars; /* for the message when the prompt is too long */
 	size_t max_fields;	 /* fields or parts */
 	const char *tmp_dir;	 /* where uploads are spooled */
+	const char *file_field;	 /* the one file part accepted; NULL: input_reference or image */
 };
 
 /* The long image text of a request: in place, decodable in place. */

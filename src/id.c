@@ -120,3 +120,24 @@ int id_prefixed_new(char *out, size_t outlen, const char *prefix, size_t nbytes)
 	codec_hex(rnd, nbytes, out + plen);
 	return 0;
 }
+
+int id_file_new(char out[ID_MAX])
+{
+	char v[ID_MAX];
+	if (id_video_new(v) < 0)
+		return -1;
+	snprintf(out, ID_MAX, "file-%s", v + 6);
+	return 0;
+}
+
+int id_file_valid(const char *s, size_t len)
+{
+	if (len <= 5 || len > 61 || memcmp(s, "file-", 5) != 0)
+		return 0;
+	for (size_t i = 5; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+			return 0;
+	}
+	return 1;
+}

@@ -28,4 +28,10 @@ int id_video_valid(const char *s, size_t len);
 /* id_prefixed_new writes prefix + 2*nbytes random hex digits. */
 int id_prefixed_new(char *out, size_t outlen, const char *prefix, size_t nbytes);
 
+/* id_file_new writes a new Files API id: "file-" + the 32 hex digits a
+ * video id has, so file ids sort by creation time too. */
+int id_file_new(char out[ID_MAX]);
+/* id_file_valid: "file-" followed by 1..56 letters or digits. */
+int id_file_valid(const char *s, size_t len);
+
 #endif

@@ -13,7 +13,10 @@ enum shape {
 	SHAPE_CONTENT,
 	SHAPE_REMIX,
 	SHAPE_MODELS,
-	SHAPE_MODEL
+	SHAPE_MODEL,
+	SHAPE_FILES,
+	SHAPE_FILE,
+	SHAPE_FILE_CONTENT
 };
 
 /* seg_eq: does the segment [s, s+n) equal lit? */
@@ -52,6 +55,20 @@ static enum shape parse_shape(const char *p, struct route_match *m)
 			m->id[len[1]] = '\0';
 			return SHAPE_MODEL;
 		}
+		return SHAPE_NONE;
+	}
+	if (seg_eq(seg[0], len[0], "files")) {
+		if (count == 1)
+			return SHAPE_FILES;
+		m->id_valid = id_file_valid(seg[1], len[1]);
+		if (m->id_valid) {
+			memcpy(m->id, seg[1], len[1]);
+			m->id[len[1]] = '\0';
+		}
+		if (count == 2)
+			return SHAPE_FILE;
+		if (count == 3 && seg_eq(seg[2], len[2], "content"))
+			return SHAPE_FILE_CONTENT;
 		return SHAPE_NONE;
 	}
 	if (!seg_eq(seg[0], len[0], "videos"))
@@ -138,10 +155,25 @@ int router_match(const char *method, const char *path, struct route_match *m, st
 		if (m->route == ROUTE_NONE)
 			return not_allowed(e, allow, "GET", method, "/v1/models/{model}");
 		return 0;
+	case SHAPE_FILES:
+		m->route = get ? ROUTE_FILES_LIST : post ? ROUTE_FILES_CREATE : ROUTE_NONE;
+		if (m->route == ROUTE_NONE)
+			return not_allowed(e, allow, "GET, POST", method, "/v1/files");
+		return 0;
+	case SHAPE_FILE:
+		m->route = get ? ROUTE_FILE_GET : del ? ROUTE_FILE_DELETE : ROUTE_NONE;
+		if (m->route == ROUTE_NONE)
+			return not_allowed(e, allow, "GET, DELETE", method, "/v1/files/{file_id}");
+		return 0;
+	case SHAPE_FILE_CONTENT:
+		m->route = get ? ROUTE_FILE_CONTENT : ROUTE_NONE;
+		if (m->route == ROUTE_NONE)
+			return not_allowed(e, allow, "GET", method, "/v1/files/{file_id}/content");
+		return 0;
 	case SHAPE_NONE: break;
 	}
 	api_error_set(
 		e, 404, "not_found", NULL,
-		"Unknown path. The API serves /v1/videos, /v1/videos/{video_id}, /v1/videos/{video_id}/content, /v1/videos/{video_id}/remix and /v1/models.");
+		"Unknown path. The API serves /v1/videos, /v1/videos/{video_id}, /v1/videos/{video_id}/content, /v1/videos/{video_id}/remix, /v1/files, /v1/files/{file_id}, /v1/files/{file_id}/content and /v1/models.");
 	return -1;
 }

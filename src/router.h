@@ -18,12 +18,17 @@ enum route {
 	ROUTE_VIDEO_REMIX,
 	ROUTE_MODELS_LIST,
 	ROUTE_MODEL_GET,
+	ROUTE_FILES_CREATE,
+	ROUTE_FILES_LIST,
+	ROUTE_FILE_GET,
+	ROUTE_FILE_DELETE,
+	ROUTE_FILE_CONTENT,
 };
 
 struct route_match {
 	enum route route;
-	char id[ID_MAX];  /* video id or model name from the path */
-	int id_valid;	  /* the id segment has the shape of a video id */
+	char id[ID_MAX];  /* video id, file id or model name from the path */
+	int id_valid;	  /* the id segment has the shape of a video (file) id */
 	char prefix[256]; /* what came before /v1 (a mount point), or "" */
 };
 

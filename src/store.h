@@ -14,6 +14,7 @@
  *   key_hash  sha256(secret) -> key id
  *   rate      owner -> be64(window start, s) be32(count)
  *   upstream  backend \0 upstream id -> id    who holds an upstream job
+ *   files     "f:" owner \x1f file id -> Files API record (store_files.c)
  *   public    id -> the video's cached public object (video.c's
  *             video_cache_build), written with the record in the same
  *             transaction by every writer, so reads copy it instead of
@@ -98,6 +99,20 @@ enum rg_err store_cancel_get(struct store *st, const char *id, struct json_objec
 enum rg_err store_cancel_update(struct store *st, struct json_object *e);
 enum rg_err store_cancel_finish(struct store *st, struct json_object *e);
 enum rg_err store_cancel_purge(struct store *st, uint64_t before_ms, size_t *removed);
+
+/* Files API records (store_files.c): {"id", "owner", "bytes", "created_at",
+ * "filename", "purpose", "path" (relative to data_dir)}.  Every call names
+ * the owner: another owner's file is RG_ENOENT, like a missing one.  put
+ * writes rec (new or replaced); delete hands the old record to *old when
+ * old != NULL (caller puts it); list calls fn for each of owner's files,
+ * oldest first, until fn returns non-zero (fn borrows rec). */
+enum rg_err store_file_put(struct store *st, struct json_object *rec);
+enum rg_err store_file_get(struct store *st, const char *owner, const char *id,
+			   struct json_object **out);
+enum rg_err store_file_delete(struct store *st, const char *owner, const char *id,
+			      struct json_object **old);
+typedef int (*store_file_fn)(struct json_object *rec, void *arg);
+enum rg_err store_file_list(struct store *st, const char *owner, store_file_fn fn, void *arg);
 
 /* store_upstream_holder says which task holds an upstream job (RG_ENOENT:
  * none); the index is kept from the records' remote.backend and

@@ -7,6 +7,7 @@
  *
  *   store.c         open and close; the videos (store.h)
  *   store_keys.c    the API keys (store.h)
+ *   store_files.c   the Files API records (store.h)
  *   store_check.c   the consistency check, `reelgate db check` (store.h)
  *   store_group.c   creates grouped into shared commits (db/group.shm)
  *   store_kv.c      keys and values: records and their index entries,
@@ -32,6 +33,7 @@ struct store {
 	MDB_dbi videos, by_owner, due, idem, keys, key_hash, rate, upstream, pub;
 	MDB_dbi group_dbi;	 /* receipts of grouped creates, by slot */
 	MDB_dbi cancels;	 /* upstream jobs to cancel (store_cancels.c) */
+	MDB_dbi files;		 /* Files API records (store_files.c) */
 	struct group_shm *group; /* db/group.shm, or NULL: creates commit alone */
 	size_t max_map;
 	MDB_txn *rtxn;	 /* a reset read transaction, renewed for the next read */

@@ -40,6 +40,8 @@ void video_spec_deinit(struct video_spec *s)
 	free(s->prompt);
 	free(s->user);
 	free(s->image_url);
+	free(s->image_file_id);
+	free(s->image_src);
 	if (!s->image_borrowed)
 		free(s->image_bytes);
 	json_object_put(s->metadata);
@@ -577,18 +579,30 @@ static int image_from_reference(const struct config *cfg, const struct validate_
 	json_object_object_foreach(v, k, val) {
 		(void)val;
 		if (strcmp(k, "image_url") != 0 && strcmp(k, "file_id") != 0) {
-			api_error_set(e, 400, "unknown_parameter", "input_reference",
-				      "Unknown parameter: 'input_reference.%.60s'; use image_url.",
-				      k);
+			api_error_set(
+				e, 400, "unknown_parameter", "input_reference",
+				"Unknown parameter: 'input_reference.%.60s'; use image_url or file_id.",
+				k);
 			return -1;
 		}
 	}
 	struct json_object *url = get(v, "image_url"), *fid = get(v, "file_id");
+	if ((url == NULL) == (fid == NULL))
+		return invalid(
+			e, "input_reference",
+			"'input_reference' takes exactly one of 'file_id' (a file from POST /v1/files) and 'image_url'.");
 	if (fid != NULL) {
-		api_error_set(
-			e, 400, "unsupported_value", "input_reference.file_id",
-			"input_reference.file_id is not supported (reelgate has no Files API); send the image as a file part or as input_reference.image_url.");
-		return -1;
+		if (!json_object_is_type(fid, json_type_string) ||
+		    json_object_get_string_len(fid) == 0 || json_object_get_string_len(fid) > 64)
+			return invalid(
+				e, "input_reference.file_id",
+				"'input_reference.file_id' must be a file id string (file-...).");
+		s->image_file_id = strdup(json_object_get_string(fid));
+		if (s->image_file_id == NULL) {
+			api_error_from_rg(e, RG_ENOMEM);
+			return -1;
+		}
+		return 0;
 	}
 	if (url == NULL || !json_object_is_type(url, json_type_string))
 		return invalid(

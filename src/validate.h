@@ -31,8 +31,10 @@ struct video_spec {
 	uint8_t *image_bytes; /* IMAGE_BYTES: decoded; owned unless borrowed */
 	int image_borrowed;   /* image_bytes lies in the request body */
 	size_t image_len;
-	const char *image_ext;			  /* "png", "jpg" or "webp" (static) */
-	const char *image_param;		  /* field the image came in */
+	const char *image_ext;	 /* "png", "jpg" or "webp" (static) */
+	const char *image_param; /* field the image came in */
+	char *image_file_id;	 /* input_reference.file_id: owned; api.c resolves it */
+	char *image_src;	 /* IMAGE_FILE from a stored file: its path, owned */
 	int seconds_given, size_given, fps_given; /* asked for, not defaulted */
 };
 

@@ -336,7 +336,8 @@ static int parse_body(struct body *b, int form, const uint8_t *data, size_t size
 				   0,
 				   0,
 				   cfg->max_fields,
-				   "/tmp" };
+				   "/tmp",
+				   NULL };
 	body_text_limits(&lim, cfg->max_prompt_chars, cfg->max_metadata_bytes);
 	if (tiny) {
 		lim.max_text = 48;

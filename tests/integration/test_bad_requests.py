@@ -310,12 +310,12 @@ def _(s, k):
 
 # ------------------------------------------------------------------ images
 
-@bad("input_reference.file_id (no Files API)", 400, starts("input_reference"))
+@bad("input_reference.file_id of no file", 400, starts("input_reference"))
 def _(s, k):
     return post(s, k, json={"prompt": "x", "input_reference": {"file_id": "file_123"}})
 
 
-@bad("input_reference[file_id] in multipart", 400, starts("input_reference"))
+@bad("input_reference[file_id] in multipart, of no file", 400, starts("input_reference"))
 def _(s, k):
     return post(s, k, form=[("prompt", "x"), ("input_reference[file_id]", "file_123")])
 

@@ -151,6 +151,57 @@ START_TEST(list_pages_both_orders)
 }
 END_TEST
 
+/* Files API records: found only through their owner (another owner's is
+ * RG_ENOENT, like a missing one), listed oldest first per owner, deleted
+ * once. */
+static struct json_object *file_rec(const char *id, const char *owner)
+{
+	struct json_object *r = json_object_new_object();
+	json_object_object_add(r, "id", json_object_new_string(id));
+	json_object_object_add(r, "owner", json_object_new_string(owner));
+	json_object_object_add(r, "path", json_object_new_string("files/x"));
+	return r;
+}
+
+static int count_file(struct json_object *rec, void *arg)
+{
+	(void)rec;
+	(*(int *)arg)++;
+	return 0;
+}
+
+START_TEST(files_by_owner)
+{
+	const char *ids[] = { "file-01", "file-02", "file-03" };
+	for (int i = 0; i < 3; i++) {
+		struct json_object *r = file_rec(ids[i], i < 2 ? "key_a" : "key_b");
+		ck_assert_int_eq(store_file_put(st, r), RG_OK);
+		json_object_put(r);
+	}
+	struct json_object *got = NULL;
+	ck_assert_int_eq(store_file_get(st, "key_a", "file-01", &got), RG_OK);
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(got, "id")), "file-01");
+	json_object_put(got);
+	ck_assert_int_eq(store_file_get(st, "key_b", "file-01", &got), RG_ENOENT);
+	ck_assert_int_eq(store_file_get(st, "key_a", "file-09", &got), RG_ENOENT);
+	ck_assert_int_eq(store_file_delete(st, "key_b", "file-01", NULL), RG_ENOENT);
+	int n = 0;
+	ck_assert_int_eq(store_file_list(st, "key_a", count_file, &n), RG_OK);
+	ck_assert_int_eq(n, 2);
+	n = 0;
+	ck_assert_int_eq(store_file_list(st, "key_", count_file, &n), RG_OK); /* no prefix leak */
+	ck_assert_int_eq(n, 0);
+	struct json_object *old = NULL;
+	ck_assert_int_eq(store_file_delete(st, "key_a", "file-01", &old), RG_OK);
+	ck_assert_ptr_nonnull(old);
+	json_object_put(old);
+	ck_assert_int_eq(store_file_delete(st, "key_a", "file-01", NULL), RG_ENOENT);
+	n = 0;
+	ck_assert_int_eq(store_file_list(st, "key_a", count_file, &n), RG_OK);
+	ck_assert_int_eq(n, 1);
+}
+END_TEST
+
 /* A live remote task's delete leaves, in the same transaction, the entry
  * of its upstream job to cancel; a local or finished one leaves none.  An
  * entry is finished once, and purged a week after. */
@@ -769,6 +820,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, list_pages_both_orders);
 	tcase_add_test(tc, list_after_deleted_id);
 	tcase_add_test(tc, delete_leaves_upstream_cancel);
+	tcase_add_test(tc, files_by_owner);
 	tcase_add_test(tc, list_isolated_by_owner);
 	tcase_add_test(tc, idempotency);
 	tcase_add_test(tc, batch_insert_is_atomic);

@@ -43,7 +43,7 @@ static int run_json(const char *json, struct video_spec *s, struct api_error *e)
 	body_init(&b);
 	video_spec_init(s);
 	memset(e, 0, sizeof(*e));
-	struct body_limits lim = { 1 << 24, 1 << 20, 1 << 24, 0, 0, 0, 64, "/tmp" };
+	struct body_limits lim = { 1 << 24, 1 << 20, 1 << 24, 0, 0, 0, 64, "/tmp", NULL };
 	body_text_limits(&lim, cfg->max_prompt_chars, cfg->max_metadata_bytes);
 	char *text = strdup(json);
 	int rc = body_parse_json(&b, text, strlen(text), &lim, e);
@@ -64,7 +64,7 @@ static int run_form(const char *form, struct video_spec *s, struct api_error *e)
 	video_spec_init(s);
 	memset(e, 0, sizeof(*e));
 	struct form_limits fl = { 64, 256, 1 << 20, 0, "/tmp" };
-	struct body_limits lim = { 1 << 24, 1 << 20, 1 << 24, 0, 0, 0, 64, "/tmp" };
+	struct body_limits lim = { 1 << 24, 1 << 20, 1 << 24, 0, 0, 0, 64, "/tmp", NULL };
 	body_text_limits(&lim, cfg->max_prompt_chars, cfg->max_metadata_bytes);
 	int rc = form_parse_urlencoded(&b.form, form, strlen(form), &fl) == FORM_OK ? 0 : -1;
 	if (rc == 0)
@@ -239,8 +239,17 @@ START_TEST(images)
 	expect_400("{\"prompt\":\"x\",\"image\":\"ftp://a/b.png\"}", "image");
 	expect_400("{\"prompt\":\"x\",\"image\":\"http://\"}", "image");
 	expect_400("{\"prompt\":\"x\",\"image\":5}", "image");
-	expect_400("{\"prompt\":\"x\",\"input_reference\":{\"file_id\":\"file_1\"}}",
+	/* a file id is api.c's to resolve (it needs the store and the key) */
+	ck_assert_int_eq(
+		run_json("{\"prompt\":\"x\",\"input_reference\":{\"file_id\":\"file-1\"}}", &s, &e),
+		0);
+	ck_assert_str_eq(s.image_file_id, "file-1");
+	video_spec_deinit(&s);
+	expect_400("{\"prompt\":\"x\",\"input_reference\":{\"file_id\":5}}",
 		   "input_reference.file_id");
+	expect_400(
+		"{\"prompt\":\"x\",\"input_reference\":{\"file_id\":\"file-1\",\"image_url\":\"https://a/b.png\"}}",
+		"input_reference");
 	expect_400("{\"prompt\":\"x\",\"input_reference\":{\"foo\":1}}", "input_reference");
 	expect_400(
 		"{\"prompt\":\"x\",\"image\":\"https://a/b.png\",\"input_reference\":{\"image_url\":\"https://a/b.png\"}}",
@@ -376,7 +385,7 @@ static char *long_image_body(const char *before, const char *prefix, const char 
 /* run_long parses and validates text with the limits the config gives. */
 static int run_long(struct body *b, char *text, struct video_spec *s, struct api_error *e)
 {
-	struct body_limits lim = { 1 << 24, 1 << 20, 1 << 24, 0, 0, 0, 64, "/tmp" };
+	struct body_limits lim = { 1 << 24, 1 << 20, 1 << 24, 0, 0, 0, 64, "/tmp", NULL };
 	body_text_limits(&lim, cfg->max_prompt_chars, cfg->max_metadata_bytes);
 	body_init(b);
 	video_spec_init(s);
@@ -505,7 +514,7 @@ START_TEST(long_form_image)
 	struct api_error e;
 	body_init(&b);
 	video_spec_init(&s);
-	struct body_limits lim = { 1 << 24, 1 << 20, 1 << 24, 0, 0, 0, 64, "/tmp" };
+	struct body_limits lim = { 1 << 24, 1 << 20, 1 << 24, 0, 0, 0, 64, "/tmp", NULL };
 	body_text_limits(&lim, cfg->max_prompt_chars, cfg->max_metadata_bytes);
 	struct form_limits fl = { 64, 256, 1 << 20, 0, "/tmp" };
 	ck_assert_int_eq(form_parse_urlencoded_inplace(&b.form, raw.data, raw.len, &fl), FORM_OK);
