@@ -18,12 +18,16 @@ enum route {
 	ROUTE_VIDEO_REMIX,
 	ROUTE_MODELS_LIST,
 	ROUTE_MODEL_GET,
+	ROUTE_VIDEO_EDIT,
+	ROUTE_VIDEO_EXTEND,
+	ROUTE_CHARACTER_CREATE,
+	ROUTE_CHARACTER_GET,
 };
 
 struct route_match {
 	enum route route;
-	char id[ID_MAX];  /* video id or model name from the path */
-	int id_valid;	  /* the id segment has the shape of a video id */
+	char id[ID_MAX];  /* video id, character id or model name from the path */
+	int id_valid;	  /* the id segment has the shape of a video (or character) id */
 	char prefix[256]; /* what came before /v1 (a mount point), or "" */
 };
 
