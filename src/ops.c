@@ -327,17 +327,26 @@ void ops_extend(struct app *app, struct http_request *req, struct http_response 
 
 /* ---- characters ------------------------------------------------------------------- */
 
+/* string_or_null: rec's string name as a new JSON value, or null. */
+static struct json_object *string_or_null(struct json_object *rec, const char *name)
+{
+	const char *v = rec_str(rec, name);
+	return v ? json_object_new_string(v) : NULL;
+}
+
 static void respond_character(struct http_response *res, struct json_object *rec)
 {
 	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "id", json_object_new_string(rec_str(rec, "id")));
-	json_object_object_add(o, "name", json_object_new_string(rec_str(rec, "name")));
-	json_object_object_add(o, "created_at", json_object_new_int64(rec_i64(rec, "created_at")));
-	size_t len;
-	const char *s =
-		o ? json_object_to_json_string_length(
-			    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len)
-		  : NULL;
+	const char *s = NULL;
+	size_t len = 0;
+	if (o != NULL) {
+		json_object_object_add(o, "id", string_or_null(rec, "id"));
+		json_object_object_add(o, "name", string_or_null(rec, "name"));
+		json_object_object_add(o, "created_at",
+				       json_object_new_int64(rec_i64(rec, "created_at")));
+		s = json_object_to_json_string_length(
+			o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	}
 	res->status = 200;
 	buf_reset(&res->body);
 	if (s == NULL || buf_append(&res->body, s, len) < 0) {
