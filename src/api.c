@@ -22,6 +22,7 @@
 #include "log.h"
 #include "record.h"
 #include "notify.h"
+#include "ops.h"
 #include "router.h"
 #include "validate.h"
 #include "video.h"
@@ -94,7 +95,7 @@ static void respond_video(struct http_response *res, struct json_object *rec, co
 
 static void not_found(struct api_error *e, const char *id)
 {
-	api_error_set(e, 404, "not_found", "video_id", "No video found with id '%s'.", id);
+	api_error_video_not_found(e, id);
 }
 
 /* store_failed answers a store error about video id: a 404 for one that
@@ -111,9 +112,7 @@ static void store_failed(struct http_response *res, enum rg_err err, int hidden,
 
 static void bad_id(struct api_error *e)
 {
-	api_error_set(
-		e, 404, "not_found", "video_id",
-		"No video found with that id: ids look like video_ followed by letters and digits.");
+	api_error_video_not_found(e, NULL);
 }
 
 /* load_owned reads id's record if caller owns it; another key's video is
@@ -845,13 +844,16 @@ fail:
 
 /* ---- models ------------------------------------------------------------------------ */
 
-static struct json_object *model_json(const struct model_cfg *mc)
+/* model_json: OpenAI's model object, plus the operations the model
+ * supports (ops.h): "create", "remix", and later "edit", "extend". */
+static struct json_object *model_json(const struct config *cfg, const struct model_cfg *mc)
 {
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_string(mc->name));
 	json_object_object_add(o, "object", json_object_new_string("model"));
 	json_object_object_add(o, "created", json_object_new_int64(0));
 	json_object_object_add(o, "owned_by", json_object_new_string("reelgate"));
+	json_object_object_add(o, "operations", model_operations_json(cfg, mc));
 	return o;
 }
 
@@ -859,7 +861,7 @@ static void handle_models(struct app *app, struct http_response *res)
 {
 	struct json_object *out = json_object_new_object(), *data = json_object_new_array();
 	for (size_t i = 0; i < app->cfg->nmodels; i++)
-		json_object_array_add(data, model_json(&app->cfg->models[i]));
+		json_object_array_add(data, model_json(app->cfg, &app->cfg->models[i]));
 	json_object_object_add(out, "object", json_object_new_string("list"));
 	json_object_object_add(out, "data", data);
 	respond_json(res, out);
@@ -876,7 +878,7 @@ static void handle_model(struct app *app, struct http_response *res, const struc
 		http_error(res, &e);
 		return;
 	}
-	struct json_object *o = model_json(mc);
+	struct json_object *o = model_json(app->cfg, mc);
 	respond_json(res, o);
 	json_object_put(o);
 }
@@ -921,6 +923,10 @@ void api_handle(struct app *app, struct http_request *req, struct http_response 
 	case ROUTE_FILE_GET: files_get(app, res, &m, owner); break;
 	case ROUTE_FILE_DELETE: files_delete(app, req, res, &m, owner); break;
 	case ROUTE_FILE_CONTENT: files_content(app, res, &m, owner); break;
+	case ROUTE_VIDEO_EDIT: ops_edit(app, req, res, owner); break;
+	case ROUTE_VIDEO_EXTEND: ops_extend(app, req, res, owner); break;
+	case ROUTE_CHARACTER_CREATE: ops_character_create(app, req, res, owner); break;
+	case ROUTE_CHARACTER_GET: ops_character_get(app, res, &m, owner); break;
 	case ROUTE_NONE: break;
 	}
 }

@@ -18,6 +18,7 @@ void body_init(struct body *b)
 	form_init(&b->form);
 	b->file = NULL;
 	b->file_param = NULL;
+	b->video_input = 0;
 	buf_init(&b->raw, 0);
 	memset(&b->image, 0, sizeof(b->image));
 }
@@ -458,9 +459,10 @@ int body_parse_json(struct body *b, char *data, size_t len, const struct body_li
 }
 
 /* Fields that may be objects, given as JSON text or in bracket notation. */
-static int is_object_field(const char *name)
+static int is_object_field(const struct body *b, const char *name)
 {
-	return strcmp(name, "metadata") == 0 || strcmp(name, "input_reference") == 0;
+	return strcmp(name, "metadata") == 0 || strcmp(name, "input_reference") == 0 ||
+	       (b->video_input && strcmp(name, "video") == 0);
 }
 
 /* split_bracket splits "outer[inner]" into its two names; returns 0 when
@@ -486,11 +488,13 @@ static int split_bracket(const char *name, char *outer, size_t on, char *inner, 
 }
 
 /* text_value parses the text of an object field given whole: JSON text for
- * metadata; JSON text or a plain URL for input_reference. */
+ * metadata; JSON text or a plain URL for input_reference (a plain id for
+ * video). */
 static struct json_object *text_value(const struct form_field *f, const struct body_limits *lim,
 				      struct api_error *e)
 {
-	if (strcmp(f->name, "input_reference") == 0 && f->value_len > 0 && f->value[0] != '{')
+	if ((strcmp(f->name, "input_reference") == 0 || strcmp(f->name, "video") == 0) &&
+	    f->value_len > 0 && f->value[0] != '{')
 		return json_object_new_string_len(f->value, (int)f->value_len);
 	struct json_scan sc;
 	if (scan_json(f->value, f->value_len, f->name, lim, &sc, e) < 0) {
@@ -531,6 +535,23 @@ static int add_file(struct body *b, const struct body_limits *lim, struct form_f
 		b->file_param = lim->file_field;
 		return 0;
 	}
+	if (b->video_input) {
+		if (strcmp(f->name, "video") != 0) {
+			api_error_set(
+				e, 400, "invalid_value", f->name,
+				"'%s' must be a text field, not a file; only 'video' may be a file.",
+				f->name);
+			return -1;
+		}
+		if (b->file != NULL) {
+			api_error_set(e, 400, "conflicting_parameters", "video",
+				      "Only one video file may be sent per request.");
+			return -1;
+		}
+		b->file = f;
+		b->file_param = "video";
+		return 0;
+	}
 	if (strcmp(f->name, "input_reference") != 0 && strcmp(f->name, "image") != 0) {
 		api_error_set(
 			e, 400, "invalid_value", f->name,
@@ -567,7 +588,7 @@ static int add_bracket(struct body *b, const struct form_field *f, struct json_o
 			f->name);
 		return -1;
 	}
-	if (shape < 0 || !is_object_field(outer)) {
+	if (shape < 0 || !is_object_field(b, outer)) {
 		api_error_set(e, 400, "unknown_parameter", f->name, "Unknown parameter: '%.100s'.",
 			      f->name);
 		return -1;
@@ -675,7 +696,7 @@ int body_from_form(struct body *b, const struct body_limits *lim, struct api_err
 		struct json_object *v;
 		if (image != NULL) {
 			v = image;
-		} else if (is_object_field(f->name)) {
+		} else if (is_object_field(b, f->name)) {
 			v = text_value(f, lim, e);
 			if (v == NULL)
 				return -1;

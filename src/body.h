@@ -52,9 +52,13 @@ struct body {
 	struct json_object *fields; /* owned; an object */
 	struct form form;	    /* owns uploaded files until claimed */
 	struct form_field *file;    /* the uploaded image, or NULL */
-	const char *file_param;	    /* "input_reference" or "image" */
+	const char *file_param;	    /* "input_reference", "image" or "video" */
 	struct buf raw;		    /* the body as read (JSON, urlencoded) */
 	struct body_text image;	    /* the long image text, if any */
+	/* Set by the caller before body_read for the operations on a video
+	 * (edits, extensions, characters): 'video' may then be the one file
+	 * part, or an object ({"id": ...}, video[id]=...). */
+	int video_input;
 };
 
 void body_init(struct body *b);

@@ -53,6 +53,16 @@ void api_error_set(struct api_error *e, int status, const char *code, const char
 	trim_utf8(e->message);
 }
 
+void api_error_video_not_found(struct api_error *e, const char *id)
+{
+	if (id == NULL)
+		api_error_set(
+			e, 404, "not_found", "video_id",
+			"No video found with that id: ids look like video_ followed by letters and digits.");
+	else
+		api_error_set(e, 404, "not_found", "video_id", "No video found with id '%s'.", id);
+}
+
 void api_error_from_rg(struct api_error *e, enum rg_err err)
 {
 	if (err == RG_ESPACE)

@@ -36,6 +36,10 @@ void api_error_set(struct api_error *e, int status, const char *code, const char
 		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* api_error_from_rg maps a storage failure to a 5xx (507 when full). */
 void api_error_from_rg(struct api_error *e, enum rg_err err);
+/* api_error_video_not_found: the one 404 of a video that is not there or
+ * not the caller's (the two must be byte-identical); with id NULL, the one
+ * of an id that does not have the shape of a video id. */
+void api_error_video_not_found(struct api_error *e, const char *id);
 /* api_error_type: invalid_request_error, requests (429) or server_error. */
 const char *api_error_type(int status);
 /* api_error_json appends the envelope to out. */

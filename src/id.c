@@ -96,16 +96,28 @@ int id_video_new(char out[ID_MAX])
 	return 0;
 }
 
-int id_video_valid(const char *s, size_t len)
+/* prefixed_valid: prefix followed by 1..56 letters or digits. */
+static int prefixed_valid(const char *s, size_t len, const char *prefix)
 {
-	if (len <= 6 || len > 62 || memcmp(s, "video_", 6) != 0)
+	size_t plen = strlen(prefix);
+	if (len <= plen || len > plen + 56 || memcmp(s, prefix, plen) != 0)
 		return 0;
-	for (size_t i = 6; i < len; i++) {
+	for (size_t i = plen; i < len; i++) {
 		char c = s[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
 			return 0;
 	}
 	return 1;
+}
+
+int id_video_valid(const char *s, size_t len)
+{
+	return prefixed_valid(s, len, "video_");
+}
+
+int id_character_valid(const char *s, size_t len)
+{
+	return prefixed_valid(s, len, "char_");
 }
 
 int id_prefixed_new(char *out, size_t outlen, const char *prefix, size_t nbytes)

@@ -25,6 +25,8 @@ void id_video_at(char out[ID_MAX], uint64_t ms, const uint8_t rnd[10]);
 void id_video_next(char out[ID_MAX], const char *last, uint64_t now_ms, const uint8_t rnd[10]);
 /* id_video_valid: "video_" followed by 1..56 letters or digits. */
 int id_video_valid(const char *s, size_t len);
+/* id_character_valid: "char_" followed by 1..56 letters or digits. */
+int id_character_valid(const char *s, size_t len);
 /* id_prefixed_new writes prefix + 2*nbytes random hex digits. */
 int id_prefixed_new(char *out, size_t outlen, const char *prefix, size_t nbytes);
 

@@ -16,7 +16,11 @@ enum shape {
 	SHAPE_MODEL,
 	SHAPE_FILES,
 	SHAPE_FILE,
-	SHAPE_FILE_CONTENT
+	SHAPE_FILE_CONTENT,
+	SHAPE_EDITS,
+	SHAPE_EXTENSIONS,
+	SHAPE_CHARACTERS,
+	SHAPE_CHARACTER
 };
 
 /* seg_eq: does the segment [s, s+n) equal lit? */
@@ -75,6 +79,23 @@ static enum shape parse_shape(const char *p, struct route_match *m)
 		return SHAPE_NONE;
 	if (count == 1)
 		return SHAPE_VIDEOS;
+	/* Operations named where a video id would stand: never read as ids. */
+	if (seg_eq(seg[1], len[1], "edits"))
+		return count == 2 ? SHAPE_EDITS : SHAPE_NONE;
+	if (seg_eq(seg[1], len[1], "extensions"))
+		return count == 2 ? SHAPE_EXTENSIONS : SHAPE_NONE;
+	if (seg_eq(seg[1], len[1], "characters")) {
+		if (count == 2)
+			return SHAPE_CHARACTERS;
+		if (count != 3)
+			return SHAPE_NONE;
+		m->id_valid = id_character_valid(seg[2], len[2]);
+		if (m->id_valid) {
+			memcpy(m->id, seg[2], len[2]);
+			m->id[len[2]] = '\0';
+		}
+		return SHAPE_CHARACTER;
+	}
 	m->id_valid = id_video_valid(seg[1], len[1]);
 	if (m->id_valid) {
 		memcpy(m->id, seg[1], len[1]);
@@ -170,10 +191,31 @@ int router_match(const char *method, const char *path, struct route_match *m, st
 		if (m->route == ROUTE_NONE)
 			return not_allowed(e, allow, "GET", method, "/v1/files/{file_id}/content");
 		return 0;
+	case SHAPE_EDITS:
+		m->route = post ? ROUTE_VIDEO_EDIT : ROUTE_NONE;
+		if (m->route == ROUTE_NONE)
+			return not_allowed(e, allow, "POST", method, "/v1/videos/edits");
+		return 0;
+	case SHAPE_EXTENSIONS:
+		m->route = post ? ROUTE_VIDEO_EXTEND : ROUTE_NONE;
+		if (m->route == ROUTE_NONE)
+			return not_allowed(e, allow, "POST", method, "/v1/videos/extensions");
+		return 0;
+	case SHAPE_CHARACTERS:
+		m->route = post ? ROUTE_CHARACTER_CREATE : ROUTE_NONE;
+		if (m->route == ROUTE_NONE)
+			return not_allowed(e, allow, "POST", method, "/v1/videos/characters");
+		return 0;
+	case SHAPE_CHARACTER:
+		m->route = get ? ROUTE_CHARACTER_GET : ROUTE_NONE;
+		if (m->route == ROUTE_NONE)
+			return not_allowed(e, allow, "GET", method,
+					   "/v1/videos/characters/{character_id}");
+		return 0;
 	case SHAPE_NONE: break;
 	}
 	api_error_set(
 		e, 404, "not_found", NULL,
-		"Unknown path. The API serves /v1/videos, /v1/videos/{video_id}, /v1/videos/{video_id}/content, /v1/videos/{video_id}/remix, /v1/files, /v1/files/{file_id}, /v1/files/{file_id}/content and /v1/models.");
+		"Unknown path. The API serves /v1/videos, /v1/videos/{video_id}, /v1/videos/{video_id}/content, /v1/videos/{video_id}/remix, /v1/videos/edits, /v1/videos/extensions, /v1/videos/characters, /v1/videos/characters/{character_id}, /v1/files, /v1/files/{file_id}, /v1/files/{file_id}/content and /v1/models.");
 	return -1;
 }

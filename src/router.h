@@ -23,12 +23,16 @@ enum route {
 	ROUTE_FILE_GET,
 	ROUTE_FILE_DELETE,
 	ROUTE_FILE_CONTENT,
+	ROUTE_VIDEO_EDIT,
+	ROUTE_VIDEO_EXTEND,
+	ROUTE_CHARACTER_CREATE,
+	ROUTE_CHARACTER_GET,
 };
 
 struct route_match {
 	enum route route;
-	char id[ID_MAX];  /* video id, file id or model name from the path */
-	int id_valid;	  /* the id segment has the shape of a video (file) id */
+	char id[ID_MAX];  /* video id, file id, character id or model name from the path */
+	int id_valid;	  /* the id segment has the shape of a video (file, character) id */
 	char prefix[256]; /* what came before /v1 (a mount point), or "" */
 };
 

@@ -162,6 +162,13 @@ enum rg_err store_key_list(struct store *st, store_key_fn fn, void *arg);
 typedef void (*store_report_fn)(const char *line, void *arg);
 enum rg_err store_check(struct store *st, store_report_fn fn, void *arg);
 
+/* Characters (store_characters.c): {"id", "name", "created_at" (s),
+ * "owner", "path" (relative to data_dir)} under their id.  put writes a
+ * new one (RG_EEXIST when the id is taken); get reads one (RG_ENOENT);
+ * whose it is is the caller's to check. */
+enum rg_err store_character_put(struct store *st, struct json_object *rec);
+enum rg_err store_character_get(struct store *st, const char *id, struct json_object **out);
+
 /* disk_nearly_full says whether the file system of path has less than
  * 1 MiB left (a failed write is then "storage full", not an I/O error). */
 int disk_nearly_full(const char *path);

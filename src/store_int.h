@@ -34,6 +34,7 @@ struct store {
 	MDB_dbi group_dbi;	 /* receipts of grouped creates, by slot */
 	MDB_dbi cancels;	 /* upstream jobs to cancel (store_cancels.c) */
 	MDB_dbi files;		 /* Files API records (store_files.c) */
+	MDB_dbi characters;	 /* characters, by id (store_characters.c) */
 	struct group_shm *group; /* db/group.shm, or NULL: creates commit alone */
 	size_t max_map;
 	MDB_txn *rtxn;	 /* a reset read transaction, renewed for the next read */

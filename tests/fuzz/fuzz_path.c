@@ -14,8 +14,10 @@
  *   - the prefix is what the path holds before its /v1 and is shorter than
  *     the buffer; the id is NUL-terminated;
  *   - id_valid ids pass id_video_valid and appear in the path as the
- *     segment after /videos/; an id that is not valid is left empty, and a
+ *     segment after /videos/ (character ids: id_character_valid, after
+ *     /videos/characters/); an id that is not valid is left empty, and a
  *     route on one video with an invalid id is what api.c answers with 404;
+ *   - edits, extensions and characters are never read as video ids;
  *   - a slow reference router (split on '/', compare) agrees on the route,
  *     the id and the prefix.
  */
@@ -92,6 +94,32 @@ static enum route ref_route(const char *method, const char *path, char *prefix, 
 		*shape_ok = 1;
 		return get ? ROUTE_VIDEOS_LIST : post ? ROUTE_VIDEOS_CREATE : ROUTE_NONE;
 	}
+	if (strcmp(seg[1], "edits") == 0 || strcmp(seg[1], "extensions") == 0) {
+		if (nseg != 2)
+			return ROUTE_NONE;
+		*shape_ok = 1;
+		return !post		  ? ROUTE_NONE
+		       : seg[1][1] == 'd' ? ROUTE_VIDEO_EDIT
+					  : ROUTE_VIDEO_EXTEND;
+	}
+	if (strcmp(seg[1], "characters") == 0) {
+		if (nseg > 3)
+			return ROUTE_NONE;
+		*shape_ok = 1;
+		if (nseg == 2)
+			return post ? ROUTE_CHARACTER_CREATE : ROUTE_NONE;
+		size_t clen = strlen(seg[2]);
+		int cvalid = clen > 5 && clen <= 61 && strncmp(seg[2], "char_", 5) == 0;
+		for (size_t i = 5; cvalid && i < clen; i++) {
+			char c = seg[2][i];
+			cvalid = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				 (c >= '0' && c <= '9');
+		}
+		*id_valid = cvalid;
+		if (cvalid)
+			strcpy(id, seg[2]);
+		return get ? ROUTE_CHARACTER_GET : ROUTE_NONE;
+	}
 	/* a video id: "video_" and 1..56 letters or digits */
 	size_t idlen = strlen(seg[1]);
 	int valid = idlen > 6 && idlen <= 62 && strncmp(seg[1], "video_", 6) == 0;
@@ -158,9 +186,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case ROUTE_VIDEO_GET:
 		case ROUTE_VIDEO_CONTENT:
 		case ROUTE_MODELS_LIST:
-		case ROUTE_MODEL_GET: CHECK(get); break;
+		case ROUTE_MODEL_GET:
+		case ROUTE_CHARACTER_GET: CHECK(get); break;
 		case ROUTE_VIDEOS_CREATE:
-		case ROUTE_VIDEO_REMIX: CHECK(strcmp(method, "POST") == 0); break;
+		case ROUTE_VIDEO_REMIX:
+		case ROUTE_VIDEO_EDIT:
+		case ROUTE_VIDEO_EXTEND:
+		case ROUTE_CHARACTER_CREATE: CHECK(strcmp(method, "POST") == 0); break;
 		case ROUTE_VIDEO_DELETE: CHECK(strcmp(method, "DELETE") == 0); break;
 		default: CHECK(0);
 		}
@@ -182,6 +214,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(m.id[0] != '\0' && strchr(m.id, '/') == NULL);
 			CHECK(!m.id_valid);
 			break;
+		case ROUTE_CHARACTER_GET:
+			if (m.id_valid) {
+				CHECK(id_character_valid(m.id, strlen(m.id)));
+				char seg[ID_MAX + 32];
+				snprintf(seg, sizeof(seg), "/videos/characters/%s", m.id);
+				CHECK(strstr(path, seg) != NULL);
+			} else {
+				CHECK(m.id[0] == '\0');
+			}
+			break;
 		default: CHECK(m.id[0] == '\0' && !m.id_valid);
 		}
 	} else {
@@ -194,7 +236,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		SOFT_CHECK(utf8_ok(e.message));
 	}
 	if (m.id_valid)
-		CHECK(id_video_valid(m.id, strlen(m.id)));
+		CHECK(id_video_valid(m.id, strlen(m.id)) || id_character_valid(m.id, strlen(m.id)));
 
 	char rprefix[256], rid[ID_MAX + 4096];
 	int rvalid, shape_ok;

@@ -84,7 +84,7 @@ VIDEO_FIELDS = ("id", "object", "model", "status", "progress", "created_at",
 # docs/api.md: the codes a 400 may carry.
 CODES_400 = {"invalid_value", "unknown_parameter", "missing_required_parameter", "model_not_found",
              "unsupported_value", "invalid_json", "conflicting_parameters",
-             "invalid_body"}
+             "invalid_body", "unsupported_operation"}
 
 
 def _tool(var, name):

@@ -106,6 +106,26 @@ START_TEST(next_id_follows_last)
 }
 END_TEST
 
+START_TEST(character_id_validation)
+{
+	char id[ID_MAX];
+	ck_assert_int_eq(id_prefixed_new(id, sizeof(id), "char_", 16), 0);
+	ck_assert(id_character_valid(id, strlen(id)));
+	ck_assert(id_character_valid("char_1", 6));
+	const char *bad[] = {
+		"char_", "char", "video_123", "char_a-b", "char_a/b", "Char_1", NULL
+	};
+	for (const char **p = bad; *p; p++)
+		ck_assert_msg(!id_character_valid(*p, strlen(*p)), "accepted %s", *p);
+	char longid[5 + 57];
+	memcpy(longid, "char_", 5);
+	memset(longid + 5, 'a', 57);
+	ck_assert(!id_character_valid(longid, sizeof(longid)));
+	ck_assert(id_character_valid(longid, sizeof(longid) - 1));
+	ck_assert(!id_video_valid(id, strlen(id)));
+}
+END_TEST
+
 START_TEST(prefixed_ids)
 {
 	char out[32];
@@ -125,6 +145,7 @@ static Suite *id_suite(void)
 	tcase_add_test(tc, video_id_validation);
 	tcase_add_test(tc, next_id_follows_last);
 	tcase_add_test(tc, prefixed_ids);
+	tcase_add_test(tc, character_id_validation);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,43 @@
+/*
+ * ops: OpenAI's Videos operations beyond create and remix — edits,
+ * extensions and characters — and what each model can do (the operations
+ * GET /v1/models lists).  Reads its bodies with body.c, the source video
+ * with store.c; api.c routes here and knows nothing of these operations'
+ * fields.
+ */
+#ifndef REELGATE_OPS_H
+#define REELGATE_OPS_H
+
+#include <json-c/json.h>
+
+#include "api.h"
+#include "config.h"
+#include "http.h"
+#include "router.h"
+
+enum video_op { OP_CREATE, OP_REMIX, OP_EDIT, OP_EXTEND, OP_COUNT };
+
+/* video_op_name: the name GET /v1/models lists ("create", "remix", "edit",
+ * "extend"). */
+const char *video_op_name(enum video_op op);
+
+/* model_supports says whether model can run op.  Today every backend
+ * runs create and remix and none runs an edit or an extension: a backend
+ * that learns one says so here. */
+int model_supports(const struct config *cfg, const struct model_cfg *model, enum video_op op);
+
+/* model_operations_json: a new array of the names of the operations model
+ * supports (the caller owns it). */
+struct json_object *model_operations_json(const struct config *cfg, const struct model_cfg *model);
+
+/* The handlers; owner is the caller's key. */
+void ops_edit(struct app *app, struct http_request *req, struct http_response *res,
+	      const char *owner);
+void ops_extend(struct app *app, struct http_request *req, struct http_response *res,
+		const char *owner);
+void ops_character_create(struct app *app, struct http_request *req, struct http_response *res,
+			  const char *owner);
+void ops_character_get(struct app *app, struct http_response *res, const struct route_match *m,
+		       const char *owner);
+
+#endif
