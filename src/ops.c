@@ -67,7 +67,7 @@ struct json_object *model_operations_json(const struct config *cfg, const struct
 static int read_body(struct app *app, struct http_request *req, struct body *b, struct api_error *e)
 {
 	const struct config *cfg = app->cfg;
-	struct body_limits lim;
+	struct body_limits lim = { 0 }; /* file_field NULL: the video part */
 	lim.max_body = cfg->max_body_bytes;
 	lim.max_file = cfg->max_body_bytes;
 	lim.max_value = cfg->max_body_bytes;
