@@ -424,19 +424,11 @@ static void reconcile_match(struct backend *b, struct json_object *rec, struct j
  * ended); 404 when Luma has none by that id. */
 static void cancel_answer(long status, struct json_object *o, struct remote_answer *ans)
 {
-	if (status >= 200 && status <= 299) {
-		ans->verdict = RV_OK;
+	enum cancel_status cs = remote_cancel_status(status, ans);
+	if (cs == CANCEL_DECIDED)
 		return;
-	}
-	if (status == 404) {
-		ans->verdict = RV_OK;
-		ans->state = RS_NOT_FOUND;
-		return;
-	}
-	if (status == 400 || status == 409 || status == 422) {
+	if (cs == CANCEL_REFUSED) {
 		char detail[400];
-		ans->verdict = RV_FAIL;
-		snprintf(ans->code, sizeof(ans->code), "upstream_rejected");
 		snprintf(ans->message, sizeof(ans->message),
 			 "Luma would not delete the generation: %.400s",
 			 detail_of(o, detail, sizeof(detail))[0] ? detail : "no reason given");

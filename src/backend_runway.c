@@ -430,19 +430,13 @@ static void task_answer(struct json_object *t, struct remote_answer *ans)
 /* cancel_answer: DELETE answers 204 for a cancelled (or deleted) task. */
 static void cancel_answer(long status, struct json_object *o, struct remote_answer *ans)
 {
-	if (status >= 200 && status <= 299) {
-		ans->verdict = RV_OK;
-	} else if (status == 404) {
-		ans->verdict = RV_OK;
-		ans->state = RS_NOT_FOUND;
-	} else if (status == 400 || status == 409 || status == 422) {
+	enum cancel_status cs = remote_cancel_status(status, ans);
+	if (cs == CANCEL_REFUSED) {
 		const char *msg = rec_str(o, "error");
-		ans->verdict = RV_FAIL;
-		snprintf(ans->code, sizeof(ans->code), "upstream_rejected");
 		snprintf(ans->message, sizeof(ans->message),
 			 "Runway would not cancel the task: %.300s",
 			 msg && msg[0] ? msg : "no reason given");
-	} else {
+	} else if (cs == CANCEL_OTHER) {
 		runway_error(ans, status, o);
 	}
 }

@@ -486,20 +486,12 @@ static void reconcile_match(struct backend *b, struct json_object *rec, struct j
  * an ended one); Ark refuses it for a running task. */
 static void cancel_answer(long status, struct json_object *o, struct remote_answer *ans)
 {
-	if (status >= 200 && status <= 299) {
-		ans->verdict = RV_OK;
+	enum cancel_status cs = remote_cancel_status(status, ans);
+	if (cs == CANCEL_DECIDED)
 		return;
-	}
-	if (status == 404) {
-		ans->verdict = RV_OK;
-		ans->state = RS_NOT_FOUND;
-		return;
-	}
-	if (status == 400 || status == 409 || status == 422) {
+	if (cs == CANCEL_REFUSED) {
 		struct json_object *err = rec_obj(o, "error");
 		const char *code = rec_str(err, "code"), *msg = rec_str(err, "message");
-		ans->verdict = RV_FAIL;
-		snprintf(ans->code, sizeof(ans->code), "upstream_rejected");
 		snprintf(ans->message, sizeof(ans->message),
 			 "Seedance would not cancel the task (%.80s): %.300s",
 			 code ? code : "no code", msg && msg[0] ? msg : "no reason given");

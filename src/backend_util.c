@@ -252,3 +252,19 @@ int backend_need_secret(const struct backend_cfg *b, const char *name, char *out
 		 name, name, name);
 	return -1;
 }
+
+enum cancel_status remote_cancel_status(long status, struct remote_answer *ans)
+{
+	if ((status >= 200 && status <= 299) || status == 404) {
+		ans->verdict = RV_OK;
+		if (status == 404)
+			ans->state = RS_NOT_FOUND;
+		return CANCEL_DECIDED;
+	}
+	if (status == 400 || status == 409 || status == 422) {
+		ans->verdict = RV_FAIL;
+		snprintf(ans->code, sizeof(ans->code), "upstream_rejected");
+		return CANCEL_REFUSED;
+	}
+	return CANCEL_OTHER;
+}

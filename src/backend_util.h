@@ -53,4 +53,13 @@ int remote_param_int(struct json_object *rec, const char *name, int def);
 int remote_has_seed(struct json_object *rec, unsigned long *seed);
 const char *remote_meta_str(struct json_object *rec, const char *name);
 
+/* remote_cancel_status reads the HTTP status of a cancel's answer the way
+ * most upstreams mean it: 2xx cancelled (RV_OK), 404 gone (RV_OK,
+ * RS_NOT_FOUND): CANCEL_DECIDED; 400, 409 or 422 the upstream will not
+ * (RV_FAIL, code upstream_rejected; the module writes the message with
+ * its reason): CANCEL_REFUSED; anything else CANCEL_OTHER, for the
+ * module's own error mapping. */
+enum cancel_status { CANCEL_OTHER, CANCEL_DECIDED, CANCEL_REFUSED };
+enum cancel_status remote_cancel_status(long status, struct remote_answer *ans);
+
 #endif

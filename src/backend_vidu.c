@@ -524,19 +524,11 @@ static void reconcile_match(struct json_object *rec, struct json_object *list,
 
 static void cancel_answer(long status, struct json_object *o, struct remote_answer *ans)
 {
-	if (status >= 200 && status <= 299) {
-		ans->verdict = RV_OK;
+	enum cancel_status cs = remote_cancel_status(status, ans);
+	if (cs == CANCEL_DECIDED)
 		return;
-	}
-	if (status == 404) {
-		ans->verdict = RV_OK;
-		ans->state = RS_NOT_FOUND;
-		return;
-	}
-	if (status == 400 || status == 409 || status == 422) {
+	if (cs == CANCEL_REFUSED) {
 		const char *reason = rec_str(o, "reason"), *msg = rec_str(o, "message");
-		ans->verdict = RV_FAIL;
-		snprintf(ans->code, sizeof(ans->code), "upstream_rejected");
 		snprintf(ans->message, sizeof(ans->message),
 			 "Vidu would not cancel the task (%.80s): %.300s",
 			 reason ? reason : "no code", msg && msg[0] ? msg : "no reason given");
