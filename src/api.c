@@ -68,20 +68,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void respond_json(struct http_response *res, struct json_object *o)
-{
-	size_t len;
-	const char *s = json_object_to_json_string_length(
-		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	res->status = 200;
-	buf_reset(&res->body);
-	if (s == NULL || buf_append(&res->body, s, len) < 0) {
-		struct api_error e;
-		api_error_from_rg(&e, RG_ENOMEM);
-		http_error(res, &e);
-	}
-}
-
 static void respond_video(struct http_response *res, struct json_object *rec, const char *base_url)
 {
 	res->status = 200;
@@ -721,7 +707,7 @@ static void handle_delete(struct app *app, struct http_request *req, struct http
 	json_object_object_add(out, "id", json_object_new_string(m->id));
 	json_object_object_add(out, "object", json_object_new_string("video.deleted"));
 	json_object_object_add(out, "deleted", json_object_new_boolean(1));
-	respond_json(res, out);
+	http_json(res, out);
 	json_object_put(out);
 }
 
@@ -864,7 +850,7 @@ static void handle_models(struct app *app, struct http_response *res)
 		json_object_array_add(data, model_json(app->cfg, &app->cfg->models[i]));
 	json_object_object_add(out, "object", json_object_new_string("list"));
 	json_object_object_add(out, "data", data);
-	respond_json(res, out);
+	http_json(res, out);
 	json_object_put(out);
 }
 
@@ -879,7 +865,7 @@ static void handle_model(struct app *app, struct http_response *res, const struc
 		return;
 	}
 	struct json_object *o = model_json(app->cfg, mc);
-	respond_json(res, o);
+	http_json(res, o);
 	json_object_put(o);
 }
 

@@ -29,20 +29,6 @@
 
 static const char *const purposes[] = { "vision", "user_data", "assistants", "video", NULL };
 
-static void respond(struct http_response *res, struct json_object *o)
-{
-	size_t len;
-	const char *s = json_object_to_json_string_length(
-		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	res->status = 200;
-	buf_reset(&res->body);
-	if (s == NULL || buf_append(&res->body, s, len) < 0) {
-		struct api_error e;
-		api_error_from_rg(&e, RG_ENOMEM);
-		http_error(res, &e);
-	}
-}
-
 static void not_found(struct http_response *res, const char *id)
 {
 	struct api_error e;
@@ -240,7 +226,7 @@ void files_create(struct app *app, struct http_request *req, struct http_respons
 	log_info("file_created", "req=%s file=%s owner=%s bytes=%zu", req->request_id, id, owner,
 		 bytes);
 	struct json_object *o = file_json(rec);
-	respond(res, o);
+	http_json(res, o);
 	json_object_put(o);
 	json_object_put(rec);
 	body_deinit(&b);
@@ -363,7 +349,7 @@ void files_list(struct app *app, struct http_request *req, struct http_response 
 					     json_object_array_get_idx(data, got - 1), "id"))
 				   : NULL);
 	json_object_object_add(out, "has_more", json_object_new_boolean(more));
-	respond(res, out);
+	http_json(res, out);
 	json_object_put(out);
 	json_object_put(c.all);
 	form_deinit(&q);
@@ -383,7 +369,7 @@ void files_get(struct app *app, struct http_response *res, const struct route_ma
 	if (rec == NULL)
 		return;
 	struct json_object *o = file_json(rec);
-	respond(res, o);
+	http_json(res, o);
 	json_object_put(o);
 	json_object_put(rec);
 }
@@ -444,7 +430,7 @@ void files_delete(struct app *app, struct http_request *req, struct http_respons
 	json_object_object_add(out, "id", json_object_new_string(m->id));
 	json_object_object_add(out, "object", json_object_new_string("file"));
 	json_object_object_add(out, "deleted", json_object_new_boolean(1));
-	respond(res, out);
+	http_json(res, out);
 	json_object_put(out);
 }
 

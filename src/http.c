@@ -509,3 +509,19 @@ int http_content_type_is(const char *header, const char *type)
 	char c = header[n];
 	return c == '\0' || c == ';' || c == ' ' || c == '\t';
 }
+
+void http_json(struct http_response *res, struct json_object *o)
+{
+	size_t len = 0;
+	const char *s =
+		o ? json_object_to_json_string_length(
+			    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len)
+		  : NULL;
+	res->status = 200;
+	buf_reset(&res->body);
+	if (s == NULL || buf_append(&res->body, s, len) < 0) {
+		struct api_error e;
+		api_error_from_rg(&e, RG_ENOMEM);
+		http_error(res, &e);
+	}
+}

@@ -8,6 +8,7 @@
 #define REELGATE_HTTP_H
 
 #include <fcgiapp.h>
+#include <json-c/json.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -63,6 +64,9 @@ void http_response_deinit(struct http_response *res);
 void http_error(struct http_response *res, const struct api_error *e);
 /* http_header adds a header line "name: value". */
 int http_header(struct http_response *res, const char *name, const char *value);
+/* http_json answers 200 with o as compact JSON (an out-of-memory error
+ * envelope when o is NULL or cannot be written). */
+void http_json(struct http_response *res, struct json_object *o);
 /* http_send writes res to the FastCGI output stream. */
 int http_send(FCGX_Request *req, struct http_response *res, const char *request_id);
 

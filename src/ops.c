@@ -337,23 +337,13 @@ static struct json_object *string_or_null(struct json_object *rec, const char *n
 static void respond_character(struct http_response *res, struct json_object *rec)
 {
 	struct json_object *o = json_object_new_object();
-	const char *s = NULL;
-	size_t len = 0;
 	if (o != NULL) {
 		json_object_object_add(o, "id", string_or_null(rec, "id"));
 		json_object_object_add(o, "name", string_or_null(rec, "name"));
 		json_object_object_add(o, "created_at",
 				       json_object_new_int64(rec_i64(rec, "created_at")));
-		s = json_object_to_json_string_length(
-			o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	}
-	res->status = 200;
-	buf_reset(&res->body);
-	if (s == NULL || buf_append(&res->body, s, len) < 0) {
-		struct api_error e;
-		api_error_from_rg(&e, RG_ENOMEM);
-		http_error(res, &e);
-	}
+	http_json(res, o);
 	json_object_put(o);
 }
 
