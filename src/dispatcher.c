@@ -221,11 +221,10 @@ static int collect_due(const char *id, uint64_t at, void *arg)
 	return 0;
 }
 
-static void expire_files(struct dispatcher *d, struct json_object *rec)
+/* expire_files removes the stored files a record's "files" named. */
+static void expire_files(struct dispatcher *d, struct json_object *files)
 {
-	struct json_object *files;
-	if (!json_object_object_get_ex(rec, "files", &files) ||
-	    !json_object_is_type(files, json_type_object))
+	if (!json_object_is_type(files, json_type_object))
 		return;
 	json_object_object_foreach(files, k, v) {
 		(void)k;
@@ -280,12 +279,20 @@ static void handle_due(struct dispatcher *d, const char *id)
 		if (disp_save(d, rec) == 0)
 			log_info("video_failed", "video=%s code=generation_timeout", id);
 		break;
-	case TASK_ACT_EXPIRE:
-		expire_files(d, rec);
+	case TASK_ACT_EXPIRE: {
+		/* Recorded expired first, then the files go: a read in between
+		 * answers video_expired, never "no stored video". */
+		struct json_object *files = NULL;
+		json_object_object_get_ex(rec, "files", &files);
+		json_object_get(files);
 		task_expire(rec);
-		if (disp_save(d, rec) == 0)
+		if (disp_save(d, rec) == 0) {
+			expire_files(d, files);
 			log_info("video_expired", "video=%s", id);
+		}
+		json_object_put(files);
 		break;
+	}
 	case TASK_ACT_CLEAR:
 		json_object_object_del(rec, "due_at");
 		disp_save(d, rec);
