@@ -248,6 +248,16 @@ static int idem_key_ok(const char *k)
 	return 1;
 }
 
+int api_idempotency_check(const struct http_request *req, struct api_error *e)
+{
+	if (req->idempotency_key == NULL || idem_key_ok(req->idempotency_key))
+		return 0;
+	api_error_set(e, 400, "invalid_value", "Idempotency-Key",
+		      "The Idempotency-Key header must be 1..%d printable ASCII characters.",
+		      IDEM_MAX);
+	return -1;
+}
+
 /* What build_record needs to make each of the n records. */
 struct build_ctx {
 	const struct video_spec *s;
@@ -267,11 +277,9 @@ static struct json_object *build_record(char (*ids)[ID_MAX], size_t n, size_t i,
 				c->rel ? c->rel[i] : NULL, c->remixed_from);
 }
 
-/* insert_tasks writes the n records; on an idempotency hit it answers
- * with the earlier video instead. */
-static void insert_tasks(struct app *app, struct http_request *req, struct http_response *res,
-			 const char *owner, const struct key_limits *lim, struct video_spec *s,
-			 struct body *b, const char *base_url, const char *remixed_from)
+int api_insert_videos(struct app *app, struct http_request *req, struct http_response *res,
+		      const char *owner, const struct key_limits *lim, struct video_spec *s,
+		      struct body *b, const char *base_url, const char *remixed_from)
 {
 	struct api_error e;
 	char rel[64][IMAGE_REL_MAX];
@@ -283,7 +291,7 @@ static void insert_tasks(struct app *app, struct http_request *req, struct http_
 					      ? RG_ESPACE
 					      : RG_EIO);
 		http_error(res, &e);
-		return;
+		return -1;
 	}
 	struct build_ctx ctx = { s, owner, now_ms(), has_image ? rel : NULL, remixed_from };
 	struct json_object *first = NULL;
@@ -296,6 +304,8 @@ static void insert_tasks(struct app *app, struct http_request *req, struct http_
 			 rec_str(first, "id"), owner, s->model->name, n);
 		respond_video(res, first, base_url);
 		notify_wake(app->cfg->data_dir);
+		json_object_put(first);
+		return 0;
 	} else {
 		if (has_image)
 			unlink_images(app, rel, n);
@@ -319,6 +329,7 @@ static void insert_tasks(struct app *app, struct http_request *req, struct http_
 		}
 	}
 	json_object_put(first);
+	return -1;
 }
 
 static void body_limits(const struct app *app, struct body_limits *lim)
@@ -366,13 +377,8 @@ static int read_request(struct app *app, struct http_request *req, struct body *
 {
 	struct body_limits blim;
 	body_limits(app, &blim);
-	if (req->idempotency_key != NULL && !idem_key_ok(req->idempotency_key)) {
-		api_error_set(
-			e, 400, "invalid_value", "Idempotency-Key",
-			"The Idempotency-Key header must be 1..%d printable ASCII characters.",
-			IDEM_MAX);
+	if (api_idempotency_check(req, e) < 0)
 		return -1;
-	}
 	return body_read(b, req, &blim, e);
 }
 
@@ -412,11 +418,11 @@ static void handle_create(struct app *app, struct http_request *req, struct http
 				     b.file_param, b.image.at,
 				     b.image.data, b.image.len };
 	if (validate_create(app->cfg, &in, &s, &e) < 0 || image_from_file(app, owner, &s, &e) < 0 ||
-	    check_ignored(app->cfg, &s, &e) < 0) {
+	    ops_references(app, owner, &s, &e) < 0 || check_ignored(app->cfg, &s, &e) < 0) {
 		http_error(res, &e);
 		goto out;
 	}
-	insert_tasks(app, req, res, owner, lim, &s, &b, base_url, NULL);
+	api_insert_videos(app, req, res, owner, lim, &s, &b, base_url, NULL);
 out:
 	video_spec_deinit(&s);
 	body_deinit(&b);
@@ -473,7 +479,7 @@ static void handle_remix(struct app *app, struct http_request *req, struct http_
 	s.has_seed = json_object_object_get_ex(p, "seed", &v);
 	s.seed = s.has_seed ? (uint32_t)json_object_get_int64(v) : 0;
 	s.n = 1;
-	insert_tasks(app, req, res, owner, lim, &s, &b, base_url, m->id);
+	api_insert_videos(app, req, res, owner, lim, &s, &b, base_url, m->id);
 out:
 	json_object_put(src);
 	video_spec_deinit(&s);
@@ -652,14 +658,15 @@ static void handle_get(struct app *app, struct http_response *res, const struct 
 		http_header(res, "openai-poll-after-ms", "1000");
 }
 
-/* remove_files deletes what the record stored on disk. */
+/* remove_files deletes what the record stored on disk: its input image,
+ * the source clip of an edit or an extension, the results. */
 static void remove_files(struct app *app, struct json_object *rec)
 {
-	struct json_object *p, *img, *files;
+	static const char *const inputs[] = { "image", "source", NULL };
+	struct json_object *p = rec_obj(rec, "params"), *files;
 	char path[8192];
-	if (json_object_object_get_ex(rec, "params", &p) &&
-	    json_object_object_get_ex(p, "image", &img)) {
-		const char *rel = rec_str(img, "path");
+	for (const char *const *in = inputs; *in; in++) {
+		const char *rel = rec_str(rec_obj(p, *in), "path");
 		if (rel && strncmp(rel, "uploads/", 8) == 0 && !strstr(rel, "..")) {
 			snprintf(path, sizeof(path), "%s/%s", app->cfg->data_dir, rel);
 			unlink(path);
@@ -909,8 +916,8 @@ void api_handle(struct app *app, struct http_request *req, struct http_response 
 	case ROUTE_FILE_GET: files_get(app, res, &m, owner); break;
 	case ROUTE_FILE_DELETE: files_delete(app, req, res, &m, owner); break;
 	case ROUTE_FILE_CONTENT: files_content(app, res, &m, owner); break;
-	case ROUTE_VIDEO_EDIT: ops_edit(app, req, res, owner); break;
-	case ROUTE_VIDEO_EXTEND: ops_extend(app, req, res, owner); break;
+	case ROUTE_VIDEO_EDIT: ops_edit(app, req, res, owner, &lim, base_url); break;
+	case ROUTE_VIDEO_EXTEND: ops_extend(app, req, res, owner, &lim, base_url); break;
 	case ROUTE_CHARACTER_CREATE: ops_character_create(app, req, res, owner); break;
 	case ROUTE_CHARACTER_GET: ops_character_get(app, res, &m, owner); break;
 	case ROUTE_NONE: break;

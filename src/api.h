@@ -24,6 +24,22 @@ struct app {
 /* app_dirs fills the directory names and creates the directories. */
 int app_dirs(struct app *app, const struct config *cfg);
 
+struct api_error;
+struct body;
+struct video_spec;
+
+/* api_insert_videos writes the s->n records of a validated request (its
+ * image stored under uploads/ first) and answers with the first video;
+ * on an idempotency hit it answers with the earlier video instead.  0 when
+ * new records were written, -1 when not (answered: an error or a replay). */
+int api_insert_videos(struct app *app, struct http_request *req, struct http_response *res,
+		      const char *owner, const struct key_limits *lim, struct video_spec *s,
+		      struct body *b, const char *base_url, const char *remixed_from);
+
+/* api_idempotency_check refuses a malformed Idempotency-Key header
+ * (-1 with a 400 in e), for every route that creates videos. */
+int api_idempotency_check(const struct http_request *req, struct api_error *e);
+
 /* api_handle serves one request. */
 void api_handle(struct app *app, struct http_request *req, struct http_response *res);
 

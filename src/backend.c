@@ -112,6 +112,11 @@ void backend_ignored(const struct backend_cfg *b, const struct model_backend *mb
 		b->module->unsupported(b, mb, s, out);
 }
 
+unsigned backend_ops(const struct backend_cfg *b, const struct model_backend *mb)
+{
+	return b && b->module && b->module->ops ? b->module->ops(b, mb) : 0;
+}
+
 void backend_parse(struct backend *b, struct json_object *rec, enum remote_phase ph, long status,
 		   const char *body, size_t len, struct remote_answer *ans)
 {

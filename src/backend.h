@@ -75,6 +75,15 @@ enum remote_phase {
 	PHASE_AUTH,
 };
 
+/* The operations beyond create and remix a backend may run (ops.h's
+ * edits and extensions, and characters used as reference inputs), as its
+ * `ops` answers them per model entry. */
+enum backend_op {
+	BOP_EDIT = 1 << 0,	 /* rec.op "edit": params.source re-made with the prompt */
+	BOP_EXTEND = 1 << 1,	 /* rec.op "extend": params.source + a new segment */
+	BOP_REFERENCES = 1 << 2, /* params.references: characters as reference inputs */
+};
+
 enum remote_verdict {
 	RV_OK,	  /* understood: see state and the fields */
 	RV_RETRY, /* transient: the same request again, later */
@@ -161,6 +170,17 @@ struct backend_type {
 	void (*unsupported)(const struct backend_cfg *b, const struct model_backend *mb,
 			    const struct video_spec *s, const char **out);
 
+	/* ops says which operations of enum backend_op this backend runs for
+	 * the model entry mb (BOP_* bits); NULL: none.  A model offers an
+	 * operation when every one of its backends runs it. */
+	unsigned (*ops)(const struct backend_cfg *b, const struct model_backend *mb);
+	/* source_ok says whether an edit or an extension (op: BOP_EDIT or
+	 * BOP_EXTEND) can start from src, the source video's stored record
+	 * (NULL: a clip the caller uploaded); 0, or -1 with why (a sentence
+	 * for the caller: what to send instead).  NULL: any source. */
+	int (*source_ok)(const struct backend_cfg *b, const struct model_backend *mb, unsigned op,
+			 struct json_object *src, char *why, size_t n);
+
 	/* HTTP modules.  build makes the request of phase ph for rec; -1
 	 * (with ans->code/message) when the task cannot be expressed for this
 	 * upstream.  rec may be annotated (rec.remote, keys of record_keys)
@@ -188,6 +208,9 @@ const struct backend_type *backend_type_find(const char *name);
 const struct backend_type *backend_type_at(size_t i);
 /* backend_type_names writes "a, b, c" (every registered type) into out. */
 void backend_type_names(char *out, size_t n);
+
+/* backend_ops: the BOP_* bits backend b runs for the model entry mb. */
+unsigned backend_ops(const struct backend_cfg *b, const struct model_backend *mb);
 
 /* backend_init sets b up for cfg (the module's init); -1 with a message. */
 int backend_init(struct backend *b, const struct backend_cfg *cfg, const char *data_dir, char *err,

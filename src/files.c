@@ -436,8 +436,8 @@ void files_delete(struct app *app, struct http_request *req, struct http_respons
 
 /* ---- use by a create ---------------------------------------------------------- */
 
-int files_image(struct app *app, const char *owner, const char *id, const char *param, char *path,
-		size_t cap, const char **ext, struct api_error *e)
+int files_path(struct app *app, const char *owner, const char *id, const char *param,
+	       const char *what, char *path, size_t cap, struct api_error *e)
 {
 	struct json_object *rec = NULL;
 	enum rg_err err = id_file_valid(id, strlen(id)) ? store_file_get(app->st, owner, id, &rec)
@@ -445,19 +445,30 @@ int files_image(struct app *app, const char *owner, const char *id, const char *
 	if (err == RG_ENOENT) {
 		api_error_set(
 			e, 400, "invalid_value", param,
-			"No file found with id '%.64s'. Upload the image with POST /v1/files (purpose \"vision\") and pass the id it returns.",
-			id);
+			"No file found with id '%.64s'. Upload the %s with POST /v1/files and pass the id it returns.",
+			id, what);
 		return -1;
 	}
 	if (err != RG_OK) {
 		api_error_from_rg(e, err);
 		return -1;
 	}
+	int rc = file_path(app, rec, path, cap);
+	json_object_put(rec);
+	if (rc < 0)
+		api_error_from_rg(e, RG_EIO);
+	return rc;
+}
+
+int files_image(struct app *app, const char *owner, const char *id, const char *param, char *path,
+		size_t cap, const char **ext, struct api_error *e)
+{
+	if (files_path(app, owner, id, param, "image (purpose \"vision\")", path, cap, e) < 0)
+		return -1;
 	uint8_t head[16];
 	size_t n = 0;
 	struct stat st;
-	int ok = file_path(app, rec, path, cap) == 0 && stat(path, &st) == 0;
-	json_object_put(rec);
+	int ok = stat(path, &st) == 0;
 	FILE *f = ok ? fopen(path, "rb") : NULL;
 	if (f) {
 		n = fread(head, 1, sizeof(head), f);

@@ -21,6 +21,12 @@ void files_delete(struct app *app, struct http_request *req, struct http_respons
 void files_content(struct app *app, struct http_response *res, const struct route_match *m,
 		   const char *owner);
 
+/* files_path finds owner's file id (the what of param, for the message)
+ * and writes its path into path (cap bytes).  Another key's file is
+ * answered exactly like an unknown one: a 400 about param in e. */
+int files_path(struct app *app, const char *owner, const char *id, const char *param,
+	       const char *what, char *path, size_t cap, struct api_error *e);
+
 /* files_image finds owner's file id for use as a task's input image: its
  * path into path (cap bytes) and its type ("png", "jpg", "webp") into
  * *ext.  Another key's file is answered exactly like an unknown one.  On

@@ -1,10 +1,15 @@
 /*
  * ops: edits, extensions and characters (ops.h).  An edit or an extension
- * is validated in full — fields, the source video (the caller's, and
- * completed) — before the model's capability is asked; no backend runs
- * either yet, so a valid one is answered with a 400 unsupported_operation
- * that names the model and the operation.  A character is a short clip and
- * a name, stored under uploads/ and in the store's "characters".
+ * is validated in full — fields, the source (the caller's completed
+ * video, a clip uploaded with the request, or a Files API file) — then
+ * the model's backends are asked whether they run the operation and can
+ * start from that source; a job is made like a create's, its record
+ * carrying rec.op, params.source (the source clip, hard-linked under
+ * uploads/ so that deleting the source later leaves the job its input)
+ * and, for an extension, params.segment_seconds.  A character is a short
+ * clip and a name, stored under uploads/ with its first frame as a PNG
+ * and in the store's "characters"; a create names characters in
+ * metadata.character_ids, which become params.references.
  */
 #include "ops.h"
 
@@ -16,9 +21,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "body.h"
 #include "codec.h"
+#include "files.h"
+#include "id.h"
 #include "log.h"
+#include "media.h"
 #include "record.h"
 #include "store.h"
 #include "video.h"
@@ -36,19 +45,30 @@ const char *video_op_name(enum video_op op)
 	return op < OP_COUNT ? op_names[op] : "unknown";
 }
 
-int model_supports(const struct config *cfg, const struct model_cfg *model, enum video_op op)
+int model_runs(const struct config *cfg, const struct model_cfg *model, unsigned want)
 {
-	(void)cfg;
 	if (model == NULL || model->nbackends == 0)
 		return 0;
-	switch (op) {
-	case OP_CREATE:
-	case OP_REMIX: return 1;
-	case OP_EDIT:
-	case OP_EXTEND:
-	case OP_COUNT: break;
+	for (size_t i = 0; i < model->nbackends; i++) {
+		const struct backend_cfg *b = config_backend(cfg, model->backends[i].backend);
+		if ((backend_ops(b, &model->backends[i]) & want) != want)
+			return 0;
 	}
-	return 0;
+	return 1;
+}
+
+static unsigned op_bit(enum video_op op)
+{
+	return op == OP_EDIT ? BOP_EDIT : op == OP_EXTEND ? BOP_EXTEND : 0;
+}
+
+int model_supports(const struct config *cfg, const struct model_cfg *model, enum video_op op)
+{
+	if (model == NULL || model->nbackends == 0)
+		return 0;
+	if (op == OP_CREATE || op == OP_REMIX)
+		return 1;
+	return op_bit(op) != 0 && model_runs(cfg, model, op_bit(op));
 }
 
 struct json_object *model_operations_json(const struct config *cfg, const struct model_cfg *model)
@@ -57,6 +77,8 @@ struct json_object *model_operations_json(const struct config *cfg, const struct
 	for (int op = 0; a != NULL && op < OP_COUNT; op++)
 		if (model_supports(cfg, model, (enum video_op)op))
 			json_object_array_add(a, json_object_new_string(op_names[op]));
+	if (a != NULL && model_runs(cfg, model, BOP_REFERENCES))
+		json_object_array_add(a, json_object_new_string("characters"));
 	return a;
 }
 
@@ -169,11 +191,14 @@ static int not_a_clip(struct api_error *e)
 	return -1;
 }
 
-/* The source of an edit or an extension: a stored video or an upload. */
+/* The source of an edit or an extension: a stored video, an upload or a
+ * Files API file. */
 struct source {
-	const char *id;		 /* borrowed from the fields, or NULL */
-	const char *clip_ext;	 /* the upload's type, or NULL */
+	const char *id;		 /* video id, borrowed from the fields, or NULL */
+	const char *file_id;	 /* Files API id, borrowed, or NULL */
+	const char *clip_ext;	 /* an upload's or a file's type, or NULL */
 	struct json_object *rec; /* the stored video (owned), or NULL */
+	char path[8192];	 /* the clip a job links to */
 };
 
 static int read_video_ref(struct body *b, struct source *src, const char *hint, struct api_error *e)
@@ -181,6 +206,12 @@ static int read_video_ref(struct body *b, struct source *src, const char *hint, 
 	struct json_object *v = NULL;
 	json_object_object_get_ex(b->fields, "video", &v);
 	if (b->file != NULL) {
+		if (v != NULL) {
+			api_error_set(e, 400, "invalid_value", "video",
+				      "Send 'video' once: a file part or a reference, not both. %s",
+				      hint);
+			return -1;
+		}
 		src->clip_ext = clip_type(b->file->path);
 		return src->clip_ext ? 0 : not_a_clip(e);
 	}
@@ -190,27 +221,38 @@ static int read_video_ref(struct body *b, struct source *src, const char *hint, 
 		return -1;
 	}
 	struct json_object *id = v;
+	const char *key = "id";
 	if (json_object_is_type(v, json_type_object)) {
+		int n = 0;
 		json_object_object_foreach(v, k, x) {
 			(void)x;
-			if (strcmp(k, "id") != 0) {
+			n++;
+			if (strcmp(k, "id") != 0 && strcmp(k, "file_id") != 0) {
 				api_error_set(e, 400, "unknown_parameter", "video",
 					      "Unknown parameter: 'video.%.100s'. %s", k, hint);
 				return -1;
 			}
+			key = k;
 		}
-		if (!json_object_object_get_ex(v, "id", &id)) {
-			api_error_set(e, 400, "missing_required_parameter", "video",
-				      "'video' has no 'id'. %s", hint);
+		if (n != 1) {
+			api_error_set(
+				e, 400, n == 0 ? "missing_required_parameter" : "invalid_value",
+				"video",
+				"'video' takes exactly one of 'id' (a completed video) and 'file_id' (a Files API upload). %s",
+				hint);
 			return -1;
 		}
+		json_object_object_get_ex(v, key, &id);
 	}
 	if (!json_object_is_type(id, json_type_string) || json_object_get_string_len(id) == 0) {
 		api_error_set(e, 400, "invalid_value", "video",
-			      "'video.id' must be a video id string. %s", hint);
+			      "'video.%s' must be an id string. %s", key, hint);
 		return -1;
 	}
-	src->id = json_object_get_string(id);
+	if (strcmp(key, "file_id") == 0)
+		src->file_id = json_object_get_string(id);
+	else
+		src->id = json_object_get_string(id);
 	return 0;
 }
 
@@ -266,12 +308,153 @@ static int load_source(struct app *app, struct source *src, enum video_op op, co
 			status ? status : "unknown");
 		return -1;
 	}
+	const char *rel = rec_str(rec_obj(src->rec, "files"), "video");
+	if (rel == NULL || strncmp(rel, "content/", 8) != 0 || strstr(rel, "..") != NULL) {
+		/* completed but its content is gone (expired) */
+		api_error_set(e, 400, "invalid_value", "video",
+			      "Video '%s' has no stored content any more (it expired).", src->id);
+		return -1;
+	}
+	snprintf(src->path, sizeof(src->path), "%s/%s", app->cfg->data_dir, rel);
+	return 0;
+}
+
+/* unsupported names the models that can run op in the refusal. */
+static void unsupported(const struct config *cfg, const struct model_cfg *model, enum video_op op,
+			struct api_error *e)
+{
+	char list[512] = "";
+	size_t at = 0;
+	for (size_t i = 0; i < cfg->nmodels && at < sizeof(list) - 1; i++)
+		if (model_supports(cfg, &cfg->models[i], op))
+			at += (size_t)snprintf(list + at, sizeof(list) - at, "%s'%s'",
+					       at ? ", " : "", cfg->models[i].name);
+	if (at >= sizeof(list))
+		at = sizeof(list) - 1;
+	api_error_set(e, 400, "unsupported_operation", NULL,
+		      "The model '%s' does not support %s. %s%s", model->name, op_nouns[op],
+		      at ? "Models on this server that do: " : "No model on this server does.",
+		      list);
+}
+
+/* source_refused asks each backend of model whether it can start op from
+ * the source (a stored video's record, or NULL for a clip). */
+static int source_refused(const struct config *cfg, const struct model_cfg *model, enum video_op op,
+			  struct json_object *rec, struct api_error *e)
+{
+	for (size_t i = 0; i < model->nbackends; i++) {
+		const struct backend_cfg *b = config_backend(cfg, model->backends[i].backend);
+		char why[400] = "";
+		if (b && b->module && b->module->source_ok &&
+		    b->module->source_ok(b, &model->backends[i], op_bit(op), rec, why,
+					 sizeof(why)) < 0) {
+			api_error_set(e, 400, "invalid_value", "video",
+				      "The model '%s' cannot %s this video: %s", model->name,
+				      op == OP_EDIT ? "edit" : "extend", why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* describe_source fills s (size, length, fps) and s->source from the
+ * stored video or, for a clip, from ffprobe. */
+static int describe_source(struct app *app, struct source *src, struct video_spec *s,
+			   struct api_error *e)
+{
+	struct json_object *o = json_object_new_object();
+	s->source = o;
+	if (o == NULL) {
+		api_error_from_rg(e, RG_ENOMEM);
+		return -1;
+	}
+	if (src->rec != NULL) {
+		struct json_object *p = rec_obj(src->rec, "params"), *v;
+		s->width = (int)rec_i64(p, "width");
+		s->height = (int)rec_i64(p, "height");
+		s->seconds = (int)rec_i64(p, "seconds");
+		s->fps = (int)rec_i64(p, "fps");
+		json_object_object_add(o, "video_id", json_object_new_string(src->id));
+		json_object_object_add(o, "ext", json_object_new_string("mp4"));
+		if (rec_str(src->rec, "prompt"))
+			json_object_object_add(o, "prompt",
+					       json_object_new_string(rec_str(src->rec, "prompt")));
+		if (json_object_object_get_ex(src->rec, "remote", &v) &&
+		    json_object_is_type(v, json_type_object))
+			json_object_object_add(o, "remote", json_object_get(v));
+	} else {
+		struct media_info mi;
+		char why[200];
+		if (media_probe(app->cfg->ffmpeg, src->path, &mi, why, sizeof(why)) < 0) {
+			api_error_set(
+				e, 400, "invalid_value", "video",
+				"The uploaded 'video' cannot be used: %s. Send an MP4, MOV or WebM clip.",
+				why);
+			return -1;
+		}
+		/* even sizes (what H.264 encoders take), whole seconds */
+		s->width = mi.width & ~1;
+		s->height = mi.height & ~1;
+		s->seconds = (int)(mi.seconds + 0.5);
+		if (s->seconds < 1)
+			s->seconds = 1;
+		s->fps = 0; /* the model's default, set by derive */
+		json_object_object_add(o, "ext", json_object_new_string(src->clip_ext));
+		if (src->file_id)
+			json_object_object_add(o, "file_id", json_object_new_string(src->file_id));
+	}
+	if (s->width <= 0 || s->height <= 0 || s->seconds <= 0) {
+		api_error_set(e, 400, "invalid_value", "video",
+			      "The source video's size or length is unknown.");
+		return -1;
+	}
+	json_object_object_add(o, "seconds", json_object_new_int(s->seconds));
+	json_object_object_add(o, "width", json_object_new_int(s->width));
+	json_object_object_add(o, "height", json_object_new_int(s->height));
+	return 0;
+}
+
+static int keep_clip(struct app *app, struct body *b, const char *id, const char *ext, char *rel,
+		     size_t reln);
+
+/* keep_source links (a stored video, a file) or moves (an upload) the
+ * source clip to uploads/src_<token>.<ext>, synced, and notes its path
+ * relative to data_dir in s->source.path; abs receives the full path. */
+static int keep_source(struct app *app, struct body *b, struct source *src, struct video_spec *s,
+		       char *abs, size_t absn, struct api_error *e)
+{
+	char token[40], rel[96];
+	const char *ext = rec_str(s->source, "ext");
+	int rc = id_prefixed_new(token, sizeof(token), "src_", 16);
+	if (rc == 0 && b->file != NULL) {
+		rc = keep_clip(app, b, token, ext, rel, sizeof(rel));
+	} else if (rc == 0) {
+		snprintf(rel, sizeof(rel), "uploads/%s.%s", token, ext ? ext : "mp4");
+		snprintf(abs, absn, "%s/%s", app->cfg->data_dir, rel);
+		rc = link(src->path, abs);
+		if (rc == 0 && fsync_dir(app->uploads_dir) < 0) {
+			unlink(abs);
+			rc = -1;
+		}
+	}
+	if (rc < 0) {
+		log_error("source_store_failed", "errno=%d", errno);
+		api_error_from_rg(e, errno == ENOSPC || errno == EDQUOT ||
+						     disk_nearly_full(app->uploads_dir)
+					     ? RG_ESPACE
+					     : RG_EIO);
+		abs[0] = '\0';
+		return -1;
+	}
+	snprintf(abs, absn, "%s/%s", app->cfg->data_dir, rel);
+	json_object_object_add(s->source, "path", json_object_new_string(rel));
 	return 0;
 }
 
 /* derive is the flow edits and extensions share. */
 static void derive(struct app *app, struct http_request *req, struct http_response *res,
-		   const char *owner, enum video_op op)
+		   const char *owner, const struct key_limits *lim, const char *base_url,
+		   enum video_op op)
 {
 	static const char *const edit_fields[] = { "prompt", "video", NULL };
 	static const char *const extend_fields[] = { "prompt", "video", "seconds", NULL };
@@ -281,17 +464,36 @@ static void derive(struct app *app, struct http_request *req, struct http_respon
 			: "A video extension takes 'prompt', 'seconds' and 'video' ({\"id\": \"video_...\"}, video[id] in a form, or a 'video' file part).";
 	struct api_error e;
 	struct body b;
-	struct source src = { NULL, NULL, NULL };
+	struct video_spec s;
+	struct source src;
 	const char *prompt;
+	char kept[8192] = "";
+	int segment = 0;
+	memset(&src, 0, sizeof(src));
 	body_init(&b);
-	if (read_body(app, req, &b, &e) < 0 ||
+	video_spec_init(&s);
+	if (api_idempotency_check(req, &e) < 0 || read_body(app, req, &b, &e) < 0 ||
 	    only_fields(b.fields, op == OP_EDIT ? edit_fields : extend_fields, what, &e) < 0 ||
 	    read_text(b.fields, "prompt", 1, OPS_PROMPT_MAX, "Describe the change to make.",
 		      &prompt, &e) < 0 ||
 	    read_video_ref(&b, &src, what, &e) < 0 ||
-	    (op == OP_EXTEND && read_segment_seconds(b.fields, &e) < 0) ||
+	    (op == OP_EXTEND && (segment = read_segment_seconds(b.fields, &e)) < 0) ||
 	    (src.id != NULL && load_source(app, &src, op, owner, &e) < 0))
 		goto fail;
+	if (src.file_id != NULL) {
+		if (files_path(app, owner, src.file_id, "video", "video", src.path,
+			       sizeof(src.path), &e) < 0)
+			goto fail;
+		if ((src.clip_ext = clip_type(src.path)) == NULL) {
+			api_error_set(
+				&e, 400, "invalid_value", "video",
+				"File '%.64s' is not a video file: upload an MP4, MOV or WebM clip.",
+				src.file_id);
+			goto fail;
+		}
+	} else if (b.file != NULL) {
+		snprintf(src.path, sizeof(src.path), "%s", b.file->path);
+	}
 	const char *name = src.rec ? rec_str(src.rec, "model") : app->cfg->default_model;
 	const struct model_cfg *model = config_model(app->cfg, name ? name : "");
 	if (model == NULL) {
@@ -300,29 +502,52 @@ static void derive(struct app *app, struct http_request *req, struct http_respon
 			      src.id ? src.id : "(upload)");
 		goto fail;
 	}
-	/* No backend runs these yet (model_supports says so for every one);
-	 * the change that teaches one makes the job here. */
-	api_error_set(&e, 400, "unsupported_operation", NULL, "The model '%s' does not support %s.",
-		      model->name, op_nouns[op]);
-	log_info("operation_unsupported", "req=%s owner=%s model=%s op=%s supported=%d",
-		 req->request_id, owner, model->name, op_names[op],
-		 model_supports(app->cfg, model, op));
+	if (!model_supports(app->cfg, model, op)) {
+		unsupported(app->cfg, model, op, &e);
+		log_info("operation_unsupported", "req=%s owner=%s model=%s op=%s", req->request_id,
+			 owner, model->name, op_names[op]);
+		goto fail;
+	}
+	if (source_refused(app->cfg, model, op, src.rec, &e) < 0 ||
+	    describe_source(app, &src, &s, &e) < 0)
+		goto fail;
+	s.prompt = strdup(prompt);
+	if (s.prompt == NULL) {
+		api_error_from_rg(&e, RG_ENOMEM);
+		goto fail;
+	}
+	s.model = model;
+	if (s.fps <= 0)
+		s.fps = model->default_fps > 0 ? model->default_fps : 24;
+	s.n = 1;
+	s.op = op_names[op];
+	if (op == OP_EXTEND) {
+		s.segment_seconds = segment;
+		s.seconds += segment;
+	}
+	if (keep_source(app, &b, &src, &s, kept, sizeof(kept), &e) < 0)
+		goto fail;
+	if (api_insert_videos(app, req, res, owner, lim, &s, &b, base_url, NULL) < 0)
+		unlink(kept);
+	goto out;
 fail:
 	http_error(res, &e);
+out:
 	json_object_put(src.rec);
+	video_spec_deinit(&s);
 	body_deinit(&b);
 }
 
 void ops_edit(struct app *app, struct http_request *req, struct http_response *res,
-	      const char *owner)
+	      const char *owner, const struct key_limits *lim, const char *base_url)
 {
-	derive(app, req, res, owner, OP_EDIT);
+	derive(app, req, res, owner, lim, base_url, OP_EDIT);
 }
 
 void ops_extend(struct app *app, struct http_request *req, struct http_response *res,
-		const char *owner)
+		const char *owner, const struct key_limits *lim, const char *base_url)
 {
-	derive(app, req, res, owner, OP_EXTEND);
+	derive(app, req, res, owner, lim, base_url, OP_EXTEND);
 }
 
 /* ---- characters ------------------------------------------------------------------- */
@@ -413,6 +638,13 @@ void ops_character_create(struct app *app, struct http_request *req, struct http
 		not_a_clip(&e);
 		goto fail;
 	}
+	struct media_info mi;
+	char why[200];
+	if (media_probe(app->cfg->ffmpeg, b.file->path, &mi, why, sizeof(why)) < 0) {
+		api_error_set(&e, 400, "invalid_value", "video",
+			      "The uploaded 'video' cannot be used: %s. %s", why, what);
+		goto fail;
+	}
 	if (id_prefixed_new(id, sizeof(id), "char_", 16) < 0 ||
 	    keep_clip(app, &b, id, ext, rel, sizeof(rel)) < 0) {
 		log_error("character_store_failed", "req=%s errno=%d", req->request_id, errno);
@@ -422,17 +654,31 @@ void ops_character_create(struct app *app, struct http_request *req, struct http
 					      : RG_EIO);
 		goto fail;
 	}
+	/* its first frame, for backends that take reference images */
+	char clip[8192], still[8192], still_rel[128];
+	snprintf(clip, sizeof(clip), "%s/%s", app->cfg->data_dir, rel);
+	snprintf(still_rel, sizeof(still_rel), "uploads/%s.png", id);
+	snprintf(still, sizeof(still), "%s/%s", app->cfg->data_dir, still_rel);
+	if (media_still(app->cfg->ffmpeg, clip, still) < 0 || fsync_dir(app->uploads_dir) < 0) {
+		unlink(clip);
+		api_error_set(&e, 400, "invalid_value", "video",
+			      "The uploaded 'video' has no frame that can be read. %s", what);
+		goto fail;
+	}
 	rec = json_object_new_object();
 	json_object_object_add(rec, "id", json_object_new_string(id));
 	json_object_object_add(rec, "name", json_object_new_string(name));
 	json_object_object_add(rec, "created_at", json_object_new_int64((int64_t)time(NULL)));
 	json_object_object_add(rec, "owner", json_object_new_string(owner));
 	json_object_object_add(rec, "path", json_object_new_string(rel));
+	json_object_object_add(rec, "image", json_object_new_string(still_rel));
+	json_object_object_add(rec, "width", json_object_new_int(mi.width));
+	json_object_object_add(rec, "height", json_object_new_int(mi.height));
+	json_object_object_add(rec, "seconds", json_object_new_double(mi.seconds));
 	enum rg_err err = store_character_put(app->st, rec);
 	if (err != RG_OK) {
-		char path[8192];
-		snprintf(path, sizeof(path), "%s/%s", app->cfg->data_dir, rel);
-		unlink(path);
+		unlink(clip);
+		unlink(still);
 		log_error("store_failed", "req=%s err=\"%s\"", req->request_id, rg_strerror(err));
 		api_error_from_rg(&e, err);
 		goto fail;
@@ -473,4 +719,104 @@ void ops_character_get(struct app *app, struct http_response *res, const struct 
 		respond_character(res, rec);
 	}
 	json_object_put(rec);
+}
+
+/* ---- characters as reference inputs ----------------------------------------------- */
+
+#define REFERENCES_MAX 4
+
+/* refs_error fills e with a 400 about metadata.character_ids; -1. */
+#define refs_error(e, code, ...)                                                                   \
+	(api_error_set((e), 400, (code), "metadata.character_ids", __VA_ARGS__), -1)
+
+int ops_references(struct app *app, const char *owner, struct video_spec *s, struct api_error *e)
+{
+	const char *hint =
+		"Give up to 4 ids of your characters (POST /v1/videos/characters), separated by commas.";
+	struct json_object *v = NULL;
+	if (s->metadata == NULL || !json_object_object_get_ex(s->metadata, "character_ids", &v) ||
+	    v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return refs_error(e, "invalid_value",
+				  "'metadata.character_ids' must be a string. %s%s", hint, "");
+	char list[512];
+	if (json_object_get_string_len(v) >= (int)sizeof(list))
+		return refs_error(e, "invalid_value", "'metadata.character_ids' is too long. %s%s",
+				  hint, "");
+	snprintf(list, sizeof(list), "%s", json_object_get_string(v));
+	if (s->model == NULL || !model_runs(app->cfg, s->model, BOP_REFERENCES)) {
+		char models[400] = "";
+		size_t at = 0;
+		for (size_t i = 0; i < app->cfg->nmodels && at < sizeof(models) - 1; i++)
+			if (model_runs(app->cfg, &app->cfg->models[i], BOP_REFERENCES))
+				at += (size_t)snprintf(models + at, sizeof(models) - at, "%s'%s'",
+						       at ? ", " : "", app->cfg->models[i].name);
+		return refs_error(e, "unsupported_operation",
+				  "The model '%s' does not take characters as reference inputs. %s",
+				  s->model ? s->model->name : "?",
+				  at ? models : "No model on this server does.");
+	}
+	struct json_object *refs = json_object_new_array();
+	if (refs == NULL) {
+		api_error_from_rg(e, RG_ENOMEM);
+		return -1;
+	}
+	int rc = 0;
+	char *save = NULL;
+	for (char *id = strtok_r(list, ", \t", &save); id && rc == 0;
+	     id = strtok_r(NULL, ", \t", &save)) {
+		if (json_object_array_length(refs) >= REFERENCES_MAX) {
+			rc = refs_error(
+				e, "invalid_value",
+				"'metadata.character_ids' names more than 4 characters. %s%s", hint,
+				"");
+			break;
+		}
+		for (size_t i = 0; i < json_object_array_length(refs); i++)
+			if (strcmp(rec_str(json_object_array_get_idx(refs, i), "id"), id) == 0)
+				rc = refs_error(e, "invalid_value",
+						"'metadata.character_ids' names '%.60s' twice.%s",
+						id, "");
+		struct json_object *c = NULL;
+		enum rg_err err = rc < 0 ? RG_OK
+				  : id_character_valid(id, strlen(id))
+					  ? store_character_get(app->st, id, &c)
+					  : RG_ENOENT;
+		if (rc < 0)
+			break;
+		if (err == RG_ENOENT || (err == RG_OK && !video_owned_by(c, owner))) {
+			rc = refs_error(e, "invalid_value",
+					"No character found with id '%.60s'. %s", id, hint);
+		} else if (err != RG_OK) {
+			api_error_from_rg(e, err);
+			rc = -1;
+		} else if (rec_str(c, "image") == NULL) {
+			rc = refs_error(
+				e, "invalid_value",
+				"Character '%.60s' has no reference image; create it again.%s", id,
+				"");
+		} else {
+			struct json_object *r = json_object_new_object();
+			json_object_object_add(r, "id", json_object_new_string(id));
+			if (rec_str(c, "name"))
+				json_object_object_add(r, "name",
+						       json_object_new_string(rec_str(c, "name")));
+			json_object_object_add(r, "video",
+					       json_object_new_string(rec_str(c, "path")));
+			json_object_object_add(r, "image",
+					       json_object_new_string(rec_str(c, "image")));
+			json_object_array_add(refs, r);
+		}
+		json_object_put(c);
+	}
+	if (rc == 0 && json_object_array_length(refs) == 0)
+		rc = refs_error(e, "invalid_value",
+				"'metadata.character_ids' names no character. %s%s", hint, "");
+	if (rc < 0) {
+		json_object_put(refs);
+		return -1;
+	}
+	s->references = refs;
+	return 0;
 }

@@ -45,6 +45,8 @@ void video_spec_deinit(struct video_spec *s)
 	if (!s->image_borrowed)
 		free(s->image_bytes);
 	json_object_put(s->metadata);
+	json_object_put(s->source);
+	json_object_put(s->references);
 	memset(s, 0, sizeof(*s));
 }
 

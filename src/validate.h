@@ -36,6 +36,11 @@ struct video_spec {
 	char *image_file_id;	 /* input_reference.file_id: owned; api.c resolves it */
 	char *image_src;	 /* IMAGE_FILE from a stored file: its path, owned */
 	int seconds_given, size_given, fps_given; /* asked for, not defaulted */
+	/* Edits and extensions (ops.c) and characters (ops_references): */
+	const char *op;			/* "edit", "extend" (static), or NULL */
+	struct json_object *source;	/* owned: the record's params.source, or NULL */
+	int segment_seconds;		/* extend: the new segment's length */
+	struct json_object *references; /* owned: params.references, or NULL */
 };
 
 struct validate_input {

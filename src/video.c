@@ -77,7 +77,16 @@ struct json_object *video_record_new(const struct video_spec *s, const char *id,
 	struct json_object *img = image_json(s, image_file);
 	if (img)
 		json_object_object_add(p, "image", img);
+	if (s->source != NULL)
+		json_object_object_add(p, "source", json_object_get(s->source));
+	if (s->segment_seconds > 0)
+		json_object_object_add(p, "segment_seconds",
+				       json_object_new_int(s->segment_seconds));
+	if (s->references != NULL)
+		json_object_object_add(p, "references", json_object_get(s->references));
 	json_object_object_add(r, "params", p);
+	if (s->op != NULL)
+		json_object_object_add(r, "op", json_object_new_string(s->op));
 	if (n > 1) {
 		struct json_object *a = json_object_new_array();
 		for (int i = 0; i < n; i++)
