@@ -37,6 +37,7 @@
 #include "log.h"
 #include "record.h"
 #include "notify.h"
+#include "ops.h"
 #include "store.h"
 #include "task.h"
 #include "video.h"
@@ -139,6 +140,15 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 	const char *id = rec_str(rec, "id");
 	const struct model_cfg *m =
 		config_model(d->cfg, rec_str(rec, "model") ? rec_str(rec, "model") : "");
+	unsigned want = ops_wanted(rec);
+	if (m && want && !model_runs(d->cfg, m, want)) {
+		/* the configuration changed since the task was accepted: never
+		 * run an edit or an extension as a plain create */
+		disp_fail_task(
+			d, id, "unsupported_operation",
+			"The task's model no longer runs its operation on this server (the configuration changed after it was accepted).");
+		return;
+	}
 	if (m && m->nbackends > 0 && config_backend_is_http(d->cfg, m->backends[0].backend)) {
 		remote_start(d, rec, m);
 		return;

@@ -57,6 +57,20 @@ int model_runs(const struct config *cfg, const struct model_cfg *model, unsigned
 	return 1;
 }
 
+unsigned ops_wanted(struct json_object *rec)
+{
+	const char *op = rec_str(rec, "op");
+	unsigned want = 0;
+	if (op != NULL)
+		want |= strcmp(op, "edit") == 0	    ? BOP_EDIT
+			: strcmp(op, "extend") == 0 ? BOP_EXTEND
+						    : ~0u;
+	if (rec_obj(rec, "params") &&
+	    json_object_object_get_ex(rec_obj(rec, "params"), "references", NULL))
+		want |= BOP_REFERENCES;
+	return want;
+}
+
 static unsigned op_bit(enum video_op op)
 {
 	return op == OP_EDIT ? BOP_EDIT : op == OP_EXTEND ? BOP_EXTEND : 0;
