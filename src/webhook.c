@@ -323,13 +323,48 @@ static int tick_endpoint(struct json_object *ep, void *arg)
 	return free_one(w) == NULL; /* every slot busy: the rest next time */
 }
 
+struct endpoints {
+	struct json_object **ep;
+	size_t n, cap;
+};
+
+static int keep_endpoint(struct json_object *ep, void *arg)
+{
+	struct endpoints *l = arg;
+	const char *state = rec_str(ep, "state");
+	if (state == NULL || strcmp(state, "enabled") != 0)
+		return 0; /* a disabled one's deliveries wait for enable */
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct json_object **a = realloc(l->ep, cap * sizeof(*a));
+		if (a == NULL)
+			return 1;
+		l->ep = a;
+		l->cap = cap;
+	}
+	l->ep[l->n++] = json_object_get(ep);
+	return 0;
+}
+
 void webhooks_tick(struct webhooks *w)
 {
 	struct tick t = { w, wall_ms() };
 	if (free_one(w) != NULL) {
-		enum rg_err err = store_webhook_list(w->st, NULL, tick_endpoint, &t);
+		/* the endpoints first (one read), then each one's due deliveries */
+		struct endpoints l = { NULL, 0, 0 };
+		enum rg_err err = store_webhook_list(w->st, NULL, keep_endpoint, &l);
 		if (err != RG_OK)
 			log_error("webhook_scan_failed", "err=\"%s\"", rg_strerror(err));
+		/* start at a different endpoint each time: none is always last */
+		size_t first = l.n ? (size_t)(w->rounds++ % l.n) : 0;
+		int full = 0;
+		for (size_t i = 0; i < l.n; i++) {
+			if (!full)
+				full = tick_endpoint(l.ep[(first + i) % l.n], &t);
+		}
+		for (size_t i = 0; i < l.n; i++)
+			json_object_put(l.ep[i]);
+		free(l.ep);
 	}
 	if (t.now >= w->next_purge_ms) {
 		size_t removed = 0;

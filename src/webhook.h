@@ -63,6 +63,7 @@ struct webhooks {
 	int nslots;
 	struct webhook_slot *slot; /* cfg->webhook_in_flight of them */
 	uint64_t delivered, failed_attempts;
+	uint64_t rounds;
 };
 
 int webhooks_init(struct webhooks *w, const struct config *cfg, struct store *st, CURLM *multi);
