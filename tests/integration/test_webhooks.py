@@ -264,8 +264,8 @@ def _(s):
     s.wait_video(v2, key=key, timeout=60)
     time.sleep(2)
     eq(len(rc.seen(url)), 1, "nothing sent to a disabled endpoint")
-    states = sorted(r[4] for r in deliveries(s, ep))
-    eq(states, ["disabled", "disabled"], "deliveries")
+    # the 410'd one is listed; events while disabled are not queued for it
+    eq([r[4] for r in deliveries(s, ep)], ["disabled"], "deliveries")
     s.cli("webhooks", "enable", ep)
     check("enabled" in s.cli("webhooks", "list", kid).stdout.decode(), "enabled again")
 
