@@ -494,6 +494,10 @@ static void loop_once(struct dispatcher *d)
 	int running;
 	curl_multi_perform(d->multi, &running);
 	remote_transfers_done(d);
+	/* deliveries answered: their outcomes in one commit, and the next
+	 * due ones out at once rather than at the next scan */
+	if (webhooks_flush(&d->hooks) > 0 && !d->stop)
+		webhooks_tick(&d->hooks);
 	if (fds[1].revents)
 		read_signals(d);
 	for (unsigned i = 2; i < n; i++) {

@@ -195,6 +195,9 @@ enum rg_err store_delivery_due(struct store *st, const char *endpoint, uint64_t 
  * pending); redeliver rewrites one in any state (the CLI's redeliver). */
 enum rg_err store_delivery_update(struct store *st, struct json_object *d);
 enum rg_err store_delivery_redeliver(struct store *st, struct json_object *d);
+/* update_many: store_delivery_update of n deliveries in one transaction
+ * (those no longer pending are skipped). */
+enum rg_err store_deliveries_update(struct store *st, struct json_object **d, size_t n);
 enum rg_err store_delivery_list(struct store *st, store_webhook_fn fn, void *arg);
 /* purge removes the deliveries finished before before_ms. */
 enum rg_err store_delivery_purge(struct store *st, uint64_t before_ms, size_t *removed);

@@ -445,6 +445,29 @@ enum rg_err store_delivery_update(struct store *st, struct json_object *d)
 	return env_write(st, update_txn, &a);
 }
 
+struct many_args {
+	struct json_object **d;
+	size_t n;
+};
+
+static int many_txn(struct store *st, MDB_txn *txn, void *arg)
+{
+	struct many_args *a = arg;
+	for (size_t i = 0; i < a->n; i++) {
+		struct update_args one = { a->d[i], 1 };
+		int rc = update_txn(st, txn, &one);
+		if (rc != 0 && rc != MDB_NOTFOUND) /* no longer pending: skipped */
+			return rc;
+	}
+	return 0;
+}
+
+enum rg_err store_deliveries_update(struct store *st, struct json_object **d, size_t n)
+{
+	struct many_args a = { d, n };
+	return env_write(st, many_txn, &a);
+}
+
 enum rg_err store_delivery_redeliver(struct store *st, struct json_object *d)
 {
 	struct update_args a = { d, 0 };

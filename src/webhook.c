@@ -93,7 +93,37 @@ int webhooks_init(struct webhooks *w, const struct config *cfg, struct store *st
 	w->multi = multi;
 	w->nslots = cfg->webhook_in_flight > 0 ? cfg->webhook_in_flight : 32;
 	w->slot = calloc((size_t)w->nslots, sizeof(*w->slot));
-	return w->slot ? 0 : -1;
+	w->outcomes = calloc((size_t)w->nslots, sizeof(*w->outcomes));
+	return w->slot && w->outcomes ? 0 : -1;
+}
+
+/* record queues d (taken) to be written by the next flush; at most one
+ * per slot is ever waiting, since each comes from a slot. */
+static void record(struct webhooks *w, struct json_object *d)
+{
+	if (w->noutcomes < (size_t)w->nslots) {
+		w->outcomes[w->noutcomes++] = d;
+		return;
+	}
+	enum rg_err err = store_delivery_update(w->st, d); /* not reached */
+	if (err != RG_OK && err != RG_ENOENT)
+		log_error("webhook_unrecorded", "delivery=%s err=\"%s\"", rec_str(d, "id"),
+			  rg_strerror(err));
+	json_object_put(d);
+}
+
+int webhooks_flush(struct webhooks *w)
+{
+	size_t n = w->noutcomes;
+	if (n == 0)
+		return 0;
+	enum rg_err err = store_deliveries_update(w->st, w->outcomes, n);
+	if (err != RG_OK)
+		log_error("webhook_unrecorded", "deliveries=%zu err=\"%s\"", n, rg_strerror(err));
+	for (size_t i = 0; i < n; i++)
+		json_object_put(w->outcomes[i]);
+	w->noutcomes = 0;
+	return (int)n;
 }
 
 static void free_slot(struct webhooks *w, struct webhook_slot *s)
@@ -111,8 +141,11 @@ void webhooks_deinit(struct webhooks *w)
 	for (int i = 0; w->slot && i < w->nslots; i++)
 		if (w->slot[i].id[0])
 			free_slot(w, &w->slot[i]);
+	webhooks_flush(w);
+	free(w->outcomes);
 	free(w->slot);
 	w->slot = NULL;
+	w->outcomes = NULL;
 }
 
 int webhooks_busy(const struct webhooks *w)
@@ -134,15 +167,11 @@ static void finish(struct webhooks *w, struct json_object *d, const char *state,
 		json_object_object_add(d, "last_status", json_object_new_int64(status));
 	if (error)
 		json_object_object_add(d, "last_error", json_object_new_string(error));
-	enum rg_err err = store_delivery_update(w->st, d);
-	if (err != RG_OK && err != RG_ENOENT)
-		log_error("webhook_unrecorded", "delivery=%s err=\"%s\"", rec_str(d, "id"),
-			  rg_strerror(err));
 	log_info("webhook_delivery",
 		 "delivery=%s event=%s video=%s endpoint=%s result=%s status=%ld", rec_str(d, "id"),
 		 rec_str(d, "event_id"), rec_str(d, "video_id"),
 		 rec_str(d, "endpoint_id") ? rec_str(d, "endpoint_id") : "-", state, status);
-	json_object_put(d);
+	record(w, d);
 }
 
 /* later schedules d's next attempt after a failure (or fails it after the
@@ -164,13 +193,9 @@ static void later(struct webhooks *w, struct json_object *d, long status, long h
 	json_object_object_add(d, "next_at", json_object_new_int64(wall_ms() + wait));
 	json_object_object_add(d, "last_status", json_object_new_int64(status));
 	json_object_object_add(d, "last_error", why ? json_object_new_string(why) : NULL);
-	enum rg_err err = store_delivery_update(w->st, d);
-	if (err != RG_OK && err != RG_ENOENT)
-		log_error("webhook_unrecorded", "delivery=%s err=\"%s\"", rec_str(d, "id"),
-			  rg_strerror(err));
 	log_info("webhook_retry", "delivery=%s attempts=%d status=%ld wait_ms=%ld why=\"%s\"",
 		 rec_str(d, "id"), attempts, status, wait, why ? why : "");
-	json_object_put(d);
+	record(w, d);
 }
 
 static struct webhook_slot *slot_of(struct webhooks *w, const char *id)

@@ -15,8 +15,9 @@
  * schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h, each
  * with up to 10 % jitter; Retry-After of a 429, 502, 503 or 504 honoured
  * when it is later) until the 10th attempt fails: then the delivery is
- * failed.  A delivery is rewritten only once its outcome is known, so one
- * in flight when the dispatcher dies is sent again (same webhook-id).
+ * failed.  A delivery is rewritten only once its outcome is known (the
+ * outcomes of a turn in one commit), so one in flight when the dispatcher
+ * dies is sent again (same webhook-id).
  */
 #ifndef REELGATE_WEBHOOK_H
 #define REELGATE_WEBHOOK_H
@@ -61,7 +62,9 @@ struct webhooks {
 	CURLM *multi;		  /* borrowed: the dispatcher's */
 	int64_t next_purge_ms;
 	int nslots;
-	struct webhook_slot *slot; /* cfg->webhook_in_flight of them */
+	struct webhook_slot *slot;     /* cfg->webhook_in_flight of them */
+	struct json_object **outcomes; /* answered deliveries, not yet written */
+	size_t noutcomes;
 	uint64_t delivered, failed_attempts;
 	uint64_t rounds;
 };
@@ -74,6 +77,9 @@ void webhooks_tick(struct webhooks *w);
 /* done finishes t when it is one of w's (transfer_done was called):
  * records the outcome, frees t and returns 1; 0 when t is not w's. */
 int webhooks_done(struct webhooks *w, struct transfer *t);
+/* flush writes the outcomes webhooks_done read since the last flush in
+ * one transaction; how many (0: none). */
+int webhooks_flush(struct webhooks *w);
 /* busy: deliveries in flight. */
 int webhooks_busy(const struct webhooks *w);
 
