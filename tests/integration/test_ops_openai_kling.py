@@ -19,12 +19,12 @@ import hashlib
 import http.client
 import os
 import secrets
+import signal
 import sys
-import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ANY, FakeServer, Suite, check, eq, expect_error,  # noqa: E402
+from harness import (ANY, FakeServer, Suite, alive, check, eq, expect_error,  # noqa: E402
                      expect_video, wait_until)
 from test_backends import (Problems, download, expect_completed, expect_failed,  # noqa: E402
                            probe, wait_all)
@@ -40,7 +40,7 @@ KLING_FAIL_MSG = "The content failed moderation"         # fake_kling.FAIL_MSG
 KLING_STEP = 4.5                                         # fake_kling.EXTEND_STEP
 
 OPENAI_FAKES = ("o-ed", "o-ed2", "o-fail", "o-lost", "o-gone")
-KLING_FAKES = ("k-ext", "k-fail", "k-lost", "k-resub", "k-cancel", "k-fo")
+KLING_FAKES = ("k-ext", "k-fail", "k-lost", "k-resub", "k-cancel", "k-fo", "k-crash")
 FAKES = {}
 TOKENS = set()            # every Kling bearer token seen, for the secrets test
 
@@ -415,6 +415,28 @@ def _(s):
         eq(len(kling_tasks("k-resub", "video-extend")), 2,
            "extensions Kling made (the lost one, and the resent one)")
     p.done()
+
+
+@test("kling: kill -9 the dispatcher while an extension's submit is in Kling's hands: the new "
+      "dispatcher cannot look it up and fails it with upstream_unknown_outcome, never sending "
+      "it twice", timeout=120)
+def _(s):
+    reset("k-crash")
+    src = made(s, "k-crash", "a kite", seconds="5")
+    fk("k-crash").scenario(submit="hold", delay=8, count=1)
+    x = expect_video(extend(s, src["id"], "the kite climbs", "4"))
+    wait_until(lambda: kling_tasks("k-crash", "video-extend"), 20, interval=0.1,
+               what="the extension at Kling")
+    old = s.dispatcher_pid()
+    check(old, "no live dispatcher")
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: s.dispatcher_pid() not in (None, old), 15, interval=0.1,
+               what="a new dispatcher")
+    check(not alive(old), "the old dispatcher lives")
+    got, hist = s.wait_video(x["id"], timeout=VIDEO_BOUND, strict=False)
+    expect_failed(got, hist, "upstream_unknown_outcome", "not sent again")
+    eq(len(kling_tasks("k-crash", "video-extend")), 1, "extensions Kling made")
+    eq(fk("k-crash").jobs()["submits_received"], 2, "submits Kling got (the source, the extension)")
 
 
 def db_cancels(s):
