@@ -422,6 +422,48 @@ static int job_refused(const struct config *cfg, const struct model_cfg *model,
 	return 0;
 }
 
+/* segment_ignored: does a backend of model name the extension's length
+ * (s->segment_seconds) among what it cannot honour? */
+static int segment_ignored(const struct config *cfg, const struct model_cfg *model,
+			   const struct video_spec *s)
+{
+	for (size_t i = 0; i < model->nbackends; i++) {
+		const char *out[17];
+		backend_ignored(config_backend(cfg, model->backends[i].backend),
+				&model->backends[i], s, out);
+		for (size_t j = 0; out[j]; j++)
+			if (strcmp(out[j], "seconds") == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* length_refused: an extension's length is never changed silently.  A
+ * backend that can make only some lengths names the others with
+ * `unsupported`; the caller is told which lengths the model makes. */
+static int length_refused(const struct config *cfg, const struct model_cfg *model,
+			  struct video_spec *s, struct api_error *e)
+{
+	int asked = s->segment_seconds;
+	if (!segment_ignored(cfg, model, s))
+		return 0;
+	char made[64] = "";
+	size_t at = 0;
+	for (size_t i = 0; seconds_allowed[i] && at < sizeof(made); i++) {
+		s->segment_seconds = atoi(seconds_allowed[i]);
+		if (!segment_ignored(cfg, model, s))
+			at += (size_t)snprintf(made + at, sizeof(made) - at, "%s%s", at ? ", " : "",
+					       seconds_allowed[i]);
+	}
+	s->segment_seconds = asked;
+	api_error_set(e, 400, "unsupported_value", "seconds",
+		      "The model '%s' cannot make a video extension of %d seconds. %s%s",
+		      model->name, asked,
+		      at ? "Send 'seconds' as one of: " : "It makes no length that can be asked.",
+		      made);
+	return -1;
+}
+
 /* describe_source fills s (size, length, fps) and s->source from the
  * stored video or, for a clip, from ffprobe. */
 static int describe_source(struct app *app, struct source *src, struct video_spec *s,
@@ -591,6 +633,8 @@ static void derive(struct app *app, struct http_request *req, struct http_respon
 	if (op == OP_EXTEND) {
 		s.segment_seconds = segment;
 		s.seconds += segment;
+		if (length_refused(app->cfg, model, &s, &e) < 0)
+			goto fail;
 	}
 	if (job_refused(app->cfg, model, &s, op == OP_EXTEND ? "seconds" : "video", &e) < 0)
 		goto fail;

@@ -20,6 +20,8 @@
  * A module added to the registry without a sample here fails the suite. */
 #include <check.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "codec.h"
@@ -956,6 +958,160 @@ START_TEST(runway_requests)
 }
 END_TEST
 
+/* An extension of a video backend "b" made (edits: op "edit"). */
+static const char derived_text[] =
+	"{\"id\":\"video_0190d5f2a3b4c5d6e7f8091a2b3d\",\"object\":\"video\",\"owner\":\"key_t\","
+	"\"model\":\"m\",\"status\":\"in_progress\",\"progress\":0,\"created_at\":1700000000,"
+	"\"prompt\":\"and then\",\"size\":\"1280x720\",\"seconds\":\"9\",\"op\":\"extend\","
+	"\"params\":{\"width\":1280,\"height\":720,\"seconds\":9,\"fps\":24,\"n\":1,"
+	"\"segment_seconds\":4,\"source\":{\"path\":\"uploads/src_t.mp4\",\"ext\":\"mp4\","
+	"\"seconds\":5,\"width\":1280,\"height\":720,\"video_id\":\"video_src\","
+	"\"remote\":{\"backend\":\"b\",\"upstream_id\":\"up-src\",\"video_id\":\"kv-src\"}}},"
+	"\"remote\":{\"backend\":\"b\",\"intent_at\":\"1700000000456\"}}";
+
+static struct json_object *derived_record(const char *op, const char *made_by)
+{
+	struct json_object *rec = json_tokener_parse(derived_text);
+	json_object_object_add(rec, "op", json_object_new_string(op));
+	struct json_object *src = rec_obj(rec_obj(rec, "params"), "source");
+	json_object_object_add(rec_obj(src, "remote"), "backend", json_object_new_string(made_by));
+	return rec;
+}
+
+static int build_of(struct json_object *rec, enum remote_phase ph, struct http_req *req,
+		    struct remote_answer *a)
+{
+	http_req_init(req);
+	memset(a, 0, sizeof(*a));
+	return be.type->build(&be, &config_model(cfg, "m")->backends[0], rec, ph, req, a);
+}
+
+/* kling: an extension goes to video-extend with the source's Kling video
+ * id and the prompt, is polled there, cannot be looked up when lost; a
+ * result's video id is kept; only Kling's own videos and its 4 s step. */
+START_TEST(kling_extensions)
+{
+	setup_module(backend_type_find("kling"));
+	const struct backend_cfg *b = config_backend(cfg, "b");
+	struct model_backend v15 = { "b", "kling-v1-5" };
+	struct json_object *rec = derived_record("extend", "b");
+	struct http_req req;
+	struct remote_answer a;
+	ck_assert_int_eq(build_of(rec, PHASE_SUBMIT, &req, &a), 0);
+	ck_assert_str_eq(req.url, "https://up.example/v1/videos/video-extend");
+	ck_assert_str_eq(req.body.data, "{\"video_id\":\"kv-src\",\"prompt\":\"and then\"}");
+	http_req_deinit(&req);
+	remote_set(rec, "upstream_id", "t-1");
+	ck_assert_int_eq(build_of(rec, PHASE_POLL, &req, &a), 0);
+	ck_assert_str_eq(req.url, "https://up.example/v1/videos/video-extend/t-1");
+	http_req_deinit(&req);
+	ck_assert_int_eq(build_of(rec, PHASE_RECONCILE, &req, &a), -1);
+	ck_assert_str_eq(a.code, "upstream_unknown_outcome");
+	http_req_deinit(&req);
+	/* a 1201 is a refusal of the resent extension, not "no such task" */
+	static const char e1201[] = "{\"code\":1201,\"message\":\"Invalid parameters\"}";
+	memset(&a, 0, sizeof(a));
+	backend_parse(&be, rec, PHASE_RECONCILE, 400, e1201, strlen(e1201), &a);
+	ck_assert_int_eq(a.verdict, RV_FAIL);
+	a = parse(PHASE_RECONCILE, 400, e1201, strlen(e1201));
+	ck_assert(a.verdict == RV_OK && a.state == RS_NOT_FOUND);
+	static const char done[] =
+		"{\"code\":0,\"data\":{\"task_id\":\"t-1\",\"task_status\":\"succeed\","
+		"\"task_result\":{\"videos\":[{\"id\":\"kv-9\",\"url\":\"https://cdn.example/9.mp4\","
+		"\"duration\":\"9.5\"}]}}}";
+	a = parse(PHASE_POLL, 200, done, strlen(done));
+	ck_assert(a.verdict == RV_OK && a.state == RS_SUCCEEDED && a.nkeep == 1);
+	ck_assert_str_eq(a.keep[0].name, "video_id");
+	ck_assert_str_eq(a.keep[0].value, "kv-9");
+	/* what runs where */
+	char why[400];
+	ck_assert_uint_eq(be.type->ops(b, &config_model(cfg, "m")->backends[0]), BOP_EXTEND);
+	ck_assert_uint_eq(be.type->ops(b, &v15), 0);
+	struct json_object *src = json_tokener_parse(record_text); /* made by b, no video id */
+	ck_assert_int_eq(be.type->source_ok(b, NULL, BOP_EXTEND, NULL, why, sizeof(why)), -1);
+	ck_assert_int_eq(be.type->source_ok(b, NULL, BOP_EXTEND, src, why, sizeof(why)), -1);
+	ck_assert_ptr_nonnull(strstr(why, "video id"));
+	remote_set(src, "video_id", "kv-1");
+	ck_assert_int_eq(be.type->source_ok(b, NULL, BOP_EXTEND, src, why, sizeof(why)), 0);
+	remote_set(src, "backend", "other");
+	ck_assert_int_eq(be.type->source_ok(b, NULL, BOP_EXTEND, src, why, sizeof(why)), -1);
+	ck_assert_ptr_nonnull(strstr(why, "made elsewhere"));
+	remote_set(src, "backend", "b");
+	json_object_object_add(rec_obj(src, "params"), "seconds", json_object_new_int(176));
+	ck_assert_int_eq(be.type->source_ok(b, NULL, BOP_EXTEND, src, why, sizeof(why)), -1);
+	struct video_spec sp;
+	const char *out[17];
+	memset(&sp, 0, sizeof(sp));
+	sp.op = "extend";
+	sp.segment_seconds = 4;
+	be.type->unsupported(b, NULL, &sp, out);
+	ck_assert_ptr_null(out[0]);
+	sp.segment_seconds = 8;
+	be.type->unsupported(b, NULL, &sp, out);
+	ck_assert_str_eq(out[0], "seconds");
+	ck_assert_ptr_null(out[1]);
+	json_object_put(src);
+	json_object_put(rec);
+	teardown_module();
+}
+END_TEST
+
+/* openai: edits and extensions go to the upstream's own endpoints, with
+ * the upstream's id of a video this backend made and still holds, else
+ * with the clip as the "video" file part. */
+START_TEST(openai_edits_and_extensions)
+{
+	setup_module(backend_type_find("openai"));
+	char path[600];
+	snprintf(path, sizeof(path), "%s/uploads", tmp);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/uploads/src_t.mp4", tmp);
+	FILE *f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	static const char clip[] = "\0\0\0\x18"
+				   "ftypmp42-the-clip";
+	ck_assert_uint_eq(fwrite(clip, 1, sizeof(clip) - 1, f), sizeof(clip) - 1);
+	fclose(f);
+	struct http_req req;
+	struct remote_answer a;
+	struct json_object *rec = derived_record("extend", "b");
+	ck_assert_int_eq(build_of(rec, PHASE_SUBMIT, &req, &a), 0);
+	ck_assert_str_eq(req.url, "https://up.example/v1/videos/extensions");
+	ck_assert_ptr_nonnull(strstr(req.body.data, "name=\"video[id]\"\r\n\r\nup-src\r\n"));
+	ck_assert_ptr_nonnull(strstr(req.body.data, "name=\"seconds\"\r\n\r\n4\r\n"));
+	ck_assert_ptr_null(strstr(req.body.data, "filename="));
+	ck_assert_ptr_null(strstr(req.body.data, "name=\"model\""));
+	http_req_deinit(&req);
+	/* past the upstream's expiry: the clip is sent */
+	remote_set(rec_obj(rec_obj(rec, "params"), "source"), "upstream_expires_at", "1000");
+	ck_assert_int_eq(build_of(rec, PHASE_SUBMIT, &req, &a), 0);
+	ck_assert_ptr_nonnull(strstr(req.body.data, "name=\"video\"; filename=\"source.mp4\"\r\n"
+						    "Content-Type: video/mp4\r\n\r\n"));
+	ck_assert_ptr_nonnull(memmem(req.body.data, req.body.len, "ftypmp42-the-clip", 17));
+	http_req_deinit(&req);
+	json_object_put(rec);
+	rec = derived_record("edit", "elsewhere");
+	ck_assert_int_eq(build_of(rec, PHASE_SUBMIT, &req, &a), 0);
+	ck_assert_str_eq(req.url, "https://up.example/v1/videos/edits");
+	ck_assert_ptr_nonnull(strstr(req.body.data, "filename=\"source.mp4\""));
+	ck_assert_ptr_null(strstr(req.body.data, "name=\"seconds\""));
+	http_req_deinit(&req);
+	unlink(path);
+	ck_assert_int_eq(build_of(rec, PHASE_SUBMIT, &req, &a), -1);
+	ck_assert_str_eq(a.code, "storage_error");
+	http_req_deinit(&req);
+	json_object_put(rec);
+	static const char done[] = "{\"id\":\"up-1\",\"status\":\"completed\",\"progress\":100,"
+				   "\"expires_at\":1758945185}";
+	a = parse(PHASE_POLL, 200, done, strlen(done));
+	ck_assert(a.state == RS_SUCCEEDED && a.nkeep == 1);
+	ck_assert_str_eq(a.keep[0].name, "upstream_expires_at");
+	ck_assert_str_eq(a.keep[0].value, "1758945185");
+	ck_assert_uint_eq(be.type->ops(config_backend(cfg, "b"), NULL), BOP_EDIT | BOP_EXTEND);
+	teardown_module();
+}
+END_TEST
+
 static void make_tmp(void)
 {
 	tmp = test_tmpdir();
@@ -982,6 +1138,8 @@ static Suite *adapters_suite(void)
 	tcase_add_test(tc, luma_requests);
 	tcase_add_test(tc, vidu_requests);
 	tcase_add_test(tc, runway_requests);
+	tcase_add_test(tc, kling_extensions);
+	tcase_add_test(tc, openai_edits_and_extensions);
 	suite_add_tcase(s, tc);
 	return s;
 }
