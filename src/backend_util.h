@@ -46,6 +46,10 @@ struct json_object *remote_idx(struct json_object *a, size_t i);
 /* The task's fields, as modules read them. */
 /* remote_image_b64 reads a stored upload as base64 (caller frees). */
 char *remote_image_b64(const char *data_dir, struct json_object *rec, size_t max);
+/* remote_file_b64 reads rel, a file under uploads/ (a path relative to
+ * data_dir, as records hold them: a character's image), as base64 of at
+ * most max raw bytes; NULL when it cannot (caller frees). */
+char *remote_file_b64(const char *data_dir, const char *rel, size_t max);
 const char *remote_image_path(const char *data_dir, struct json_object *rec, char *out, size_t n);
 const char *remote_image_url(struct json_object *rec);
 int remote_has_image(struct json_object *rec);
@@ -61,5 +65,11 @@ const char *remote_meta_str(struct json_object *rec, const char *name);
  * module's own error mapping. */
 enum cancel_status { CANCEL_OTHER, CANCEL_DECIDED, CANCEL_REFUSED };
 enum cancel_status remote_cancel_status(long status, struct remote_answer *ans);
+
+/* remote_data_uri reads rel (a file under uploads/, as remote_file_b64)
+ * as a data: URI of type mime ("data:video/mp4;base64,..."), the file at
+ * most max raw bytes; NULL when it cannot (caller frees).  For upstreams
+ * that take a source clip or a character's image inline. */
+char *remote_data_uri(const char *data_dir, const char *rel, const char *mime, size_t max);
 
 #endif

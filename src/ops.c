@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "backend.h"
 #include "body.h"
@@ -371,6 +372,57 @@ static int source_refused(const struct config *cfg, const struct model_cfg *mode
 	return 0;
 }
 
+/* job_refused asks each backend of model whether it runs the job s as
+ * asked (backend_type.fits; param names the field a refusal is about).
+ * An extension's segment may come back at the length the upstream makes:
+ * the record then carries that length, and metadata.ignored_params says
+ * "seconds" was not honoured as asked (a 400 under strict_params). */
+static int job_refused(const struct config *cfg, const struct model_cfg *model,
+		       struct video_spec *s, const char *param, struct api_error *e)
+{
+	int asked = s->segment_seconds, made = -1, strict = 0;
+	for (size_t i = 0; i < model->nbackends; i++) {
+		const struct backend_cfg *b = config_backend(cfg, model->backends[i].backend);
+		char why[400] = "";
+		int seg = asked;
+		if (b == NULL || b->module == NULL || b->module->fits == NULL)
+			continue;
+		strict |= b->strict_params;
+		if (b->module->fits(b, &model->backends[i], s, asked > 0 ? &seg : NULL, why,
+				    sizeof(why)) < 0) {
+			api_error_set(e, 400, "unsupported_value", param,
+				      "The model '%s' cannot run this request: %s", model->name,
+				      why);
+			return -1;
+		}
+		if (made >= 0 && seg != made) {
+			api_error_set(
+				e, 400, "unsupported_value", param,
+				"The model '%s' has backends that extend by different lengths (%d and %d seconds); it cannot promise one.",
+				model->name, made, seg);
+			return -1;
+		}
+		made = seg;
+	}
+	if (asked <= 0 || made < 0 || made == asked)
+		return 0;
+	if (strict) {
+		api_error_set(
+			e, 400, "unsupported_value", "seconds",
+			"The model '%s' adds %d seconds per extension, not %d; send the length it makes or choose another model.",
+			model->name, made, asked);
+		return -1;
+	}
+	s->seconds += made - asked;
+	s->segment_seconds = made;
+	if (s->metadata == NULL)
+		s->metadata = json_object_new_object();
+	struct json_object *list = json_object_new_array();
+	json_object_array_add(list, json_object_new_string("seconds"));
+	json_object_object_add(s->metadata, "ignored_params", list);
+	return 0;
+}
+
 /* describe_source fills s (size, length, fps) and s->source from the
  * stored video or, for a clip, from ffprobe. */
 static int describe_source(struct app *app, struct source *src, struct video_spec *s,
@@ -425,6 +477,10 @@ static int describe_source(struct app *app, struct source *src, struct video_spe
 	json_object_object_add(o, "seconds", json_object_new_int(s->seconds));
 	json_object_object_add(o, "width", json_object_new_int(s->width));
 	json_object_object_add(o, "height", json_object_new_int(s->height));
+	/* its size, for upstreams that take the clip inline up to a limit */
+	struct stat sb;
+	if (stat(src->path, &sb) == 0)
+		json_object_object_add(o, "bytes", json_object_new_int64((int64_t)sb.st_size));
 	return 0;
 }
 
@@ -539,6 +595,8 @@ static void derive(struct app *app, struct http_request *req, struct http_respon
 		s.segment_seconds = segment;
 		s.seconds += segment;
 	}
+	if (job_refused(app->cfg, model, &s, op == OP_EXTEND ? "seconds" : "video", &e) < 0)
+		goto fail;
 	if (keep_source(app, &b, &src, &s, kept, sizeof(kept), &e) < 0)
 		goto fail;
 	if (api_insert_videos(app, req, res, owner, lim, &s, &b, base_url, NULL) < 0)
@@ -832,5 +890,5 @@ int ops_references(struct app *app, const char *owner, struct video_spec *s, str
 		return -1;
 	}
 	s->references = refs;
-	return 0;
+	return job_refused(app->cfg, s->model, s, "metadata.character_ids", e);
 }
