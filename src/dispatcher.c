@@ -388,6 +388,8 @@ static void scan(struct dispatcher *d)
 		forget_waiters(d, 0);
 	if (!d->stop)
 		upstream_cancel_tick(&d->ucancels, disp_mono_ms());
+	if (!d->stop)
+		webhooks_tick(&d->hooks);
 	if (disp_mono_ms() - d->last_scan >= SCAN_INTERVAL_MS)
 		store_release_pages(d->st); /* at most once a second */
 	d->last_scan = disp_mono_ms();
@@ -492,6 +494,10 @@ static void loop_once(struct dispatcher *d)
 	int running;
 	curl_multi_perform(d->multi, &running);
 	remote_transfers_done(d);
+	/* deliveries answered: their outcomes in one commit, and the next
+	 * due ones out at once rather than at the next scan */
+	if (webhooks_flush(&d->hooks) > 0 && !d->stop)
+		webhooks_tick(&d->hooks);
 	if (fds[1].revents)
 		read_signals(d);
 	for (unsigned i = 2; i < n; i++) {
@@ -624,6 +630,8 @@ static int setup(struct dispatcher *d, const struct config *cfg)
 		return -1;
 	image_fetch_init(&d->fetches, cfg, d->st, d->multi);
 	upstream_cancel_init(&d->ucancels, cfg, d->st, d->multi, d->be, d->be_ok);
+	if (webhooks_init(&d->hooks, cfg, d->st, d->multi) < 0)
+		return -1;
 	curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
 	return 0;
 }
@@ -667,6 +675,7 @@ int dispatcher_run(const struct config *cfg, int lock_fd, int supervised)
 	requeue_all(&d);
 	image_fetch_deinit(&d.fetches);	     /* their tasks are still queued */
 	upstream_cancel_deinit(&d.ucancels); /* their entries stay pending */
+	webhooks_deinit(&d.hooks);	     /* their deliveries stay pending */
 	teardown_backends(&d);
 	teardown(&d);
 	curl_multi_cleanup(d.multi);

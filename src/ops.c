@@ -526,8 +526,9 @@ static void derive(struct app *app, struct http_request *req, struct http_respon
 		   const char *owner, const struct key_limits *lim, const char *base_url,
 		   enum video_op op)
 {
-	static const char *const edit_fields[] = { "prompt", "video", NULL };
-	static const char *const extend_fields[] = { "prompt", "video", "seconds", NULL };
+	static const char *const edit_fields[] = { "prompt", "video", "callback_url", NULL };
+	static const char *const extend_fields[] = { "prompt", "video", "seconds", "callback_url",
+						     NULL };
 	const char *what =
 		op == OP_EDIT
 			? "A video edit takes 'prompt' and 'video' ({\"id\": \"video_...\"}, video[id] in a form, or a 'video' file part)."
@@ -548,6 +549,7 @@ static void derive(struct app *app, struct http_request *req, struct http_respon
 		      &prompt, &e) < 0 ||
 	    read_video_ref(&b, &src, what, &e) < 0 ||
 	    (op == OP_EXTEND && (segment = read_segment_seconds(b.fields, &e)) < 0) ||
+	    validate_callback_url(b.fields, &s, &e) < 0 ||
 	    (src.id != NULL && load_source(app, &src, op, owner, &e) < 0))
 		goto fail;
 	if (src.file_id != NULL) {
