@@ -10,11 +10,16 @@
  * The result is a signed URL downloaded without credentials.  Runway
  * echoes no client reference and lists no tasks, so a submit of unknown
  * outcome cannot be found again (no BCAP_RECONCILE); DELETE cancels a
- * pending, throttled or running task.
+ * pending, throttled or running task.  Edits go to POST
+ * {base_url}/video_to_video with the source clip as a data: URI (at most
+ * 16 MB), on the models that take one (aleph2, gemini_omni_flash: videoUri;
+ * seedance2*: promptVideo); characters go as `references` (image data:
+ * URIs) on seedance2's text to video.
  */
 #include "backend_util.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +34,11 @@ static const char *const runway_keys[] = { "api_key", "api_key_env", NULL };
 /* A data: URI is at most 5 MB: the image, base64, and its prefix. */
 #define DATA_URI_MAX (5u << 20)
 #define IMAGE_MAX ((DATA_URI_MAX - 64) / 4 * 3)
+/* A video as a data: URI is at most 16 MB: a clip of about 12 MB. */
+#define VIDEO_URI_MAX (16u << 20)
+#define VIDEO_MAX ((VIDEO_URI_MAX - 64) / 4 * 3)
+/* seedance2's references: up to 9 images */
+#define REFERENCES_MAX 9
 
 static int runway_check(struct confcheck *c, struct json_object *o, const char *key)
 {
@@ -53,17 +63,32 @@ static void auth(struct backend *b, struct http_req *req)
 /* ---- the models, as runwayml/sdk-python's create params describe them ---- */
 
 enum {
-	F_SEED = 1 << 0,       /* takes seed */
-	F_NEGATIVE = 1 << 1,   /* takes negativePrompt */
-	F_AUDIO = 1 << 2,      /* takes audio */
-	F_MODERATION = 1 << 3, /* takes contentModeration */
-	F_NO_TEXT = 1 << 4,    /* image to video only */
+	F_SEED = 1 << 0,	/* takes seed */
+	F_NEGATIVE = 1 << 1,	/* takes negativePrompt */
+	F_AUDIO = 1 << 2,	/* takes audio */
+	F_MODERATION = 1 << 3,	/* takes contentModeration */
+	F_NO_TEXT = 1 << 4,	/* image to video only */
+	F_NO_CREATE = 1 << 5,	/* video to video only (edits) */
+	F_EDIT_URI = 1 << 6,	/* video_to_video, the source as videoUri */
+	F_EDIT_PROMPT = 1 << 7, /* video_to_video, the source as promptVideo */
+	F_REFERENCES = 1 << 8,	/* text_to_video takes references[{uri}] */
 };
 
 static const char *const ratios_gen_t2v[] = { "1280:720", "720:1280", NULL };
 static const char *const ratios_gen_i2v[] = { "1280:720", "720:1280", "1104:832", "960:960",
 					      "832:1104", "1584:672", NULL };
 static const char *const ratios_veo[] = { "1280:720", "720:1280", "1080:1920", "1920:1080", NULL };
+static const char *const ratios_seedance2[] = {
+	"992:432",   "864:496",	  "752:560",   "640:640",   "560:752",	 "496:864",   "1470:630",
+	"1280:720",  "1112:834",  "960:960",   "834:1112",  "720:1280",	 "2206:946",  "1920:1080",
+	"1664:1248", "1440:1440", "1248:1664", "1080:1920", "3840:1646", "3840:2160", "3840:2880",
+	"3840:3840", "2880:3840", "2160:3840", NULL
+};
+/* seedance2_fast and seedance2_mini: 480p and 720p only, the first 12 */
+static const char *const ratios_seedance2_720[] = { "992:432",	"864:496", "752:560",  "640:640",
+						    "560:752",	"496:864", "1470:630", "1280:720",
+						    "1112:834", "960:960", "834:1112", "720:1280",
+						    NULL };
 static const int durations_veo31[] = { 4, 6, 8, 0 };
 static const int durations_veo3[] = { 8, 0 };
 
@@ -81,10 +106,19 @@ static const struct runway_model models[] = {
 	{ "veo3.1", ratios_veo, ratios_veo, 0, 0, durations_veo31, F_NEGATIVE | F_AUDIO },
 	{ "veo3.1_fast", ratios_veo, ratios_veo, 0, 0, durations_veo31, F_NEGATIVE | F_AUDIO },
 	{ "veo3", ratios_veo, ratios_veo, 0, 0, durations_veo3, F_NEGATIVE },
+	{ "seedance2", ratios_seedance2, ratios_seedance2, 4, 15, NULL,
+	  F_AUDIO | F_EDIT_PROMPT | F_REFERENCES },
+	{ "seedance2_fast", ratios_seedance2_720, ratios_seedance2_720, 4, 15, NULL,
+	  F_AUDIO | F_EDIT_PROMPT | F_REFERENCES },
+	{ "seedance2_mini", ratios_seedance2_720, ratios_seedance2_720, 4, 15, NULL,
+	  F_AUDIO | F_EDIT_PROMPT | F_REFERENCES },
+	{ "gemini_omni_flash", ratios_gen_t2v, ratios_gen_t2v, 3, 10, NULL, F_EDIT_URI },
+	{ "aleph2", ratios_gen_t2v, ratios_gen_t2v, 2, 10, NULL,
+	  F_SEED | F_MODERATION | F_NO_CREATE | F_EDIT_URI },
 };
 
-/* A model not in the table (seedance2, happyhorse_1_0...) is sent the
- * common shape: promptText, ratio 1280:720 or 720:1280, duration. */
+/* A model not in the table (happyhorse_1_0...) is sent the common shape:
+ * promptText, ratio 1280:720 or 720:1280, duration. */
 static const struct runway_model generic = { "", ratios_gen_t2v, ratios_gen_t2v, 2, 15, NULL, 0 };
 
 static const struct runway_model *model_of(const char *name)
@@ -214,12 +248,121 @@ static struct json_object *prompt_image(const struct backend *b, struct json_obj
 	return o;
 }
 
+/* refuse fails the task at build with code and a message; -1. */
+__attribute__((format(printf, 3, 4))) static int refuse(struct remote_answer *ans, const char *code,
+							const char *fmt, ...)
+{
+	va_list ap;
+	ans->verdict = RV_FAIL;
+	snprintf(ans->code, sizeof(ans->code), "%s", code);
+	va_start(ap, fmt);
+	vsnprintf(ans->message, sizeof(ans->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* task_references: params.references, the characters, or NULL. */
+static struct json_object *task_references(struct json_object *rec)
+{
+	struct json_object *a = NULL;
+	json_object_object_get_ex(rec_obj(rec, "params"), "references", &a);
+	return json_object_is_type(a, json_type_array) && json_object_array_length(a) > 0 ? a
+											  : NULL;
+}
+
+/* references: the characters' first frames (PNGs under uploads/) as
+ * Runway's [{"uri": "data:image/png;base64,..."}], or NULL (ans set) when
+ * one cannot be read or is over the 5 MB data URI limit. */
+static struct json_object *references(const struct backend *b, struct json_object *refs,
+				      struct remote_answer *ans)
+{
+	struct json_object *a = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(refs); i++) {
+		const char *img = rec_str(json_object_array_get_idx(refs, i), "image");
+		char *uri = remote_data_uri(b->data_dir, img, "image/png", IMAGE_MAX);
+		if (uri == NULL) {
+			json_object_put(a);
+			refuse(ans, "invalid_image",
+			       "A character's reference image cannot be sent to Runway: it is "
+			       "missing or over %s (Runway takes data URIs up to 5 MB); create the "
+			       "character from a smaller clip.",
+			       "3.7 MB");
+			return NULL;
+		}
+		struct json_object *r = json_object_new_object();
+		json_object_object_add(r, "uri", json_object_new_string(uri));
+		free(uri);
+		json_object_array_add(a, r);
+	}
+	return a;
+}
+
+static int put_body(struct http_req *req, struct json_object *body)
+{
+	int rc = buf_puts(&req->body,
+			  json_object_to_json_string_ext(
+				  body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(body);
+	return rc;
+}
+
+static int is_edit(struct json_object *rec)
+{
+	const char *op = rec_str(rec, "op");
+	return op != NULL && strcmp(op, "edit") == 0;
+}
+
+/* edit_body: POST /video_to_video, the source clip (params.source) as a
+ * data: URI in the model's field, the prompt as promptText. */
+static int edit_body(struct backend *b, const struct model_backend *mb, struct json_object *rec,
+		     struct http_req *req, struct remote_answer *ans)
+{
+	const char *name = model_name(mb, rec);
+	const struct runway_model *m = model_of(name);
+	if (!(m->flags & (F_EDIT_URI | F_EDIT_PROMPT)))
+		return refuse(ans, "unsupported_operation",
+			      "Runway's %.60s does not edit videos (video to video).", name);
+	struct json_object *src = rec_obj(rec_obj(rec, "params"), "source");
+	const char *ext = rec_str(src, "ext");
+	const char *mime = ext && strcmp(ext, "webm") == 0  ? "video/webm"
+			   : ext && strcmp(ext, "mov") == 0 ? "video/quicktime"
+							    : "video/mp4";
+	char *uri = remote_data_uri(b->data_dir, rec_str(src, "path"), mime, VIDEO_MAX);
+	if (uri == NULL)
+		return refuse(ans, "unsupported_value",
+			      "The source video cannot be sent to Runway's %.60s: it takes a video "
+			      "inline as a data: URI of at most 16 MB (a clip of about 12 MB).",
+			      name);
+	struct json_object *body = json_object_new_object();
+	json_object_object_add(body, "model", json_object_new_string(name));
+	json_object_object_add(body, (m->flags & F_EDIT_PROMPT) ? "promptVideo" : "videoUri",
+			       json_object_new_string(uri));
+	free(uri);
+	const char *prompt = rec_str(rec, "prompt");
+	if (prompt && prompt[0])
+		json_object_object_add(body, "promptText", json_object_new_string(prompt));
+	unsigned long seed;
+	if ((m->flags & F_SEED) && remote_has_seed(rec, &seed) && seed <= 4294967295ul)
+		json_object_object_add(body, "seed", json_object_new_int64((long long)seed));
+	add_natives(body, m, rec);
+	return put_body(req, body);
+}
+
 static int submit_body(struct backend *b, const struct model_backend *mb, struct json_object *rec,
 		       struct http_req *req, struct remote_answer *ans)
 {
 	const char *name = model_name(mb, rec);
 	const struct runway_model *m = model_of(name);
 	int image = remote_has_image(rec), exact;
+	struct json_object *refs = task_references(rec);
+	if (m->flags & F_NO_CREATE)
+		return refuse(ans, "unsupported_value",
+			      "Runway's %.60s only edits videos: use POST /v1/videos/edits.", name);
+	if (refs && (image || !(m->flags & F_REFERENCES)))
+		return refuse(ans, "unsupported_operation",
+			      "Runway's %.60s takes characters only on text to video, without an "
+			      "input image.",
+			      name);
 	if (!image && (m->flags & F_NO_TEXT)) {
 		ans->verdict = RV_FAIL;
 		snprintf(ans->code, sizeof(ans->code), "unsupported_value");
@@ -257,11 +400,15 @@ static int submit_body(struct backend *b, const struct model_backend *mb, struct
 	if ((m->flags & F_NEGATIVE) && neg && neg[0])
 		json_object_object_add(body, "negativePrompt", json_object_new_string(neg));
 	add_natives(body, m, rec);
-	int rc = buf_puts(&req->body,
-			  json_object_to_json_string_ext(
-				  body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(body);
-	return rc;
+	if (refs) {
+		struct json_object *a = references(b, refs, ans);
+		if (a == NULL) {
+			json_object_put(body);
+			return -1;
+		}
+		json_object_object_add(body, "references", a);
+	}
+	return put_body(req, body);
 }
 
 /* task_url: {base}/tasks/{id}, the id percent-encoded. */
@@ -292,10 +439,13 @@ static int runway_build(struct backend *b, const struct model_backend *mb, struc
 	case PHASE_SUBMIT:
 		snprintf(req->method, sizeof(req->method), "POST");
 		snprintf(req->url, sizeof(req->url), "%s/%s", base,
-			 remote_has_image(rec) ? "image_to_video" : "text_to_video");
+			 is_edit(rec)		 ? "video_to_video"
+			 : remote_has_image(rec) ? "image_to_video"
+						 : "text_to_video");
 		http_req_header(req, "Content-Type", "application/json");
 		auth(b, req);
-		return submit_body(b, mb, rec, req, ans);
+		return is_edit(rec) ? edit_body(b, mb, rec, req, ans)
+				    : submit_body(b, mb, rec, req, ans);
 	case PHASE_POLL:
 	case PHASE_CANCEL:
 		if (task_url(req->url, sizeof(req->url), base, remote_get(rec, "upstream_id")) < 0)
@@ -501,6 +651,48 @@ static void runway_unsupported(const struct backend_cfg *b, const struct model_b
 	out[n] = NULL;
 }
 
+/* runway_ops: edits on the models with a video_to_video shape, characters
+ * on those whose text_to_video takes references. */
+static unsigned runway_ops(const struct backend_cfg *b, const struct model_backend *mb)
+{
+	(void)b;
+	const struct runway_model *m = model_of(mb ? mb->model : NULL);
+	return ((m->flags & (F_EDIT_URI | F_EDIT_PROMPT)) ? BOP_EDIT : 0) |
+	       ((m->flags & F_REFERENCES) ? BOP_REFERENCES : 0);
+}
+
+/* runway_fits: the source of an edit goes inline, so it must fit in a
+ * 16 MB data: URI; characters go on text to video only. */
+static int runway_fits(const struct backend_cfg *b, const struct model_backend *mb,
+		       const struct video_spec *s, int *segment, char *why, size_t n)
+{
+	(void)b;
+	(void)segment;
+	const char *name = mb && mb->model ? mb->model : "this model";
+	long long bytes = (long long)rec_i64(s->source, "bytes");
+	if (s->op && strcmp(s->op, "edit") == 0 && bytes > (long long)VIDEO_MAX) {
+		snprintf(why, n,
+			 "Runway takes the video to edit inline, as a data: URI of at most 16 MB "
+			 "(a file of at most %.1f MB), and this one is %.1f MB; send a shorter or "
+			 "smaller clip.",
+			 VIDEO_MAX / 1048576.0, bytes / 1048576.0);
+		return -1;
+	}
+	if (s->references && s->image != IMAGE_NONE) {
+		snprintf(why, n,
+			 "Runway's %.60s takes characters (reference images) on text to video "
+			 "only; send either input_reference or metadata.character_ids, not both.",
+			 name);
+		return -1;
+	}
+	if (s->references && json_object_array_length(s->references) > REFERENCES_MAX) {
+		snprintf(why, n, "Runway's %.60s takes at most %d reference images.", name,
+			 REFERENCES_MAX);
+		return -1;
+	}
+	return 0;
+}
+
 const struct backend_type backend_runway = {
 	.name = "runway",
 	.kind = BACKEND_HTTP,
@@ -511,6 +703,8 @@ const struct backend_type backend_runway = {
 	.check = runway_check,
 	.init = runway_init,
 	.unsupported = runway_unsupported,
+	.ops = runway_ops,
+	.fits = runway_fits,
 	.build = runway_build,
 	.parse = runway_parse,
 };

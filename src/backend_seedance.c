@@ -8,7 +8,10 @@
  * caller's, or one derived from our video id) and a submit of unknown
  * outcome is found again by listing the model's tasks: same seed, duration,
  * ratio and resolution, created around our intent.  A queued task is
- * cancelled with DELETE; Ark refuses that for a running one.
+ * cancelled with DELETE; Ark refuses that for a running one.  Characters
+ * (params.references) become content[] items of role reference_image, their
+ * first frames as data: URLs, on the models that take reference images
+ * (Seedance 2.0: 1-9; 1.0 lite i2v: 1-4).
  */
 #include "backend_util.h"
 
@@ -216,6 +219,56 @@ static struct json_object *image_item(const struct backend *b, struct json_objec
 	return item;
 }
 
+/* characters: params.references (the characters named by the create), or
+ * NULL. */
+static struct json_object *characters(struct json_object *rec)
+{
+	struct json_object *a = NULL;
+	json_object_object_get_ex(rec_obj(rec, "params"), "references", &a);
+	return json_object_is_type(a, json_type_array) && json_object_array_length(a) > 0 ? a
+											  : NULL;
+}
+
+/* reference_max: how many reference images Ark's model takes, by its id
+ * (Seedance 2.0 and 2.0 fast 9, 1.0 lite i2v 4); 0 for the others and for
+ * an endpoint id, whose model reelgate cannot see. */
+static size_t reference_max(const char *model)
+{
+	if (model && strstr(model, "seedance-2-0"))
+		return 9;
+	return model && strstr(model, "seedance-1-0-lite-i2v") ? 4 : 0;
+}
+
+/* add_characters appends a reference_image item per character (its first
+ * frame, a PNG under uploads/, as a data: URL); -1 (ans set) when one
+ * cannot be read or is over Ark's 30 MB. */
+static int add_characters(const struct backend *b, struct json_object *rec,
+			  struct json_object *content, struct remote_answer *ans)
+{
+	struct json_object *refs = characters(rec);
+	for (size_t i = 0; refs && i < json_object_array_length(refs); i++) {
+		const char *img = rec_str(json_object_array_get_idx(refs, i), "image");
+		char *uri = remote_data_uri(b->data_dir, img, "image/png", IMAGE_MAX);
+		if (uri == NULL) {
+			ans->verdict = RV_FAIL;
+			snprintf(ans->code, sizeof(ans->code), "invalid_image");
+			snprintf(ans->message, sizeof(ans->message),
+				 "A character's reference image cannot be sent to Seedance "
+				 "(missing, or over 30 MB); create the character from a smaller "
+				 "clip.");
+			return -1;
+		}
+		struct json_object *item = json_object_new_object(), *iu = json_object_new_object();
+		json_object_object_add(iu, "url", json_object_new_string(uri));
+		free(uri);
+		json_object_object_add(item, "type", json_object_new_string("image_url"));
+		json_object_object_add(item, "image_url", iu);
+		json_object_object_add(item, "role", json_object_new_string("reference_image"));
+		json_object_array_add(content, item);
+	}
+	return 0;
+}
+
 static int submit_body(struct backend *b, const struct model_backend *mb, struct json_object *rec,
 		       struct http_req *req, struct remote_answer *ans)
 {
@@ -233,6 +286,10 @@ static int submit_body(struct backend *b, const struct model_backend *mb, struct
 			return -1;
 		}
 		json_object_array_add(content, img);
+	}
+	if (add_characters(b, rec, content, ans) < 0) {
+		json_object_put(body);
+		return -1;
 	}
 	int rc = buf_puts(&req->body,
 			  json_object_to_json_string_ext(
@@ -548,6 +605,45 @@ static void seedance_unsupported(const struct backend_cfg *b, const struct model
 	out[n] = NULL;
 }
 
+/* seedance_ops: characters on the models that take reference images. */
+static unsigned seedance_ops(const struct backend_cfg *b, const struct model_backend *mb)
+{
+	(void)b;
+	return reference_max(mb ? mb->model : NULL) > 0 ? BOP_REFERENCES : 0;
+}
+
+/* seedance_fits: Ark does not mix a first frame with reference images, and
+ * takes a bounded number of them. */
+static int seedance_fits(const struct backend_cfg *b, const struct model_backend *mb,
+			 const struct video_spec *s, int *segment, char *why, size_t n)
+{
+	(void)b;
+	(void)segment;
+	if (s->references == NULL)
+		return 0;
+	struct json_object *v = NULL;
+	int image_ref = s->metadata && json_object_object_get_ex(s->metadata, "image_role", &v) &&
+			json_object_is_type(v, json_type_string) &&
+			strcmp(json_object_get_string(v), "reference_image") == 0;
+	if (s->image != IMAGE_NONE && !image_ref) {
+		snprintf(why, n,
+			 "Seedance does not mix a first frame with reference images (characters): "
+			 "set metadata.image_role to \"reference_image\" to send the image as one "
+			 "more reference, or drop input_reference.");
+		return -1;
+	}
+	size_t count = json_object_array_length(s->references) + (s->image != IMAGE_NONE);
+	size_t max = reference_max(mb ? mb->model : NULL);
+	if (count > max) {
+		snprintf(why, n,
+			 "Seedance's %.60s takes at most %zu reference images (the characters and "
+			 "the input image together); this request has %zu.",
+			 mb && mb->model ? mb->model : "model", max, count);
+		return -1;
+	}
+	return 0;
+}
+
 const struct backend_type backend_seedance = {
 	.name = "seedance",
 	.kind = BACKEND_HTTP,
@@ -558,6 +654,8 @@ const struct backend_type backend_seedance = {
 	.check = seedance_check,
 	.init = seedance_init,
 	.unsupported = seedance_unsupported,
+	.ops = seedance_ops,
+	.fits = seedance_fits,
 	.build = seedance_build,
 	.parse = seedance_parse,
 };

@@ -283,3 +283,16 @@ enum cancel_status remote_cancel_status(long status, struct remote_answer *ans)
 	}
 	return CANCEL_OTHER;
 }
+
+char *remote_data_uri(const char *data_dir, const char *rel, const char *mime, size_t max)
+{
+	char *b64 = remote_file_b64(data_dir, rel, max);
+	if (b64 == NULL)
+		return NULL;
+	size_t n = strlen("data:;base64,") + strlen(mime) + strlen(b64) + 1;
+	char *out = malloc(n);
+	if (out != NULL)
+		snprintf(out, n, "data:%s;base64,%s", mime, b64);
+	free(b64);
+	return out;
+}

@@ -66,4 +66,10 @@ const char *remote_meta_str(struct json_object *rec, const char *name);
 enum cancel_status { CANCEL_OTHER, CANCEL_DECIDED, CANCEL_REFUSED };
 enum cancel_status remote_cancel_status(long status, struct remote_answer *ans);
 
+/* remote_data_uri reads rel (a file under uploads/, as remote_file_b64)
+ * as a data: URI of type mime ("data:video/mp4;base64,..."), the file at
+ * most max raw bytes; NULL when it cannot (caller frees).  For upstreams
+ * that take a source clip or a character's image inline. */
+char *remote_data_uri(const char *data_dir, const char *rel, const char *mime, size_t max);
+
 #endif

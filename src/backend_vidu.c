@@ -8,7 +8,9 @@
  * created around our intent (GET {base_url}/tasks) and taking the one whose
  * payload is our id.  The result is a 24 h URL downloaded without
  * credentials; a task is cancelled with POST {base_url}/tasks/{id}/cancel,
- * which Vidu refuses in some states.
+ * which Vidu refuses in some states.  Characters (params.references) go
+ * to reference2video as more images, their first frames as data: URLs, on
+ * the models that take it (viduq2, viduq1: 7 images; vidu2.0: 3).
  */
 #include "backend_util.h"
 
@@ -33,6 +35,7 @@ static const char *const vidu_record_keys[] = { "credits", NULL };
 /* Vidu takes an HTTP body of at most 20 MB: an image sent as a data: URL
  * (4/3 of it) must stay well under that. */
 #define IMAGE_MAX (10u << 20)
+#define BODY_MAX (20u << 20)
 
 static int vidu_check(struct confcheck *c, struct json_object *o, const char *key)
 {
@@ -137,11 +140,32 @@ static int has_references(struct json_object *rec)
 	return a != NULL;
 }
 
+/* characters: params.references (the characters named by the create), or
+ * NULL. */
+static struct json_object *characters(struct json_object *rec)
+{
+	struct json_object *a = NULL;
+	json_object_object_get_ex(rec_obj(rec, "params"), "references", &a);
+	return json_object_is_type(a, json_type_array) && json_object_array_length(a) > 0 ? a
+											  : NULL;
+}
+
+/* reference_max: how many images the model's reference2video takes, 0
+ * when it has none (viduq2 and viduq1 1-7, vidu2.0 1-3; the -pro and
+ * -turbo variants and q3 none). */
+static size_t reference_max(const char *model)
+{
+	if (model && (strcmp(model, "viduq2") == 0 || strcmp(model, "viduq1") == 0))
+		return 7;
+	return model && strcmp(model, "vidu2.0") == 0 ? 3 : 0;
+}
+
 /* task_mode: which endpoint the task's images call for. */
 static enum vidu_mode task_mode(struct json_object *rec)
 {
 	const char *m = remote_meta_str(rec, "vidu_mode");
-	if (has_references(rec) || (m && strcmp(m, "reference") == 0 && remote_has_image(rec)))
+	if (characters(rec) || has_references(rec) ||
+	    (m && strcmp(m, "reference") == 0 && remote_has_image(rec)))
 		return M_REFERENCE;
 	if (!remote_has_image(rec))
 		return M_TEXT;
@@ -238,6 +262,31 @@ static struct json_object *first_image(const struct backend *b, struct json_obje
 	return s;
 }
 
+/* add_characters appends the characters' first frames (PNGs under
+ * uploads/) to images as data: URLs; -1 (ans set) when one cannot be
+ * read or is over Vidu's 10 MB per image. */
+static int add_characters(const struct backend *b, struct json_object *rec,
+			  struct json_object *images, struct remote_answer *ans)
+{
+	struct json_object *refs = characters(rec);
+	for (size_t i = 0; refs && i < json_object_array_length(refs); i++) {
+		const char *img = rec_str(json_object_array_get_idx(refs, i), "image");
+		char *uri = remote_data_uri(b->data_dir, img, "image/png", IMAGE_MAX);
+		if (uri == NULL) {
+			ans->verdict = RV_FAIL;
+			snprintf(ans->code, sizeof(ans->code), "invalid_image");
+			snprintf(
+				ans->message, sizeof(ans->message),
+				"A character's reference image cannot be sent to Vidu (missing, or "
+				"over 10 MB); create the character from a smaller clip.");
+			return -1;
+		}
+		json_object_array_add(images, json_object_new_string(uri));
+		free(uri);
+	}
+	return 0;
+}
+
 static int submit_body(struct backend *b, const struct model_backend *mb, struct json_object *rec,
 		       struct http_req *req, struct remote_answer *ans)
 {
@@ -258,16 +307,30 @@ static int submit_body(struct backend *b, const struct model_backend *mb, struct
 	if (mode == M_START_END)
 		json_object_array_add(
 			images, json_object_new_string(remote_meta_str(rec, "last_frame_url")));
-	if (mode == M_REFERENCE && (refs = reference_images(rec)))
+	if (mode == M_REFERENCE && add_characters(b, rec, images, ans) < 0) {
+		json_object_put(body);
+		return -1;
+	}
+	if (mode == M_REFERENCE && (refs = reference_images(rec))) {
 		for (size_t i = 0;
 		     i < json_object_array_length(refs) && json_object_array_length(images) < 7;
 		     i++)
 			json_object_array_add(images,
 					      json_object_get(json_object_array_get_idx(refs, i)));
+		json_object_put(refs);
+	}
 	int rc = buf_puts(&req->body,
 			  json_object_to_json_string_ext(
 				  body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(body);
+	if (rc == 0 && req->body.len > BODY_MAX) {
+		ans->verdict = RV_FAIL;
+		snprintf(ans->code, sizeof(ans->code), "invalid_image");
+		snprintf(ans->message, sizeof(ans->message),
+			 "The images of this task are over Vidu's 20 MB request limit; use fewer "
+			 "or smaller images.");
+		return -1;
+	}
 	return rc;
 }
 
@@ -590,6 +653,54 @@ static void vidu_unsupported(const struct backend_cfg *b, const struct model_bac
 	out[n] = NULL;
 }
 
+/* vidu_ops: characters on the models whose reference2video exists. */
+static unsigned vidu_ops(const struct backend_cfg *b, const struct model_backend *mb)
+{
+	(void)b;
+	return reference_max(mb ? mb->model : NULL) > 0 ? BOP_REFERENCES : 0;
+}
+
+/* vidu_fits: characters go to reference2video, which takes no last frame
+ * and a bounded number of images (the input image, the characters and
+ * metadata.reference_images together). */
+static int vidu_fits(const struct backend_cfg *b, const struct model_backend *mb,
+		     const struct video_spec *s, int *segment, char *why, size_t n)
+{
+	(void)b;
+	(void)segment;
+	const char *model = mb && mb->model ? mb->model : "this model";
+	struct json_object *v;
+	if (s->references == NULL)
+		return 0;
+	if (s->metadata && json_object_object_get_ex(s->metadata, "last_frame_url", &v)) {
+		snprintf(why, n,
+			 "Vidu takes characters on reference2video, which has no last frame; drop "
+			 "metadata.last_frame_url or the characters.");
+		return -1;
+	}
+	size_t count = json_object_array_length(s->references) + (s->image != IMAGE_NONE);
+	const char *r = NULL;
+	if (s->metadata && json_object_object_get_ex(s->metadata, "reference_images", &v) &&
+	    json_object_is_type(v, json_type_string))
+		r = json_object_get_string(v);
+	while (r && *r) {
+		r += strspn(r, " \t\r\n");
+		size_t len = strcspn(r, " \t\r\n");
+		count += len > 0;
+		r += len;
+	}
+	size_t max = reference_max(mb ? mb->model : NULL);
+	if (count > max) {
+		snprintf(
+			why, n,
+			"Vidu's %.40s takes at most %zu reference images (the input image, the "
+			"characters and metadata.reference_images together); this request has %zu.",
+			model, max, count);
+		return -1;
+	}
+	return 0;
+}
+
 const struct backend_type backend_vidu = {
 	.name = "vidu",
 	.kind = BACKEND_HTTP,
@@ -600,6 +711,8 @@ const struct backend_type backend_vidu = {
 	.check = vidu_check,
 	.init = vidu_init,
 	.unsupported = vidu_unsupported,
+	.ops = vidu_ops,
+	.fits = vidu_fits,
 	.build = vidu_build,
 	.parse = vidu_parse,
 };

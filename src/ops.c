@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "backend.h"
 #include "body.h"
@@ -518,6 +519,10 @@ static int describe_source(struct app *app, struct source *src, struct video_spe
 	json_object_object_add(o, "seconds", json_object_new_int(s->seconds));
 	json_object_object_add(o, "width", json_object_new_int(s->width));
 	json_object_object_add(o, "height", json_object_new_int(s->height));
+	/* its size, for upstreams that take the clip inline up to a limit */
+	struct stat sb;
+	if (stat(src->path, &sb) == 0)
+		json_object_object_add(o, "bytes", json_object_new_int64((int64_t)sb.st_size));
 	return 0;
 }
 

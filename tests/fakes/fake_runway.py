@@ -7,12 +7,20 @@ text_to_video_create_params.py, image_to_video_create_params.py,
 resources/tasks.py, _client.py):
   POST   /v1/text_to_video     create -> 200 {"id": "<uuid>"}
   POST   /v1/image_to_video    create -> 200 {"id": "<uuid>"}
+  POST   /v1/video_to_video    create -> 200 {"id": "<uuid>"} (types/
+                               video_to_video_create_params.py: aleph2 and
+                               gemini_omni_flash take videoUri, seedance2* promptVideo:
+                               an HTTPS URL, a runway:// upload or a data: URI of at most
+                               16 MB; the output lasts as long as the input)
   GET    /v1/tasks/{id}        {id, createdAt, status, progress | output | failure, failureCode}
   DELETE /v1/tasks/{id}        204, no body: cancels a PENDING, THROTTLED or RUNNING
                                task, deletes any other (never fetched again)
 Every API request needs `Authorization: Bearer <key>` and `X-Runway-Version:
 2024-11-06`.  The create body is a union keyed on `model` (gen4.5, gen4_turbo,
-veo3.1, veo3.1_fast, veo3), each with its own fields, ratios and durations;
+veo3.1, veo3.1_fast, veo3, seedance2, seedance2_fast, seedance2_mini,
+gemini_omni_flash; aleph2 on video_to_video only), each with its own fields,
+ratios and durations (references[{uri}], up to 9 images, on seedance2's
+text_to_video and video_to_video and gemini_omni_flash's video_to_video only);
 anything else is refused with Runway's 400 {"error", "issues"} (that shape
 is [mem] in the research: not in the SDK).  Tasks walk PENDING ->
 THROTTLED (scenario "throttled": that many polls) -> RUNNING (progress) ->
@@ -77,6 +85,39 @@ for ep in ("text_to_video", "image_to_video"):
                                negativePrompt=(str, False, None))
     MODELS[(ep, "veo3")] = dict(img, promptText=(str, not i2v, None), ratio=(str, True, VEO),
                                 duration=(int, True, (8,)), negativePrompt=(str, False, None))
+SEEDANCE2 = ["992:432", "864:496", "752:560", "640:640", "560:752", "496:864", "1470:630",
+             "1280:720", "1112:834", "960:960", "834:1112", "720:1280", "2206:946", "1920:1080",
+             "1664:1248", "1440:1440", "1248:1664", "1080:1920", "3840:1646", "3840:2160",
+             "3840:2880", "3840:3840", "2880:3840", "2160:3840"]
+TEXT_MAX = {"seedance2": 3500, "seedance2_fast": 3500, "seedance2_mini": 3500,
+            "gemini_omni_flash": 4000}
+for m, ratios in (("seedance2", SEEDANCE2), ("seedance2_fast", SEEDANCE2[:12]),
+                  ("seedance2_mini", SEEDANCE2[:12])):
+    common = dict(audio=(bool, False, None), duration=(int, False, range(4, 16)),
+                  ratio=(str, False, ratios), referenceAudio=(list, False, None))
+    MODELS[("text_to_video", m)] = dict(common, promptText=(str, True, None),
+                                        references=(list, False, None),
+                                        referenceVideos=(list, False, None))
+    MODELS[("image_to_video", m)] = dict(common, promptText=(str, False, None),
+                                         promptImage=((str, list), True, None))
+    MODELS[("video_to_video", m)] = dict(common, promptText=(str, False, None),
+                                         promptVideo=(str, True, None),
+                                         references=(list, False, None),
+                                         referenceVideos=(list, False, None))
+MODELS[("text_to_video", "gemini_omni_flash")] = {
+    "promptText": (str, True, None), "duration": (int, False, range(3, 11)),
+    "ratio": (str, False, GEN_T2V)}
+MODELS[("image_to_video", "gemini_omni_flash")] = {
+    "promptImage": ((str, list), True, None), "promptText": (str, False, None),
+    "duration": (int, False, range(3, 11)), "ratio": (str, False, GEN_T2V)}
+MODELS[("video_to_video", "gemini_omni_flash")] = {
+    "promptText": (str, True, None), "videoUri": (str, True, None),
+    "references": (list, False, None)}
+MODELS[("video_to_video", "aleph2")] = {
+    "videoUri": (str, True, None), "promptText": (str, False, None), "ratio": (str, False, None),
+    "seed": (int, False, None), "contentModeration": (dict, False, MODERATION),
+    "keyframes": (list, False, None),
+    "targetAspectRatio": (str, False, ("16:9", "4:3", "3:2", "1:1", "2:3", "3:4", "9:16", "21:9"))}
 MODELS[("image_to_video", "gen4_turbo")] = {
     "promptImage": ((str, list), True, None), "ratio": (str, True, GEN_I2V),
     "duration": (int, False, range(2, 11)), "promptText": (str, False, None),
@@ -116,6 +157,38 @@ def image_problem(v):
     return None
 
 
+def video_problem(v):
+    """Runway's checks of a video input (videoUri, promptVideo): an HTTPS
+    URL, a runway:// upload URI or a data: URI of at most 16 MB."""
+    if v.startswith("https://") or v.startswith("runway://"):
+        return None
+    if v.startswith("http://"):
+        return "Video URLs must use HTTPS"
+    m = re.fullmatch(r"data:video/(mp4|quicktime|webm);base64,(.+)", v, re.S)
+    if not m:
+        return "Invalid video: expected an HTTPS URL or a data:video/...;base64, URI"
+    if len(v) > 16 << 20:
+        return "Data URIs must be at most 16MB"
+    try:
+        base64.b64decode(m.group(2), validate=True)
+    except (ValueError, binascii.Error):
+        return "Invalid base64 data in data URI"
+    return None
+
+
+def references_problem(v):
+    """references: 1 to 9 {uri} images."""
+    if not 1 <= len(v) <= 9:
+        return "references must hold 1 to 9 images"
+    for r in v:
+        if not isinstance(r, dict) or set(r) != {"uri"} or not isinstance(r["uri"], str):
+            return "Each reference must be {uri}"
+        p = image_problem(r["uri"])
+        if p:
+            return p
+    return None
+
+
 def validate(ep, b):
     """A list of Runway-style issues ({path, message}), empty when accepted."""
     model = b.get("model")
@@ -143,13 +216,16 @@ def validate(ep, b):
                 if kk not in allowed or vv not in allowed[kk]:
                     issues.append({"code": "invalid_enum_value", "path": [k, kk],
                                    "message": "Invalid contentModeration"})
-        elif k == "promptImage":
-            p = image_problem(v)
+        elif k in ("promptImage", "videoUri", "promptVideo", "references"):
+            p = {"promptImage": image_problem, "references": references_problem}.get(
+                k, video_problem)(v)
             if p:
                 issues.append({"code": "custom", "path": [k], "message": p})
-        elif k == "promptText" and not 1 <= len(v.encode("utf-16-le")) // 2 <= 1000:
+        elif k == "promptText" and not 1 <= len(v.encode("utf-16-le")) // 2 <= \
+                TEXT_MAX.get(model, 1000):
             issues.append({"code": "too_big", "path": [k],
-                           "message": "promptText must be 1 to 1000 characters"})
+                           "message": "promptText must be 1 to %d characters" %
+                           TEXT_MAX.get(model, 1000)})
         elif k == "seed" and not 0 <= v <= 4294967295:
             issues.append({"code": "too_big", "path": [k], "message": "seed out of range"})
         elif allowed is not None and v not in allowed:
@@ -222,10 +298,11 @@ class State:
                     self.scenario[which], self.left[which] = "ok", None
             return mode, self.scenario["delay"], self.scenario["retry_after"]
 
-    def create(self, ep, body):
+    def create(self, ep, body, seconds=None):
         with self.lock:
             tid = str(uuid.uuid4())
             t = {"id": tid, "endpoint": ep, "body": body, "created": time.time(),
+                 "seconds": seconds,
                  "outcome": self.scenario["outcome"], "throttled": self.scenario["throttled"],
                  "polls": 0, "cancelled_at": None, "started": None}
             self.tasks[tid] = t
@@ -236,7 +313,22 @@ class State:
     @staticmethod
     def duration(t):
         d = t["body"].get("duration")
-        return d if isinstance(d, int) else 5
+        return d if isinstance(d, int) else t.get("seconds") or 5
+
+    @staticmethod
+    def probe(data):
+        """The whole seconds of a video given inline (an edit's output lasts
+        as long as its input), or None when ffprobe cannot read it."""
+        with tempfile.NamedTemporaryFile(suffix=".vid") as f:
+            f.write(data)
+            f.flush()
+            r = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
+                                "-of", "csv=p=0", f.name], capture_output=True, text=True,
+                               timeout=60)
+        try:
+            return max(1, int(float(r.stdout.strip()) + 0.5))
+        except ValueError:
+            return None
 
     def status(self, t):
         """PENDING one step, THROTTLED for `throttled` polls, RUNNING one step,
@@ -348,7 +440,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.control(method, url.path, raw)
             elif url.path.startswith("/out/"):
                 self.download(method, url, cdn=False)
-            elif url.path in ("/v1/text_to_video", "/v1/image_to_video") and method == "POST":
+            elif url.path in ("/v1/text_to_video", "/v1/image_to_video",
+                              "/v1/video_to_video") and method == "POST":
                 self.create(url.path[4:], raw)
             elif url.path.startswith("/v1/tasks/") and method in ("GET", "DELETE"):
                 ident = urllib.parse.unquote(url.path[len("/v1/tasks/"):])
@@ -424,7 +517,15 @@ class Handler(BaseHTTPRequestHandler):
         issues = validate(ep, body)
         if issues:
             return self.err(400, "Validation of body failed", issues)
-        t = self.state.create(ep, body)
+        seconds, src = None, body.get("videoUri") or body.get("promptVideo")
+        if isinstance(src, str) and src.startswith("data:"):
+            seconds = self.state.probe(base64.b64decode(src.split(",", 1)[1]))
+            if seconds is None:
+                return self.err(400, "Validation of body failed", [
+                    {"code": "custom", "path": ["videoUri" if "videoUri" in body else
+                                                "promptVideo"],
+                     "message": "The video could not be decoded"}])
+        t = self.state.create(ep, body, seconds)
         if mode == "hold":                    # made; the answer comes too late
             self.outcome = "HOLD"
             time.sleep(delay)

@@ -112,6 +112,16 @@ def image_problem(url):
     return None
 
 
+def reference_max(model):
+    """How many reference_image items the model takes: Seedance 2.0 (and 2.0
+    fast) 1-9, 1.0 lite i2v 1-4, the others none (Ark's model pages, as
+    providers-2.md gives them [2nd]); an endpoint id's model is not known
+    here, so it takes them."""
+    if "seedance-2-0" in model or model.startswith("ep-"):
+        return 9
+    return 4 if "seedance-1-0-lite-i2v" in model else 0
+
+
 def validate(b):
     """(param, message) of the first problem Ark would refuse, or None."""
     for k, v in b.items():
@@ -159,6 +169,12 @@ def validate(b):
         return "content", "at most one text item"
     if "reference_image" in roles and ({"first_frame", "last_frame"} & set(roles)):
         return "content", "reference images cannot be mixed with first or last frames"
+    refs = roles.count("reference_image")
+    if refs and reference_max(b["model"]) == 0:
+        return "content", "the model %s does not support reference images" % b["model"]
+    if refs > reference_max(b["model"]):
+        return "content", "the model %s takes at most %d reference images" % (
+            b["model"], reference_max(b["model"]))
     if "last_frame" in roles and "first_frame" not in roles:
         return "content", "a last_frame needs a first_frame"
     if roles.count("first_frame") > 1 or roles.count("last_frame") > 1:

@@ -78,7 +78,10 @@ IMAGE_COUNT = {"img2video": (1, 1), "start-end2video": (2, 2), "reference2video"
 DURATIONS = {"viduq3-turbo": range(1, 17), "viduq3-pro": range(1, 17), "viduq2": range(1, 11),
              "viduq2-pro": range(1, 11), "viduq2-turbo": range(1, 11), "viduq1": (5,),
              "vidu2.0": (4, 8)}
-REFERENCE_MODELS = {"viduq2", "viduq1", "vidu2.0"}
+# reference2video: the models that take it and how many images (viduq2 and
+# viduq1 1-7, vidu2.0 1-3: Vidu's reference-to-video pages as mirrored by
+# novita.ai / myrouter.ai / wavespeed.ai; the -pro/-turbo variants and q3 none)
+REFERENCE_MODELS = {"viduq2": 7, "viduq1": 7, "vidu2.0": 3}
 RATIOS = {"16:9", "9:16", "1:1", "3:4", "4:3"}
 AMPLITUDES = {"auto", "small", "medium", "large"}
 RESOLUTIONS = {"540p", "720p", "1080p"}
@@ -153,6 +156,9 @@ def validate(kind, b):
                 return p
     if kind == "reference2video" and b["model"] not in REFERENCE_MODELS:
         return "ModelUnavailable", "model %s does not support reference2video" % b["model"]
+    if kind == "reference2video" and len(b["images"]) > REFERENCE_MODELS[b["model"]]:
+        return "FieldItemCountOutOfRange", "images must hold 1 to %d items for %s" % (
+            REFERENCE_MODELS[b["model"]], b["model"])
     if "duration" in b and b["duration"] not in DURATIONS[b["model"]]:
         return "FieldInvalid", "field duration is invalid for %s" % b["model"]
     if "aspect_ratio" in b and (b["aspect_ratio"] not in RATIOS or (

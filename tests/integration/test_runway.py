@@ -22,6 +22,8 @@ from harness import (FakeServer, Suite, alive, check, eq, expect_error,  # noqa:
 from test_backends import (Problems, download, expect_completed, expect_failed,  # noqa: E402
                            ignored, no_content_files, wait_all, create_form, check_mp4,
                            ENDED_AT)
+from ops_refs import (data_uri, edit, make_character, make_clip, operations,  # noqa: E402
+                      refused)
 
 suite = Suite()
 test = suite.test
@@ -36,10 +38,13 @@ NAMES = ("r-ok", "r-429", "r-503", "r-502", "r-safe-in", "r-credits", "r-daily",
          "r-badkey", "r-expired", "r-p500", "r-p429", "r-pbad", "r-preset", "r-throttle",
          "r-safe-out", "r-internal", "r-asset", "r-never", "r-404", "r-redir", "r-priv",
          "r-garbage", "r-hang", "r-lost", "r-resub", "r-crash", "r-crash-resub", "r-cancel",
-         "r-fo")
+         "r-fo", "r-ops")
 FAKES = {}
 # the Runway model each scenario's public model maps to (gen4.5 unless named)
 RUNWAY_MODEL = {"r-veo": "veo3.1", "r-turbo": "gen4_turbo", "r-veo3": "veo3"}
+# edits and characters: Runway models that run them, on r-ops's fake
+OPS_MODEL = {"r-sd2": "seedance2", "r-gem": "gemini_omni_flash", "r-aleph": "aleph2",
+             "r-ops": "gen4.5"}
 
 
 def fk(name):
@@ -75,6 +80,8 @@ def configure(cfg):
     b["r-ok"]["concurrency"] = 6
     for alias in RUNWAY_MODEL:               # other Runway models, on r-ok's fake
         b[alias] = backend("r-ok")
+    for alias in OPS_MODEL:
+        b[alias] = backend("r-ops")
     b["r-strict"] = backend("r-ok", strict_params=True)
     b["r-badkey"] = dict(backend("r-badkey"), api_key=WRONG_KEY)
     del b["r-badkey"]["api_key_env"]
@@ -88,9 +95,11 @@ def configure(cfg):
                  "max_retries": 3, "concurrency": 2}
     cfg["backends"].update(b)
     for n in b:
-        cfg["models"][n] = model([n], RUNWAY_MODEL.get(n, "gen4.5"),
+        cfg["models"][n] = model([n], OPS_MODEL.get(n, RUNWAY_MODEL.get(n, "gen4.5")),
                                  10 if n == "r-never" else 1800)
     cfg["models"]["r-fo"] = model(["r-fo", "o-fo"])
+    cfg["default_model"] = "r-aleph"       # where an uploaded clip is edited
+    cfg["limits"]["max_body_bytes"] = 24 << 20   # a clip over Runway's 16 MB data: URI
     cfg["limits"]["max_output_bytes"] = 4 << 20
 
 
@@ -447,6 +456,116 @@ def _(s):
     eq([x["idempotency_key"] for x in o["jobs"] if x["video_id"]], [v["id"]],
        "the openai upstream's video")
     download(s, v["id"])
+    s.db_check()
+
+
+# ============================================================== operations
+
+def ops_tasks(endpoint=None):
+    return [t for t in jobs("r-ops")["tasks"] if endpoint in (None, t["endpoint"])]
+
+
+@test("runway operations per model: seedance2 edits and takes characters, gemini_omni_flash "
+      "and aleph2 edit, gen4.5 neither (GET /v1/models/{id})", timeout=20)
+def _(s):
+    for m, want in (("r-sd2", ["create", "remix", "edit", "characters"]),
+                    ("r-gem", ["create", "remix", "edit"]), ("r-aleph", ["create", "remix", "edit"]),
+                    ("r-ops", ["create", "remix"])):
+        eq(operations(s, m), want, "operations of %s (%s)" % (m, OPS_MODEL[m]))
+
+
+@test("runway edit: create (seedance2) -> edit -> completed; video_to_video with promptVideo, "
+      "the data: URI of exactly the source's bytes, and promptText; gemini_omni_flash's edit "
+      "sends videoUri; the edit lasts as long as its source", timeout=120)
+def _(s):
+    reset("r-ops")
+    p = Problems()
+    for m, field in (("r-sd2", "promptVideo"), ("r-gem", "videoUri")):
+        with p.case(m):
+            src = s.create(model=m, prompt="a harbour at noon (%s)" % m, seconds="4",
+                           size="1280x720")
+            expect_completed(*wait_all(s, [src["id"]])[src["id"]])
+            source = download(s, src["id"])
+            r = edit(s, src["id"], prompt="the harbour at night (%s)" % m)
+            eq(r.status, 200, "edit: %s" % r.body[:300])
+            v = r.json
+            eq((v["model"], v["seconds"], v["size"], v["status"]), (m, "4", "1280x720", "queued"),
+               "the edit's video object")
+            done = wait_all(s, [v["id"]])[v["id"]]
+            expect_completed(*done)
+            t = [t for t in ops_tasks("video_to_video")
+                 if t["body"].get("promptText") == "the harbour at night (%s)" % m]
+            eq(len(t), 1, "video_to_video tasks for the edit")
+            body = t[0]["body"]
+            eq(sorted(body), sorted(["model", field, "promptText"]), "the edit's fields")
+            eq(body["model"], OPS_MODEL[m], "model")
+            check(body[field] == data_uri("video/mp4", source),
+                  "%s is not the source's bytes as a data: URI (%d chars)"
+                  % (field, len(body[field])))
+            check_mp4(s, v["id"], download(s, v["id"]), 320, 180, 24, 4 * 24)
+    p.done()
+    s.db_check()
+
+
+@test("runway edit of an uploaded clip (the default model, aleph2): videoUri holds the clip's "
+      "bytes; a clip over Runway's 16 MB data: URI limit is a 400 naming the model, nothing "
+      "stored or sent; aleph2 cannot create", timeout=90)
+def _(s):
+    reset("r-ops")
+    clip = make_clip(2, "320x180")
+    v = s.request("POST", "/v1/videos/edits",
+                  form=[("prompt", "paint it blue"), ("video", ("in.mp4", "video/mp4", clip))])
+    eq(v.status, 200, "edit of a clip: %s" % v.body[:300])
+    eq((v.json["model"], v.json["seconds"], v.json["size"]), ("r-aleph", "2", "320x180"),
+       "the edit's video object")
+    expect_completed(*wait_all(s, [v.json["id"]])[v.json["id"]])
+    t = ops_tasks("video_to_video")
+    eq(len(t), 1, "video_to_video tasks")
+    eq(t[0]["body"], {"model": "aleph2", "videoUri": data_uri("video/mp4", clip),
+                      "promptText": "paint it blue"}, "the edit's body")
+    big = make_clip(1, "320x180", pad=13 << 20)
+    before = s.files_under("uploads")
+    with s.no_new_records():
+        r = s.request("POST", "/v1/videos/edits",
+                      form=[("prompt", "too big"), ("video", ("big.mp4", "video/mp4", big))])
+    refused(r, "r-aleph", "unsupported_value", "16 MB", param="video")
+    eq(s.files_under("uploads"), before, "uploads after the refusal")
+    eq(len(ops_tasks()), 1, "tasks at Runway after the refusal")
+    c = s.create(model="r-aleph", prompt="aleph2 makes nothing from text")
+    f = wait_all(s, [c["id"]])[c["id"]]
+    expect_failed(*f, "unsupported_value", "edits")
+    eq(len(ops_tasks()), 1, "tasks at Runway after the create on aleph2")
+
+
+@test("runway characters: metadata.character_ids on seedance2 -> text_to_video with "
+      "references [{uri}], each the data: URI of the character's stored first frame; "
+      "characters on gen4.5 and an edit of a gen4.5 video are 400 unsupported_operation "
+      "naming the model; characters with an input image on seedance2 a 400", timeout=90)
+def _(s):
+    reset("r-ops")
+    (a, pa), (b, pb) = make_character(s, "Ada"), make_character(s, "Grace")
+    v = s.create(model="r-sd2", prompt="two friends on a bench", seconds="5", size="1280x720",
+                 metadata={"character_ids": "%s, %s" % (a, b)})
+    expect_completed(*wait_all(s, [v["id"]])[v["id"]])
+    t = ops_tasks("text_to_video")
+    eq(len(t), 1, "text_to_video tasks")
+    eq(t[0]["body"], {"model": "seedance2", "promptText": "two friends on a bench",
+                      "ratio": "1280:720", "duration": 5,
+                      "references": [{"uri": data_uri("image/png", pa)},
+                                     {"uri": data_uri("image/png", pb)}]}, "the create's body")
+    g = s.create(model="r-ops", prompt="a gen4.5 video", seconds="2")
+    expect_completed(*wait_all(s, [g["id"]])[g["id"]])
+    n = len(ops_tasks())
+    with s.no_new_records():
+        refused(s.request("POST", "/v1/videos", json={
+            "model": "r-ops", "prompt": "no characters here", "metadata": {"character_ids": a}}),
+            "r-ops", "unsupported_operation", "r-sd2", param="metadata.character_ids")
+        refused(edit(s, g["id"]), "r-ops", "unsupported_operation", "video edits", param=None)
+        refused(s.request("POST", "/v1/videos", json={
+            "model": "r-sd2", "prompt": "both", "metadata": {"character_ids": a},
+            "input_reference": {"image_url": "https://images.example.com/a.png"}}),
+            "r-sd2", "unsupported_value", "character_ids")
+    eq(len(ops_tasks()), n, "tasks at Runway after the refusals")
     s.db_check()
 
 

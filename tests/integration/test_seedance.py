@@ -25,6 +25,7 @@ from harness import (ANY, FakeServer, Suite, alive, check, children, eq,  # noqa
 from test_backends import (Problems, download, expect_completed, expect_failed,  # noqa: E402
                            gaps, ignored, no_content_files, wait_all, create_form, check_mp4,
                            ENDED_AT)
+from ops_refs import data_uri, edit, make_character, operations, refused  # noqa: E402
 
 suite = Suite()
 test = suite.test
@@ -42,8 +43,13 @@ FIELDS = {"model", "content", "safety_identifier", "callback_url", "return_last_
 NAMES = ("s-ok", "s-rpm", "s-overload", "s-500", "s-sens", "s-quota", "s-overdue", "s-param",
          "s-badkey", "s-expired", "s-p500", "s-p429", "s-pbad", "s-preset", "s-failed",
          "s-expire", "s-never", "s-404", "s-redir", "s-priv", "s-reset", "s-badjson", "s-lost",
-         "s-hang", "s-full", "s-crash", "s-cancel", "s-fo")
+         "s-hang", "s-full", "s-crash", "s-cancel", "s-fo", "s-ops")
 FAKES = {}
+# models that take reference images: on s-ok's fake (s-ref, an image as a
+# reference) and s-ops's (characters); s-ops itself is MODEL (1.0 pro)
+REF_MODEL = {"s-ref": ("s-ok", "doubao-seedance-2-0-260128"),
+             "s-sd2": ("s-ops", "doubao-seedance-2-0-260128"),
+             "s-lite": ("s-ops", "doubao-seedance-1-0-lite-i2v-250428")}
 
 
 def fk(name):
@@ -74,6 +80,8 @@ def backend_specs():
     for n in ("s-lost", "s-hang", "s-full"):
         b[n]["request_timeout_seconds"] = 2
     b["s-cancel"]["concurrency"] = 1
+    for alias, (fake, _m) in REF_MODEL.items():
+        b[alias] = backend(fake)
     b["o-fo"] = {"type": "openai", "base_url": fk("o-fo").url + "/v1", "api_key": OPENAI_KEY,
                  "encoding": "multipart", "poll_seconds": 1, "allow_addresses": ["127.0.0.1"],
                  "max_retries": 3, "concurrency": 2}
@@ -92,6 +100,8 @@ def configure(cfg):
     for n in backends:
         cfg["models"][n] = model([n], 10 if n == "s-never" else 1800)
     cfg["models"]["s-fo"] = model(["s-fo", "o-fo"])
+    for alias, (_f, m) in REF_MODEL.items():
+        cfg["models"][alias]["backends"][0]["model"] = m
     cfg["limits"]["max_output_bytes"] = 4 << 20
 
 
@@ -144,7 +154,7 @@ def _(s):
                                       "owner_tag": "x"})
     tall = s.create(model="s-ok", prompt="a tall waterfall", size="720x1280")
     up = create_form(s, "s-ok", "the picture comes alive", png, seconds="2")
-    by_url = s.create(model="s-ok", prompt="the linked picture moves",
+    by_url = s.create(model="s-ref", prompt="the linked picture moves",
                       input_reference={"image_url": url},
                       metadata={"image_role": "reference_image"})
     two = s.create(model="s-ok", prompt="twins", n=2)
@@ -167,7 +177,9 @@ def _(s):
                                           "seed": derived_seed(tall["id"])}, None),
         up["id"]: ("the picture comes alive", {"ratio": "adaptive", "resolution": "720p"},
                    ("first_frame", "data:image/png;base64," + base64.b64encode(png).decode())),
-        by_url["id"]: ("the linked picture moves", {"ratio": "adaptive"}, ("reference_image", url)),
+        by_url["id"]: ("the linked picture moves", {"ratio": "adaptive",
+                                                    "model": "doubao-seedance-2-0-260128"},
+                       ("reference_image", url)),
     }
     for vid, (text, fields, image) in want.items():
         with p.case(text):
@@ -201,6 +213,78 @@ def _(s):
         eq([x for x in f if x["authorization"]], [], "downloads that carried a credential")
         eq(j["auth_failures"], 0, "requests the fake refused for their key")
     p.done()
+    s.db_check()
+
+
+# ============================================================== characters
+
+def items_of(task):
+    return task["body"]["content"][1:]
+
+
+def ops_task(prompt):
+    got = [t for t in tasks_of("s-ops") if t["body"]["content"][0]["text"] == prompt]
+    eq(len(got), 1, "Ark tasks with the prompt %r" % prompt)
+    return got[0]
+
+
+def ref_item(url):
+    return {"type": "image_url", "image_url": {"url": url}, "role": "reference_image"}
+
+
+@test("seedance operations per model: 2.0 and 1.0 lite i2v take characters, 1.0 pro does "
+      "not; none edits or extends (GET /v1/models/{id})", timeout=20)
+def _(s):
+    for m, want in (("s-sd2", ["create", "remix", "characters"]),
+                    ("s-lite", ["create", "remix", "characters"]),
+                    ("s-ops", ["create", "remix"])):
+        eq(operations(s, m), want, "operations of " + m)
+
+
+@test("seedance characters: metadata.character_ids -> content[] items {image_url: {url: the "
+      "character's stored first frame as a data: URL}, role: reference_image} after the text "
+      "(and after the input image sent as a reference); ratio from the size, not adaptive; "
+      "1.0 pro and an edit are 400 unsupported_operation naming the model; a first frame with "
+      "characters, or more than 1.0 lite takes, a 400; nothing sent for the refusals",
+      timeout=90)
+def _(s):
+    reset("s-ops")
+    (a, pa), (b, pb) = make_character(s, "Ada"), make_character(s, "Grace")
+    png = png_bytes(64, 64, (20, 40, 220))
+    v = s.create(model="s-sd2", prompt="two friends on a bench", seconds="4", size="1280x720",
+                 metadata={"character_ids": "%s %s" % (a, b)})
+    w = s.create(model="s-lite", prompt="a friend and a picture", seconds="4",
+                 image=base64.b64encode(png).decode(),
+                 metadata={"character_ids": b, "image_role": "reference_image"})
+    done = wait_all(s, [v["id"], w["id"]])
+    for x in (v, w):
+        expect_completed(*done[x["id"]])
+    t = ops_task("two friends on a bench")
+    eq(items_of(t), [ref_item(data_uri("image/png", pa)), ref_item(data_uri("image/png", pb))],
+       "the characters' items")
+    eq((t["body"]["model"], t["body"]["ratio"], t["body"]["resolution"], t["body"]["duration"]),
+       ("doubao-seedance-2-0-260128", "16:9", "720p", 4), "model, ratio, resolution, duration")
+    t = ops_task("a friend and a picture")
+    eq(items_of(t), [ref_item(data_uri("image/png", png)), ref_item(data_uri("image/png", pb))],
+       "the image as a reference, then the character")
+    c, _ = make_character(s, "Linus")
+    d, _ = make_character(s, "Barbara")
+    n = len(tasks_of("s-ops"))
+    with s.no_new_records():
+        refused(s.request("POST", "/v1/videos", json={
+            "model": "s-ops", "prompt": "1.0 pro", "metadata": {"character_ids": a}}),
+            "s-ops", "unsupported_operation", "s-sd2", param="metadata.character_ids")
+        refused(s.request("POST", "/v1/videos", json={
+            "model": "s-sd2", "prompt": "first frame", "image": base64.b64encode(png).decode(),
+            "metadata": {"character_ids": a}}),
+            "s-sd2", "unsupported_value", "image_role", param="metadata.character_ids")
+        refused(s.request("POST", "/v1/videos", json={
+            "model": "s-lite", "prompt": "five", "image": base64.b64encode(png).decode(),
+            "metadata": {"character_ids": ",".join((a, b, c, d)),
+                         "image_role": "reference_image"}}),
+            "s-lite", "unsupported_value", "at most 4", param="metadata.character_ids")
+        refused(edit(s, v["id"]), "s-sd2", "unsupported_operation", "video edits", param=None)
+    eq(len(tasks_of("s-ops")), n, "tasks at Ark after the refusals")
     s.db_check()
 
 

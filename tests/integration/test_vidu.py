@@ -28,6 +28,7 @@ from harness import (Suite, FakeServer, alive, check, children, eq,  # noqa: E40
 from test_backends import (Problems, download, expect_completed, expect_failed,  # noqa: E402
                            ignored, no_content_files, wait_all, create_form, check_mp4,
                            ENDED_AT)
+from ops_refs import data_uri, edit, make_character, operations, refused  # noqa: E402
 
 suite = Suite()
 test = suite.test
@@ -42,8 +43,10 @@ MODEL = "viduq2"
 NAMES = ("v-ok", "v-quota", "v-tmr", "v-500", "v-audit", "v-credit", "v-field", "v-badkey",
          "v-expired", "v-p500", "v-p429", "v-pbad", "v-preset", "v-policy", "v-genfail",
          "v-never", "v-404", "v-redir", "v-priv", "v-reset", "v-badjson", "v-lost", "v-lostnp",
-         "v-hang", "v-full", "v-crash", "v-cancel", "v-fo")
+         "v-hang", "v-full", "v-crash", "v-cancel", "v-fo", "v-ops")
 FAKES = {}
+# characters: other Vidu models, on v-ops's fake (v-ops itself is viduq2)
+OPS_MODEL = {"v-q3": "viduq3-pro", "v-20": "vidu2.0"}
 
 
 def fk(name):
@@ -73,6 +76,8 @@ def backend_specs():
     for n in ("v-lost", "v-lostnp", "v-hang", "v-full"):
         b[n]["request_timeout_seconds"] = 2
     b["v-cancel"]["concurrency"] = 1
+    for alias in OPS_MODEL:
+        b[alias] = backend("v-ops")
     b["o-fo"] = {"type": "openai", "base_url": fk("o-fo").url + "/v1", "api_key": OPENAI_KEY,
                  "encoding": "multipart", "poll_seconds": 1, "allow_addresses": ["127.0.0.1"],
                  "max_retries": 3, "concurrency": 2}
@@ -91,6 +96,8 @@ def configure(cfg):
     for n in backends:
         cfg["models"][n] = model([n], 10 if n == "v-never" else 1800)
     cfg["models"]["v-fo"] = model(["v-fo", "o-fo"])
+    for alias, m in OPS_MODEL.items():
+        cfg["models"][alias]["backends"][0]["model"] = m
     cfg["limits"]["max_output_bytes"] = 4 << 20
 
 
@@ -480,6 +487,74 @@ def _(s):
        "the openai upstream's video")
     download(s, v["id"])
     s.db_check()
+
+
+# ============================================================== characters
+
+@test("vidu operations per model: viduq2 and vidu2.0 take characters, viduq3-pro does not; "
+      "none edits or extends (GET /v1/models/{id})", timeout=20)
+def _(s):
+    for m, want in (("v-ops", ["create", "remix", "characters"]),
+                    ("v-20", ["create", "remix", "characters"]), ("v-q3", ["create", "remix"])):
+        eq(operations(s, m), want, "operations of " + m)
+
+
+@test("vidu characters: metadata.character_ids -> reference2video whose images are the "
+      "characters' stored first frames as data: URLs (after the input image when there is "
+      "one); viduq3-pro and an edit are 400 unsupported_operation naming the model; more "
+      "images than vidu2.0 takes, or a last frame, a 400; nothing sent for the refusals",
+      timeout=90)
+def _(s):
+    reset("v-ops")
+    (a, pa), (b, pb) = make_character(s, "Ada"), make_character(s, "Grace")
+    png = png_bytes(64, 64, (200, 30, 30))
+    v = s.create(model="v-ops", prompt="two friends on a bench", seconds="4", size="1280x720",
+                 metadata={"character_ids": "%s,%s" % (a, b)})
+    w = s.create(model="v-ops", prompt="a friend and a picture", seconds="4",
+                 image=base64.b64encode(png).decode(), metadata={"character_ids": b})
+    done = wait_all(s, [v["id"], w["id"]])
+    for x in (v, w):
+        expect_completed(*done[x["id"]])
+    by_prompt = {t["body"]["prompt"]: t for t in tasks_of("v-ops")}
+    t = by_prompt["two friends on a bench"]
+    eq(t["endpoint"], "reference2video", "endpoint")
+    eq(t["body"]["images"], [data_uri("image/png", pa), data_uri("image/png", pb)],
+       "images: the characters' first frames")
+    eq((t["body"]["model"], t["body"]["aspect_ratio"], t["body"]["duration"], t["body"]["payload"]),
+       ("viduq2", "16:9", 4, v["id"]), "model, aspect_ratio, duration, payload")
+    t = by_prompt["a friend and a picture"]
+    eq(t["endpoint"], "reference2video", "endpoint with an image")
+    eq(t["body"]["images"], [data_uri("image/png", png), data_uri("image/png", pb)],
+       "images: the input image, then the character")
+    c, _ = make_character(s, "Linus")
+    d, _ = make_character(s, "Barbara")
+    n = len(tasks_of("v-ops"))
+    with s.no_new_records():
+        refused(s.request("POST", "/v1/videos", json={
+            "model": "v-q3", "prompt": "q3", "metadata": {"character_ids": a}}),
+            "v-q3", "unsupported_operation", "v-ops", param="metadata.character_ids")
+        refused(s.request("POST", "/v1/videos", json={
+            "model": "v-20", "prompt": "too many", "metadata": {
+                "character_ids": ",".join((a, b, c, d))}}),
+            "v-20", "unsupported_value", "at most 3", param="metadata.character_ids")
+        refused(s.request("POST", "/v1/videos", json={
+            "model": "v-ops", "prompt": "last", "image": base64.b64encode(png).decode(),
+            "metadata": {"character_ids": a,
+                         "last_frame_url": "https://images.example.com/z.png"}}),
+            "v-ops", "unsupported_value", "last_frame_url")
+        refused(edit(s, v["id"]), "v-ops", "unsupported_operation", "video edits", param=None)
+    eq(len(tasks_of("v-ops")), n, "tasks at Vidu after the refusals")
+    three = s.create(model="v-20", prompt="three on vidu2.0", seconds="4",
+                     metadata={"character_ids": ",".join((a, b, c))})
+    expect_completed(*wait_all(s, [three["id"]])[three["id"]])
+    eq(len(by_prompt_of("v-ops", "three on vidu2.0")["body"]["images"]), 3, "vidu2.0's images")
+    s.db_check()
+
+
+def by_prompt_of(name, prompt):
+    got = [t for t in tasks_of(name) if t["body"].get("prompt") == prompt]
+    eq(len(got), 1, "tasks with the prompt %r" % prompt)
+    return got[0]
 
 
 @test("vidu: the API keys appear in no log, no database file and no answer", timeout=30)
