@@ -109,7 +109,7 @@ def make_clip(ext, size, seconds, audio=True):
               "mov": ["-c:v", "mpeg4", "-c:a", "aac", "-f", "mov"],
               "webm": ["-c:v", "libvpx-vp9", "-b:v", "200k", "-c:a", "libopus"]}[ext]
     args = [FFMPEG, "-nostdin", "-v", "error", "-y", "-f", "lavfi",
-            "-i", "testsrc2=s=%s:r=25" % size]
+            "-i", "testsrc2=s=%s:r=24" % size]
     if audio:
         args += ["-f", "lavfi", "-i", "sine=f=440"]
     else:
@@ -256,10 +256,13 @@ def _(s):
 def _(s):
     tools()
     # an MP4 of the model's size with an AAC track, 2 s
+    clip = make_clip("mp4", SIZE, 2)
     v = accepted(request(s, "extensions", form=[
-        ("prompt", "more"), ("seconds", "4"),
-        ("video", ("in.mp4", "video/mp4", make_clip("mp4", SIZE, 2)))]), 6)
-    finished(s, v)
+        ("prompt", "more"), ("seconds", "4"), ("video", ("in.mp4", "video/mp4", clip))]), 6)
+    _, path, _ = finished(s, v)
+    head = psnr(path, save(clip), 0.0, 1.9)
+    note("uploaded MP4 +4 s: PSNR of the first 1.9 s against the clip %.1f dB" % head)
+    check(head >= 30, "the extension does not start with the clip (PSNR %.1f dB)" % head)
     # a 2.4 s WebM, 202x150 with audio: the size rounds down to even, the
     # length to whole seconds, and the audio is not kept
     clip = make_clip("webm", "202x150", 2.4)
@@ -280,7 +283,10 @@ def _(s):
     fid = r.json["id"]
     v = accepted(request(s, "extensions", json={"prompt": "on", "seconds": "4",
                                                 "video": {"file_id": fid}}), 6, size="240x136")
-    finished(s, v)
+    _, path, _ = finished(s, v)
+    head = psnr(path, save(clip, ".mov"), 0.0, 1.9)
+    note("Files API MOV +4 s: PSNR of the first 1.9 s against the clip %.1f dB" % head)
+    check(head >= 30, "the extension does not start with the clip (PSNR %.1f dB)" % head)
     e = accepted(request(s, "edits", json={"prompt": "redone", "video": {"file_id": fid}}), 2,
                  size="240x136")
     finished(s, e)
