@@ -325,6 +325,42 @@ def _(s):
     eq(s.content(STATE["src"], key=k).status, 200, "the source video itself is untouched")
 
 
+@test("render-ffmpeg's failures of an edit or an extension say what is wrong, never where")
+def _(s):
+    tools()
+    top = tempfile.mkdtemp(prefix="secret-place-", dir=STATE["tmp"])
+    garbage = os.path.join(top, "garbage.mp4")
+    with open(garbage, "wb") as f:
+        f.write(b"\0\0\0\x18ftypmp42" + os.urandom(4000))
+    base = {"REELGATE_ID": "video_x", "REELGATE_PROMPT": "p", "REELGATE_WIDTH": "320",
+            "REELGATE_HEIGHT": "180", "REELGATE_FPS": "12", "REELGATE_SEED": "",
+            "REELGATE_IMAGE": "", "REELGATE_MODEL": "m",
+            "REELGATE_OUTPUT": os.path.join(top, "out.mp4"), "PATH": os.environ["PATH"]}
+    cases = [
+        ({"REELGATE_OP": "extend", "REELGATE_SOURCE": garbage, "REELGATE_SECONDS": "6",
+          "REELGATE_SOURCE_SECONDS": "2", "REELGATE_SEGMENT_SECONDS": "4"},
+         "cannot read the source video"),
+        ({"REELGATE_OP": "edit", "REELGATE_SOURCE": os.path.join(top, "missing.mp4"),
+          "REELGATE_SECONDS": "2", "REELGATE_SOURCE_SECONDS": "2"},
+         "cannot read the source video"),
+        ({"REELGATE_OP": "extend", "REELGATE_SOURCE": STATE["src_mp4"], "REELGATE_SECONDS": "7",
+          "REELGATE_SOURCE_SECONDS": "2", "REELGATE_SEGMENT_SECONDS": "4"},
+         "REELGATE_SOURCE_SECONDS + REELGATE_SEGMENT_SECONDS"),
+        ({"REELGATE_OP": "edit", "REELGATE_SOURCE": "", "REELGATE_SECONDS": "2"},
+         "needs the source video"),
+        ({"REELGATE_OP": "resize", "REELGATE_SECONDS": "2"}, "expected create, edit or extend"),
+    ]
+    for env, want in cases:
+        r = subprocess.run([RENDER_FFMPEG], env=dict(base, **env), input=b"{}",
+                           capture_output=True, timeout=60)
+        last = r.stderr.decode(errors="replace").strip().splitlines()[-1]
+        check(r.returncode != 0, "exit status 0 for %s" % env)
+        check(want in last, "last line %r lacks %r" % (last, want))
+        check("secret-place" not in last and STATE["tmp"] not in last,
+              "the message names a path: %r" % last)
+        eq(sorted(os.listdir(top)), ["garbage.mp4"], "files left by a failed run")
+
+
 # ------------------------------------------------------------------ edits
 
 @test("edit of a completed video: same length and size, different frames")
