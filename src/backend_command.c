@@ -3,7 +3,9 @@
  * the task as a JSON document on stdin and as REELGATE_* variables, writes
  * the MP4 to the path it is given, and may print "progress N" lines; the
  * dispatcher runs it, enforces its time limit and reads its output.  The
- * embedded default (render-ffmpeg) is one of these.
+ * embedded default (render-ffmpeg) is one of these.  A program runs the
+ * edits and extensions its entry lists in "operations", and is then given
+ * the operation and the source clip as well.
  */
 #include "backend_command.h"
 
@@ -12,6 +14,38 @@
 #include <string.h>
 
 #include "record.h"
+
+static unsigned op_bit(const char *name)
+{
+	return strcmp(name, "edit") == 0 ? BOP_EDIT : strcmp(name, "extend") == 0 ? BOP_EXTEND : 0;
+}
+
+/* job_source reads an edit's or an extension's source from the record's
+ * params p: the clip (the task's own copy under uploads/), its length and,
+ * for an extension, the new segment's, which must add up to the task's. */
+static int job_source(struct command_job *job, struct json_object *p, const char *data_dir)
+{
+	struct json_object *src = rec_obj(p, "source");
+	const char *rel = rec_str(src, "path");
+	int64_t v;
+	job->op_bit = op_bit(job->op);
+	if (job->op_bit == 0 || rel == NULL || strncmp(rel, "uploads/", 8) != 0 ||
+	    strstr(rel, "..") != NULL)
+		return -1;
+	snprintf(job->source_buf, sizeof(job->source_buf), "%s/%s", data_dir, rel);
+	job->source_path = job->source_buf;
+	job->source_seconds = rec_int(src, "seconds", &v) && v > 0 && v <= 86400 ? (int)v : 0;
+	job->segment_seconds =
+		rec_int(p, "segment_seconds", &v) && v > 0 && v <= 86400 ? (int)v : 0;
+	if (job->source_seconds == 0)
+		return -1;
+	if (job->op_bit == BOP_EDIT)
+		return job->seconds == job->source_seconds ? 0 : -1;
+	return job->segment_seconds > 0 &&
+			       job->seconds == job->source_seconds + job->segment_seconds
+		       ? 0
+		       : -1;
+}
 
 int command_job_from_record(struct command_job *job, struct json_object *rec,
 			    const struct model_backend *mb, const char *data_dir, char *image_abs,
@@ -42,7 +76,8 @@ int command_job_from_record(struct command_job *job, struct json_object *rec,
 	if (job->id == NULL || job->prompt == NULL || job->seconds <= 0 || job->width <= 0 ||
 	    job->height <= 0 || job->fps <= 0)
 		return -1;
-	return 0;
+	job->op = rec_str(rec, "op");
+	return job->op ? job_source(job, p, data_dir) : 0;
 }
 
 int command_stdin(const struct command_job *job, struct buf *out)
@@ -66,6 +101,16 @@ int command_stdin(const struct command_job *job, struct buf *out)
 			       job->metadata ? json_object_get(job->metadata)
 					     : json_object_new_object());
 	json_object_object_add(o, "output", json_object_new_string(job->output_path));
+	json_object_object_add(o, "op", json_object_new_string(job->op ? job->op : "create"));
+	if (job->op != NULL) {
+		struct json_object *src = json_object_new_object();
+		json_object_object_add(src, "path", json_object_new_string(job->source_path));
+		json_object_object_add(src, "seconds", json_object_new_int(job->source_seconds));
+		json_object_object_add(o, "source", src);
+	}
+	if (job->segment_seconds > 0)
+		json_object_object_add(o, "segment_seconds",
+				       json_object_new_int(job->segment_seconds));
 	size_t len;
 	const char *s = json_object_to_json_string_length(
 		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
@@ -84,9 +129,12 @@ static char *env_pair(const char *name, const char *value)
 	return s;
 }
 
+/* Room for every variable command_env sets, and the terminating NULL. */
+#define ENV_MAX 24
+
 char **command_env(const struct command_job *job)
 {
-	char **env = calloc(24, sizeof(char *));
+	char **env = calloc(ENV_MAX, sizeof(char *));
 	if (env == NULL)
 		return NULL;
 	size_t n = 0;
@@ -117,6 +165,18 @@ char **command_env(const struct command_job *job)
 	env[n++] = env_pair("REELGATE_SEED", num);
 	env[n++] = env_pair("REELGATE_IMAGE", job->image_path ? job->image_path : "");
 	env[n++] = env_pair("REELGATE_OUTPUT", job->output_path);
+	env[n++] = env_pair("REELGATE_OP", job->op ? job->op : "create");
+	env[n++] = env_pair("REELGATE_SOURCE", job->source_path ? job->source_path : "");
+	if (job->source_seconds > 0)
+		snprintf(num, sizeof(num), "%d", job->source_seconds);
+	else
+		num[0] = '\0';
+	env[n++] = env_pair("REELGATE_SOURCE_SECONDS", num);
+	if (job->segment_seconds > 0)
+		snprintf(num, sizeof(num), "%d", job->segment_seconds);
+	else
+		num[0] = '\0';
+	env[n++] = env_pair("REELGATE_SEGMENT_SECONDS", num);
 	/* Temporary files go next to the output: the run's own directory,
 	 * removed with everything in it when the run ends. */
 	char dir[4096];
@@ -137,7 +197,7 @@ char **command_env(const struct command_job *job)
 
 void command_env_free(char **env)
 {
-	for (size_t i = 0; env && i < 24; i++)
+	for (size_t i = 0; env && i < ENV_MAX; i++)
 		free(env[i]);
 	free(env);
 }
@@ -171,7 +231,7 @@ int command_progress(const char *line, size_t len)
 #define REELGATE_PKGDATADIR "/usr/share/reelgate"
 #endif
 
-static const char *const command_keys[] = { "command", NULL };
+static const char *const command_keys[] = { "command", "operations", NULL };
 
 /* resolve_program: a bare name is one of ours, shipped in pkgdatadir; a
  * relative path is taken from the config file's directory. */
@@ -186,12 +246,45 @@ static char *resolve_program(struct confcheck *c, const char *s)
 	return p;
 }
 
+/* check_operations: "operations" (optional) lists the edits and
+ * extensions the program runs, each at most once. */
+static int check_operations(struct confcheck *c, struct json_object *o, const char *key)
+{
+	char k2[320];
+	struct json_object *v;
+	snprintf(k2, sizeof(k2), "%s.operations", key);
+	if (!json_object_object_get_ex(o, "operations", &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_array))
+		return cc_fail(
+			c, k2,
+			"must be an array of the operations the program runs: \"edit\", \"extend\"");
+	unsigned seen = 0;
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		struct json_object *a = json_object_array_get_idx(v, i);
+		const char *name =
+			json_object_is_type(a, json_type_string) ? json_object_get_string(a) : NULL;
+		unsigned bit = name ? op_bit(name) : 0;
+		if (bit == 0)
+			return cc_fail(
+				c, k2,
+				"element %zu must be \"edit\" or \"extend\" (the operations a command program can run)",
+				i);
+		if (seen & bit)
+			return cc_fail(c, k2, "\"%s\" is listed twice", name);
+		seen |= bit;
+	}
+	return 0;
+}
+
 /* command_check: "command" is the program and its arguments; the program
  * is written back resolved, so that the dispatcher runs what was checked. */
 static int command_check(struct confcheck *c, struct json_object *o, const char *key)
 {
 	char k2[320];
 	struct json_object *v;
+	if (check_operations(c, o, key) < 0)
+		return -1;
 	snprintf(k2, sizeof(k2), "%s.command", key);
 	if (!json_object_object_get_ex(o, "command", &v))
 		return cc_fail(c, k2, "missing: the program to run and its arguments");
@@ -238,6 +331,28 @@ void command_argv_free(char **argv)
 	free(argv);
 }
 
+unsigned command_ops(const struct backend_cfg *b)
+{
+	struct json_object *v;
+	unsigned bits = 0;
+	if (b == NULL || b->raw == NULL || !json_object_object_get_ex(b->raw, "operations", &v) ||
+	    !json_object_is_type(v, json_type_array))
+		return 0;
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		struct json_object *a = json_object_array_get_idx(v, i);
+		if (json_object_is_type(a, json_type_string))
+			bits |= op_bit(json_object_get_string(a));
+	}
+	return bits;
+}
+
+/* The program runs what its entry declares, whatever the model. */
+static unsigned command_module_ops(const struct backend_cfg *b, const struct model_backend *mb)
+{
+	(void)mb;
+	return command_ops(b);
+}
+
 struct command_state {
 	char **argv;
 };
@@ -266,8 +381,10 @@ static int command_prepare(struct backend *b, const struct model_backend *mb,
 	struct command_state *st = b->state;
 	struct command_job cj;
 	char image[4096];
+	/* An operation the entry no longer declares (the config changed since
+	 * the task was made) is not run as if it were a create. */
 	if (command_job_from_record(&cj, rec, mb, b->data_dir, image, output_path) < 0 ||
-	    command_stdin(&cj, &job->input) < 0)
+	    (cj.op_bit & ~command_ops(b->cfg)) != 0 || command_stdin(&cj, &job->input) < 0)
 		return -1;
 	job->argv = st->argv;
 	job->seconds = cj.seconds;
@@ -286,6 +403,7 @@ const struct backend_type backend_command = {
 	.check = command_check,
 	.init = command_init,
 	.deinit = command_deinit,
+	.ops = command_module_ops,
 	.prepare = command_prepare,
 	.progress = command_progress,
 };

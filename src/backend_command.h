@@ -19,10 +19,20 @@ struct command_job {
 	const char *image_path;	      /* absolute, or NULL */
 	const char *output_path;      /* absolute */
 	struct json_object *metadata; /* borrowed; may be NULL */
+	/* An edit or an extension (rec.op): op is "edit" or "extend", NULL
+	 * on a create or a remix; the source clip (absolute, in source_buf),
+	 * its length, and the new segment's length (extensions). */
+	const char *op;
+	unsigned op_bit; /* BOP_EDIT, BOP_EXTEND, or 0 */
+	const char *source_path;
+	int source_seconds, segment_seconds;
+	char source_buf[4096];
 };
 
 /* command_job_from_record fills job from a task record (borrowing its
- * strings) for the model entry mb; image_abs must hold 4096 bytes. */
+ * strings) for the model entry mb; image_abs must hold 4096 bytes.  -1
+ * when the record lacks what the program needs, or is an operation it
+ * does not know or whose source is not under data_dir. */
 int command_job_from_record(struct command_job *job, struct json_object *rec,
 			    const struct model_backend *mb, const char *data_dir, char *image_abs,
 			    const char *output_path);
@@ -41,5 +51,7 @@ int command_progress(const char *line, size_t len);
  * command_env_free's sibling command_argv_free). */
 char **command_argv(const struct backend_cfg *b);
 void command_argv_free(char **argv);
+/* command_ops: the BOP_* bits of a command backend's "operations". */
+unsigned command_ops(const struct backend_cfg *b);
 
 #endif

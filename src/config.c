@@ -625,7 +625,7 @@ static const char default_models[] =
 	"\"model\":\"ffmpeg-render\"}],\"seconds\":{\"min\":1,\"max\":20},"
 	"\"sizes\":{\"max_width\":1920,\"max_height\":1920}}},"
 	"\"backends\":{\"local\":{\"type\":\"command\",\"command\":[\"render-ffmpeg\"],"
-	"\"concurrency\":2}}}";
+	"\"operations\":[\"edit\",\"extend\"],\"concurrency\":2}}}";
 
 static int add_default_models(struct confcheck *c, struct config *cfg)
 {

@@ -2,11 +2,14 @@
 """OpenAI's newer Videos operations over real HTTP: edits, extensions,
 characters, and the operations GET /v1/models lists.
 
-No backend runs an edit or an extension yet: a request that passes every
-check (fields, the source is the caller's and completed) is answered with
-a 400 unsupported_operation naming the model and the operation.  The
-checks before that are what this file drives, in JSON, multipart and
-urlencoded bodies.  Characters are stored and read back per key.
+FAST runs on render-ffmpeg with "operations": ["edit", "extend"], so a
+request that passes every check (fields, the source is the caller's and
+completed) makes a queued task; the default model's command backend (the
+`hang` fake) declares no operations, so the same request for it is a 400
+unsupported_operation naming the model and the operation.  The checks
+before that are what this file drives, in JSON, multipart and urlencoded
+bodies (test_local_ops.py renders and probes the results).  Characters
+are stored and read back per key.
 """
 import os
 import sys
@@ -15,7 +18,7 @@ import uuid
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ANY, MODEL, RENDER_FFMPEG, Suite, check, eq,  # noqa: E402
-                     expect_error, fake, png_bytes, wait_until)
+                     expect_error, expect_video, fake, png_bytes, wait_until)
 
 suite = Suite()
 test = suite.test
@@ -25,7 +28,8 @@ STACK = {
     "workers": 2,
     "backends": {
         "local": {"type": "command", "command": fake("hang"), "concurrency": 1},
-        "render": {"type": "command", "command": [RENDER_FFMPEG], "concurrency": 2},
+        "render": {"type": "command", "command": [RENDER_FFMPEG],
+                   "operations": ["edit", "extend"], "concurrency": 2},
     },
     "extra_models": {
         FAST: {
@@ -69,45 +73,58 @@ def unsupported(r, model, noun):
     return err
 
 
+def accepted(s, r, seconds, key):
+    """An accepted edit or extension of STATE's source: a queued Video of
+    FAST, seconds the total; deleted at once (its run is not the point)."""
+    v = expect_video(r)
+    eq((v["model"], v["size"], v["seconds"], v["remixed_from_video_id"]),
+       (FAST, "320x180", str(seconds), None), "model, size, seconds, remixed_from_video_id")
+    eq(s.request("DELETE", "/v1/videos/" + v["id"], key=key).status, 200, "delete")
+    return v
+
+
 # ------------------------------------------------------------------ models
 
 @test("GET /v1/models/{id} and the list say which operations each model supports")
 def _(s):
-    for m in (MODEL, FAST):
+    want = {MODEL: ["create", "remix"], FAST: ["create", "remix", "edit", "extend"]}
+    for m, ops in want.items():
         r = s.request("GET", "/v1/models/" + m)
         eq(r.status, 200, "status")
-        eq(r.json.get("operations"), ["create", "remix"], "operations of " + m)
+        eq(r.json.get("operations"), ops, "operations of " + m)
     for m in s.request("GET", "/v1/models").json["data"]:
-        eq(m.get("operations"), ["create", "remix"], "operations in the list")
+        eq(m.get("operations"), want[m["id"]], "operations in the list")
 
 
 # ------------------------------------------------------------------ edits, extensions
 
-@test("edit of the caller's completed video: 400 unsupported_operation in JSON, form and urlencoded")
+@test("edit of the caller's completed video: a queued task of its model in JSON, form and "
+      "urlencoded")
 def _(s):
     k, vid = STATE["key"], STATE["done"]
     for kw in ({"json": {"prompt": "at night", "video": {"id": vid}}},
                {"form": [("prompt", "at night"), ("video[id]", vid)]},
                {"urlencoded": [("prompt", "at night"), ("video[id]", vid)]}):
-        unsupported(s.request("POST", "/v1/videos/edits", key=k, **kw), FAST, "video edits")
+        accepted(s, s.request("POST", "/v1/videos/edits", key=k, **kw), 1, k)
 
 
-@test("extension: seconds as string or number, every allowed value, three encodings")
+@test("extension: seconds as string or number, every allowed value, three encodings; "
+      "seconds is the total")
 def _(s):
     k, vid = STATE["key"], STATE["done"]
     for sec in ("4", "8", "12", "16", "20", 4, 20):
         r = s.request("POST", "/v1/videos/extensions", key=k,
                       json={"prompt": "and then", "seconds": sec, "video": {"id": vid}})
-        unsupported(r, FAST, "video extensions")
-    unsupported(s.request("POST", "/v1/videos/extensions", key=k,
-                          form=[("video[id]", vid), ("seconds", "8"), ("prompt", "more")]),
-                FAST, "video extensions")
-    unsupported(s.request("POST", "/v1/videos/extensions", key=k,
+        accepted(s, r, 1 + int(sec), k)
+    accepted(s, s.request("POST", "/v1/videos/extensions", key=k,
+                          form=[("video[id]", vid), ("seconds", "8"), ("prompt", "more")]), 9, k)
+    accepted(s, s.request("POST", "/v1/videos/extensions", key=k,
                           urlencoded={"video[id]": vid, "seconds": "12", "prompt": "more"}),
-                FAST, "video extensions")
+             13, k)
 
 
-@test("edit and extension of an uploaded video file: the default model is named")
+@test("edit and extension of an uploaded video file for the default model, whose command "
+      "backend declares no operations: 400 naming the model")
 def _(s):
     clip = ("in.mp4", "video/mp4", STATE["clip"])
     unsupported(s.request("POST", "/v1/videos/edits",
