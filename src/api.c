@@ -277,6 +277,20 @@ static struct json_object *build_record(char (*ids)[ID_MAX], size_t n, size_t i,
 				c->rel ? c->rel[i] : NULL, c->remixed_from);
 }
 
+static int enabled_endpoint(struct json_object *ep, void *arg)
+{
+	const char *state = rec_str(ep, "state");
+	*(int *)arg = state && strcmp(state, "enabled") == 0;
+	return *(int *)arg;
+}
+
+/* can_sign: owner has an enabled webhook endpoint (to sign a callback_url). */
+static int can_sign(struct app *app, const char *owner)
+{
+	int found = 0;
+	return store_webhook_list(app->st, owner, enabled_endpoint, &found) == RG_OK && found;
+}
+
 int api_insert_videos(struct app *app, struct http_request *req, struct http_response *res,
 		      const char *owner, const struct key_limits *lim, struct video_spec *s,
 		      struct body *b, const char *base_url, const char *remixed_from)
@@ -285,6 +299,13 @@ int api_insert_videos(struct app *app, struct http_request *req, struct http_res
 	char rel[64][IMAGE_REL_MAX];
 	int n = s->n;
 	int has_image = s->image == IMAGE_FILE || s->image == IMAGE_BYTES;
+	if (s->callback_url != NULL && !can_sign(app, owner)) {
+		api_error_set(
+			&e, 400, "invalid_value", "callback_url",
+			"'callback_url' needs a webhook endpoint on this API key, whose secret signs the events: ask the operator to add one (reelgate webhooks add KEY_ID URL).");
+		http_error(res, &e);
+		return -1;
+	}
 	if (has_image && store_images(app, s, b, n, rel) < 0) {
 		api_error_from_rg(&e, errno == ENOSPC || errno == EDQUOT ||
 						      disk_nearly_full(app->uploads_dir)

@@ -180,6 +180,17 @@ struct backend_type {
 	 * for the caller: what to send instead).  NULL: any source. */
 	int (*source_ok)(const struct backend_cfg *b, const struct model_backend *mb, unsigned op,
 			 struct json_object *src, char *why, size_t n);
+	/* fits says whether the job s runs on this backend as asked: an edit
+	 * or an extension once its source and segment are known (s->op,
+	 * s->source, s->segment_seconds), or a create naming characters
+	 * (s->references).  0, or -1 with why (a sentence for the caller:
+	 * what to send instead), answered as a 400 naming the model.  For an
+	 * extension segment points at the length asked, which fits may set
+	 * to the length the upstream adds instead (the record then says
+	 * that one, and metadata.ignored_params names "seconds"; a 400 under
+	 * strict_params); NULL otherwise.  NULL: every job runs as asked. */
+	int (*fits)(const struct backend_cfg *b, const struct model_backend *mb,
+		    const struct video_spec *s, int *segment, char *why, size_t n);
 
 	/* HTTP modules.  build makes the request of phase ph for rec; -1
 	 * (with ans->code/message) when the task cannot be expressed for this

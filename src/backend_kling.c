@@ -2,6 +2,9 @@
  * backend_kling: Kling's official API.  Tasks go to text2video, or to
  * image2video when there is an image; our video id is Kling's
  * external_task_id, which is how a submit of unknown outcome is found again.
+ * An extension goes to video-extend, which continues a video Kling made
+ * (its video id, kept from the result's query) by one step of 4-5 s; it
+ * takes no external_task_id, so a lost extension cannot be looked up.
  * Auth is a JWT (HS256) minted from the access key and secret key and
  * re-minted a minute before it expires.
  */
@@ -25,8 +28,15 @@ struct kling_state {
 
 static const char *const kling_keys[] = { "access_key", "access_key_env", "secret_key",
 					  "secret_key_env", NULL };
-/* the endpoint a task was submitted to, kept for its polls */
-static const char *const kling_record_keys[] = { "endpoint", NULL };
+/* the endpoint a task was submitted to, kept for its polls; the Kling
+ * video id of its result, which video-extend takes */
+static const char *const kling_record_keys[] = { "endpoint", "video_id", NULL };
+
+/* What video-extend makes: one step of 4-5 s ("单次可延长4~5s"), to at
+ * most 3 minutes in all.  An extension of 4 seconds is that step. */
+#define KLING_SEGMENT 4
+#define KLING_STEP_MAX 5
+#define KLING_TOTAL_MAX 180
 
 static int kling_check(struct confcheck *c, struct json_object *o, const char *key)
 {
@@ -143,14 +153,70 @@ static int submit_body(struct backend *bc, const struct model_backend *mb, struc
 	return rc;
 }
 
+static int is_extend(struct json_object *rec)
+{
+	const char *op = rec_str(rec, "op");
+	return op != NULL && strcmp(op, "extend") == 0;
+}
+
+/* extend_body: video-extend's {video_id, prompt}.  The model and mode are
+ * the source's (Kling takes neither), and there is no external_task_id. */
+static int extend_body(struct json_object *rec, struct http_req *req, struct remote_answer *ans)
+{
+	struct json_object *source = rec_obj(rec_obj(rec, "params"), "source");
+	const char *video = rec_str(rec_obj(source, "remote"), "video_id");
+	const char *prompt = rec_str(rec, "prompt");
+	if (video == NULL || video[0] == '\0' || prompt == NULL) {
+		ans->verdict = RV_FAIL;
+		snprintf(ans->code, sizeof(ans->code), "invalid_task");
+		snprintf(ans->message, sizeof(ans->message),
+			 "The source video has no Kling video id to extend.");
+		return -1;
+	}
+	struct json_object *b = json_object_new_object();
+	json_object_object_add(b, "video_id", json_object_new_string(video));
+	json_object_object_add(b, "prompt", json_object_new_string(prompt));
+	int rc = buf_puts(&req->body,
+			  json_object_to_json_string_ext(
+				  b, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(b);
+	return rc;
+}
+
+/* lost_extension: a video-extend whose submit's outcome is unknown.  Kling
+ * has no client id for it, so the job cannot be looked up: as for a module
+ * without BCAP_RECONCILE, the task fails, or under resubmit_unknown the
+ * "reconcile" sends the extension again and its answer names the job. */
+static int lost_extension(struct backend *bc, struct json_object *rec, struct http_req *req,
+			  struct remote_answer *ans)
+{
+	if (!bc->cfg->resubmit_unknown) {
+		ans->verdict = RV_FAIL;
+		snprintf(ans->code, sizeof(ans->code), "upstream_unknown_outcome");
+		snprintf(
+			ans->message, sizeof(ans->message),
+			"The extension's submit got no clear answer and Kling's video-extend takes no "
+			"id to look the job up by; it was not sent again, to avoid a second charge.");
+		return -1;
+	}
+	snprintf(req->method, sizeof(req->method), "POST");
+	snprintf(req->url, sizeof(req->url), "%s/v1/videos/video-extend", bc->cfg->base_url);
+	http_req_header(req, "Content-Type", "application/json");
+	auth(bc, req);
+	return extend_body(rec, req, ans);
+}
+
 static int kling_build(struct backend *bc, const struct model_backend *mb, struct json_object *rec,
 		       enum remote_phase ph, struct http_req *req, struct remote_answer *ans)
 {
 	const char *endpoint = remote_get(rec, "endpoint");
 	if (endpoint == NULL) {
-		endpoint = remote_has_image(rec) ? "image2video" : "text2video";
+		endpoint = is_extend(rec)	   ? "video-extend"
+			   : remote_has_image(rec) ? "image2video"
+						   : "text2video";
 		remote_set(rec, "endpoint", endpoint);
 	}
+	int extend = strcmp(endpoint, "video-extend") == 0;
 	const char *id = NULL;
 	switch (ph) {
 	case PHASE_SUBMIT:
@@ -159,8 +225,11 @@ static int kling_build(struct backend *bc, const struct model_backend *mb, struc
 			 endpoint);
 		http_req_header(req, "Content-Type", "application/json");
 		auth(bc, req);
-		return submit_body(bc, mb, rec, endpoint, req, ans);
+		return extend ? extend_body(rec, req, ans)
+			      : submit_body(bc, mb, rec, endpoint, req, ans);
 	case PHASE_RECONCILE:
+		if (extend)
+			return lost_extension(bc, rec, req, ans);
 		/* Kling accepts our external_task_id where its task_id goes. */
 		id = json_object_get_string(json_object_object_get(rec, "id"));
 		break;
@@ -258,13 +327,17 @@ static void task_answer(struct json_object *data, enum remote_phase ph, struct r
 	ans->progress = -1;
 	ans->state = task_state(st ? st : "");
 	if (ans->state == RS_SUCCEEDED) {
-		struct json_object *res, *videos, *first;
+		struct json_object *res, *videos, *first = NULL;
 		const char *url = NULL;
 		if (json_object_object_get_ex(data, "task_result", &res) &&
 		    json_object_object_get_ex(res, "videos", &videos) &&
 		    (first = remote_idx(videos, 0)) != NULL)
 			url = rec_str(first, "url");
 		snprintf(ans->video_url, sizeof(ans->video_url), "%s", url ? url : "");
+		/* the id video-extend takes to continue this video */
+		const char *video = rec_str(first, "id");
+		if (video != NULL && video[0] != '\0')
+			answer_keep(ans, "video_id", video);
 		if (ans->video_url[0] == '\0') {
 			ans->verdict = RV_FAIL;
 			snprintf(ans->code, sizeof(ans->code), "upstream_invalid_answer");
@@ -284,7 +357,6 @@ static void task_answer(struct json_object *data, enum remote_phase ph, struct r
 static void kling_parse(struct backend *bc, struct json_object *rec, enum remote_phase ph,
 			long status, const char *body, size_t len, struct remote_answer *ans)
 {
-	(void)rec;
 	struct json_object *o = remote_parse_object(body, len);
 	if (status == 401)
 		((struct kling_state *)bc->state)->token[0] = '\0';
@@ -292,7 +364,9 @@ static void kling_parse(struct backend *bc, struct json_object *rec, enum remote
 	int code = o && json_object_object_get_ex(o, "code", &v) ? json_object_get_int(v) : -1;
 	if (status == 200 && code == 0)
 		json_object_object_get_ex(o, "data", &data);
-	if (ph == PHASE_RECONCILE &&
+	/* (an extension's "reconcile" is its submit sent again: its answer
+	 * is a submit's, never a lookup's "not found") */
+	if (ph == PHASE_RECONCILE && !is_extend(rec) &&
 	    (status == 404 || code == 1203 || (status == 400 && code == 1201))) {
 		ans->verdict = RV_OK;
 		ans->state = RS_NOT_FOUND;
@@ -317,6 +391,14 @@ static void kling_unsupported(const struct backend_cfg *b, const struct model_ba
 {
 	(void)b;
 	(void)mb;
+	if (s->op != NULL && strcmp(s->op, "extend") == 0) {
+		/* an extension's one field is its length: one Kling step */
+		size_t n = 0;
+		if (s->segment_seconds != KLING_SEGMENT)
+			out[n++] = "seconds";
+		out[n] = NULL;
+		return;
+	}
 	size_t n = remote_no_seed_fps(s, out);
 	if (s->seconds_given && s->seconds != 5 && s->seconds != 10)
 		out[n++] = "seconds";
@@ -333,6 +415,54 @@ static void kling_unsupported(const struct backend_cfg *b, const struct model_ba
 	out[n] = NULL;
 }
 
+/* Kling extends (video-extend), except what kling-v1-5 made ("暂不支持
+ * 对V1.5模型生成的视频进行延长").  It has no edit of a given video on
+ * these models (the O1 omni-video edits a video by URL: not mapped). */
+static unsigned kling_ops(const struct backend_cfg *b, const struct model_backend *mb)
+{
+	(void)b;
+	if (mb != NULL && mb->model != NULL && strcmp(mb->model, "kling-v1-5") == 0)
+		return 0;
+	return BOP_EXTEND;
+}
+
+/* Kling extends only a video it made for this backend (its video id is
+ * in the source's remote), to at most 3 minutes. */
+static int kling_source_ok(const struct backend_cfg *b, const struct model_backend *mb, unsigned op,
+			   struct json_object *src, char *why, size_t n)
+{
+	(void)mb;
+	if (op != BOP_EXTEND)
+		return 0;
+	struct json_object *remote = rec_obj(src, "remote");
+	const char *made_by = rec_str(remote, "backend");
+	if (src == NULL || made_by == NULL || strcmp(made_by, b->name) != 0) {
+		snprintf(why, n,
+			 "Kling extends only videos that Kling made for this model; %s. Extend a "
+			 "video this model made ({\"id\": \"video_...\"}), or use a model whose "
+			 "backend takes a clip.",
+			 src == NULL ? "an uploaded clip cannot be extended"
+				     : "this video was made elsewhere");
+		return -1;
+	}
+	const char *video = rec_str(remote, "video_id");
+	if (video == NULL || video[0] == '\0') {
+		snprintf(why, n,
+			 "Kling gave no video id for it that this server kept (it was made before "
+			 "extensions were supported); make it again to extend it.");
+		return -1;
+	}
+	int64_t seconds = rec_i64(rec_obj(src, "params"), "seconds");
+	if (seconds + KLING_STEP_MAX > KLING_TOTAL_MAX) {
+		snprintf(why, n,
+			 "Kling extends a video to at most %d seconds in all; this one is %lld "
+			 "seconds long already.",
+			 KLING_TOTAL_MAX, (long long)seconds);
+		return -1;
+	}
+	return 0;
+}
+
 const struct backend_type backend_kling = {
 	.name = "kling",
 	.kind = BACKEND_HTTP,
@@ -343,6 +473,8 @@ const struct backend_type backend_kling = {
 	.check = kling_check,
 	.init = kling_init,
 	.unsupported = kling_unsupported,
+	.ops = kling_ops,
+	.source_ok = kling_source_ok,
 	.build = kling_build,
 	.parse = kling_parse,
 };

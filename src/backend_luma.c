@@ -8,6 +8,12 @@
  * reference, so a submit of unknown outcome is found again by listing the
  * newest generations: same model, prompt, duration, ratio and resolution,
  * created around our intent.  A deleted video's generation is DELETEd.
+ *
+ * An extension is a new generation whose keyframes.frame0 is the source's
+ * Luma generation ({"type": "generation", "id"}), 5 or 9 s more; an edit
+ * is Luma's modify (POST {base_url}/generations/video/modify) of the
+ * source's video by its Luma URL.  Both start only from a video this
+ * backend made: Luma takes neither bytes nor another account's ids.
  */
 #include "backend_util.h"
 
@@ -31,6 +37,14 @@ static const char *const luma_record_keys[] = { "luma_model", NULL };
  * intent (the two clocks may differ) and the request timeout. */
 #define LIST_PAGE 100
 #define CLOCK_MARGIN_S 300
+
+/* Luma's modify takes a source of at most 10 s (docs.lumalabs.ai, "Modify
+ * Video"); its mode is how far the result may stray from the source:
+ * flex keeps the shapes, characters and motion and changes what the prompt
+ * says, which is what an edit asks (adhere barely restyles, reimagine
+ * replaces the world). */
+#define MODIFY_SOURCE_MAX 10
+#define MODIFY_MODE "flex_1"
 
 static int luma_check(struct confcheck *c, struct json_object *o, const char *key)
 {
@@ -120,9 +134,9 @@ static struct json_object *task_fields(const struct model_backend *mb, struct js
 	json_object_object_add(o, "aspect_ratio",
 			       json_object_new_string(ratios[nearest_ratio(w, h)].name));
 	json_object_object_add(o, "resolution", json_object_new_string(resolution(w, h)));
-	json_object_object_add(
-		o, "duration",
-		json_object_new_string(remote_param_int(rec, "seconds", 5) <= 7 ? "5s" : "9s"));
+	/* an extension's duration is its new segment's */
+	int secs = remote_param_int(rec, "segment_seconds", remote_param_int(rec, "seconds", 5));
+	json_object_object_add(o, "duration", json_object_new_string(secs <= 7 ? "5s" : "9s"));
 	if (json_object_object_get_ex(rec, "metadata", &md) &&
 	    json_object_is_type(md, json_type_object))
 		for (size_t i = 0; i < sizeof(native) / sizeof(*native); i++)
@@ -130,6 +144,52 @@ static struct json_object *task_fields(const struct model_backend *mb, struct js
 			    json_object_is_type(v, native[i].type))
 				json_object_object_add(o, native[i].name, json_object_get(v));
 	return o;
+}
+
+/* source_remote: the remote object of an edit's or an extension's source
+ * (the generation this backend made), NULL on a create. */
+static struct json_object *source_remote(struct json_object *rec)
+{
+	return rec_obj(rec_obj(rec_obj(rec, "params"), "source"), "remote");
+}
+
+static const char *op_of(struct json_object *rec)
+{
+	const char *op = rec_str(rec, "op");
+	return op ? op : "";
+}
+
+/* modify_body: Luma's modify of the source's video, by its URL. */
+static struct json_object *modify_body(const struct model_backend *mb, struct json_object *rec)
+{
+	struct json_object *o = json_object_new_object(), *media = json_object_new_object();
+	const char *model = mb && mb->model ? mb->model : remote_get(rec, "luma_model");
+	const char *url = rec_str(source_remote(rec), "video_url"),
+		   *prompt = rec_str(rec, "prompt");
+	json_object_object_add(o, "generation_type", json_object_new_string("modify_video"));
+	json_object_object_add(media, "url", json_object_new_string(url ? url : ""));
+	json_object_object_add(o, "media", media);
+	json_object_object_add(o, "mode", json_object_new_string(MODIFY_MODE));
+	json_object_object_add(o, "model", json_object_new_string(model ? model : ""));
+	json_object_object_add(o, "prompt", json_object_new_string(prompt ? prompt : ""));
+	return o;
+}
+
+/* submit_fields: the body of a submit, what a reconcile compares with. */
+static struct json_object *submit_fields(const struct model_backend *mb, struct json_object *rec)
+{
+	if (strcmp(op_of(rec), "edit") == 0)
+		return modify_body(mb, rec);
+	struct json_object *body = task_fields(mb, rec);
+	if (strcmp(op_of(rec), "extend") == 0) {
+		const char *id = rec_str(source_remote(rec), "upstream_id");
+		struct json_object *kf = json_object_new_object(), *f0 = json_object_new_object();
+		json_object_object_add(f0, "type", json_object_new_string("generation"));
+		json_object_object_add(f0, "id", json_object_new_string(id ? id : ""));
+		json_object_object_add(kf, "frame0", f0);
+		json_object_object_add(body, "keyframes", kf);
+	}
+	return body;
 }
 
 static int submit_body(const struct model_backend *mb, struct json_object *rec,
@@ -143,7 +203,7 @@ static int submit_body(const struct model_backend *mb, struct json_object *rec,
 			 "(give input_reference.image_url instead).");
 		return -1;
 	}
-	struct json_object *body = task_fields(mb, rec);
+	struct json_object *body = submit_fields(mb, rec);
 	remote_set(rec, "luma_model", rec_str(body, "model"));
 	if (remote_has_image(rec)) {
 		struct json_object *kf = json_object_new_object(), *f0 = json_object_new_object();
@@ -181,7 +241,8 @@ static int luma_build(struct backend *b, const struct model_backend *mb, struct 
 	switch (ph) {
 	case PHASE_SUBMIT:
 		snprintf(req->method, sizeof(req->method), "POST");
-		snprintf(req->url, sizeof(req->url), "%s/generations/video", base);
+		snprintf(req->url, sizeof(req->url), "%s/generations/video%s", base,
+			 strcmp(op_of(rec), "edit") == 0 ? "/modify" : "");
 		http_req_header(req, "Content-Type", "application/json");
 		http_req_header(req, "Accept", "application/json");
 		auth(b, req);
@@ -364,13 +425,25 @@ static int same_str(struct json_object *req, struct json_object *ours, const cha
 	return a == NULL || b == NULL || strcmp(a, b) == 0;
 }
 
+/* same_source: the listed request names the same source as ours (the
+ * extended generation, the modified video), or neither names one. */
+static int same_source(struct json_object *req, struct json_object *ours)
+{
+	const char *a = rec_str(rec_obj(rec_obj(req, "keyframes"), "frame0"), "id");
+	const char *b = rec_str(rec_obj(rec_obj(ours, "keyframes"), "frame0"), "id");
+	const char *c = rec_str(rec_obj(req, "media"), "url");
+	const char *d = rec_str(rec_obj(ours, "media"), "url");
+	return (a == NULL) == (b == NULL) && (a == NULL || strcmp(a, b) == 0) &&
+	       (c == NULL) == (d == NULL) && (c == NULL || strcmp(c, d) == 0);
+}
+
 /* reconcile_match: the listed generations that may be our lost submit's:
  * our model, prompt, duration, ratio and resolution, created around our
  * intent.  The dispatcher skips those another task already holds. */
 static void reconcile_match(struct backend *b, struct json_object *rec, struct json_object *list,
 			    struct remote_answer *ans)
 {
-	struct json_object *items, *more, *ours = task_fields(NULL, rec);
+	struct json_object *items, *more, *ours = submit_fields(NULL, rec);
 	const char *intent = remote_get(rec, "intent_at");
 	long long at = intent ? atoll(intent) / 1000 : 0;
 	long long lo = at - CLOCK_MARGIN_S,
@@ -400,7 +473,7 @@ static void reconcile_match(struct backend *b, struct json_object *rec, struct j
 		    (type && strcmp(type, "video") != 0) ||
 		    (model && strcmp(model, rec_str(ours, "model")) != 0) ||
 		    !same_str(r, ours, "duration") || !same_str(r, ours, "aspect_ratio") ||
-		    !same_str(r, ours, "resolution"))
+		    !same_str(r, ours, "resolution") || !same_source(r, ours))
 			continue;
 		snprintf(ans->candidates[ans->ncandidates++], sizeof(ans->candidates[0]), "%s", id);
 	}
@@ -489,6 +562,75 @@ static void luma_unsupported(const struct backend_cfg *b, const struct model_bac
 	out[n] = NULL;
 }
 
+/* luma_ops: every create model extends (keyframes take a generation);
+ * modify takes ray-2 and ray-flash-2 only (the SDK's enum).  An entry
+ * without `model` sends the public name, which says nothing: none. */
+static unsigned luma_ops(const struct backend_cfg *b, const struct model_backend *mb)
+{
+	(void)b;
+	const char *m = mb->model;
+	if (m == NULL)
+		return 0;
+	if (strcmp(m, "ray-2") == 0 || strcmp(m, "ray-flash-2") == 0)
+		return BOP_EDIT | BOP_EXTEND;
+	return strcmp(m, "ray-1-6") == 0 ? BOP_EXTEND : 0;
+}
+
+/* luma_source_ok: Luma takes a source by URL (modify) or generation id
+ * (extension), so only a video this backend made has one. */
+static int luma_source_ok(const struct backend_cfg *b, const struct model_backend *mb, unsigned op,
+			  struct json_object *src, char *why, size_t n)
+{
+	(void)mb;
+	struct json_object *remote = rec_obj(src, "remote");
+	const char *made_by = rec_str(remote, "backend"), *url = rec_str(remote, "video_url");
+	const char *id = rec_str(remote, "upstream_id");
+	long long secs = rec_i64(rec_obj(src, "params"), "seconds");
+	const char *verb = op == BOP_EDIT ? "modifies" : "extends";
+	if (src == NULL)
+		snprintf(
+			why, n,
+			"Luma %s only videos it made, by their Luma URL or generation id, and cannot take an uploaded clip; use a completed video of this model instead.",
+			verb);
+	else if (made_by == NULL || strcmp(made_by, b->name) != 0)
+		snprintf(
+			why, n,
+			"Luma %s only videos it made, and this one was not made by this model's Luma backend.",
+			verb);
+	else if (op == BOP_EXTEND && (id == NULL || id[0] == '\0'))
+		snprintf(why, n, "this video has no Luma generation id to extend.");
+	else if (op == BOP_EDIT && (url == NULL || strncmp(url, "http", 4) != 0))
+		snprintf(why, n, "this video has no Luma video URL to modify.");
+	else if (op == BOP_EDIT && secs > MODIFY_SOURCE_MAX)
+		snprintf(why, n,
+			 "Luma modifies videos of at most %d seconds; this one is %lld s long.",
+			 MODIFY_SOURCE_MAX, secs);
+	else
+		return 0;
+	return -1;
+}
+
+/* luma_fits: an extension is a new generation of 5 or 9 s, so a segment
+ * of 4 is made 5 long and 8 is made 9 (the record says so); longer
+ * segments are refused. */
+static int luma_fits(const struct backend_cfg *b, const struct model_backend *mb,
+		     const struct video_spec *s, int *segment, char *why, size_t n)
+{
+	(void)b;
+	(void)mb;
+	(void)s;
+	if (segment == NULL)
+		return 0;
+	if (*segment == 4 || *segment == 8) {
+		*segment += 1;
+		return 0;
+	}
+	snprintf(
+		why, n,
+		"Luma extends a video by 5 or 9 seconds: send seconds 4 (made 5 s long) or 8 (made 9 s long).");
+	return -1;
+}
+
 const struct backend_type backend_luma = {
 	.name = "luma",
 	.kind = BACKEND_HTTP,
@@ -499,6 +641,9 @@ const struct backend_type backend_luma = {
 	.check = luma_check,
 	.init = luma_init,
 	.unsupported = luma_unsupported,
+	.ops = luma_ops,
+	.source_ok = luma_source_ok,
+	.fits = luma_fits,
 	.build = luma_build,
 	.parse = luma_parse,
 };

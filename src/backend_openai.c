@@ -4,8 +4,11 @@
  * gateway, another reelgate).  Create is sent as multipart (what the
  * OpenAI SDKs send) or JSON per config, with our video id as the
  * Idempotency-Key; a remix of a video made on the same upstream goes to its
- * remix endpoint.  A submit of unknown outcome is looked for in the
- * upstream's list (same prompt, created after our intent).
+ * remix endpoint.  Edits and extensions go to the upstream's own
+ * /videos/edits and /videos/extensions: a source this upstream made (and
+ * still holds) is named by its id, any other is uploaded as the clip.  A
+ * submit of unknown outcome is looked for in the upstream's list (same
+ * prompt, created after our intent).
  */
 #include "backend_util.h"
 
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "id.h"
@@ -74,19 +78,18 @@ static void part(struct buf *b, const char *boundary, const char *name, const ch
 	buf_puts(b, "\r\n");
 }
 
-static int file_part(struct buf *b, const char *boundary, const char *path)
+/* file_part appends the file at path as the multipart file part field,
+ * named filename and typed type. */
+static int file_part(struct buf *b, const char *boundary, const char *field, const char *path,
+		     const char *filename, const char *type)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	const char *ext = strrchr(path, '.');
-	const char *type = ext && strcmp(ext, ".png") == 0    ? "image/png"
-			   : ext && strcmp(ext, ".webp") == 0 ? "image/webp"
-							      : "image/jpeg";
 	buf_printf(b,
-		   "--%s\r\nContent-Disposition: form-data; name=\"input_reference\"; "
-		   "filename=\"input%s\"\r\nContent-Type: %s\r\n\r\n",
-		   boundary, ext ? ext : "", type);
+		   "--%s\r\nContent-Disposition: form-data; name=\"%s\"; "
+		   "filename=\"%s\"\r\nContent-Type: %s\r\n\r\n",
+		   boundary, field, filename, type);
 	char chunk[65536];
 	ssize_t n;
 	int rc = 0;
@@ -96,6 +99,29 @@ static int file_part(struct buf *b, const char *boundary, const char *path)
 	close(fd);
 	buf_puts(b, "\r\n");
 	return n < 0 ? -1 : rc;
+}
+
+static int image_part(struct buf *b, const char *boundary, const char *path)
+{
+	const char *ext = strrchr(path, '.');
+	const char *type = ext && strcmp(ext, ".png") == 0    ? "image/png"
+			   : ext && strcmp(ext, ".webp") == 0 ? "image/webp"
+							      : "image/jpeg";
+	char filename[32];
+	snprintf(filename, sizeof(filename), "input%.8s", ext ? ext : "");
+	return file_part(b, boundary, "input_reference", path, filename, type);
+}
+
+/* multipart_start makes a boundary and sets the Content-Type; -1 when no
+ * random boundary could be made. */
+static int multipart_start(struct http_req *req, char *boundary, size_t n)
+{
+	char ctype[96];
+	if (id_prefixed_new(boundary, n, "reelgate-", 12) < 0)
+		return -1;
+	snprintf(ctype, sizeof(ctype), "multipart/form-data; boundary=%s", boundary);
+	http_req_header(req, "Content-Type", ctype);
+	return 0;
 }
 
 static int create_request(struct backend *bc, const struct model_backend *mb,
@@ -149,8 +175,8 @@ static int create_request(struct backend *bc, const struct model_backend *mb,
 		json_object_put(b);
 		http_req_header(req, "Content-Type", "application/json");
 	} else {
-		char boundary[48], ctype[96];
-		if (id_prefixed_new(boundary, sizeof(boundary), "reelgate-", 12) < 0)
+		char boundary[48];
+		if (multipart_start(req, boundary, sizeof(boundary)) < 0)
 			return -1;
 		part(&req->body, boundary, "prompt", prompt);
 		part(&req->body, boundary, "model", model);
@@ -158,7 +184,7 @@ static int create_request(struct backend *bc, const struct model_backend *mb,
 		part(&req->body, boundary, "size", size);
 		if (url)
 			part(&req->body, boundary, "input_reference[image_url]", url);
-		else if (path && file_part(&req->body, boundary, path) < 0) {
+		else if (path && image_part(&req->body, boundary, path) < 0) {
 			ans->verdict = RV_FAIL;
 			snprintf(ans->code, sizeof(ans->code), "invalid_image");
 			snprintf(ans->message, sizeof(ans->message),
@@ -166,9 +192,111 @@ static int create_request(struct backend *bc, const struct model_backend *mb,
 			return -1;
 		}
 		buf_printf(&req->body, "--%s--\r\n", boundary);
-		snprintf(ctype, sizeof(ctype), "multipart/form-data; boundary=%s", boundary);
-		http_req_header(req, "Content-Type", ctype);
 	}
+	return 0;
+}
+
+/* fail fills a refusal of the task (build returns -1 with it). */
+static int fail(struct remote_answer *ans, const char *code, const char *message)
+{
+	ans->verdict = RV_FAIL;
+	snprintf(ans->code, sizeof(ans->code), "%s", code);
+	snprintf(ans->message, sizeof(ans->message), "%s", message);
+	return -1;
+}
+
+/* An upstream forgets a video at its expires_at (kept at completion as
+ * upstream_expires_at); a source this close to it is uploaded instead. */
+#define REF_MARGIN_S 60
+/* Our requests are at most 64 MiB (http_req_init); the rest of the
+ * multipart body fits in what is left. */
+#define UPLOAD_MAX ((60u << 20))
+
+/* source_ref: the upstream's id of an edit's or extension's source when
+ * this backend made it and the upstream still holds it; NULL: upload it. */
+static const char *source_ref(const struct backend *bc, struct json_object *source)
+{
+	struct json_object *remote = rec_obj(source, "remote");
+	const char *made_by = rec_str(remote, "backend"), *id = rec_str(remote, "upstream_id");
+	const char *exp = rec_str(remote, "upstream_expires_at");
+	if (made_by == NULL || strcmp(made_by, bc->cfg->name) != 0 || id == NULL || id[0] == '\0')
+		return NULL;
+	if (exp != NULL && atoll(exp) - REF_MARGIN_S <= (long long)time(NULL))
+		return NULL;
+	return id;
+}
+
+/* clip_part appends the source clip (params.source.path) as the file part
+ * "video". */
+static int clip_part(struct backend *bc, struct json_object *source, const char *boundary,
+		     struct http_req *req, struct remote_answer *ans)
+{
+	const char *rel = rec_str(source, "path"), *ext = rec_str(source, "ext");
+	char path[4200], filename[32];
+	struct stat st;
+	if (rel == NULL || strncmp(rel, "uploads/", 8) != 0 || strstr(rel, "..") != NULL)
+		return fail(ans, "invalid_task", "The task has no source clip to send.");
+	if (ext == NULL || (strcmp(ext, "mov") != 0 && strcmp(ext, "webm") != 0))
+		ext = "mp4";
+	snprintf(path, sizeof(path), "%s/%s", bc->data_dir, rel);
+	if (stat(path, &st) < 0)
+		return fail(ans, "storage_error", "The stored source clip cannot be read.");
+	if ((size_t)st.st_size > UPLOAD_MAX)
+		return fail(
+			ans, "unsupported_value",
+			"The source clip is too large to upload to the upstream (over 60 MiB).");
+	snprintf(filename, sizeof(filename), "source.%s", ext);
+	if (file_part(&req->body, boundary, "video", path, filename,
+		      strcmp(ext, "webm") == 0	? "video/webm"
+		      : strcmp(ext, "mov") == 0 ? "video/quicktime"
+						: "video/mp4") < 0)
+		return fail(ans, "storage_error", "The stored source clip cannot be read.");
+	return 0;
+}
+
+/* derived_request: an edit or an extension (rec.op), for the upstream's
+ * POST /videos/edits or /videos/extensions.  They take no model and no
+ * size: the upstream keeps the source's. */
+static int derived_request(struct backend *bc, struct json_object *rec, int extend,
+			   struct http_req *req, struct remote_answer *ans)
+{
+	struct json_object *params = rec_obj(rec, "params"), *source = rec_obj(params, "source");
+	const char *prompt = rec_str(rec, "prompt"), *ref = source_ref(bc, source);
+	int64_t segment = rec_i64(params, "segment_seconds");
+	char seconds[24];
+	if (prompt == NULL || source == NULL || (extend && segment <= 0))
+		return fail(ans, "invalid_task", "The task record lacks its prompt or its source.");
+	snprintf(seconds, sizeof(seconds), "%lld", (long long)segment);
+	snprintf(req->method, sizeof(req->method), "POST");
+	snprintf(req->url, sizeof(req->url), "%s/videos/%s", bc->cfg->base_url,
+		 extend ? "extensions" : "edits");
+	if (ref != NULL && strcmp(cfg_str(bc, "encoding", "multipart"), "json") == 0) {
+		struct json_object *b = json_object_new_object(), *v = json_object_new_object();
+		json_object_object_add(b, "prompt", json_object_new_string(prompt));
+		json_object_object_add(v, "id", json_object_new_string(ref));
+		json_object_object_add(b, "video", v);
+		if (extend)
+			json_object_object_add(b, "seconds", json_object_new_string(seconds));
+		buf_puts(&req->body,
+			 json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN |
+								   JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(b);
+		http_req_header(req, "Content-Type", "application/json");
+		return 0;
+	}
+	/* A clip cannot travel in JSON: an upload is multipart whatever the
+	 * configured encoding. */
+	char boundary[48];
+	if (multipart_start(req, boundary, sizeof(boundary)) < 0)
+		return -1;
+	part(&req->body, boundary, "prompt", prompt);
+	if (extend)
+		part(&req->body, boundary, "seconds", seconds);
+	if (ref != NULL)
+		part(&req->body, boundary, "video[id]", ref); /* as the Node SDK sends it */
+	else if (clip_part(bc, source, boundary, req, ans) < 0)
+		return -1;
+	buf_printf(&req->body, "--%s--\r\n", boundary);
 	return 0;
 }
 
@@ -179,10 +307,14 @@ static int openai_build(struct backend *bc, const struct model_backend *mb, stru
 	const char *up = remote_get(rec, "upstream_id");
 	const char *remix = remote_get(rec, "remix_upstream_id");
 	const char *id = json_object_get_string(json_object_object_get(rec, "id"));
+	const char *op = rec_str(rec, "op");
 	switch (ph) {
 	case PHASE_SUBMIT:
 		http_req_header(req, "Idempotency-Key", id);
-		if (remix) {
+		if (op != NULL && (strcmp(op, "edit") == 0 || strcmp(op, "extend") == 0)) {
+			if (derived_request(bc, rec, strcmp(op, "extend") == 0, req, ans) < 0)
+				return -1;
+		} else if (remix) {
 			snprintf(req->method, sizeof(req->method), "POST");
 			snprintf(req->url, sizeof(req->url), "%s/videos/%s/remix", base, remix);
 			struct json_object *b = json_object_new_object();
@@ -308,6 +440,13 @@ static void openai_parse(struct backend *bc, struct json_object *rec, enum remot
 		ans->state = RS_FAILED;
 	else
 		ans->state = RS_UNKNOWN;
+	if (ans->state == RS_SUCCEEDED && json_object_object_get_ex(o, "expires_at", &p) &&
+	    json_object_is_type(p, json_type_int)) {
+		/* until when the upstream can edit or extend it by its id */
+		char at[24];
+		snprintf(at, sizeof(at), "%lld", (long long)json_object_get_int64(p));
+		answer_keep(ans, "upstream_expires_at", at);
+	}
 	if (ans->state == RS_FAILED) {
 		struct json_object *err = NULL;
 		json_object_object_get_ex(o, "error", &err);
@@ -332,16 +471,31 @@ static void openai_unsupported(const struct backend_cfg *b, const struct model_b
 	out[remote_no_seed_fps(s, out)] = NULL;
 }
 
+/* An OpenAI upstream runs every operation it is given: edits and
+ * extensions go to its own endpoints.  It has no field that takes a
+ * character (POST /videos/characters makes one, nothing consumes it), so
+ * references are not claimed. */
+static unsigned openai_ops(const struct backend_cfg *b, const struct model_backend *mb)
+{
+	(void)b;
+	(void)mb;
+	return BOP_EDIT | BOP_EXTEND;
+}
+
+/* the upstream's expiry of a finished video, for a later edit by its id */
+static const char *const openai_record_keys[] = { "upstream_expires_at", NULL };
+
 const struct backend_type backend_openai = {
 	.name = "openai",
 	.kind = BACKEND_HTTP,
 	.caps = BCAP_THUMBNAIL | BCAP_RECONCILE,
 	.keys = openai_keys,
-	.record_keys = NULL,
+	.record_keys = openai_record_keys,
 	.state_size = sizeof(struct openai_state),
 	.check = openai_check,
 	.init = openai_init,
 	.unsupported = openai_unsupported,
+	.ops = openai_ops,
 	.build = openai_build,
 	.parse = openai_parse,
 };

@@ -211,11 +211,9 @@ const char *remote_image_path(const char *data_dir, struct json_object *rec, cha
 	return out;
 }
 
-char *remote_image_b64(const char *data_dir, struct json_object *rec, size_t max)
+/* file_b64 reads a file of at most max bytes as base64 (caller frees). */
+static char *file_b64(const char *path, size_t max)
 {
-	char path[4200];
-	if (remote_image_path(data_dir, rec, path, sizeof(path)) == NULL)
-		return NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
@@ -236,6 +234,23 @@ char *remote_image_b64(const char *data_dir, struct json_object *rec, size_t max
 	codec_base64_encode(raw, (size_t)got, out);
 	free(raw);
 	return out;
+}
+
+char *remote_image_b64(const char *data_dir, struct json_object *rec, size_t max)
+{
+	char path[4200];
+	if (remote_image_path(data_dir, rec, path, sizeof(path)) == NULL)
+		return NULL;
+	return file_b64(path, max);
+}
+
+char *remote_file_b64(const char *data_dir, const char *rel, size_t max)
+{
+	char path[4200];
+	if (rel == NULL || strncmp(rel, "uploads/", 8) != 0 || strstr(rel, ".."))
+		return NULL;
+	snprintf(path, sizeof(path), "%s/%s", data_dir, rel);
+	return file_b64(path, max);
 }
 
 int remote_has_image(struct json_object *rec)

@@ -46,6 +46,10 @@ struct json_object *remote_idx(struct json_object *a, size_t i);
 /* The task's fields, as modules read them. */
 /* remote_image_b64 reads a stored upload as base64 (caller frees). */
 char *remote_image_b64(const char *data_dir, struct json_object *rec, size_t max);
+/* remote_file_b64 reads rel, a file under uploads/ (a path relative to
+ * data_dir, as records hold them: a character's image), as base64 of at
+ * most max raw bytes; NULL when it cannot (caller frees). */
+char *remote_file_b64(const char *data_dir, const char *rel, size_t max);
 const char *remote_image_path(const char *data_dir, struct json_object *rec, char *out, size_t n);
 const char *remote_image_url(struct json_object *rec);
 int remote_has_image(struct json_object *rec);

@@ -5,6 +5,10 @@
  * downloaded with the key (sent only to the API's own origin, so a redirect
  * to a CDN never carries it) or base64 inside the operation.
  *
+ * Veo 3.1 also extends a video it made (instances[0].video = {uri}, the
+ * source's result file: 7 new seconds per extension) and takes up to 3
+ * reference images (characters' first frames, referenceType "asset").
+ *
  * The Gemini API offers no client id, no idempotency key, no way to list
  * or cancel video operations: this module has neither BCAP_RECONCILE nor
  * BCAP_CANCEL (docs/backends.md, "## veo").  Vertex AI's Veo is another
@@ -24,6 +28,11 @@
 #define VEO_IMAGE_MAX (20u << 20) /* raw bytes: a 20 MB request is the API's limit */
 #define VEO_POLL_MAX (96u << 20)  /* a poll may carry the video inline */
 #define VEO_DEFAULT_MODEL "veo-3.1-generate-preview"
+#define VEO_REFS_MAX 3		  /* reference images a request takes */
+#define VEO_REF_MAX (20u << 20)	  /* a reference image's raw bytes */
+#define VEO_EXTEND_ASKED 8	  /* the extension's durationSeconds ... */
+#define VEO_EXTEND_ADDS 7	  /* ... of which the first continues the source */
+#define VEO_EXTEND_SOURCE_MAX 141 /* seconds: the longest video Veo extends */
 
 struct veo_state {
 	char api_key[512];
@@ -87,13 +96,101 @@ static void veo_unsupported(const struct backend_cfg *b, const struct model_back
 	int exact = 1, veo2 = is_veo2(mb);
 	const char *res = veo_resolution(s->width, s->height, &exact);
 	int secs = veo_seconds(veo2, s->seconds);
-	if (strcmp(res, "720p") != 0 && !veo2)
-		secs = 8; /* 1080p and 4k are made 8 s long only */
+	if ((strcmp(res, "720p") != 0 && !veo2) || s->references != NULL)
+		secs = 8; /* 1080p, 4k and reference images are made 8 s long only */
 	if (s->seconds_given && secs != s->seconds)
 		out[n++] = "seconds";
 	if (s->size_given && (!exact || (veo2 && strcmp(res, "720p") != 0)))
 		out[n++] = "size";
 	out[n] = NULL;
+}
+
+/* is_veo31: the model entry is Veo 3.1 or 3.1 Fast, the models that
+ * extend videos and take reference images (not Lite, not 3.0 or 2). */
+static int is_veo31(const struct model_backend *mb)
+{
+	const char *m = mb->model ? mb->model : VEO_DEFAULT_MODEL;
+	return strncmp(m, "veo-3.1-generate", 16) == 0 ||
+	       strncmp(m, "veo-3.1-fast-generate", 21) == 0;
+}
+
+static unsigned veo_ops(const struct backend_cfg *b, const struct model_backend *mb)
+{
+	(void)b;
+	return is_veo31(mb) ? BOP_EXTEND | BOP_REFERENCES : 0;
+}
+
+/* veo_source_ok: the Gemini API extends only a video Veo made, by the URI
+ * of its result file (kept as the source's remote.video_url), 720p, up to
+ * 141 s: so a video this backend made and got back as a file. */
+static int veo_source_ok(const struct backend_cfg *b, const struct model_backend *mb, unsigned op,
+			 struct json_object *src, char *why, size_t n)
+{
+	(void)mb;
+	struct json_object *remote = rec_obj(src, "remote"), *p = rec_obj(src, "params");
+	const char *made_by = rec_str(remote, "backend"), *uri = rec_str(remote, "video_url");
+	int w = (int)rec_i64(p, "width"), h = (int)rec_i64(p, "height");
+	if (op != BOP_EXTEND)
+		snprintf(why, n, "Veo on the Gemini API does not edit videos.");
+	else if (src == NULL)
+		snprintf(
+			why, n,
+			"Veo extends only videos it made itself, not an uploaded clip: extend a completed video of this model instead.");
+	else if (made_by == NULL || strcmp(made_by, b->name) != 0)
+		snprintf(
+			why, n,
+			"Veo extends only videos it made itself, and this one was not made by this model's Veo backend.");
+	else if (uri == NULL ||
+		 (strncmp(uri, "https://", 8) != 0 && strncmp(uri, "http://", 7) != 0))
+		snprintf(
+			why, n,
+			"Veo sent this video back inline, without the file reference an extension needs; extend a video Veo returned as a file.");
+	else if (!((w == 1280 && h == 720) || (w == 720 && h == 1280)))
+		snprintf(why, n,
+			 "Veo extends 720p videos only (1280x720 or 720x1280); this one is %dx%d.",
+			 w, h);
+	else if (rec_i64(p, "seconds") > VEO_EXTEND_SOURCE_MAX)
+		snprintf(why, n,
+			 "Veo extends videos of at most %d seconds; this one is %lld s long.",
+			 VEO_EXTEND_SOURCE_MAX, (long long)rec_i64(p, "seconds"));
+	else
+		return 0;
+	return -1;
+}
+
+/* veo_fits: an extension is one 8-second clip whose first second continues
+ * the source, so it adds 7 s: asked for 8, it is made 7 long (the record
+ * says so); any other length is refused.  Reference images: at most 3,
+ * and not with a first-frame image. */
+static int veo_fits(const struct backend_cfg *b, const struct model_backend *mb,
+		    const struct video_spec *s, int *segment, char *why, size_t n)
+{
+	(void)b;
+	(void)mb;
+	size_t refs = s->references ? json_object_array_length(s->references) : 0;
+	if (segment != NULL && *segment != VEO_EXTEND_ASKED) {
+		snprintf(
+			why, n,
+			"Veo extends a video by one %d-second clip whose first second continues it, adding %d seconds: send seconds %d.",
+			VEO_EXTEND_ASKED, VEO_EXTEND_ADDS, VEO_EXTEND_ASKED);
+		return -1;
+	}
+	if (segment != NULL)
+		*segment = VEO_EXTEND_ADDS;
+	if (refs > VEO_REFS_MAX) {
+		snprintf(
+			why, n,
+			"Veo takes at most %d reference images and %zu characters were named; name at most %d.",
+			VEO_REFS_MAX, refs, VEO_REFS_MAX);
+		return -1;
+	}
+	if (refs > 0 && s->image != IMAGE_NONE) {
+		snprintf(
+			why, n,
+			"Veo takes either reference images (characters) or a first frame (input_reference), not both; leave one out.");
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- requests --------------------------------------------------------------------- */
@@ -154,39 +251,77 @@ static void add_native(struct json_object *rec, struct json_object *params)
 			json_object_object_add(params, *k, json_object_get(v));
 }
 
-static int submit_body(struct backend *b, const struct model_backend *mb, struct json_object *rec,
-		       struct http_req *req, struct remote_answer *ans)
+/* image_json: {bytesBase64Encoded, mimeType}, the only image form the
+ * Gemini API takes (b64 is consumed). */
+static struct json_object *image_json(char *b64, const char *mime)
 {
-	struct json_object *body = json_object_new_object(), *inst = json_object_new_object();
-	struct json_object *params = json_object_new_object(), *arr = json_object_new_array();
-	json_object_object_add(
-		inst, "prompt",
-		json_object_new_string(rec_str(rec, "prompt") ? rec_str(rec, "prompt") : ""));
+	struct json_object *img = json_object_new_object();
+	json_object_object_add(img, "bytesBase64Encoded", json_object_new_string(b64));
+	json_object_object_add(img, "mimeType", json_object_new_string(mime));
+	free(b64);
+	return img;
+}
+
+/* add_references puts the characters' first frames (PNGs under uploads/)
+ * into inst.referenceImages as assets; -1 when one cannot be read. */
+static int add_references(struct backend *b, struct json_object *refs, struct json_object *inst)
+{
+	struct json_object *arr = json_object_new_array(), *r;
+	json_object_object_add(inst, "referenceImages", arr);
+	for (size_t i = 0; (r = remote_idx(refs, i)) != NULL; i++) {
+		char *b64 = remote_file_b64(b->data_dir, rec_str(r, "image"), VEO_REF_MAX);
+		if (b64 == NULL)
+			return -1;
+		struct json_object *ref = json_object_new_object();
+		json_object_object_add(ref, "image", image_json(b64, "image/png"));
+		json_object_object_add(ref, "referenceType", json_object_new_string("asset"));
+		json_object_array_add(arr, ref);
+	}
+	return 0;
+}
+
+/* extension_body: the source by the URI of the file Veo made (its record's
+ * remote.video_url, checked by veo_source_ok), one 8-second clip. */
+static int extension_body(struct json_object *rec, struct json_object *inst,
+			  struct json_object *params, struct remote_answer *ans)
+{
+	struct json_object *src = rec_obj(rec_obj(rec, "params"), "source");
+	const char *uri = rec_str(rec_obj(src, "remote"), "video_url");
+	if (uri == NULL)
+		return fail_build(ans, "invalid_task",
+				  "The extension's source has no Veo file to extend.");
+	struct json_object *video = json_object_new_object();
+	json_object_object_add(video, "uri", json_object_new_string(uri));
+	json_object_object_add(inst, "video", video);
+	json_object_object_add(params, "durationSeconds", json_object_new_int(VEO_EXTEND_ASKED));
+	return 0;
+}
+
+/* create_body: text, a first frame or reference images to video. */
+static int create_body(struct backend *b, const struct model_backend *mb, struct json_object *rec,
+		       struct json_object *inst, struct json_object *params,
+		       struct remote_answer *ans)
+{
+	struct json_object *refs = NULL;
+	json_object_object_get_ex(rec_obj(rec, "params"), "references", &refs);
 	if (remote_has_image(rec)) {
 		char *b64 = remote_image_b64(b->data_dir, rec, VEO_IMAGE_MAX);
-		if (b64 == NULL) {
-			json_object_put(inst);
-			json_object_put(params);
-			json_object_put(arr);
-			json_object_put(body);
+		if (b64 == NULL)
 			return fail_build(
 				ans, "invalid_image",
 				"The input image cannot be sent to Veo (it must be a file of at most 20 MB).");
-		}
-		struct json_object *img = json_object_new_object();
-		json_object_object_add(img, "bytesBase64Encoded", json_object_new_string(b64));
-		json_object_object_add(img, "mimeType", json_object_new_string(image_mime(rec)));
-		json_object_object_add(inst, "image", img);
-		free(b64);
+		json_object_object_add(inst, "image", image_json(b64, image_mime(rec)));
 	}
-	json_object_array_add(arr, inst);
-	json_object_object_add(body, "instances", arr);
+	if (refs != NULL && add_references(b, refs, inst) < 0)
+		return fail_build(
+			ans, "invalid_image",
+			"A character's reference image cannot be sent to Veo (it must be a readable PNG of at most 20 MB); create the character again.");
 
 	int w = remote_param_int(rec, "width", 1280), h = remote_param_int(rec, "height", 720);
 	int exact, veo2 = is_veo2(mb);
 	const char *res = veo_resolution(w, h, &exact);
 	int secs = veo_seconds(veo2, remote_param_int(rec, "seconds", 8));
-	if (strcmp(res, "720p") != 0 && !veo2)
+	if ((strcmp(res, "720p") != 0 && !veo2) || refs != NULL)
 		secs = 8;
 	json_object_object_add(params, "durationSeconds", json_object_new_int(secs));
 	json_object_object_add(params, "aspectRatio",
@@ -196,15 +331,33 @@ static int submit_body(struct backend *b, const struct model_backend *mb, struct
 	const char *neg = remote_meta_str(rec, "negative_prompt");
 	if (neg)
 		json_object_object_add(params, "negativePrompt", json_object_new_string(neg));
-	if (remote_has_image(rec)) /* the only value image-to-video takes */
+	if (remote_has_image(rec) || refs != NULL) /* the only value these take */
 		json_object_object_add(params, "personGeneration",
 				       json_object_new_string("allow_adult"));
 	add_native(rec, params);
-	json_object_object_add(body, "parameters", params);
+	return 0;
+}
 
-	const char *text = json_object_to_json_string_ext(
-		body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	int rc = buf_puts(&req->body, text);
+static int submit_body(struct backend *b, const struct model_backend *mb, struct json_object *rec,
+		       struct http_req *req, struct remote_answer *ans)
+{
+	struct json_object *body = json_object_new_object(), *inst = json_object_new_object();
+	struct json_object *params = json_object_new_object(), *arr = json_object_new_array();
+	const char *op = rec_str(rec, "op");
+	json_object_array_add(arr, inst);
+	json_object_object_add(body, "instances", arr);
+	json_object_object_add(body, "parameters", params);
+	json_object_object_add(
+		inst, "prompt",
+		json_object_new_string(rec_str(rec, "prompt") ? rec_str(rec, "prompt") : ""));
+	int rc = op && strcmp(op, "extend") == 0 ? extension_body(rec, inst, params, ans)
+		 : op				 ? fail_build(ans, "unsupported_value",
+							      "Veo on the Gemini API does not edit videos.")
+						 : create_body(b, mb, rec, inst, params, ans);
+	if (rc == 0)
+		rc = buf_puts(&req->body, json_object_to_json_string_ext(
+						  body, JSON_C_TO_STRING_PLAIN |
+								JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(body);
 	return rc;
 }
@@ -486,6 +639,9 @@ const struct backend_type backend_veo = {
 	.check = veo_check,
 	.init = veo_init,
 	.unsupported = veo_unsupported,
+	.ops = veo_ops,
+	.source_ok = veo_source_ok,
+	.fits = veo_fits,
 	.build = veo_build,
 	.parse = veo_parse,
 };

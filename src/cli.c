@@ -34,6 +34,7 @@ static const char usage_main_head[] =
 static const char usage_main_tail[] =
 	"  check-config   check a configuration file\n"
 	"  db check       check that the database's indexes agree with its records\n"
+	"  webhooks       manage the keys' webhook endpoints and their deliveries\n"
 	"\n"
 	"Options for every command:\n"
 	"  -c, --config FILE   configuration file (default: $REELGATE_CONFIG, else %s)\n"
@@ -129,7 +130,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static struct config *load(const char *path)
+struct config *cli_load_config(const char *path)
 {
 	char err[1024];
 	struct config *cfg = config_load(path, err, sizeof(err));
@@ -138,7 +139,7 @@ static struct config *load(const char *path)
 	return cfg;
 }
 
-static struct store *open_store(const struct config *cfg)
+struct store *cli_open_store(const struct config *cfg)
 {
 	struct store *st;
 	struct store_options so = { cfg->map_bytes, cfg->max_map_bytes, cfg->durable };
@@ -326,10 +327,10 @@ static int cmd_keys(int argc, char **argv)
 	}
 	if (c->check != NULL && c->check(&o) < 0)
 		return 2;
-	struct config *cfg = load(o.config);
+	struct config *cfg = cli_load_config(o.config);
 	if (cfg == NULL)
 		return 2;
-	struct store *st = open_store(cfg);
+	struct store *st = cli_open_store(cfg);
 	int rc = st != NULL ? c->run(st, &o, key_id) : 1;
 	store_close(st);
 	config_free(cfg);
@@ -375,10 +376,10 @@ static int cmd_db(int argc, char **argv)
 		fputs(usage_db, stdout);
 		return 0;
 	}
-	struct config *cfg = load(o.config);
+	struct config *cfg = cli_load_config(o.config);
 	if (cfg == NULL)
 		return 2;
-	struct store *st = open_store(cfg);
+	struct store *st = cli_open_store(cfg);
 	int rc = 1;
 	if (st != NULL && cancels) {
 		enum rg_err err = store_cancel_list(st, print_cancel, NULL);
@@ -410,7 +411,7 @@ static int cmd_check_config(int argc, char **argv)
 		fputs(usage_check, stdout);
 		return 0;
 	}
-	struct config *cfg = load(o.config);
+	struct config *cfg = cli_load_config(o.config);
 	if (cfg == NULL)
 		return 1;
 	printf("%s: ok (%zu model%s, %zu backend%s, listen %s, data_dir %s)\n", cfg->path,
@@ -466,6 +467,8 @@ int cli_main(int argc, char **argv)
 		return cmd_check_config(argc - 1, argv + 1);
 	if (strcmp(cmd, "db") == 0)
 		return cmd_db(argc - 1, argv + 1);
+	if (strcmp(cmd, "webhooks") == 0)
+		return cli_webhooks(argc - 1, argv + 1);
 	fprintf(stderr, "reelgate: unknown command '%s'\n", cmd);
 	print_usage_main(stderr);
 	return 2;

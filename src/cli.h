@@ -8,4 +8,13 @@
 
 int cli_main(int argc, char **argv);
 
+struct config;
+struct store;
+/* cli_load_config loads path, saying on stderr what is wrong (NULL). */
+struct config *cli_load_config(const char *path);
+/* cli_open_store opens cfg's database, saying on stderr why not (NULL). */
+struct store *cli_open_store(const struct config *cfg);
+/* cli_webhooks: `reelgate webhooks ...` (cli_webhooks.c). */
+int cli_webhooks(int argc, char **argv);
+
 #endif

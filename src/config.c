@@ -233,6 +233,32 @@ static int read_image_urls(struct confcheck *c, struct json_object *root, struct
 	return read_allow(c, o, "image_urls", &cfg->image_url_policy);
 }
 
+/* read_webhooks: how the dispatcher delivers webhook events.  Its own
+ * allow list: an endpoint's URL is a key holder's, so a private address
+ * is reached only when the operator lists it here. */
+static int read_webhooks(struct confcheck *c, struct json_object *root, struct config *cfg)
+{
+	static const char *const keys[] = { "allow_addresses", "timeout_seconds", "in_flight",
+					    "per_endpoint", NULL };
+	struct json_object *o;
+	if (cc_object(c, root, "webhooks", "webhooks", &o) < 0)
+		return -1;
+	if (o == NULL)
+		return 0;
+	if (cc_keys(c, o, "webhooks", keys, NULL) < 0)
+		return -1;
+	long long t = cfg->webhook_timeout_ms / 1000, n = cfg->webhook_in_flight,
+		  per = cfg->webhook_per_endpoint;
+	if (cc_int(c, o, "timeout_seconds", "webhooks.timeout_seconds", 1, 120, &t) < 0 ||
+	    cc_int(c, o, "in_flight", "webhooks.in_flight", 1, 256, &n) < 0 ||
+	    cc_int(c, o, "per_endpoint", "webhooks.per_endpoint", 1, 64, &per) < 0)
+		return -1;
+	cfg->webhook_timeout_ms = (long)t * 1000;
+	cfg->webhook_in_flight = (int)n;
+	cfg->webhook_per_endpoint = (int)per;
+	return read_allow(c, o, "webhooks", &cfg->webhook_policy);
+}
+
 /* read_http: the settings every HTTP backend has. */
 static int read_http(struct confcheck *c, struct json_object *o, const char *key,
 		     struct backend_cfg *b)
@@ -737,7 +763,7 @@ static int read_root(struct confcheck *c, struct json_object *root, struct confi
 	static const char *const keys[] = { "listen",	     "listen_mode", "workers",	"data_dir",
 					    "log_file",	     "public_url",  "limits",	"db",
 					    "default_model", "models",	    "backends", "content",
-					    "ffmpeg",	     "image_urls",  NULL };
+					    "ffmpeg",	     "image_urls",  "webhooks", NULL };
 	if (cc_keys(c, root, "", keys, NULL) < 0 || read_listen(c, root, cfg) < 0)
 		return -1;
 	long long w = cfg->workers;
@@ -748,7 +774,8 @@ static int read_root(struct confcheck *c, struct json_object *root, struct confi
 		return -1;
 	if (read_limits(c, root, cfg) < 0 || read_db(c, root, cfg) < 0 ||
 	    read_content(c, root, cfg) < 0 || read_image_urls(c, root, cfg) < 0 ||
-	    read_backends(c, root, cfg) < 0 || read_models(c, root, cfg) < 0)
+	    read_webhooks(c, root, cfg) < 0 || read_backends(c, root, cfg) < 0 ||
+	    read_models(c, root, cfg) < 0)
 		return -1;
 	if (cfg->nmodels == 0 && add_default_models(c, cfg) < 0)
 		return -1;
@@ -781,6 +808,9 @@ static void set_defaults(struct config *cfg)
 	cfg->ffmpeg = xstrdup("ffmpeg");
 	cfg->retention_seconds = 7L * 86400;
 	cfg->image_url_timeout_ms = 60000;
+	cfg->webhook_timeout_ms = 15000;
+	cfg->webhook_in_flight = 32;
+	cfg->webhook_per_endpoint = 4;
 }
 
 /* line_of turns a byte offset into a 1-based line number for messages. */

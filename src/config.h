@@ -88,6 +88,11 @@ struct config {
 	/* image_urls: fetching an input image given as a URL */
 	struct ssrf_policy image_url_policy; /* private addresses allowed */
 	long image_url_timeout_ms;
+	/* webhooks: delivering events to the keys' endpoints */
+	struct ssrf_policy webhook_policy; /* private addresses allowed */
+	long webhook_timeout_ms;	   /* one attempt, 15 s by default */
+	int webhook_in_flight;		   /* deliveries at once, 32 */
+	int webhook_per_endpoint;	   /* of them to one endpoint, 4 */
 	enum delivery delivery;
 	char *accel_prefix;
 	struct json_object *root; /* owned */

@@ -37,6 +37,7 @@
 #include "log.h"
 #include "record.h"
 #include "notify.h"
+#include "ops.h"
 #include "store.h"
 #include "task.h"
 #include "video.h"
@@ -139,6 +140,15 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 	const char *id = rec_str(rec, "id");
 	const struct model_cfg *m =
 		config_model(d->cfg, rec_str(rec, "model") ? rec_str(rec, "model") : "");
+	unsigned want = ops_wanted(rec);
+	if (m && want && !model_runs(d->cfg, m, want)) {
+		/* the configuration changed since the task was accepted: never
+		 * run an edit or an extension as a plain create */
+		disp_fail_task(
+			d, id, "unsupported_operation",
+			"The task's model no longer runs its operation on this server (the configuration changed after it was accepted).");
+		return;
+	}
 	if (m && m->nbackends > 0 && config_backend_is_http(d->cfg, m->backends[0].backend)) {
 		remote_start(d, rec, m);
 		return;
@@ -378,6 +388,8 @@ static void scan(struct dispatcher *d)
 		forget_waiters(d, 0);
 	if (!d->stop)
 		upstream_cancel_tick(&d->ucancels, disp_mono_ms());
+	if (!d->stop)
+		webhooks_tick(&d->hooks);
 	if (disp_mono_ms() - d->last_scan >= SCAN_INTERVAL_MS)
 		store_release_pages(d->st); /* at most once a second */
 	d->last_scan = disp_mono_ms();
@@ -482,6 +494,10 @@ static void loop_once(struct dispatcher *d)
 	int running;
 	curl_multi_perform(d->multi, &running);
 	remote_transfers_done(d);
+	/* deliveries answered: their outcomes in one commit, and the next
+	 * due ones out at once rather than at the next scan */
+	if (webhooks_flush(&d->hooks) > 0 && !d->stop)
+		webhooks_tick(&d->hooks);
 	if (fds[1].revents)
 		read_signals(d);
 	for (unsigned i = 2; i < n; i++) {
@@ -614,6 +630,8 @@ static int setup(struct dispatcher *d, const struct config *cfg)
 		return -1;
 	image_fetch_init(&d->fetches, cfg, d->st, d->multi);
 	upstream_cancel_init(&d->ucancels, cfg, d->st, d->multi, d->be, d->be_ok);
+	if (webhooks_init(&d->hooks, cfg, d->st, d->multi) < 0)
+		return -1;
 	curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
 	return 0;
 }
@@ -657,6 +675,7 @@ int dispatcher_run(const struct config *cfg, int lock_fd, int supervised)
 	requeue_all(&d);
 	image_fetch_deinit(&d.fetches);	     /* their tasks are still queued */
 	upstream_cancel_deinit(&d.ucancels); /* their entries stay pending */
+	webhooks_deinit(&d.hooks);	     /* their deliveries stay pending */
 	teardown_backends(&d);
 	teardown(&d);
 	curl_multi_cleanup(d.multi);

@@ -21,6 +21,7 @@
 #include "id.h"
 #include "image_fetch.h"
 #include "upstream_cancel.h"
+#include "webhook.h"
 #include "store.h"
 
 #define SCAN_INTERVAL_MS 1000
@@ -188,6 +189,7 @@ struct dispatcher {
 	int *be_ok;			  /* whether its module's init succeeded */
 	struct image_fetches fetches;	  /* input images given as URLs, being downloaded */
 	struct upstream_cancels ucancels; /* upstream jobs of deleted tasks */
+	struct webhooks hooks;		  /* webhook deliveries */
 };
 
 /* ---- runs.c ---- */

@@ -1,7 +1,7 @@
 /*
  * media: ffprobe and ffmpeg run for a worker (media.h).  A child gets
  * /dev/null as stdin and stderr and a pipe as stdout; it is killed when it
- * outlives MEDIA_TIMEOUT_MS, and reaped either way.
+ * outlives the time limit (20 s), and reaped either way.
  */
 #include "media.h"
 
@@ -16,8 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MEDIA_TIMEOUT_MS 20000
+static int media_timeout_ms = 20000;
 #define MEDIA_OUT_MAX 4096
+
+void media_set_timeout_ms(int ms)
+{
+	media_timeout_ms = ms > 0 ? ms : 20000;
+}
 
 static long long mono_ms(void)
 {
@@ -52,7 +57,7 @@ static int run_program(char *const *argv, char *out, size_t n)
 	}
 	close(fds[1]);
 	size_t got = 0;
-	long long end = mono_ms() + MEDIA_TIMEOUT_MS;
+	long long end = mono_ms() + media_timeout_ms;
 	int timed_out = 0;
 	for (;;) {
 		long long left = end - mono_ms();

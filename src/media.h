@@ -23,4 +23,7 @@ int media_probe(const char *ffmpeg, const char *path, struct media_info *out, ch
  * fresh, synced).  0, or -1. */
 int media_still(const char *ffmpeg, const char *path, const char *out_png);
 
+/* media_set_timeout_ms changes the time limit of each run (tests). */
+void media_set_timeout_ms(int ms);
+
 #endif

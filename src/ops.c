@@ -57,6 +57,20 @@ int model_runs(const struct config *cfg, const struct model_cfg *model, unsigned
 	return 1;
 }
 
+unsigned ops_wanted(struct json_object *rec)
+{
+	const char *op = rec_str(rec, "op");
+	unsigned want = 0;
+	if (op != NULL)
+		want |= strcmp(op, "edit") == 0	    ? BOP_EDIT
+			: strcmp(op, "extend") == 0 ? BOP_EXTEND
+						    : ~0u;
+	if (rec_obj(rec, "params") &&
+	    json_object_object_get_ex(rec_obj(rec, "params"), "references", NULL))
+		want |= BOP_REFERENCES;
+	return want;
+}
+
 static unsigned op_bit(enum video_op op)
 {
 	return op == OP_EDIT ? BOP_EDIT : op == OP_EXTEND ? BOP_EXTEND : 0;
@@ -357,6 +371,99 @@ static int source_refused(const struct config *cfg, const struct model_cfg *mode
 	return 0;
 }
 
+/* job_refused asks each backend of model whether it runs the job s as
+ * asked (backend_type.fits; param names the field a refusal is about).
+ * An extension's segment may come back at the length the upstream makes:
+ * the record then carries that length, and metadata.ignored_params says
+ * "seconds" was not honoured as asked (a 400 under strict_params). */
+static int job_refused(const struct config *cfg, const struct model_cfg *model,
+		       struct video_spec *s, const char *param, struct api_error *e)
+{
+	int asked = s->segment_seconds, made = -1, strict = 0;
+	for (size_t i = 0; i < model->nbackends; i++) {
+		const struct backend_cfg *b = config_backend(cfg, model->backends[i].backend);
+		char why[400] = "";
+		int seg = asked;
+		if (b == NULL || b->module == NULL || b->module->fits == NULL)
+			continue;
+		strict |= b->strict_params;
+		if (b->module->fits(b, &model->backends[i], s, asked > 0 ? &seg : NULL, why,
+				    sizeof(why)) < 0) {
+			api_error_set(e, 400, "unsupported_value", param,
+				      "The model '%s' cannot run this request: %s", model->name,
+				      why);
+			return -1;
+		}
+		if (made >= 0 && seg != made) {
+			api_error_set(
+				e, 400, "unsupported_value", param,
+				"The model '%s' has backends that extend by different lengths (%d and %d seconds); it cannot promise one.",
+				model->name, made, seg);
+			return -1;
+		}
+		made = seg;
+	}
+	if (asked <= 0 || made < 0 || made == asked)
+		return 0;
+	if (strict) {
+		api_error_set(
+			e, 400, "unsupported_value", "seconds",
+			"The model '%s' adds %d seconds per extension, not %d; send the length it makes or choose another model.",
+			model->name, made, asked);
+		return -1;
+	}
+	s->seconds += made - asked;
+	s->segment_seconds = made;
+	if (s->metadata == NULL)
+		s->metadata = json_object_new_object();
+	struct json_object *list = json_object_new_array();
+	json_object_array_add(list, json_object_new_string("seconds"));
+	json_object_object_add(s->metadata, "ignored_params", list);
+	return 0;
+}
+
+/* segment_ignored: does a backend of model name the extension's length
+ * (s->segment_seconds) among what it cannot honour? */
+static int segment_ignored(const struct config *cfg, const struct model_cfg *model,
+			   const struct video_spec *s)
+{
+	for (size_t i = 0; i < model->nbackends; i++) {
+		const char *out[17];
+		backend_ignored(config_backend(cfg, model->backends[i].backend),
+				&model->backends[i], s, out);
+		for (size_t j = 0; out[j]; j++)
+			if (strcmp(out[j], "seconds") == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* length_refused: an extension's length is never changed silently.  A
+ * backend that can make only some lengths names the others with
+ * `unsupported`; the caller is told which lengths the model makes. */
+static int length_refused(const struct config *cfg, const struct model_cfg *model,
+			  struct video_spec *s, struct api_error *e)
+{
+	int asked = s->segment_seconds;
+	if (!segment_ignored(cfg, model, s))
+		return 0;
+	char made[64] = "";
+	size_t at = 0;
+	for (size_t i = 0; seconds_allowed[i] && at < sizeof(made); i++) {
+		s->segment_seconds = atoi(seconds_allowed[i]);
+		if (!segment_ignored(cfg, model, s))
+			at += (size_t)snprintf(made + at, sizeof(made) - at, "%s%s", at ? ", " : "",
+					       seconds_allowed[i]);
+	}
+	s->segment_seconds = asked;
+	api_error_set(e, 400, "unsupported_value", "seconds",
+		      "The model '%s' cannot make a video extension of %d seconds. %s%s",
+		      model->name, asked,
+		      at ? "Send 'seconds' as one of: " : "It makes no length that can be asked.",
+		      made);
+	return -1;
+}
+
 /* describe_source fills s (size, length, fps) and s->source from the
  * stored video or, for a clip, from ffprobe. */
 static int describe_source(struct app *app, struct source *src, struct video_spec *s,
@@ -456,8 +563,9 @@ static void derive(struct app *app, struct http_request *req, struct http_respon
 		   const char *owner, const struct key_limits *lim, const char *base_url,
 		   enum video_op op)
 {
-	static const char *const edit_fields[] = { "prompt", "video", NULL };
-	static const char *const extend_fields[] = { "prompt", "video", "seconds", NULL };
+	static const char *const edit_fields[] = { "prompt", "video", "callback_url", NULL };
+	static const char *const extend_fields[] = { "prompt", "video", "seconds", "callback_url",
+						     NULL };
 	const char *what =
 		op == OP_EDIT
 			? "A video edit takes 'prompt' and 'video' ({\"id\": \"video_...\"}, video[id] in a form, or a 'video' file part)."
@@ -478,6 +586,7 @@ static void derive(struct app *app, struct http_request *req, struct http_respon
 		      &prompt, &e) < 0 ||
 	    read_video_ref(&b, &src, what, &e) < 0 ||
 	    (op == OP_EXTEND && (segment = read_segment_seconds(b.fields, &e)) < 0) ||
+	    validate_callback_url(b.fields, &s, &e) < 0 ||
 	    (src.id != NULL && load_source(app, &src, op, owner, &e) < 0))
 		goto fail;
 	if (src.file_id != NULL) {
@@ -524,7 +633,11 @@ static void derive(struct app *app, struct http_request *req, struct http_respon
 	if (op == OP_EXTEND) {
 		s.segment_seconds = segment;
 		s.seconds += segment;
+		if (length_refused(app->cfg, model, &s, &e) < 0)
+			goto fail;
 	}
+	if (job_refused(app->cfg, model, &s, op == OP_EXTEND ? "seconds" : "video", &e) < 0)
+		goto fail;
 	if (keep_source(app, &b, &src, &s, kept, sizeof(kept), &e) < 0)
 		goto fail;
 	if (api_insert_videos(app, req, res, owner, lim, &s, &b, base_url, NULL) < 0)
@@ -818,5 +931,5 @@ int ops_references(struct app *app, const char *owner, struct video_spec *s, str
 		return -1;
 	}
 	s->references = refs;
-	return 0;
+	return job_refused(app->cfg, s->model, s, "metadata.character_ids", e);
 }

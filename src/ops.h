@@ -29,6 +29,10 @@ int model_supports(const struct config *cfg, const struct model_cfg *model, enum
 /* model_runs: every backend of model runs the BOP_* bits of want. */
 int model_runs(const struct config *cfg, const struct model_cfg *model, unsigned want);
 
+/* ops_wanted: the BOP_* bits a task record asks of its backend (rec.op,
+ * params.references); an unknown op asks for everything (never runs). */
+unsigned ops_wanted(struct json_object *rec);
+
 /* model_operations_json: a new array of the names of the operations model
  * supports (the caller owns it): create, remix, edit, extend, and
  * "characters" when it takes characters as reference inputs. */

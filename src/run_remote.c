@@ -543,6 +543,8 @@ void remote_transfers_done(struct dispatcher *d)
 		}
 		if (upstream_cancel_done(&d->ucancels, t))
 			continue;
+		if (webhooks_done(&d->hooks, t))
+			continue;
 		if (image_fetch_done(&d->fetches, t)) {
 			d->scan_now = 1; /* its task can start, another download can */
 			continue;

@@ -197,11 +197,13 @@ static int update_txn(struct store *st, MDB_txn *txn, void *arg)
 	if (rc != 0)
 		return rc;
 	rc = kv_index_video(st, txn, old, 0);
-	json_object_put(old);
 	if (rc == 0)
 		rc = kv_put_video(st, txn, id, rec);
 	if (rc == 0)
 		rc = kv_index_video(st, txn, rec, 1);
+	if (rc == 0)
+		rc = kv_events_add(st, txn, rec_str(old, "status"), rec);
+	json_object_put(old);
 	return rc;
 }
 
@@ -229,12 +231,17 @@ static int modify_txn(struct store *st, MDB_txn *txn, void *arg)
 			continue;
 		if (rc == 0)
 			rc = kv_index_video(st, txn, rec, 0);
+		char was[16] = "";
+		snprintf(was, sizeof(was), "%s",
+			 rec_str(rec, "status") ? rec_str(rec, "status") : "");
 		if (rc == 0) {
 			a->fn(rec, i, a->arg);
 			rc = kv_put_video(st, txn, a->ids[i], rec);
 		}
 		if (rc == 0)
 			rc = kv_index_video(st, txn, rec, 1);
+		if (rc == 0)
+			rc = kv_events_add(st, txn, was, rec);
 		json_object_put(rec);
 		if (rc != 0)
 			return rc;

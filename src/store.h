@@ -169,6 +169,39 @@ enum rg_err store_check(struct store *st, store_report_fn fn, void *arg);
 enum rg_err store_character_put(struct store *st, struct json_object *rec);
 enum rg_err store_character_get(struct store *st, const char *id, struct json_object **out);
 
+/* Webhooks (store_webhooks.c).  An endpoint: {"id" ("we_..."), "key_id",
+ * "url", "events" (types, or absent: every one), "secret" ("whsec_..."),
+ * "old_secret" and "old_until" (ms) during a rotation, "created_at_ms",
+ * "state" ("enabled", "disabled"), "disabled_reason"}.  A delivery: {"id"
+ * ("dlv_..."), "event_id", "type", "video_id", "key_id", "endpoint_id"
+ * (whose secret signs it), "url", "callback" (true: a callback_url),
+ * "body" (the event's exact bytes), "created_at" (ms), "attempts",
+ * "state" ("pending", "delivered", "failed", "disabled"), "next_at" (ms),
+ * "last_status", "last_error", "last_at", "done_at"}. */
+typedef int (*store_webhook_fn)(struct json_object *rec, void *arg); /* borrows; 1 stops */
+enum rg_err store_webhook_put(struct store *st, struct json_object *ep);
+enum rg_err store_webhook_get(struct store *st, const char *id, struct json_object **out);
+/* remove: the endpoint goes, its pending deliveries fail. */
+enum rg_err store_webhook_remove(struct store *st, const char *id);
+/* list: key_id's endpoints (NULL: every key's). */
+enum rg_err store_webhook_list(struct store *st, const char *key_id, store_webhook_fn fn,
+			       void *arg);
+enum rg_err store_delivery_get(struct store *st, const char *id, struct json_object **out);
+/* due: up to limit pending deliveries signed by endpoint with next_at <=
+ * now_ms, soonest first. */
+enum rg_err store_delivery_due(struct store *st, const char *endpoint, uint64_t now_ms,
+			       size_t limit, store_webhook_fn fn, void *arg);
+/* update rewrites a pending delivery (RG_ENOENT when it is no longer
+ * pending); redeliver rewrites one in any state (the CLI's redeliver). */
+enum rg_err store_delivery_update(struct store *st, struct json_object *d);
+enum rg_err store_delivery_redeliver(struct store *st, struct json_object *d);
+/* update_many: store_delivery_update of n deliveries in one transaction
+ * (those no longer pending are skipped). */
+enum rg_err store_deliveries_update(struct store *st, struct json_object **d, size_t n);
+enum rg_err store_delivery_list(struct store *st, store_webhook_fn fn, void *arg);
+/* purge removes the deliveries finished before before_ms. */
+enum rg_err store_delivery_purge(struct store *st, uint64_t before_ms, size_t *removed);
+
 /* disk_nearly_full says whether the file system of path has less than
  * 1 MiB left (a failed write is then "storage full", not an I/O error). */
 int disk_nearly_full(const char *path);

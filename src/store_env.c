@@ -178,7 +178,8 @@ static int open_dbis(struct store *st)
 	    (rc = mdb_dbi_open(txn, "group", MDB_CREATE, &st->group_dbi)) ||
 	    (rc = mdb_dbi_open(txn, "cancels", MDB_CREATE, &st->cancels)) ||
 	    (rc = mdb_dbi_open(txn, "files", MDB_CREATE, &st->files)) ||
-	    (rc = mdb_dbi_open(txn, "characters", MDB_CREATE, &st->characters))) {
+	    (rc = mdb_dbi_open(txn, "characters", MDB_CREATE, &st->characters)) ||
+	    (rc = mdb_dbi_open(txn, "webhooks", MDB_CREATE, &st->webhooks))) {
 		mdb_txn_abort(txn);
 		return rc;
 	}

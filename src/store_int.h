@@ -35,6 +35,7 @@ struct store {
 	MDB_dbi cancels;	 /* upstream jobs to cancel (store_cancels.c) */
 	MDB_dbi files;		 /* Files API records (store_files.c) */
 	MDB_dbi characters;	 /* characters, by id (store_characters.c) */
+	MDB_dbi webhooks;	 /* endpoints and deliveries (store_webhooks.c) */
 	struct group_shm *group; /* db/group.shm, or NULL: creates commit alone */
 	size_t max_map;
 	MDB_txn *rtxn;	 /* a reset read transaction, renewed for the next read */
@@ -95,6 +96,11 @@ uint64_t kv_due_at(struct json_object *rec);
 /* kv_cancel_add leaves the entry of an upstream job to cancel when old (a
  * record being deleted) is a live remote task (store_cancels.c). */
 int kv_cancel_add(struct store *st, MDB_txn *txn, struct json_object *old, uint64_t now_ms);
+/* kv_events_add writes the deliveries of rec's event when this write
+ * moves it to a terminal state (from old_status, NULL for a new record):
+ * to each of its key's endpoints that takes the event, and to
+ * params.callback_url (store_webhooks.c).  0 or an MDB code / errno. */
+int kv_events_add(struct store *st, MDB_txn *txn, const char *old_status, struct json_object *rec);
 /* kv_scan_json calls fn for each record of dbi whose key starts with
  * prefix (plen 0: every one), in key order, until fn returns non-zero;
  * fn borrows rec.  RG_ECORRUPT for a value that is not JSON. */

@@ -19,9 +19,10 @@
 #define URL_MAX 2048
 
 static const char *const known_fields[] = {
-	"prompt",	   "model", "seconds", "duration", "size", "width",	      "height",
-	"input_reference", "image", "fps",     "seed",	   "n",	   "response_format", "user",
-	"metadata",	   NULL
+	"prompt",	"model",  "seconds",	     "duration", "size",
+	"width",	"height", "input_reference", "image",	 "fps",
+	"seed",		"n",	  "response_format", "user",	 "metadata",
+	"callback_url", NULL
 };
 
 /* Metadata keys reelgate writes itself; a caller may not set them. */
@@ -45,6 +46,7 @@ void video_spec_deinit(struct video_spec *s)
 	if (!s->image_borrowed)
 		free(s->image_bytes);
 	json_object_put(s->metadata);
+	free(s->callback_url);
 	json_object_put(s->source);
 	json_object_put(s->references);
 	memset(s, 0, sizeof(*s));
@@ -457,6 +459,36 @@ static int read_scalars(const struct config *cfg, struct json_object *fields, st
 		}
 		s->user = strdup(json_object_get_string(u));
 	}
+	return validate_callback_url(fields, s, e);
+}
+
+int validate_callback_url(struct json_object *fields, struct video_spec *s, struct api_error *e)
+{
+	struct json_object *u = get(fields, "callback_url");
+	if (u == NULL)
+		return 0;
+	const char *p = json_object_is_type(u, json_type_string) ? json_object_get_string(u) : "";
+	size_t n = json_object_is_type(u, json_type_string) ? (size_t)json_object_get_string_len(u)
+							    : 0;
+	const char *rest = strncmp(p, "https://", 8) == 0  ? p + 8
+			   : strncmp(p, "http://", 7) == 0 ? p + 7
+							   : NULL;
+	int ok = rest != NULL && n <= URL_MAX && *rest && *rest != '/' && *rest != '?' &&
+		 *rest != '#';
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (unsigned char)p[i] > 0x20 && (unsigned char)p[i] < 0x7f;
+	if (!ok) {
+		api_error_set(
+			e, 400, "invalid_value", "callback_url",
+			"'callback_url' must be an http:// or https:// URL with a host, at most %d printable characters.",
+			URL_MAX);
+		return -1;
+	}
+	s->callback_url = strdup(p);
+	if (s->callback_url == NULL) {
+		api_error_from_rg(e, RG_ENOMEM);
+		return -1;
+	}
 	return 0;
 }
 
@@ -679,12 +711,15 @@ int validate_remix(const struct config *cfg, struct json_object *fields, struct 
 {
 	json_object_object_foreach(fields, k, v) {
 		(void)v;
-		if (strcmp(k, "prompt") != 0) {
-			api_error_set(e, 400, "unknown_parameter", k,
-				      "Unknown parameter: '%.100s'. A remix takes only 'prompt'.",
-				      k);
+		if (strcmp(k, "prompt") != 0 && strcmp(k, "callback_url") != 0) {
+			api_error_set(
+				e, 400, "unknown_parameter", k,
+				"Unknown parameter: '%.100s'. A remix takes only 'prompt' (and 'callback_url').",
+				k);
 			return -1;
 		}
 	}
-	return read_prompt(cfg, fields, s, e);
+	if (read_prompt(cfg, fields, s, e) < 0)
+		return -1;
+	return validate_callback_url(fields, s, e);
 }

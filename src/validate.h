@@ -41,6 +41,7 @@ struct video_spec {
 	struct json_object *source;	/* owned: the record's params.source, or NULL */
 	int segment_seconds;		/* extend: the new segment's length */
 	struct json_object *references; /* owned: params.references, or NULL */
+	char *callback_url;		/* owned: where this video's events also go, or NULL */
 };
 
 struct validate_input {
@@ -63,6 +64,10 @@ int validate_create(const struct config *cfg, const struct validate_input *in, s
 /* validate_remix reads {prompt} into s->prompt. */
 int validate_remix(const struct config *cfg, struct json_object *fields, struct video_spec *s,
 		   struct api_error *e);
+
+/* validate_callback_url reads the optional 'callback_url' (an http(s)
+ * URL) into s->callback_url; the caller checks the key can sign for it. */
+int validate_callback_url(struct json_object *fields, struct video_spec *s, struct api_error *e);
 
 /* validate_image_type tells an image type by its first bytes: "png", "jpg",
  * "webp" or NULL. */

@@ -82,6 +82,8 @@ struct json_object *video_record_new(const struct video_spec *s, const char *id,
 	if (s->segment_seconds > 0)
 		json_object_object_add(p, "segment_seconds",
 				       json_object_new_int(s->segment_seconds));
+	if (s->callback_url != NULL)
+		json_object_object_add(p, "callback_url", json_object_new_string(s->callback_url));
 	if (s->references != NULL)
 		json_object_object_add(p, "references", json_object_get(s->references));
 	json_object_object_add(r, "params", p);

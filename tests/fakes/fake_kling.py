@@ -8,6 +8,17 @@ enum (submitted -> processing -> succeed | failed) and its error envelope
 {"code", "message", "request_id"}.  Result URLs point at this server's own
 /files/<task_id>.mp4, a real small MP4 made with ffmpeg.
 
+Video extension (POST /v1/videos/video-extend, query and list under the
+same path), as ComfyUI's KlingVideoExtendRequest and Kling's documentation
+(mirrored by DMXAPI-docs) describe it: {video_id, prompt, negative_prompt,
+cfg_scale, callback_url} and nothing else (no model, mode, duration or
+external_task_id: the source's model and mode are kept); video_id is the id
+of a video this account made (task_result.videos[].id of a text2video,
+image2video or earlier video-extend task that succeeded), not one of
+kling-v1-5, and the total stays within 3 minutes.  Each extension adds
+EXTEND_STEP seconds (Kling: "4~5 s"); its result's duration is the total,
+and task_info.parent_video names the source.
+
 Misbehaviour is scripted through a control API under /_fake/ (no auth):
   POST /_fake/scenario  {"submit":..., "poll":..., "outcome":..., "result":...,
                          "count":N, "delay":S}     (merged into the current one)
@@ -46,6 +57,10 @@ AUTH_MESSAGES = {1000: "Authentication failed", 1001: "Authorization is empty",
                  1002: "Authorization is invalid", 1003: "Authorization is not yet valid",
                  1004: "Authorization has expired"}
 FAIL_MSG = "The content failed moderation"
+KINDS = ("text2video", "image2video", "video-extend")
+EXTEND_FIELDS = {"video_id", "prompt", "negative_prompt", "cfg_scale", "callback_url"}
+EXTEND_STEP = 4.5       # seconds one video-extend adds (Kling documents 4 to 5)
+EXTEND_TOTAL_MAX = 180  # seconds a video may reach by extensions
 NBF_SKEW = 5            # seconds of clock skew tolerated on nbf
 DEFAULT_DELAY = 10.0    # seconds, for submit slow/hold and result slow
 COUNTERS = ("submits_received", "submits_accepted", "polls", "downloads", "auth_failures")
@@ -111,6 +126,12 @@ def check_jwt(authorization, ak, sk, now):
 
 def validate(kind, b):
     """Kling's parameter checks: None when fine, else the 1201 message."""
+    if kind == "video-extend":
+        unknown = sorted(set(b) - EXTEND_FIELDS)
+        if unknown:
+            return "unknown field %s (video-extend takes %s)" % (unknown[0], sorted(EXTEND_FIELDS))
+        if not isinstance(b.get("video_id"), str) or not b["video_id"]:
+            return "video_id is required"
     prompt = b.get("prompt")
     if kind == "text2video" and (not isinstance(prompt, str) or not prompt.strip()):
         return "prompt is required"
@@ -154,7 +175,10 @@ def ms(t):
 
 
 def task_info(t):
-    """Kling's task_info: {} unless the caller gave an external_task_id."""
+    """Kling's task_info: {} unless the caller gave an external_task_id; an
+    extension's names its parent video."""
+    if t["endpoint"] == "video-extend":
+        return {"parent_video": dict(t["parent"])}
     return {"external_task_id": t["external_task_id"]} if t["external_task_id"] else {}
 
 
@@ -239,16 +263,24 @@ class State:
             if code:
                 self.counters["auth_failures"] += 1
 
-    def create(self, kind, body, claims):
-        """Creates a task; None when its external_task_id is taken."""
+    def create(self, kind, body, claims, parent=None):
+        """Creates a task; None when its external_task_id is taken.  parent:
+        an extension's source task."""
         ext = body.get("external_task_id") or None
         with self.lock:
             if ext is not None and ext in self.by_ext:
                 return None
             tid = "8%017d" % (next(self.ids) * 7919 + 1000003)   # looks like Kling's numeric ids
+            duration = body.get("duration", "5")
+            if parent is not None:
+                duration = "%g" % (float(parent["duration"]) + EXTEND_STEP)
             task = {"task_id": tid, "external_task_id": ext, "endpoint": kind, "body": body,
                     "claims": claims, "created": time.time(), "outcome": self.scenario["outcome"],
-                    "duration": body.get("duration", "5")}
+                    "duration": duration,
+                    "model_name": (parent or body).get("model_name", "kling-v1"),
+                    "parent": parent and {"id": "v" + parent["task_id"],
+                                          "url": self.file_url(parent),
+                                          "duration": "%.1f" % float(parent["duration"])}}
             self.tasks[tid] = task
             if ext is not None:
                 self.by_ext[ext] = task
@@ -259,6 +291,14 @@ class State:
     def find(self, ident):
         with self.lock:
             return self.tasks.get(ident) or self.by_ext.get(ident)
+
+    def find_video(self, video_id):
+        """The task whose result is the video video_id (v<task_id>), if it succeeded."""
+        t = self.tasks.get(video_id[1:]) if video_id.startswith("v") else None
+        return t if t is not None and self.status(t)[0] == "succeed" else None
+
+    def file_url(self, t):
+        return "http://%s:%d/files/%s.mp4" % (self.args.host, self.port, t["task_id"])
 
     def status(self, t):
         """(task_status, time it was entered): one --step-seconds per step."""
@@ -280,8 +320,7 @@ class State:
         if st == "succeed":
             d["final_unit_deduction"] = "1"
             d["task_result"] = {"videos": [{
-                "id": "v" + t["task_id"],
-                "url": "http://%s:%d/files/%s.mp4" % (self.args.host, self.port, t["task_id"]),
+                "id": "v" + t["task_id"], "url": self.file_url(t),
                 "duration": "%.1f" % float(t["duration"])}]}
         return d
 
@@ -358,7 +397,8 @@ class Handler(BaseHTTPRequestHandler):
             elif url.path.startswith("/files/"):
                 self.file(method, url.path)
             else:
-                m = re.fullmatch(r"/v1/videos/(text2video|image2video)(?:/([^/]+))?", url.path)
+                m = re.fullmatch(r"/v1/videos/(text2video|image2video|video-extend)(?:/([^/]+))?",
+                                 url.path)
                 if not m:
                     self.err(404, 1203, "resource not found")
                 elif method == "POST" and m.group(2) is None:
@@ -443,7 +483,19 @@ class Handler(BaseHTTPRequestHandler):
         problem = validate(kind, body)
         if problem:
             return self.err(400, 1201, "Invalid parameters: " + problem)
-        task = self.state.create(kind, body, claims)
+        parent = None
+        if kind == "video-extend":
+            parent = self.state.find_video(body["video_id"])
+            if parent is None:
+                return self.err(400, 1201, "Invalid parameters: video_id %s is not a video of "
+                                "this account that can be extended" % body["video_id"])
+            if parent["model_name"] == "kling-v1-5":
+                return self.err(400, 1201, "Invalid parameters: videos of kling-v1-5 cannot be "
+                                "extended")
+            if float(parent["duration"]) + EXTEND_STEP > EXTEND_TOTAL_MAX:
+                return self.err(400, 1201, "Invalid parameters: the extended video would be "
+                                "longer than 3 minutes")
+        task = self.state.create(kind, body, claims, parent)
         if task is None:
             return self.err(400, 1201, "external_task_id already exists")
         data = {"task_id": task["task_id"], "task_status": "submitted",
@@ -536,7 +588,8 @@ class Handler(BaseHTTPRequestHandler):
             out = {"tasks": [{"task_id": t["task_id"], "external_task_id": t["external_task_id"],
                               "endpoint": t["endpoint"], "body": t["body"], "claims": t["claims"],
                               "created_at": ms(t["created"]), "task_status": st.status(t)[0],
-                              "outcome": t["outcome"]} for t in tasks],
+                              "outcome": t["outcome"], "duration": t["duration"],
+                              "parent": t["parent"]} for t in tasks],
                    "tokens": tokens, "scenario": st.scenario_view()}
             out.update(counters)
             return self.send(200, json.dumps(out).encode())
@@ -664,6 +717,30 @@ def self_test():
         iid = submit(I2V, {"image": PNG, "duration": "10"})
         d = wait_status("image2video", iid, "succeed")
         assert d["task_result"]["videos"][0]["duration"] == "10.0" and d["task_info"] == {}, d
+        # --- video-extend: of a succeeded video, by its video id; 4.5 s more each time
+        EXT = "/v1/videos/video-extend"
+        expect(400, 1201, "POST", EXT, {"video_id": "v" + tid, "prompt": "on",
+                                        "external_task_id": "e-1"})
+        expect(400, 1201, "POST", EXT, {"video_id": "v" + tid, "model_name": "kling-v1"})
+        expect(400, 1201, "POST", EXT, {"prompt": "no video"})
+        expect(400, 1201, "POST", EXT, {"video_id": "vnope", "prompt": "x"})
+        expect(400, 1201, "POST", EXT, {"video_id": "v" + submit(), "prompt": "not done"})
+        eid = submit(EXT, {"video_id": "v" + tid, "prompt": "and then"})
+        d = wait_status("video-extend", eid, "succeed")
+        assert d["task_info"] == {"parent_video": {"id": "v" + tid, "duration": "5.0",
+                                                   "url": v["url"]}}, d
+        assert d["task_result"]["videos"][0]["duration"] == "9.5", d
+        expect(404, 1203, "GET", T2V + "/" + eid)
+        e2 = submit(EXT, {"video_id": d["task_result"]["videos"][0]["id"], "prompt": "more",
+                          "negative_prompt": "blur", "cfg_scale": 0.5})
+        d2 = wait_status("video-extend", e2, "succeed")
+        assert d2["task_result"]["videos"][0]["duration"] == "14.0", d2
+        s, ext_mp4, _ = req("GET", "/files/%s.mp4" % e2, token=None, timeout=60)
+        assert s == 200 and ext_mp4[4:8] == b"ftyp", s
+        v15 = submit(T2V, {"prompt": "old model", "model_name": "kling-v1-5"})
+        wait_status("text2video", v15, "succeed")
+        expect(400, 1201, "POST", EXT, {"video_id": "v" + v15, "prompt": "x"})
+        assert eid in [x["task_id"] for x in expect(200, 0, "GET", EXT)["data"]]
         # --- submit scenarios
         for mode in ("429_1302", "429_1303", "429_1102", "400_1301", "500", "503"):
             scen(submit=mode, count=1)
@@ -717,7 +794,7 @@ def self_test():
         assert time.time() - t0 >= 0.45
         # --- bookkeeping, control errors, reset
         j = jreq("GET", "/_fake/jobs", token=None)[1]
-        assert j["auth_failures"] == 7 and j["downloads"] == 3 and j["polls"] > 0, j
+        assert j["auth_failures"] == 7 and j["downloads"] == 4 and j["polls"] > 0, j
         assert j["submits_received"] > j["submits_accepted"] > 0, j
         t = [x for x in j["tasks"] if x["task_id"] == tid][0]
         assert t["endpoint"] == "text2video" and t["body"]["prompt"] == "a cat", t

@@ -10,6 +10,17 @@ video_create_params.py, types/generation_list_*.py, _client.py):
   GET    /dream-machine/v1/generations?limit=&offset=
                                    {"generations", "count", "has_more", "limit", "offset"}
   DELETE /dream-machine/v1/generations/{id}       removes it, whatever its state (204)
+  POST   /dream-machine/v1/generations/video/modify  modify -> the Generation (201)
+The modify body takes the SDK's VideoModifyParams only: generation_type
+"modify_video", media {url}, mode adhere_1..3 | flex_1..3 | reimagine_1..3
+and model ray-2 | ray-flash-2 (all required), prompt, first_frame {url},
+callback_url.  A keyframe {"type": "generation", "id"} (an extension) must
+name a completed generation of this server (the key's: it takes one key);
+the result is that generation's length plus the new duration (assumed: the
+extended video holds the source).  A modify's media.url must be the video
+URL of a completed generation here of at most 10 s (docs.lumalabs.ai
+"Modify Video": ray-2, max 10 s; assumed: refused at create, 400); its
+result is as long as the source.
 Auth is exactly `Authorization: Bearer <key>` (the SDK's auth_headers).  The
 create body takes only the SDK's fields (model ray-1-6 | ray-2 | ray-flash-2,
 prompt, aspect_ratio, resolution, duration "5s"/"9s", loop, keyframes
@@ -66,6 +77,12 @@ MODELS = {"ray-1-6", "ray-2", "ray-flash-2"}
 RATIOS = {"1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21"}
 RESOLUTIONS = {"540p", "720p", "1080p", "4k"}
 DURATIONS = {"5s": 5, "9s": 9}
+MODIFY_FIELDS = {"generation_type": str, "media": dict, "mode": str, "model": str,
+                 "prompt": str, "first_frame": dict, "callback_url": str}
+MODIFY_REQUIRED = ("generation_type", "media", "mode", "model")
+MODIFY_MODES = {"%s_%d" % (m, n) for m in ("adhere", "flex", "reimagine") for n in (1, 2, 3)}
+MODIFY_MODELS = {"ray-2", "ray-flash-2"}
+MODIFY_SOURCE_MAX = 10
 COUNTERS = ("creates_received", "creates_accepted", "polls", "lists", "deletes", "downloads",
             "auth_failures")
 BROKEN_JSON = b'{"id":"5b0e'
@@ -136,6 +153,36 @@ def validate(b):
     return None
 
 
+def validate_modify(b):
+    """Luma's refusal (a 422 detail list) of a modify body, or None."""
+    for k, v in b.items():
+        if k not in MODIFY_FIELDS:
+            return problem([k], "Extra inputs are not permitted", "extra_forbidden", v)
+        if not isinstance(v, MODIFY_FIELDS[k]) or isinstance(v, bool):
+            return problem([k], "Input should be a valid %s" % MODIFY_FIELDS[k].__name__,
+                           "%s_type" % MODIFY_FIELDS[k].__name__, v)
+    for k in MODIFY_REQUIRED:
+        if k not in b:
+            return problem([k], "Field required", "missing", None)
+    for k, allowed in (("generation_type", {"modify_video"}), ("mode", MODIFY_MODES),
+                       ("model", MODIFY_MODELS)):
+        if b[k] not in allowed:
+            return problem([k], "Input should be %s" % ", ".join(sorted(allowed)),
+                           "literal_error", b[k])
+    for k in ("media", "first_frame"):
+        m = b.get(k)
+        if m is None:
+            continue
+        if set(m) != {"url"}:
+            extra = sorted(set(m) - {"url"})
+            return problem([k] + (extra[:1] or ["url"]), "Extra inputs are not permitted"
+                           if extra else "Field required", "extra_forbidden" if extra
+                           else "missing", None)
+        if not isinstance(m["url"], str) or not re.match(r"https?://[^/\s]+", m["url"]):
+            return problem([k, "url"], "URL must be an http(s) URL", "url_parsing", m["url"])
+    return None
+
+
 class State:
     def __init__(self, args):
         self.args = args
@@ -196,10 +243,11 @@ class State:
                     self.scenario[which], self.left[which] = "ok", None
             return mode, self.scenario["delay"], self.scenario["retry_after"]
 
-    def create(self, body):
+    def create(self, body, seconds=None, kind="video"):
         with self.lock:
             g = {"id": str(uuid.uuid4()), "body": body, "created": time.time(),
-                 "outcome": self.scenario["outcome"]}
+                 "outcome": self.scenario["outcome"], "kind": kind,
+                 "seconds": seconds or DURATIONS.get(body.get("duration"), 5)}
             self.gens[g["id"]] = g
             self.counters["creates_accepted"] += 1
         threading.Thread(target=self.video, args=(self.seconds(g),), daemon=True).start()
@@ -207,7 +255,21 @@ class State:
 
     @staticmethod
     def seconds(g):
-        return DURATIONS.get(g["body"].get("duration"), 5)
+        return g["seconds"]
+
+    def video_url(self, g):
+        return "http://%s:%d/dream_machine/%s/video.mp4" % (self.args.host, self.port, g["id"])
+
+    def source(self, ident=None, url=None):
+        """The completed generation an extension or a modify names (by id
+        or by its video URL), or None."""
+        with self.lock:
+            gens = list(self.gens.values())
+        for g in gens:
+            if (ident is not None and g["id"] == ident or
+                    url is not None and self.video_url(g) == url):
+                return g if self.state_of(g) == "completed" else None
+        return None
 
     def state_of(self, g):
         step, elapsed = self.args.step_seconds, time.time() - g["created"]
@@ -224,14 +286,16 @@ class State:
                "duration": b.get("duration"), "loop": b.get("loop", False),
                "keyframes": b.get("keyframes"), "concepts": b.get("concepts"),
                "callback_url": b.get("callback_url")}
+        if g["kind"] == "modify":
+            req = {k: b.get(k) for k in MODIFY_FIELDS}
         d = {"id": g["id"], "generation_type": "video", "state": st, "failure_reason": None,
              "created_at": iso(g["created"]), "model": b["model"],
              "assets": {"video": None, "image": None, "progress_video": None}, "request": req}
         if st == "failed":
             d["failure_reason"] = FAILURES[g["outcome"]]
         if st == "completed":
-            base = "http://%s:%d/dream_machine/%s" % (self.args.host, self.port, g["id"])
-            d["assets"] = {"video": base + "/video.mp4", "image": base + "/thumb.jpg",
+            url = self.video_url(g)
+            d["assets"] = {"video": url, "image": url[:-len("video.mp4")] + "thumb.jpg",
                            "progress_video": None}
         return d
 
@@ -309,6 +373,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.download(method, url, cdn=False)
             elif url.path == PREFIX + "/video" and method == "POST":
                 self.create(raw)
+            elif url.path == PREFIX + "/video/modify" and method == "POST":
+                self.create(raw, modify=True)
             elif url.path == PREFIX and method == "GET":
                 self.list(url.query)
             elif url.path.startswith(PREFIX + "/") and method in ("GET", "DELETE"):
@@ -354,7 +420,28 @@ class Handler(BaseHTTPRequestHandler):
         return True
 
     # -- the API
-    def create(self, raw):
+    def sources(self, body, modify):
+        """(length of the result, refusal detail or None) for the
+        generations or video an extension or a modify starts from."""
+        st = self.state
+        if modify:
+            g = st.source(url=body["media"]["url"])
+            if g is None:
+                return 0, "media.url could not be fetched: not a completed generation's video"
+            if st.seconds(g) > MODIFY_SOURCE_MAX:
+                return 0, "media: the video must be at most %d seconds long" % MODIFY_SOURCE_MAX
+            return st.seconds(g), None
+        total = DURATIONS.get(body.get("duration"), 5)
+        for name, f in sorted((body.get("keyframes") or {}).items()):
+            if f.get("type") == "generation":
+                g = st.source(ident=f["id"])
+                if g is None:
+                    return 0, "keyframes.%s: generation %s not found or not completed" % (
+                        name, f["id"])
+                total += st.seconds(g)
+        return total, None
+
+    def create(self, raw, modify=False):
         self.state.bump("creates_received")
         if not self.authorized():
             return
@@ -382,10 +469,13 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             return self.err(422, problem([], "Input should be a valid dictionary",
                                          "model_attributes_type", body))
-        p = validate(body)
+        p = validate_modify(body) if modify else validate(body)
         if p:
             return self.err(422, p)
-        g = self.state.create(body)
+        seconds, why = self.sources(body, modify)
+        if why:
+            return self.err(400, why)
+        g = self.state.create(body, seconds, "modify" if modify else "video")
         if mode == "hold":                    # made; the answer comes too late
             self.outcome = "HOLD"
             time.sleep(delay)

@@ -6,7 +6,10 @@
 
 Faithful to /work/shared/research/openai-videos.md: the 13-field video object,
 the list envelope, the {"error":{message,type,param,code}} envelope, create as
-JSON *or* multipart, content variants, remix, delete.  Binds 127.0.0.1, prints
+JSON *or* multipart, content variants, remix, delete; edits and extensions
+(POST /videos/edits, /videos/extensions, §7 of the research: `video` as an
+uploaded file part, as {"id"} in JSON or video[id] in a form; extensions'
+`seconds` "4".."20", the result as long as source + segment).  Binds 127.0.0.1, prints
 "ready PORT" once listening, exits 0 on SIGTERM, logs one line per request to
 stderr.  Standard library only; the media are real files made by ffmpeg.
 
@@ -23,6 +26,7 @@ Test control, no auth (see Handler.fake_control):
 """
 
 import argparse
+import hashlib
 import http.client
 import json
 import math
@@ -55,11 +59,17 @@ MODES = {  # the first mode of each phase is the well-behaved default
 }
 DEFAULT = {p: m[0] for p, m in MODES.items()}
 COUNTERS = ("creates_received", "creates_accepted", "remixes_received", "remixes_accepted",
+            "edits_received", "edits_accepted", "extensions_received", "extensions_accepted",
             "polls", "content_downloads", "file_downloads", "lists", "deletes")
 VARIANTS = {"video": ("mp4", "video/mp4"), "thumbnail": ("webp", "image/webp"),
             "spritesheet": ("jpg", "image/jpeg")}
 CREATE_FIELDS = ("prompt", "model", "seconds", "size", "input_reference",
                  "input_reference[image_url]", "input_reference[file_id]")
+# edits and extensions: the text fields each takes (`video` is an object in
+# JSON, video[id] in a form, or the file part "video")
+DERIVED_FIELDS = {"edit": ("prompt",), "extension": ("prompt", "seconds")}
+SEGMENTS = ("4", "8", "12", "16", "20")      # an extension's new segment, seconds
+CLIP_TYPES = {"video/mp4": "mp4", "video/quicktime": "mov", "video/webm": "webm"}
 
 
 class State:
@@ -169,6 +179,32 @@ def parse_multipart(body, ctype):
             return None
         parts.append((name.group(1), fname and fname.group(1), hdrs.get("content-type"), data))
     return None                                # no closing delimiter
+
+
+def clip_kind(data):
+    """mp4, mov or webm by the first bytes, else None."""
+    if data[:4] == b"\x1a\x45\xdf\xa3":
+        return "webm"
+    if data[4:8] == b"ftyp":
+        return "mov" if data[8:12] == b"qt  " else "mp4"
+    return None
+
+
+def probe_clip(data):
+    """(width, height, seconds) of a clip, by ffprobe; None if it cannot be read."""
+    with tempfile.NamedTemporaryFile(suffix=".clip") as fh:
+        fh.write(data)
+        fh.flush()
+        try:
+            out = subprocess.run([os.environ.get("FFPROBE", "ffprobe"), "-v", "error",
+                                  "-select_streams", "v:0", "-show_entries",
+                                  "stream=width,height:format=duration", "-of", "json", fh.name],
+                                 capture_output=True, check=True, text=True, timeout=30).stdout
+            j = json.loads(out)
+            st = j["streams"][0]
+            return int(st["width"]), int(st["height"]), max(1, round(float(j["format"]["duration"])))
+        except (OSError, ValueError, KeyError, IndexError, subprocess.SubprocessError):
+            return None
 
 
 def validate_create(f, file):
@@ -302,6 +338,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.serve_file(path[len("/files/"):])
         if not self.authorized():
             return
+        m = re.fullmatch(re.escape(self.server.prefix) + r"/videos/(edits|extensions)", path)
+        if m and self.command == "POST":
+            return self.derive("edit" if m.group(1) == "edits" else "extension")
+        if m:
+            return self.error(405, "Method %s not allowed on %s." % (self.command, path))
         m = re.fullmatch(re.escape(self.server.prefix) + r"/videos(?:/([^/]+)(/content|/remix)?)?", path)
         handler = m and {("POST", None, None): lambda _: self.create(None),
                          ("GET", None, None): lambda _: self.list_videos(),
@@ -420,6 +461,155 @@ class Handler(BaseHTTPRequestHandler):
             self.json(200, dict(obj))
         finally:
             job["status_code"] = self.status
+
+    def derive(self, kind):
+        """POST /videos/edits (kind "edit") or /videos/extensions ("extension"):
+        a new job from a completed video of this upstream or from an uploaded
+        clip.  Recorded for /_fake/jobs like a create; the submit scenario
+        applies."""
+        st = self.server.state
+        job = {"kind": kind, "time": time.time(), "path": self.path, "encoding": None,
+               "fields": {}, "has_file": False, "file": None, "file_sha256": None,
+               "video_ref": None, "idempotency_key": self.headers.get("Idempotency-Key"),
+               "headers": {k.lower(): v for k, v in self.headers.items()
+                           if k.lower() not in ("authorization", "api-key")},
+               "scenario": st.take("submit"), "status_code": None, "video_id": None}
+        with st.lock:
+            st.counters[kind + "s_received"] += 1
+            st.jobs.append(job)
+        try:
+            mode = job["scenario"]
+            if mode not in ("ok", "slow", "hold"):
+                return self.misbehave(mode)
+            if mode == "slow":
+                self.note += " scenario=slow"
+                time.sleep(st.delay)
+            got = self.derive_request(kind, job)
+            if got is None:
+                return
+            obj = {"id": "video_" + secrets.token_hex(16), "object": "video", "model": got["model"],
+                   "status": "queued", "progress": 0, "created_at": int(time.time()),
+                   "completed_at": None, "expires_at": None, "prompt": got["prompt"],
+                   "size": got["size"], "seconds": got["seconds"],
+                   "remixed_from_video_id": None, "error": None}
+            outcome = st.take("outcome")
+            with st.lock:
+                st.videos[obj["id"]] = {"obj": obj, "t0": time.monotonic(), "outcome": outcome,
+                                        "deleted": False}
+                st.counters[kind + "s_accepted"] += 1
+                job["video_id"] = obj["id"]
+            if outcome == "completed":
+                threading.Thread(target=self.server.media.get, daemon=True,
+                                 args=(obj["size"], obj["seconds"], "video")).start()
+            if mode == "hold":
+                self.note += " scenario=hold (no answer for %gs, then close)" % st.delay
+                time.sleep(st.delay)
+                self.close_connection = True
+                return
+            self.json(200, dict(obj))
+        finally:
+            job["status_code"] = self.status
+
+    def derive_request(self, kind, job):
+        """Reads and checks an edit's or extension's body as OpenAI does;
+        {prompt, model, size, seconds} of the new job, or None after a 4xx."""
+        st, ctype = self.server.state, self.headers.get("Content-Type", "")
+        ref, clip, allowed = None, None, DERIVED_FIELDS[kind]
+        if ctype.lower().startswith("multipart/form-data"):
+            job["encoding"] = "multipart"
+            parts = parse_multipart(self.body, ctype)
+            if parts is None:
+                return self.error(400, "Could not parse the multipart form body.")
+            fields = {}
+            for name, fname, pctype, data in parts:
+                if fname is not None and name == "video" and clip is None:
+                    clip = {"filename": fname, "content_type": pctype, "size": len(data),
+                            "data": data}
+                elif fname is not None:
+                    return self.error(400, "Unknown file parameter: '%s'. Send the clip once, as "
+                                      "'video'." % name, param=name, code="unknown_parameter")
+                elif name == "video[id]":
+                    ref = data.decode("utf-8", "replace")
+                elif name == "video":
+                    return self.error(400, "Invalid 'video': expected a file, or the id of a "
+                                      "completed video as video[id].", param="video",
+                                      code="invalid_value")
+                elif name in allowed and name not in fields:
+                    fields[name] = data.decode("utf-8", "replace")
+                else:
+                    return self.error(400, "Unknown parameter: '%s'." % name, param=name,
+                                      code="unknown_parameter")
+        elif ctype.split(";")[0].strip().lower() == "application/json":
+            job["encoding"] = "json"
+            try:
+                fields = json.loads(self.body or b"")
+            except ValueError:
+                fields = None
+            if not isinstance(fields, dict):
+                return self.error(400, "We could not parse the JSON body of your request.")
+            v = fields.pop("video", None)
+            for k in fields:
+                if k not in allowed:
+                    return self.error(400, "Unknown parameter: '%s'." % k, param=k,
+                                      code="unknown_parameter")
+            if v is not None:
+                if not isinstance(v, dict) or set(v) != {"id"} or not isinstance(v["id"], str):
+                    return self.error(400, "Invalid 'video': expected an object {\"id\": "
+                                      "\"video_...\"}; in JSON a file cannot be sent.",
+                                      param="video", code="invalid_value")
+                ref = v["id"]
+        else:
+            return self.error(415, "Unsupported Content-Type '%s': send multipart/form-data or "
+                              "application/json." % ctype)
+        job["fields"], job["video_ref"] = dict(fields), ref
+        if clip is not None:
+            job["has_file"] = True
+            job["file"] = {k: v for k, v in clip.items() if k != "data"}
+            job["file_sha256"] = hashlib.sha256(clip["data"]).hexdigest()
+        prompt = fields.get("prompt")
+        if not isinstance(prompt, str) or not 1 <= len(prompt) <= 32000:
+            return self.error(400, "Invalid 'prompt': expected a string of 1 to 32000 characters.",
+                              param="prompt", code="missing_required_parameter"
+                              if prompt is None else "invalid_value")
+        if kind == "extension":
+            seg = fields.get("seconds")
+            if seg is None:
+                return self.error(400, "Missing required parameter: 'seconds'.", param="seconds",
+                                  code="missing_required_parameter")
+            if not isinstance(seg, str) or seg not in SEGMENTS:
+                return self.error(400, "Invalid value: %s. Supported values are: '4', '8', '12', "
+                                  "'16', and '20'." % json.dumps(seg), param="seconds",
+                                  code="invalid_value" if isinstance(seg, str) else "invalid_type")
+        if (ref is None) == (clip is None):
+            return self.error(400, "Provide exactly one 'video': an uploaded file or the id of a "
+                              "completed video.", param="video", code="missing_required_parameter"
+                              if ref is None else "invalid_value")
+        if ref is not None:
+            rec = self.lookup(ref)
+            if not rec:
+                return None
+            src = st.refresh(rec, self.server.step)
+            if src["status"] != "completed":
+                return self.error(400, "Video '%s' is not completed (status %s): only a completed "
+                                  "video can be %s." % (ref, src["status"], kind + "ed"
+                                                        if kind == "edit" else "extended"),
+                                  param="video", code="invalid_value")
+            model, size, seconds = src["model"], src["size"], int(src["seconds"])
+        else:
+            kind_by_bytes = clip_kind(clip["data"])
+            if kind_by_bytes is None or CLIP_TYPES.get(clip["content_type"]) != kind_by_bytes:
+                return self.error(400, "Invalid file 'video': unsupported mimetype ('%s'). "
+                                  "Supported file formats are 'video/mp4', 'video/quicktime' and "
+                                  "'video/webm'." % clip["content_type"], param="video",
+                                  code="invalid_value")
+            dims = probe_clip(clip["data"])
+            if dims is None:
+                return self.error(400, "Invalid file 'video': the video could not be decoded.",
+                                  param="video", code="invalid_value")
+            model, size, seconds = "sora-2", "%dx%d" % (dims[0] & ~1, dims[1] & ~1), dims[2]
+        if kind == "extension":
+            seconds += int(fields["seconds"])
+        return {"prompt": prompt, "model": model, "size": size, "seconds": str(seconds)}
 
     def retrieve(self, vid):
         st = self.server.state
@@ -585,13 +775,13 @@ def make_png(w, h):
             + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
 
 
-def multipart(fields, file=None):
+def multipart(fields, file=None, name="input_reference", filename="ref.png", ctype="image/png"):
     b = "b" + secrets.token_hex(8)
     out = b"".join(('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
                     % (b, k, v)).encode() for k, v in fields.items())
     if file:
-        out += ('--%s\r\nContent-Disposition: form-data; name="input_reference"; filename="ref.png"\r\n'
-                'Content-Type: image/png\r\n\r\n' % b).encode() + file + b"\r\n"
+        out += ('--%s\r\nContent-Disposition: form-data; name="%s"; filename="%s"\r\n'
+                'Content-Type: %s\r\n\r\n' % (b, name, filename, ctype)).encode() + file + b"\r\n"
     return out + ("--%s--\r\n" % b).encode(), "multipart/form-data; boundary=" + b
 
 
@@ -727,6 +917,47 @@ def run_checks(port, key, step):
     assert req("DELETE", "/v1/videos/" + m["id"])[2] == {"id": m["id"], "object": "video.deleted",
                                                          "deleted": True}
     err(req("GET", "/v1/videos/" + m["id"]), 404)
+
+    # edits and extensions: by id (JSON, video[id] in a form) or an uploaded clip
+    s, _, ed = req("POST", "/v1/videos/edits", {"prompt": "at night", "video": {"id": v["id"]}})
+    assert s == 200 and len(ed) == 13 and (ed["status"], ed["size"], ed["seconds"], ed["model"]) \
+        == ("queued", "320x240", "4", "sora-2"), ed
+    body, ct = multipart({"prompt": "and on", "seconds": "8", "video[id]": v["id"]})
+    s, _, ex = req("POST", "/v1/videos/extensions", body, ctype=ct)
+    assert s == 200 and ex["seconds"] == "12" and ex["remixed_from_video_id"] is None, ex
+    body, ct = multipart({"prompt": "on", "seconds": "4"}, media["video"], "video", "c.mp4",
+                         "video/mp4")
+    s, _, up = req("POST", "/v1/videos/extensions", body, ctype=ct)
+    assert s == 200 and (up["size"], up["seconds"]) == ("320x240", "8"), up
+    ext = {"prompt": "x", "seconds": "4", "video": {"id": v["id"]}}
+    fresh = req("POST", "/v1/videos", {"prompt": "not done yet", "size": "320x240"})[2]
+    for path, bad, status, param in (
+            ("edits", {"prompt": "x", "video": {"id": fresh["id"]}}, 400, "video"),
+            ("edits", {"prompt": "x", "video": {"id": "video_nope"}}, 404, "-"),
+            ("edits", {"prompt": "x"}, 400, "video"),
+            ("edits", {"prompt": "x", "video": v["id"]}, 400, "video"),
+            ("edits", {"prompt": "x", "video": {"id": v["id"], "x": 1}}, 400, "video"),
+            ("edits", {"video": {"id": v["id"]}}, 400, "prompt"),
+            ("edits", dict(ext), 400, "seconds"),
+            ("extensions", dict(ext, seconds="5"), 400, "seconds"),
+            ("extensions", dict(ext, seconds=8), 400, "seconds"),
+            ("extensions", {"prompt": "x", "video": {"id": v["id"]}}, 400, "seconds"),
+            ("extensions", dict(ext, model="sora-2"), 400, "model")):
+        err(req("POST", "/v1/videos/" + path, bad), status, param)
+    for fields, file, param in (({"prompt": "x", "video[id]": v["id"]}, media["video"], "video"),
+                                ({"prompt": "x"}, make_png(16, 16), "video"),
+                                ({"prompt": "x", "size": "320x240"}, media["video"], "size")):
+        body, ct = multipart(fields, file, "video", "c.mp4", "video/mp4")
+        err(req("POST", "/v1/videos/edits", body, ctype=ct), 400, param)
+    wait(up["id"], "completed")
+    assert probe(req("GET", "/v1/videos/%s/content" % up["id"])[2], ".mp4") == \
+        ("h264", (320, 240), 8)
+    dj = [j for j in req("GET", "/_fake/jobs", headers={})[2]["jobs"] if j["kind"] != "create"
+          and j["kind"] != "remix"]
+    assert [(j["kind"], j["encoding"], j["video_ref"], j["has_file"]) for j in dj[:3]] == [
+        ("edit", "json", v["id"], False), ("extension", "multipart", v["id"], False),
+        ("extension", "multipart", None, True)], dj[:3]
+    assert dj[2]["file_sha256"] == hashlib.sha256(media["video"]).hexdigest(), dj[2]
 
     # submit scenarios
     new = {"prompt": "p", "size": "320x240"}

@@ -19,6 +19,18 @@ operations._get_videos_operation):
           or {"done": true, "error": {code, message, status}}
   GET  /v1beta/files/{fid}:download?alt=media   the MP4 (key required)
 
+Extension (Veo 3.1 and 3.1 Fast only): instances[0].video = {"uri": <the
+download URI of a video this server generated, done, 720p, at most 141 s>}
+(encodedVideo/encoding may come along, as python-genai sends a downloaded
+Video; bytes alone are refused), with no image, lastFrame or
+referenceImages, durationSeconds 8 (or absent) and resolution 720p: the
+result is the source plus 7 s (Google: "extends by 7 seconds", up to 148 s).
+Reference images (Veo 3.1 and 3.1 Fast only): instances[0].referenceImages,
+1 to 3 of {"image": {bytesBase64Encoded, mimeType}, "referenceType":
+"asset"} ("ASSET" too: the SDK sends its enum's value; "style" is Vertex
+only), no first frame, durationSeconds 8, personGeneration allow_adult if
+given.  The operation's body (in /_fake/jobs) shows what was sent.
+
 Authentication as Google checks it: the key in `x-goog-api-key` (or the
 `key` query parameter); none -> 403 PERMISSION_DENIED; a wrong one -> 400
 INVALID_ARGUMENT with ErrorInfo reason API_KEY_INVALID.  Errors are
@@ -87,6 +99,10 @@ PARAM_FIELDS = {"sampleCount", "durationSeconds", "aspectRatio", "resolution",
 VERTEX_ONLY = {"seed", "fps", "storageUri", "pubsubTopic", "generateAudio", "compressionQuality",
                "resizeMode"}
 MIMES = {"image/png", "image/jpeg", "image/webp"}
+# the models that extend videos and take reference images (Gemini API docs)
+OPS_MODELS = {"veo-3.1-generate-preview", "veo-3.1-fast-generate-preview"}
+EXTEND_ADDS = 7
+EXTEND_SOURCE_MAX = 141
 
 
 def status_json(code, status, message, details=None):
@@ -148,6 +164,56 @@ def check_image(img, where):
                       "The image in %s is not a valid %s." % (where, mime))
 
 
+def check_video(model, i):
+    """An extension's input: the uri of a video Veo made (checked against
+    the operations by the handler)."""
+    v = i["video"]
+    if not isinstance(v, dict):
+        raise bad_value("instances[0].video", v)
+    for k in v:
+        if k not in ("uri", "encodedVideo", "encoding"):
+            raise unknown(k, "instances[0].video")
+    if not isinstance(v.get("uri"), str) or not v["uri"]:
+        raise Refusal(400, "INVALID_ARGUMENT",
+                      "The Gemini API extends only videos Veo generated: give the video's uri.")
+    if model not in OPS_MODELS:
+        raise Refusal(400, "INVALID_ARGUMENT", "Video extension is not supported by %s." % model)
+    for k in ("image", "lastFrame", "referenceImages"):
+        if k in i:
+            raise Refusal(400, "INVALID_ARGUMENT",
+                          "instances[0].video cannot be combined with %s." % k)
+
+
+def check_references(model, i):
+    refs = i["referenceImages"]
+    if not isinstance(refs, list):
+        raise bad_value("instances[0].referenceImages", refs)
+    if not 1 <= len(refs) <= 3:
+        raise Refusal(400, "INVALID_ARGUMENT", "referenceImages takes 1 to 3 images; got %d."
+                      % len(refs))
+    if model not in OPS_MODELS:
+        raise Refusal(400, "INVALID_ARGUMENT", "referenceImages is not supported by %s." % model)
+    if "image" in i or "lastFrame" in i:
+        raise Refusal(400, "INVALID_ARGUMENT",
+                      "referenceImages cannot be combined with image or lastFrame.")
+    for n, r in enumerate(refs):
+        where = "instances[0].referenceImages[%d]" % n
+        if not isinstance(r, dict):
+            raise bad_value(where, r)
+        for k in r:
+            if k not in ("image", "referenceType"):
+                raise unknown(k, where)
+        if "image" not in r:
+            raise Refusal(400, "INVALID_ARGUMENT", "%s.image is required." % where)
+        check_image(r["image"], where + ".image")
+        t = r.get("referenceType")
+        if t in ("style", "STYLE"):
+            raise Refusal(400, "INVALID_ARGUMENT",
+                          "referenceType STYLE isn't supported by the Gemini API.")
+        if t not in ("asset", "ASSET"):
+            raise bad_value(where + ".referenceType", t)
+
+
 def validate(model, b):
     """Google's checks of a predictLongRunning body; raises Refusal."""
     if not isinstance(b, dict):
@@ -172,6 +238,10 @@ def validate(model, b):
             check_image(i[k], "instances[0].%s" % k)
     if "lastFrame" in i and "image" not in i:
         raise Refusal(400, "INVALID_ARGUMENT", "lastFrame needs an image (the first frame).")
+    if "video" in i:
+        check_video(model, i)
+    if "referenceImages" in i:
+        check_references(model, i)
     p = b.get("parameters", {})
     if not isinstance(p, dict):
         raise bad_value("parameters", p)
@@ -199,11 +269,17 @@ def validate(model, b):
     if res != "720p" and d != 8:
         raise Refusal(400, "INVALID_ARGUMENT", "%s is only supported with durationSeconds 8."
                       % res)
+    special = "video" in i or "referenceImages" in i
+    if special and d != 8:
+        raise Refusal(400, "INVALID_ARGUMENT", "%s needs durationSeconds 8."
+                      % ("Video extension" if "video" in i else "referenceImages"))
+    if "video" in i and res != "720p":
+        raise Refusal(400, "INVALID_ARGUMENT", "Video extension is supported at 720p only.")
     pg = p.get("personGeneration")
     if pg is not None:
         if pg not in ("allow_all", "allow_adult", "dont_allow"):
             raise bad_value("parameters.personGeneration", pg)
-        if "image" in i and pg != "allow_adult":
+        if ("image" in i or "referenceImages" in i) and pg != "allow_adult":
             raise Refusal(400, "INVALID_ARGUMENT",
                           "personGeneration %r is not supported for image-to-video: use "
                           "allow_adult." % pg)
@@ -519,6 +595,8 @@ class Handler(BaseHTTPRequestHandler):
                             "or is not supported for predictLongRunning." % model)
         try:
             duration = validate(model, body)
+            if "video" in body["instances"][0]:
+                duration = self.extension_length(body["instances"][0]["video"]["uri"])
         except Refusal as r:
             return self.rpc(r.http, r.status, r.message)
         op = st.create(model, body, duration)
@@ -526,6 +604,26 @@ class Handler(BaseHTTPRequestHandler):
             self.outcome = "HOLD"
             time.sleep(delay)
         self.send(200, json.dumps({"name": op["name"]}, indent=2).encode())
+
+    def extension_length(self, uri):
+        """The length of the extension of the video at uri: a file this
+        server made (for this key: the only one it accepts), done and
+        succeeded, at 720p, at most 141 s."""
+        st = self.state
+        m = re.fullmatch(r"http://%s:%d/v1beta/files/([a-z0-9]+):download\?alt=media"
+                         % (re.escape(self.server.args.host), st.port), uri)
+        with st.lock:
+            src = st.files.get(m.group(1)) if m else None
+        if src is None or not st.done(src) or src["outcome"] != "succeed":
+            raise Refusal(400, "INVALID_ARGUMENT",
+                          "The input video must be a video generated by Veo: %s is not one."
+                          % uri[:120])
+        if src["body"].get("parameters", {}).get("resolution", "720p") != "720p":
+            raise Refusal(400, "INVALID_ARGUMENT", "Only 720p videos can be extended.")
+        if src["duration"] > EXTEND_SOURCE_MAX:
+            raise Refusal(400, "INVALID_ARGUMENT", "The input video must be at most %d seconds "
+                          "long." % EXTEND_SOURCE_MAX)
+        return src["duration"] + EXTEND_ADDS
 
     def poll(self, url, model, oid):
         st = self.state
@@ -722,6 +820,37 @@ def self_test():
         assert req("GET", path, k=None)[0] == 403
         s, mp4, _ = req("GET", path, timeout=60)
         assert s == 200 and mp4[4:8] == b"ftyp", s
+        ext = {"instances": [{"prompt": "more", "video": {"uri": uri}}],
+               "parameters": {"durationSeconds": 8}}
+        for bad in ({"instances": [{"prompt": "more", "video": {"uri": uri + "x"}}]},
+                    {"instances": [{"prompt": "more", "video": {"encodedVideo": "AAAA"}}]},
+                    {"instances": [{"prompt": "more", "video": {"uri": uri, "gcsUri": "g"}}]},
+                    {"instances": [{"prompt": "more", "video": {"uri": uri}}],
+                     "parameters": {"durationSeconds": 4}},
+                    {"instances": [{"prompt": "more", "video": {"uri": uri}}],
+                     "parameters": {"resolution": "1080p"}},
+                    {"instances": [{"prompt": "x", "referenceImages": [
+                        {"image": {"bytesBase64Encoded": PNG, "mimeType": "image/png"},
+                         "referenceType": "style"}]}]},
+                    {"instances": [{"prompt": "x", "referenceImages": [
+                        {"image": {"bytesBase64Encoded": PNG, "mimeType": "image/png"},
+                         "referenceType": "asset"}] * 4}]},
+                    {"instances": [{"prompt": "x", "image": {"bytesBase64Encoded": PNG,
+                                                             "mimeType": "image/png"},
+                                    "referenceImages": [
+                        {"image": {"bytesBase64Encoded": PNG, "mimeType": "image/png"},
+                         "referenceType": "asset"}]}]}):
+            refused(400, "INVALID_ARGUMENT", bad)
+        refused(400, "INVALID_ARGUMENT", ext,
+                path="/v1beta/models/veo-3.0-generate-001:predictLongRunning")
+        e = wait_done(jreq("POST", M, ext)[1]["name"])
+        euri = e["response"]["generateVideoResponse"]["generatedSamples"][0]["video"]["uri"]
+        s, emp4, _ = req("GET", euri.split(str(port), 1)[1], timeout=60)
+        assert s == 200 and len(emp4) > len(mp4), (s, len(emp4), len(mp4))
+        assert jreq("POST", M, {"instances": [{"prompt": "x", "referenceImages": [
+            {"image": {"bytesBase64Encoded": PNG, "mimeType": "image/png"},
+             "referenceType": "asset"}]}], "parameters": {"personGeneration": "allow_adult"}}
+            )[0] == 200
         scen(result="redirect_other")
         s, _, r = req("GET", path)
         loc = urllib.parse.urlsplit(r.getheader("Location"))
@@ -746,7 +875,7 @@ def self_test():
         scen(submit="invalid_json", count=1)
         assert req("POST", M, {"instances": [{"prompt": "x"}]})[1] == BROKEN_JSON
         j = jreq("GET", "/_fake/jobs", k=None)[1]
-        assert j["submits_accepted"] == 4 and key in j["keys_seen"], j["submits_accepted"]
+        assert j["submits_accepted"] == 6 and key in j["keys_seen"], j["submits_accepted"]
         assert jreq("POST", "/_fake/reset", {}, k=None)[0] == 200
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -21,7 +21,9 @@
  *            an image URL, bit 2 an uploaded image file (both bits: file),
  *            bit 3 a seed and metadata.negative_prompt, bit 4 remote
  *            present but without intent_at, bit 5 the body is passed as a
- *            NULL pointer when it is empty
+ *            NULL pointer when it is empty, bit 6 the task is an extension
+ *            (rec.op "extend", params.source made by this backend: its
+ *            remote with an upstream id and a video_id)
  *   rest     the answer body (exactly its bytes, not NUL-terminated)
  * Checked, besides memory safety and leaks (each a hard property):
  *   - verdict, state and next are values of their enums; next is only
@@ -144,6 +146,19 @@ static struct json_object *make_record(unsigned flags)
 		json_object_object_add(params, "seed", json_object_new_int64(4242));
 		json_object_object_add(json_object_object_get(rec, "metadata"), "negative_prompt",
 				       json_object_new_string("blurry, low quality"));
+	}
+	if (flags & 64) {
+		struct json_object *src = json_object_new_object(), *sr = json_object_new_object();
+		json_object_object_add(sr, "backend", json_object_new_string("fuzz"));
+		json_object_object_add(sr, "upstream_id", json_object_new_string(FUZZ_UPSTREAM));
+		json_object_object_add(sr, "video_id", json_object_new_string("v-" FUZZ_UPSTREAM));
+		json_object_object_add(src, "path", json_object_new_string("uploads/src_fuzz.mp4"));
+		json_object_object_add(src, "ext", json_object_new_string("mp4"));
+		json_object_object_add(src, "seconds", json_object_new_int(4));
+		json_object_object_add(src, "remote", sr);
+		json_object_object_add(params, "source", src);
+		json_object_object_add(params, "segment_seconds", json_object_new_int(4));
+		json_object_object_add(rec, "op", json_object_new_string("extend"));
 	}
 	struct json_object *remote = json_object_new_object();
 	json_object_object_add(remote, "backend", json_object_new_string("fuzz"));

@@ -17,6 +17,8 @@
  *     segment after /videos/ (character ids: id_character_valid, after
  *     /videos/characters/); an id that is not valid is left empty, and a
  *     route on one video with an invalid id is what api.c answers with 404;
+ *   - file ids (/v1/files/{id}) pass id_file_valid and appear after
+ *     /files/;
  *   - edits, extensions and characters are never read as video ids;
  *   - a slow reference router (split on '/', compare) agrees on the route,
  *     the id and the prefix.
@@ -85,6 +87,31 @@ static enum route ref_route(const char *method, const char *path, char *prefix, 
 			*shape_ok = 1;
 			strcpy(id, seg[1]);
 			return get ? ROUTE_MODEL_GET : ROUTE_NONE;
+		}
+		return ROUTE_NONE;
+	}
+	if (strcmp(seg[0], "files") == 0) {
+		if (nseg == 1) {
+			*shape_ok = 1;
+			return get ? ROUTE_FILES_LIST : post ? ROUTE_FILES_CREATE : ROUTE_NONE;
+		}
+		size_t flen = strlen(seg[1]);
+		int fvalid = flen > 5 && flen <= 61 && strncmp(seg[1], "file-", 5) == 0;
+		for (size_t i = 5; fvalid && i < flen; i++) {
+			char c = seg[1][i];
+			fvalid = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				 (c >= '0' && c <= '9');
+		}
+		*id_valid = fvalid;
+		if (fvalid)
+			strcpy(id, seg[1]);
+		if (nseg == 2) {
+			*shape_ok = 1;
+			return get ? ROUTE_FILE_GET : del ? ROUTE_FILE_DELETE : ROUTE_NONE;
+		}
+		if (nseg == 3 && strcmp(seg[2], "content") == 0) {
+			*shape_ok = 1;
+			return get ? ROUTE_FILE_CONTENT : ROUTE_NONE;
 		}
 		return ROUTE_NONE;
 	}
@@ -187,13 +214,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case ROUTE_VIDEO_CONTENT:
 		case ROUTE_MODELS_LIST:
 		case ROUTE_MODEL_GET:
+		case ROUTE_FILES_LIST:
+		case ROUTE_FILE_GET:
+		case ROUTE_FILE_CONTENT:
 		case ROUTE_CHARACTER_GET: CHECK(get); break;
+		case ROUTE_FILES_CREATE:
 		case ROUTE_VIDEOS_CREATE:
 		case ROUTE_VIDEO_REMIX:
 		case ROUTE_VIDEO_EDIT:
 		case ROUTE_VIDEO_EXTEND:
 		case ROUTE_CHARACTER_CREATE: CHECK(strcmp(method, "POST") == 0); break;
-		case ROUTE_VIDEO_DELETE: CHECK(strcmp(method, "DELETE") == 0); break;
+		case ROUTE_VIDEO_DELETE:
+		case ROUTE_FILE_DELETE: CHECK(strcmp(method, "DELETE") == 0); break;
 		default: CHECK(0);
 		}
 		switch (m.route) {
@@ -224,6 +256,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				CHECK(m.id[0] == '\0');
 			}
 			break;
+		case ROUTE_FILE_GET:
+		case ROUTE_FILE_DELETE:
+		case ROUTE_FILE_CONTENT:
+			if (m.id_valid) {
+				CHECK(id_file_valid(m.id, strlen(m.id)));
+				char seg[ID_MAX + 16];
+				snprintf(seg, sizeof(seg), "/files/%s", m.id);
+				CHECK(strstr(path, seg) != NULL);
+			} else {
+				CHECK(m.id[0] == '\0');
+			}
+			break;
 		default: CHECK(m.id[0] == '\0' && !m.id_valid);
 		}
 	} else {
@@ -236,7 +280,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		SOFT_CHECK(utf8_ok(e.message));
 	}
 	if (m.id_valid)
-		CHECK(id_video_valid(m.id, strlen(m.id)) || id_character_valid(m.id, strlen(m.id)));
+		CHECK(id_video_valid(m.id, strlen(m.id)) ||
+		      id_character_valid(m.id, strlen(m.id)) || id_file_valid(m.id, strlen(m.id)));
 
 	char rprefix[256], rid[ID_MAX + 4096];
 	int rvalid, shape_ok;

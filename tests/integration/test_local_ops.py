@@ -109,7 +109,7 @@ def make_clip(ext, size, seconds, audio=True):
               "mov": ["-c:v", "mpeg4", "-c:a", "aac", "-f", "mov"],
               "webm": ["-c:v", "libvpx-vp9", "-b:v", "200k", "-c:a", "libopus"]}[ext]
     args = [FFMPEG, "-nostdin", "-v", "error", "-y", "-f", "lavfi",
-            "-i", "testsrc2=s=%s:r=25" % size]
+            "-i", "testsrc2=s=%s:r=24" % size]
     if audio:
         args += ["-f", "lavfi", "-i", "sine=f=440"]
     else:
@@ -256,10 +256,13 @@ def _(s):
 def _(s):
     tools()
     # an MP4 of the model's size with an AAC track, 2 s
+    clip = make_clip("mp4", SIZE, 2)
     v = accepted(request(s, "extensions", form=[
-        ("prompt", "more"), ("seconds", "4"),
-        ("video", ("in.mp4", "video/mp4", make_clip("mp4", SIZE, 2)))]), 6)
-    finished(s, v)
+        ("prompt", "more"), ("seconds", "4"), ("video", ("in.mp4", "video/mp4", clip))]), 6)
+    _, path, _ = finished(s, v)
+    head = psnr(path, save(clip), 0.0, 1.9)
+    note("uploaded MP4 +4 s: PSNR of the first 1.9 s against the clip %.1f dB" % head)
+    check(head >= 30, "the extension does not start with the clip (PSNR %.1f dB)" % head)
     # a 2.4 s WebM, 202x150 with audio: the size rounds down to even, the
     # length to whole seconds, and the audio is not kept
     clip = make_clip("webm", "202x150", 2.4)
@@ -280,7 +283,10 @@ def _(s):
     fid = r.json["id"]
     v = accepted(request(s, "extensions", json={"prompt": "on", "seconds": "4",
                                                 "video": {"file_id": fid}}), 6, size="240x136")
-    finished(s, v)
+    _, path, _ = finished(s, v)
+    head = psnr(path, save(clip, ".mov"), 0.0, 1.9)
+    note("Files API MOV +4 s: PSNR of the first 1.9 s against the clip %.1f dB" % head)
+    check(head >= 30, "the extension does not start with the clip (PSNR %.1f dB)" % head)
     e = accepted(request(s, "edits", json={"prompt": "redone", "video": {"file_id": fid}}), 2,
                  size="240x136")
     finished(s, e)
@@ -317,6 +323,42 @@ def _(s):
     left = set(p for p in s.files_under("uploads") if os.path.basename(p).startswith("src_"))
     eq(left & mine, set(), "source copies left after the delete")
     eq(s.content(STATE["src"], key=k).status, 200, "the source video itself is untouched")
+
+
+@test("render-ffmpeg's failures of an edit or an extension say what is wrong, never where")
+def _(s):
+    tools()
+    top = tempfile.mkdtemp(prefix="secret-place-", dir=STATE["tmp"])
+    garbage = os.path.join(top, "garbage.mp4")
+    with open(garbage, "wb") as f:
+        f.write(b"\0\0\0\x18ftypmp42" + os.urandom(4000))
+    base = {"REELGATE_ID": "video_x", "REELGATE_PROMPT": "p", "REELGATE_WIDTH": "320",
+            "REELGATE_HEIGHT": "180", "REELGATE_FPS": "12", "REELGATE_SEED": "",
+            "REELGATE_IMAGE": "", "REELGATE_MODEL": "m",
+            "REELGATE_OUTPUT": os.path.join(top, "out.mp4"), "PATH": os.environ["PATH"]}
+    cases = [
+        ({"REELGATE_OP": "extend", "REELGATE_SOURCE": garbage, "REELGATE_SECONDS": "6",
+          "REELGATE_SOURCE_SECONDS": "2", "REELGATE_SEGMENT_SECONDS": "4"},
+         "cannot read the source video"),
+        ({"REELGATE_OP": "edit", "REELGATE_SOURCE": os.path.join(top, "missing.mp4"),
+          "REELGATE_SECONDS": "2", "REELGATE_SOURCE_SECONDS": "2"},
+         "cannot read the source video"),
+        ({"REELGATE_OP": "extend", "REELGATE_SOURCE": STATE["src_mp4"], "REELGATE_SECONDS": "7",
+          "REELGATE_SOURCE_SECONDS": "2", "REELGATE_SEGMENT_SECONDS": "4"},
+         "REELGATE_SOURCE_SECONDS + REELGATE_SEGMENT_SECONDS"),
+        ({"REELGATE_OP": "edit", "REELGATE_SOURCE": "", "REELGATE_SECONDS": "2"},
+         "needs the source video"),
+        ({"REELGATE_OP": "resize", "REELGATE_SECONDS": "2"}, "expected create, edit or extend"),
+    ]
+    for env, want in cases:
+        r = subprocess.run([RENDER_FFMPEG], env=dict(base, **env), input=b"{}",
+                           capture_output=True, timeout=60)
+        last = r.stderr.decode(errors="replace").strip().splitlines()[-1]
+        check(r.returncode != 0, "exit status 0 for %s" % env)
+        check(want in last, "last line %r lacks %r" % (last, want))
+        check("secret-place" not in last and STATE["tmp"] not in last,
+              "the message names a path: %r" % last)
+        eq(sorted(os.listdir(top)), ["garbage.mp4"], "files left by a failed run")
 
 
 # ------------------------------------------------------------------ edits

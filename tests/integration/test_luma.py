@@ -22,8 +22,8 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (FakeServer, Suite, alive, check, children, eq,  # noqa: E402
-                     expect_error, png_bytes, wait_until)
+from harness import (ANY, FakeServer, Suite, alive, check, children, eq,  # noqa: E402
+                     expect_error, expect_video, png_bytes, wait_until)
 from test_backends import (Problems, download, expect_completed, expect_failed,  # noqa: E402
                            ignored, no_content_files, wait_all, create_form, check_mp4,
                            ENDED_AT)
@@ -42,7 +42,7 @@ FIELDS = {"model", "prompt", "aspect_ratio", "resolution", "duration", "loop", "
 NAMES = ("l-ok", "l-429", "l-503", "l-500", "l-mod", "l-credits", "l-param", "l-badkey",
          "l-expired", "l-p500", "l-p429", "l-pbad", "l-preset", "l-failed", "l-fmod", "l-never",
          "l-404", "l-redir", "l-priv", "l-reset", "l-badjson", "l-lost", "l-hang", "l-full",
-         "l-crash", "l-cancel", "l-fo")
+         "l-crash", "l-cancel", "l-fo", "l-ops")
 FAKES = {}
 
 
@@ -91,6 +91,16 @@ def configure(cfg):
     for n in backends:
         cfg["models"][n] = model([n], 10 if n == "l-never" else 1800)
     cfg["models"]["l-fo"] = model(["l-fo", "o-fo"])
+    # operations: ray-2 edits and extends, ray-1-6 only extends; a model of
+    # two Luma backends starts nothing from a video one of them did not make
+    cfg["backends"]["l-ops2"] = backend("l-ops")
+    cfg["backends"]["l-ops-strict"] = backend("l-ops", strict_params=True)
+    for n in ("l-ops2", "l-ops-strict"):
+        cfg["models"][n] = model([n])
+    cfg["models"]["l-ops16"] = model(["l-ops"])
+    cfg["models"]["l-ops16"]["backends"][0]["model"] = "ray-1-6"
+    cfg["models"]["l-ops-two"] = model(["l-ops", "l-ops2"])
+    cfg["default_model"] = "l-ops"     # where an uploaded clip goes
     cfg["limits"]["max_output_bytes"] = 4 << 20
 
 
@@ -429,6 +439,150 @@ def _(s):
     eq([x["idempotency_key"] for x in o["jobs"] if x["video_id"]], [v["id"]],
        "the openai upstream's video")
     download(s, v["id"])
+    s.db_check()
+
+
+# ================================================================ operations
+
+STATE = {}
+
+
+def make_clip(seconds=1, size="320x180"):
+    """A small real MP4 made by ffmpeg."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "clip.mp4")
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                        "testsrc2=s=%s:r=24" % size, "-t", str(seconds), "-pix_fmt", "yuv420p",
+                        "-c:v", "libx264", "-preset", "ultrafast", out],
+                       check=True, timeout=60)
+        with open(out, "rb") as f:
+            return f.read()
+
+
+def duration_of(s, vid):
+    import tempfile
+    from harness import ffprobe
+    r = s.content(vid)
+    eq(r.status, 200, "content of %s" % vid)
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
+        f.write(r.body)
+        f.flush()
+        return ffprobe(f.name)["duration"]
+
+
+def refused(r, mdl, code, *frags, param=ANY):
+    err = expect_error(r, 400, param, code)
+    check("'%s'" % mdl in err["message"], "the message names the model %r" % mdl, err)
+    for f in frags:
+        check(f.lower() in err["message"].lower(), "message %r lacks %r" % (err["message"], f))
+    return err
+
+
+def derive(s, kind, vid, prompt, seconds=None):
+    body = {"prompt": prompt, "video": {"id": vid}}
+    if seconds is not None:
+        body["seconds"] = seconds
+    return s.request("POST", "/v1/videos/" + kind, json=body)
+
+
+def finish(s, *vids):
+    out = wait_all(s, list(vids))
+    for vid in vids:
+        expect_completed(*out[vid])
+    return {vid: out[vid][0] for vid in vids}
+
+
+def gen_of(name, prompt):
+    found = [t for t in tasks_of(name) if t["body"].get("prompt") == prompt]
+    eq(len(found), 1, "generations at %s with prompt %r" % (name, prompt))
+    return found[0]
+
+
+@test("operations of Luma models: ray-2 edits and extends, ray-1-6 only extends; none takes "
+      "characters (GET /v1/models/{id})", timeout=20)
+def _(s):
+    eq(s.request("GET", "/v1/models/l-ops").json.get("operations"),
+       ["create", "remix", "edit", "extend"], "operations of a ray-2 model")
+    eq(s.request("GET", "/v1/models/l-ops16").json.get("operations"),
+       ["create", "remix", "extend"], "operations of a ray-1-6 model")
+
+
+@test("luma extension: create (5 s) -> extend seconds 4 -> keyframes.frame0 {type: "
+      "generation, id} with duration \"5s\", made 5 s (the video object says 10 and lists "
+      "seconds in ignored_params); extend that by 8 -> \"9s\", 19 s; luma edit: modify "
+      "(POST /generations/video/modify) of the source's Luma URL, mode flex_1, same length",
+      timeout=120)
+def _(s):
+    reset("l-ops")
+    src = s.create(model="l-ops", prompt="a paper boat", seconds="5", size="1280x720")
+    finish(s, src["id"])
+    g = gen_of("l-ops", "a paper boat")
+    v = expect_video(derive(s, "extensions", src["id"], "it sails on", "4"))
+    eq((v["model"], v["seconds"], v["size"]), ("l-ops", "10", "1280x720"),
+       "model, seconds (5 + 5) and size")
+    eq(ignored(v), ["seconds"], "ignored_params: 4 asked, Luma makes 5")
+    ed = expect_video(derive(s, "edits", src["id"], "make it origami"))
+    eq((ed["seconds"], ignored(ed)), ("5", None), "an edit keeps the source's length")
+    finish(s, v["id"], ed["id"])
+    e = gen_of("l-ops", "it sails on")
+    eq(e["body"], {"model": MODEL, "prompt": "it sails on", "aspect_ratio": "16:9",
+                   "resolution": "720p", "duration": "5s",
+                   "keyframes": {"frame0": {"type": "generation", "id": g["id"]}}},
+       "the extension's create")
+    m = gen_of("l-ops", "make it origami")
+    eq(m["body"], {"generation_type": "modify_video", "media": {"url": g["assets"]["video"]},
+                   "mode": "flex_1", "model": MODEL, "prompt": "make it origami"},
+       "the edit's modify")
+    check(abs(duration_of(s, v["id"]) - 10) < 0.6, "the extension lasts 10 s")
+    check(abs(duration_of(s, ed["id"]) - 5) < 0.6, "the edit lasts 5 s")
+    v2 = expect_video(derive(s, "extensions", v["id"], "into the sea", "8"))
+    eq(v2["seconds"], "19", "10 + 9")
+    finish(s, v2["id"])
+    eq(gen_of("l-ops", "into the sea")["body"]["duration"], "9s", "8 is made 9 s")
+    check(abs(duration_of(s, v2["id"]) - 19) < 0.6, "the second extension lasts 19 s")
+    STATE["long"] = v2["id"]
+    s.db_check()
+
+
+@test("luma refusals are 400s naming the model: segments Luma does not make, an uploaded clip "
+      "(Luma takes URLs and generation ids only), a video of another backend, an edit of a "
+      "source over 10 s, an edit on ray-1-6, strict_params and the 4-for-5 length, "
+      "characters; nothing reaches Luma", timeout=90)
+def _(s):
+    a = s.create(model="l-ops", prompt="source for refusals", seconds="5")
+    two = s.create(model="l-ops-two", prompt="made on one of two backends", seconds="5")
+    strict = s.create(model="l-ops-strict", prompt="strict source", seconds="5")
+    r16 = s.create(model="l-ops16", prompt="a ray-1-6 source", seconds="5")
+    finish(s, a["id"], two["id"], strict["id"], r16["id"])
+    before = jobs("l-ops")["creates_received"]
+    for seconds in ("12", "16", "20"):
+        refused(derive(s, "extensions", a["id"], "x", seconds), "l-ops", "unsupported_value",
+                "5 or 9 seconds", param="seconds")
+    clip = ("c.mp4", "video/mp4", make_clip(2))
+    for kind, extra in (("extensions", [("seconds", "4")]), ("edits", [])):
+        r = s.request("POST", "/v1/videos/" + kind,
+                      form=[("prompt", "x"), ("video", clip)] + extra)
+        refused(r, "l-ops", "invalid_value", "uploaded clip", param="video")
+    refused(derive(s, "edits", two["id"], "x"), "l-ops-two", "invalid_value",
+            "not made by this model")
+    refused(derive(s, "extensions", two["id"], "x", "4"), "l-ops-two", "invalid_value",
+            "not made by this model")
+    check("long" in STATE, "the extension test ran first and left a 19 s video")
+    refused(derive(s, "edits", STATE["long"], "x"), "l-ops", "invalid_value",
+            "at most 10 seconds")
+    refused(derive(s, "edits", r16["id"], "x"), "l-ops16", "unsupported_operation",
+            "video edits")
+    refused(derive(s, "extensions", strict["id"], "x", "4"), "l-ops-strict",
+            "unsupported_value", "adds 5 seconds")
+    c = s.request("POST", "/v1/videos/characters",
+                  form=[("name", "Ada"), ("video", ("me.mp4", "video/mp4", make_clip()))])
+    eq(c.status, 200, "character")
+    r = s.request("POST", "/v1/videos", json={"model": "l-ops", "prompt": "with Ada",
+                                               "metadata": {"character_ids": c.json["id"]}})
+    refused(r, "l-ops", "unsupported_operation", "reference")
+    eq(jobs("l-ops")["creates_received"], before, "creates after the refusals")
     s.db_check()
 
 

@@ -20,7 +20,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (FakeServer, Suite, alive, check, eq, expect_error,  # noqa: E402
+from harness import (ANY, FakeServer, Suite, alive, check, eq, expect_error,  # noqa: E402
                      expect_video, png_bytes, wait_until)
 
 suite = Suite()
@@ -36,7 +36,8 @@ VEO_FIELDS = {"instances", "parameters"}
 FAKE_SPECS = {n: ("veo", ["--api-key", VEO_KEY, "--step-seconds", "0.4"]) for n in (
     "v-ok", "v-429", "v-503", "v-policy", "v-quota", "v-expired", "v-badkey", "v-badjson",
     "v-pbad", "v-hang", "v-phang", "v-lost", "v-resub", "v-failed", "v-filtered", "v-rpolicy",
-    "v-inline", "v-404", "v-redir", "v-priv", "v-never", "v-crash", "v-cancel", "v-fo")}
+    "v-inline", "v-404", "v-redir", "v-priv", "v-never", "v-crash", "v-cancel", "v-fo",
+    "v-ops")}
 FAKE_SPECS["o-fo"] = ("openai", ["--api-key", OPENAI_KEY, "--step-seconds", "0.4"])
 FAKES = {}
 
@@ -84,6 +85,17 @@ def configure(cfg):
         if n != "o-fo":
             cfg["models"][n] = model([n], deadline=10 if n == "v-never" else 1800)
     cfg["models"]["v-veo2"]["backends"][0]["model"] = "veo-2.0-generate-001"
+    # operations: Veo 3.1 extends and takes characters; 3.0 does neither; a
+    # model of two Veo backends extends nothing one of them did not make
+    b["v-ops2"] = veo_backend("v-ops")
+    b["v-ops-strict"] = veo_backend("v-ops", strict_params=True)
+    cfg["backends"].update({n: b[n] for n in ("v-ops2", "v-ops-strict")})
+    for n in ("v-ops", "v-ops-strict"):
+        cfg["models"][n] = model([n])
+    cfg["models"]["v-ops30"] = model(["v-ops"])
+    cfg["models"]["v-ops30"]["backends"][0]["model"] = "veo-3.0-generate-001"
+    cfg["models"]["v-ops-two"] = model(["v-ops", "v-ops2"])
+    cfg["default_model"] = "v-ops"     # where an uploaded clip goes
     cfg["models"]["v-fo"] = model(["v-fo", "o-fo"])
 
 
@@ -484,6 +496,172 @@ def _(s):
     polls = fk("v-cancel").jobs()["polls"]
     time.sleep(2.5)
     eq(fk("v-cancel").jobs()["polls"], polls, "polls after the delete")
+
+
+# ----------------------------------------------------------------- operations
+
+def make_clip(seconds=1, size="320x180"):
+    """A small real MP4 made by ffmpeg."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "clip.mp4")
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                        "testsrc2=s=%s:r=12" % size, "-t", str(seconds), "-pix_fmt", "yuv420p",
+                        "-c:v", "libx264", "-preset", "ultrafast", out],
+                       check=True, timeout=60)
+        with open(out, "rb") as f:
+            return f.read()
+
+
+def make_character(s, name="Ada"):
+    r = s.request("POST", "/v1/videos/characters",
+                  form=[("name", name), ("video", ("me.mp4", "video/mp4", make_clip()))])
+    eq(r.status, 200, "create character: %s" % r.body[:200])
+    return r.json["id"]
+
+
+def duration_of(s, vid):
+    import tempfile
+    from harness import ffprobe
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
+        f.write(content(s, vid))
+        f.flush()
+        return ffprobe(f.name)["duration"]
+
+
+def refused(r, model, code, *frags, param=ANY):
+    err = expect_error(r, 400, param, code)
+    check("'%s'" % model in err["message"], "the message names the model %r" % model, err)
+    for f in frags:
+        check(f.lower() in err["message"].lower(), "message %r lacks %r" % (err["message"], f))
+    return err
+
+
+def extend(s, vid, seconds="8", prompt="and then it rains"):
+    return s.request("POST", "/v1/videos/extensions",
+                     json={"prompt": prompt, "video": {"id": vid}, "seconds": seconds})
+
+
+@test("operations of Veo models: 3.1 extends and takes characters; 3.0 neither (GET "
+      "/v1/models/{id})", timeout=20)
+def _(s):
+    eq(s.request("GET", "/v1/models/v-ops").json.get("operations"),
+       ["create", "remix", "extend", "characters"], "operations of a Veo 3.1 model")
+    eq(s.request("GET", "/v1/models/v-ops30").json.get("operations"), ["create", "remix"],
+       "operations of a Veo 3.0 model")
+
+
+@test("veo extension: create -> extend (seconds 8) -> completed; instances[0].video is the "
+      "source's file uri, durationSeconds 8; the result is the source + 7 s, which the video "
+      "object says (seconds, ignored_params); an extension of the extension chains",
+      timeout=90)
+def _(s):
+    reset("v-ops")
+    src = s.create(model="v-ops", prompt="a lighthouse at dusk", seconds="4", size="1280x720")
+    completed(wait_all(s, [src["id"]])[src["id"]])
+    src_op = op_of("v-ops", "a lighthouse at dusk")
+    r = extend(s, src["id"], prompt="the storm arrives")
+    v = expect_video(r)
+    eq((v["model"], v["seconds"], v["size"]), ("v-ops", "11", "1280x720"),
+       "model, seconds (4 + 7) and size of the extension")
+    eq(ignored(v), ["seconds"], "ignored_params: 8 asked, Veo adds 7")
+    done = wait_all(s, [v["id"]])[v["id"]]
+    completed(done)
+    eq(done["seconds"], "11", "seconds once completed")
+    o = op_of("v-ops", "the storm arrives")
+    eq(o["model"], MODEL, "the model in the path")
+    file_uri = fk("v-ops").url + "/v1beta/files/f%s:download?alt=media" % src_op["name"].rsplit(
+        "/", 1)[1]
+    eq(o["body"], {"instances": [{"prompt": "the storm arrives", "video": {"uri": file_uri}}],
+                   "parameters": {"durationSeconds": 8}}, "the extension's request")
+    d = duration_of(s, v["id"])
+    check(abs(d - 11) < 0.6, "the extension's video lasts %s s, want 11" % d)
+    v2 = expect_video(extend(s, v["id"], prompt="and the sun comes back"))
+    eq(v2["seconds"], "18", "an extension of an extension")
+    completed(wait_all(s, [v2["id"]])[v2["id"]])
+    check(abs(duration_of(s, v2["id"]) - 18) < 0.6, "the second extension lasts 18 s")
+    s.db_check()
+
+
+@test("veo extension refusals are 400s naming the model: a segment Veo does not make, an "
+      "uploaded clip, a video of another backend, a 1080p source, an inline result, a model "
+      "without extensions; strict_params refuses the 7-for-8 length; nothing reaches Veo",
+      timeout=90)
+def _(s):
+    reset("v-ops", "v-inline")
+    a = s.create(model="v-ops", prompt="source for refusals", seconds="4")
+    big = s.create(model="v-ops", prompt="a 1080p source", seconds="8", size="1920x1080")
+    two = s.create(model="v-ops-two", prompt="made on one of two backends", seconds="4")
+    strict = s.create(model="v-ops-strict", prompt="strict source", seconds="4")
+    fk("v-inline").scenario(outcome="inline")
+    inl = s.create(model="v-inline", prompt="an inline result", seconds="4")
+    for v in wait_all(s, [x["id"] for x in (a, big, two, inl, strict)]).values():
+        completed(v)
+    before = fk("v-ops").jobs()["submits_received"]
+    for seconds in ("4", "12", "16", "20"):
+        refused(extend(s, a["id"], seconds), "v-ops", "unsupported_value", "send seconds 8",
+                param="seconds")
+    clip = ("c.mp4", "video/mp4", make_clip(2, "1280x720"))
+    r = s.request("POST", "/v1/videos/extensions",
+                  form=[("prompt", "x"), ("seconds", "8"), ("video", clip)])
+    refused(r, "v-ops", "invalid_value", "uploaded clip")     # the default model's
+    refused(extend(s, two["id"]), "v-ops-two", "invalid_value", "not made by this model")
+    refused(extend(s, big["id"]), "v-ops", "invalid_value", "720p", "1920x1080")
+    refused(extend(s, strict["id"]), "v-ops-strict", "unsupported_value", "adds 7 seconds")
+    eq(fk("v-ops").jobs()["submits_received"], before, "submits after the refusals")
+    p = Problems()
+    with p.case("inline"):
+        refused(extend(s, inl["id"]), "v-inline", "invalid_value", "inline")
+    with p.case("veo 3.0"):
+        old = s.create(model="v-ops30", prompt="veo 3 source", seconds="4")
+        completed(wait_all(s, [old["id"]])[old["id"]])
+        refused(extend(s, old["id"]), "v-ops30", "unsupported_operation", "video extensions")
+    p.done()
+    s.db_check()
+
+
+@test("veo characters: a character (POST /v1/videos/characters, a real MP4) named in "
+      "metadata.character_ids goes as referenceImages (asset) with the bytes of its first "
+      "frame PNG under uploads/, durationSeconds 8, personGeneration allow_adult; 4 "
+      "characters, a character with an image, and a model without references are 400s",
+      timeout=90)
+def _(s):
+    reset("v-ops")
+    c1, c2 = make_character(s, "Ada"), make_character(s, "Grace")
+    v = s.create(model="v-ops", prompt="two friends walk", seconds="8",
+                 metadata={"character_ids": "%s,%s" % (c1, c2)})
+    completed(wait_all(s, [v["id"]])[v["id"]])
+    o = op_of("v-ops", "two friends walk")
+    refs = o["body"]["instances"][0].get("referenceImages")
+    want = []
+    for c in (c1, c2):
+        with open(os.path.join(s.data_dir, "uploads", c + ".png"), "rb") as f:
+            want.append({"image": {"bytesBase64Encoded": base64.b64encode(f.read()).decode(),
+                                   "mimeType": "image/png"}, "referenceType": "asset"})
+    eq(refs, want, "referenceImages: each character's first frame, in order")
+    eq(o["body"]["parameters"], {"durationSeconds": 8, "aspectRatio": "16:9",
+                                 "personGeneration": "allow_adult"}, "parameters")
+    v4 = s.create(model="v-ops", prompt="four seconds asked", seconds="4",
+                  metadata={"character_ids": c1})
+    eq(ignored(v4), ["seconds"], "with references Veo makes 8 s: 4 is not honoured")
+    cs = [c1, c2, make_character(s, "Alan"), make_character(s, "Edsger")]
+    before = fk("v-ops").jobs()["submits_received"]
+    r = s.request("POST", "/v1/videos", json={"model": "v-ops", "prompt": "a crowd",
+                                               "metadata": {"character_ids": ",".join(cs)}})
+    refused(r, "v-ops", "unsupported_value", "at most 3", param="metadata.character_ids")
+    png = base64.b64encode(png_bytes(64, 36)).decode()
+    r = s.request("POST", "/v1/videos", json={"model": "v-ops", "prompt": "framed",
+                                               "input_reference": {"image_url":
+                                                                   "data:image/png;base64," + png},
+                                               "metadata": {"character_ids": c1}})
+    refused(r, "v-ops", "unsupported_value", "not both")
+    r = s.request("POST", "/v1/videos", json={"model": "v-ops30", "prompt": "old model",
+                                               "metadata": {"character_ids": c1}})
+    refused(r, "v-ops30", "unsupported_operation", "reference")
+    completed(wait_all(s, [v4["id"]])[v4["id"]])
+    eq(fk("v-ops").jobs()["submits_received"], before, "submits after the refusals")
+    s.db_check()
 
 
 @test("secrets: the veo keys (right and wrong) and the openai key appear in no log, no "
