@@ -235,9 +235,11 @@ async function captured(from) {
 
 /** Runs fn and returns [its result, the requests it sent] (requests null
  * when there is no capture proxy).  Each request: {method, path,
- * content_type, retry_count, user_agent, status, json, form}; form is a
- * list of [name, value] with a file part's value {filename, content_type,
- * size}. */
+ * content_type, retry_count, user_agent, status, json, form, answer}; form
+ * is a list of [name, value] with a file part's value {filename,
+ * content_type, size}; answer is {content_type, bytes, json} (json: the
+ * parsed body of a JSON answer).  Every JSON answer is checked against
+ * OpenAI's OpenAPI schemas (expectSchemaValid). */
 async function onWire(fn) {
   const mark = CAPTURE ? (await captured(0)).next : 0;
   let result;
