@@ -52,7 +52,8 @@ static struct json_object *file_json(struct json_object *rec)
 	json_object_object_add(o, "filename", json_object_new_string(rec_str(rec, "filename")));
 	json_object_object_add(o, "purpose", json_object_new_string(rec_str(rec, "purpose")));
 	json_object_object_add(o, "status", json_object_new_string("processed"));
-	json_object_object_add(o, "expires_at", NULL);
+	/* No expires_at: a file lasts until deleted, and OpenAI's schema
+	 * (OpenAIFile) has it an integer when present, never null. */
 	return o;
 }
 

@@ -22,8 +22,7 @@ STACK = {
     "backends": {"local": {"type": "command", "command": fake("hang"), "concurrency": 1}},
 }
 
-FILE_KEYS = {"id", "object", "bytes", "created_at", "filename", "purpose", "status",
-             "expires_at"}
+FILE_KEYS = {"id", "object", "bytes", "created_at", "filename", "purpose", "status"}
 
 
 def upload(s, data=None, purpose="vision", filename="ref.png", key=None, extra=()):
@@ -43,8 +42,8 @@ def uploaded(s, **kw):
 def file_object(o, data, purpose="vision", filename="ref.png"):
     eq(set(o), FILE_KEYS, "file object keys")
     check(o["id"].startswith("file-"), "id %r" % o["id"])
-    eq((o["object"], o["bytes"], o["purpose"], o["filename"], o["status"], o["expires_at"]),
-       ("file", len(data), purpose, filename, "processed", None), "file object")
+    eq((o["object"], o["bytes"], o["purpose"], o["filename"], o["status"]),
+       ("file", len(data), purpose, filename, "processed"), "file object")
     check(isinstance(o["created_at"], int) and o["created_at"] > 1600000000, "created_at", o)
 
 

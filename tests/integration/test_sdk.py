@@ -20,6 +20,17 @@ and relays every node test as one TAP line of its own ("openai7 (openai
 7.57.0): create: text only ..."), followed by checks of its own: no request
 was retried by the SDK, and `reelgate db check` passes.
 
+The proxy also records each answer's Content-Type and, when it is JSON, its
+body: the node tests check every one against OpenAI's published OpenAPI
+schemas (tests/sdk/openapi.mjs, with Ajv from tests/sdk/package.json; the
+schema excerpt tests/sdk/openapi/openai-videos-files.json is vendored, cut
+by tests/sdk/openapi/extract.mjs from openai/openai-openapi at the commit
+it names: nothing is downloaded).  The stack's local backend declares the
+edit and extend operations (render-ffmpeg runs both), so the SDK's
+videos.edit and videos.extend run to completion; openai 6.x lacks them
+(and createCharacter / getCharacter), which the node tests skip with that
+reason.
+
 Skips (the whole file) when node or tests/sdk/node_modules is missing, or
 nginx is not installed.  Environment as for the other integration tests
 (harness.py), plus NODE (the node binary; default from PATH).
@@ -46,7 +57,7 @@ from harness import SRCDIR, Skip, Stack, png_bytes  # noqa: E402
 SDK_DIR = os.path.join(SRCDIR, "tests", "sdk")
 TEST_FILE = os.path.join(SDK_DIR, "videos.test.mjs")
 GENERATIONS = ("openai7", "openai6")   # the npm aliases of tests/sdk/package.json
-NODE_TIMEOUT = 180                      # seconds for the whole node run
+NODE_TIMEOUT = 300                      # seconds for the whole node run
 
 
 def find_node():
@@ -173,7 +184,7 @@ def _summarize(method, target, headers, body):
         "retry_count": int(headers.get("x-stainless-retry-count", "0") or 0),
         "user_agent": headers.get("user-agent", ""), "body_bytes": len(body),
         "chunked": "chunked" in headers.get("transfer-encoding", "").lower(),
-        "status": None, "json": None, "form": None,
+        "status": None, "json": None, "form": None, "answer": None,
     }
     if ctype.startswith("application/json"):
         try:
@@ -302,6 +313,17 @@ class CaptureProxy:
                     if pending:
                         entry = pending.popleft()
                         entry["status"] = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+                        # The answer: its type, size and, when JSON, the
+                        # parsed body (the node tests check it against
+                        # OpenAI's OpenAPI schemas).
+                        actype = headers.get("content-type", "")
+                        entry["answer"] = {"content_type": actype, "bytes": len(body), "json": None}
+                        if actype.startswith("application/json"):
+                            try:
+                                entry["answer"]["json"] = json.loads(body)
+                            except ValueError:
+                                entry["answer"]["json"] = {
+                                    "_unparsable": body[:200].decode("utf-8", "replace")}
                         self._log(entry)
                 continue
             method, _, rest = start.partition(" ")
@@ -450,9 +472,12 @@ def main():
     try:
         try:
             # The image_url test's image is served on loopback: the
-            # dispatcher downloads it for the local renderer.
-            stack = Stack(workers=2, configure=lambda cfg: cfg.update(
-                image_urls={"allow_addresses": ["127.0.0.1"]}))
+            # dispatcher downloads it for the local renderer, which also
+            # runs the edits and extensions (render-ffmpeg declares both).
+            def configure(cfg):
+                cfg["image_urls"] = {"allow_addresses": ["127.0.0.1"]}
+                cfg["backends"]["local"]["operations"] = ["edit", "extend"]
+            stack = Stack(workers=2, configure=configure)
             stack.start()
         except Skip as e:
             print("1..0 # SKIP %s" % e)
@@ -487,6 +512,7 @@ def main():
             "REELGATE_REVOKED_KEY": revoked,
             "REELGATE_CONTENT_DIR": os.path.join(stack.data_dir, "content"),
             "REELGATE_UPLOADS_DIR": os.path.join(stack.data_dir, "uploads"),
+            "REELGATE_FILES_DIR": os.path.join(stack.data_dir, "files"),
             "REELGATE_IMAGE_URL": img_url,
             "REELGATE_CAPTURE_URL": proxy.control_url,
             "REELGATE_RATE_LIMITS": json.dumps(limited),

@@ -25,15 +25,30 @@
 //                         on the wire (optional; wire checks skip without it)
 //   REELGATE_RATE_LIMITS  JSON {alias: {key, requests, op: "create"|"list"}}:
 //                         a key whose per-key limit is `requests` (else skip)
+//   REELGATE_FILES_DIR    data_dir/files, to compare Files API uploads with
+//                         the stored bytes (optional)
+//   FFMPEG                the ffmpeg that makes the MP4 clip of the character,
+//                         edit and extension scenarios (default: from PATH)
+//
+// Every JSON answer the capture proxy saw is checked against OpenAI's
+// published OpenAPI schemas (openapi.mjs; the excerpt in openapi/ names its
+// source commit): at once for the calls a scenario makes through onWire(),
+// and all of them in the last test of the file.
+//
+// Operations a generation lacks (6.x has no videos.edit, extend,
+// createCharacter, getCharacter) are skipped with the reason, never
+// replaced by raw requests.
 //
 //   node --test --test-reporter=tap videos.test.mjs
 
 import { describe, it as nodeIt } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { DEVIATIONS, SOURCE, validateAnswer } from './openapi.mjs';
 
 const BASE = process.env.REELGATE_BASE_URL;
 const KEY = process.env.REELGATE_KEY;
@@ -46,6 +61,8 @@ const UPLOADS_DIR = process.env.REELGATE_UPLOADS_DIR || '';
 const IMAGE_URL = process.env.REELGATE_IMAGE_URL || 'https://example.com/reelgate-sdk-test.png';
 const CAPTURE = process.env.REELGATE_CAPTURE_URL || '';
 const RATE_LIMITS = JSON.parse(process.env.REELGATE_RATE_LIMITS || '{}');
+const FILES_DIR = process.env.REELGATE_FILES_DIR || '';
+const FFMPEG = process.env.FFMPEG || 'ffmpeg';
 const NO_LIMIT = 'reelgate has no per-key limit configured';
 
 const VIDEO_FIELDS = ['id', 'object', 'model', 'status', 'progress', 'created_at', 'completed_at',
@@ -218,9 +235,11 @@ async function captured(from) {
 
 /** Runs fn and returns [its result, the requests it sent] (requests null
  * when there is no capture proxy).  Each request: {method, path,
- * content_type, retry_count, user_agent, status, json, form}; form is a
- * list of [name, value] with a file part's value {filename, content_type,
- * size}. */
+ * content_type, retry_count, user_agent, status, json, form, answer}; form
+ * is a list of [name, value] with a file part's value {filename,
+ * content_type, size}; answer is {content_type, bytes, json} (json: the
+ * parsed body of a JSON answer).  Every JSON answer is checked against
+ * OpenAI's OpenAPI schemas (expectSchemaValid). */
 async function onWire(fn) {
   const mark = CAPTURE ? (await captured(0)).next : 0;
   let result;
@@ -235,7 +254,29 @@ async function onWire(fn) {
     error.wire = reqs;
     throw error;
   }
+  expectSchemaValid(reqs);
   return [result, reqs];
+}
+
+/** Every JSON answer among reqs validates against OpenAI's OpenAPI schema
+ * of its path (openapi.mjs); returns the schema names checked.  The proxy
+ * records an answer once its last byte has arrived, before it forwards that
+ * byte: a JSON answer the SDK has parsed is always recorded; one still
+ * unrecorded is a body the caller has not read yet (a download), which the
+ * last test of the file checks. */
+function expectSchemaValid(reqs, { strict = false } = {}) {
+  const problems = [];
+  const names = [];
+  for (const r of reqs || []) {
+    if (!r.answer) continue;
+    const res = validateAnswer({ method: r.method, path: r.path, status: r.status,
+      content_type: r.answer.content_type, json: r.answer.json });
+    if (res.schema) names.push(res.schema);
+    for (const e of res.errors) problems.push(`${r.method} ${r.path} -> ${r.status} (${res.schema}): ${e}`);
+    if (strict) for (const f of res.forgiven) problems.push(`${r.method} ${r.path} -> ${r.status}: needed deviation ${f}`);
+  }
+  assert.deepEqual(problems, [], `answers outside OpenAI's OpenAPI schemas (openai-openapi @ ${SOURCE.commit.slice(0, 8)})`);
+  return names;
 }
 
 /** The one request a call made: never retried by the SDK. */
@@ -250,6 +291,37 @@ const formField = (req, name) => {
   const f = (req.form || []).find(([n]) => n === name);
   return f ? f[1] : undefined;
 };
+
+/** A small real MP4 (H.264, 160x96, 12 fps, `seconds` long) made with ffmpeg. */
+function mp4Clip(seconds) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelgate-clip-'));
+  const out = path.join(dir, 'clip.mp4');
+  try {
+    execFileSync(FFMPEG, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i',
+      `testsrc2=size=160x96:rate=12:duration=${seconds}`, '-c:v', 'libx264', '-pix_fmt', 'yuv420p',
+      '-movflags', '+faststart', '-y', out], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60000 });
+    return fs.readFileSync(out);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+const CLIP = mp4Clip(2);
+
+/** Checks a file object (OpenAI's OpenAIFile fields); returns it. */
+function expectFile(f, { bytes, filename, purpose }) {
+  assert.equal(typeof f, 'object', 'a file object');
+  assert.match(f.id, /^file-[0-9a-z]+$/, 'file id');
+  assert.equal(f.object, 'file');
+  assert.equal(f.bytes, bytes, 'bytes');
+  assert.equal(f.filename, filename, 'filename');
+  assert.equal(f.purpose, purpose, 'purpose');
+  assert.equal(f.status, 'processed', 'status');
+  assert.ok(Number.isInteger(f.created_at) && Math.abs(f.created_at - Date.now() / 1000) < 600, `created_at ${f.created_at}`);
+  return f;
+}
+
+/** The methods of an SDK resource a generation lacks, among names. */
+const lacking = (resource, names) => names.filter((m) => typeof resource?.[m] !== 'function');
 
 // ------------------------------------------------------------ the scenarios
 
@@ -545,6 +617,272 @@ for (const alias of SDKS) {
       }
     });
 
+    // ------------------------------------------------------ Files API
+
+    const files = {};      // 'png' | 'mp4' -> file object as created
+    const opsMissing = lacking(client.videos, ['edit', 'extend']);
+    const charMissing = lacking(client.videos, ['createCharacter', 'getCharacter']);
+    const lackReason = (names) => `openai ${VERSION} has no ${names.map((m) => `videos.${m}`).join(', ')}`;
+
+    it('files.create: a PNG (purpose vision) and an MP4 (purpose user_data)', async () => {
+      for (const [name, bytes, filename, type, purpose] of [['png', png, 'ref.png', 'image/png', 'vision'],
+        ['mp4', CLIP, 'clip.mp4', 'video/mp4', 'user_data']]) {
+        const file = await toFile(bytes, filename, { type });
+        const [f, reqs] = await onWire(() => client.files.create({ file, purpose }));
+        expectFile(f, { bytes: bytes.length, filename, purpose });
+        const req = single(reqs, `files.create (${name})`);
+        if (req) {
+          assert.equal(req.path, '/v1/files');
+          assert.match(req.content_type, /^multipart\/form-data; boundary=/, 'files.create is multipart');
+          assert.equal(formField(req, 'purpose'), purpose);
+          assert.deepEqual(formField(req, 'file'), { filename, content_type: type, size: bytes.length }, 'the file part');
+        }
+        if (FILES_DIR) {
+          assert.ok(fs.readFileSync(path.join(FILES_DIR, f.id)).equals(bytes), `${name}: data_dir/files/${f.id} holds the bytes`);
+        }
+        files[name] = f;
+      }
+    });
+
+    it('files.retrieve and files.content: the same object, the same bytes', async () => {
+      assert.ok(files.png && files.mp4, 'the uploads failed');
+      for (const [name, bytes] of [['png', png], ['mp4', CLIP]]) {
+        const f = files[name];
+        const [got, reqs] = await onWire(() => client.files.retrieve(f.id));
+        assert.deepEqual(got, f, `${name}: retrieve answers the object create answered`);
+        assert.equal(single(reqs, 'files.retrieve')?.path ?? `/v1/files/${f.id}`, `/v1/files/${f.id}`);
+        const [res, creqs] = await onWire(() => client.files.content(f.id));
+        assert.ok(res instanceof Response, 'files.content returns a fetch Response');
+        assert.equal(res.status, 200);
+        const body = Buffer.from(await res.arrayBuffer());
+        assert.ok(body.equals(bytes), `${name}: files.content gives back the uploaded bytes`);
+        assert.equal(Number(res.headers.get('content-length')), bytes.length, 'Content-Length');
+        assert.equal(single(creqs, 'files.content')?.path ?? `/v1/files/${f.id}/content`, `/v1/files/${f.id}/content`);
+      }
+      const [, reqs] = await onWire(() => expectError(client.files.retrieve('file-0123456789abcdef0123456789abcdef'),
+        mod.NotFoundError, 404, { code: 'not_found', param: 'file_id' }));
+      single(reqs, 'retrieve of an unknown file');
+      await expectError(client.files.content('file-0123456789abcdef0123456789abcdef'), mod.NotFoundError, 404,
+        { code: 'not_found' });
+    });
+
+    it('files.list: auto-pagination (limit 2) in both orders, by purpose; keys are isolated', {
+      skip: OTHER_KEYS[alias] ? false : 'REELGATE_OTHER_KEYS has no key for this generation',
+    }, async () => {
+      const other = new OpenAI({ baseURL: BASE, apiKey: OTHER_KEYS[alias] });
+      const ids = [];
+      for (const [bytes, filename, purpose] of [[pngBytes(8, 8, [200, 0, 0]), 'red.png', 'vision'],
+        [CLIP, 'clip.mp4', 'user_data'], [pngBytes(8, 8, [0, 200, 0]), 'green.png', 'vision']]) {
+        ids.push((await other.files.create({ file: await toFile(bytes, filename), purpose })).id);
+      }
+      for (const order of ['asc', 'desc']) {
+        const want = order === 'asc' ? ids : [...ids].reverse();
+        const [seen, reqs] = await onWire(async () => {
+          const out = [];
+          for await (const f of other.files.list({ limit: 2, order })) out.push(f.id);
+          return out;
+        });
+        assert.deepEqual(seen, want, `for await, order ${order}`);
+        if (reqs) {
+          assert.deepEqual(reqs.map((r) => [r.path, r.status]), [[`/v1/files?limit=2&order=${order}`, 200],
+            [`/v1/files?limit=2&order=${order}&after=${want[1]}`, 200]], 'two pages, the second after last_id');
+        }
+      }
+      const page = await other.files.list();
+      assert.deepEqual(page.data.map((f) => f.id), [...ids].reverse(), 'default: desc, all 3');
+      assert.equal(page.has_more, false);
+      const vision = [];
+      for await (const f of other.files.list({ purpose: 'vision' })) vision.push(f.id);
+      assert.deepEqual(vision, [ids[2], ids[0]], 'purpose vision: the two PNGs');
+      if (files.png) {
+        await expectError(other.files.retrieve(files.png.id), mod.NotFoundError, 404, { code: 'not_found' });
+        const mine = [];
+        for await (const f of client.files.list()) mine.push(f.id);
+        assert.ok(mine.includes(files.png.id), 'my own file is listed');
+        assert.ok(!ids.some((id) => mine.includes(id)), 'another key\'s files are not listed');
+      }
+      for (const id of ids) await other.files.delete(id);
+    });
+
+    it('videos.create with input_reference {file_id}: the uploaded PNG, then the file deleted', async () => {
+      assert.ok(files.png, 'the PNG upload failed');
+      const prompt = `from an uploaded file ${tag()}`;
+      // One of OpenAI's sizes: its answers validate with no deviation.
+      const [v, reqs] = await onWire(() => client.videos.create({ prompt, seconds: '1', size: '1280x720',
+        input_reference: { file_id: files.png.id } }));
+      expectVideo(v);
+      assert.equal(v.prompt, prompt);
+      expectSchemaValid(reqs, { strict: true });
+      const req = single(reqs, 'create with a file_id');
+      if (checkCreateWire(req) === 'multipart') {
+        assert.equal(formField(req, 'input_reference[file_id]'), files.png.id, 'bracket form');
+      } else if (req) {
+        assert.deepEqual(req.json.input_reference, { file_id: files.png.id });
+      }
+      // The task has its own copy: deleting the file does not break it.
+      const [del, dreqs] = await onWire(() => client.files.delete(files.png.id));
+      assert.deepEqual({ ...del }, { id: files.png.id, object: 'file', deleted: true });
+      single(dreqs, 'files.delete');
+      const [d, polls] = await onWire(() => waitDone(client, v.id));
+      expectSchemaValid(polls, { strict: true });
+      const info = mp4Info(Buffer.from(await (await client.videos.downloadContent(d.id)).arrayBuffer()));
+      assert.deepEqual([info.width, info.height], [1280, 720], 'MP4 size');
+      // Not an image: the MP4's id.
+      await expectError(client.videos.create({ prompt: 'x', ...SMALL, input_reference: { file_id: files.mp4.id } }),
+        mod.BadRequestError, 400, { param: 'input_reference.file_id' });
+      // A deleted file is gone for every route.
+      const gone = files.png.id;
+      await expectError(client.files.retrieve(gone), mod.NotFoundError, 404, { code: 'not_found', param: 'file_id' });
+      await expectError(client.files.content(gone), mod.NotFoundError, 404, { code: 'not_found' });
+      await expectError(client.files.delete(gone), mod.NotFoundError, 404, { code: 'not_found' });
+      await expectError(client.videos.create({ prompt: 'x', ...SMALL, input_reference: { file_id: gone } }),
+        mod.BadRequestError, 400, { param: 'input_reference.file_id' });
+      if (FILES_DIR) assert.ok(!fs.existsSync(path.join(FILES_DIR, gone)), 'the bytes are removed');
+    });
+
+    // ------------------------------------------------------ characters
+
+    it('videos.createCharacter (an MP4 made with ffmpeg, a name) and videos.getCharacter', {
+      skip: charMissing.length ? lackReason(charMissing) : false,
+    }, async () => {
+      const name = `Mossy ${tag()}`;
+      const started = Math.floor(Date.now() / 1000);
+      const [c, reqs] = await onWire(async () => client.videos.createCharacter({
+        video: await toFile(CLIP, 'mossy.mp4', { type: 'video/mp4' }), name }));
+      assert.deepEqual(Object.keys(c).sort(), ['created_at', 'id', 'name'], 'VideoCharacterResource keys');
+      assert.match(c.id, /^char_[0-9a-f]{32}$/);
+      assert.equal(c.name, name);
+      assert.ok(Number.isInteger(c.created_at) && c.created_at >= started - 2, `created_at ${c.created_at}`);
+      const req = single(reqs, 'createCharacter');
+      if (req) {
+        assert.equal(req.path, '/v1/videos/characters');
+        assert.match(req.content_type, /^multipart\/form-data; boundary=/, 'createCharacter is multipart');
+        assert.equal(formField(req, 'name'), name);
+        assert.deepEqual(formField(req, 'video'), { filename: 'mossy.mp4', content_type: 'video/mp4', size: CLIP.length });
+      }
+      if (UPLOADS_DIR) {
+        assert.ok(fs.readFileSync(path.join(UPLOADS_DIR, `${c.id}.mp4`)).equals(CLIP), 'the clip kept under data_dir/uploads');
+      }
+      const [got, greqs] = await onWire(() => client.videos.getCharacter(c.id));
+      assert.deepEqual(got, c, 'getCharacter answers what createCharacter did');
+      assert.equal(single(greqs, 'getCharacter')?.path ?? `/v1/videos/characters/${c.id}`, `/v1/videos/characters/${c.id}`);
+      await expectError(client.videos.getCharacter('char_0123456789abcdef0123456789abcdef'), mod.NotFoundError, 404,
+        { code: 'not_found' });
+      if (OTHER_KEYS[alias]) {
+        const other = new OpenAI({ baseURL: BASE, apiKey: OTHER_KEYS[alias] });
+        await expectError(other.videos.getCharacter(c.id), mod.NotFoundError, 404, { code: 'not_found' });
+      }
+      await expectError(client.videos.createCharacter({ video: await toFile(CLIP, 'c.mp4', { type: 'video/mp4' }), name: 'n'.repeat(81) }),
+        mod.BadRequestError, 400, { param: 'name' });
+      await expectError(client.videos.createCharacter({ video: await toFile(png, 'not-a-video.png', { type: 'image/png' }), name }),
+        mod.BadRequestError, 400, { param: 'video' });
+    });
+
+    // ------------------------------------------------ edits and extensions
+
+    /** Polls an edit or extension to completion and checks its MP4. */
+    async function renderedAs(v, { width, height, seconds }) {
+      const d = await waitDone(client, v.id);
+      assert.equal(d.progress, 100);
+      assert.equal(d.seconds, String(seconds), 'seconds after completion');
+      const [res, reqs] = await onWire(() => client.videos.downloadContent(d.id));
+      assert.equal(res.status, 200);
+      assert.equal((res.headers.get('content-type') || '').split(';')[0], 'video/mp4');
+      single(reqs, 'downloadContent');
+      const mp4 = Buffer.from(await res.arrayBuffer());
+      if (CONTENT_DIR) assert.ok(fs.readFileSync(path.join(CONTENT_DIR, `${d.id}.mp4`)).equals(mp4), 'the stored MP4');
+      const info = mp4Info(mp4);
+      assert.deepEqual([info.width, info.height], [width, height], 'MP4 size');
+      assert.ok(Math.abs(info.seconds - seconds) < 0.25, `MP4 duration ${info.seconds}, want ${seconds}`);
+      return d;
+    }
+
+    it('videos.edit of a completed video (video: {id}), polled to completion, downloadContent', {
+      skip: opsMissing.includes('edit') ? lackReason(['edit']) : false,
+    }, async () => {
+      const src = done.text;
+      assert.ok(src, 'no completed source');
+      const prompt = `the same scene in autumn ${tag()}`;
+      const [v, reqs] = await onWire(() => client.videos.edit({ prompt, video: { id: src.id } }));
+      expectVideo(v);
+      assert.equal(v.prompt, prompt);
+      for (const f of ['model', 'size', 'seconds']) assert.equal(v[f], src[f], `an edit keeps the source's ${f}`);
+      assert.notEqual(v.id, src.id, 'a new video');
+      const req = single(reqs, 'edit');
+      if (req) {
+        assert.equal(req.path, '/v1/videos/edits');
+        assert.match(req.content_type, /^multipart\/form-data; boundary=/, 'edit is multipart');
+        assert.equal(formField(req, 'video[id]'), src.id, 'bracket form');
+        assert.equal(formField(req, 'prompt'), prompt);
+      }
+      await renderedAs(v, { width: 320, height: 180, seconds: 1 });
+      await expectError(client.videos.edit({ prompt: 'x', video: { id: 'video_0123456789abcdef0123456789abcdef' } }),
+        mod.NotFoundError, 404, { code: 'not_found' });
+      await expectError(client.videos.edit({ prompt: '', video: { id: src.id } }), mod.BadRequestError, 400, { param: 'prompt' });
+    });
+
+    it('videos.edit of an uploaded MP4 (toFile)', { skip: opsMissing.includes('edit') ? lackReason(['edit']) : false }, async () => {
+      const prompt = `an uploaded clip, edited ${tag()}`;
+      const [v, reqs] = await onWire(async () => client.videos.edit({
+        prompt, video: await toFile(CLIP, 'source.mp4', { type: 'video/mp4' }) }));
+      expectVideo(v);
+      assert.equal(v.model, MODEL, 'an uploaded clip goes to the default model');
+      assert.equal(v.size, '160x96', 'the clip\'s size');
+      assert.equal(v.seconds, '2', 'the clip\'s length');
+      const req = single(reqs, 'edit with a file');
+      if (req) assert.deepEqual(formField(req, 'video'), { filename: 'source.mp4', content_type: 'video/mp4', size: CLIP.length });
+      await renderedAs(v, { width: 160, height: 96, seconds: 2 });
+    });
+
+    it('videos.extend of a completed video (video: {id}, seconds "4"): seconds is the total', {
+      skip: opsMissing.includes('extend') ? lackReason(['extend']) : false,
+    }, async () => {
+      const src = done.text;
+      assert.ok(src, 'no completed source');
+      const prompt = `and then the sun rises ${tag()}`;
+      const [v, reqs] = await onWire(() => client.videos.extend({ prompt, seconds: '4', video: { id: src.id } }));
+      expectVideo(v);
+      assert.equal(v.seconds, '5', 'source 1 s + 4 s');
+      for (const f of ['model', 'size']) assert.equal(v[f], src[f], `an extension keeps the source's ${f}`);
+      const req = single(reqs, 'extend');
+      if (req) {
+        assert.equal(req.path, '/v1/videos/extensions');
+        assert.match(req.content_type, /^multipart\/form-data; boundary=/, 'extend is multipart');
+        assert.equal(formField(req, 'video[id]'), src.id, 'bracket form');
+        assert.equal(formField(req, 'seconds'), '4');
+      }
+      await renderedAs(v, { width: 320, height: 180, seconds: 5 });
+      await expectError(client.videos.extend({ prompt: 'x', seconds: '5', video: { id: src.id } }),
+        mod.BadRequestError, 400, { param: 'seconds' });
+      await expectError(client.videos.extend({ prompt: 'x', seconds: '4', video: { id: 'video_0123456789abcdef0123456789abcdef' } }),
+        mod.NotFoundError, 404, { code: 'not_found' });
+    });
+
+    it('videos.extend of an uploaded MP4 (toFile, seconds "4")', {
+      skip: opsMissing.includes('extend') ? lackReason(['extend']) : false,
+    }, async () => {
+      const [v, reqs] = await onWire(async () => client.videos.extend({
+        prompt: `an uploaded clip, extended ${tag()}`, seconds: '4', video: await toFile(CLIP, 'source.mp4', { type: 'video/mp4' }) }));
+      expectVideo(v);
+      assert.equal(v.seconds, '6', 'clip 2 s + 4 s');
+      assert.equal(v.size, '160x96', 'the clip\'s size');
+      const req = single(reqs, 'extend with a file');
+      if (req) assert.deepEqual(formField(req, 'video'), { filename: 'source.mp4', content_type: 'video/mp4', size: CLIP.length });
+      await renderedAs(v, { width: 160, height: 96, seconds: 6 });
+    });
+
+    it('which of the newer video operations this generation has', (t) => {
+      const all = ['edit', 'extend', 'createCharacter', 'getCharacter'];
+      const missing = lacking(client.videos, all);
+      t.diagnostic(`openai ${VERSION}: has ${all.filter((m) => !missing.includes(m)).map((m) => `videos.${m}`).join(', ') || 'none of them'}`
+        + `${missing.length ? `; lacks ${missing.map((m) => `videos.${m}`).join(', ')}` : ''}`);
+      // 7.x has them all (the scenarios above ran); 6.27 predates them.
+      if (major >= 7) assert.deepEqual(missing, [], `openai ${VERSION} should have every one`);
+      for (const m of ['create', 'retrieve', 'list', 'delete', 'content']) {
+        assert.equal(typeof client.files[m], 'function', `files.${m}`);
+      }
+    });
+
     it('list: auto-pagination (for await, limit 2) over 3 pages in both orders; keys are isolated', {
       skip: OTHER_KEYS[alias] ? false : 'REELGATE_OTHER_KEYS has no key for this generation',
     }, async () => {
@@ -700,6 +1038,97 @@ for (const alias of SDKS) {
     });
   });
 }
+
+// ------------------------------------------- OpenAI's OpenAPI schemas
+
+describe(`OpenAPI schemas (openai/openai-openapi @ ${SOURCE.commit.slice(0, 8)}, ${SOURCE.date})`, () => {
+  const video = {
+    id: 'video_123', object: 'video', model: 'sora-2', status: 'completed', progress: 100, created_at: 1758941485,
+    completed_at: 1758941600, expires_at: 1759027885, prompt: 'A calico cat', size: '720x1280', seconds: '4',
+    remixed_from_video_id: null, error: null,
+  };
+  const file = { id: 'file-abc123', object: 'file', bytes: 120000, created_at: 1677610602, filename: 'a.png',
+    purpose: 'vision', status: 'processed' };
+  const check = (method, p, status, json) => validateAnswer({ method, path: p, status, content_type: 'application/json', json });
+
+  it('the validator accepts the spec\'s own shapes and rejects what the schemas forbid', () => {
+    const good = [
+      ['GET', '/v1/videos/video_123', 200, video],
+      ['POST', '/v1/videos/extensions', 200, { ...video, seconds: '12' }],
+      ['GET', '/v1/videos?limit=1', 200, { object: 'list', data: [video], first_id: 'video_123', last_id: 'video_123', has_more: false }],
+      ['DELETE', '/v1/videos/video_123', 200, { id: 'video_123', object: 'video.deleted', deleted: true }],
+      ['POST', '/v1/videos/characters', 200, { id: 'char_123', name: 'Mossy', created_at: 1 }],
+      ['GET', '/v1/videos/characters/char_123', 200, { id: null, name: null, created_at: 1 }],
+      ['POST', '/v1/files', 200, file],
+      ['GET', '/v1/files', 200, { object: 'list', data: [file], first_id: 'file-abc123', last_id: 'file-abc123', has_more: false }],
+      ['DELETE', '/v1/files/file-abc123', 200, { id: 'file-abc123', object: 'file', deleted: true }],
+      ['GET', '/v1/anything', 404, { error: { message: 'm', type: 'invalid_request_error', param: null, code: null } }],
+    ];
+    for (const [m, p, st, json] of good) {
+      const r = check(m, p, st, json);
+      assert.deepEqual([r.errors, r.forgiven], [[], []], `${m} ${p} ${st} (${r.schema})`);
+    }
+    const bad = [
+      ['seconds as a number', 'GET', '/v1/videos/video_123', 200, { ...video, seconds: 4 }],
+      ['no remixed_from_video_id', 'GET', '/v1/videos/video_123', 200, (({ remixed_from_video_id: _, ...v }) => v)(video)],
+      ['an unknown status', 'POST', '/v1/videos/edits', 200, { ...video, status: 'done' }],
+      ['object "videos"', 'POST', '/v1/videos', 200, { ...video, object: 'videos' }],
+      ['a size that is no WxH', 'GET', '/v1/videos/video_123', 200, { ...video, size: 'big' }],
+      ['error without code', 'POST', '/v1/videos/video_1/remix', 200, { ...video, status: 'failed', error: { message: 'x' } }],
+      ['a character without created_at', 'GET', '/v1/videos/characters/char_1', 200, { id: 'char_1', name: 'x' }],
+      ['a deleted video with deleted "yes"', 'DELETE', '/v1/videos/video_1', 200, { id: 'video_1', object: 'video.deleted', deleted: 'yes' }],
+      ['a file with expires_at null', 'GET', '/v1/files/file-abc123', 200, { ...file, expires_at: null }],
+      ['a file with purpose "pictures"', 'POST', '/v1/files', 200, { ...file, purpose: 'pictures' }],
+      ['a file list with first_id null', 'GET', '/v1/files', 200, { object: 'list', data: [], first_id: null, last_id: null, has_more: false }],
+      ['a deleted file as "file.deleted"', 'DELETE', '/v1/files/file-abc123', 200, { id: 'file-abc123', object: 'file.deleted', deleted: true }],
+      ['an error without param', 'GET', '/v1/videos', 400, { error: { message: 'm', type: 't', code: null } }],
+      ['an answer with no schema', 'GET', '/v1/models', 200, { object: 'list', data: [] }],
+      ['JSON for video bytes', 'GET', '/v1/videos/video_1/content', 200, { url: 'x' }],
+    ];
+    const passed = bad.filter(([, m, p, st, json]) => check(m, p, st, json).errors.length === 0).map(([what]) => what);
+    assert.deepEqual(passed, [], 'answers the schemas forbid were accepted');
+    // The one deviation, and only for what it allows.
+    assert.deepEqual(check('GET', '/v1/videos/video_1', 200, { ...video, size: '320x180' }).forgiven, ['size-any-WxH']);
+  });
+
+  it('every JSON answer of this run validates against its schema', {
+    skip: CAPTURE ? false : 'no capture proxy (REELGATE_CAPTURE_URL): the answers were not recorded',
+  }, async (t) => {
+    const { requests } = await captured(0);
+    const bySchema = {};
+    const forgiven = {};
+    const problems = [];
+    let skipped = 0;
+    let unread = 0;
+    for (const r of requests) {
+      if (!r.answer) {
+        // Only a body nobody read to its end (the SDK parses every JSON
+        // answer it returns): a download left unread.
+        unread++;
+        continue;
+      }
+      const res = validateAnswer({ method: r.method, path: r.path, status: r.status,
+        content_type: r.answer.content_type, json: r.answer.json });
+      if (!res.schema && !res.errors.length) {
+        skipped++;
+        continue;
+      }
+      if (res.schema) bySchema[res.schema] = (bySchema[res.schema] || 0) + 1;
+      for (const f of res.forgiven) forgiven[f] = (forgiven[f] || 0) + 1;
+      for (const e of res.errors) problems.push(`#${r.seq} ${r.method} ${r.path} -> ${r.status} (${res.schema}): ${e}`);
+    }
+    t.diagnostic(`${requests.length} answers: ${requests.length - skipped} JSON, checked per schema ${JSON.stringify(bySchema)}; ${skipped} not JSON (media, file bytes); ${unread} unread to the end`);
+    for (const [id, n] of Object.entries(forgiven)) {
+      t.diagnostic(`deviation ${id} forgiven ${n} times: ${DEVIATIONS.find((d) => d.id === id).why}`);
+    }
+    assert.deepEqual(problems.slice(0, 40), [], `${problems.length} answers outside the schemas`);
+    // Each schema of the brief was exercised (the test is not vacuous).
+    const want = ['VideoResource', 'VideoListResource', 'DeletedVideoResource', 'OpenAIFile', 'ListFilesResponse',
+      'DeleteFileResponse', 'ErrorResponse'];
+    if (SDKS.some((a) => a.startsWith('openai7'))) want.push('VideoCharacterResource');
+    assert.deepEqual(want.filter((n) => !bySchema[n]), [], 'schemas no answer was checked against');
+  });
+});
 
 /** How many files under data_dir/uploads hold exactly these bytes. */
 function uploadsEqualTo(bytes) {
