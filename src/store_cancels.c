@@ -116,40 +116,13 @@ enum rg_err store_cancel_finish(struct store *st, struct json_object *e)
 	return env_write(st, write_txn, &a);
 }
 
-struct purge_args {
-	uint64_t before_ms;
-	size_t removed;
-};
-
-static int purge_txn(struct store *st, MDB_txn *txn, void *arg)
+/* done_before: an entry finished before *arg (ms). */
+static int done_before(struct json_object *e, void *arg)
 {
-	struct purge_args *a = arg;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(txn, st->cancels, &cur);
-	if (rc != 0)
-		return rc;
-	a->removed = 0;
-	MDB_val k = { 2, "d:" }, v;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < 2 || memcmp(k.mv_data, "d:", 2) != 0)
-			break;
-		struct json_object *e = kv_parse(&v);
-		int old = e && (uint64_t)rec_i64(e, "done_at") < a->before_ms;
-		json_object_put(e);
-		if (old && (rc = mdb_cursor_del(cur, 0)) != 0)
-			break;
-		a->removed += (size_t)old;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return (uint64_t)rec_i64(e, "done_at") < *(const uint64_t *)arg;
 }
 
 enum rg_err store_cancel_purge(struct store *st, uint64_t before_ms, size_t *removed)
 {
-	struct purge_args a = { before_ms, 0 };
-	enum rg_err err = env_write(st, purge_txn, &a);
-	if (removed)
-		*removed = err == RG_OK ? a.removed : 0;
-	return err;
+	return kv_purge_json(st, st->cancels, "d:", 2, done_before, &before_ms, removed);
 }

@@ -106,6 +106,12 @@ int kv_events_add(struct store *st, MDB_txn *txn, const char *old_status, struct
  * fn borrows rec.  RG_ECORRUPT for a value that is not JSON. */
 enum rg_err kv_scan_json(struct store *st, MDB_dbi dbi, const char *prefix, size_t plen,
 			 int (*fn)(struct json_object *rec, void *arg), void *arg);
+/* kv_purge_json removes, in one write transaction, each record of dbi
+ * whose key starts with prefix and for which old(rec, arg) is true; the
+ * count into *removed. */
+enum rg_err kv_purge_json(struct store *st, MDB_dbi dbi, const char *prefix, size_t plen,
+			  int (*old)(struct json_object *rec, void *arg), void *arg,
+			  size_t *removed);
 /* kv_parse parses stored JSON text (NULL: not JSON). */
 struct json_object *kv_parse(const MDB_val *v);
 /* kv_pair_key builds a \0 b (a \0 when b is NULL) into out: its length,

@@ -332,3 +332,48 @@ enum rg_err kv_scan_json(struct store *st, MDB_dbi dbi, const char *prefix, size
 	env_read_end(st, txn);
 	return err;
 }
+
+struct purge_args {
+	MDB_dbi dbi;
+	const char *prefix;
+	size_t plen;
+	int (*old)(struct json_object *rec, void *arg);
+	void *arg;
+	size_t removed;
+};
+
+static int purge_txn(struct store *st, MDB_txn *txn, void *arg)
+{
+	struct purge_args *a = arg;
+	MDB_cursor *cur;
+	(void)st;
+	int rc = mdb_cursor_open(txn, a->dbi, &cur);
+	if (rc != 0)
+		return rc;
+	a->removed = 0;
+	MDB_val k = { a->plen, (void *)a->prefix }, v;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < a->plen || memcmp(k.mv_data, a->prefix, a->plen) != 0)
+			break;
+		struct json_object *rec = kv_parse(&v);
+		int old = rec && a->old(rec, a->arg);
+		json_object_put(rec);
+		if (old && (rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		a->removed += (size_t)old;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+enum rg_err kv_purge_json(struct store *st, MDB_dbi dbi, const char *prefix, size_t plen,
+			  int (*old)(struct json_object *rec, void *arg), void *arg,
+			  size_t *removed)
+{
+	struct purge_args a = { dbi, prefix, plen, old, arg, 0 };
+	enum rg_err err = env_write(st, purge_txn, &a);
+	if (removed)
+		*removed = err == RG_OK ? a.removed : 0;
+	return err;
+}

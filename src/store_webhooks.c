@@ -48,6 +48,20 @@ static size_t queue_key(uint8_t out[WH_KEY_MAX], const char *endpoint, uint64_t 
 	return 11 + el + len;
 }
 
+/* queue_prefix: "q:" endpoint \0, the start of every key of endpoint's
+ * queue; its length, 0 when it does not fit. */
+static size_t queue_prefix(uint8_t out[WH_KEY_MAX], const char *endpoint)
+{
+	size_t el = strlen(endpoint);
+	if (3 + el + 8 > WH_KEY_MAX)
+		return 0;
+	out[0] = 'q';
+	out[1] = ':';
+	memcpy(out + 2, endpoint, el);
+	out[2 + el] = '\0';
+	return 3 + el;
+}
+
 /* queue_del removes d's queue entry, if it has one. */
 static int queue_del(struct store *st, MDB_txn *txn, struct json_object *d)
 {
@@ -104,13 +118,9 @@ static int remove_txn(struct store *st, MDB_txn *txn, void *arg)
 		return MDB_NOTFOUND;
 	MDB_val k = { strlen(key), key };
 	int rc = mdb_del(txn, st->webhooks, &k, NULL);
-	size_t plen = strlen(ep) + 3;
-	if (rc != 0 || plen > WH_KEY_MAX)
+	size_t plen = queue_prefix(q, ep);
+	if (rc != 0 || plen == 0)
 		return rc;
-	q[0] = 'q';
-	q[1] = ':';
-	memcpy(q + 2, ep, plen - 3);
-	q[plen - 1] = '\0';
 	MDB_cursor *cur;
 	if ((rc = mdb_cursor_open(txn, st->webhooks, &cur)) != 0)
 		return rc;
@@ -356,13 +366,9 @@ enum rg_err store_delivery_due(struct store *st, const char *endpoint, uint64_t 
 			       store_webhook_fn fn, void *arg)
 {
 	uint8_t q[WH_KEY_MAX];
-	size_t plen = strlen(endpoint) + 3;
-	if (plen > WH_KEY_MAX - 8)
+	size_t plen = queue_prefix(q, endpoint);
+	if (plen == 0)
 		return RG_OK;
-	q[0] = 'q';
-	q[1] = ':';
-	memcpy(q + 2, endpoint, plen - 3);
-	q[plen - 1] = '\0';
 	MDB_txn *txn;
 	int rc = env_read_begin(st, &txn);
 	if (rc != 0)
@@ -479,42 +485,15 @@ enum rg_err store_delivery_list(struct store *st, store_webhook_fn fn, void *arg
 	return kv_scan_json(st, st->webhooks, "d:", 2, fn, arg);
 }
 
-struct purge_args {
-	uint64_t before;
-	size_t removed;
-};
-
-static int purge_txn(struct store *st, MDB_txn *txn, void *arg)
+/* finished_before: a delivery that ended before *arg (ms). */
+static int finished_before(struct json_object *d, void *arg)
 {
-	struct purge_args *a = arg;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(txn, st->webhooks, &cur);
-	if (rc != 0)
-		return rc;
-	a->removed = 0;
-	MDB_val k = { 2, "d:" }, v;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < 2 || memcmp(k.mv_data, "d:", 2) != 0)
-			break;
-		struct json_object *d = kv_parse(&v);
-		const char *state = rec_str(d, "state");
-		int old = d && state && strcmp(state, "pending") != 0 &&
-			  (uint64_t)rec_i64(d, "done_at") < a->before;
-		json_object_put(d);
-		if (old && (rc = mdb_cursor_del(cur, 0)) != 0)
-			break;
-		a->removed += (size_t)old;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	const char *state = rec_str(d, "state");
+	return state && strcmp(state, "pending") != 0 &&
+	       (uint64_t)rec_i64(d, "done_at") < *(const uint64_t *)arg;
 }
 
 enum rg_err store_delivery_purge(struct store *st, uint64_t before_ms, size_t *removed)
 {
-	struct purge_args a = { before_ms, 0 };
-	enum rg_err err = env_write(st, purge_txn, &a);
-	if (removed)
-		*removed = err == RG_OK ? a.removed : 0;
-	return err;
+	return kv_purge_json(st, st->webhooks, "d:", 2, finished_before, &before_ms, removed);
 }

@@ -22,6 +22,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ops_refs  # noqa: E402
 from harness import (ANY, FakeServer, Suite, alive, check, children, eq,  # noqa: E402
                      expect_error, expect_video, png_bytes, wait_until)
 from test_backends import (Problems, download, expect_completed, expect_failed,  # noqa: E402
@@ -447,20 +448,6 @@ def _(s):
 STATE = {}
 
 
-def make_clip(seconds=1, size="320x180"):
-    """A small real MP4 made by ffmpeg."""
-    import subprocess
-    import tempfile
-    with tempfile.TemporaryDirectory() as d:
-        out = os.path.join(d, "clip.mp4")
-        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                        "testsrc2=s=%s:r=24" % size, "-t", str(seconds), "-pix_fmt", "yuv420p",
-                        "-c:v", "libx264", "-preset", "ultrafast", out],
-                       check=True, timeout=60)
-        with open(out, "rb") as f:
-            return f.read()
-
-
 def duration_of(s, vid):
     import tempfile
     from harness import ffprobe
@@ -472,12 +459,7 @@ def duration_of(s, vid):
         return ffprobe(f.name)["duration"]
 
 
-def refused(r, mdl, code, *frags, param=ANY):
-    err = expect_error(r, 400, param, code)
-    check("'%s'" % mdl in err["message"], "the message names the model %r" % mdl, err)
-    for f in frags:
-        check(f.lower() in err["message"].lower(), "message %r lacks %r" % (err["message"], f))
-    return err
+refused = ops_refs.refused
 
 
 def derive(s, kind, vid, prompt, seconds=None):
@@ -560,7 +542,7 @@ def _(s):
     for seconds in ("12", "16", "20"):
         refused(derive(s, "extensions", a["id"], "x", seconds), "l-ops", "unsupported_value",
                 "5 or 9 seconds", param="seconds")
-    clip = ("c.mp4", "video/mp4", make_clip(2))
+    clip = ("c.mp4", "video/mp4", ops_refs.make_clip(2))
     for kind, extra in (("extensions", [("seconds", "4")]), ("edits", [])):
         r = s.request("POST", "/v1/videos/" + kind,
                       form=[("prompt", "x"), ("video", clip)] + extra)
@@ -576,11 +558,9 @@ def _(s):
             "video edits")
     refused(derive(s, "extensions", strict["id"], "x", "4"), "l-ops-strict",
             "unsupported_value", "adds 5 seconds")
-    c = s.request("POST", "/v1/videos/characters",
-                  form=[("name", "Ada"), ("video", ("me.mp4", "video/mp4", make_clip()))])
-    eq(c.status, 200, "character")
+    cid = ops_refs.make_character(s, "Ada")[0]
     r = s.request("POST", "/v1/videos", json={"model": "l-ops", "prompt": "with Ada",
-                                               "metadata": {"character_ids": c.json["id"]}})
+                                               "metadata": {"character_ids": cid}})
     refused(r, "l-ops", "unsupported_operation", "reference")
     eq(jobs("l-ops")["creates_received"], before, "creates after the refusals")
     s.db_check()

@@ -20,6 +20,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ops_refs  # noqa: E402
 from harness import (ANY, FakeServer, Suite, alive, check, eq, expect_error,  # noqa: E402
                      expect_video, png_bytes, wait_until)
 
@@ -500,25 +501,8 @@ def _(s):
 
 # ----------------------------------------------------------------- operations
 
-def make_clip(seconds=1, size="320x180"):
-    """A small real MP4 made by ffmpeg."""
-    import subprocess
-    import tempfile
-    with tempfile.TemporaryDirectory() as d:
-        out = os.path.join(d, "clip.mp4")
-        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                        "testsrc2=s=%s:r=12" % size, "-t", str(seconds), "-pix_fmt", "yuv420p",
-                        "-c:v", "libx264", "-preset", "ultrafast", out],
-                       check=True, timeout=60)
-        with open(out, "rb") as f:
-            return f.read()
-
-
 def make_character(s, name="Ada"):
-    r = s.request("POST", "/v1/videos/characters",
-                  form=[("name", name), ("video", ("me.mp4", "video/mp4", make_clip()))])
-    eq(r.status, 200, "create character: %s" % r.body[:200])
-    return r.json["id"]
+    return ops_refs.make_character(s, name)[0]
 
 
 def duration_of(s, vid):
@@ -530,12 +514,7 @@ def duration_of(s, vid):
         return ffprobe(f.name)["duration"]
 
 
-def refused(r, model, code, *frags, param=ANY):
-    err = expect_error(r, 400, param, code)
-    check("'%s'" % model in err["message"], "the message names the model %r" % model, err)
-    for f in frags:
-        check(f.lower() in err["message"].lower(), "message %r lacks %r" % (err["message"], f))
-    return err
+refused = ops_refs.refused
 
 
 def extend(s, vid, seconds="8", prompt="and then it rains"):
@@ -602,7 +581,7 @@ def _(s):
     for seconds in ("4", "12", "16", "20"):
         refused(extend(s, a["id"], seconds), "v-ops", "unsupported_value", "send seconds 8",
                 param="seconds")
-    clip = ("c.mp4", "video/mp4", make_clip(2, "1280x720"))
+    clip = ("c.mp4", "video/mp4", ops_refs.make_clip(2, "1280x720"))
     r = s.request("POST", "/v1/videos/extensions",
                   form=[("prompt", "x"), ("seconds", "8"), ("video", clip)])
     refused(r, "v-ops", "invalid_value", "uploaded clip")     # the default model's

@@ -129,6 +129,17 @@ def add_endpoint(s, key_id, url, *extra):
     return lines[0], lines[1]
 
 
+def listening(s, mode):
+    """A new key with one endpoint of the receiver's given mode, trusted by
+    the receiver: (receiver, key, key id, endpoint URL, endpoint id)."""
+    rc = receiver(s)
+    key, kid = key_with_id(s)
+    url = rc.url(mode)
+    ep, secret = add_endpoint(s, kid, url)
+    rc.trust(url, secret)
+    return rc, key, kid, url, ep
+
+
 def make(s, key, model=None, **extra):
     fields = {"prompt": "webhook test " + uuid.uuid4().hex[:6], "seconds": "1",
               "size": "160x90", "fps": 12}
@@ -164,11 +175,7 @@ def deliveries(s, endpoint):
 
 @test("a completed and a failed video each announce one signed event to the key's endpoint")
 def _(s):
-    rc = receiver(s)
-    key, kid = key_with_id(s)
-    url = rc.url("ok")
-    ep, secret = add_endpoint(s, kid, url)
-    rc.trust(url, secret)
+    rc, key, kid, url, ep = listening(s, "ok")
     ok = make(s, key)
     bad = make(s, key, model="broken")
     seen = rc.wait(url, 2, timeout=60)
@@ -215,11 +222,7 @@ def _(s):
 
 @test("a receiver answering 500 gets the retry with the same webhook-id and a new signature")
 def _(s):
-    rc = receiver(s)
-    key, kid = key_with_id(s)
-    url = rc.url("flaky")
-    ep, secret = add_endpoint(s, kid, url)
-    rc.trust(url, secret)
+    rc, key, kid, url, ep = listening(s, "flaky")
     vid = make(s, key)
     first, second = rc.wait(url, 2, timeout=60)
     eq((first["status"], second["status"]), (500, 200), "answers")
@@ -236,11 +239,7 @@ def _(s):
 
 @test("429 with Retry-After: the retry waits at least what the receiver asked")
 def _(s):
-    rc = receiver(s)
-    key, kid = key_with_id(s)
-    url = rc.url("throttle")
-    _, secret = add_endpoint(s, kid, url)
-    rc.trust(url, secret)
+    rc, key, kid, url, _ = listening(s, "throttle")
     make(s, key)
     first, second = rc.wait(url, 2, timeout=60)
     eq((first["status"], second["status"]), (429, 200), "answers")
@@ -249,11 +248,7 @@ def _(s):
 
 @test("410 disables the endpoint: listed as disabled, later events not sent, enable resumes")
 def _(s):
-    rc = receiver(s)
-    key, kid = key_with_id(s)
-    url = rc.url("gone")
-    ep, secret = add_endpoint(s, kid, url)
-    rc.trust(url, secret)
+    rc, key, kid, url, ep = listening(s, "gone")
     make(s, key)
     rc.wait(url, 1, timeout=60)
     wait_until(lambda: "disabled" in s.cli("webhooks", "list", kid).stdout.decode(), 10,
@@ -299,11 +294,7 @@ def _(s):
 
 @test("kill -9 of the dispatcher while a delivery is in flight: it is sent again, same id")
 def _(s):
-    rc = receiver(s)
-    key, kid = key_with_id(s)
-    url = rc.url("hang")
-    ep, secret = add_endpoint(s, kid, url)
-    rc.trust(url, secret)
+    rc, key, kid, url, ep = listening(s, "hang")
     vid = make(s, key)
     first = rc.wait(url, 1, timeout=60)[0]
     pid = s.dispatcher_pid()
@@ -375,11 +366,7 @@ def _(s):
 
 @test("redeliver sends a delivered event again with the same webhook-id")
 def _(s):
-    rc = receiver(s)
-    key, kid = key_with_id(s)
-    url = rc.url("ok")
-    ep, secret = add_endpoint(s, kid, url)
-    rc.trust(url, secret)
+    rc, key, kid, url, ep = listening(s, "ok")
     make(s, key)
     first = rc.wait(url, 1, timeout=60)[0]
     wait_until(lambda: deliveries(s, ep)[0][4] == "delivered", 10, what="delivered")
