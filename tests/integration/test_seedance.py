@@ -288,6 +288,35 @@ def _(s):
     s.db_check()
 
 
+@test("metadata.character_ids refusals the API makes itself (any model): not a string, no id, "
+      "an unknown id, another key's character (worded like an unknown one), an id twice, more "
+      "than 4; each a 400 naming metadata.character_ids, nothing stored or sent", timeout=90)
+def _(s):
+    reset("s-ops")
+    a, _ = make_character(s, "Ada")
+    other = s.create_key()
+    theirs, _ = make_character(s, "Eve", key=other)
+    more = [make_character(s, "C%d" % i)[0] for i in range(4)]
+    n = len(tasks_of("s-ops"))
+
+    def ask(ids):
+        return s.request("POST", "/v1/videos", json={
+            "model": "s-sd2", "prompt": "refused", "seconds": "4",
+            "metadata": {"character_ids": ids}})
+    with s.no_new_records():
+        for ids, frag in ((5, "must be a string"), (True, "must be a string"),
+                          (" , ", "names no character"), ("char_nope", "char_nope"),
+                          ("%s,%s" % (a, a), "twice"), (",".join([a] + more), "more than 4")):
+            err = expect_error(ask(ids), 400, "metadata.character_ids", "invalid_value")
+            check(frag in err["message"], "message %r lacks %r" % (err["message"], frag))
+        unknown = expect_error(ask("char_" + "0" * 32), 400, "metadata.character_ids")
+        foreign = expect_error(ask(theirs), 400, "metadata.character_ids")
+        eq(foreign["message"].replace(theirs, "ID"),
+           unknown["message"].replace("char_" + "0" * 32, "ID"),
+           "another key's character is answered like an unknown one")
+    eq(len(tasks_of("s-ops")), n, "nothing reached Ark")
+
+
 @test("seedance: ignored_params (fps other than 24, a size that is not one of Ark's ratio "
       "and tier pairs, a size with an image, metadata.negative_prompt); strict_params -> 400 "
       "naming the field", timeout=45)
