@@ -455,6 +455,8 @@ static int poll_timeout(struct dispatcher *d)
 	int64_t writes = disp_writes_due_at(d);
 	if (writes < next)
 		next = writes;
+	if (webhooks_flush_due_at(&d->hooks) < next)
+		next = webhooks_flush_due_at(&d->hooks);
 	int64_t wait = next - now;
 	return wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait;
 }
@@ -494,10 +496,11 @@ static void loop_once(struct dispatcher *d)
 	int running;
 	curl_multi_perform(d->multi, &running);
 	remote_transfers_done(d);
-	/* deliveries answered: their outcomes in one commit, and the next
-	 * due ones out at once rather than at the next scan */
-	if (webhooks_flush(&d->hooks) > 0 && !d->stop)
+	/* deliveries answered: the next due ones out at once rather than at
+	 * the next scan; their outcomes written together (webhook.h) */
+	if (webhooks_answered(&d->hooks) && !d->stop)
 		webhooks_tick(&d->hooks);
+	webhooks_flush(&d->hooks, 0);
 	if (fds[1].revents)
 		read_signals(d);
 	for (unsigned i = 2; i < n; i++) {

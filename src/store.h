@@ -191,6 +191,11 @@ enum rg_err store_delivery_get(struct store *st, const char *id, struct json_obj
  * now_ms, soonest first. */
 enum rg_err store_delivery_due(struct store *st, const char *endpoint, uint64_t now_ms,
 			       size_t limit, store_webhook_fn fn, void *arg);
+/* due_skip: the same, passing over (without reading them) the deliveries
+ * for which skip(id, arg) is true: those in flight or answered. */
+enum rg_err store_delivery_due_skip(struct store *st, const char *endpoint, uint64_t now_ms,
+				    size_t limit, int (*skip)(const char *id, void *arg),
+				    store_webhook_fn fn, void *arg);
 /* update rewrites a pending delivery (RG_ENOENT when it is no longer
  * pending); redeliver rewrites one in any state (the CLI's redeliver). */
 enum rg_err store_delivery_update(struct store *st, struct json_object *d);

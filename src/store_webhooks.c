@@ -365,6 +365,16 @@ enum rg_err store_delivery_get(struct store *st, const char *id, struct json_obj
 enum rg_err store_delivery_due(struct store *st, const char *endpoint, uint64_t now, size_t limit,
 			       store_webhook_fn fn, void *arg)
 {
+	return store_delivery_due_skip(st, endpoint, now, limit, NULL, fn, arg);
+}
+
+/* A scan reads at most this many queue entries past the skipped ones. */
+#define DUE_SCAN_MAX 4096
+
+enum rg_err store_delivery_due_skip(struct store *st, const char *endpoint, uint64_t now,
+				    size_t limit, int (*skip)(const char *id, void *arg),
+				    store_webhook_fn fn, void *arg)
+{
 	uint8_t q[WH_KEY_MAX];
 	size_t plen = queue_prefix(q, endpoint);
 	if (plen == 0)
@@ -379,9 +389,10 @@ enum rg_err store_delivery_due(struct store *st, const char *endpoint, uint64_t 
 		return env_error(rc);
 	}
 	enum rg_err err = RG_OK;
-	size_t seen = 0;
+	size_t seen = 0, scanned = 0;
 	MDB_val k = { plen, q }, v;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && seen < limit;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && seen < limit && scanned++ < DUE_SCAN_MAX;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		const uint8_t *p = k.mv_data;
 		if (k.mv_size <= plen + 8 || memcmp(p, q, plen) != 0)
@@ -397,6 +408,8 @@ enum rg_err store_delivery_due(struct store *st, const char *endpoint, uint64_t 
 			continue;
 		memcpy(id, p + plen + 8, len);
 		id[len] = '\0';
+		if (skip && skip(id, arg))
+			continue;
 		wh_key(key, 'd', id);
 		MDB_val dk = { strlen(key), key }, dv;
 		if (mdb_get(txn, st->webhooks, &dk, &dv) != 0)

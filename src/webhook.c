@@ -93,29 +93,60 @@ int webhooks_init(struct webhooks *w, const struct config *cfg, struct store *st
 	w->multi = multi;
 	w->nslots = cfg->webhook_in_flight > 0 ? cfg->webhook_in_flight : 32;
 	w->slot = calloc((size_t)w->nslots, sizeof(*w->slot));
-	w->outcomes = calloc((size_t)w->nslots, sizeof(*w->outcomes));
-	return w->slot && w->outcomes ? 0 : -1;
+	return w->slot ? 0 : -1;
 }
 
-/* record queues d (taken) to be written by the next flush; at most one
- * per slot is ever waiting, since each comes from a slot. */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* record keeps d (taken), answered, for the next flush; until then the
+ * scans pass over it (answered). */
 static void record(struct webhooks *w, struct json_object *d)
 {
-	if (w->noutcomes < (size_t)w->nslots) {
-		w->outcomes[w->noutcomes++] = d;
-		return;
+	if (w->noutcomes == w->outcomes_cap) {
+		size_t cap = w->outcomes_cap ? 2 * w->outcomes_cap : 64;
+		struct json_object **a = realloc(w->outcomes, cap * sizeof(*a));
+		if (a == NULL) { /* write it alone */
+			enum rg_err err = store_delivery_update(w->st, d);
+			if (err != RG_OK && err != RG_ENOENT)
+				log_error("webhook_unrecorded", "delivery=%s err=\"%s\"",
+					  rec_str(d, "id"), rg_strerror(err));
+			json_object_put(d);
+			return;
+		}
+		w->outcomes = a;
+		w->outcomes_cap = cap;
 	}
-	enum rg_err err = store_delivery_update(w->st, d); /* not reached */
-	if (err != RG_OK && err != RG_ENOENT)
-		log_error("webhook_unrecorded", "delivery=%s err=\"%s\"", rec_str(d, "id"),
-			  rg_strerror(err));
-	json_object_put(d);
+	if (w->noutcomes == 0)
+		w->first_outcome_ms = mono_ms();
+	w->outcomes[w->noutcomes++] = d;
+	w->answered_now = 1;
 }
 
-int webhooks_flush(struct webhooks *w)
+/* answered: d's outcome is known but not written yet. */
+static int answered(const struct webhooks *w, const char *id)
+{
+	for (size_t i = 0; i < w->noutcomes; i++) {
+		const char *o = rec_str(w->outcomes[i], "id");
+		if (o && strcmp(o, id) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int64_t webhooks_flush_due_at(const struct webhooks *w)
+{
+	return w->noutcomes ? w->first_outcome_ms + WEBHOOK_FLUSH_MS : INT64_MAX;
+}
+
+int webhooks_flush(struct webhooks *w, int force)
 {
 	size_t n = w->noutcomes;
-	if (n == 0)
+	if (n == 0 || (!force && n < WEBHOOK_FLUSH_MAX && mono_ms() < webhooks_flush_due_at(w)))
 		return 0;
 	enum rg_err err = store_deliveries_update(w->st, w->outcomes, n);
 	if (err != RG_OK)
@@ -124,6 +155,13 @@ int webhooks_flush(struct webhooks *w)
 		json_object_put(w->outcomes[i]);
 	w->noutcomes = 0;
 	return (int)n;
+}
+
+int webhooks_answered(struct webhooks *w)
+{
+	int a = w->answered_now;
+	w->answered_now = 0;
+	return a;
 }
 
 static void free_slot(struct webhooks *w, struct webhook_slot *s)
@@ -141,7 +179,7 @@ void webhooks_deinit(struct webhooks *w)
 	for (int i = 0; w->slot && i < w->nslots; i++)
 		if (w->slot[i].id[0])
 			free_slot(w, &w->slot[i]);
-	webhooks_flush(w);
+	webhooks_flush(w, 1);
 	free(w->outcomes);
 	free(w->slot);
 	w->slot = NULL;
@@ -303,11 +341,17 @@ struct due {
 	int n, room;
 };
 
+/* busy_with: d is in flight or answered (not to be sent now). */
+static int busy_with(const char *id, void *arg)
+{
+	struct due *c = arg;
+	return slot_of(c->w, id) != NULL || answered(c->w, id);
+}
+
 static int collect(struct json_object *d, void *arg)
 {
 	struct due *c = arg;
-	const char *id = rec_str(d, "id");
-	if (id == NULL || slot_of(c->w, id))
+	if (rec_str(d, "id") == NULL)
 		return 0;
 	c->picked[c->n++] = json_object_get(d);
 	return c->n >= c->room;
@@ -331,10 +375,9 @@ static int tick_endpoint(struct json_object *ep, void *arg)
 	if (room <= 0)
 		return 0;
 	struct due c = { w, { 0 }, 0, room };
-	/* the entries in flight come first: read past them */
-	enum rg_err err =
-		store_delivery_due(w->st, epid, (uint64_t)t->now,
-				   (size_t)(room + w->cfg->webhook_per_endpoint), collect, &c);
+	/* the entries in flight or answered are passed over unread */
+	enum rg_err err = store_delivery_due_skip(w->st, epid, (uint64_t)t->now, (size_t)room,
+						  busy_with, collect, &c);
 	if (err != RG_OK)
 		log_error("webhook_scan_failed", "endpoint=%s err=\"%s\"", epid, rg_strerror(err));
 	for (int i = 0; i < c.n; i++) {

@@ -16,8 +16,9 @@
  * with up to 10 % jitter; Retry-After of a 429, 502, 503 or 504 honoured
  * when it is later) until the 10th attempt fails: then the delivery is
  * failed.  A delivery is rewritten only once its outcome is known (the
- * outcomes of a turn in one commit), so one in flight when the dispatcher
- * dies is sent again (same webhook-id).
+ * outcomes of up to 50 ms in one commit, the next deliveries sent
+ * meanwhile), so one in flight or answered but not yet written when the
+ * dispatcher dies is sent again (same webhook-id).
  */
 #ifndef REELGATE_WEBHOOK_H
 #define REELGATE_WEBHOOK_H
@@ -33,6 +34,10 @@
 #include "transfer.h"
 
 #define WEBHOOK_ATTEMPTS 10
+/* Answered deliveries are written together: when this many wait, or the
+ * oldest has waited this long (ms). */
+#define WEBHOOK_FLUSH_MAX 256
+#define WEBHOOK_FLUSH_MS 50
 #define WEBHOOK_SIG_MAX 256
 
 /* webhook_secret_new writes a new "whsec_" + base64(32 random bytes). */
@@ -64,7 +69,9 @@ struct webhooks {
 	int nslots;
 	struct webhook_slot *slot;     /* cfg->webhook_in_flight of them */
 	struct json_object **outcomes; /* answered deliveries, not yet written */
-	size_t noutcomes;
+	size_t noutcomes, outcomes_cap;
+	int64_t first_outcome_ms; /* when the oldest of them was answered (monotonic) */
+	int answered_now;	  /* an answer came since webhooks_answered */
 	uint64_t delivered, failed_attempts;
 	uint64_t rounds;
 };
@@ -77,9 +84,16 @@ void webhooks_tick(struct webhooks *w);
 /* done finishes t when it is one of w's (transfer_done was called):
  * records the outcome, frees t and returns 1; 0 when t is not w's. */
 int webhooks_done(struct webhooks *w, struct transfer *t);
-/* flush writes the outcomes webhooks_done read since the last flush in
- * one transaction; how many (0: none). */
-int webhooks_flush(struct webhooks *w);
+/* flush writes the outcomes webhooks_done read since the last flush, in
+ * one transaction, when force, or WEBHOOK_FLUSH_MAX wait, or the oldest
+ * waited WEBHOOK_FLUSH_MS; how many (0: none written).  Until then the
+ * answered deliveries are not sent again (a dispatcher that dies first
+ * sends them again: at least once). */
+int webhooks_flush(struct webhooks *w, int force);
+/* flush_due_at: when flush must write (monotonic ms; INT64_MAX: nothing). */
+int64_t webhooks_flush_due_at(const struct webhooks *w);
+/* answered: an answer came since the last call (then tick sends more). */
+int webhooks_answered(struct webhooks *w);
 /* busy: deliveries in flight. */
 int webhooks_busy(const struct webhooks *w);
 
