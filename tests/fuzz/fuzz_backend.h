@@ -175,7 +175,7 @@ static struct json_object *make_record(unsigned flags)
 }
 
 /* no_new_null: "(null)" (a NULL string printed) in s only when the body
- * had "(null" itself. */
+ * had such text itself (body_has_null). */
 static int no_new_null(const char *s, int body_has_null)
 {
 	return body_has_null || strstr(s, "(null)") == NULL;
@@ -267,8 +267,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *arg = copy;
 	if (len == 0 && !(flags & 32))
 		arg = "";
-	/* "(null" in the body may come back closed by a message's own ")" */
-	int body_has_null = len >= 5 && memmem(body, len, "(null", 5) != NULL;
+	/* Text "null" next to a parenthesis or inside a string may come back
+	 * as "(null)" through a message's own parentheses (an error code
+	 * ending in "(null", or a string "null)..." quoted in "(%s"); the
+	 * JSON literal null never does. */
+	int body_has_null =
+		len >= 5 &&
+		(memmem(body, len, "(null", 5) != NULL || memmem(body, len, "null)", 5) != NULL ||
+		 memmem(body, len, "\"null", 5) != NULL || memmem(body, len, "null\"", 5) != NULL);
 
 	struct json_object *rec = make_record(flags);
 	struct remote_answer ans;
