@@ -53,6 +53,8 @@ import argparse, datetime, json, os, re, shutil, signal, socket, struct, subproc
 import tempfile, threading, time, traceback, urllib.parse, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import fakelib
+
 PREFIX = "/dream-machine/v1/generations"
 SUBMIT_MODES = {"ok", "429", "500", "503", "400_moderation", "400_credits", "422_param", "reset",
                 "invalid_json", "hang", "hold"}
@@ -188,8 +190,7 @@ class State:
         self.args = args
         self.port = self.cdn_port = 0
         self.lock = threading.Lock()
-        self.videodir = tempfile.mkdtemp(prefix="fake-luma-")
-        self.video_locks = {}
+        self.videos = fakelib.VideoCache("fake-luma-", 24)
         self.reset()
 
     def reset(self):
@@ -300,19 +301,7 @@ class State:
         return d
 
     def video(self, seconds):
-        with self.lock:
-            lk = self.video_locks.setdefault(seconds, threading.Lock())
-        path = os.path.join(self.videodir, "%s.mp4" % seconds)
-        with lk:
-            if not os.path.exists(path):
-                tmp = path + ".part.mp4"
-                subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
-                                "-i", "testsrc2=s=320x180:r=24", "-t", str(seconds),
-                                "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast",
-                                "-movflags", "+faststart", tmp],
-                               check=True, stdout=subprocess.DEVNULL, timeout=120)
-                os.replace(tmp, path)
-        return path
+        return self.videos.get(seconds)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -353,9 +342,7 @@ class Handler(BaseHTTPRequestHandler):
         self.err(status, detail, headers=h)
 
     def reset_conn(self):
-        self.outcome = "RESET"
-        self.close_connection = True
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        fakelib.reset_conn(self)
 
     def dispatch(self, method):
         self.state = self.server.state
@@ -596,16 +583,7 @@ def serve(args):
     state.port, state.cdn_port = server.server_address[1], cdn.server_address[1]
     threading.Thread(target=cdn.serve_forever, daemon=True).start()
 
-    def stop(signum, frame):
-        raise SystemExit(0)
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print("ready %d" % state.port, flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-        shutil.rmtree(state.videodir, ignore_errors=True)
+    fakelib.run(server, state.port, cleanup=state.videos.remove)
 
 
 def main():

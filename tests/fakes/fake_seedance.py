@@ -38,6 +38,8 @@ import signal, socket, string, struct, subprocess, sys, tempfile, threading, tim
 import urllib.parse, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import fakelib
+
 PREFIX = "/api/v3/contents/generations/tasks"
 SUBMIT_MODES = {"ok", "429_rpm", "429_overload", "429_quota", "403_overdue", "400_sensitive",
                 "400_param", "500", "503", "reset", "invalid_json", "hang", "hold"}
@@ -200,8 +202,7 @@ class State:
         self.args = args
         self.port = self.cdn_port = 0
         self.lock = threading.Lock()
-        self.videodir = tempfile.mkdtemp(prefix="fake-seedance-")
-        self.video_locks = {}
+        self.videos = fakelib.VideoCache("fake-seedance-", 24)
         self.reset()
 
     def reset(self):
@@ -311,19 +312,7 @@ class State:
         return d
 
     def video(self, duration):
-        with self.lock:
-            lk = self.video_locks.setdefault(duration, threading.Lock())
-        path = os.path.join(self.videodir, "%s.mp4" % duration)
-        with lk:
-            if not os.path.exists(path):
-                tmp = path + ".part.mp4"
-                subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
-                                "-i", "testsrc2=s=320x180:r=24", "-t", str(duration),
-                                "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast",
-                                "-movflags", "+faststart", tmp],
-                               check=True, stdout=subprocess.DEVNULL, timeout=120)
-                os.replace(tmp, path)
-        return path
+        return self.videos.get(duration)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -366,9 +355,7 @@ class Handler(BaseHTTPRequestHandler):
         self.err(status, code, typ, msg, headers=h)
 
     def reset_conn(self):
-        self.outcome = "RESET"
-        self.close_connection = True
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        fakelib.reset_conn(self)
 
     def dispatch(self, method):
         self.state = self.server.state
@@ -611,16 +598,7 @@ def serve(args):
     state.port, state.cdn_port = server.server_address[1], cdn.server_address[1]
     threading.Thread(target=cdn.serve_forever, daemon=True).start()
 
-    def stop(signum, frame):
-        raise SystemExit(0)
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print("ready %d" % state.port, flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-        shutil.rmtree(state.videodir, ignore_errors=True)
+    fakelib.run(server, state.port, cleanup=state.videos.remove)
 
 
 def main():

@@ -65,6 +65,8 @@ import socket, string, struct, subprocess, sys, tempfile, threading, time, trace
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import fakelib
+
 SUBMIT_MODES = {"ok", "429", "503", "500", "reset", "invalid_json", "slow", "hold", "hang",
                 "policy", "quota", "expired_key"}
 POLL_MODES = {"ok", "429", "500", "503", "invalid_json", "reset", "hang"}
@@ -302,8 +304,7 @@ class State:
         self.port = self.cdn_port = 0
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
-        self.videodir = tempfile.mkdtemp(prefix="fake-veo-")
-        self.video_locks = {}
+        self.videos = fakelib.VideoCache("fake-veo-", 12)
         self.reset()
 
     def reset(self):
@@ -416,19 +417,7 @@ class State:
         return o
 
     def video(self, duration):
-        with self.lock:
-            lk = self.video_locks.setdefault(duration, threading.Lock())
-        path = os.path.join(self.videodir, "%s.mp4" % duration)
-        with lk:
-            if not os.path.exists(path):
-                tmp = path + ".part.mp4"
-                subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
-                                "-i", "testsrc2=s=320x180:r=12", "-t", str(duration),
-                                "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast",
-                                "-movflags", "+faststart", tmp],
-                               check=True, stdout=subprocess.DEVNULL, timeout=120)
-                os.replace(tmp, path)
-        return path
+        return self.videos.get(duration)
 
 
 # ---------------------------------------------------------------- HTTP
@@ -459,9 +448,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send(http, status_json(http, status, message, details))
 
     def reset_conn(self):
-        self.outcome = "RESET"
-        self.close_connection = True
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        fakelib.reset_conn(self)
 
     def misbehave(self, mode):
         """Answers for an error mode; True when it did."""
@@ -725,17 +712,7 @@ def serve(args):
     state.cdn_port = cdn.server_address[1]
     threading.Thread(target=cdn.serve_forever, daemon=True).start()
 
-    def stop(signum, frame):
-        raise SystemExit(0)
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print("ready %d" % state.port, flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-        cdn.server_close()
-        shutil.rmtree(state.videodir, ignore_errors=True)
+    fakelib.run(server, state.port, cdn, cleanup=state.videos.remove)
 
 
 # ---------------------------------------------------------------- self-test

@@ -39,6 +39,8 @@ import argparse, base64, binascii, itertools, json, os, re, secrets, shutil, sig
 import socket, struct, subprocess, sys, tempfile, threading, time, traceback, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import fakelib
+
 SUBMIT_MODES = {"ok", "429", "503", "500", "garbage", "reset", "hold", "policy", "quota",
                 "invalid", "hang"}
 POLL_MODES = {"ok", "429", "500", "garbage", "reset", "hang"}
@@ -157,8 +159,7 @@ class State:
         self.port = self.elsewhere_port = 0
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
-        self.videodir = tempfile.mkdtemp(prefix="fake-vertex-")
-        self.video_lock = threading.Lock()
+        self.videos = fakelib.VideoCache("fake-vertex-", 24)
         self.reset()
 
     def reset(self):
@@ -259,17 +260,7 @@ class State:
         return out
 
     def video(self, seconds):
-        path = os.path.join(self.videodir, "%s.mp4" % seconds)
-        with self.video_lock:
-            if not os.path.exists(path):
-                tmp = path + ".part.mp4"
-                subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
-                                "-i", "testsrc2=s=320x180:r=24", "-t", str(seconds),
-                                "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast",
-                                "-movflags", "+faststart", tmp],
-                               check=True, stdout=subprocess.DEVNULL, timeout=120)
-                os.replace(tmp, path)
-        return path
+        return self.videos.get(seconds)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -300,9 +291,7 @@ class Handler(BaseHTTPRequestHandler):
         self.jsend(code, {"error": {"code": code, "message": message, "status": status}}, headers)
 
     def reset_conn(self):
-        self.outcome = "RESET"
-        self.close_connection = True
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        fakelib.reset_conn(self)
 
     def dispatch(self, method):
         self.state = self.server.state
@@ -584,17 +573,7 @@ def main():
     state.elsewhere_port = servers[1].server_address[1]
     threading.Thread(target=servers[1].serve_forever, daemon=True).start()
 
-    def stop(signum, frame):
-        raise SystemExit(0)
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print("ready %d" % state.port, flush=True)
-    try:
-        servers[0].serve_forever()
-    finally:
-        for s in servers:
-            s.server_close()
-        shutil.rmtree(state.videodir, ignore_errors=True)
+    fakelib.run(servers[0], state.port, *servers[1:], cleanup=state.videos.remove)
 
 
 if __name__ == "__main__":

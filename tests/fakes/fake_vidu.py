@@ -47,6 +47,8 @@ import signal, socket, struct, subprocess, sys, tempfile, threading, time, trace
 import urllib.parse, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import fakelib
+
 PREFIX = "/ent/v2"
 SUBMIT_MODES = {"ok", "429_quota", "429_tmr", "400_credit", "400_audit", "400_field", "500",
                 "503", "reset", "invalid_json", "hang", "hold"}
@@ -182,8 +184,7 @@ class State:
         self.args = args
         self.port = self.cdn_port = 0
         self.lock = threading.Lock()
-        self.videodir = tempfile.mkdtemp(prefix="fake-vidu-")
-        self.video_locks = {}
+        self.videos = fakelib.VideoCache("fake-vidu-", 24)
         self.seq = 855713440395427840
         self.reset()
 
@@ -303,19 +304,7 @@ class State:
         return d
 
     def video(self, duration):
-        with self.lock:
-            lk = self.video_locks.setdefault(duration, threading.Lock())
-        path = os.path.join(self.videodir, "%s.mp4" % duration)
-        with lk:
-            if not os.path.exists(path):
-                tmp = path + ".part.mp4"
-                subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
-                                "-i", "testsrc2=s=320x180:r=24", "-t", str(duration),
-                                "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast",
-                                "-movflags", "+faststart", tmp],
-                               check=True, stdout=subprocess.DEVNULL, timeout=120)
-                os.replace(tmp, path)
-        return path
+        return self.videos.get(duration)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -357,9 +346,7 @@ class Handler(BaseHTTPRequestHandler):
         self.err(status, reason, msg, headers=h)
 
     def reset_conn(self):
-        self.outcome = "RESET"
-        self.close_connection = True
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        fakelib.reset_conn(self)
 
     def dispatch(self, method):
         self.state = self.server.state
@@ -630,16 +617,7 @@ def serve(args):
     state.port, state.cdn_port = server.server_address[1], cdn.server_address[1]
     threading.Thread(target=cdn.serve_forever, daemon=True).start()
 
-    def stop(signum, frame):
-        raise SystemExit(0)
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print("ready %d" % state.port, flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-        shutil.rmtree(state.videodir, ignore_errors=True)
+    fakelib.run(server, state.port, cleanup=state.videos.remove)
 
 
 def main():

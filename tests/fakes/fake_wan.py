@@ -35,6 +35,8 @@ import argparse, base64, binascii, calendar, itertools, json, os, re, shutil, si
 import subprocess, sys, tempfile, threading, time, traceback, urllib.parse, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import fakelib
+
 API = "/api/v1"
 # scenario mode -> (HTTP status, DashScope code, message)
 ERRORS = {
@@ -203,8 +205,7 @@ class State:
         self.port = 0
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
-        self.videodir = tempfile.mkdtemp(prefix="fake-wan-")
-        self.video_locks = {}
+        self.videos = fakelib.VideoCache("fake-wan-", 12)
         self.reset()
 
     def reset(self):
@@ -313,19 +314,7 @@ class State:
         return d
 
     def video(self, duration):
-        with self.lock:
-            lk = self.video_locks.setdefault(duration, threading.Lock())
-        path = os.path.join(self.videodir, "%s.mp4" % duration)
-        with lk:
-            if not os.path.exists(path):
-                tmp = path + ".part.mp4"
-                subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
-                                "-i", "testsrc2=s=320x180:r=12", "-t", str(duration),
-                                "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast",
-                                "-movflags", "+faststart", tmp],
-                               check=True, stdout=subprocess.DEVNULL, timeout=120)
-                os.replace(tmp, path)
-        return path
+        return self.videos.get(duration)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -365,9 +354,7 @@ class Handler(BaseHTTPRequestHandler):
         self.err(status, code, msg, hdr)
 
     def reset_conn(self):
-        self.outcome = "RESET"
-        self.close_connection = True
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        fakelib.reset_conn(self)
 
     def dispatch(self, method):
         self.state = self.server.state
@@ -655,16 +642,7 @@ def serve(args):
     state.cdn_port = cdn.server_address[1]
     threading.Thread(target=cdn.serve_forever, daemon=True).start()
 
-    def stop(signum, frame):
-        raise SystemExit(0)
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print("ready %d" % state.port, flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-        shutil.rmtree(state.videodir, ignore_errors=True)
+    fakelib.run(server, state.port, cleanup=state.videos.remove)
 
 
 def main():
