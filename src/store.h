@@ -207,6 +207,12 @@ enum rg_err store_delivery_list(struct store *st, store_webhook_fn fn, void *arg
 /* purge removes the deliveries finished before before_ms. */
 enum rg_err store_delivery_purge(struct store *st, uint64_t before_ms, size_t *removed);
 
+/* store_task_counts calls fn once for each (model, status) that has
+ * tasks in the store, with their number (the gauges of /metrics); fn
+ * borrows the strings.  Its result stops the walk when non-zero. */
+typedef int (*store_count_fn)(const char *model, const char *status, uint64_t count, void *arg);
+enum rg_err store_task_counts(struct store *st, store_count_fn fn, void *arg);
+
 /* disk_nearly_full says whether the file system of path has less than
  * 1 MiB left (a failed write is then "storage full", not an I/O error). */
 int disk_nearly_full(const char *path);
