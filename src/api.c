@@ -20,6 +20,8 @@
 #include "files.h"
 #include "form.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "record.h"
 #include "notify.h"
 #include "ops.h"
@@ -334,6 +336,7 @@ int api_insert_videos(struct app *app, struct http_request *req, struct http_res
 			respond_video(res, first, base_url);
 			http_header(res, "Idempotent-Replayed", "true");
 		} else if (err == RG_ELIMIT) {
+			metrics_refusal("rate_limit");
 			char ra[16];
 			snprintf(ra, sizeof(ra), "%d", retry_after > 0 ? retry_after : 1);
 			api_error_set(
@@ -899,7 +902,7 @@ static void handle_model(struct app *app, struct http_response *res, const struc
 
 /* ---- dispatch ----------------------------------------------------------------------- */
 
-void api_handle(struct app *app, struct http_request *req, struct http_response *res)
+enum route api_handle(struct app *app, struct http_request *req, struct http_response *res)
 {
 	struct api_error e;
 	struct route_match m;
@@ -910,7 +913,11 @@ void api_handle(struct app *app, struct http_request *req, struct http_response 
 		if (allow)
 			http_header(res, "Allow", allow);
 		http_error(res, &e);
-		return;
+		return m.route;
+	}
+	if (m.route == ROUTE_METRICS) { /* its own bearer token, not an API key */
+		metrics_serve(app, req, res);
+		return m.route;
 	}
 	if (auth_check(app->st, &app->auth, req->authorization, owner, &lim, &e) < 0) {
 		if (req->authorization == NULL && req->behind_apache && e.code == NULL)
@@ -919,7 +926,7 @@ void api_handle(struct app *app, struct http_request *req, struct http_response 
 				sizeof(e.message) - strlen(e.message),
 				" (Behind Apache, set CGIPassAuth On so the header reaches reelgate.)");
 		http_error(res, &e);
-		return;
+		return m.route;
 	}
 	char base_url[1024];
 	snprintf(base_url, sizeof(base_url), "%s%s", req->base_url, m.prefix);
@@ -941,6 +948,9 @@ void api_handle(struct app *app, struct http_request *req, struct http_response 
 	case ROUTE_VIDEO_EXTEND: ops_extend(app, req, res, owner, &lim, base_url); break;
 	case ROUTE_CHARACTER_CREATE: ops_character_create(app, req, res, owner); break;
 	case ROUTE_CHARACTER_GET: ops_character_get(app, res, &m, owner); break;
+	case ROUTE_METRICS:
+	case ROUTE_COUNT:
 	case ROUTE_NONE: break;
 	}
+	return m.route;
 }

@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "config.h"
 #include "http.h"
+#include "router.h"
 #include "store.h"
 
 /* What a worker process holds while it serves. */
@@ -40,7 +41,8 @@ int api_insert_videos(struct app *app, struct http_request *req, struct http_res
  * (-1 with a 400 in e), for every route that creates videos. */
 int api_idempotency_check(const struct http_request *req, struct api_error *e);
 
-/* api_handle serves one request. */
-void api_handle(struct app *app, struct http_request *req, struct http_response *res);
+/* api_handle serves one request; returns its route (ROUTE_NONE for an
+ * unknown path or method), which the worker's metrics count it under. */
+enum route api_handle(struct app *app, struct http_request *req, struct http_response *res);
 
 #endif

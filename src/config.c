@@ -259,6 +259,31 @@ static int read_webhooks(struct confcheck *c, struct json_object *root, struct c
 	return read_allow(c, o, "webhooks", &cfg->webhook_policy);
 }
 
+/* read_metrics: GET /metrics.  The token is a secret: it is kept, never
+ * logged or echoed; token_env names the environment variable that holds
+ * it instead (read when a scrape comes, by metrics_http.c). */
+static int read_metrics(struct confcheck *c, struct json_object *root, struct config *cfg)
+{
+	static const char *const keys[] = { "enabled", "token", "token_env", NULL };
+	struct json_object *o;
+	if (cc_object(c, root, "metrics", "metrics", &o) < 0)
+		return -1;
+	if (o == NULL)
+		return 0;
+	if (cc_keys(c, o, "metrics", keys, NULL) < 0 ||
+	    cc_bool(c, o, "enabled", "metrics.enabled", &cfg->metrics_enabled) < 0 ||
+	    cc_string(c, o, "token", "metrics.token", &cfg->metrics_token) < 0 ||
+	    cc_string(c, o, "token_env", "metrics.token_env", &cfg->metrics_token_env) < 0)
+		return -1;
+	if (cfg->metrics_token != NULL && cfg->metrics_token_env != NULL)
+		return cc_fail(c, "metrics", "give \"token\" or \"token_env\", not both");
+	if (cfg->metrics_token != NULL && strlen(cfg->metrics_token) < 16)
+		return cc_fail(
+			c, "metrics.token",
+			"must be at least 16 characters (a random string: it guards the metrics)");
+	return 0;
+}
+
 /* read_http: the settings every HTTP backend has. */
 static int read_http(struct confcheck *c, struct json_object *o, const char *key,
 		     struct backend_cfg *b)
@@ -764,7 +789,8 @@ static int read_root(struct confcheck *c, struct json_object *root, struct confi
 					    "log_file",	     "public_url",  "limits",	"db",
 					    "default_model", "models",	    "backends", "content",
 					    "ffmpeg",	     "image_urls",  "webhooks", NULL };
-	if (cc_keys(c, root, "", keys, NULL) < 0 || read_listen(c, root, cfg) < 0)
+	static const char *const sections[] = { "metrics", NULL };
+	if (cc_keys(c, root, "", keys, sections) < 0 || read_listen(c, root, cfg) < 0)
 		return -1;
 	long long w = cfg->workers;
 	if (cc_int(c, root, "workers", "workers", 1, 256, &w) < 0)
@@ -774,8 +800,8 @@ static int read_root(struct confcheck *c, struct json_object *root, struct confi
 		return -1;
 	if (read_limits(c, root, cfg) < 0 || read_db(c, root, cfg) < 0 ||
 	    read_content(c, root, cfg) < 0 || read_image_urls(c, root, cfg) < 0 ||
-	    read_webhooks(c, root, cfg) < 0 || read_backends(c, root, cfg) < 0 ||
-	    read_models(c, root, cfg) < 0)
+	    read_webhooks(c, root, cfg) < 0 || read_metrics(c, root, cfg) < 0 ||
+	    read_backends(c, root, cfg) < 0 || read_models(c, root, cfg) < 0)
 		return -1;
 	if (cfg->nmodels == 0 && add_default_models(c, cfg) < 0)
 		return -1;
@@ -811,6 +837,7 @@ static void set_defaults(struct config *cfg)
 	cfg->webhook_timeout_ms = 15000;
 	cfg->webhook_in_flight = 32;
 	cfg->webhook_per_endpoint = 4;
+	cfg->metrics_enabled = 1;
 }
 
 /* line_of turns a byte offset into a 1-based line number for messages. */
@@ -939,6 +966,8 @@ void config_free(struct config *cfg)
 	free(cfg->default_model);
 	free(cfg->accel_prefix);
 	free(cfg->ffmpeg);
+	free(cfg->metrics_token);
+	free(cfg->metrics_token_env);
 	json_object_put(cfg->root);
 	free(cfg);
 }

@@ -95,6 +95,10 @@ struct config {
 	int webhook_per_endpoint;	   /* of them to one endpoint, 4 */
 	enum delivery delivery;
 	char *accel_prefix;
+	/* metrics: GET /metrics (metrics_http.c) */
+	int metrics_enabled;	  /* count at all (1 by default) */
+	char *metrics_token;	  /* the scrapers' bearer token (a secret), or NULL */
+	char *metrics_token_env;  /* or the environment variable holding it */
 	struct json_object *root; /* owned */
 };
 

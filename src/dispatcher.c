@@ -35,6 +35,7 @@
 
 #include "backend.h"
 #include "log.h"
+#include "metrics.h"
 #include "record.h"
 #include "notify.h"
 #include "ops.h"
@@ -110,6 +111,7 @@ static int still_waiting(struct dispatcher *d, const char *id, int64_t wall)
 	if (disp_running_on(d, w->backend) >= w->backend->concurrency &&
 	    (w->deadline_at == 0 || wall < w->deadline_at)) {
 		w->seen = d->scan_gen;
+		d->held[w->backend - d->cfg->backends]++;
 		return 1;
 	}
 	*slot = w->next;
@@ -150,7 +152,9 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 		return;
 	}
 	if (m && m->nbackends > 0 && config_backend_is_http(d->cfg, m->backends[0].backend)) {
-		remote_start(d, rec, m);
+		if (remote_start(d, rec, m) < 0) /* every backend busy: stays queued */
+			d->held[config_backend(d->cfg, m->backends[0].backend) -
+				d->cfg->backends]++;
 		return;
 	}
 	const struct backend_cfg *b;
@@ -163,6 +167,7 @@ static void start_task(struct dispatcher *d, struct json_object *rec)
 	if (disp_running_on(d, b) >= b->concurrency) {
 		/* stays queued; read again once b has a free slot */
 		wait_for_slot(d, id, b, task_deadline(rec));
+		d->held[b - d->cfg->backends]++;
 		return;
 	}
 	if (image_fetch_needed(b, rec)) {
@@ -368,6 +373,16 @@ static void sweep_tmp(struct dispatcher *d)
 		log_info("tmp_swept", "files=%d", n);
 }
 
+/* publish_gauges: each backend's queue (tasks held back by the scan, and
+ * requests waiting for one of INFLIGHT_MAX), runs and requests out. */
+static void publish_gauges(struct dispatcher *d)
+{
+	for (size_t i = 0; metrics_on() && i < d->cfg->nbackends; i++)
+		metrics_backend_gauges(d->cfg->backends[i].name,
+				       d->held[i] + (int64_t)d->ready[i].n, d->running[i],
+				       d->inflight[i]);
+}
+
 static void scan(struct dispatcher *d)
 {
 	if (disp_mono_ms() >= d->next_sweep) {
@@ -381,6 +396,7 @@ static void scan(struct dispatcher *d)
 	if (err != RG_OK)
 		log_error("scan_failed", "err=\"%s\"", rg_strerror(err));
 	d->scan_gen++;
+	memset(d->held, 0, (d->cfg->nbackends ? d->cfg->nbackends : 1) * sizeof(*d->held));
 	for (size_t i = 0; i < l.n && !d->stop; i++)
 		if (!still_waiting(d, ids[i], wall))
 			handle_due(d, ids[i]);
@@ -395,6 +411,7 @@ static void scan(struct dispatcher *d)
 	d->last_scan = disp_mono_ms();
 	d->next_scan = d->last_scan + SCAN_INTERVAL_MS;
 	d->scan_now = 0;
+	publish_gauges(d);
 }
 
 static void read_messages(struct dispatcher *d)
@@ -493,6 +510,7 @@ static void loop_once(struct dispatcher *d)
 		}
 	}
 	curl_multi_poll(d->multi, fds, n, poll_timeout(d), NULL);
+	uint64_t woke = metrics_clock();
 	int running;
 	curl_multi_perform(d->multi, &running);
 	remote_transfers_done(d);
@@ -526,6 +544,7 @@ static void loop_once(struct dispatcher *d)
 	local_start_programs(d);
 	local_start_previews(d);
 	disp_free_graves(d);
+	metrics_loop_turn(woke);
 }
 
 /* requeue_all hands running tasks on at a clean stop: local programs back
@@ -624,9 +643,11 @@ static int setup(struct dispatcher *d, const struct config *cfg)
 	size_t nb = cfg->nbackends ? cfg->nbackends : 1;
 	d->running = calloc(nb, sizeof(*d->running));
 	d->inflight = calloc(nb, sizeof(*d->inflight));
+	d->held = calloc(nb, sizeof(*d->held));
 	d->ready = calloc(nb, sizeof(*d->ready));
-	if (d->running == NULL || d->inflight == NULL || d->ready == NULL)
+	if (d->running == NULL || d->inflight == NULL || d->held == NULL || d->ready == NULL)
 		return -1;
+	metrics_open(cfg->data_dir, cfg->metrics_enabled); /* done when the master did */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	d->multi = curl_multi_init();
 	if (d->multi == NULL || setup_backends(d) < 0)
@@ -649,6 +670,7 @@ static void teardown(struct dispatcher *d)
 	free(d->hash);
 	free(d->running);
 	free(d->inflight);
+	free(d->held);
 	free(d->ready);
 	free(d->batch.runs);
 	free(d->batch.progress);

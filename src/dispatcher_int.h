@@ -171,6 +171,7 @@ struct dispatcher {
 	struct run *grave;	/* freed this turn */
 	int *running;		/* runs per configured backend */
 	int *inflight;		/* requests out per configured backend */
+	int *held;		/* due tasks the last scan held back for want of a slot */
 	struct run_list *ready; /* RL_READY per configured backend */
 	int previews;		/* preview processes running */
 	struct write_batch batch;

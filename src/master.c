@@ -26,6 +26,7 @@
 #include "config.h"
 #include "dispatcher.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "worker.h"
 
@@ -375,8 +376,10 @@ static void reap(struct master *m, int stopping)
 			log_info("dispatcher_exited", "dispatcher_pid=%d status=%d", (int)pid,
 				 status);
 			m->disp.pid = 0;
-			if (!stopping)
+			if (!stopping) {
 				throttle(&m->disp, "dispatcher", status);
+				metrics_restart("dispatcher");
+			}
 			continue;
 		}
 		struct slot *s = NULL;
@@ -397,6 +400,7 @@ static void reap(struct master *m, int stopping)
 			continue;
 		}
 		throttle(s, "worker", status);
+		metrics_restart("worker");
 	}
 }
 
@@ -546,6 +550,7 @@ int master_serve(const char *config_path, int foreground)
 	sigaction(SIGCHLD, &sa, NULL);
 	sigset_t set;
 	block_signals(&set);
+	metrics_open(cfg->data_dir, cfg->metrics_enabled); /* the children share it */
 	start_generation(m);
 	spawn_dispatcher(m);
 	log_info("started", "workers=%d config=%s", cfg->workers, cfg->path);

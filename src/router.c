@@ -141,6 +141,10 @@ int router_match(const char *method, const char *path, struct route_match *m, st
 		shape = parse_shape(v1 + 3, m);
 	}
 	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	if (strcmp(path, "/metrics") == 0) { /* Prometheus's default path, outside /v1 */
+		m->route = get ? ROUTE_METRICS : ROUTE_NONE;
+		return get ? 0 : not_allowed(e, allow, "GET", method, "/metrics");
+	}
 	int post = strcmp(method, "POST") == 0;
 	int del = strcmp(method, "DELETE") == 0;
 	switch (shape) {

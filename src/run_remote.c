@@ -23,6 +23,7 @@
 #include "dispatcher_int.h"
 #include "id.h"
 #include "log.h"
+#include "metrics.h"
 #include "record.h"
 #include "remote_step.h"
 #include "task.h"
@@ -297,6 +298,8 @@ static void follow(struct dispatcher *d, struct run *r, const struct remote_answ
 			 r->id, r->backend->name, remote_phase_name(r->phase), st->tries,
 			 ans && ans->upstream_id[0] ? ans->upstream_id : "-",
 			 st->detail ? st->detail : "");
+	if (st->tries > r->tries)
+		metrics_retry(r->backend->name, r->phase);
 	r->tries = st->tries;
 	if (st->progress >= 0)
 		disp_progress(d, r, st->progress);
@@ -453,6 +456,7 @@ static void after_auth(struct dispatcher *d, struct run *r, const struct step_ex
 		long hint = ans->retry_after_ms ? ans->retry_after_ms : x->retry_after_ms;
 		r->next_at = disp_mono_ms() +
 			     remote_backoff_ms(r->tries, hint, id_random(&j, 1) < 0 ? 128 : j);
+		metrics_retry(r->backend->name, PHASE_AUTH);
 		log_info("remote_retry", "video=%s backend=%s phase=token tries=%d detail=\"%s\"",
 			 r->id, r->backend->name, r->tries, x->why ? x->why : "");
 		return;
@@ -552,6 +556,7 @@ void remote_transfers_done(struct dispatcher *d)
 		struct run *r = t->owner;
 		r->xfer = NULL;
 		d->inflight[r->backend - d->cfg->backends]--;
+		metrics_upstream(r->backend->name, t);
 		if (t->phase == PHASE_FETCH_VIDEO || t->phase == PHASE_FETCH_THUMB) {
 			/* (a token fetched for a download is an answer) */
 			json_object_put(r->rec);

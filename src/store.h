@@ -228,4 +228,8 @@ size_t store_map_size(struct store *st);
  * it with no transaction open. */
 void store_release_pages(struct store *st);
 
+/* store_env_stats reports the LMDB map's size and the bytes of it in use
+ * (the pages up to the last one written), for /metrics. */
+enum rg_err store_env_stats(struct store *st, uint64_t *map_bytes, uint64_t *used_bytes);
+
 #endif

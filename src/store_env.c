@@ -266,3 +266,17 @@ size_t store_map_size(struct store *st)
 	mdb_env_info(st->env, &info);
 	return info.me_mapsize;
 }
+
+enum rg_err store_env_stats(struct store *st, uint64_t *map_bytes, uint64_t *used_bytes)
+{
+	MDB_envinfo info;
+	MDB_stat stat;
+	int rc = mdb_env_info(st->env, &info);
+	if (rc == 0)
+		rc = mdb_env_stat(st->env, &stat);
+	if (rc != 0)
+		return env_error(rc);
+	*map_bytes = info.me_mapsize;
+	*used_bytes = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
+	return RG_OK;
+}

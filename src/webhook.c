@@ -12,6 +12,7 @@
 
 #include "codec.h"
 #include "log.h"
+#include "metrics.h"
 #include "record.h"
 
 #define PURGE_EVERY_MS (3600 * 1000)
@@ -205,6 +206,7 @@ static void finish(struct webhooks *w, struct json_object *d, const char *state,
 		json_object_object_add(d, "last_status", json_object_new_int64(status));
 	if (error)
 		json_object_object_add(d, "last_error", json_object_new_string(error));
+	metrics_webhook(state);
 	log_info("webhook_delivery",
 		 "delivery=%s event=%s video=%s endpoint=%s result=%s status=%ld", rec_str(d, "id"),
 		 rec_str(d, "event_id"), rec_str(d, "video_id"),
@@ -228,6 +230,7 @@ static void later(struct webhooks *w, struct json_object *d, long status, long h
 	long wait = webhook_retry_delay_ms(attempts + 1, j);
 	if (hint_ms > wait)
 		wait = hint_ms;
+	metrics_webhook("retried");
 	json_object_object_add(d, "next_at", json_object_new_int64(wall_ms() + wait));
 	json_object_object_add(d, "last_status", json_object_new_int64(status));
 	json_object_object_add(d, "last_error", why ? json_object_new_string(why) : NULL);

@@ -31,6 +31,7 @@
 #include "dispatcher.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -99,6 +100,8 @@ static int64_t mono_ms(void)
 
 static void serve_one(struct app *app, FCGX_Request *req)
 {
+	uint64_t began = metrics_clock();
+	enum route route = ROUTE_NONE;
 	struct http_request hr;
 	struct http_response res;
 	http_response_init(&res);
@@ -107,12 +110,13 @@ static void serve_one(struct app *app, FCGX_Request *req)
 		api_error_from_rg(&e, RG_ENOMEM);
 		http_error(&res, &e);
 	} else {
-		api_handle(app, &hr, &res);
+		route = api_handle(app, &hr, &res);
 	}
 	/* Whatever the handler left unread is drained, so the web server is
 	 * never cut off while still sending (bounded: a liar is cut off). */
 	http_drain(&hr, app->cfg->max_body_bytes + (1u << 20));
 	http_send(req, &res, hr.request_id[0] ? hr.request_id : "req_unknown");
+	metrics_request(route, res.status, began);
 	if (res.status >= 500)
 		log_warn("request_failed", "req=%s method=%s status=%d", hr.request_id,
 			 hr.method ? hr.method : "-", res.status);
@@ -154,6 +158,7 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 	struct app app;
 	if (open_app(&app, cfg) < 0)
 		return 1;
+	metrics_open(cfg->data_dir, cfg->metrics_enabled); /* done when the master did */
 	int fl = fcntl(listen_fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK);

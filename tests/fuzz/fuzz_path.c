@@ -43,6 +43,10 @@ static enum route ref_route(const char *method, const char *path, char *prefix, 
 	*shape_ok = 0;
 	*id_valid = 0;
 	prefix[0] = id[0] = '\0';
+	if (strcmp(path, "/metrics") == 0) { /* outside /v1: the Prometheus scrape */
+		*shape_ok = 1;
+		return is_get(method) ? ROUTE_METRICS : ROUTE_NONE;
+	}
 	const char *v1 = strstr(path, "/v1/");
 	size_t plen = strlen(path);
 	if (v1 == NULL && plen >= 3 && strcmp(path + plen - 3, "/v1") == 0)
@@ -217,7 +221,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case ROUTE_FILES_LIST:
 		case ROUTE_FILE_GET:
 		case ROUTE_FILE_CONTENT:
-		case ROUTE_CHARACTER_GET: CHECK(get); break;
+		case ROUTE_CHARACTER_GET:
+		case ROUTE_METRICS: CHECK(get); break;
 		case ROUTE_FILES_CREATE:
 		case ROUTE_VIDEOS_CREATE:
 		case ROUTE_VIDEO_REMIX:
