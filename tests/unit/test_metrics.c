@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "config.h"
 #include "metrics.h"
 #include "testutil.h"
 #include "transfer.h"
@@ -352,10 +353,10 @@ START_TEST(exposition_format)
 				 line + m[1].rm_so);
 			snprintf(ftype, sizeof(ftype), "%.*s", (int)(m[2].rm_eo - m[2].rm_so),
 				 line + m[2].rm_so);
-			if (strcmp(ftype, "counter") == 0)
-				ck_assert_msg(strlen(fam) > 6 &&
-						      strcmp(fam + strlen(fam) - 6, "_total") == 0,
-					      "counter %s does not end in _total", fam);
+			int total = strlen(fam) > 6 && strcmp(fam + strlen(fam) - 6, "_total") == 0;
+			ck_assert_msg(total == (strcmp(ftype, "counter") == 0),
+				      "%s is a %s: only counters end in _total, and all do", fam,
+				      ftype);
 			families++;
 			last_bucket = -1;
 			continue;
@@ -450,6 +451,42 @@ START_TEST(off_counts_nothing)
 }
 END_TEST
 
+START_TEST(config_section)
+{
+	char err[512];
+#define BASE "{\"data_dir\": \"/tmp/x\", \"metrics\": %s}"
+	char text[512];
+	snprintf(text, sizeof(text), BASE,
+		 "{\"token\": \"0123456789abcdef0\", \"enabled\": false}");
+	struct config *cfg = config_parse(text, "t.json", "/tmp", err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_str_eq(cfg->metrics_token, "0123456789abcdef0");
+	ck_assert_int_eq(cfg->metrics_enabled, 0);
+	config_free(cfg);
+	snprintf(text, sizeof(text), BASE, "{}");
+	cfg = config_parse(text, "t.json", "/tmp", err, sizeof(err));
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_int_eq(cfg->metrics_enabled, 1);
+	ck_assert_ptr_null(cfg->metrics_token);
+	config_free(cfg);
+	static const char *const bad[][2] = {
+		{ "{\"token\": \"0123456789abcdef0\", \"token_env\": \"T\"}", "not both" },
+		{ "{\"token\": \"short\"}", "metrics.token: must be at least 16" },
+		{ "{\"tokn\": \"0123456789abcdef0\"}", "tokn" },
+		{ "{\"enabled\": 1}", "metrics.enabled" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), BASE, bad[i][0]);
+		cfg = config_parse(text, "t.json", "/tmp", err, sizeof(err));
+		ck_assert_ptr_null(cfg);
+		ck_assert_msg(strstr(err, bad[i][1]) != NULL, "%s: %s", bad[i][0], err);
+		/* the token is never echoed */
+		ck_assert_ptr_null(strstr(err, "0123456789abcdef0"));
+	}
+#undef BASE
+}
+END_TEST
+
 static Suite *metrics_suite(void)
 {
 	Suite *s = suite_create("metrics");
@@ -469,6 +506,7 @@ static Suite *metrics_suite(void)
 	tcase_add_test(tc, bad_magic_makes_a_new_file);
 	tcase_add_test(tc, short_file_makes_a_new_file);
 	tcase_add_test(tc, off_counts_nothing);
+	tcase_add_test(tc, config_section);
 	suite_add_tcase(s, tc);
 	return s;
 }
