@@ -106,6 +106,64 @@ def _(stack):
     check(not leaks, "the metrics token leaked", leaks)
 
 
+def from_other_address(stack, path="/metrics"):
+    """GET path with the token from 127.0.0.2, an address the shipped
+    configs do not let scrape; (status, parsed JSON body)."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=15,
+                                      source_address=("127.0.0.2", 0))
+    try:
+        conn.request("GET", path, headers={"Authorization": "Bearer " + TOKEN})
+        r = conn.getresponse()
+        body = r.read()
+    finally:
+        conn.close()
+    try:
+        return r.status, json.loads(body)
+    except ValueError:
+        return r.status, body
+
+
+def expect_web_server_403(stack):
+    status, body = from_other_address(stack)
+    eq(status, 403, "/metrics from 127.0.0.2")
+    check(isinstance(body, dict) and set(body) == {"error"} and
+          body["error"].get("code") == "forbidden" and body["error"].get("message"),
+          "the web server's 403 is the JSON envelope", body)
+    check(b"reelgate_" not in json.dumps(body).encode(), "no figures", body)
+
+
+@test("nginx keeps /metrics to loopback: another address gets its JSON 403")
+def _(stack):
+    expect_web_server_403(stack)
+
+
+@test("lighttpd and Apache (etc/ examples) pass /metrics to reelgate, for loopback only",
+      timeout=400)
+def _(stack):
+    import test_deploy as td
+
+    def with_token(cfg):
+        cfg["metrics"] = {"token": TOKEN}
+    ran = []
+    for server, mode, listen in (("lighttpd", "serve", "unix"), ("lighttpd", "bin-path", "unix"),
+                                 ("apache", "serve", "tcp"), ("apache", "fcgid", "unix")):
+        try:
+            with td.Deploy(server, mode=mode, listen=listen, configure=with_token) as s:
+                what = "%s (%s)" % (server, mode)
+                r = s.request("GET", "/metrics", key=None)
+                expect_error(r, 401, code="invalid_metrics_token")
+                text = scrape(s)
+                check("# TYPE reelgate_http_requests_total counter" in text, what, text[:500])
+                expect_web_server_403(s)
+                ran.append(what)
+        except Skip:
+            continue
+    if not ran:
+        raise Skip("neither lighttpd nor Apache is installed")
+    print("# /metrics served through: " + ", ".join(ran))
+
+
 @test("without metrics.token, /metrics is refused and says how to set it")
 def _(stack):
     def unconfigured(cfg):
