@@ -262,7 +262,8 @@ static int claim(const char *name)
 			st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
 		}
 		if (st == SLOT_READY) {
-			if (strncmp(s->name, name, sizeof(s->name)) == 0)
+			/* names past 63 bytes are kept cut, and compared so */
+			if (strncmp(s->name, name, sizeof(s->name) - 1) == 0)
 				return i;
 			continue;
 		}

@@ -296,6 +296,24 @@ START_TEST(concurrent_claims_share_a_slot)
 }
 END_TEST
 
+START_TEST(long_names_keep_one_slot)
+{
+	char name[200];
+	memset(name, 'x', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	for (int i = 0; i < 5; i++) {
+		char *copy = strdup(name); /* a new address each time */
+		metrics_retry(copy, PHASE_POLL);
+	}
+	char *t = scrape();
+	char want[300];
+	snprintf(want, sizeof(want),
+		 "reelgate_upstream_retries_total{backend=\"%.63s\",phase=\"poll\"}", name);
+	ck_assert_double_eq(value_of(t, want), 5);
+	free(t);
+}
+END_TEST
+
 START_TEST(label_values_are_escaped)
 {
 	metrics_retry("we\"ird\\na\nme", PHASE_SUBMIT);
@@ -502,6 +520,7 @@ static Suite *metrics_suite(void)
 	tcase_add_test(tc, backend_slots_overflow_into_other);
 	tcase_add_test(tc, concurrent_claims_share_a_slot);
 	tcase_add_test(tc, label_values_are_escaped);
+	tcase_add_test(tc, long_names_keep_one_slot);
 	tcase_add_test(tc, exposition_format);
 	tcase_add_test(tc, bad_magic_makes_a_new_file);
 	tcase_add_test(tc, short_file_makes_a_new_file);
