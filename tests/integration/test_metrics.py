@@ -44,6 +44,7 @@ def fake():
 
 def configure(cfg):
     cfg["metrics"] = {"token": TOKEN}
+    cfg["webhooks"] = {"allow_addresses": ["127.0.0.1"], "timeout_seconds": 3}
     cfg["backends"]["up"] = {"type": "openai", "base_url": fake().url + "/v1",
                              "api_key": OPENAI_KEY, "encoding": "multipart", "poll_seconds": 1,
                              "allow_addresses": ["127.0.0.1"], "max_retries": 3,
@@ -271,6 +272,56 @@ def _(stack):
     eq(val(after, r_) - val(before, r_), 1, "poll retries")
     eq(val(after, upstream("poll", "server_error")) - val(before, upstream("poll", "server_error")),
        1, "poll 500s")
+
+
+class Receiver:
+    """A webhook receiver on loopback answering 204 to every POST."""
+
+    def __init__(self):
+        import http.server
+        import threading as th
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), H)
+        self.port = self.server.server_address[1]
+        th.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@test("webhook deliveries are counted by outcome: delivered, retried")
+def _(stack):
+    rx = Receiver()
+    dead = free_port()  # nothing listens there: the attempt fails and is retried later
+    try:
+        name_ok, name_dead = "wh" + secrets.token_hex(4), "wd" + secrets.token_hex(4)
+        key_ok = stack.cli("keys", "create", "--name", name_ok).stdout.decode().strip()
+        key_dead = stack.cli("keys", "create", "--name", name_dead).stdout.decode().strip()
+        stack.cli("webhooks", "add", stack.key_id(name_ok), "http://127.0.0.1:%d/ok" % rx.port)
+        stack.cli("webhooks", "add", stack.key_id(name_dead), "http://127.0.0.1:%d/x" % dead)
+        before = series(scrape(stack))
+        for key in (key_ok, key_dead):
+            vid = stack.create(key=key, prompt="hook", seconds="1", size="160x90")["id"]
+            stack.wait_video(vid, timeout=60, key=key)
+
+        def moved(outcome):
+            k = 'reelgate_webhook_deliveries_total{outcome="%s"}' % outcome
+            return val(series(scrape(stack)), k) - val(before, k)
+        wait_until(lambda: moved("delivered") >= 1 and moved("retried") >= 1, 30,
+                   what="a delivered and a retried webhook counted")
+        eq(moved("delivered"), 1, "delivered")
+        eq(moved("failed"), 0, "failed (final) so far")
+    finally:
+        rx.stop()
 
 
 @test("a rate-limited create counts a refusal")
