@@ -20,6 +20,7 @@ const char *rg_strerror(enum rg_err err)
 	case RG_ECONFIG: return "invalid configuration";
 	case RG_ECORRUPT: return "corrupt record";
 	case RG_ELIMIT: return "limit reached";
+	case RG_EQUOTA: return "budget spent";
 	}
 	return "unknown error";
 }

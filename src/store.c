@@ -116,6 +116,7 @@ enum rg_err store_open(struct store **out, const char *data_dir, const struct st
 		return env_error(rc);
 	}
 	fill_pub(st);
+	usage_backfill(st); /* a failure leaves it to the next open */
 	if (st->durable)
 		group_open(st);
 	*out = st;
@@ -137,7 +138,8 @@ enum rg_err store_videos_insert(struct store *st, struct json_object *const *rec
 	if (n == 0 || (idem != NULL && strlen(idem) > IDEM_MAX))
 		return RG_EINVAL;
 	struct insert_args a = {
-		(struct json_object **)recs, n, idem, existing_id, NULL, NULL, NULL, NULL, 0, 0
+		(struct json_object **)recs, n, idem, existing_id, NULL, NULL, NULL, NULL, 0, 0,
+		{ "", 0, 0, 0, 0 }
 	};
 	return env_write(st, kv_insert, &a);
 }
@@ -153,20 +155,37 @@ enum rg_err store_videos_create_limited(struct store *st, size_t n, const char *
 					const char *idem, int per_minute, int *retry_after_s,
 					store_build_fn build, void *arg, struct json_object **first)
 {
-	*first = NULL;
+	struct store_refusal why;
+	enum rg_err err = store_videos_create_checked(st, n, owner, idem, per_minute, &why, build,
+						      arg, first);
 	*retry_after_s = 0;
+	if (err == RG_ELIMIT || err == RG_EQUOTA) {
+		time_t now = time(NULL);
+		*retry_after_s = why.reset_at > now ? (int)(why.reset_at - now) : 1;
+	}
+	return err;
+}
+
+enum rg_err store_videos_create_checked(struct store *st, size_t n, const char *owner,
+					const char *idem, int per_minute, struct store_refusal *why,
+					store_build_fn build, void *arg, struct json_object **first)
+{
+	*first = NULL;
+	memset(why, 0, sizeof(*why));
 	if (n == 0 || n > 64 || (idem != NULL && strlen(idem) > IDEM_MAX))
 		return RG_EINVAL;
 	struct json_object *recs[64] = { NULL };
 	char ids[64][ID_MAX];
 	char existing[ID_MAX];
-	struct insert_args a = { recs, n, idem, existing, owner, build, arg, ids, per_minute, 0 };
+	struct insert_args a = { recs, n,	   idem, existing,	    owner, build, arg,
+				 ids,  per_minute, 0,	 { "", 0, 0, 0, 0 } };
 	enum rg_err err;
+	memset(&a.why, 0, sizeof(a.why));
 	if (!st->durable || group_create(st, &a, &err) < 0)
 		err = env_write(st, kv_insert, &a);
 	else if (err == RG_OK && (recs[0] = build(ids, n, 0, arg)) == NULL)
 		err = RG_ENOMEM; /* committed: the answer alone is missing */
-	*retry_after_s = a.retry_after;
+	*why = a.why;
 	if (err == RG_OK) {
 		*first = recs[0];
 		recs[0] = NULL;
@@ -203,6 +222,8 @@ static int update_txn(struct store *st, MDB_txn *txn, void *arg)
 		rc = kv_index_video(st, txn, rec, 1);
 	if (rc == 0)
 		rc = kv_events_add(st, txn, rec_str(old, "status"), rec);
+	if (rc == 0)
+		rc = kv_usage_changed(st, txn, rec_str(old, "status"), rec);
 	json_object_put(old);
 	return rc;
 }
@@ -242,6 +263,8 @@ static int modify_txn(struct store *st, MDB_txn *txn, void *arg)
 			rc = kv_index_video(st, txn, rec, 1);
 		if (rc == 0)
 			rc = kv_events_add(st, txn, was, rec);
+		if (rc == 0)
+			rc = kv_usage_changed(st, txn, was, rec);
 		json_object_put(rec);
 		if (rc != 0)
 			return rc;
@@ -282,6 +305,8 @@ static int delete_txn(struct store *st, MDB_txn *txn, void *arg)
 		rc = kv_cancel_add(st, txn, a->old,
 				   (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 	}
+	if (rc == 0)
+		rc = kv_usage_deleted(st, txn, a->old);
 	return rc;
 }
 

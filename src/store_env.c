@@ -134,6 +134,8 @@ enum rg_err env_write(struct store *st, env_write_fn fn, void *arg)
 				return RG_EEXIST;
 			if (rc == TXN_LIMITED)
 				return RG_ELIMIT;
+			if (rc == TXN_BUDGET)
+				return RG_EQUOTA;
 		}
 		if (rc == MDB_MAP_FULL && env_grow_map(st) == 0)
 			continue;
@@ -179,7 +181,8 @@ static int open_dbis(struct store *st)
 	    (rc = mdb_dbi_open(txn, "cancels", MDB_CREATE, &st->cancels)) ||
 	    (rc = mdb_dbi_open(txn, "files", MDB_CREATE, &st->files)) ||
 	    (rc = mdb_dbi_open(txn, "characters", MDB_CREATE, &st->characters)) ||
-	    (rc = mdb_dbi_open(txn, "webhooks", MDB_CREATE, &st->webhooks))) {
+	    (rc = mdb_dbi_open(txn, "webhooks", MDB_CREATE, &st->webhooks)) ||
+	    (rc = mdb_dbi_open(txn, "usage", MDB_CREATE, &st->usage))) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
@@ -190,7 +193,7 @@ int env_open(struct store *st, size_t map_bytes)
 {
 	int rc = mdb_env_create(&st->env);
 	if (rc == 0)
-		rc = mdb_env_set_maxdbs(st->env, 16);
+		rc = mdb_env_set_maxdbs(st->env, 32);
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(st->env, 512);
 	if (rc == 0)

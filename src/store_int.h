@@ -8,6 +8,7 @@
  *   store.c         open and close; the videos (store.h)
  *   store_keys.c    the API keys (store.h)
  *   store_files.c   the Files API records (store.h)
+ *   store_usage.c   the ledger, budgets and status counts
  *   store_check.c   the consistency check, `reelgate db check` (store.h)
  *   store_group.c   creates grouped into shared commits (db/group.shm)
  *   store_kv.c      keys and values: records and their index entries,
@@ -36,6 +37,7 @@ struct store {
 	MDB_dbi files;		 /* Files API records (store_files.c) */
 	MDB_dbi characters;	 /* characters, by id (store_characters.c) */
 	MDB_dbi webhooks;	 /* endpoints and deliveries (store_webhooks.c) */
+	MDB_dbi usage;		 /* ledger, budgets, status counts (store_usage.c) */
 	struct group_shm *group; /* db/group.shm, or NULL: creates commit alone */
 	size_t max_map;
 	MDB_txn *rtxn;	 /* a reset read transaction, renewed for the next read */
@@ -80,6 +82,8 @@ typedef int (*env_write_fn)(struct store *st, MDB_txn *txn, void *arg);
 #define TXN_EXISTS 1
 /* ... and TXN_LIMITED when a rate limit refuses the write: RG_ELIMIT. */
 #define TXN_LIMITED 2
+/* ... and TXN_BUDGET when a budget refuses it: RG_EQUOTA. */
+#define TXN_BUDGET 3
 
 /* env_write runs fn in a write transaction and commits (durably when the
  * store is), growing the map and running fn again when it is full. */
@@ -152,8 +156,9 @@ struct insert_args {
 	store_build_fn build; /* for create: makes records once ids exist */
 	void *build_arg;
 	char (*ids)[ID_MAX];
-	int per_minute;	 /* rate limit, 0: none */
-	int retry_after; /* out: seconds until the window ends */
+	int per_minute;		  /* rate limit, 0: none */
+	int retry_after;	  /* out: seconds until the window ends */
+	struct store_refusal why; /* out: why a create was refused */
 };
 
 /* kv_insert (an env_write_fn, arg a struct insert_args) writes the
@@ -161,6 +166,23 @@ struct insert_args {
  * earlier id in existing_id), TXN_LIMITED when the rate limit refuses them
  * (retry_after set). */
 int kv_insert(struct store *st, MDB_txn *txn, void *arg);
+
+/* ---- store_usage.c ------------------------------------------------------ */
+
+/* kv_usage_created, _changed and _deleted keep the ledger, the budgets'
+ * use and the status counts with a record that is written new, moved
+ * from old_status, or deleted: 0 or an MDB code / errno. */
+int kv_usage_created(struct store *st, MDB_txn *txn, struct json_object *rec);
+int kv_usage_changed(struct store *st, MDB_txn *txn, const char *old_status,
+		     struct json_object *rec);
+int kv_usage_deleted(struct store *st, MDB_txn *txn, struct json_object *old);
+/* kv_budget_check: 0 when owner's limits let the n new records in; else
+ * TXN_LIMITED or TXN_BUDGET with *why filled. */
+int kv_budget_check(struct store *st, MDB_txn *txn, const char *owner, struct json_object **recs,
+		    size_t n, struct store_refusal *why);
+/* usage_backfill counts, once, the records written before the counts
+ * existed (at open). */
+enum rg_err usage_backfill(struct store *st);
 
 /* ---- store_group.c ------------------------------------------------------- */
 

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -177,6 +178,11 @@ static int count_rate(struct store *st, MDB_txn *txn, struct insert_args *a)
 	}
 	if (count + a->n > (uint64_t)a->per_minute) {
 		a->retry_after = (int)(start + 60 - now);
+		snprintf(a->why.which, sizeof(a->why.which), "rate_limit");
+		a->why.limit = a->per_minute;
+		a->why.used = count;
+		a->why.asked = (int64_t)a->n;
+		a->why.reset_at = (int64_t)(start + 60);
 		return TXN_LIMITED;
 	}
 	count += (uint32_t)a->n;
@@ -259,13 +265,18 @@ int kv_insert(struct store *st, MDB_txn *txn, void *arg)
 		if (rc != 0)
 			return rc;
 	}
+	int rc = kv_budget_check(st, txn, owner, a->recs, a->n, &a->why);
+	if (rc != 0)
+		return rc;
 	for (size_t i = 0; i < a->n; i++) {
 		const char *id = rec_str(a->recs[i], "id");
 		if (id == NULL)
 			return EINVAL;
-		int rc = kv_put_video(st, txn, id, a->recs[i]);
+		rc = kv_put_video(st, txn, id, a->recs[i]);
 		if (rc == 0)
 			rc = kv_index_video(st, txn, a->recs[i], 1);
+		if (rc == 0)
+			rc = kv_usage_created(st, txn, a->recs[i]);
 		if (rc != 0)
 			return rc;
 	}
