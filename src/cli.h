@@ -16,5 +16,7 @@ struct config *cli_load_config(const char *path);
 struct store *cli_open_store(const struct config *cfg);
 /* cli_webhooks: `reelgate webhooks ...` (cli_webhooks.c). */
 int cli_webhooks(int argc, char **argv);
+/* cli_usage: `reelgate usage ...` (cli_usage.c). */
+int cli_usage(int argc, char **argv);
 
 #endif

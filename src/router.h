@@ -27,6 +27,7 @@ enum route {
 	ROUTE_VIDEO_EXTEND,
 	ROUTE_CHARACTER_CREATE,
 	ROUTE_CHARACTER_GET,
+	ROUTE_USAGE_VIDEOS,
 };
 
 struct route_match {

@@ -228,3 +228,79 @@ int64_t usage_next_month(int64_t t)
 			.tm_mday = 1 };
 	return (int64_t)timegm(&n);
 }
+
+void usage_sum_add(struct usage_sum *s, struct json_object *e)
+{
+	s->created += rec_i64(e, "created");
+	s->completed += rec_i64(e, "completed");
+	s->failed += rec_i64(e, "failed");
+	s->cancelled += rec_i64(e, "cancelled");
+	s->seconds_ms += rec_i64(e, "seconds_ms");
+	s->frames += rec_i64(e, "frames");
+	s->unmeasured += rec_i64(e, "unmeasured");
+	s->cost += rec_i64(e, "cost_micros");
+	s->reserved_ms += rec_i64(e, "reserved_ms");
+	s->reserved_cost += rec_i64(e, "reserved_cost_micros");
+	struct json_object *p = rec_obj(e, "provider_usage"), *old;
+	if (p == NULL)
+		return;
+	if (s->provider == NULL)
+		s->provider = json_object_new_object();
+	json_object_object_foreach(p, unit, v) {
+		double sum = json_object_get_double(v);
+		if (json_object_object_get_ex(s->provider, unit, &old))
+			sum += json_object_get_double(old);
+		if (sum == (double)(int64_t)sum && sum < 9e15 && sum > -9e15)
+			json_object_object_add(s->provider, unit,
+					       json_object_new_int64((int64_t)sum));
+		else
+			json_object_object_add(s->provider, unit, json_object_new_double(sum));
+	}
+}
+
+void usage_sum_free(struct usage_sum *s)
+{
+	json_object_put(s->provider);
+	s->provider = NULL;
+}
+
+/* decimal: micros (or ms, scale 1000) as a JSON number written exactly. */
+static struct json_object *decimal(int64_t v, int64_t scale)
+{
+	char text[48];
+	usage_money_text(scale == 1000 ? v * 1000 : v, text, sizeof(text));
+	return json_object_new_double_s((double)v / (double)scale, text);
+}
+
+static struct json_object *money(int64_t micros, const char *currency)
+{
+	struct json_object *m = json_object_new_object();
+	char cur[16];
+	size_t i = 0;
+	for (; currency[i] && i < sizeof(cur) - 1; i++)
+		cur[i] = (char)tolower((unsigned char)currency[i]);
+	cur[i] = '\0';
+	json_object_object_add(m, "value", decimal(micros, 1000000));
+	json_object_object_add(m, "currency", json_object_new_string(cur));
+	return m;
+}
+
+void usage_sum_fields(const struct usage_sum *s, const char *currency, struct json_object *o)
+{
+	int64_t live = s->created - s->completed - s->failed - s->cancelled;
+	add_i64(o, "videos", s->created);
+	add_i64(o, "completed", s->completed);
+	add_i64(o, "failed", s->failed);
+	add_i64(o, "cancelled", s->cancelled);
+	add_i64(o, "in_progress", live > 0 ? live : 0);
+	json_object_object_add(o, "seconds", decimal(s->seconds_ms, 1000));
+	add_i64(o, "frames", s->frames);
+	add_i64(o, "unmeasured", s->unmeasured);
+	json_object_object_add(o, "cost", money(s->cost, currency));
+	json_object_object_add(o, "reserved_seconds", decimal(s->reserved_ms, 1000));
+	json_object_object_add(o, "reserved_cost", money(s->reserved_cost, currency));
+	struct json_object *p = NULL;
+	if (s->provider != NULL)
+		json_object_deep_copy(s->provider, &p, NULL);
+	json_object_object_add(o, "provider_usage", p ? p : json_object_new_object());
+}

@@ -74,4 +74,19 @@ int usage_day_parse(const char *s, int64_t *t);
 int64_t usage_next_day(int64_t t);
 int64_t usage_next_month(int64_t t);
 
+/* A sum of ledger entries (store_usage.c's JSON), for the usage API and
+ * `reelgate usage`. */
+struct usage_sum {
+	int64_t created, completed, failed, cancelled;
+	int64_t seconds_ms, frames, unmeasured, cost;
+	int64_t reserved_ms, reserved_cost;
+	struct json_object *provider; /* owned: unit -> amount, or NULL */
+};
+void usage_sum_add(struct usage_sum *s, struct json_object *entry);
+void usage_sum_free(struct usage_sum *s);
+/* usage_sum_fields adds s to o: videos (created), completed, failed,
+ * cancelled, in_progress, seconds, frames, unmeasured, cost {value,
+ * currency}, reserved_seconds, reserved_cost, provider_usage. */
+void usage_sum_fields(const struct usage_sum *s, const char *currency, struct json_object *o);
+
 #endif
