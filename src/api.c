@@ -329,8 +329,8 @@ static void refusal_text(const struct store_refusal *w, const char *currency, st
 	} else if (strcmp(w->which, "seconds_per_day") == 0 ||
 		   strcmp(w->which, "seconds_per_month") == 0) {
 		int day = w->which[12] == 'd';
-		usage_money_text(w->used / 1000 * 1000000 + w->used % 1000 * 1000, b, sizeof(b));
-		usage_money_text(w->asked / 1000 * 1000000 + w->asked % 1000 * 1000, c, sizeof(c));
+		usage_seconds_text(w->used, b, sizeof(b));
+		usage_seconds_text(w->asked, c, sizeof(c));
 		api_error_set(
 			e, 429, "insufficient_quota", NULL,
 			"Budget reached: this API key may make %lld seconds of video a %s (UTC); %s are used or reserved this %s and this request needs %s more (seconds x n). It resets at %s.",

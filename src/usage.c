@@ -98,6 +98,19 @@ void usage_money_text(int64_t micros, char *out, size_t n)
 	snprintf(out, n, "%s%llu.%s", sign, (unsigned long long)(m / 1000000), frac);
 }
 
+void usage_seconds_text(int64_t ms, char *out, size_t n)
+{
+	usage_money_text(ms * 1000, out, n);
+	char *dot = strchr(out, '.');
+	if (dot == NULL)
+		return;
+	size_t k = strlen(out);
+	while (out[k - 1] == '0')
+		out[--k] = '\0';
+	if (out[k - 1] == '.')
+		out[k - 1] = '\0';
+}
+
 static void add_i64(struct json_object *o, const char *k, int64_t v)
 {
 	json_object_object_add(o, k, json_object_new_int64(v));
@@ -268,7 +281,10 @@ void usage_sum_free(struct usage_sum *s)
 static struct json_object *decimal(int64_t v, int64_t scale)
 {
 	char text[48];
-	usage_money_text(scale == 1000 ? v * 1000 : v, text, sizeof(text));
+	if (scale == 1000)
+		usage_seconds_text(v, text, sizeof(text));
+	else
+		usage_money_text(v, text, sizeof(text));
 	return json_object_new_double_s((double)v / (double)scale, text);
 }
 

@@ -39,8 +39,10 @@ struct price_cfg {
  * string, at most 6 decimals, at most 1e12) into micros: 0, or -1. */
 int usage_money_parse(struct json_object *v, int64_t *micros);
 int usage_money_parse_text(const char *s, int64_t *micros);
-/* usage_money_text writes micros as a decimal ("1.25", "0.000001"). */
+/* usage_money_text writes micros as a decimal ("1.25", "0.000001");
+ * usage_seconds_text writes milliseconds as seconds ("3", "2.5"). */
 void usage_money_text(int64_t micros, char *out, size_t n);
+void usage_seconds_text(int64_t ms, char *out, size_t n);
 
 /* usage_charge makes the `charge` object of a new task: its tier, the
  * milliseconds of video it reserves (reserve_ms), and, when the model has
