@@ -57,7 +57,7 @@ static int fill_pub_txn(struct store *st, MDB_txn *txn, void *arg)
 			}
 			break;
 		}
-		struct json_object *rec = kv_parse(&v);
+		struct json_object *rec = env_parse(&v);
 		const char *id = rec ? rec_str(rec, "id") : NULL;
 		/* An unreadable record stays without (db check reports it). */
 		if (id != NULL && strlen(id) == k.mv_size && memcmp(id, k.mv_data, k.mv_size) == 0)
@@ -212,7 +212,7 @@ static int update_txn(struct store *st, MDB_txn *txn, void *arg)
 	struct json_object *old = NULL;
 	if (id == NULL)
 		return EINVAL;
-	int rc = kv_get(st, txn, st->videos, id, &old);
+	int rc = env_get(st, txn, st->videos, id, &old);
 	if (rc != 0)
 		return rc;
 	rc = kv_index_video(st, txn, old, 0);
@@ -246,7 +246,7 @@ static int modify_txn(struct store *st, MDB_txn *txn, void *arg)
 	struct modify_args *a = arg;
 	for (size_t i = 0; i < a->n; i++) {
 		struct json_object *rec = NULL;
-		int rc = kv_get(st, txn, st->videos, a->ids[i], &rec);
+		int rc = env_get(st, txn, st->videos, a->ids[i], &rec);
 		a->gone[i] = rc == MDB_NOTFOUND;
 		if (rc == MDB_NOTFOUND)
 			continue;
@@ -289,7 +289,7 @@ static int delete_txn(struct store *st, MDB_txn *txn, void *arg)
 	struct delete_args *a = arg;
 	json_object_put(a->old); /* from an earlier, retried attempt */
 	a->old = NULL;
-	int rc = kv_get(st, txn, st->videos, a->id, &a->old);
+	int rc = env_get(st, txn, st->videos, a->id, &a->old);
 	if (rc != 0)
 		return rc;
 	rc = kv_index_video(st, txn, a->old, 0);
@@ -297,7 +297,7 @@ static int delete_txn(struct store *st, MDB_txn *txn, void *arg)
 		MDB_val k = { strlen(a->id), (void *)a->id };
 		rc = mdb_del(txn, st->videos, &k, NULL);
 		if (rc == 0)
-			rc = kv_del_index(txn, st->pub, a->id, strlen(a->id));
+			rc = env_del(txn, st->pub, a->id, strlen(a->id));
 	}
 	if (rc == 0) {
 		struct timespec ts;
@@ -437,7 +437,7 @@ static int visit_record(struct store *st, MDB_txn *txn, const char *id, void *ar
 {
 	struct visit_args *a = arg;
 	struct json_object *rec = NULL;
-	int rc = kv_get(st, txn, st->videos, id, &rec);
+	int rc = env_get(st, txn, st->videos, id, &rec);
 	if (rc == 0)
 		*stop = a->rec_fn(rec, a->arg);
 	json_object_put(rec);
@@ -465,7 +465,7 @@ static int pub_in(struct store *st, MDB_txn *txn, const char *id, void *arg, int
 	if (rc != MDB_NOTFOUND)
 		return rc;
 	struct json_object *rec = NULL;
-	rc = kv_get(st, txn, st->videos, id, &rec);
+	rc = env_get(st, txn, st->videos, id, &rec);
 	if (rc != 0)
 		return rc;
 	struct buf b;

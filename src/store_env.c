@@ -269,3 +269,34 @@ size_t store_map_size(struct store *st)
 	mdb_env_info(st->env, &info);
 	return info.me_mapsize;
 }
+
+struct json_object *env_parse(const MDB_val *v)
+{
+	struct json_tokener *tok = json_tokener_new();
+	if (tok == NULL)
+		return NULL;
+	struct json_object *o = json_tokener_parse_ex(tok, v->mv_data, (int)v->mv_size);
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+int env_get(struct store *st, MDB_txn *txn, MDB_dbi dbi, const char *key, struct json_object **out)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+	int rc = mdb_get(txn, dbi, &k, &v);
+	if (rc != 0)
+		return rc;
+	*out = env_parse(&v);
+	return *out ? 0 : MDB_CORRUPTED;
+}
+
+int env_del(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
+{
+	MDB_val k = { klen, (void *)key };
+	int rc = mdb_del(txn, dbi, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}

@@ -394,7 +394,7 @@ static struct json_object *from_template(char (*ids)[ID_MAX], size_t n, size_t i
 {
 	const struct op *op = arg;
 	MDB_val v = { op->text_len[i], (void *)op->text[i] };
-	struct json_object *rec = kv_parse(&v);
+	struct json_object *rec = env_parse(&v);
 	if (rec == NULL)
 		return NULL;
 	json_object_object_add(rec, "id", json_object_new_string(ids[i]));

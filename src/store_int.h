@@ -8,11 +8,11 @@
  *   store.c         open and close; the videos (store.h)
  *   store_keys.c    the API keys (store.h)
  *   store_files.c   the Files API records (store.h)
- *   store_usage.c   the ledger, budgets and status counts
  *   store_check.c   the consistency check, `reelgate db check` (store.h)
  *   store_group.c   creates grouped into shared commits (db/group.shm)
  *   store_kv.c      keys and values: records and their index entries,
  *                   written and read inside a transaction
+ *   store_usage.c   the ledger, budgets and status counts kept with them
  *   store_env.c     the LMDB environment: transactions, the map, errors
  */
 #ifndef REELGATE_STORE_INT_H
@@ -92,6 +92,14 @@ enum rg_err env_write(struct store *st, env_write_fn fn, void *arg);
  * code or an errno) answers, the map being as large as it may grow. */
 enum rg_err env_write_error(struct store *st, int rc);
 
+/* env_parse parses stored JSON text (NULL: not JSON). */
+struct json_object *env_parse(const MDB_val *v);
+/* env_del deletes an index entry; one that is not there is no
+ * error. */
+int env_del(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen);
+/* env_get parses the record under key in dbi into *out. */
+int env_get(struct store *st, MDB_txn *txn, MDB_dbi dbi, const char *key, struct json_object **out);
+
 /* ---- store_kv.c ---------------------------------------------------------- */
 
 /* kv_due_at: when the dispatcher looks at rec next (its due_at, ms), 0:
@@ -116,8 +124,6 @@ enum rg_err kv_scan_json(struct store *st, MDB_dbi dbi, const char *prefix, size
 enum rg_err kv_purge_json(struct store *st, MDB_dbi dbi, const char *prefix, size_t plen,
 			  int (*old)(struct json_object *rec, void *arg), void *arg,
 			  size_t *removed);
-/* kv_parse parses stored JSON text (NULL: not JSON). */
-struct json_object *kv_parse(const MDB_val *v);
 /* kv_pair_key builds a \0 b (a \0 when b is NULL) into out: its length,
  * 0 when it does not fit. */
 size_t kv_pair_key(char *out, size_t cap, const char *a, const char *b);
@@ -136,12 +142,7 @@ int kv_put_video(struct store *st, MDB_txn *txn, const char *id, struct json_obj
 /* kv_index_video adds (add != 0) or removes the index entries of rec:
  * by_owner, due, upstream. */
 int kv_index_video(struct store *st, MDB_txn *txn, struct json_object *rec, int add);
-/* kv_del_index deletes an index entry; one that is not there is no
- * error. */
-int kv_del_index(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen);
-/* kv_get parses the record under key in dbi into *out. */
-int kv_get(struct store *st, MDB_txn *txn, MDB_dbi dbi, const char *key, struct json_object **out);
-/* kv_get_json is kv_get in a read transaction of its own. */
+/* kv_get_json is env_get in a read transaction of its own. */
 enum rg_err kv_get_json(struct store *st, MDB_dbi dbi, const char *key, struct json_object **out);
 
 /* What kv_insert writes: n records (recs) with the idempotency key
@@ -180,6 +181,11 @@ int kv_usage_deleted(struct store *st, MDB_txn *txn, struct json_object *old);
  * TXN_LIMITED or TXN_BUDGET with *why filled. */
 int kv_budget_check(struct store *st, MDB_txn *txn, const char *owner, struct json_object **recs,
 		    size_t n, struct store_refusal *why);
+/* usage_check compares the status counts and each owner's tasks in flight
+ * with what the records make, in txn; each difference is a line to report.
+ * Returns how many. */
+int usage_check(struct store *st, MDB_txn *txn, void (*report)(const char *line, void *arg),
+		void *arg);
 /* usage_backfill counts, once, the records written before the counts
  * existed (at open). */
 enum rg_err usage_backfill(struct store *st);

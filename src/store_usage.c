@@ -71,7 +71,7 @@ static int add_i64s(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t klen, con
 		zero &= v[i] == 0;
 	}
 	if (zero)
-		return kv_del_index(txn, dbi, key, klen);
+		return env_del(txn, dbi, key, klen);
 	MDB_val nv = { n * sizeof(int64_t), v };
 	return mdb_put(txn, dbi, &k, &nv, 0);
 }
@@ -140,7 +140,7 @@ static int ledger_add(struct store *st, MDB_txn *txn, struct json_object *rec, i
 	struct json_object *e = NULL;
 	int rc = mdb_get(txn, st->usage, &k, &v);
 	if (rc == 0)
-		e = kv_parse(&v);
+		e = env_parse(&v);
 	else if (rc != MDB_NOTFOUND)
 		return rc;
 	if (e == NULL)
@@ -302,7 +302,7 @@ int kv_budget_check(struct store *st, MDB_txn *txn, const char *owner, struct js
 		    size_t n, struct store_refusal *why)
 {
 	struct json_object *key = NULL, *lim;
-	int rc = kv_get(st, txn, st->keys, owner, &key);
+	int rc = env_get(st, txn, st->keys, owner, &key);
 	if (rc == MDB_NOTFOUND)
 		return 0; /* a store without keys (tests, imports) */
 	if (rc != 0)
@@ -369,7 +369,7 @@ static int backfill_txn(struct store *st, MDB_txn *txn, void *arg)
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct json_object *rec = kv_parse(&v);
+		struct json_object *rec = env_parse(&v);
 		if (rec == NULL)
 			continue; /* store_check reports it */
 		int e = kv_usage_created(st, txn, rec);
@@ -398,6 +398,161 @@ enum rg_err usage_backfill(struct store *st)
 	if (rc == 0)
 		return RG_OK;
 	return env_write(st, backfill_txn, NULL);
+}
+
+/* ---- the check ---------------------------------------------------------- */
+
+/* A table of the counts the records make: key (as in the usage
+ * sub-database) -> count, open addressing. */
+struct tally {
+	char **key;
+	size_t *klen;
+	int64_t *n;
+	size_t cap, used;
+};
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 1099511628211ULL;
+	return h;
+}
+
+static int tally_grow(struct tally *t);
+
+static int tally_add(struct tally *t, const char *key, size_t klen, int64_t d)
+{
+	if (klen == 0)
+		return 0;
+	if ((t->used + 1) * 2 > t->cap && tally_grow(t) < 0)
+		return -1;
+	size_t i = hash_bytes(key, klen) & (t->cap - 1);
+	while (t->key[i] != NULL) {
+		if (t->klen[i] == klen && memcmp(t->key[i], key, klen) == 0) {
+			t->n[i] += d;
+			return 0;
+		}
+		i = (i + 1) & (t->cap - 1);
+	}
+	if ((t->key[i] = malloc(klen)) == NULL)
+		return -1;
+	memcpy(t->key[i], key, klen);
+	t->klen[i] = klen;
+	t->n[i] = d;
+	t->used++;
+	return 0;
+}
+
+static int tally_grow(struct tally *t)
+{
+	struct tally b = { NULL, NULL, NULL, t->cap ? t->cap * 2 : 256, 0 };
+	b.key = calloc(b.cap, sizeof(*b.key));
+	b.klen = calloc(b.cap, sizeof(*b.klen));
+	b.n = calloc(b.cap, sizeof(*b.n));
+	if (b.key == NULL || b.klen == NULL || b.n == NULL) {
+		free(b.key), free(b.klen), free(b.n);
+		return -1;
+	}
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->key[i] != NULL) {
+			size_t j = hash_bytes(t->key[i], t->klen[i]) & (b.cap - 1);
+			while (b.key[j] != NULL)
+				j = (j + 1) & (b.cap - 1);
+			b.key[j] = t->key[i], b.klen[j] = t->klen[i], b.n[j] = t->n[i];
+			b.used++;
+		}
+	free(t->key), free(t->klen), free(t->n);
+	*t = b;
+	return 0;
+}
+
+static int64_t *tally_find(struct tally *t, const char *key, size_t klen)
+{
+	if (t->cap == 0)
+		return NULL;
+	size_t i = hash_bytes(key, klen) & (t->cap - 1);
+	while (t->key[i] != NULL) {
+		if (t->klen[i] == klen && memcmp(t->key[i], key, klen) == 0)
+			return &t->n[i];
+		i = (i + 1) & (t->cap - 1);
+	}
+	return NULL;
+}
+
+static void tally_free(struct tally *t)
+{
+	for (size_t i = 0; i < t->cap; i++)
+		free(t->key[i]);
+	free(t->key), free(t->klen), free(t->n);
+}
+
+/* shown: a usage key as text (its \0 separators as '/'). */
+static void shown(const char *key, size_t klen, char *out, size_t n)
+{
+	size_t i = 0;
+	for (; i < klen && i + 1 < n; i++)
+		out[i] = key[i] ? key[i] : '/';
+	out[i] = '\0';
+}
+
+int usage_check(struct store *st, MDB_txn *txn, void (*report)(const char *line, void *arg),
+		void *arg)
+{
+	struct tally t = { NULL, NULL, NULL, 0, 0 };
+	MDB_cursor *cur;
+	MDB_val k, v;
+	char key[KEY_MAX], line[KEY_MAX + 128];
+	int bad = 0;
+	if (mdb_cursor_open(txn, st->videos, &cur) != 0)
+		return 0;
+	while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+		struct json_object *rec = env_parse(&v);
+		const char *model = rec_str(rec, "model"), *status = rec_str(rec, "status"),
+			   *owner = rec_str(rec, "owner");
+		if (model && status && status[0] &&
+		    tally_add(&t, key, ukey(key, 's', model, status, NULL, NULL), 1) < 0)
+			bad = -1;
+		if (owner && status && !terminal(status) &&
+		    tally_add(&t, key, ukey(key, 'f', owner, NULL, NULL, NULL), 1) < 0)
+			bad = -1;
+		json_object_put(rec);
+	}
+	mdb_cursor_close(cur);
+	if (mdb_cursor_open(txn, st->usage, &cur) != 0 || bad < 0) {
+		tally_free(&t);
+		return 0;
+	}
+	/* every stored count is what the records make ... */
+	while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+		const char *p = k.mv_data;
+		int64_t n;
+		if ((p[0] != 's' && p[0] != 'f') || v.mv_size != sizeof(n))
+			continue;
+		memcpy(&n, v.mv_data, sizeof(n));
+		int64_t *want = tally_find(&t, p, k.mv_size);
+		if (want == NULL || *want != n) {
+			shown(p, k.mv_size, key, sizeof(key));
+			snprintf(line, sizeof(line), "usage %s: counts %lld, the records make %lld",
+				 key, (long long)n, (long long)(want ? *want : 0));
+			report(line, arg);
+			bad++;
+		}
+		if (want)
+			*want = INT64_MIN; /* seen */
+	}
+	mdb_cursor_close(cur);
+	/* ... and every count the records make is stored */
+	for (size_t i = 0; i < t.cap; i++)
+		if (t.key[i] != NULL && t.n[i] != INT64_MIN && t.n[i] != 0) {
+			shown(t.key[i], t.klen[i], key, sizeof(key));
+			snprintf(line, sizeof(line), "usage %s: missing, the records make %lld",
+				 key, (long long)t.n[i]);
+			report(line, arg);
+			bad++;
+		}
+	tally_free(&t);
+	return bad;
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -487,7 +642,7 @@ enum rg_err store_usage_scan(struct store *st, const char *owner, const char *fr
 				break;
 			continue;
 		}
-		struct json_object *e = kv_parse(&v);
+		struct json_object *e = env_parse(&v);
 		if (e == NULL) {
 			err = RG_ECORRUPT;
 			break;

@@ -138,7 +138,7 @@ static int remove_txn(struct store *st, MDB_txn *txn, void *arg)
 		wh_key(dkey, 'd', id);
 		MDB_val dk = { strlen(dkey), dkey }, dv;
 		if (mdb_get(txn, st->webhooks, &dk, &dv) == 0) {
-			struct json_object *d = kv_parse(&dv);
+			struct json_object *d = env_parse(&dv);
 			if (d) {
 				json_object_object_add(d, "state",
 						       json_object_new_string("failed"));
@@ -274,7 +274,7 @@ static int endpoints_of(struct event_ctx *c, char first_id[ID_MAX])
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < 2 || memcmp(k.mv_data, "e:", 2) != 0)
 			break;
-		struct json_object *ep = kv_parse(&v);
+		struct json_object *ep = env_parse(&v);
 		const char *key_id = rec_str(ep, "key_id");
 		if (ep && key_id && strcmp(key_id, c->owner) == 0) {
 			const char *state = rec_str(ep, "state");
@@ -414,7 +414,7 @@ enum rg_err store_delivery_due_skip(struct store *st, const char *endpoint, uint
 		MDB_val dk = { strlen(key), key }, dv;
 		if (mdb_get(txn, st->webhooks, &dk, &dv) != 0)
 			continue;
-		struct json_object *d = kv_parse(&dv);
+		struct json_object *d = env_parse(&dv);
 		if (d == NULL) {
 			err = RG_ECORRUPT;
 			break;
@@ -446,7 +446,7 @@ static int update_txn(struct store *st, MDB_txn *txn, void *arg)
 	int rc = mdb_get(txn, st->webhooks, &k, &v);
 	if (rc != 0)
 		return rc;
-	struct json_object *old = kv_parse(&v);
+	struct json_object *old = env_parse(&v);
 	const char *state = rec_str(old, "state");
 	int pending = state && strcmp(state, "pending") == 0;
 	rc = queue_del(st, txn, old); /* put_delivery adds the new one */

@@ -284,6 +284,7 @@ START_TEST(ledger_follows_every_change)
 	s = ledger(NULL);
 	ck_assert_int_eq(s.s.created, 5);
 	usage_sum_free(&s.s);
+	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
 }
 END_TEST
 
@@ -415,6 +416,46 @@ START_TEST(backfill_counts_old_records)
 	ck_assert_int_eq(store_budget_used(st, "key_o", time(NULL), &u), RG_OK);
 	ck_assert_int_eq(u.in_flight, 2);
 	ck_assert_int_eq(u.day_ms, 8000);
+	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
+}
+END_TEST
+
+static void collect_line(const char *line, void *arg)
+{
+	strncat(arg, line, 1023 - strlen(arg));
+	strncat(arg, "\n", 1023 - strlen(arg));
+}
+
+/* check_finds_wrong_counts: `db check` compares the counts with the
+ * records: a count changed behind the store's back is reported. */
+START_TEST(check_finds_wrong_counts)
+{
+	ck_assert_int_eq(create(st, "key_w", "m", 2, 2, NULL, NULL), RG_OK);
+	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
+	store_close(st);
+	st = NULL;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/db", dir);
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 32), 0);
+	ck_assert_int_eq(mdb_env_open(env, path, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "usage", 0, &dbi), 0);
+	int64_t one = 1;
+	MDB_val k = { 8, "fkey_w" }, v = { sizeof(one), &one };
+	k.mv_size = 6; /* "f" owner */
+	ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	struct store_options so = { 1 << 20, 256 << 20, 1 };
+	ck_assert_int_eq(store_open(&st, dir, &so), RG_OK);
+	char lines[1024] = "";
+	ck_assert_int_eq(store_check(st, collect_line, lines), RG_ECORRUPT);
+	ck_assert_msg(strstr(lines, "usage fkey_w: counts 1, the records make 2") != NULL, "%s",
+		      lines);
 }
 END_TEST
 
@@ -433,6 +474,7 @@ static Suite *usage_suite(void)
 	tcase_add_test(store, budgets_hold_in_the_create);
 	tcase_add_test(store, budget_race_across_processes);
 	tcase_add_test(store, backfill_counts_old_records);
+	tcase_add_test(store, check_finds_wrong_counts);
 	suite_add_tcase(s, store);
 	return s;
 }
