@@ -583,7 +583,15 @@ static void add_settlement(struct json_object *rec, const struct run *r)
 	json_object_object_del(rec, "provider_usage");
 	if (r->usage_unit[0]) {
 		struct json_object *u = json_object_new_object();
-		json_object_object_add(u, r->usage_unit, decimal(r->usage_amount, 6));
+		double a = r->usage_amount; /* finite, >= 0 (backend_parse) */
+		struct json_object *v;
+		if (a < 9007199254740992.0 && a == (double)(int64_t)a)
+			v = json_object_new_int64((int64_t)a); /* whole tokens, credits */
+		else if (a < 1e15)
+			v = decimal(a, 6);
+		else
+			v = json_object_new_double(a);
+		json_object_object_add(u, r->usage_unit, v);
 		json_object_object_add(rec, "provider_usage", u);
 	}
 }

@@ -75,3 +75,5 @@ def check_settled(rec, data, usage=None):
           abs(out["seconds"] - want["seconds"]) < 0.05,
           "output.seconds %r, ffprobe says %.3f" % (out["seconds"], want["seconds"]))
     eq(rec.get("provider_usage"), usage, "provider_usage")
+    for unit, amount in (usage or {}).items():
+        eq(type(rec["provider_usage"][unit]), type(amount), "type of provider_usage.%s" % unit)

@@ -144,6 +144,14 @@ START_TEST(with_audio)
 	ck_assert_int_eq(mi.height, 144);
 	ck_assert(mi.frames >= 44 && mi.frames <= 50); /* -shortest cuts near 1.5 s */
 	same_as_ffprobe(av, &mi, 30);
+
+	/* the sound track first: the frames are still the picture's */
+	const char *first = make("sound-first.mp4", 256, 144, 30, "3", 1, 30,
+				 "-map 1:a -map 0:v -movflags +faststart");
+	ck_assert_int_eq(mp4_probe_file(first, &mi), 0);
+	ck_assert_int_eq(mi.has_audio, 1);
+	ck_assert_int_eq(mi.width, 256);
+	same_as_ffprobe(first, &mi, 30);
 }
 END_TEST
 
@@ -471,8 +479,8 @@ START_TEST(version1_stz2_and_audio)
 	struct mp4_info mi;
 	open_box(&b, "moov");
 	timed(&b, "mvhd", 1, 1000, 2500);
-	track(&b, 1, 1, "vide", 640, 360, 640, 360, 12800, 32000, 60, 1);
 	track(&b, 0, 2, "soun", 0, 0, 0, 0, 44100, 110250, 108, 0);
+	track(&b, 1, 1, "vide", 640, 360, 640, 360, 12800, 32000, 60, 1);
 	close_box(&b);
 	ck_assert_int_eq(mp4_parse(b.b, b.len, &mi), 0);
 	ck_assert_int_eq(mi.duration_ms, 2500);
