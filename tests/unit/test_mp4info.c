@@ -393,8 +393,8 @@ static void full(struct bb *b, const char *type, unsigned version, uint32_t flag
 
 static void close_box(struct bb *b)
 {
-	size_t at = b->open[--b->depth];
-	put32(b->b + at, (uint32_t)(b->len - at));
+	size_t start = b->open[--b->depth];
+	put32(b->b + start, (uint32_t)(b->len - start));
 }
 
 /* mvhd / mdhd with version 0 or 1 times */
