@@ -463,6 +463,7 @@ static void task_answer(struct json_object *t, struct remote_answer *ans)
 		char v[32];
 		snprintf(v, sizeof(v), "%lld", (long long)json_object_get_int64(tokens));
 		answer_keep(ans, "total_tokens", v);
+		answer_usage(ans, "tokens", tokens); /* what Ark bills */
 	}
 }
 

@@ -484,6 +484,7 @@ static void keep_credits(struct json_object *t, struct remote_answer *ans)
 		char v[32];
 		snprintf(v, sizeof(v), "%lld", (long long)json_object_get_int64(c));
 		answer_keep(ans, "credits", v);
+		answer_usage(ans, "credits", c); /* what Vidu charged */
 	}
 }
 

@@ -26,6 +26,7 @@ from test_backends import (Problems, download, expect_completed, expect_failed, 
                            gaps, ignored, no_content_files, wait_all, create_form, check_mp4,
                            ENDED_AT)
 from ops_refs import data_uri, edit, make_character, operations, refused  # noqa: E402
+from records import check_settled, stored_record  # noqa: E402
 
 suite = Suite()
 test = suite.test
@@ -203,6 +204,8 @@ def _(s):
             check_mp4(s, vid, data, 320, 180, 24, body.get("duration", 5) * 24)
             check(record_has(s, vid, '"total_tokens":"108900"'),
                   "usage.total_tokens is not on the record")
+            # settled from what was made and what Ark billed
+            check_settled(stored_record(s, vid), data, {"tokens": 108900})
     with p.case("n=2"):
         for vid in pair:
             expect_completed(*done[vid])
