@@ -210,6 +210,15 @@ def _(s):
         for vid in pair:
             expect_completed(*done[vid])
         eq(len(by_text.get("twins", [])), 2, "Ark tasks for n=2")
+    with p.case("the usage ledger sums Ark's tokens"):
+        r = s.request("GET", "/v1/usage/videos?group_by=model&start_time=%d"
+                      % (int(time.time()) // 86400 * 86400 - 86400))
+        eq(r.status, 200, "usage")
+        res = [x for b in r.json["data"] for x in b["results"]]
+        completed = sum(x["completed"] for x in res)
+        check(completed >= len(want) + 2, "completed tasks in the ledger", res)
+        eq(sum(x["provider_usage"].get("tokens", 0) for x in res), 108900 * completed,
+           "tokens: Ark's 108900 per completed task")
     with p.case("downloads"):
         f = j["fetches"]
         eq(len([x for x in f if x["where"] == "tos"]), 6, "downloads of the signed URLs")
