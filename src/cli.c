@@ -205,6 +205,18 @@ struct store *cli_open_store(const struct config *cfg)
 	return st;
 }
 
+int cli_with_store(const char *path, cli_store_fn fn, void *arg)
+{
+	struct config *cfg = cli_load_config(path);
+	if (cfg == NULL)
+		return 2;
+	struct store *st = cli_open_store(cfg);
+	int rc = st != NULL ? fn(st, cfg, arg) : 1;
+	store_close(st);
+	config_free(cfg);
+	return rc;
+}
+
 /* limits_text: a key's limits as `keys list` shows them. */
 static void limits_text(struct json_object *l, char *out, size_t n)
 {
@@ -403,6 +415,20 @@ static void print_keys_usage(FILE *f)
 	fputs(usage_keys_notes, f);
 }
 
+/* One `reelgate keys` subcommand to run once the store is open. */
+struct keys_job {
+	const struct keys_cmd *c;
+	const struct opts *o;
+	const char *key_id;
+};
+
+static int run_keys_cmd(struct store *st, const struct config *cfg, void *arg)
+{
+	(void)cfg;
+	const struct keys_job *j = arg;
+	return j->c->run(st, j->o, j->key_id);
+}
+
 static int cmd_keys(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -432,14 +458,8 @@ static int cmd_keys(int argc, char **argv)
 	}
 	if (c->check != NULL && c->check(&o) < 0)
 		return 2;
-	struct config *cfg = cli_load_config(o.config);
-	if (cfg == NULL)
-		return 2;
-	struct store *st = cli_open_store(cfg);
-	int rc = st != NULL ? c->run(st, &o, key_id) : 1;
-	store_close(st);
-	config_free(cfg);
-	return rc;
+	struct keys_job job = { c, &o, key_id };
+	return cli_with_store(o.config, run_keys_cmd, &job);
 }
 
 static void print_line(const char *line, void *arg)

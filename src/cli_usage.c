@@ -174,6 +174,25 @@ static void print_rows(struct rows *rs, const char *from, const char *to, const 
 	}
 }
 
+/* What `reelgate usage` asked for. */
+struct report {
+	struct rows *rs;
+	const char *from, *to, *format;
+};
+
+static int report_usage(struct store *st, const struct config *cfg, void *arg)
+{
+	struct report *r = arg;
+	enum rg_err err = store_usage_scan(st, r->rs->key, r->from, r->to, add_row, r->rs);
+	if (err != RG_OK || r->rs->oom) {
+		fprintf(stderr, "reelgate: cannot read the usage ledger: %s\n",
+			rg_strerror(err != RG_OK ? err : RG_ENOMEM));
+		return 1;
+	}
+	print_rows(r->rs, r->from, r->to, r->format, cfg->currency);
+	return 0;
+}
+
 /* opt_value: the value of --name VALUE or --name=VALUE at argv[*i]. */
 static const char *opt_value(int argc, char **argv, int *i, const char *name)
 {
@@ -246,26 +265,11 @@ int cli_usage(int argc, char **argv)
 		fprintf(stderr, "reelgate: --from %s is after --to %s\n", from_d, to_d);
 		return 2;
 	}
-	struct config *cfg = cli_load_config(config);
-	if (cfg == NULL)
-		return 2;
-	struct store *st = cli_open_store(cfg);
-	int rc = 1;
-	if (st != NULL) {
-		enum rg_err err = store_usage_scan(st, key, from_d, to_d, add_row, &rs);
-		if (err != RG_OK || rs.oom)
-			fprintf(stderr, "reelgate: cannot read the usage ledger: %s\n",
-				rg_strerror(err != RG_OK ? err : RG_ENOMEM));
-		else {
-			print_rows(&rs, from_d, to_d, format, cfg->currency);
-			rc = 0;
-		}
-		store_close(st);
-	}
+	struct report rep = { &rs, from_d, to_d, format };
+	int rc = cli_with_store(config, report_usage, &rep);
 	for (size_t i = 0; i < rs.n; i++)
 		usage_sum_free(&rs.r[i].sum);
 	usage_sum_free(&rs.total);
 	free(rs.r);
-	config_free(cfg);
 	return rc;
 }

@@ -300,3 +300,20 @@ int env_del(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
 	int rc = mdb_del(txn, dbi, &k, NULL);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
+
+int env_cursor_begin(struct store *st, MDB_dbi dbi, MDB_txn **txn, MDB_cursor **cur)
+{
+	int rc = env_read_begin(st, txn);
+	if (rc != 0)
+		return rc;
+	rc = mdb_cursor_open(*txn, dbi, cur);
+	if (rc != 0)
+		env_read_end(st, *txn);
+	return rc;
+}
+
+void env_cursor_end(struct store *st, MDB_txn *txn, MDB_cursor *cur)
+{
+	mdb_cursor_close(cur);
+	env_read_end(st, txn);
+}

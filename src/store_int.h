@@ -75,6 +75,10 @@ int env_txn_begin(struct store *st, unsigned flags, MDB_txn **txn);
  * process reused. */
 int env_read_begin(struct store *st, MDB_txn **txn);
 void env_read_end(struct store *st, MDB_txn *txn);
+/* env_cursor_begin: a read transaction of the process and a cursor on dbi
+ * in it (0, or an MDB code: then neither); env_cursor_end ends both. */
+int env_cursor_begin(struct store *st, MDB_dbi dbi, MDB_txn **txn, MDB_cursor **cur);
+void env_cursor_end(struct store *st, MDB_txn *txn, MDB_cursor *cur);
 
 typedef int (*env_write_fn)(struct store *st, MDB_txn *txn, void *arg);
 

@@ -283,14 +283,9 @@ enum rg_err kv_scan_json(struct store *st, MDB_dbi dbi, const char *prefix, size
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
-	int rc = env_read_begin(st, &txn);
+	int rc = env_cursor_begin(st, dbi, &txn, &cur);
 	if (rc != 0)
 		return env_error(rc);
-	rc = mdb_cursor_open(txn, dbi, &cur);
-	if (rc != 0) {
-		env_read_end(st, txn);
-		return env_error(rc);
-	}
 	MDB_val k = { plen, (void *)prefix }, v;
 	enum rg_err err = RG_OK;
 	for (rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
@@ -307,8 +302,7 @@ enum rg_err kv_scan_json(struct store *st, MDB_dbi dbi, const char *prefix, size
 		if (stop)
 			break;
 	}
-	mdb_cursor_close(cur);
-	env_read_end(st, txn);
+	env_cursor_end(st, txn, cur);
 	return err;
 }
 

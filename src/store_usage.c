@@ -561,13 +561,9 @@ enum rg_err store_task_counts(struct store *st, store_count_fn fn, void *arg)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
-	int rc = env_read_begin(st, &txn);
+	int rc = env_cursor_begin(st, st->usage, &txn, &cur);
 	if (rc != 0)
 		return env_error(rc);
-	if ((rc = mdb_cursor_open(txn, st->usage, &cur)) != 0) {
-		env_read_end(st, txn);
-		return env_error(rc);
-	}
 	MDB_val k = { 1, "s" }, v;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -585,8 +581,7 @@ enum rg_err store_task_counts(struct store *st, store_count_fn fn, void *arg)
 		if (n > 0 && fn(model, status, (uint64_t)n, arg))
 			break;
 	}
-	mdb_cursor_close(cur);
-	env_read_end(st, txn);
+	env_cursor_end(st, txn, cur);
 	return RG_OK;
 }
 
@@ -618,13 +613,9 @@ enum rg_err store_usage_scan(struct store *st, const char *owner, const char *fr
 	if (slen == 0)
 		return RG_EINVAL;
 	plen = owner ? 2 + strlen(owner) : 1; /* "l" owner \0 */
-	int rc = env_read_begin(st, &txn);
+	int rc = env_cursor_begin(st, st->usage, &txn, &cur);
 	if (rc != 0)
 		return env_error(rc);
-	if ((rc = mdb_cursor_open(txn, st->usage, &cur)) != 0) {
-		env_read_end(st, txn);
-		return env_error(rc);
-	}
 	enum rg_err err = RG_OK;
 	MDB_val k = { slen, start }, v;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
@@ -652,8 +643,7 @@ enum rg_err store_usage_scan(struct store *st, const char *owner, const char *fr
 		if (stop)
 			break;
 	}
-	mdb_cursor_close(cur);
-	env_read_end(st, txn);
+	env_cursor_end(st, txn, cur);
 	return err;
 }
 

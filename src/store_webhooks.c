@@ -380,14 +380,10 @@ enum rg_err store_delivery_due_skip(struct store *st, const char *endpoint, uint
 	if (plen == 0)
 		return RG_OK;
 	MDB_txn *txn;
-	int rc = env_read_begin(st, &txn);
+	MDB_cursor *cur;
+	int rc = env_cursor_begin(st, st->webhooks, &txn, &cur);
 	if (rc != 0)
 		return env_error(rc);
-	MDB_cursor *cur;
-	if ((rc = mdb_cursor_open(txn, st->webhooks, &cur)) != 0) {
-		env_read_end(st, txn);
-		return env_error(rc);
-	}
 	enum rg_err err = RG_OK;
 	size_t seen = 0, scanned = 0;
 	MDB_val k = { plen, q }, v;
@@ -425,8 +421,7 @@ enum rg_err store_delivery_due_skip(struct store *st, const char *endpoint, uint
 		if (stop)
 			break;
 	}
-	mdb_cursor_close(cur);
-	env_read_end(st, txn);
+	env_cursor_end(st, txn, cur);
 	return err;
 }
 

@@ -10,26 +10,9 @@
 
 #include "record.h"
 #include "store.h"
+#include "store_fixture.h"
 #include "testutil.h"
 #include "usage.h"
-
-static char *dir;
-static struct store *st;
-
-static void setup(void)
-{
-	dir = test_tmpdir();
-	ck_assert_ptr_nonnull(dir);
-	struct store_options so = { 1 << 20, 256 << 20, 1 };
-	ck_assert_int_eq(store_open(&st, dir, &so), RG_OK);
-}
-
-static void teardown(void)
-{
-	store_close(st);
-	test_rmrf(dir);
-	free(dir);
-}
 
 START_TEST(tiers_and_money)
 {
@@ -347,9 +330,8 @@ START_TEST(budget_race_across_processes)
 		pids[k] = fork();
 		ck_assert_int_ge(pids[k], 0);
 		if (pids[k] == 0) {
-			struct store *cs;
-			struct store_options so = { 1 << 20, 256 << 20, 1 };
-			if (store_open(&cs, dir, &so) != RG_OK)
+			struct store *cs = fixture_open();
+			if (cs == NULL)
 				_exit(255);
 			int made = 0;
 			for (int i = 0; i < TRIES; i++) {
@@ -379,14 +361,10 @@ START_TEST(budget_race_across_processes)
 }
 END_TEST
 
-/* backfill_counts_old_records: a database from before the ledger (its
- * usage sub-database empty) is counted once at the next open. */
-START_TEST(backfill_counts_old_records)
+/* behind_the_store closes the store, changes its usage sub-database with
+ * plain LMDB (fn, in one write transaction), and opens the store again. */
+static void behind_the_store(void (*fn)(MDB_txn *txn, MDB_dbi dbi))
 {
-	char a[ID_MAX];
-	ck_assert_int_eq(create(st, "key_o", "m", 2, 1, NULL, a), RG_OK);
-	ck_assert_int_eq(create(st, "key_o", "m", 3, 2, NULL, NULL), RG_OK);
-	set_status(a, "completed", "{\"seconds\":2,\"frames\":48}");
 	store_close(st);
 	st = NULL;
 	char path[4096];
@@ -399,11 +377,27 @@ START_TEST(backfill_counts_old_records)
 	ck_assert_int_eq(mdb_env_open(env, path, 0, 0600), 0);
 	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
 	ck_assert_int_eq(mdb_dbi_open(txn, "usage", 0, &dbi), 0);
-	ck_assert_int_eq(mdb_drop(txn, dbi, 0), 0);
+	fn(txn, dbi);
 	ck_assert_int_eq(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
-	struct store_options so = { 1 << 20, 256 << 20, 1 };
-	ck_assert_int_eq(store_open(&st, dir, &so), RG_OK);
+	st = fixture_open();
+	ck_assert_ptr_nonnull(st);
+}
+
+static void drop_all(MDB_txn *txn, MDB_dbi dbi)
+{
+	ck_assert_int_eq(mdb_drop(txn, dbi, 0), 0);
+}
+
+/* backfill_counts_old_records: a database from before the ledger (its
+ * usage sub-database empty) is counted once at the next open. */
+START_TEST(backfill_counts_old_records)
+{
+	char a[ID_MAX];
+	ck_assert_int_eq(create(st, "key_o", "m", 2, 1, NULL, a), RG_OK);
+	ck_assert_int_eq(create(st, "key_o", "m", 3, 2, NULL, NULL), RG_OK);
+	set_status(a, "completed", "{\"seconds\":2,\"frames\":48}");
+	behind_the_store(drop_all);
 	struct sum s = ledger("key_o");
 	ck_assert_int_eq(s.s.created, 3);
 	ck_assert_int_eq(s.s.completed, 1);
@@ -426,32 +420,21 @@ static void collect_line(const char *line, void *arg)
 	strncat(arg, "\n", 1023 - strlen(arg));
 }
 
+/* one_in_flight says key_w has 1 task in flight. */
+static void one_in_flight(MDB_txn *txn, MDB_dbi dbi)
+{
+	int64_t one = 1;
+	MDB_val k = { 6, "fkey_w" }, v = { sizeof(one), &one };
+	ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+}
+
 /* check_finds_wrong_counts: `db check` compares the counts with the
  * records: a count changed behind the store's back is reported. */
 START_TEST(check_finds_wrong_counts)
 {
 	ck_assert_int_eq(create(st, "key_w", "m", 2, 2, NULL, NULL), RG_OK);
 	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
-	store_close(st);
-	st = NULL;
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/db", dir);
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	ck_assert_int_eq(mdb_env_create(&env), 0);
-	ck_assert_int_eq(mdb_env_set_maxdbs(env, 32), 0);
-	ck_assert_int_eq(mdb_env_open(env, path, 0, 0600), 0);
-	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	ck_assert_int_eq(mdb_dbi_open(txn, "usage", 0, &dbi), 0);
-	int64_t one = 1;
-	MDB_val k = { 8, "fkey_w" }, v = { sizeof(one), &one };
-	k.mv_size = 6; /* "f" owner */
-	ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
-	ck_assert_int_eq(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
-	struct store_options so = { 1 << 20, 256 << 20, 1 };
-	ck_assert_int_eq(store_open(&st, dir, &so), RG_OK);
+	behind_the_store(one_in_flight);
 	char lines[1024] = "";
 	ck_assert_int_eq(store_check(st, collect_line, lines), RG_ECORRUPT);
 	ck_assert_msg(strstr(lines, "usage fkey_w: counts 1, the records make 2") != NULL, "%s",
