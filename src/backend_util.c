@@ -321,3 +321,17 @@ char *remote_data_uri(const char *data_dir, const char *rel, const char *mime, s
 	free(b64);
 	return out;
 }
+
+void url_append_escaped(char *out, size_t n, const char *s)
+{
+	size_t at = strlen(out);
+	for (; s && *s && at + 4 < n; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == '~')
+			out[at++] = (char)c;
+		else
+			at += (size_t)snprintf(out + at, n - at, "%%%02X", c);
+	}
+	out[at] = '\0';
+}
