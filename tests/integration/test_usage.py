@@ -210,7 +210,8 @@ def _(s):
     make(s, key, model="slow", wait=False)  # room again
 
 
-@test("failed and deleted tasks give their reservation back; completed ones count what was made",
+@test("failed and deleted tasks give their reservation back; completed ones count what was "
+      "made; a remix is held by the same budget",
       timeout=120)
 def _(s):
     key, kid = new_key(s, "--seconds-per-day", 3)
@@ -226,9 +227,14 @@ def _(s):
     s.request("DELETE", "/v1/videos/" + vid, key=key)
     make(s, key)
     make(s, key)
-    make(s, key)
+    last = make(s, key)
     r = s.request("POST", "/v1/videos", key=key, json={"prompt": "x", "seconds": "1"})
     expect_error(r, 429, code="insufficient_quota")
+    # a remix is a create too: the same budget holds it
+    r = s.request("POST", "/v1/videos/%s/remix" % last, key=key, json={"prompt": "again"})
+    expect_error(r, 429, code="insufficient_quota")
+    check("seconds of video a day" in r.json["error"]["message"], "remix refusal",
+          r.json["error"]["message"])
 
 
 @test("max in flight: 429 rate_limit_exceeded with Retry-After; room again when one ends")
