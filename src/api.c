@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "usage.h"
+#include "usage_api.h"
 #include "backend.h"
 #include "body.h"
 #include "files.h"
@@ -260,6 +262,10 @@ int api_idempotency_check(const struct http_request *req, struct api_error *e)
 	return -1;
 }
 
+/* Retry-After of a create refused for too many tasks in flight: when one
+ * ends cannot be known, so a short wait. */
+#define IN_FLIGHT_RETRY_S 10
+
 /* What build_record needs to make each of the n records. */
 struct build_ctx {
 	const struct video_spec *s;
@@ -267,6 +273,7 @@ struct build_ctx {
 	int64_t now;
 	char (*rel)[IMAGE_REL_MAX]; /* NULL without an image */
 	const char *remixed_from;
+	struct json_object *charge; /* what each task reserves (usage.h) */
 };
 
 static struct json_object *build_record(char (*ids)[ID_MAX], size_t n, size_t i, void *arg)
@@ -275,8 +282,73 @@ static struct json_object *build_record(char (*ids)[ID_MAX], size_t n, size_t i,
 	char *idp[64];
 	for (size_t j = 0; j < n; j++)
 		idp[j] = ids[j];
-	return video_record_new(c->s, ids[i], c->owner, c->now, idp, (int)n,
-				c->rel ? c->rel[i] : NULL, c->remixed_from);
+	struct json_object *rec = video_record_new(c->s, ids[i], c->owner, c->now, idp, (int)n,
+						   c->rel ? c->rel[i] : NULL, c->remixed_from);
+	struct json_object *charge = NULL;
+	if (rec != NULL && json_object_deep_copy(c->charge, &charge, NULL) == 0)
+		json_object_object_add(rec, "charge", charge);
+	return rec;
+}
+
+/* charge_of: what each task of s reserves (its charge, usage.h); NULL
+ * with e filled when the model's price has nothing for its size. */
+static struct json_object *charge_of(const struct config *cfg, const struct video_spec *s,
+				     struct api_error *e)
+{
+	int unpriced;
+	int64_t secs = s->op && strcmp(s->op, "extend") == 0 && s->segment_seconds > 0
+			       ? s->segment_seconds
+			       : s->seconds;
+	struct json_object *c = usage_charge(&s->model->price, cfg->currency, s->width, s->height,
+					     secs * 1000, &unpriced);
+	if (c == NULL)
+		api_error_set(
+			e, 400, "unsupported_value", "size",
+			"Model '%s' has no price for a %dx%d video (tier %s): choose a size of a priced tier, or ask the operator to price it.",
+			s->model->name, s->width, s->height,
+			usage_tier_names[usage_tier(s->width, s->height)]);
+	return c;
+}
+
+/* refusal_text says which limit refused a create, its size, what is used,
+ * and when it resets. */
+static void refusal_text(const struct store_refusal *w, const char *currency, struct api_error *e)
+{
+	char reset[40] = "", a[40], b[40], c[40];
+	if (w->reset_at > 0) {
+		time_t t = (time_t)w->reset_at;
+		struct tm tm;
+		strftime(reset, sizeof(reset), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	}
+	if (strcmp(w->which, "cost_per_month") == 0) {
+		usage_money_text(w->limit, a, sizeof(a));
+		usage_money_text(w->used, b, sizeof(b));
+		usage_money_text(w->asked, c, sizeof(c));
+		api_error_set(
+			e, 429, "insufficient_quota", NULL,
+			"Budget reached: this API key may spend %s %s a month (UTC) at the models' prices; %s is used or reserved this month and this request would reserve %s more. It resets at %s.",
+			a, currency, b, c, reset);
+	} else if (strcmp(w->which, "seconds_per_day") == 0 ||
+		   strcmp(w->which, "seconds_per_month") == 0) {
+		int day = w->which[12] == 'd';
+		usage_seconds_text(w->used, b, sizeof(b));
+		usage_seconds_text(w->asked, c, sizeof(c));
+		api_error_set(
+			e, 429, "insufficient_quota", NULL,
+			"Budget reached: this API key may make %lld seconds of video a %s (UTC); %s are used or reserved this %s and this request needs %s more (seconds x n). It resets at %s.",
+			(long long)(w->limit / 1000), day ? "day" : "month", b,
+			day ? "day" : "month", c, reset);
+	} else if (strcmp(w->which, "max_in_flight") == 0) {
+		api_error_set(
+			e, 429, "rate_limit_exceeded", NULL,
+			"Too many videos in flight: this API key may have %lld queued or in progress at once, and has %lld; this request adds %lld. Retry when some finish.",
+			(long long)w->limit, (long long)w->used, (long long)w->asked);
+	} else {
+		api_error_set(
+			e, 429, "rate_limit_exceeded", NULL,
+			"Rate limit reached: this API key may create %lld videos per minute. Retry after %s.",
+			(long long)w->limit, reset);
+	}
 }
 
 static int enabled_endpoint(struct json_object *ep, void *arg)
@@ -308,7 +380,13 @@ int api_insert_videos(struct app *app, struct http_request *req, struct http_res
 		http_error(res, &e);
 		return -1;
 	}
+	struct json_object *charge = charge_of(app->cfg, s, &e);
+	if (charge == NULL) {
+		http_error(res, &e);
+		return -1;
+	}
 	if (has_image && store_images(app, s, b, n, rel) < 0) {
+		json_object_put(charge);
 		api_error_from_rg(&e, errno == ENOSPC || errno == EDQUOT ||
 						      disk_nearly_full(app->uploads_dir)
 					      ? RG_ESPACE
@@ -316,12 +394,13 @@ int api_insert_videos(struct app *app, struct http_request *req, struct http_res
 		http_error(res, &e);
 		return -1;
 	}
-	struct build_ctx ctx = { s, owner, now_ms(), has_image ? rel : NULL, remixed_from };
+	struct build_ctx ctx = { s, owner, now_ms(), has_image ? rel : NULL, remixed_from, charge };
 	struct json_object *first = NULL;
-	int retry_after = 0;
-	enum rg_err err = store_videos_create_limited(app->st, (size_t)n, owner,
+	struct store_refusal why;
+	enum rg_err err = store_videos_create_checked(app->st, (size_t)n, owner,
 						      req->idempotency_key, lim->creates_per_minute,
-						      &retry_after, build_record, &ctx, &first);
+						      &why, build_record, &ctx, &first);
+	json_object_put(charge);
 	if (err == RG_OK) {
 		log_info("video_created", "req=%s video=%s owner=%s model=%s n=%d", req->request_id,
 			 rec_str(first, "id"), owner, s->model->name, n);
@@ -335,14 +414,15 @@ int api_insert_videos(struct app *app, struct http_request *req, struct http_res
 		if (err == RG_EEXIST) {
 			respond_video(res, first, base_url);
 			http_header(res, "Idempotent-Replayed", "true");
-		} else if (err == RG_ELIMIT) {
-			metrics_refusal("rate_limit");
+		} else if (err == RG_ELIMIT || err == RG_EQUOTA) {
+			metrics_refusal(why.which);
 			char ra[16];
-			snprintf(ra, sizeof(ra), "%d", retry_after > 0 ? retry_after : 1);
-			api_error_set(
-				&e, 429, "rate_limit_exceeded", NULL,
-				"Rate limit reached: this API key may create %d videos per minute. Retry in %s s.",
-				lim->creates_per_minute, ra);
+			int64_t wait = why.reset_at > 0 ? why.reset_at - (int64_t)time(NULL)
+							: IN_FLIGHT_RETRY_S;
+			snprintf(ra, sizeof(ra), "%lld", (long long)(wait > 0 ? wait : 1));
+			refusal_text(&why, app->cfg->currency, &e);
+			log_info("create_refused", "req=%s owner=%s limit=%s", req->request_id,
+				 owner, why.which);
 			http_error(res, &e);
 			http_header(res, "Retry-After", ra);
 		} else {
@@ -558,7 +638,7 @@ static int put_id_or_null(struct buf *out, size_t count, const char *id)
 	return count ? buf_json_string(out, id, strlen(id)) : buf_puts(out, "null");
 }
 
-static int query_param(struct form *q, const char *name, const char **out, struct api_error *e)
+int api_query_param(struct form *q, const char *name, const char **out, struct api_error *e)
 {
 	*out = NULL;
 	if (form_count(q, name) > 1) {
@@ -576,7 +656,7 @@ static int query_param(struct form *q, const char *name, const char **out, struc
 	return 0;
 }
 
-static int parse_query(struct http_request *req, struct form *q, struct api_error *e)
+int api_parse_query(struct http_request *req, struct form *q, struct api_error *e)
 {
 	struct form_limits fl = { 32, 64, 256, 0, NULL };
 	enum form_err err = form_parse_urlencoded(q, req->query, strlen(req->query), &fl);
@@ -598,8 +678,9 @@ static void handle_list(struct app *app, struct http_request *req, struct http_r
 	const char *limit_s, *order_s, *after;
 	long limit = LIST_DEFAULT;
 	int desc = 1;
-	if (parse_query(req, &q, &e) < 0 || query_param(&q, "limit", &limit_s, &e) < 0 ||
-	    query_param(&q, "order", &order_s, &e) < 0 || query_param(&q, "after", &after, &e) < 0)
+	if (api_parse_query(req, &q, &e) < 0 || api_query_param(&q, "limit", &limit_s, &e) < 0 ||
+	    api_query_param(&q, "order", &order_s, &e) < 0 ||
+	    api_query_param(&q, "after", &after, &e) < 0)
 		goto fail;
 	if (limit_s != NULL) {
 		char *end;
@@ -820,7 +901,7 @@ static void handle_content(struct app *app, struct http_request *req, struct htt
 	form_init(&q);
 	const char *variant = NULL;
 	struct json_object *rec = NULL;
-	if (parse_query(req, &q, &e) < 0 || query_param(&q, "variant", &variant, &e) < 0)
+	if (api_parse_query(req, &q, &e) < 0 || api_query_param(&q, "variant", &variant, &e) < 0)
 		goto fail;
 	if (variant == NULL)
 		variant = "video";
@@ -948,6 +1029,7 @@ enum route api_handle(struct app *app, struct http_request *req, struct http_res
 	case ROUTE_VIDEO_EXTEND: ops_extend(app, req, res, owner, &lim, base_url); break;
 	case ROUTE_CHARACTER_CREATE: ops_character_create(app, req, res, owner); break;
 	case ROUTE_CHARACTER_GET: ops_character_get(app, res, &m, owner); break;
+	case ROUTE_USAGE_VIDEOS: usage_api_videos(app, req, res, owner); break;
 	case ROUTE_METRICS:
 	case ROUTE_COUNT:
 	case ROUTE_NONE: break;

@@ -41,6 +41,12 @@ int api_insert_videos(struct app *app, struct http_request *req, struct http_res
  * (-1 with a 400 in e), for every route that creates videos. */
 int api_idempotency_check(const struct http_request *req, struct api_error *e);
 
+struct form;
+/* api_parse_query parses the request's query string into q; api_query_param
+ * reads the one value of name (NULL when absent).  -1 with a 400 in e. */
+int api_parse_query(struct http_request *req, struct form *q, struct api_error *e);
+int api_query_param(struct form *q, const char *name, const char **out, struct api_error *e);
+
 /* api_handle serves one request; returns its route (ROUTE_NONE for an
  * unknown path or method), which the worker's metrics count it under. */
 enum route api_handle(struct app *app, struct http_request *req, struct http_response *res);

@@ -3,6 +3,8 @@
  */
 #include "auth.h"
 
+#include "record.h"
+
 #include "codec.h"
 
 #include <openssl/crypto.h>
@@ -88,11 +90,30 @@ static int unauthorized(struct api_error *e, const char *code, const char *msg)
 
 static void read_limits(struct json_object *rec, struct key_limits *lim)
 {
-	struct json_object *l, *v;
+	struct json_object *l = rec_obj(rec, "limits");
 	memset(lim, 0, sizeof(*lim));
-	if (json_object_object_get_ex(rec, "limits", &l) &&
-	    json_object_object_get_ex(l, "creates_per_minute", &v))
-		lim->creates_per_minute = json_object_get_int(v);
+	lim->creates_per_minute = (int)rec_i64(l, "creates_per_minute");
+	lim->seconds_per_day = rec_i64(l, "seconds_per_day");
+	lim->seconds_per_month = rec_i64(l, "seconds_per_month");
+	lim->cost_per_month_micros = rec_i64(l, "cost_per_month_micros");
+	lim->max_in_flight = rec_i64(l, "max_in_flight");
+}
+
+enum rg_err auth_key_limits(struct store *st, const char *key_id, struct key_limits *lim)
+{
+	struct json_object *rec;
+	enum rg_err err = store_key_get(st, key_id, &rec);
+	if (err != RG_OK)
+		return err;
+	read_limits(rec, lim);
+	json_object_put(rec);
+	return RG_OK;
+}
+
+static void put_limit(struct json_object *l, const char *name, int64_t v)
+{
+	if (v > 0)
+		json_object_object_add(l, name, json_object_new_int64(v));
 }
 
 enum rg_err auth_key_set_limits(struct store *st, const char *key_id, const struct key_limits *lim)
@@ -104,6 +125,10 @@ enum rg_err auth_key_set_limits(struct store *st, const char *key_id, const stru
 	struct json_object *l = json_object_new_object();
 	json_object_object_add(l, "creates_per_minute",
 			       json_object_new_int(lim->creates_per_minute));
+	put_limit(l, "seconds_per_day", lim->seconds_per_day);
+	put_limit(l, "seconds_per_month", lim->seconds_per_month);
+	put_limit(l, "cost_per_month_micros", lim->cost_per_month_micros);
+	put_limit(l, "max_in_flight", lim->max_in_flight);
 	json_object_object_add(rec, "limits", l);
 	err = store_key_put(st, rec);
 	json_object_put(rec);

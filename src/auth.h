@@ -27,6 +27,11 @@ enum rg_err auth_key_revoke(struct store *st, const char *key_id);
 /* What a key may do; 0 means no limit. */
 struct key_limits {
 	int creates_per_minute; /* POST /v1/videos and remix, each task counted */
+	/* Budgets, held by the store in the create's transaction
+	 * (store_usage.c); 0: none. */
+	int64_t seconds_per_day, seconds_per_month; /* of video, reserved or made */
+	int64_t cost_per_month_micros;		    /* at the models' prices */
+	int64_t max_in_flight;			    /* tasks queued or in progress */
 };
 
 /* What a worker remembers of the last few keys it checked: for a secret's
@@ -63,7 +68,8 @@ void auth_cache_deinit(struct auth_cache *c);
  * fills e with the 401 to send.  cache may be NULL. */
 int auth_check(struct store *st, struct auth_cache *cache, const char *header, char owner[ID_MAX],
 	       struct key_limits *lim, struct api_error *e);
-/* auth_key_set_limits changes a key's limits. */
+/* auth_key_limits reads a key's limits; auth_key_set_limits changes them. */
+enum rg_err auth_key_limits(struct store *st, const char *key_id, struct key_limits *lim);
 enum rg_err auth_key_set_limits(struct store *st, const char *key_id, const struct key_limits *lim);
 
 /* auth_hash: SHA-256 of a secret. */

@@ -5,6 +5,7 @@
  */
 #include "backend.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,14 @@ void backend_parse(struct backend *b, struct json_object *rec, enum remote_phase
 	for (int i = 0; i < ans->nkeep; i++) {
 		ans->keep[i].name[sizeof(ans->keep[i].name) - 1] = '\0';
 		ans->keep[i].value[sizeof(ans->keep[i].value) - 1] = '\0';
+	}
+	/* a usage signal is a unit word and a finite amount, or none */
+	ans->usage_unit[sizeof(ans->usage_unit) - 1] = '\0';
+	size_t n = strlen(ans->usage_unit);
+	if (n == 0 || strspn(ans->usage_unit, "abcdefghijklmnopqrstuvwxyz_") != n ||
+	    !isfinite(ans->usage_amount) || ans->usage_amount < 0) {
+		ans->usage_unit[0] = '\0';
+		ans->usage_amount = 0;
 	}
 }
 

@@ -127,6 +127,16 @@ struct remote_answer {
 	 * of a PHASE_FETCH_VIDEO); NULL when not. */
 	const char *inline_video;
 	size_t inline_video_len;
+	/* The provider's own usage signal for the job, when its answer gives
+	 * one (what it billed: Seedance's usage.total_tokens as "tokens",
+	 * Vidu's credits as "credits"): a unit ([a-z_], at most 15
+	 * characters; "" when the answer says none) and its amount (finite,
+	 * not negative).  backend_parse drops a signal that is not so.  The
+	 * core keeps the last one a run's answers gave and writes it into
+	 * the record of the completed task as provider_usage {unit: amount}
+	 * (for the usage ledger); the module keeps nothing for it. */
+	char usage_unit[16];
+	double usage_amount;
 	char code[64];	   /* RV_FAIL: error.code for the video object */
 	char message[512]; /* RV_FAIL: error.message (never a secret) */
 };

@@ -334,6 +334,10 @@ static void task_answer(struct json_object *data, enum remote_phase ph, struct r
 		    (first = remote_idx(videos, 0)) != NULL)
 			url = rec_str(first, "url");
 		snprintf(ans->video_url, sizeof(ans->video_url), "%s", url ? url : "");
+		/* what Kling deducted for the task, its units as a decimal string */
+		struct json_object *units;
+		if (json_object_object_get_ex(data, "final_unit_deduction", &units))
+			answer_usage(ans, "units", units);
 		/* the id video-extend takes to continue this video */
 		const char *video = rec_str(first, "id");
 		if (video != NULL && video[0] != '\0')

@@ -219,21 +219,6 @@ static int submit_body(const struct model_backend *mb, struct json_object *rec,
 	return rc;
 }
 
-/* url_escape appends s percent-encoded (all but RFC 3986 unreserved). */
-static void url_escape(char *out, size_t n, const char *s)
-{
-	size_t at = strlen(out);
-	for (; s && *s && at + 4 < n; s++) {
-		unsigned char c = (unsigned char)*s;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '~')
-			out[at++] = (char)c;
-		else
-			at += (size_t)snprintf(out + at, n - at, "%%%02X", c);
-	}
-	out[at] = '\0';
-}
-
 static int luma_build(struct backend *b, const struct model_backend *mb, struct json_object *rec,
 		      enum remote_phase ph, struct http_req *req, struct remote_answer *ans)
 {
@@ -256,7 +241,7 @@ static int luma_build(struct backend *b, const struct model_backend *mb, struct 
 		if (up == NULL || up[0] == '\0')
 			return -1;
 		snprintf(req->url, sizeof(req->url), "%s/generations/", base);
-		url_escape(req->url, sizeof(req->url), up);
+		url_append_escaped(req->url, sizeof(req->url), up);
 		if (ph == PHASE_CANCEL)
 			snprintf(req->method, sizeof(req->method), "DELETE");
 		break;

@@ -298,21 +298,6 @@ static int submit_body(struct backend *b, const struct model_backend *mb, struct
 	return rc;
 }
 
-/* url_escape appends s percent-encoded (all but RFC 3986 unreserved). */
-static void url_escape(char *out, size_t n, const char *s)
-{
-	size_t at = strlen(out);
-	for (; s && *s && at + 4 < n; s++) {
-		unsigned char c = (unsigned char)*s;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '~')
-			out[at++] = (char)c;
-		else
-			at += (size_t)snprintf(out + at, n - at, "%%%02X", c);
-	}
-	out[at] = '\0';
-}
-
 static int seedance_build(struct backend *b, const struct model_backend *mb,
 			  struct json_object *rec, enum remote_phase ph, struct http_req *req,
 			  struct remote_answer *ans)
@@ -330,7 +315,7 @@ static int seedance_build(struct backend *b, const struct model_backend *mb,
 		snprintf(req->url, sizeof(req->url),
 			 "%s/contents/generations/tasks?page_num=1&page_size=%d&filter.model=",
 			 base, LIST_PAGE);
-		url_escape(req->url, sizeof(req->url), rec_str(f, "model"));
+		url_append_escaped(req->url, sizeof(req->url), rec_str(f, "model"));
 		json_object_put(f);
 		break;
 	}
@@ -339,7 +324,7 @@ static int seedance_build(struct backend *b, const struct model_backend *mb,
 		if (up == NULL || up[0] == '\0')
 			return -1;
 		snprintf(req->url, sizeof(req->url), "%s/contents/generations/tasks/", base);
-		url_escape(req->url, sizeof(req->url), up);
+		url_append_escaped(req->url, sizeof(req->url), up);
 		if (ph == PHASE_CANCEL)
 			snprintf(req->method, sizeof(req->method), "DELETE");
 		break;
@@ -463,6 +448,7 @@ static void task_answer(struct json_object *t, struct remote_answer *ans)
 		char v[32];
 		snprintf(v, sizeof(v), "%lld", (long long)json_object_get_int64(tokens));
 		answer_keep(ans, "total_tokens", v);
+		answer_usage(ans, "tokens", tokens); /* what Ark bills */
 	}
 }
 

@@ -6,7 +6,9 @@
  */
 #include "backend_util.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +83,29 @@ int answer_keep(struct remote_answer *ans, const char *name, const char *value)
 	snprintf(ans->keep[ans->nkeep].name, sizeof(ans->keep[0].name), "%s", name);
 	snprintf(ans->keep[ans->nkeep].value, sizeof(ans->keep[0].value), "%s", value);
 	ans->nkeep++;
+	return 0;
+}
+
+int answer_usage(struct remote_answer *ans, const char *unit, struct json_object *v)
+{
+	double x;
+	if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) {
+		x = json_object_get_double(v);
+	} else if (json_object_is_type(v, json_type_string)) {
+		const char *s = json_object_get_string(v);
+		char *end;
+		errno = 0;
+		x = strtod(s, &end);
+		/* a plain decimal only: no hex, inf, nan, spaces or units */
+		if (end == s || *end != '\0' || errno != 0 || strspn(s, "0123456789.") != strlen(s))
+			return -1;
+	} else {
+		return -1;
+	}
+	if (!isfinite(x) || x < 0 || strlen(unit) >= sizeof(ans->usage_unit))
+		return -1;
+	snprintf(ans->usage_unit, sizeof(ans->usage_unit), "%s", unit);
+	ans->usage_amount = x;
 	return 0;
 }
 
@@ -295,4 +320,18 @@ char *remote_data_uri(const char *data_dir, const char *rel, const char *mime, s
 		snprintf(out, n, "data:%s;base64,%s", mime, b64);
 	free(b64);
 	return out;
+}
+
+void url_append_escaped(char *out, size_t n, const char *s)
+{
+	size_t at = strlen(out);
+	for (; s && *s && at + 4 < n; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == '~')
+			out[at++] = (char)c;
+		else
+			at += (size_t)snprintf(out + at, n - at, "%%%02X", c);
+	}
+	out[at] = '\0';
 }

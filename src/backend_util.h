@@ -27,6 +27,15 @@ struct json_object *backend_load_json(const char *path);
  * object before the next request (-1 when the answer holds too many or the
  * value is too long). */
 int answer_keep(struct remote_answer *ans, const char *name, const char *value);
+/* answer_usage reports the provider's usage signal of the job (struct
+ * remote_answer's usage_unit and usage_amount) from the answer's value v:
+ * a JSON number, or a string holding a decimal number (Kling sends its
+ * deduction as "1.5").  -1, and nothing reported, when v is absent or not
+ * a finite number >= 0. */
+int answer_usage(struct remote_answer *ans, const char *unit, struct json_object *v);
+/* url_append_escaped appends s to the URL in out (of n bytes)
+ * percent-encoded: all but RFC 3986's unreserved characters. */
+void url_append_escaped(char *out, size_t n, const char *s);
 /* remote_http_error fills a verdict for an HTTP status that is not a
  * success: no answer, 408, 409, 425, 429 and 5xx retry, the rest fail with
  * a message naming the upstream (401/403 without the upstream's words,

@@ -334,21 +334,6 @@ static int submit_body(struct backend *b, const struct model_backend *mb, struct
 	return rc;
 }
 
-/* url_escape appends s percent-encoded (all but RFC 3986 unreserved). */
-static void url_escape(char *out, size_t n, const char *s)
-{
-	size_t at = strlen(out);
-	for (; s && *s && at + 4 < n; s++) {
-		unsigned char c = (unsigned char)*s;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '~')
-			out[at++] = (char)c;
-		else
-			at += (size_t)snprintf(out + at, n - at, "%%%02X", c);
-	}
-	out[at] = '\0';
-}
-
 /* iso_time writes epoch seconds t as Vidu's RFC 3339 UTC time. */
 static void iso_time(char *out, size_t n, long long t)
 {
@@ -366,9 +351,9 @@ static void list_url(const struct backend *b, struct json_object *rec, char *url
 	iso_time(from, sizeof(from), at - CLOCK_MARGIN_S);
 	iso_time(to, sizeof(to), at + b->cfg->request_timeout_ms / 1000 + CLOCK_MARGIN_S);
 	snprintf(url, n, "%s/tasks?pager.pagesz=%d&created_at.from=", b->cfg->base_url, LIST_PAGE);
-	url_escape(url, n, from);
+	url_append_escaped(url, n, from);
 	snprintf(url + strlen(url), n - strlen(url), "&created_at.to=");
-	url_escape(url, n, to);
+	url_append_escaped(url, n, to);
 }
 
 static int vidu_build(struct backend *b, const struct model_backend *mb, struct json_object *rec,
@@ -388,7 +373,7 @@ static int vidu_build(struct backend *b, const struct model_backend *mb, struct 
 		if (up == NULL || up[0] == '\0')
 			return -1;
 		snprintf(req->url, sizeof(req->url), "%s/tasks/", base);
-		url_escape(req->url, sizeof(req->url), up);
+		url_append_escaped(req->url, sizeof(req->url), up);
 		if (ph == PHASE_POLL) {
 			snprintf(req->url + strlen(req->url), sizeof(req->url) - strlen(req->url),
 				 "/creations");
@@ -484,6 +469,7 @@ static void keep_credits(struct json_object *t, struct remote_answer *ans)
 		char v[32];
 		snprintf(v, sizeof(v), "%lld", (long long)json_object_get_int64(c));
 		answer_keep(ans, "credits", v);
+		answer_usage(ans, "credits", c); /* what Vidu charged */
 	}
 }
 

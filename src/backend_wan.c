@@ -554,10 +554,15 @@ static void task_answer(struct json_object *o, enum remote_phase ph, struct remo
 			 "DashScope reported success without a video URL.");
 		return;
 	}
-	struct json_object *usage = rec_obj(o, "usage");
+	struct json_object *usage = rec_obj(o, "usage"), *secs;
 	if (usage)
 		answer_keep(ans, "usage",
 			    json_object_to_json_string_ext(usage, JSON_C_TO_STRING_PLAIN));
+	/* DashScope bills a video by its seconds: usage.video_duration is
+	 * what it counted (an integer) */
+	if (json_object_object_get_ex(usage, "video_duration", &secs) &&
+	    json_object_is_type(secs, json_type_int))
+		answer_usage(ans, "seconds", secs);
 }
 
 /* reconcile_match lists the tasks of the list that may be ours: created

@@ -12,10 +12,12 @@
 #include <time.h>
 
 #include "auth.h"
+#include "buf.h"
 #include "config.h"
 #include "master.h"
 #include "record.h"
 #include "store.h"
+#include "usage.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.0.0"
@@ -35,6 +37,7 @@ static const char usage_main_tail[] =
 	"  check-config   check a configuration file\n"
 	"  db check       check that the database's indexes agree with its records\n"
 	"  webhooks       manage the keys' webhook endpoints and their deliveries\n"
+	"  usage          what each key made and spent: the usage ledger\n"
 	"\n"
 	"Options for every command:\n"
 	"  -c, --config FILE   configuration file (default: $REELGATE_CONFIG, else %s)\n"
@@ -57,8 +60,18 @@ static const char usage_keys_notes[] =
 	"\n"
 	"create prints the new secret alone on stdout; it is not shown again.\n"
 	"list prints one key per line: id, name, created (UTC), revoked or active,\n"
-	"and its limits.  --creates-per-minute N: at most N videos created per\n"
-	"minute with the key (over it: 429 rate_limit_exceeded); 0 means no limit.\n";
+	"and its limits.  limit changes only the limits it is given; 0 removes one:\n"
+	"  --creates-per-minute N  at most N videos created per minute (over it:\n"
+	"                          429 rate_limit_exceeded)\n"
+	"  --seconds-per-day N     at most N seconds of video a UTC day, reserved at\n"
+	"                          create (seconds x n), given back when a task fails\n"
+	"                          or is deleted, settled at what was made (over it:\n"
+	"                          429 insufficient_quota)\n"
+	"  --seconds-per-month N   the same for a UTC month\n"
+	"  --cost-per-month X      at most X (in usage.currency) a UTC month at the\n"
+	"                          models' prices (models.NAME.price)\n"
+	"  --max-in-flight N       at most N tasks queued or in progress at once\n"
+	"                          (over it: 429 rate_limit_exceeded)\n";
 
 static const char usage_check[] =
 	"Usage: reelgate check-config [-c FILE]\n"
@@ -82,11 +95,26 @@ struct opts {
 	const char *config;
 	const char *name;
 	int creates_per_minute; /* -1: not given */
+	/* budgets (-1: not given) */
+	int64_t seconds_per_day, seconds_per_month, cost_per_month, max_in_flight;
 	int foreground;
 	int help;
 	int version;
 	int argi; /* first positional argument after options */
 };
+
+/* count_arg reads a whole number 0..1e9 given to option name. */
+static int count_arg(const char *name, const char *arg, int64_t *out)
+{
+	char *end;
+	long long v = strtoll(arg, &end, 10);
+	if (*end != '\0' || arg[0] == '\0' || v < 0 || v > 1000000000) {
+		fprintf(stderr, "reelgate: %s takes a whole number from 0 to 1000000000\n", name);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
@@ -94,6 +122,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "config", required_argument, NULL, 'c' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "creates-per-minute", required_argument, NULL, 'r' },
+		{ "seconds-per-day", required_argument, NULL, 'D' },
+		{ "seconds-per-month", required_argument, NULL, 'M' },
+		{ "cost-per-month", required_argument, NULL, 'C' },
+		{ "max-in-flight", required_argument, NULL, 'F' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -102,6 +134,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof(*o));
 	o->config = config_default_path();
 	o->creates_per_minute = -1;
+	o->seconds_per_day = o->seconds_per_month = o->cost_per_month = o->max_in_flight = -1;
 	optind = 1;
 	opterr = 1;
 	int ch;
@@ -120,6 +153,25 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->creates_per_minute = (int)v;
 			break;
 		}
+		case 'D':
+			if (count_arg("--seconds-per-day", optarg, &o->seconds_per_day) < 0)
+				return -1;
+			break;
+		case 'M':
+			if (count_arg("--seconds-per-month", optarg, &o->seconds_per_month) < 0)
+				return -1;
+			break;
+		case 'F':
+			if (count_arg("--max-in-flight", optarg, &o->max_in_flight) < 0)
+				return -1;
+			break;
+		case 'C':
+			if (usage_money_parse_text(optarg, &o->cost_per_month) < 0) {
+				fprintf(stderr,
+					"reelgate: --cost-per-month takes an amount >= 0 with at most 6 decimals (e.g. 250 or 12.50)\n");
+				return -1;
+			}
+			break;
 		case 'f': o->foreground = 1; break;
 		case 'h': o->help = 1; break;
 		case 'V': o->version = 1; break;
@@ -153,6 +205,41 @@ struct store *cli_open_store(const struct config *cfg)
 	return st;
 }
 
+int cli_with_store(const char *path, cli_store_fn fn, void *arg)
+{
+	struct config *cfg = cli_load_config(path);
+	if (cfg == NULL)
+		return 2;
+	struct store *st = cli_open_store(cfg);
+	int rc = st != NULL ? fn(st, cfg, arg) : 1;
+	store_close(st);
+	config_free(cfg);
+	return rc;
+}
+
+/* limits_text: a key's limits as `keys list` shows them. */
+static void limits_text(struct json_object *l, char *out, size_t n)
+{
+	struct buf b;
+	char money[40];
+	buf_init(&b, n - 1);
+	int64_t v;
+	if ((v = rec_i64(l, "creates_per_minute")) > 0)
+		buf_printf(&b, "%s%lld creates/min", b.len ? ", " : "", (long long)v);
+	if ((v = rec_i64(l, "seconds_per_day")) > 0)
+		buf_printf(&b, "%s%lld s/day", b.len ? ", " : "", (long long)v);
+	if ((v = rec_i64(l, "seconds_per_month")) > 0)
+		buf_printf(&b, "%s%lld s/month", b.len ? ", " : "", (long long)v);
+	if ((v = rec_i64(l, "cost_per_month_micros")) > 0) {
+		usage_money_text(v, money, sizeof(money));
+		buf_printf(&b, "%s%s/month", b.len ? ", " : "", money);
+	}
+	if ((v = rec_i64(l, "max_in_flight")) > 0)
+		buf_printf(&b, "%s%lld in flight", b.len ? ", " : "", (long long)v);
+	snprintf(out, n, "%s", b.len ? b.data : "no limit");
+	buf_deinit(&b);
+}
+
 static int print_key(struct json_object *rec, void *arg)
 {
 	(void)arg;
@@ -164,18 +251,12 @@ static int print_key(struct json_object *rec, void *arg)
 				 ? (time_t)json_object_get_int64(v)
 				 : 0;
 	int revoked = json_object_object_get_ex(rec, "revoked_at", &v) && v != NULL;
-	struct json_object *l;
-	int cpm = json_object_object_get_ex(rec, "limits", &l) &&
-				  json_object_object_get_ex(l, "creates_per_minute", &v)
-			  ? json_object_get_int(v)
-			  : 0;
 	char when[32];
 	struct tm tm;
 	gmtime_r(&created, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	char limit[48] = "no limit";
-	if (cpm > 0)
-		snprintf(limit, sizeof(limit), "%d creates/min", cpm);
+	char limit[256];
+	limits_text(rec_obj(rec, "limits"), limit, sizeof(limit));
 	printf("%s\t%s\t%s\t%s\t%s\n", id, name, when, revoked ? "revoked" : "active", limit);
 	return 0;
 }
@@ -197,13 +278,36 @@ static int check_create(const struct opts *o)
 	return 0;
 }
 
+/* limits_given: does o set any limit? */
+static int limits_given(const struct opts *o)
+{
+	return o->creates_per_minute >= 0 || o->seconds_per_day >= 0 || o->seconds_per_month >= 0 ||
+	       o->cost_per_month >= 0 || o->max_in_flight >= 0;
+}
+
 static int check_limit(const struct opts *o)
 {
-	if (o->creates_per_minute < 0) {
-		fprintf(stderr, "reelgate: keys limit needs --creates-per-minute N\n");
+	if (!limits_given(o)) {
+		fprintf(stderr,
+			"reelgate: keys limit needs at least one of --creates-per-minute N, --seconds-per-day N, --seconds-per-month N, --cost-per-month X, --max-in-flight N\n");
 		return -1;
 	}
 	return 0;
+}
+
+/* apply_limits changes the limits o gives, leaving the others. */
+static void apply_limits(const struct opts *o, struct key_limits *lim)
+{
+	if (o->creates_per_minute >= 0)
+		lim->creates_per_minute = o->creates_per_minute;
+	if (o->seconds_per_day >= 0)
+		lim->seconds_per_day = o->seconds_per_day;
+	if (o->seconds_per_month >= 0)
+		lim->seconds_per_month = o->seconds_per_month;
+	if (o->cost_per_month >= 0)
+		lim->cost_per_month_micros = o->cost_per_month;
+	if (o->max_in_flight >= 0)
+		lim->max_in_flight = o->max_in_flight;
 }
 
 static int keys_create(struct store *st, const struct opts *o, const char *key_id)
@@ -211,8 +315,10 @@ static int keys_create(struct store *st, const struct opts *o, const char *key_i
 	(void)key_id;
 	char secret[AUTH_SECRET_MAX], id[ID_MAX];
 	enum rg_err err = auth_key_create(st, o->name, secret, id);
-	if (err == RG_OK && o->creates_per_minute > 0) {
-		struct key_limits lim = { o->creates_per_minute };
+	if (err == RG_OK && limits_given(o)) {
+		struct key_limits lim;
+		memset(&lim, 0, sizeof(lim));
+		apply_limits(o, &lim);
 		err = auth_key_set_limits(st, id, &lim);
 	}
 	if (err != RG_OK) {
@@ -246,14 +352,23 @@ static int keys_revoke(struct store *st, const struct opts *o, const char *key_i
 
 static int keys_limit(struct store *st, const struct opts *o, const char *key_id)
 {
-	struct key_limits lim = { o->creates_per_minute };
-	enum rg_err err = auth_key_set_limits(st, key_id, &lim);
+	struct key_limits lim;
+	enum rg_err err = auth_key_limits(st, key_id, &lim);
+	if (err == RG_OK) {
+		apply_limits(o, &lim);
+		err = auth_key_set_limits(st, key_id, &lim);
+	}
+	struct json_object *rec = NULL;
+	if (err == RG_OK)
+		err = store_key_get(st, key_id, &rec);
 	if (err != RG_OK) {
 		fprintf(stderr, "reelgate: cannot change %s: %s\n", key_id, key_error(err));
 		return 1;
 	}
-	fprintf(stderr, "reelgate: key %s: %d creates per minute%s\n", key_id,
-		lim.creates_per_minute, lim.creates_per_minute ? "" : " (no limit)");
+	char text[256];
+	limits_text(rec_obj(rec, "limits"), text, sizeof(text));
+	json_object_put(rec);
+	fprintf(stderr, "reelgate: key %s: %s\n", key_id, text);
 	return 0;
 }
 
@@ -274,8 +389,10 @@ static const struct keys_cmd keys_cmds[] = {
 	  "create an API key; prints its secret once", 0, check_create, keys_create },
 	{ "list", "", "list API keys", 0, NULL, keys_list },
 	{ "revoke", "KEY_ID", "revoke an API key", 1, NULL, keys_revoke },
-	{ "limit", "KEY_ID --creates-per-minute N", "set an API key's limits", 1, check_limit,
-	  keys_limit },
+	{ "limit",
+	  "KEY_ID [--creates-per-minute N] [--seconds-per-day N] [--seconds-per-month N]\n"
+	  "                  [--cost-per-month X] [--max-in-flight N]",
+	  "set an API key's limits and budgets", 1, check_limit, keys_limit },
 };
 
 #define KEYS_CMDS_COUNT (sizeof(keys_cmds) / sizeof(keys_cmds[0]))
@@ -296,6 +413,20 @@ static void print_keys_usage(FILE *f)
 			c->name, c->args[0] ? " " : "", c->args);
 	}
 	fputs(usage_keys_notes, f);
+}
+
+/* One `reelgate keys` subcommand to run once the store is open. */
+struct keys_job {
+	const struct keys_cmd *c;
+	const struct opts *o;
+	const char *key_id;
+};
+
+static int run_keys_cmd(struct store *st, const struct config *cfg, void *arg)
+{
+	(void)cfg;
+	const struct keys_job *j = arg;
+	return j->c->run(st, j->o, j->key_id);
 }
 
 static int cmd_keys(int argc, char **argv)
@@ -327,14 +458,8 @@ static int cmd_keys(int argc, char **argv)
 	}
 	if (c->check != NULL && c->check(&o) < 0)
 		return 2;
-	struct config *cfg = cli_load_config(o.config);
-	if (cfg == NULL)
-		return 2;
-	struct store *st = cli_open_store(cfg);
-	int rc = st != NULL ? c->run(st, &o, key_id) : 1;
-	store_close(st);
-	config_free(cfg);
-	return rc;
+	struct keys_job job = { c, &o, key_id };
+	return cli_with_store(o.config, run_keys_cmd, &job);
 }
 
 static void print_line(const char *line, void *arg)
@@ -469,6 +594,8 @@ int cli_main(int argc, char **argv)
 		return cmd_db(argc - 1, argv + 1);
 	if (strcmp(cmd, "webhooks") == 0)
 		return cli_webhooks(argc - 1, argv + 1);
+	if (strcmp(cmd, "usage") == 0)
+		return cli_usage(argc - 1, argv + 1);
 	fprintf(stderr, "reelgate: unknown command '%s'\n", cmd);
 	print_usage_main(stderr);
 	return 2;

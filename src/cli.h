@@ -14,7 +14,13 @@ struct store;
 struct config *cli_load_config(const char *path);
 /* cli_open_store opens cfg's database, saying on stderr why not (NULL). */
 struct store *cli_open_store(const struct config *cfg);
+/* cli_with_store loads the config at path, opens its store and returns
+ * fn's exit status (2: the config is wrong, 1: no store). */
+typedef int (*cli_store_fn)(struct store *st, const struct config *cfg, void *arg);
+int cli_with_store(const char *path, cli_store_fn fn, void *arg);
 /* cli_webhooks: `reelgate webhooks ...` (cli_webhooks.c). */
 int cli_webhooks(int argc, char **argv);
+/* cli_usage: `reelgate usage ...` (cli_usage.c). */
+int cli_usage(int argc, char **argv);
 
 #endif

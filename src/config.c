@@ -581,12 +581,103 @@ static int read_model_defaults(struct confcheck *c, struct json_object *o, const
 	return 0;
 }
 
+static int read_amount(struct confcheck *c, struct json_object *v, const char *key, int64_t *micros)
+{
+	if (usage_money_parse(v, micros) < 0)
+		return cc_fail(c, key,
+			       "must be an amount of money: a number >= 0 with at most 6 decimals");
+	return 0;
+}
+
+/* read_price: {"per_second": X, "per_second_by_tier": {"720p": X, ...}} or
+ * {"per_video": X}, in the currency of usage.currency. */
+static int read_price(struct confcheck *c, struct json_object *o, const char *key,
+		      struct price_cfg *p)
+{
+	static const char *const keys[] = { "per_second", "per_second_by_tier", "per_video", NULL };
+	char k2[400];
+	struct json_object *v;
+	if (!json_object_is_type(o, json_type_object))
+		return cc_fail(c, key,
+			       "must be an object: per_second, per_second_by_tier or per_video");
+	if (cc_keys(c, o, key, keys, NULL) < 0)
+		return -1;
+	memset(p, 0, sizeof(*p));
+	int by_second = json_object_object_get_ex(o, "per_second", NULL) ||
+			json_object_object_get_ex(o, "per_second_by_tier", NULL);
+	if (by_second && json_object_object_get_ex(o, "per_video", NULL))
+		return cc_fail(c, key, "give per_video or per_second(_by_tier), not both");
+	snprintf(k2, sizeof(k2), "%s.per_second", key);
+	if (json_object_object_get_ex(o, "per_second", &v) &&
+	    read_amount(c, v, k2, &p->per_second) < 0)
+		return -1;
+	snprintf(k2, sizeof(k2), "%s.per_video", key);
+	if (json_object_object_get_ex(o, "per_video", &v) &&
+	    read_amount(c, v, k2, &p->per_video) < 0)
+		return -1;
+	if (json_object_object_get_ex(o, "per_second_by_tier", &v)) {
+		snprintf(k2, sizeof(k2), "%s.per_second_by_tier", key);
+		if (!json_object_is_type(v, json_type_object) || json_object_object_length(v) == 0)
+			return cc_fail(
+				c, k2,
+				"must be an object of tiers (480p, 720p, 1080p, 1440p, 2160p, 4320p) and prices");
+		json_object_object_foreach(v, tier, amount) {
+			int t = usage_tier_index(tier);
+			snprintf(k2, sizeof(k2), "%s.per_second_by_tier.%s", key, tier);
+			if (t < 0)
+				return cc_fail(
+					c, k2,
+					"unknown tier: the tiers are 480p, 720p, 1080p, 1440p, 2160p and 4320p (by the short edge of the output)");
+			if (read_amount(c, amount, k2, &p->tier_per_second[t]) < 0)
+				return -1;
+			p->tier_set[t] = 1;
+		}
+	}
+	if (!by_second && !json_object_object_get_ex(o, "per_video", NULL))
+		return cc_fail(c, key, "must give per_second, per_second_by_tier or per_video");
+	p->set = 1;
+	return 0;
+}
+
+/* read_usage: {"currency": "USD"}, what the prices are in. */
+static int read_usage(struct confcheck *c, struct json_object *root, struct config *cfg)
+{
+	static const char *const keys[] = { "currency", NULL };
+	struct json_object *o;
+	if (cc_object(c, root, "usage", "usage", &o) < 0)
+		return -1;
+	if (o == NULL)
+		return 0;
+	if (cc_keys(c, o, "usage", keys, NULL) < 0)
+		return -1;
+	char *cur = NULL;
+	if (cc_string(c, o, "currency", "usage.currency", &cur) < 0) {
+		free(cur);
+		return -1;
+	}
+	if (cur == NULL)
+		return 0;
+	int ok = strlen(cur) >= 1 && strlen(cur) <= 8;
+	for (const char *q = cur; ok && *q; q++)
+		ok = (*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z');
+	if (!ok) {
+		free(cur);
+		return cc_fail(c, "usage.currency",
+			       "must be a currency code of 1..8 letters (USD, EUR, CNY, credits)");
+	}
+	free(cfg->currency);
+	cfg->currency = cur;
+	return 0;
+}
+
 static int read_model(struct confcheck *c, const char *name, struct json_object *o,
 		      struct model_cfg *m)
 {
-	static const char *const keys[] = { "backends",	       "seconds",	   "sizes",
-					    "default_seconds", "default_size",	   "default_fps",
-					    "max_fps",	       "deadline_seconds", NULL };
+	static const char *const keys[] = { "backends",	    "seconds",
+					    "sizes",	    "default_seconds",
+					    "default_size", "default_fps",
+					    "max_fps",	    "deadline_seconds",
+					    "price",	    NULL };
 	char key[256];
 	snprintf(key, sizeof(key), "models.%s", name);
 	m->name = strdup(name);
@@ -620,6 +711,9 @@ static int read_model(struct confcheck *c, const char *name, struct json_object 
 		return -1;
 	snprintf(k2, sizeof(k2), "%s.sizes", key);
 	if (json_object_object_get_ex(o, "sizes", &v) && read_sizes(c, v, k2, m) < 0)
+		return -1;
+	snprintf(k2, sizeof(k2), "%s.price", key);
+	if (json_object_object_get_ex(o, "price", &v) && read_price(c, v, k2, &m->price) < 0)
 		return -1;
 	return read_model_defaults(c, o, key, m);
 }
@@ -785,10 +879,11 @@ static int read_paths(struct confcheck *c, struct json_object *root, struct conf
 
 static int read_root(struct confcheck *c, struct json_object *root, struct config *cfg)
 {
-	static const char *const keys[] = { "listen",	     "listen_mode", "workers",	"data_dir",
-					    "log_file",	     "public_url",  "limits",	"db",
-					    "default_model", "models",	    "backends", "content",
-					    "ffmpeg",	     "image_urls",  "webhooks", NULL };
+	static const char *const keys[] = {
+		"listen", "listen_mode", "workers",	  "data_dir", "log_file", "public_url",
+		"limits", "db",		 "default_model", "models",   "backends", "content",
+		"ffmpeg", "image_urls",	 "webhooks",	  "usage",    NULL
+	};
 	static const char *const sections[] = { "metrics", NULL };
 	if (cc_keys(c, root, "", keys, sections) < 0 || read_listen(c, root, cfg) < 0)
 		return -1;
@@ -800,8 +895,9 @@ static int read_root(struct confcheck *c, struct json_object *root, struct confi
 		return -1;
 	if (read_limits(c, root, cfg) < 0 || read_db(c, root, cfg) < 0 ||
 	    read_content(c, root, cfg) < 0 || read_image_urls(c, root, cfg) < 0 ||
-	    read_webhooks(c, root, cfg) < 0 || read_metrics(c, root, cfg) < 0 ||
-	    read_backends(c, root, cfg) < 0 || read_models(c, root, cfg) < 0)
+	    read_webhooks(c, root, cfg) < 0 || read_usage(c, root, cfg) < 0 ||
+	    read_metrics(c, root, cfg) < 0 || read_backends(c, root, cfg) < 0 ||
+	    read_models(c, root, cfg) < 0)
 		return -1;
 	if (cfg->nmodels == 0 && add_default_models(c, cfg) < 0)
 		return -1;
@@ -838,6 +934,7 @@ static void set_defaults(struct config *cfg)
 	cfg->webhook_in_flight = 32;
 	cfg->webhook_per_endpoint = 4;
 	cfg->metrics_enabled = 1;
+	cfg->currency = xstrdup("USD");
 }
 
 /* line_of turns a byte offset into a 1-based line number for messages. */
@@ -968,6 +1065,7 @@ void config_free(struct config *cfg)
 	free(cfg->ffmpeg);
 	free(cfg->metrics_token);
 	free(cfg->metrics_token_env);
+	free(cfg->currency);
 	json_object_put(cfg->root);
 	free(cfg);
 }

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "ssrf.h"
+#include "usage.h"
 
 struct backend_type;
 
@@ -37,6 +38,7 @@ struct model_cfg {
 	int default_width, default_height;
 	int default_fps, max_fps;
 	int deadline_seconds;
+	struct price_cfg price; /* what a video of it costs (usage.h), optional */
 };
 
 /* A configured backend: the settings every backend of its kind has, read
@@ -93,6 +95,7 @@ struct config {
 	long webhook_timeout_ms;	   /* one attempt, 15 s by default */
 	int webhook_in_flight;		   /* deliveries at once, 32 */
 	int webhook_per_endpoint;	   /* of them to one endpoint, 4 */
+	char *currency;			   /* usage.currency: what prices are in, "USD" */
 	enum delivery delivery;
 	char *accel_prefix;
 	/* metrics: GET /metrics (metrics_http.c) */

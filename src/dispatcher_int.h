@@ -20,6 +20,7 @@
 #include "config.h"
 #include "id.h"
 #include "image_fetch.h"
+#include "mp4info.h"
 #include "upstream_cancel.h"
 #include "webhook.h"
 #include "store.h"
@@ -123,6 +124,11 @@ struct run {
 	char *w_msg;	  /* owned */
 	int w_stale;	  /* the start found the task no longer queued */
 	long long pstart; /* local: the program's start time (proc_start_time) */
+	/* what the completed task's record says it made (runs.c) */
+	struct mp4_info output; /* the stored video, probed at completion */
+	int output_measured;
+	char usage_unit[16]; /* remote: the provider's last usage signal, "" none */
+	double usage_amount;
 };
 
 /* A queued task that found its backend full: the scan passes over it

@@ -20,6 +20,7 @@ const char *rg_strerror(enum rg_err err)
 	case RG_ECONFIG: return "invalid configuration";
 	case RG_ECORRUPT: return "corrupt record";
 	case RG_ELIMIT: return "limit reached";
+	case RG_EQUOTA: return "budget spent";
 	}
 	return "unknown error";
 }
@@ -88,7 +89,10 @@ int api_error_json(const struct api_error *e, struct buf *out)
 	int rc = buf_puts(out, "{\"error\":{\"message\":");
 	rc |= buf_json_string(out, e->message, strlen(e->message));
 	rc |= buf_puts(out, ",\"type\":");
-	const char *type = api_error_type(e->status);
+	/* OpenAI answers a spent quota with type and code insufficient_quota */
+	const char *type = e->code && strcmp(e->code, "insufficient_quota") == 0
+				   ? "insufficient_quota"
+				   : api_error_type(e->status);
 	rc |= buf_json_string(out, type, strlen(type));
 	rc |= buf_puts(out, ",\"param\":");
 	if (e->param[0] != '\0')

@@ -20,6 +20,7 @@ enum rg_err {
 	RG_ECONFIG,  /* bad configuration */
 	RG_ECORRUPT, /* a stored record cannot be read */
 	RG_ELIMIT,   /* a per-key limit is reached */
+	RG_EQUOTA,   /* a per-key budget is spent */
 };
 
 const char *rg_strerror(enum rg_err err);

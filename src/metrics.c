@@ -446,6 +446,7 @@ const char *metrics_route_label(enum route route)
 	case ROUTE_VIDEO_EXTEND: return "extensions";
 	case ROUTE_CHARACTER_CREATE: return "characters_create";
 	case ROUTE_CHARACTER_GET: return "characters_retrieve";
+	case ROUTE_USAGE_VIDEOS: return "usage";
 	case ROUTE_METRICS: return "metrics";
 	case ROUTE_COUNT: break;
 	}

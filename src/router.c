@@ -20,7 +20,8 @@ enum shape {
 	SHAPE_EDITS,
 	SHAPE_EXTENSIONS,
 	SHAPE_CHARACTERS,
-	SHAPE_CHARACTER
+	SHAPE_CHARACTER,
+	SHAPE_USAGE_VIDEOS
 };
 
 /* seg_eq: does the segment [s, s+n) equal lit? */
@@ -61,6 +62,9 @@ static enum shape parse_shape(const char *p, struct route_match *m)
 		}
 		return SHAPE_NONE;
 	}
+	if (seg_eq(seg[0], len[0], "usage"))
+		return count == 2 && seg_eq(seg[1], len[1], "videos") ? SHAPE_USAGE_VIDEOS
+								      : SHAPE_NONE;
 	if (seg_eq(seg[0], len[0], "files")) {
 		if (count == 1)
 			return SHAPE_FILES;
@@ -216,10 +220,15 @@ int router_match(const char *method, const char *path, struct route_match *m, st
 			return not_allowed(e, allow, "GET", method,
 					   "/v1/videos/characters/{character_id}");
 		return 0;
+	case SHAPE_USAGE_VIDEOS:
+		m->route = get ? ROUTE_USAGE_VIDEOS : ROUTE_NONE;
+		if (m->route == ROUTE_NONE)
+			return not_allowed(e, allow, "GET", method, "/v1/usage/videos");
+		return 0;
 	case SHAPE_NONE: break;
 	}
 	api_error_set(
 		e, 404, "not_found", NULL,
-		"Unknown path. The API serves /v1/videos, /v1/videos/{video_id}, /v1/videos/{video_id}/content, /v1/videos/{video_id}/remix, /v1/videos/edits, /v1/videos/extensions, /v1/videos/characters, /v1/videos/characters/{character_id}, /v1/files, /v1/files/{file_id}, /v1/files/{file_id}/content and /v1/models.");
+		"Unknown path. The API serves /v1/videos, /v1/videos/{video_id}, /v1/videos/{video_id}/content, /v1/videos/{video_id}/remix, /v1/videos/edits, /v1/videos/extensions, /v1/videos/characters, /v1/videos/characters/{character_id}, /v1/files, /v1/files/{file_id}, /v1/files/{file_id}/content, /v1/models and /v1/usage/videos.");
 	return -1;
 }

@@ -27,6 +27,7 @@ enum route {
 	ROUTE_VIDEO_EXTEND,
 	ROUTE_CHARACTER_CREATE,
 	ROUTE_CHARACTER_GET,
+	ROUTE_USAGE_VIDEOS,
 	ROUTE_METRICS, /* GET /metrics, outside /v1 (metrics_http.c) */
 	ROUTE_COUNT    /* not a route: how many there are */
 };

@@ -203,6 +203,7 @@ static int failover(struct dispatcher *d, struct run *r)
 		disp_set_phase(rec, r);
 		disp_save(d, rec);
 		r->tries = 0;
+		r->usage_unit[0] = '\0'; /* a usage signal was the old upstream's job's */
 		r->next_at = disp_mono_ms();
 		moved = 0;
 		break;
@@ -500,6 +501,10 @@ static void answered(struct dispatcher *d, struct run *r, struct transfer *t)
 	if (!t->blocked)
 		backend_parse(r->be, rec, ph, status, body, len, &ans);
 	json_object_put(rec);
+	if (ans.usage_unit[0]) { /* the provider's word on what the job used */
+		memcpy(r->usage_unit, ans.usage_unit, sizeof(r->usage_unit));
+		r->usage_amount = ans.usage_amount;
+	}
 	if (ph == PHASE_AUTH) {
 		after_auth(d, r, &x, &ans);
 	} else if (ans.verdict == RV_OK && ans.state == RS_SUCCEEDED && ans.inline_video &&

@@ -519,6 +519,12 @@ void disp_fail_run(struct dispatcher *d, struct run *r, const char *code, const 
 
 void disp_complete_task(struct dispatcher *d, struct run *r)
 {
+	/* Every completion, local or remote, passes here: what was made is
+	 * measured now, outside the write's transaction, and never fails the
+	 * task. */
+	r->output_measured = mp4_probe_file(r->video, &r->output) == 0;
+	if (!r->output_measured)
+		log_warn("output_unmeasured", "video=%s reason=\"not a readable MP4\"", r->id);
 	r->w_complete = 1;
 	disp_schedule(d, r); /* no timer may end it while the write waits */
 	disp_list_push(d, RL_WRITE, r);
@@ -540,6 +546,54 @@ static struct json_object *run_files(const struct run *r)
 		json_object_object_add(files, "spritesheet", json_object_new_string(rel));
 	}
 	return files;
+}
+
+/* decimal: v as JSON text with at most places decimals, trailing zeros
+ * dropped (1.6, 2.0, 1.023), so the record reads as it was measured. */
+static struct json_object *decimal(double v, int places)
+{
+	char s[64];
+	snprintf(s, sizeof(s), "%.*f", places, v);
+	char *dot = strchr(s, '.');
+	if (dot) {
+		char *end = s + strlen(s) - 1;
+		while (end > dot + 1 && *end == '0')
+			*end-- = '\0';
+	}
+	return json_object_new_double_s(v, s);
+}
+
+/* add_settlement writes into a completed task's record what it made (the
+ * probed video: "output") and what the provider says it used
+ * ("provider_usage"), for the usage ledger. */
+static void add_settlement(struct json_object *rec, const struct run *r)
+{
+	struct json_object *out = json_object_new_object();
+	if (r->output_measured) {
+		const struct mp4_info *m = &r->output;
+		json_object_object_add(out, "seconds", decimal((double)m->duration_ms / 1000, 3));
+		json_object_object_add(out, "frames", json_object_new_int64(m->frames));
+		json_object_object_add(out, "width", json_object_new_int(m->width));
+		json_object_object_add(out, "height", json_object_new_int(m->height));
+		json_object_object_add(out, "has_audio", json_object_new_boolean(m->has_audio));
+	} else {
+		json_object_object_add(out, "measured", json_object_new_boolean(0));
+	}
+	json_object_object_add(rec, "output", out);
+	json_object_object_del(rec, "provider_usage");
+	if (r->usage_unit[0]) {
+		struct json_object *u = json_object_new_object();
+		double a = r->usage_amount; /* finite, >= 0 (backend_parse) */
+		struct json_object *v;
+		if (a < 9007199254740992.0 && a == (double)(int64_t)a)
+			v = json_object_new_int64((int64_t)a); /* whole tokens, credits */
+		else if (a < 1e15)
+			v = decimal(a, 6);
+		else
+			v = json_object_new_double(a);
+		json_object_object_add(u, r->usage_unit, v);
+		json_object_object_add(rec, "provider_usage", u);
+	}
 }
 
 /* Record writes of every run are made together, in one transaction (one
@@ -594,6 +648,7 @@ static void apply_write(struct json_object *rec, size_t i, void *arg)
 	}
 	if (r->w_complete) {
 		task_complete(rec, b->wall, b->retention_s, run_files(r));
+		add_settlement(rec, r);
 		return;
 	}
 	if (r->w_start) {

@@ -57,7 +57,7 @@ static int fill_pub_txn(struct store *st, MDB_txn *txn, void *arg)
 			}
 			break;
 		}
-		struct json_object *rec = kv_parse(&v);
+		struct json_object *rec = env_parse(&v);
 		const char *id = rec ? rec_str(rec, "id") : NULL;
 		/* An unreadable record stays without (db check reports it). */
 		if (id != NULL && strlen(id) == k.mv_size && memcmp(id, k.mv_data, k.mv_size) == 0)
@@ -116,6 +116,7 @@ enum rg_err store_open(struct store **out, const char *data_dir, const struct st
 		return env_error(rc);
 	}
 	fill_pub(st);
+	usage_backfill(st); /* a failure leaves it to the next open */
 	if (st->durable)
 		group_open(st);
 	*out = st;
@@ -137,7 +138,8 @@ enum rg_err store_videos_insert(struct store *st, struct json_object *const *rec
 	if (n == 0 || (idem != NULL && strlen(idem) > IDEM_MAX))
 		return RG_EINVAL;
 	struct insert_args a = {
-		(struct json_object **)recs, n, idem, existing_id, NULL, NULL, NULL, NULL, 0, 0
+		(struct json_object **)recs, n, idem, existing_id, NULL, NULL, NULL, NULL, 0, 0,
+		{ "", 0, 0, 0, 0 }
 	};
 	return env_write(st, kv_insert, &a);
 }
@@ -153,20 +155,37 @@ enum rg_err store_videos_create_limited(struct store *st, size_t n, const char *
 					const char *idem, int per_minute, int *retry_after_s,
 					store_build_fn build, void *arg, struct json_object **first)
 {
-	*first = NULL;
+	struct store_refusal why;
+	enum rg_err err = store_videos_create_checked(st, n, owner, idem, per_minute, &why, build,
+						      arg, first);
 	*retry_after_s = 0;
+	if (err == RG_ELIMIT || err == RG_EQUOTA) {
+		time_t now = time(NULL);
+		*retry_after_s = why.reset_at > now ? (int)(why.reset_at - now) : 1;
+	}
+	return err;
+}
+
+enum rg_err store_videos_create_checked(struct store *st, size_t n, const char *owner,
+					const char *idem, int per_minute, struct store_refusal *why,
+					store_build_fn build, void *arg, struct json_object **first)
+{
+	*first = NULL;
+	memset(why, 0, sizeof(*why));
 	if (n == 0 || n > 64 || (idem != NULL && strlen(idem) > IDEM_MAX))
 		return RG_EINVAL;
 	struct json_object *recs[64] = { NULL };
 	char ids[64][ID_MAX];
 	char existing[ID_MAX];
-	struct insert_args a = { recs, n, idem, existing, owner, build, arg, ids, per_minute, 0 };
+	struct insert_args a = { recs, n,	   idem, existing,	    owner, build, arg,
+				 ids,  per_minute, 0,	 { "", 0, 0, 0, 0 } };
 	enum rg_err err;
+	memset(&a.why, 0, sizeof(a.why));
 	if (!st->durable || group_create(st, &a, &err) < 0)
 		err = env_write(st, kv_insert, &a);
 	else if (err == RG_OK && (recs[0] = build(ids, n, 0, arg)) == NULL)
 		err = RG_ENOMEM; /* committed: the answer alone is missing */
-	*retry_after_s = a.retry_after;
+	*why = a.why;
 	if (err == RG_OK) {
 		*first = recs[0];
 		recs[0] = NULL;
@@ -193,7 +212,7 @@ static int update_txn(struct store *st, MDB_txn *txn, void *arg)
 	struct json_object *old = NULL;
 	if (id == NULL)
 		return EINVAL;
-	int rc = kv_get(st, txn, st->videos, id, &old);
+	int rc = env_get(st, txn, st->videos, id, &old);
 	if (rc != 0)
 		return rc;
 	rc = kv_index_video(st, txn, old, 0);
@@ -203,6 +222,8 @@ static int update_txn(struct store *st, MDB_txn *txn, void *arg)
 		rc = kv_index_video(st, txn, rec, 1);
 	if (rc == 0)
 		rc = kv_events_add(st, txn, rec_str(old, "status"), rec);
+	if (rc == 0)
+		rc = kv_usage_changed(st, txn, rec_str(old, "status"), rec);
 	json_object_put(old);
 	return rc;
 }
@@ -225,7 +246,7 @@ static int modify_txn(struct store *st, MDB_txn *txn, void *arg)
 	struct modify_args *a = arg;
 	for (size_t i = 0; i < a->n; i++) {
 		struct json_object *rec = NULL;
-		int rc = kv_get(st, txn, st->videos, a->ids[i], &rec);
+		int rc = env_get(st, txn, st->videos, a->ids[i], &rec);
 		a->gone[i] = rc == MDB_NOTFOUND;
 		if (rc == MDB_NOTFOUND)
 			continue;
@@ -242,6 +263,8 @@ static int modify_txn(struct store *st, MDB_txn *txn, void *arg)
 			rc = kv_index_video(st, txn, rec, 1);
 		if (rc == 0)
 			rc = kv_events_add(st, txn, was, rec);
+		if (rc == 0)
+			rc = kv_usage_changed(st, txn, was, rec);
 		json_object_put(rec);
 		if (rc != 0)
 			return rc;
@@ -266,7 +289,7 @@ static int delete_txn(struct store *st, MDB_txn *txn, void *arg)
 	struct delete_args *a = arg;
 	json_object_put(a->old); /* from an earlier, retried attempt */
 	a->old = NULL;
-	int rc = kv_get(st, txn, st->videos, a->id, &a->old);
+	int rc = env_get(st, txn, st->videos, a->id, &a->old);
 	if (rc != 0)
 		return rc;
 	rc = kv_index_video(st, txn, a->old, 0);
@@ -274,7 +297,7 @@ static int delete_txn(struct store *st, MDB_txn *txn, void *arg)
 		MDB_val k = { strlen(a->id), (void *)a->id };
 		rc = mdb_del(txn, st->videos, &k, NULL);
 		if (rc == 0)
-			rc = kv_del_index(txn, st->pub, a->id, strlen(a->id));
+			rc = env_del(txn, st->pub, a->id, strlen(a->id));
 	}
 	if (rc == 0) {
 		struct timespec ts;
@@ -282,6 +305,8 @@ static int delete_txn(struct store *st, MDB_txn *txn, void *arg)
 		rc = kv_cancel_add(st, txn, a->old,
 				   (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 	}
+	if (rc == 0)
+		rc = kv_usage_deleted(st, txn, a->old);
 	return rc;
 }
 
@@ -412,7 +437,7 @@ static int visit_record(struct store *st, MDB_txn *txn, const char *id, void *ar
 {
 	struct visit_args *a = arg;
 	struct json_object *rec = NULL;
-	int rc = kv_get(st, txn, st->videos, id, &rec);
+	int rc = env_get(st, txn, st->videos, id, &rec);
 	if (rc == 0)
 		*stop = a->rec_fn(rec, a->arg);
 	json_object_put(rec);
@@ -440,7 +465,7 @@ static int pub_in(struct store *st, MDB_txn *txn, const char *id, void *arg, int
 	if (rc != MDB_NOTFOUND)
 		return rc;
 	struct json_object *rec = NULL;
-	rc = kv_get(st, txn, st->videos, id, &rec);
+	rc = env_get(st, txn, st->videos, id, &rec);
 	if (rc != 0)
 		return rc;
 	struct buf b;

@@ -66,6 +66,22 @@ enum rg_err store_videos_create_limited(struct store *st, size_t n, const char *
 					const char *idem, int per_minute, int *retry_after_s,
 					store_build_fn build, void *arg,
 					struct json_object **first);
+/* Why a create was refused (RG_ELIMIT: "rate_limit" or "max_in_flight";
+ * RG_EQUOTA: "seconds_per_day", "seconds_per_month" or "cost_per_month"):
+ * the limit, what is used (or reserved) of it, what the create asked for
+ * (ms of video, micros of currency, or tasks), and when its window ends
+ * (unix s, 0: when tasks finish). */
+struct store_refusal {
+	char which[24];
+	int64_t limit, used, asked, reset_at;
+};
+/* store_videos_create_checked is store_videos_create_limited that also
+ * holds the owner's budgets (its key record's limits, store_usage.c) and
+ * says why it refused, in *why. */
+enum rg_err store_videos_create_checked(struct store *st, size_t n, const char *owner,
+					const char *idem, int per_minute, struct store_refusal *why,
+					store_build_fn build, void *arg,
+					struct json_object **first);
 /* store_video_get parses the record of id into *out (caller puts it). */
 enum rg_err store_video_get(struct store *st, const char *id, struct json_object **out);
 /* store_video_update replaces a record (same id) and moves its due entry. */
@@ -212,6 +228,22 @@ enum rg_err store_delivery_purge(struct store *st, uint64_t before_ms, size_t *r
  * borrows the strings.  Its result stops the walk when non-zero. */
 typedef int (*store_count_fn)(const char *model, const char *status, uint64_t count, void *arg);
 enum rg_err store_task_counts(struct store *st, store_count_fn fn, void *arg);
+
+/* The usage ledger (store_usage.c): each entry of owner's (NULL: every
+ * key's) with from_day <= day <= to_day ("YYYY-MM-DD"), in key order
+ * (owner, day, model, tier); fn borrows everything; non-zero stops. */
+typedef int (*store_usage_fn)(const char *owner, const char *day, const char *model,
+			      const char *tier, struct json_object *entry, void *arg);
+enum rg_err store_usage_scan(struct store *st, const char *owner, const char *from_day,
+			     const char *to_day, store_usage_fn fn, void *arg);
+/* What owner has used of its budgets at unix time now: ms of video and
+ * cost micros counted on that day and month (made, or reserved by tasks
+ * still running), and its tasks queued or in progress. */
+struct store_budget {
+	int64_t day_ms, month_ms, month_cost, in_flight;
+};
+enum rg_err store_budget_used(struct store *st, const char *owner, int64_t now,
+			      struct store_budget *out);
 
 /* disk_nearly_full says whether the file system of path has less than
  * 1 MiB left (a failed write is then "storage full", not an I/O error). */

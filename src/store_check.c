@@ -1,8 +1,9 @@
 /*
  * store_check: the consistency check (`reelgate db check`): every video
  * record parses, has its index entries (by_owner, due) and a cached public
- * object equal to what the record renders now, and every entry of by_owner,
- * due and public points at a record.  It reads only, in one read
+ * object equal to what the record renders now, every entry of by_owner,
+ * due and public points at a record, and the usage counts (tasks by model
+ * and status, each key's tasks in flight) are what the records make.  It reads only, in one read
  * transaction, and reports each disagreement as a line; repairing is
  * nobody's (the store's writers keep them in step).
  */
@@ -65,7 +66,7 @@ static void check_records(struct check_ctx *c)
 	if (mdb_cursor_open(c->txn, c->st->videos, &cur) != 0)
 		return;
 	while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
-		struct json_object *rec = kv_parse(&v);
+		struct json_object *rec = env_parse(&v);
 		const char *id = rec ? rec_str(rec, "id") : NULL;
 		const char *owner = rec ? rec_str(rec, "owner") : NULL;
 		if (id == NULL || owner == NULL || strlen(id) != k.mv_size ||
@@ -126,6 +127,13 @@ static void check_index(struct check_ctx *c, MDB_dbi dbi, const char *name, enum
 	mdb_cursor_close(cur);
 }
 
+static void usage_line(const char *line, void *arg)
+{
+	struct check_ctx *c = arg;
+	if (c->fn != NULL)
+		c->fn(line, c->arg);
+}
+
 enum rg_err store_check(struct store *st, store_report_fn fn, void *arg)
 {
 	struct check_ctx c = { st, NULL, fn, arg, 0 };
@@ -136,6 +144,7 @@ enum rg_err store_check(struct store *st, store_report_fn fn, void *arg)
 	check_index(&c, st->by_owner, "by_owner", INDEX_PAIR);
 	check_index(&c, st->due, "due", INDEX_DUE);
 	check_index(&c, st->pub, "public", INDEX_ID);
+	c.bad += usage_check(st, c.txn, usage_line, &c);
 	env_read_end(st, c.txn);
 	return c.bad ? RG_ECORRUPT : RG_OK;
 }

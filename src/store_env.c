@@ -134,6 +134,8 @@ enum rg_err env_write(struct store *st, env_write_fn fn, void *arg)
 				return RG_EEXIST;
 			if (rc == TXN_LIMITED)
 				return RG_ELIMIT;
+			if (rc == TXN_BUDGET)
+				return RG_EQUOTA;
 		}
 		if (rc == MDB_MAP_FULL && env_grow_map(st) == 0)
 			continue;
@@ -179,7 +181,8 @@ static int open_dbis(struct store *st)
 	    (rc = mdb_dbi_open(txn, "cancels", MDB_CREATE, &st->cancels)) ||
 	    (rc = mdb_dbi_open(txn, "files", MDB_CREATE, &st->files)) ||
 	    (rc = mdb_dbi_open(txn, "characters", MDB_CREATE, &st->characters)) ||
-	    (rc = mdb_dbi_open(txn, "webhooks", MDB_CREATE, &st->webhooks))) {
+	    (rc = mdb_dbi_open(txn, "webhooks", MDB_CREATE, &st->webhooks)) ||
+	    (rc = mdb_dbi_open(txn, "usage", MDB_CREATE, &st->usage))) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
@@ -190,7 +193,7 @@ int env_open(struct store *st, size_t map_bytes)
 {
 	int rc = mdb_env_create(&st->env);
 	if (rc == 0)
-		rc = mdb_env_set_maxdbs(st->env, 16);
+		rc = mdb_env_set_maxdbs(st->env, 32);
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(st->env, 512);
 	if (rc == 0)
@@ -265,6 +268,54 @@ size_t store_map_size(struct store *st)
 	MDB_envinfo info;
 	mdb_env_info(st->env, &info);
 	return info.me_mapsize;
+}
+
+struct json_object *env_parse(const MDB_val *v)
+{
+	struct json_tokener *tok = json_tokener_new();
+	if (tok == NULL)
+		return NULL;
+	struct json_object *o = json_tokener_parse_ex(tok, v->mv_data, (int)v->mv_size);
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+int env_get(struct store *st, MDB_txn *txn, MDB_dbi dbi, const char *key, struct json_object **out)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+	int rc = mdb_get(txn, dbi, &k, &v);
+	if (rc != 0)
+		return rc;
+	*out = env_parse(&v);
+	return *out ? 0 : MDB_CORRUPTED;
+}
+
+int env_del(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
+{
+	MDB_val k = { klen, (void *)key };
+	int rc = mdb_del(txn, dbi, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int env_cursor_begin(struct store *st, MDB_dbi dbi, MDB_txn **txn, MDB_cursor **cur)
+{
+	int rc = env_read_begin(st, txn);
+	if (rc != 0)
+		return rc;
+	rc = mdb_cursor_open(*txn, dbi, cur);
+	if (rc != 0)
+		env_read_end(st, *txn);
+	return rc;
+}
+
+void env_cursor_end(struct store *st, MDB_txn *txn, MDB_cursor *cur)
+{
+	mdb_cursor_close(cur);
+	env_read_end(st, txn);
 }
 
 enum rg_err store_env_stats(struct store *st, uint64_t *map_bytes, uint64_t *used_bytes)

@@ -62,7 +62,7 @@ static int del_txn(struct store *st, MDB_txn *txn, void *arg)
 	struct del_args *a = arg;
 	json_object_put(a->old); /* from a try the map was too small for */
 	a->old = NULL;
-	int rc = kv_get(st, txn, st->files, a->key, &a->old);
+	int rc = env_get(st, txn, st->files, a->key, &a->old);
 	if (rc != 0)
 		return rc;
 	MDB_val k = { strlen(a->key), (void *)a->key };

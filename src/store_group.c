@@ -31,7 +31,8 @@
  *     err        i32  the answer (enum rg_err), once done
  *     retry_after i32 seconds, when err is RG_ELIMIT
  *     ids   64 x 64 B the new ids (RG_OK), or in ids[0] the earlier
- *                     video's id (RG_EEXIST)
+ *                     video's id (RG_EEXIST), or why the create was
+ *                     refused, as text (RG_ELIMIT, RG_EQUOTA)
  *     op     16 KiB   the create: u32 n, u32 per_minute, u32 length and the
  *                     owner, u32 length (0xffffffff: none) and the
  *                     idempotency key, then n times u32 length and a
@@ -393,7 +394,7 @@ static struct json_object *from_template(char (*ids)[ID_MAX], size_t n, size_t i
 {
 	const struct op *op = arg;
 	MDB_val v = { op->text_len[i], (void *)op->text[i] };
-	struct json_object *rec = kv_parse(&v);
+	struct json_object *rec = env_parse(&v);
 	if (rec == NULL)
 		return NULL;
 	json_object_object_add(rec, "id", json_object_new_string(ids[i]));
@@ -404,6 +405,30 @@ static struct json_object *from_template(char (*ids)[ID_MAX], size_t n, size_t i
 		json_object_object_add(rec, "video_ids", a);
 	}
 	return rec;
+}
+
+/* refusal_put and refusal_get carry why a create was refused in the
+ * slot's ids, which a refused create does not use, as text. */
+static void refusal_put(struct group_slot *s, const struct store_refusal *why)
+{
+	snprintf((char *)s->ids, sizeof(s->ids), "%s %lld %lld %lld %lld", why->which,
+		 (long long)why->limit, (long long)why->used, (long long)why->asked,
+		 (long long)why->reset_at);
+}
+
+static void refusal_get(const struct group_slot *s, struct store_refusal *why)
+{
+	char text[256];
+	long long l = 0, u = 0, a = 0, r = 0;
+	memcpy(text, s->ids, sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	memset(why, 0, sizeof(*why));
+	if (sscanf(text, "%23s %lld %lld %lld %lld", why->which, &l, &u, &a, &r) == 5) {
+		why->limit = l;
+		why->used = u;
+		why->asked = a;
+		why->reset_at = r;
+	}
 }
 
 /* run_op writes one posted create in a nested transaction of txn: 0 and
@@ -422,12 +447,22 @@ static int run_op(struct store *st, MDB_txn *txn, struct group_slot *s, int inde
 	if (rc == 0) {
 		/* an idempotency hit writes the earlier id where no new one
 		 * is given out: s->ids[0] */
-		struct insert_args a = { recs,	    op.n,     op.has_idem ? op.idem : NULL,
-					 s->ids[0], op.owner, from_template,
-					 &op,	    s->ids,   (int)op.per_minute,
-					 0 };
+		struct insert_args a = { recs,
+					 op.n,
+					 op.has_idem ? op.idem : NULL,
+					 s->ids[0],
+					 op.owner,
+					 from_template,
+					 &op,
+					 s->ids,
+					 (int)op.per_minute,
+					 0,
+					 { "", 0, 0, 0, 0 } };
+		memset(&a.why, 0, sizeof(a.why));
 		rc = kv_insert(st, child, &a);
 		s->retry_after = a.retry_after;
+		if (rc == TXN_LIMITED || rc == TXN_BUDGET)
+			refusal_put(s, &a.why);
 		if (rc == 0) {
 			uint8_t key = (uint8_t)index;
 			char val[sizeof(uint64_t) + sizeof(s->ids)];
@@ -448,6 +483,7 @@ static int run_op(struct store *st, MDB_txn *txn, struct group_slot *s, int inde
 	s->err = rc == 0	     ? RG_OK
 		 : rc == TXN_EXISTS  ? RG_EEXIST
 		 : rc == TXN_LIMITED ? RG_ELIMIT
+		 : rc == TXN_BUDGET  ? RG_EQUOTA
 				     : env_error(rc);
 	return 0;
 }
@@ -711,6 +747,8 @@ int group_create(struct store *st, struct insert_args *a, enum rg_err *err)
 			memcpy(a->ids, s->ids, a->n * ID_MAX);
 		else if (*err == RG_EEXIST)
 			snprintf(a->existing_id, ID_MAX, "%s", s->ids[0]);
+		else if (*err == RG_ELIMIT || *err == RG_EQUOTA)
+			refusal_get(s, &a->why);
 	}
 	__atomic_store_n(&s->word, WORD(SLOT_FREE, 0), __ATOMIC_RELEASE);
 	return 0;

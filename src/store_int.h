@@ -12,6 +12,7 @@
  *   store_group.c   creates grouped into shared commits (db/group.shm)
  *   store_kv.c      keys and values: records and their index entries,
  *                   written and read inside a transaction
+ *   store_usage.c   the ledger, budgets and status counts kept with them
  *   store_env.c     the LMDB environment: transactions, the map, errors
  */
 #ifndef REELGATE_STORE_INT_H
@@ -36,6 +37,7 @@ struct store {
 	MDB_dbi files;		 /* Files API records (store_files.c) */
 	MDB_dbi characters;	 /* characters, by id (store_characters.c) */
 	MDB_dbi webhooks;	 /* endpoints and deliveries (store_webhooks.c) */
+	MDB_dbi usage;		 /* ledger, budgets, status counts (store_usage.c) */
 	struct group_shm *group; /* db/group.shm, or NULL: creates commit alone */
 	size_t max_map;
 	MDB_txn *rtxn;	 /* a reset read transaction, renewed for the next read */
@@ -73,6 +75,10 @@ int env_txn_begin(struct store *st, unsigned flags, MDB_txn **txn);
  * process reused. */
 int env_read_begin(struct store *st, MDB_txn **txn);
 void env_read_end(struct store *st, MDB_txn *txn);
+/* env_cursor_begin: a read transaction of the process and a cursor on dbi
+ * in it (0, or an MDB code: then neither); env_cursor_end ends both. */
+int env_cursor_begin(struct store *st, MDB_dbi dbi, MDB_txn **txn, MDB_cursor **cur);
+void env_cursor_end(struct store *st, MDB_txn *txn, MDB_cursor *cur);
 
 typedef int (*env_write_fn)(struct store *st, MDB_txn *txn, void *arg);
 
@@ -80,6 +86,8 @@ typedef int (*env_write_fn)(struct store *st, MDB_txn *txn, void *arg);
 #define TXN_EXISTS 1
 /* ... and TXN_LIMITED when a rate limit refuses the write: RG_ELIMIT. */
 #define TXN_LIMITED 2
+/* ... and TXN_BUDGET when a budget refuses it: RG_EQUOTA. */
+#define TXN_BUDGET 3
 
 /* env_write runs fn in a write transaction and commits (durably when the
  * store is), growing the map and running fn again when it is full. */
@@ -87,6 +95,14 @@ enum rg_err env_write(struct store *st, env_write_fn fn, void *arg);
 /* env_write_error: what a write transaction that ended with rc (0, an MDB
  * code or an errno) answers, the map being as large as it may grow. */
 enum rg_err env_write_error(struct store *st, int rc);
+
+/* env_parse parses stored JSON text (NULL: not JSON). */
+struct json_object *env_parse(const MDB_val *v);
+/* env_del deletes an index entry; one that is not there is no
+ * error. */
+int env_del(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen);
+/* env_get parses the record under key in dbi into *out. */
+int env_get(struct store *st, MDB_txn *txn, MDB_dbi dbi, const char *key, struct json_object **out);
 
 /* ---- store_kv.c ---------------------------------------------------------- */
 
@@ -112,8 +128,6 @@ enum rg_err kv_scan_json(struct store *st, MDB_dbi dbi, const char *prefix, size
 enum rg_err kv_purge_json(struct store *st, MDB_dbi dbi, const char *prefix, size_t plen,
 			  int (*old)(struct json_object *rec, void *arg), void *arg,
 			  size_t *removed);
-/* kv_parse parses stored JSON text (NULL: not JSON). */
-struct json_object *kv_parse(const MDB_val *v);
 /* kv_pair_key builds a \0 b (a \0 when b is NULL) into out: its length,
  * 0 when it does not fit. */
 size_t kv_pair_key(char *out, size_t cap, const char *a, const char *b);
@@ -132,12 +146,7 @@ int kv_put_video(struct store *st, MDB_txn *txn, const char *id, struct json_obj
 /* kv_index_video adds (add != 0) or removes the index entries of rec:
  * by_owner, due, upstream. */
 int kv_index_video(struct store *st, MDB_txn *txn, struct json_object *rec, int add);
-/* kv_del_index deletes an index entry; one that is not there is no
- * error. */
-int kv_del_index(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen);
-/* kv_get parses the record under key in dbi into *out. */
-int kv_get(struct store *st, MDB_txn *txn, MDB_dbi dbi, const char *key, struct json_object **out);
-/* kv_get_json is kv_get in a read transaction of its own. */
+/* kv_get_json is env_get in a read transaction of its own. */
 enum rg_err kv_get_json(struct store *st, MDB_dbi dbi, const char *key, struct json_object **out);
 
 /* What kv_insert writes: n records (recs) with the idempotency key
@@ -152,8 +161,9 @@ struct insert_args {
 	store_build_fn build; /* for create: makes records once ids exist */
 	void *build_arg;
 	char (*ids)[ID_MAX];
-	int per_minute;	 /* rate limit, 0: none */
-	int retry_after; /* out: seconds until the window ends */
+	int per_minute;		  /* rate limit, 0: none */
+	int retry_after;	  /* out: seconds until the window ends */
+	struct store_refusal why; /* out: why a create was refused */
 };
 
 /* kv_insert (an env_write_fn, arg a struct insert_args) writes the
@@ -161,6 +171,28 @@ struct insert_args {
  * earlier id in existing_id), TXN_LIMITED when the rate limit refuses them
  * (retry_after set). */
 int kv_insert(struct store *st, MDB_txn *txn, void *arg);
+
+/* ---- store_usage.c ------------------------------------------------------ */
+
+/* kv_usage_created, _changed and _deleted keep the ledger, the budgets'
+ * use and the status counts with a record that is written new, moved
+ * from old_status, or deleted: 0 or an MDB code / errno. */
+int kv_usage_created(struct store *st, MDB_txn *txn, struct json_object *rec);
+int kv_usage_changed(struct store *st, MDB_txn *txn, const char *old_status,
+		     struct json_object *rec);
+int kv_usage_deleted(struct store *st, MDB_txn *txn, struct json_object *old);
+/* kv_budget_check: 0 when owner's limits let the n new records in; else
+ * TXN_LIMITED or TXN_BUDGET with *why filled. */
+int kv_budget_check(struct store *st, MDB_txn *txn, const char *owner, struct json_object **recs,
+		    size_t n, struct store_refusal *why);
+/* usage_check compares the status counts and each owner's tasks in flight
+ * with what the records make, in txn; each difference is a line to report.
+ * Returns how many. */
+int usage_check(struct store *st, MDB_txn *txn, void (*report)(const char *line, void *arg),
+		void *arg);
+/* usage_backfill counts, once, the records written before the counts
+ * existed (at open). */
+enum rg_err usage_backfill(struct store *st);
 
 /* ---- store_group.c ------------------------------------------------------- */
 

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -23,20 +24,6 @@ uint64_t kv_due_at(struct json_object *rec)
 {
 	int64_t n = rec_i64(rec, "due_at");
 	return n > 0 ? (uint64_t)n : 0;
-}
-
-struct json_object *kv_parse(const MDB_val *v)
-{
-	struct json_tokener *tok = json_tokener_new();
-	if (tok == NULL)
-		return NULL;
-	struct json_object *o = json_tokener_parse_ex(tok, v->mv_data, (int)v->mv_size);
-	if (json_tokener_get_error(tok) != json_tokener_success) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	return o;
 }
 
 /* kv_pair_key builds owner \0 id (or owner \0 for a prefix) into out. */
@@ -105,13 +92,6 @@ static int put_index(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
 	return mdb_put(txn, dbi, &k, &v, 0);
 }
 
-int kv_del_index(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
-{
-	MDB_val k = { klen, (void *)key };
-	int rc = mdb_del(txn, dbi, &k, NULL);
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
 /* kv_index_video adds (add != 0) or removes the index entries of rec. */
 int kv_index_video(struct store *st, MDB_txn *txn, struct json_object *rec, int add)
 {
@@ -124,7 +104,7 @@ int kv_index_video(struct store *st, MDB_txn *txn, struct json_object *rec, int 
 	if (oklen == 0)
 		return EINVAL;
 	int rc = add ? put_index(txn, st->by_owner, ok, oklen)
-		     : kv_del_index(txn, st->by_owner, ok, oklen);
+		     : env_del(txn, st->by_owner, ok, oklen);
 	if (rc != 0)
 		return rc;
 	uint64_t due = kv_due_at(rec);
@@ -133,8 +113,7 @@ int kv_index_video(struct store *st, MDB_txn *txn, struct json_object *rec, int 
 		size_t dklen = kv_due_key(dk, sizeof(dk), due, id);
 		if (dklen == 0)
 			return EINVAL;
-		rc = add ? put_index(txn, st->due, dk, dklen)
-			 : kv_del_index(txn, st->due, dk, dklen);
+		rc = add ? put_index(txn, st->due, dk, dklen) : env_del(txn, st->due, dk, dklen);
 		if (rc != 0)
 			return rc;
 	}
@@ -153,7 +132,7 @@ int kv_index_video(struct store *st, MDB_txn *txn, struct json_object *rec, int 
 			MDB_val k = { uklen, uk }, v = { strlen(id), (void *)id };
 			rc = mdb_put(txn, st->upstream, &k, &v, 0);
 		} else {
-			rc = kv_del_index(txn, st->upstream, uk, uklen);
+			rc = env_del(txn, st->upstream, uk, uklen);
 		}
 	}
 	return rc;
@@ -177,6 +156,11 @@ static int count_rate(struct store *st, MDB_txn *txn, struct insert_args *a)
 	}
 	if (count + a->n > (uint64_t)a->per_minute) {
 		a->retry_after = (int)(start + 60 - now);
+		snprintf(a->why.which, sizeof(a->why.which), "rate_limit");
+		a->why.limit = a->per_minute;
+		a->why.used = count;
+		a->why.asked = (int64_t)a->n;
+		a->why.reset_at = (int64_t)(start + 60);
 		return TXN_LIMITED;
 	}
 	count += (uint32_t)a->n;
@@ -259,13 +243,18 @@ int kv_insert(struct store *st, MDB_txn *txn, void *arg)
 		if (rc != 0)
 			return rc;
 	}
+	int rc = kv_budget_check(st, txn, owner, a->recs, a->n, &a->why);
+	if (rc != 0)
+		return rc;
 	for (size_t i = 0; i < a->n; i++) {
 		const char *id = rec_str(a->recs[i], "id");
 		if (id == NULL)
 			return EINVAL;
-		int rc = kv_put_video(st, txn, id, a->recs[i]);
+		rc = kv_put_video(st, txn, id, a->recs[i]);
 		if (rc == 0)
 			rc = kv_index_video(st, txn, a->recs[i], 1);
+		if (rc == 0)
+			rc = kv_usage_created(st, txn, a->recs[i]);
 		if (rc != 0)
 			return rc;
 	}
@@ -277,16 +266,6 @@ int kv_insert(struct store *st, MDB_txn *txn, void *arg)
 	return 0;
 }
 
-int kv_get(struct store *st, MDB_txn *txn, MDB_dbi dbi, const char *key, struct json_object **out)
-{
-	MDB_val k = { strlen(key), (void *)key }, v;
-	int rc = mdb_get(txn, dbi, &k, &v);
-	if (rc != 0)
-		return rc;
-	*out = kv_parse(&v);
-	return *out ? 0 : MDB_CORRUPTED;
-}
-
 enum rg_err kv_get_json(struct store *st, MDB_dbi dbi, const char *key, struct json_object **out)
 {
 	MDB_txn *txn;
@@ -294,7 +273,7 @@ enum rg_err kv_get_json(struct store *st, MDB_dbi dbi, const char *key, struct j
 	int rc = env_read_begin(st, &txn);
 	if (rc != 0)
 		return env_error(rc);
-	rc = kv_get(st, txn, dbi, key, out);
+	rc = env_get(st, txn, dbi, key, out);
 	env_read_end(st, txn);
 	return env_error(rc);
 }
@@ -304,21 +283,16 @@ enum rg_err kv_scan_json(struct store *st, MDB_dbi dbi, const char *prefix, size
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
-	int rc = env_read_begin(st, &txn);
+	int rc = env_cursor_begin(st, dbi, &txn, &cur);
 	if (rc != 0)
 		return env_error(rc);
-	rc = mdb_cursor_open(txn, dbi, &cur);
-	if (rc != 0) {
-		env_read_end(st, txn);
-		return env_error(rc);
-	}
 	MDB_val k = { plen, (void *)prefix }, v;
 	enum rg_err err = RG_OK;
 	for (rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
 			break;
-		struct json_object *rec = kv_parse(&v);
+		struct json_object *rec = env_parse(&v);
 		if (rec == NULL) {
 			err = RG_ECORRUPT;
 			break;
@@ -328,8 +302,7 @@ enum rg_err kv_scan_json(struct store *st, MDB_dbi dbi, const char *prefix, size
 		if (stop)
 			break;
 	}
-	mdb_cursor_close(cur);
-	env_read_end(st, txn);
+	env_cursor_end(st, txn, cur);
 	return err;
 }
 
@@ -356,7 +329,7 @@ static int purge_txn(struct store *st, MDB_txn *txn, void *arg)
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < a->plen || memcmp(k.mv_data, a->prefix, a->plen) != 0)
 			break;
-		struct json_object *rec = kv_parse(&v);
+		struct json_object *rec = env_parse(&v);
 		int old = rec && a->old(rec, a->arg);
 		json_object_put(rec);
 		if (old && (rc = mdb_cursor_del(cur, 0)) != 0)

@@ -138,7 +138,7 @@ static int remove_txn(struct store *st, MDB_txn *txn, void *arg)
 		wh_key(dkey, 'd', id);
 		MDB_val dk = { strlen(dkey), dkey }, dv;
 		if (mdb_get(txn, st->webhooks, &dk, &dv) == 0) {
-			struct json_object *d = kv_parse(&dv);
+			struct json_object *d = env_parse(&dv);
 			if (d) {
 				json_object_object_add(d, "state",
 						       json_object_new_string("failed"));
@@ -274,7 +274,7 @@ static int endpoints_of(struct event_ctx *c, char first_id[ID_MAX])
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < 2 || memcmp(k.mv_data, "e:", 2) != 0)
 			break;
-		struct json_object *ep = kv_parse(&v);
+		struct json_object *ep = env_parse(&v);
 		const char *key_id = rec_str(ep, "key_id");
 		if (ep && key_id && strcmp(key_id, c->owner) == 0) {
 			const char *state = rec_str(ep, "state");
@@ -380,14 +380,10 @@ enum rg_err store_delivery_due_skip(struct store *st, const char *endpoint, uint
 	if (plen == 0)
 		return RG_OK;
 	MDB_txn *txn;
-	int rc = env_read_begin(st, &txn);
+	MDB_cursor *cur;
+	int rc = env_cursor_begin(st, st->webhooks, &txn, &cur);
 	if (rc != 0)
 		return env_error(rc);
-	MDB_cursor *cur;
-	if ((rc = mdb_cursor_open(txn, st->webhooks, &cur)) != 0) {
-		env_read_end(st, txn);
-		return env_error(rc);
-	}
 	enum rg_err err = RG_OK;
 	size_t seen = 0, scanned = 0;
 	MDB_val k = { plen, q }, v;
@@ -414,7 +410,7 @@ enum rg_err store_delivery_due_skip(struct store *st, const char *endpoint, uint
 		MDB_val dk = { strlen(key), key }, dv;
 		if (mdb_get(txn, st->webhooks, &dk, &dv) != 0)
 			continue;
-		struct json_object *d = kv_parse(&dv);
+		struct json_object *d = env_parse(&dv);
 		if (d == NULL) {
 			err = RG_ECORRUPT;
 			break;
@@ -425,8 +421,7 @@ enum rg_err store_delivery_due_skip(struct store *st, const char *endpoint, uint
 		if (stop)
 			break;
 	}
-	mdb_cursor_close(cur);
-	env_read_end(st, txn);
+	env_cursor_end(st, txn, cur);
 	return err;
 }
 
@@ -446,7 +441,7 @@ static int update_txn(struct store *st, MDB_txn *txn, void *arg)
 	int rc = mdb_get(txn, st->webhooks, &k, &v);
 	if (rc != 0)
 		return rc;
-	struct json_object *old = kv_parse(&v);
+	struct json_object *old = env_parse(&v);
 	const char *state = rec_str(old, "state");
 	int pending = state && strcmp(state, "pending") == 0;
 	rc = queue_del(st, txn, old); /* put_delivery adds the new one */

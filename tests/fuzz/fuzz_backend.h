@@ -29,6 +29,7 @@
  *   - verdict, state and next are values of their enums; next is only
  *     asked for with RV_OK; 0..8 candidates, each non-empty;
  *   - every string of the answer is NUL-terminated;
+ *   - a usage signal is none, or a unit of [a-z_] and a finite amount >= 0;
  *   - RV_FAIL has a code and a message;
  *   - maybe_created only for SUBMIT; no answer (status 0, empty body) is a
  *     retry;
@@ -50,6 +51,7 @@
 #include "config.h"
 #include "fuzz.h"
 
+#include <math.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -190,6 +192,11 @@ static void check_answer(const struct remote_answer *a, enum remote_phase ph, lo
 	if (a->next != PHASE_NONE)
 		CHECK(a->verdict == RV_OK);
 	CHECK(NUL_TERMINATED(a->upstream_id));
+	/* a usage signal: none, or a unit word and a finite amount >= 0 */
+	CHECK(NUL_TERMINATED(a->usage_unit));
+	CHECK(strspn(a->usage_unit, "abcdefghijklmnopqrstuvwxyz_") == strlen(a->usage_unit));
+	if (a->usage_unit[0])
+		CHECK(isfinite(a->usage_amount) && a->usage_amount >= 0);
 	CHECK(a->nkeep >= 0 && a->nkeep <= ANSWER_KEEPS);
 	for (int i = 0; i < ANSWER_KEEPS; i++) {
 		CHECK(NUL_TERMINATED(a->keep[i].name) && NUL_TERMINATED(a->keep[i].value));

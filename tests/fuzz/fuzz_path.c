@@ -94,6 +94,13 @@ static enum route ref_route(const char *method, const char *path, char *prefix, 
 		}
 		return ROUTE_NONE;
 	}
+	if (strcmp(seg[0], "usage") == 0) {
+		if (nseg == 2 && strcmp(seg[1], "videos") == 0) {
+			*shape_ok = 1;
+			return get ? ROUTE_USAGE_VIDEOS : ROUTE_NONE;
+		}
+		return ROUTE_NONE;
+	}
 	if (strcmp(seg[0], "files") == 0) {
 		if (nseg == 1) {
 			*shape_ok = 1;
@@ -221,6 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case ROUTE_FILES_LIST:
 		case ROUTE_FILE_GET:
 		case ROUTE_FILE_CONTENT:
+		case ROUTE_USAGE_VIDEOS:
 		case ROUTE_CHARACTER_GET:
 		case ROUTE_METRICS: CHECK(get); break;
 		case ROUTE_FILES_CREATE:

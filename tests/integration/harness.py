@@ -375,6 +375,8 @@ def expect_error(resp, status, param=ANY, code=ANY):
     check(isinstance(err["message"], str) and err["message"].strip(), "empty message", resp)
     want_type = "server_error" if status >= 500 else (
         "requests" if status == 429 else "invalid_request_error")
+    if err["code"] == "insufficient_quota":
+        want_type = "insufficient_quota"  # OpenAI's spent quota: type and code
     eq(err["type"], want_type, "error.type")
     check(err["param"] is None or isinstance(err["param"], str), "param not a string or null", resp)
     check(_param_ok(err["param"], param),
@@ -861,6 +863,15 @@ class Stack:
 
     def worker_pids(self):
         return children(self.proc.pid)
+
+    def reload(self, timeout=30):
+        """SIGHUP: the master re-reads the config and replaces its workers;
+        returns once none of the old workers is left."""
+        old = set(self.worker_pids())
+        os.kill(self.master_pid(), signal.SIGHUP)
+        wait_until(lambda: not (old & set(self.worker_pids())), timeout,
+                   what="the workers replaced after SIGHUP")
+        self.wait_ready()
 
     # -- CLI
 

@@ -434,6 +434,8 @@ def _(s):
             eq(status, 200, "the fake's own copy of the result")
             check(data == raw, "the stored video differs from the one Kling served")
             check_mp4(s, vid, data, 320, 180, 12, secs * 12)
+            from records import check_settled, stored_record  # the usage ledger's inputs
+            check_settled(stored_record(s, vid), data, {"units": 1})  # final_unit_deduction
             download(s, vid, "thumbnail")
             download(s, vid, "spritesheet")
     with p.case("completed video object"):

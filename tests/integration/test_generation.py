@@ -21,6 +21,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from records import check_settled, stored_record  # noqa: E402
 from harness import (ANY, FAKES, MODEL, SPAWN_FCGI, ImageServer, Skip, Stack, Suite,  # noqa: E402
                      alive, check, children, cmdline, eq, expect_error, expect_video,
                      fake, ffprobe, png_bytes, wait_until)
@@ -59,6 +60,7 @@ MODELS = {
     "held-deadline": ("held", None, 10),
     "fail": ("fail", command(fake("fail", FAIL_MESSAGE), 2), 1800),
     "no-output": ("no-output", command(fake("no-output"), 2), 1800),
+    "not-mp4": ("not-mp4", command(fake("not-mp4"), 2), 1800),
     "leak-paths": ("leak-paths", command(fake("leak-paths"), 2), 1800),
     "serial": ("serial", command(fake("slow-render", 2), 1), 1800),
     "imgurl": ("imgurl", command(fake("slow-render", 0), 4), 1800),
@@ -253,6 +255,8 @@ def _(s):
         check_completed(s, v, created)
         body = download(s, created["id"], "video", "video/mp4")
         check_mp4(s, created["id"], body, w, h, fps, secs)
+        # what the usage ledger reads: the MP4 as made, no provider's usage
+        check_settled(stored_record(s, created["id"]), body)
         check_images(s, created["id"], w, h)
         eq(expect_video(s.get(created["id"]), status="completed"), v, "retrieve after completion")
     listed = {x["id"]: x for x in s.list(order="desc", limit=100).json["data"]}
@@ -462,6 +466,22 @@ def _(s):
     left = ["%s: %s" % (k, [os.path.relpath(f, s.data_dir) for f in v])
             for k, v in left.items() if v]
     check(not left, "files left in data_dir by failed tasks:\n" + "\n".join(left))
+
+
+@test("a renderer whose output is no MP4: the task completes (never failed for it), its record "
+      "says output {measured: false} and a warn line names the video", timeout=60)
+def _(s):
+    v0 = s.create(model="not-mp4", prompt="writes something that is not a video")
+    v, hist = s.wait_video(v0["id"], timeout=VIDEO_BOUND)
+    eq(v["status"], "completed", "status (%s)" % hist)
+    rec = stored_record(s, v0["id"])
+    eq(rec.get("output"), {"measured": False}, "record output")
+    check("provider_usage" not in rec, "provider_usage on a local render: %r" % rec)
+    check("output" not in v and "provider_usage" not in v, "internal fields in the video object")
+    with open(os.path.join(s.dir, "logs", "serve.log"), errors="replace") as f:
+        lines = [x for x in f if "event=output_unmeasured" in x and v0["id"] in x]
+    eq(len(lines), 1, "output_unmeasured log lines for %s" % v0["id"])
+    check("level=warn" in lines[0], "not a warning: %r" % lines[0])
 
 
 @test("an upload that starts like a PNG but is garbage fails saying the input image cannot "

@@ -26,6 +26,7 @@ from test_backends import (Problems, download, expect_completed, expect_failed, 
                            gaps, ignored, no_content_files, wait_all, create_form, check_mp4,
                            ENDED_AT)
 from ops_refs import data_uri, edit, make_character, operations, refused  # noqa: E402
+from records import check_settled, stored_record  # noqa: E402
 
 suite = Suite()
 test = suite.test
@@ -203,10 +204,21 @@ def _(s):
             check_mp4(s, vid, data, 320, 180, 24, body.get("duration", 5) * 24)
             check(record_has(s, vid, '"total_tokens":"108900"'),
                   "usage.total_tokens is not on the record")
+            # settled from what was made and what Ark billed
+            check_settled(stored_record(s, vid), data, {"tokens": 108900})
     with p.case("n=2"):
         for vid in pair:
             expect_completed(*done[vid])
         eq(len(by_text.get("twins", [])), 2, "Ark tasks for n=2")
+    with p.case("the usage ledger sums Ark's tokens"):
+        r = s.request("GET", "/v1/usage/videos?group_by=model&start_time=%d"
+                      % (int(time.time()) // 86400 * 86400 - 86400))
+        eq(r.status, 200, "usage")
+        res = [x for b in r.json["data"] for x in b["results"]]
+        completed = sum(x["completed"] for x in res)
+        check(completed >= len(want) + 2, "completed tasks in the ledger", res)
+        eq(sum(x["provider_usage"].get("tokens", 0) for x in res), 108900 * completed,
+           "tokens: Ark's 108900 per completed task")
     with p.case("downloads"):
         f = j["fetches"]
         eq(len([x for x in f if x["where"] == "tos"]), 6, "downloads of the signed URLs")

@@ -29,6 +29,7 @@ from test_backends import (Problems, download, expect_completed, expect_failed, 
                            ignored, no_content_files, wait_all, create_form, check_mp4,
                            ENDED_AT)
 from ops_refs import data_uri, edit, make_character, operations, refused  # noqa: E402
+from records import check_settled, stored_record  # noqa: E402
 
 suite = Suite()
 test = suite.test
@@ -201,6 +202,9 @@ def _(s):
             check_mp4(s, vid, data, 320, 180, 24, body.get("duration", 5) * 24)
             check(record_has(s, vid, '"credits":"%d"' % (4 * body.get("duration", 5))),
                   "credits are not on the record")
+            # settled from what was made and what Vidu charged
+            check_settled(stored_record(s, vid), data,
+                          {"credits": 4 * body.get("duration", 5)})
     with p.case("n=2"):
         for vid in pair:
             expect_completed(*done[vid])

@@ -18,6 +18,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from records import check_settled, stored_record  # noqa: E402
 from harness import (ANY, FakeServer, Stack, Suite, alive, check, eq,  # noqa: E402
                      expect_error, expect_video, png_bytes, wait_until)
 
@@ -226,7 +227,10 @@ def _(s):
             eq(t["body"]["model"], mdl, "model")
             eq(t["body"]["input"], inp, "input")
             eq(t["body"]["parameters"], par, "parameters")
-            eq(download(s, vid), fake_copy("w-ok", t["task_id"]), "the stored video")
+            data = download(s, vid)
+            eq(data, fake_copy("w-ok", t["task_id"]), "the stored video")
+            # usage.video_duration: the seconds DashScope bills
+            check_settled(stored_record(s, vid), data, {"seconds": par.get("duration", 5)})
     with p.case("headers"):
         subs = [r for r in j["requests"] if r["path"].endswith("video-synthesis")]
         eq(len(subs), 6, "creates")

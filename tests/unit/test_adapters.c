@@ -1123,6 +1123,63 @@ static void remove_tmp(void)
 	free(tmp);
 }
 
+/* The providers' own usage signals (remote_answer.usage_unit/amount) of a
+ * succeeded job, as each sends it; a mistyped or impossible one is none. */
+START_TEST(usage_signals)
+{
+	static const struct {
+		const char *type, *body, *unit;
+		double amount;
+	} cases[] = {
+		{ "seedance",
+		  "{\"id\":\"up-1\",\"status\":\"succeeded\",\"content\":{\"video_url\":"
+		  "\"https://tos.example/v.mp4\"},\"usage\":{\"completion_tokens\":7,"
+		  "\"total_tokens\":108900}}",
+		  "tokens", 108900 },
+		{ "seedance",
+		  "{\"id\":\"up-1\",\"status\":\"succeeded\",\"content\":{\"video_url\":"
+		  "\"https://tos.example/v.mp4\"},\"usage\":{\"total_tokens\":\"108900\"}}",
+		  "", 0 },
+		{ "vidu",
+		  "{\"id\":\"up-1\",\"state\":\"success\",\"credits\":20,\"creations\":[{\"url\":"
+		  "\"https://s3.example/v.mp4\"}]}",
+		  "credits", 20 },
+		{ "vidu",
+		  "{\"id\":\"up-1\",\"state\":\"success\",\"credits\":-3,\"creations\":[{\"url\":"
+		  "\"https://s3.example/v.mp4\"}]}",
+		  "", 0 },
+		{ "kling",
+		  "{\"code\":0,\"data\":{\"task_id\":\"t1\",\"task_status\":\"succeed\","
+		  "\"final_unit_deduction\":\"3.5\",\"task_result\":{\"videos\":[{\"url\":"
+		  "\"https://cdn.example/k.mp4\"}]}}}",
+		  "units", 3.5 },
+		{ "kling",
+		  "{\"code\":0,\"data\":{\"task_id\":\"t1\",\"task_status\":\"succeed\","
+		  "\"final_unit_deduction\":\"inf\",\"task_result\":{\"videos\":[{\"url\":"
+		  "\"https://cdn.example/k.mp4\"}]}}}",
+		  "", 0 },
+		{ "wan",
+		  "{\"request_id\":\"r\",\"output\":{\"task_id\":\"up-1\",\"task_status\":"
+		  "\"SUCCEEDED\",\"video_url\":\"https://oss.example/v.mp4\"},\"usage\":"
+		  "{\"video_duration\":5,\"video_ratio\":\"1280*720\",\"video_count\":1}}",
+		  "seconds", 5 },
+		{ "openai", "{\"id\":\"up-1\",\"status\":\"completed\",\"progress\":100}", "", 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		setup_module(backend_type_find(cases[i].type));
+		struct remote_answer a =
+			parse(PHASE_POLL, 200, cases[i].body, strlen(cases[i].body));
+		teardown_module();
+		ck_assert_msg(a.verdict == RV_OK && a.state == RS_SUCCEEDED, "%s: %s",
+			      cases[i].type, cases[i].body);
+		ck_assert_msg(strcmp(a.usage_unit, cases[i].unit) == 0 &&
+				      a.usage_amount == cases[i].amount,
+			      "%s case %zu: usage %s %g, want %s %g", cases[i].type, i,
+			      a.usage_unit, a.usage_amount, cases[i].unit, cases[i].amount);
+	}
+}
+END_TEST
+
 static Suite *adapters_suite(void)
 {
 	Suite *s = suite_create("adapters");
@@ -1140,6 +1197,7 @@ static Suite *adapters_suite(void)
 	tcase_add_test(tc, runway_requests);
 	tcase_add_test(tc, kling_extensions);
 	tcase_add_test(tc, openai_edits_and_extensions);
+	tcase_add_test(tc, usage_signals);
 	suite_add_tcase(s, tc);
 	return s;
 }

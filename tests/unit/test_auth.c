@@ -114,7 +114,7 @@ START_TEST(limits_round_trip)
 {
 	char secret[AUTH_SECRET_MAX], id[ID_MAX], owner[ID_MAX], hdr[256];
 	ck_assert_int_eq(auth_key_create(st, "dev", secret, id), RG_OK);
-	struct key_limits lim = { 7 }, got = { -1 };
+	struct key_limits lim = { 7, 0, 0, 0, 0 }, got = { -1, 0, 0, 0, 0 };
 	ck_assert_int_eq(auth_key_set_limits(st, id, &lim), RG_OK);
 	snprintf(hdr, sizeof(hdr), "Bearer %s", secret);
 	struct api_error e;
@@ -143,7 +143,7 @@ START_TEST(cache_sees_revocation_and_limits)
 		ck_assert_int_eq(auth_check(st, &cache, h2, owner, &got, &e), 0);
 		ck_assert_str_eq(owner, i2);
 	}
-	struct key_limits lim = { 3 };
+	struct key_limits lim = { 3, 0, 0, 0, 0 };
 	ck_assert_int_eq(auth_key_set_limits(st, i1, &lim), RG_OK);
 	ck_assert_int_eq(auth_check(st, &cache, h1, owner, &got, &e), 0);
 	ck_assert_int_eq(got.creates_per_minute, 3);

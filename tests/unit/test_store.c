@@ -11,26 +11,9 @@
 
 #include "record.h"
 #include "store.h"
+#include "store_fixture.h"
 #include "testutil.h"
 #include "video.h"
-
-static char *dir;
-static struct store *st;
-
-static void setup(void)
-{
-	dir = test_tmpdir();
-	ck_assert_ptr_nonnull(dir);
-	struct store_options so = { 1 << 20, 256 << 20, 1 };
-	ck_assert_int_eq(store_open(&st, dir, &so), RG_OK);
-}
-
-static void teardown(void)
-{
-	store_close(st);
-	test_rmrf(dir);
-	free(dir);
-}
 
 static struct json_object *rec(const char *id, const char *owner, int64_t due)
 {
