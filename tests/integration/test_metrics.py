@@ -338,6 +338,24 @@ def _(stack):
     eq(val(after, k) - val(before, k), 1, "rate_limit refusals")
 
 
+@test("a create refused by a budget (max in flight) counts under its reason")
+def _(stack):
+    name = "bf" + secrets.token_hex(4)
+    key = stack.create_key(name)
+    stack.cli("keys", "limit", stack.key_id(name), "--max-in-flight", "1")
+    before = series(scrape(stack))
+    first = stack.create(key=key, model="sora-fake", prompt="one", seconds="1", size="320x180")
+    r = stack.request("POST", "/v1/videos", key=key,
+                      json={"model": "sora-fake", "prompt": "two", "seconds": "1",
+                            "size": "320x180"})
+    expect_error(r, 429)
+    after = series(scrape(stack))
+    for reason, want in (("max_in_flight", 1), ("rate_limit", 0), ("seconds_per_day", 0)):
+        k = 'reelgate_refusals_total{reason="%s"}' % reason
+        eq(val(after, k) - val(before, k), want, "%s refusals" % reason)
+    stack.wait_video(first["id"], timeout=60, key=key)
+
+
 @test("counters survive kill -9 of a worker, and the restart is counted")
 def _(stack):
     missing = "/v1/videos/video_" + "1" * 32
