@@ -3,15 +3,15 @@
  * the same transactions as the changes they reflect (the "usage"
  * sub-database):
  *
- *   "l" owner \0 day \0 model \0 tier -> ledger entry (JSON): created,
+ *   "l" owner \0 day \0 model \0 tier -> ledger entry: i64[10] created,
  *         completed, failed, cancelled, seconds_ms and frames made,
  *         unmeasured, cost_micros, reserved_ms, reserved_cost_micros,
- *         provider_usage {unit: amount}
+ *         then provider_usage's JSON text {unit: amount} when there is one
  *   "d" owner \0 day                  -> i64[2] video ms and cost micros
  *   "m" owner \0 month                -> i64[2]   used (made) or reserved
  *   "f" owner                         -> i64 tasks queued or in progress
  *   "s" model \0 status               -> i64 tasks held (the gauges)
- *   "#v1"                             -> the counts cover every record
+ *   "#v2"                             -> the counts cover every record
  *
  * A task counts on the UTC day (and month) it was created: its create
  * reserves what it asks for (seconds x n, and its price's cost); a failure
@@ -23,6 +23,7 @@
  */
 #include "store_int.h"
 
+#include "buf.h"
 #include "record.h"
 #include "usage.h"
 
@@ -33,7 +34,7 @@
 #include <time.h>
 
 #define KEY_MAX 512
-#define MARK "#v1"
+#define MARK "#v2" /* and the ledger entries are binary */
 
 /* ukey builds tag a \0 b \0 c \0 d (NULL ends the list) into out. */
 static size_t ukey(char *out, char tag, const char *a, const char *b, const char *c, const char *d)
@@ -87,20 +88,33 @@ static int64_t get_i64s(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t klen,
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* A ledger entry is LEDGER_N int64 counters in native order (the fields
+ * below, in ledger_names' order), then, when a provider reported usage,
+ * the JSON text of provider_usage: a create's write parses nothing. */
+enum {
+	L_CREATED,
+	L_COMPLETED,
+	L_FAILED,
+	L_CANCELLED,
+	L_SECONDS_MS,
+	L_FRAMES,
+	L_UNMEASURED,
+	L_COST,
+	L_RESERVED_MS,
+	L_RESERVED_COST,
+	LEDGER_N
+};
+static const char *const ledger_names[LEDGER_N] = {
+	"created", "completed",	 "failed",	"cancelled",   "seconds_ms",
+	"frames",  "unmeasured", "cost_micros", "reserved_ms", "reserved_cost_micros"
+};
+#define LEDGER_BYTES (LEDGER_N * sizeof(int64_t))
+
 /* What one change adds to a ledger entry. */
 struct delta {
-	int64_t created, completed, failed, cancelled;
-	int64_t seconds_ms, frames, unmeasured, cost;
-	int64_t reserved_ms, reserved_cost;
+	int64_t v[LEDGER_N];
 	struct json_object *provider; /* borrowed */
 };
-
-static void bump(struct json_object *e, const char *name, int64_t d)
-{
-	if (d == 0)
-		return;
-	json_object_object_add(e, name, json_object_new_int64(rec_i64(e, name) + d));
-}
 
 static void bump_provider(struct json_object *e, struct json_object *p)
 {
@@ -125,6 +139,24 @@ static void bump_provider(struct json_object *e, struct json_object *p)
 	}
 }
 
+/* provider_merge adds d's provider usage to the JSON text old (len bytes,
+ * possibly none) into out: 0, or ENOMEM. */
+static int provider_merge(const char *old, size_t len, struct json_object *add, struct buf *out)
+{
+	struct json_object *e = json_object_new_object(), *acc = NULL;
+	if (len > 0) {
+		MDB_val v = { len, (void *)old };
+		acc = env_parse(&v);
+	}
+	json_object_object_add(e, "provider_usage", acc);
+	bump_provider(e, add);
+	const char *text = json_object_to_json_string_ext(rec_obj(e, "provider_usage"),
+							  JSON_C_TO_STRING_PLAIN);
+	int rc = buf_puts(out, text) < 0 ? ENOMEM : 0;
+	json_object_put(e);
+	return rc;
+}
+
 static int ledger_add(struct store *st, MDB_txn *txn, struct json_object *rec, int tier,
 		      const struct delta *d)
 {
@@ -136,31 +168,52 @@ static int ledger_add(struct store *st, MDB_txn *txn, struct json_object *rec, i
 	size_t klen = ukey(key, 'l', owner, day, model, usage_tier_names[tier]);
 	if (klen == 0)
 		return EINVAL;
-	MDB_val k = { klen, key }, v;
-	struct json_object *e = NULL;
+	MDB_val k = { klen, key }, v = { 0, NULL };
+	int64_t n[LEDGER_N] = { 0 };
 	int rc = mdb_get(txn, st->usage, &k, &v);
-	if (rc == 0)
-		e = env_parse(&v);
-	else if (rc != MDB_NOTFOUND)
-		return rc;
-	if (e == NULL)
-		e = json_object_new_object();
-	bump(e, "created", d->created);
-	bump(e, "completed", d->completed);
-	bump(e, "failed", d->failed);
-	bump(e, "cancelled", d->cancelled);
-	bump(e, "seconds_ms", d->seconds_ms);
-	bump(e, "frames", d->frames);
-	bump(e, "unmeasured", d->unmeasured);
-	bump(e, "cost_micros", d->cost);
-	bump(e, "reserved_ms", d->reserved_ms);
-	bump(e, "reserved_cost_micros", d->reserved_cost);
-	bump_provider(e, d->provider);
-	const char *text = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN);
-	MDB_val nv = { strlen(text), (void *)text };
-	rc = mdb_put(txn, st->usage, &k, &nv, 0);
-	json_object_put(e);
+	if (rc == 0 && v.mv_size >= LEDGER_BYTES)
+		memcpy(n, v.mv_data, LEDGER_BYTES);
+	else if (rc == 0 || rc != MDB_NOTFOUND)
+		return rc == 0 ? MDB_CORRUPTED : rc;
+	for (int i = 0; i < LEDGER_N; i++)
+		n[i] += d->v[i];
+	const char *tail = v.mv_size > LEDGER_BYTES ? (const char *)v.mv_data + LEDGER_BYTES : "";
+	size_t tlen = v.mv_size > LEDGER_BYTES ? v.mv_size - LEDGER_BYTES : 0;
+	struct buf out;
+	buf_init(&out, 1 << 16);
+	rc = buf_append(&out, n, LEDGER_BYTES) < 0 ? ENOMEM : 0;
+	if (rc == 0 && d->provider != NULL)
+		rc = provider_merge(tail, tlen, d->provider, &out);
+	else if (rc == 0 && tlen > 0 && buf_append(&out, tail, tlen) < 0)
+		rc = ENOMEM;
+	if (rc == 0) {
+		MDB_val nv = { out.len, out.data };
+		rc = mdb_put(txn, st->usage, &k, &nv, 0);
+	}
+	buf_deinit(&out);
 	return rc;
+}
+
+/* entry_json: a ledger entry as the JSON object usage_sum_add reads. */
+static struct json_object *entry_json(const MDB_val *v)
+{
+	if (v->mv_size < LEDGER_BYTES)
+		return NULL;
+	int64_t n[LEDGER_N];
+	memcpy(n, v->mv_data, LEDGER_BYTES);
+	struct json_object *e = json_object_new_object();
+	for (int i = 0; i < LEDGER_N; i++)
+		json_object_object_add(e, ledger_names[i], json_object_new_int64(n[i]));
+	if (v->mv_size > LEDGER_BYTES) {
+		MDB_val t = { v->mv_size - LEDGER_BYTES, (char *)v->mv_data + LEDGER_BYTES };
+		struct json_object *p = env_parse(&t);
+		if (p == NULL) {
+			json_object_put(e);
+			return NULL;
+		}
+		json_object_object_add(e, "provider_usage", p);
+	}
+	return e;
 }
 
 /* budget_add moves owner's day and month use of rec's creation by ms and
@@ -208,9 +261,10 @@ static int reserve(struct store *st, MDB_txn *txn, struct json_object *rec)
 {
 	struct usage_counts c;
 	usage_counts_of(rec, &c);
-	struct delta d = { .created = 1,
-			   .reserved_ms = c.reserve_ms,
-			   .reserved_cost = c.reserve_cost };
+	struct delta d = { { 0 }, NULL };
+	d.v[L_CREATED] = 1;
+	d.v[L_RESERVED_MS] = c.reserve_ms;
+	d.v[L_RESERVED_COST] = c.reserve_cost;
 	int rc = count_status(st, txn, rec, "queued", 1);
 	if (rc == 0)
 		rc = ledger_add(st, txn, rec, c.tier, &d);
@@ -225,21 +279,23 @@ static int settle(struct store *st, MDB_txn *txn, struct json_object *rec, const
 {
 	struct usage_counts c;
 	usage_counts_of(rec, &c);
-	struct delta d = { .reserved_ms = -c.reserve_ms, .reserved_cost = -c.reserve_cost };
+	struct delta d = { { 0 }, NULL };
+	d.v[L_RESERVED_MS] = -c.reserve_ms;
+	d.v[L_RESERVED_COST] = -c.reserve_cost;
 	int64_t ms = -c.reserve_ms, cost = -c.reserve_cost;
 	if (strcmp(status, "completed") == 0) {
-		d.completed = 1;
-		d.seconds_ms = c.made_ms;
-		d.frames = c.frames;
-		d.unmeasured = !c.measured;
-		d.cost = c.made_cost;
+		d.v[L_COMPLETED] = 1;
+		d.v[L_SECONDS_MS] = c.made_ms;
+		d.v[L_FRAMES] = c.frames;
+		d.v[L_UNMEASURED] = !c.measured;
+		d.v[L_COST] = c.made_cost;
 		d.provider = c.provider;
 		ms += c.made_ms;
 		cost += c.made_cost;
 	} else if (strcmp(status, "failed") == 0) {
-		d.failed = 1;
+		d.v[L_FAILED] = 1;
 	} else {
-		d.cancelled = 1;
+		d.v[L_CANCELLED] = 1;
 	}
 	int rc = ledger_add(st, txn, rec, c.tier, &d);
 	if (rc == 0)
@@ -302,11 +358,22 @@ int kv_budget_check(struct store *st, MDB_txn *txn, const char *owner, struct js
 		    size_t n, struct store_refusal *why)
 {
 	struct json_object *key = NULL, *lim;
-	int rc = env_get(st, txn, st->keys, owner, &key);
+	MDB_val kk = { strlen(owner), (void *)owner }, raw;
+	int rc = mdb_get(txn, st->keys, &kk, &raw);
 	if (rc == MDB_NOTFOUND)
 		return 0; /* a store without keys (tests, imports) */
 	if (rc != 0)
 		return rc;
+	/* most keys have no budget: their record is not parsed */
+	static const char *const names[] = { "\"seconds_per_day\"", "\"seconds_per_month\"",
+					     "\"cost_per_month_micros\"", "\"max_in_flight\"" };
+	int any = 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && !any; i++)
+		any = memmem(raw.mv_data, raw.mv_size, names[i], strlen(names[i])) != NULL;
+	if (!any)
+		return 0;
+	if ((key = env_parse(&raw)) == NULL)
+		return MDB_CORRUPTED;
 	lim = rec_obj(key, "limits");
 	int64_t in_flight = rec_i64(lim, "max_in_flight"),
 		per_day = rec_i64(lim, "seconds_per_day"),
@@ -633,7 +700,7 @@ enum rg_err store_usage_scan(struct store *st, const char *owner, const char *fr
 				break;
 			continue;
 		}
-		struct json_object *e = env_parse(&v);
+		struct json_object *e = entry_json(&v);
 		if (e == NULL) {
 			err = RG_ECORRUPT;
 			break;

@@ -193,20 +193,46 @@ void usage_counts_of(struct json_object *rec, struct usage_counts *c)
 	c->provider = rec_obj(rec, "provider_usage");
 }
 
+/* civil: the UTC date of unix time t (Howard Hinnant's days-to-civil; no
+ * gmtime_r and strftime in the create's transaction, which calls this a few
+ * times per task). */
+static void civil(int64_t t, int *y, int *m, int *d)
+{
+	int64_t z = (t >= 0 ? t : t - 86399) / 86400 + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static void digits(char *out, int v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v /= 10)
+		out[i] = (char)('0' + v % 10);
+}
+
 void usage_day(int64_t t, char out[11])
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(out, 11, "%Y-%m-%d", &tm);
+	int y, m, d;
+	civil(t, &y, &m, &d);
+	digits(out, y % 10000, 4);
+	out[4] = '-';
+	digits(out + 5, m, 2);
+	out[7] = '-';
+	digits(out + 8, d, 2);
+	out[10] = '\0';
 }
 
 void usage_month(int64_t t, char out[8])
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(out, 8, "%Y-%m", &tm);
+	char day[11];
+	usage_day(t, day);
+	memcpy(out, day, 7);
+	out[7] = '\0';
 }
 
 int usage_day_parse(const char *s, int64_t *t)

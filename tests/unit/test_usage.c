@@ -51,6 +51,21 @@ START_TEST(tiers_and_money)
 	ck_assert_str_eq(t, "2.5");
 	usage_seconds_text(3000, t, sizeof(t));
 	ck_assert_str_eq(t, "3");
+	/* the day and month of a time, against gmtime_r, over 70 years */
+	for (int64_t at = 0; at < 2200000000LL; at += 86400 * 13 + 4321) {
+		char mine[11], month[8], want[16];
+		time_t tt = (time_t)at;
+		struct tm tm;
+		gmtime_r(&tt, &tm);
+		strftime(want, sizeof(want), "%Y-%m-%d", &tm);
+		usage_day(at, mine);
+		ck_assert_str_eq(mine, want);
+		usage_month(at, month);
+		ck_assert_int_eq(strncmp(month, want, 7), 0);
+	}
+	char last[11];
+	usage_day(1798761599, last); /* the last second of 2026 */
+	ck_assert_str_eq(last, "2026-12-31");
 	int64_t day;
 	ck_assert_int_eq(usage_day_parse("2026-12-06", &day), 0);
 	ck_assert_int_eq(day, 1796515200);
@@ -235,6 +250,11 @@ START_TEST(ledger_follows_every_change)
 	usage_sum_free(&s.s);
 	ck_assert_uint_eq(tasks("m", "queued"), 5);
 	set_status(a, "in_progress", NULL);
+	struct json_object *r;
+	ck_assert_int_eq(store_video_get(st, a, &r), RG_OK);
+	json_object_object_add(r, "provider_usage", json_tokener_parse("{\"tokens\":1000}"));
+	ck_assert_int_eq(store_video_update(st, r), RG_OK);
+	json_object_put(r);
 	set_status(a, "completed", "{\"seconds\":5.2,\"frames\":125}");
 	set_status(b, "failed", NULL);
 	struct json_object *old;
@@ -249,6 +269,7 @@ START_TEST(ledger_follows_every_change)
 	ck_assert_int_eq(s.s.cost, 520000);
 	ck_assert_int_eq(s.s.reserved_ms, 0);
 	ck_assert_int_eq(s.s.reserved_cost, 0);
+	ck_assert_int_eq(rec_i64(s.s.provider, "tokens"), 1000);
 	usage_sum_free(&s.s);
 	ck_assert_uint_eq(tasks("m", "queued"), 2); /* key_2's */
 	ck_assert_uint_eq(tasks("m", "completed"), 1);
