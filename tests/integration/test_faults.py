@@ -59,7 +59,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ANY, MODEL, TEMPLATE, FakeServer, Skip,  # noqa: E402
                      Stack, Suite, alive, check, children, cmdline, eq, expect_error,
-                     expect_video, fake, wait_until)
+                     expect_video, fake, tail, wait_until)
 
 suite = Suite()
 test = suite.test
@@ -270,6 +270,34 @@ KILL_FAILURES = (502, 503, 504)
 CHAOS_PNG = noise_png(64, 36, seed=5)
 
 
+def hang_snapshot(s):
+    """What might hold a request that got no answer: every process of the
+    stack with where it waits, the FastCGI socket's queue, nginx's last
+    error lines (a request that hangs has no other trace)."""
+    lines = []
+    master = s.master_pid()
+    for pid in [master] + children(master):
+        try:
+            with open("/proc/%d/wchan" % pid) as f:
+                wchan = f.read().strip()
+            with open("/proc/%d/syscall" % pid) as f:
+                sysc = f.read().split(" ")[0].strip()
+        except OSError:
+            continue
+        role = "master" if pid == master else "dispatcher" if pid == s.dispatcher_pid() else "worker"
+        lines.append("    %s %d wchan=%s syscall=%s" % (role, pid, wchan, sysc))
+    if s.listen_kind == "unix":
+        try:
+            ss = subprocess.run(["ss", "-xl", "src", s.sock_path], capture_output=True,
+                                timeout=5).stdout.decode(errors="replace").strip()
+            lines.append("    ss -xl: " + " | ".join(ss.splitlines()[1:]))
+        except (OSError, subprocess.SubprocessError):
+            pass
+    lines.append("    nginx error.log: " + " | ".join(
+        tail(os.path.join(s.dir, "logs", "nginx-error.log"), 3).splitlines()))
+    return "\n".join(lines)
+
+
 def chaos_client(i, s, tally, stop, t0):
     rnd = random.Random(1000 + i)
     n = 0
@@ -320,7 +348,8 @@ def chaos_client(i, s, tally, stop, t0):
                 r = s.request(method, path, json=body, timeout=30)
         except socket.timeout:
             tally.add(op, "timeout")
-            tally.anomaly("%s %s: no answer within 30 s" % (method, path))
+            tally.anomaly("%s %s: no answer within 30 s (sent %.1f s into the load)\n%s"
+                          % (method, path, started - t0, hang_snapshot(s)))
             continue
         except (OSError, http.client.HTTPException):
             tally.add(op, "conn")
