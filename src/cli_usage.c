@@ -92,6 +92,13 @@ static const char *const columns[] = { "videos",    "completed",   "failed",
 				       "frames",    "cost",	   "reserved_seconds" };
 #define NCOLUMNS (sizeof(columns) / sizeof(columns[0]))
 
+/* width: of column i in the table. */
+static int width(size_t i)
+{
+	int n = (int)strlen(columns[i]);
+	return n > 10 ? n : 10;
+}
+
 /* cell: column c of o as text. */
 static void cell(struct json_object *o, const char *c, char *out, size_t n)
 {
@@ -126,7 +133,7 @@ static void print_line(const char *name, struct json_object *o, int csv)
 	printf(csv ? "%s" : "%-36s", name);
 	for (size_t i = 0; i < NCOLUMNS; i++) {
 		cell(o, columns[i], c, sizeof(c));
-		printf(csv ? ",%s" : " %10s", c);
+		printf(csv ? ",%.*s" : " %*s", csv ? 64 : width(i), c);
 	}
 	provider_text(o, p, sizeof(p));
 	printf(csv ? ",\"%s\"\n" : "  %s\n", p);
@@ -159,7 +166,7 @@ static void print_rows(struct rows *rs, const char *from, const char *to, const 
 	int csv = strcmp(format, "csv") == 0;
 	printf(csv ? "%s" : "%-36s", by_names[rs->by]);
 	for (size_t i = 0; i < NCOLUMNS; i++)
-		printf(csv ? ",%s" : " %10s", columns[i]);
+		printf(csv ? ",%.*s" : " %*s", csv ? 64 : width(i), columns[i]);
 	printf(csv ? ",provider_usage\n" : "  provider_usage\n");
 	for (size_t i = 0; i < rs->n; i++) {
 		struct json_object *o = fields(&rs->r[i].sum, currency);
