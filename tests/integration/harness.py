@@ -52,6 +52,7 @@ import contextlib
 import http.client
 import json as _json
 import os
+import random
 import re
 import shutil
 import signal
@@ -117,8 +118,32 @@ class TestTimeout(Exception):
 
 # ---------------------------------------------------------------- utilities
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    """A loopback TCP port free right now."""
+    """A loopback TCP port free right now, below the kernel's ephemeral
+    range: a port the kernel hands out (bind to port 0, the local end of a
+    connection) may be taken again by any process between this check and
+    the server's bind, and the suite makes tens of thousands of connections
+    while other tests start servers beside it."""
+    low, _ = _ephemeral_range()
+    lo, hi = (10000, low - 1) if low > 12000 else (low, 65535)
+    rnd = random.SystemRandom()
+    for _ in range(200):
+        port = rnd.randint(lo, hi)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -521,6 +546,29 @@ def nginx_config(home, port, fcgi, content_dir, max_body, extra=None):
     return conf
 
 
+def listens(pid, port):
+    """Does process pid hold the socket listening on 127.0.0.1:port (not
+    merely: does something answer there)?"""
+    want = "0100007F:%04X" % port
+    inodes = set()
+    try:
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                p = line.split()
+                if p[1] == want and p[3] == "0A":
+                    inodes.add("socket:[%s]" % p[9])
+        if not inodes:
+            return False
+        fds = "/proc/%d/fd" % pid
+        return any(os.readlink(os.path.join(fds, fd)) in inodes for fd in os.listdir(fds))
+    except OSError:
+        return False
+
+
+class PortTaken(Exception):
+    """nginx could not bind its port: another process took it first."""
+
+
 def start_nginx(conf, home, port):
     """Checks conf (nginx -t) and starts nginx with it in a session of its
     own, its output in home/logs/nginx.out; returns the process once it
@@ -534,14 +582,12 @@ def start_nginx(conf, home, port):
     log.close()
 
     def listening():
+        errors = tail(os.path.join(home, "logs", "nginx-error.log"))
+        if "bind() to 127.0.0.1:%d failed (98" % port in errors:
+            raise PortTaken("port %d is another process's: %s" % (port, errors[-300:]))
         check(proc.poll() is None, "nginx exited",
-              tail(os.path.join(home, "logs", "nginx.out")),
-              tail(os.path.join(home, "logs", "nginx-error.log")))
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return False
+              tail(os.path.join(home, "logs", "nginx.out")), errors)
+        return listens(proc.pid, port)
     try:
         wait_until(listening, 15, what="nginx to listen")
     except BaseException:
@@ -689,11 +735,22 @@ class Stack:
               out.stdout.decode(errors="replace"), out.stderr.decode(errors="replace"))
 
     def _start_nginx(self):
-        conf = nginx_config(self.dir, self.port, self.listen,
-                            os.path.join(self.data_dir, "content"), self.max_body,
-                            self.nginx_extra)
         self._logs.append(os.path.join(self.dir, "logs", "nginx-error.log"))
-        self.nginx = start_nginx(conf, self.dir, self.port)
+        for attempt in range(5):
+            conf = nginx_config(self.dir, self.port, self.listen,
+                                os.path.join(self.data_dir, "content"), self.max_body,
+                                self.nginx_extra)
+            try:
+                self.nginx = start_nginx(conf, self.dir, self.port)
+                return
+            except PortTaken:
+                if attempt == 4:
+                    raise
+                # another test's server or connection has it: another port
+                os.replace(os.path.join(self.dir, "logs", "nginx-error.log"),
+                           os.path.join(self.dir, "logs", "nginx-error.log.%d" % attempt))
+                self.port = free_port()
+                self.base = "http://127.0.0.1:%d" % self.port
 
     def wait_ready(self, timeout=30):
         """Waits until reelgate itself answers through nginx (401 without key)."""

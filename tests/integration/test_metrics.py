@@ -403,6 +403,11 @@ def _(stack):
                             stderr=subprocess.STDOUT, start_new_session=True)
     log.close()
 
+    def prometheus_version():
+        r = subprocess.run([PROMETHEUS, "--version"], capture_output=True, timeout=10)
+        text = (r.stdout + r.stderr).decode(errors="replace").split("\n")[0]
+        return text.replace("prometheus, ", "").split(" (")[0].replace("version ", "")
+
     def query(q):
         check(proc.poll() is None, "prometheus exited",
               open(os.path.join(home, "prometheus.log"), errors="replace").read()[-3000:])
@@ -426,6 +431,9 @@ def _(stack):
             lambda: query('reelgate_http_requests_total{route="metrics",status="200"}'), 30,
             interval=0.5, what="Prometheus's own scrapes counted")
         check(scraped >= 1, "scrapes", scraped)
+        print("# figure: Prometheus %s, its /api/v1/query: up{job=\"reelgate\"} = %g, "
+              "reelgate_refusals_total{reason=\"rate_limit\"} = %g (reelgate counted %g), "
+              "its own scrapes counted %g" % (prometheus_version(), up, got, want, scraped))
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
