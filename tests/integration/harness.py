@@ -322,6 +322,18 @@ def multipart(fields, boundary=None):
     return b"".join(out), "multipart/form-data; boundary=" + boundary
 
 
+class BodyCut(socket.timeout):
+    """The status line and headers came, the body stopped short of its
+    Content-Length and the connection stayed open: what a client sees when
+    the worker answering it is killed mid-body (nginx has already sent the
+    worker's Content-Length on)."""
+
+    def __init__(self, status, length):
+        super().__init__("body cut short: status %s, Content-Length %s" % (status, length))
+        self.status = status
+        self.length = length
+
+
 class Response:
     """An HTTP answer: status, headers (list of pairs), body bytes."""
 
@@ -993,7 +1005,11 @@ class Stack:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the server answered early (e.g. 413); read that answer
             r = conn.getresponse()
-            resp = Response(r.status, r.reason, r.getheaders(), r.read())
+            try:
+                data = r.read()
+            except socket.timeout as e:
+                raise BodyCut(r.status, r.getheader("Content-Length")) from e
+            resp = Response(r.status, r.reason, r.getheaders(), data)
             self._keep(method, path, resp)
             return resp
         finally:

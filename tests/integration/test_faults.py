@@ -57,7 +57,7 @@ import zlib
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ANY, MODEL, TEMPLATE, FakeServer, Skip,  # noqa: E402
+from harness import (ANY, MODEL, TEMPLATE, BodyCut, FakeServer, Skip,  # noqa: E402
                      Stack, Suite, alive, check, children, cmdline, eq, expect_error,
                      expect_video, fake, tail, wait_until)
 
@@ -234,7 +234,7 @@ class Tally:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.by_status = {}      # status (int) or "conn" / "timeout" -> count
+        self.by_status = {}      # status (int) or "conn" / "timeout" / "cut" -> count
         self.by_op = {}
         self.anomalies = []      # unexpected answers (strings)
         self.created = {}        # id -> {"model", "created_at", "prompt"}
@@ -346,6 +346,11 @@ def chaos_client(i, s, tally, stop, t0):
                 r = s.request(method, path, form=form, timeout=30)
             else:
                 r = s.request(method, path, json=body, timeout=30)
+        except BodyCut:
+            # the answer began and stopped: its worker was killed mid-body,
+            # a failure the kill explains (unlike no answer at all)
+            tally.add(op, "cut")
+            continue
         except socket.timeout:
             tally.add(op, "timeout")
             tally.anomaly("%s %s: no answer within 30 s (sent %.1f s into the load)\n%s"
