@@ -116,44 +116,22 @@ struct delta {
 	struct json_object *provider; /* borrowed */
 };
 
-static void bump_provider(struct json_object *e, struct json_object *p)
-{
-	if (p == NULL || !json_object_is_type(p, json_type_object))
-		return;
-	struct json_object *acc = rec_obj(e, "provider_usage"), *old;
-	if (acc == NULL) {
-		acc = json_object_new_object();
-		json_object_object_add(e, "provider_usage", acc);
-	}
-	json_object_object_foreach(p, unit, v) {
-		if (!json_object_is_type(v, json_type_int) &&
-		    !json_object_is_type(v, json_type_double))
-			continue;
-		double sum = json_object_get_double(v);
-		if (json_object_object_get_ex(acc, unit, &old))
-			sum += json_object_get_double(old);
-		if (sum == (double)(int64_t)sum && sum < 9e15 && sum > -9e15)
-			json_object_object_add(acc, unit, json_object_new_int64((int64_t)sum));
-		else
-			json_object_object_add(acc, unit, json_object_new_double(sum));
-	}
-}
-
 /* provider_merge adds d's provider usage to the JSON text old (len bytes,
  * possibly none) into out: 0, or ENOMEM. */
 static int provider_merge(const char *old, size_t len, struct json_object *add, struct buf *out)
 {
-	struct json_object *e = json_object_new_object(), *acc = NULL;
+	struct json_object *acc = NULL;
 	if (len > 0) {
 		MDB_val v = { len, (void *)old };
 		acc = env_parse(&v);
 	}
-	json_object_object_add(e, "provider_usage", acc);
-	bump_provider(e, add);
-	const char *text = json_object_to_json_string_ext(rec_obj(e, "provider_usage"),
-							  JSON_C_TO_STRING_PLAIN);
-	int rc = buf_puts(out, text) < 0 ? ENOMEM : 0;
-	json_object_put(e);
+	if (acc == NULL)
+		acc = json_object_new_object();
+	usage_provider_add(acc, add);
+	int rc = buf_puts(out, json_object_to_json_string_ext(acc, JSON_C_TO_STRING_PLAIN)) < 0
+			 ? ENOMEM
+			 : 0;
+	json_object_put(acc);
 	return rc;
 }
 

@@ -268,6 +268,25 @@ int64_t usage_next_month(int64_t t)
 	return (int64_t)timegm(&n);
 }
 
+void usage_provider_add(struct json_object *acc, struct json_object *p)
+{
+	struct json_object *old;
+	if (p == NULL || !json_object_is_type(p, json_type_object))
+		return;
+	json_object_object_foreach(p, unit, v) {
+		if (!json_object_is_type(v, json_type_int) &&
+		    !json_object_is_type(v, json_type_double))
+			continue;
+		double sum = json_object_get_double(v);
+		if (json_object_object_get_ex(acc, unit, &old))
+			sum += json_object_get_double(old);
+		if (sum == (double)(int64_t)sum && sum < 9e15 && sum > -9e15)
+			json_object_object_add(acc, unit, json_object_new_int64((int64_t)sum));
+		else
+			json_object_object_add(acc, unit, json_object_new_double(sum));
+	}
+}
+
 void usage_sum_add(struct usage_sum *s, struct json_object *e)
 {
 	s->created += rec_i64(e, "created");
@@ -280,21 +299,12 @@ void usage_sum_add(struct usage_sum *s, struct json_object *e)
 	s->cost += rec_i64(e, "cost_micros");
 	s->reserved_ms += rec_i64(e, "reserved_ms");
 	s->reserved_cost += rec_i64(e, "reserved_cost_micros");
-	struct json_object *p = rec_obj(e, "provider_usage"), *old;
+	struct json_object *p = rec_obj(e, "provider_usage");
 	if (p == NULL)
 		return;
 	if (s->provider == NULL)
 		s->provider = json_object_new_object();
-	json_object_object_foreach(p, unit, v) {
-		double sum = json_object_get_double(v);
-		if (json_object_object_get_ex(s->provider, unit, &old))
-			sum += json_object_get_double(old);
-		if (sum == (double)(int64_t)sum && sum < 9e15 && sum > -9e15)
-			json_object_object_add(s->provider, unit,
-					       json_object_new_int64((int64_t)sum));
-		else
-			json_object_object_add(s->provider, unit, json_object_new_double(sum));
-	}
+	usage_provider_add(s->provider, p);
 }
 
 void usage_sum_free(struct usage_sum *s)

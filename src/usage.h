@@ -85,6 +85,9 @@ struct usage_sum {
 	struct json_object *provider; /* owned: unit -> amount, or NULL */
 };
 void usage_sum_add(struct usage_sum *s, struct json_object *entry);
+/* usage_provider_add adds p's numeric amounts, unit by unit, into acc
+ * (whole sums stay JSON integers). */
+void usage_provider_add(struct json_object *acc, struct json_object *p);
 void usage_sum_free(struct usage_sum *s);
 /* usage_sum_fields adds s to o: videos (created), completed, failed,
  * cancelled, in_progress, seconds, frames, unmeasured, cost {value,
