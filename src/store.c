@@ -379,14 +379,9 @@ static enum rg_err list_owner(struct store *st, const char *owner, const char *a
 		return RG_EINVAL;
 	MDB_txn *txn;
 	MDB_cursor *cur;
-	int rc = env_read_begin(st, &txn);
+	int rc = env_cursor_begin(st, st->by_owner, &txn, &cur);
 	if (rc != 0)
 		return env_error(rc);
-	rc = mdb_cursor_open(txn, st->by_owner, &cur);
-	if (rc != 0) {
-		env_read_end(st, txn);
-		return env_error(rc);
-	}
 	MDB_val k, d;
 	size_t seen = 0;
 	enum rg_err err = RG_OK;
@@ -420,8 +415,7 @@ static enum rg_err list_owner(struct store *st, const char *owner, const char *a
 	}
 	if (err == RG_OK && rc != 0 && rc != MDB_NOTFOUND)
 		err = env_error(rc);
-	mdb_cursor_close(cur);
-	env_read_end(st, txn);
+	env_cursor_end(st, txn, cur);
 	return err;
 }
 
