@@ -1,0 +1,2 @@
+/* reelgate console: the page (written in the following commits). */
+"use strict";
