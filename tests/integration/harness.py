@@ -76,6 +76,9 @@ MODEL = "reelgate-local"
 # The shipped renderer (the `command` backend's default program) and the
 # fake renderers of tests/fakes (see tests/fakes/README).
 RENDER_FFMPEG = os.path.join(SRCDIR, "share", "reelgate", "render-ffmpeg")
+# The web console's static files, served at / by every shipped web-server
+# config (@CONSOLE_DIR@).
+CONSOLE_DIR = os.path.join(SRCDIR, "share", "reelgate", "console")
 FAKES = os.path.join(SRCDIR, "tests", "fakes")
 
 # The 13 fields of OpenAI's video object (docs/api.md), plus our metadata.
@@ -524,12 +527,13 @@ def base_config(tmp, listen, limits=None, workers=2, extra_models=None, backends
     }
 
 
-def nginx_config(home, port, fcgi, content_dir, max_body, extra=None):
+def nginx_config(home, port, fcgi, content_dir, max_body, extra=None, console_dir=None):
     """Writes home/nginx.conf from etc/nginx/standalone.conf.in (the template
     ./quickstart uses): an nginx in the foreground on 127.0.0.1:port handing
-    the API to fcgi, its logs and temporary files under home.  extra: text
-    added to the server block (after its server_name line) before the
-    template's @NAMES@ are replaced.  Returns the path."""
+    the API to fcgi, its logs and temporary files under home, serving the
+    web console from console_dir (default CONSOLE_DIR).  extra: text added
+    to the server block (after its server_name line) before the template's
+    @NAMES@ are replaced.  Returns the path."""
     with open(TEMPLATE) as f:
         text = f.read()
     if extra:
@@ -544,6 +548,7 @@ def nginx_config(home, port, fcgi, content_dir, max_body, extra=None):
         "@FCGI@": fcgi,
         "@CONTENT_DIR@": content_dir,
         "@MAX_BODY@": str(max_body),
+        "@CONSOLE_DIR@": console_dir or CONSOLE_DIR,
     }
     for k, v in subst.items():
         text = text.replace(k, v)
@@ -620,13 +625,15 @@ class Stack:
     dir: a directory of the caller's to use instead of a new temp directory
     (created if missing; stop() leaves it in place).  nginx_extra: text added
     to the server block of the nginx config (see nginx_config()).
+    console_dir: the web console's directory nginx serves at / (default
+    CONSOLE_DIR, the source tree's); self.console_dir.
     Use as a context manager; stop() kills all it started, also after an
     exception: reelgate, nginx, a dispatcher a worker detached, renderers.
     """
 
     def __init__(self, workers=2, listen="unix", limits=None, extra_models=None,
                  spawn_fcgi=0, backends=None, content=None, configure=None, env=None,
-                 dir=None, nginx_extra=None):
+                 dir=None, nginx_extra=None, console_dir=None):
         self.workers = workers
         self.env = dict(env or {})  # extra environment of `reelgate serve` (secrets)
         self.bodies = []          # every response body received (see secret_leaks)
@@ -644,6 +651,7 @@ class Stack:
         self.dir = None
         self.given_dir = dir      # the caller's directory, or None: a temp one
         self.nginx_extra = nginx_extra
+        self.console_dir = console_dir or CONSOLE_DIR
         self._logs = []
 
     # -- lifecycle
@@ -751,7 +759,7 @@ class Stack:
         for attempt in range(5):
             conf = nginx_config(self.dir, self.port, self.listen,
                                 os.path.join(self.data_dir, "content"), self.max_body,
-                                self.nginx_extra)
+                                self.nginx_extra, self.console_dir)
             try:
                 self.nginx = start_nginx(conf, self.dir, self.port)
                 return

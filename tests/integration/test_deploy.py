@@ -47,8 +47,8 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (BIN, FAKES, FFPROBE, MODEL, NGINX, RENDER_FFMPEG,  # noqa: E402
-                     SPAWN_FCGI, SRCDIR, Skip, Stack, Suite, alive, base_config,
+from harness import (BIN, CONSOLE_DIR, FAKES, FFPROBE, MODEL, NGINX,  # noqa: E402
+                     RENDER_FFMPEG, SPAWN_FCGI, SRCDIR, Skip, Stack, Suite, alive, base_config,
                      check, cmdline, eq, expect_error, fake, ffprobe,
                      free_port, run_threads, tail, wait_until)
 
@@ -133,18 +133,20 @@ atexit.register(_remove_tree)
 
 
 def tree():
-    """Paths of the binary, the renderer, the fakes and etc/errors that
-    RUN_AS can use: the source tree's own, or copies in a temp directory
-    when RUN_AS cannot execute the binary where it is."""
+    """Paths of the binary, the renderer, the fakes, etc/errors and the web
+    console that RUN_AS can use: the source tree's own, or copies in a temp
+    directory when RUN_AS cannot execute the binary where it is."""
     if _TREE:
         return _TREE
     paths = {"bin": BIN, "render": RENDER_FFMPEG, "fakes": FAKES,
-             "errors": os.path.join(ETC, "errors") + "/"}
+             "errors": os.path.join(ETC, "errors") + "/", "console": CONSOLE_DIR}
     if RUN_AS and not os.environ.get("REELGATE_TEST_COPY_TREE"):
         r = subprocess.run([BIN, "--version"], capture_output=True, timeout=10, **as_user())
         ok = r.returncode == 0 and os.access(RENDER_FFMPEG, os.R_OK)
-        r2 = subprocess.run(["/bin/sh", "-c", 'test -r "$0/404.html" && test -x "$1"',
-                             paths["errors"], RENDER_FFMPEG], timeout=10, **as_user())
+        r2 = subprocess.run(["/bin/sh", "-c", 'test -r "$0/404.html" && test -x "$1" && '
+                             'test -r "$2/index.html"',
+                             paths["errors"], RENDER_FFMPEG, CONSOLE_DIR], timeout=10,
+                            **as_user())
         if ok and r2.returncode == 0:
             _TREE.update(paths)
             return _TREE
@@ -160,6 +162,7 @@ def tree():
     shutil.copytree(FAKES, os.path.join(top, "tests", "fakes"),
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(os.path.join(ETC, "errors"), os.path.join(top, "errors"), dirs_exist_ok=True)
+    shutil.copytree(CONSOLE_DIR, os.path.join(top, "share", "reelgate", "console"))
     for root, dirs, files in os.walk(top):
         for n in dirs + files:
             p = os.path.join(root, n)
@@ -167,7 +170,8 @@ def tree():
     _TREE.update({"bin": os.path.join(top, "bin", "reelgate"),
                   "render": os.path.join(top, "share", "reelgate", "render-ffmpeg"),
                   "fakes": os.path.join(top, "tests", "fakes"),
-                  "errors": os.path.join(top, "errors") + "/", "copy": top})
+                  "errors": os.path.join(top, "errors") + "/",
+                  "console": os.path.join(top, "share", "reelgate", "console"), "copy": top})
     return _TREE
 
 
@@ -253,13 +257,17 @@ class Deploy(Stack):
                                systemd-socket-activate on reelgate.socket's
                                ListenStream (argv: exec_start)
     delivery: content.delivery of the reelgate config.
+    console_dir: the web console the server serves at / (@CONSOLE_DIR@;
+    default: tree()'s, the source tree's or its copy).
     Everything else as harness.Stack; stop() is Stack's (it kills what
     names the temp directory, the detached dispatcher included).
     """
 
     def __init__(self, server, mode="serve", template=None, listen="unix", workers=2,
-                 delivery="none", fcgid_times=(300, 3600, 120), exec_start=None, **kw):
+                 delivery="none", fcgid_times=(300, 3600, 120), exec_start=None,
+                 console_dir=None, **kw):
         super().__init__(workers=workers, listen=listen, content={"delivery": delivery}, **kw)
+        self.console_arg = console_dir
         self.server = server
         self.mode = mode
         self.delivery = delivery
@@ -293,13 +301,14 @@ class Deploy(Stack):
     def start(self):
         self._require()
         t = tree()
+        self.console_dir = self.console_arg or t["console"]
         base = os.environ.get("TMPDIR", "/tmp")
         if RUN_AS or len(base) > 40:
             base = "/tmp"
         self.dir = tempfile.mkdtemp(prefix="reelgate-dp-", dir=base)
         os.chmod(self.dir, 0o755)
         harness._STACKS.append(self)
-        for d in ("logs", "htdocs", "tmp", "nginx-tmp", "lighttpd-tmp", "fcgid"):
+        for d in ("logs", "tmp", "nginx-tmp", "lighttpd-tmp", "fcgid"):
             os.makedirs(os.path.join(self.dir, d))
         self.port = free_port()
         self.base = "http://127.0.0.1:%d" % self.port
@@ -410,6 +419,7 @@ class Deploy(Stack):
             "@FCGI@": self.listen,
             "@CONTENT_DIR@": os.path.join(self.data_dir, "content"),
             "@MAX_BODY@": self.max_body,
+            "@CONSOLE_DIR@": self.console_dir,
         }, drop_prefixes=() if os.geteuid() == 0 else ("user ",))
         t = subprocess.run([NGINX, "-t", "-q", "-c", conf], capture_output=True, timeout=30)
         check(t.returncode == 0, "nginx -t refused %s" % conf, t.stderr.decode(errors="replace"))
@@ -432,6 +442,7 @@ class Deploy(Stack):
             "@CONTENT_DIR@": os.path.join(self.data_dir, "content"),
             "@ERRORS_DIR@": tree()["errors"],
             "@MAX_BODY_KB@": self.max_body // 1024,
+            "@CONSOLE_DIR@": self.console_dir,
         }, drop_prefixes=() if RUN_AS else ("server.username", "server.groupname"))
         t = subprocess.run([LIGHTTPD, "-tt", "-f", conf], capture_output=True, timeout=30)
         check(t.returncode == 0, "lighttpd -tt refused %s" % conf,
@@ -462,6 +473,7 @@ class Deploy(Stack):
             "@CONTENT_DIR@": os.path.join(self.data_dir, "content"),
             "@ERRORS_DIR@": tree()["errors"],
             "@MAX_BODY@": self.max_body,
+            "@CONSOLE_DIR@": self.console_dir,
         }, drop_prefixes=() if RUN_AS else ("User ", "Group "))
         t = subprocess.run([APACHE2, "-t", "-f", conf], capture_output=True, timeout=30,
                            env=self.env)
@@ -761,9 +773,9 @@ def _(_):
         expect_envelope(s.request("GET", "/v1/models"), 503, "internal_error", request_id=False)
 
 
-@test("lighttpd (etc/lighttpd/external.conf.in, bin-path.conf.in): the 405 lighttpd raises "
-      "itself (CONNECT outside /v1/, CONNECT host:port) carries Allow and the JSON envelope; "
-      "TRACE and CONNECT on the API reach reelgate", timeout=90)
+@test("lighttpd (etc/lighttpd/external.conf.in, bin-path.conf.in): the 405s lighttpd raises "
+      "itself (any method but GET and HEAD outside /v1/, CONNECT host:port) carry Allow and "
+      "the JSON envelope; TRACE and CONNECT on the API reach reelgate", timeout=90)
 def _(_):
     for mode in ("serve", "bin-path"):
         with Deploy("lighttpd", mode=mode) as s:
@@ -771,8 +783,9 @@ def _(_):
             for method in ("TRACE", "CONNECT"):
                 for path, _allow in ROUTES:
                     expect_405(s, method, path)
-            for path in OUTSIDE_V1:
-                expect_405(s, "CONNECT", path, request_id=False)
+            for method in ("CONNECT", "POST", "PUT", "DELETE", "PROPFIND"):
+                for path in OUTSIDE_V1:
+                    expect_405(s, method, path, request_id=False)
             expect_405(s, "CONNECT", "127.0.0.1:443", request_id=False)
 
 
@@ -1062,12 +1075,33 @@ def _allow_map(path):
     return [re.sub(r"\s+", " ", l).strip() for l in m.group(1).splitlines() if l.strip()]
 
 
+def _console_block(path):
+    """The web console's `location / { ... }` of an nginx file, blanks
+    squeezed, comments dropped, its root (a placeholder or an installed
+    path) as ROOT."""
+    with open(path) as f:
+        lines = f.read().splitlines()
+    start = [i for i, l in enumerate(lines) if l.strip() == "location / {"]
+    check(len(start) == 1, "%s: %d `location / {` blocks, want 1" % (path, len(start)))
+    indent = lines[start[0]][:len(lines[start[0]]) - len(lines[start[0]].lstrip())]
+    end = start[0] + 1
+    while end < len(lines) and lines[end] != indent + "}":
+        end += 1
+    block = [re.sub(r"\s+", " ", l).strip() for l in lines[start[0]:end + 1]]
+    return [re.sub(r"^root \S+;$", "root ROOT;", l) for l in block if l and not l.startswith("#")]
+
+
 @test("the example configs agree with each other and with etc/reelgate.json", timeout=30)
 def _(_):
     import json
     nginx = os.path.join(ETC, "nginx")
     want = _error_block(os.path.join(nginx, "standalone.conf.in"))
+    console = _console_block(os.path.join(nginx, "standalone.conf.in"))
+    check("root ROOT;" in console and "try_files $uri =404;" in console,
+          "standalone.conf.in: the console's location has no root or try_files", console)
     for other in ("keepalive.conf.in", "reelgate.conf"):
+        eq(_console_block(os.path.join(nginx, other)), console,
+           "the console's location of etc/nginx/%s and standalone.conf.in's" % other)
         got = _error_block(os.path.join(nginx, other))
         diff = [l for l in difflib.unified_diff(want, got, "standalone.conf.in", other,
                                                  lineterm="", n=1)]
