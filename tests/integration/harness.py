@@ -691,12 +691,12 @@ class Stack:
         self.config_path = os.path.join(self.dir, "reelgate.json")
         self.config = base_config(self.dir, self.listen, self.limits, self.workers,
                                   self.extra_models, self.backends, self.content_cfg)
+        if self.configure:
+            self.configure(self.config)
         for b in self.config["backends"].values():
             if isinstance(b.get("command"), list):
                 b["command"] = [a.replace("@STACK@", self.dir) if isinstance(a, str) else a
                                 for a in b["command"]]
-        if self.configure:
-            self.configure(self.config)
         self.data_dir = self.config["data_dir"]
         self.write_config()
         self.max_body = self.config["limits"]["max_body_bytes"]
