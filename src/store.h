@@ -236,10 +236,13 @@ typedef int (*store_usage_fn)(const char *owner, const char *day, const char *mo
 			      const char *tier, struct json_object *entry, void *arg);
 enum rg_err store_usage_scan(struct store *st, const char *owner, const char *from_day,
 			     const char *to_day, store_usage_fn fn, void *arg);
-/* What owner has used of its budgets at unix time now: ms of video and
- * cost micros counted on that day and month (made, or reserved by tasks
- * still running), and its tasks queued or in progress. */
+/* owner's budgets and what it has used of them at unix time now, read in
+ * one transaction with the very code a create's check runs: the limits of
+ * its key record (0: none; seconds, micros, tasks), the ms of video and
+ * cost micros counted on that UTC day and month (made, or reserved by
+ * tasks still running), and its tasks queued or in progress. */
 struct store_budget {
+	int64_t seconds_per_day, seconds_per_month, cost_per_month_micros, max_in_flight;
 	int64_t day_ms, month_ms, month_cost, in_flight;
 };
 enum rg_err store_budget_used(struct store *st, const char *owner, int64_t now,
