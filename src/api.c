@@ -942,8 +942,127 @@ fail:
 
 /* ---- models ------------------------------------------------------------------------ */
 
+static struct json_object *size_json(int w, int h)
+{
+	char t[32];
+	snprintf(t, sizeof(t), "%dx%d", w, h);
+	return json_object_new_string(t);
+}
+
+static struct json_object *seconds_json(int s)
+{
+	char t[16];
+	snprintf(t, sizeof(t), "%d", s);
+	return json_object_new_string(t);
+}
+
+static void add_int(struct json_object *o, const char *k, int64_t v)
+{
+	json_object_object_add(o, k, json_object_new_int64(v));
+}
+
+/* add_seconds: the durations config_model_allows_seconds accepts: the
+ * model's list, ascending, as strings (as a create sends `seconds`), or
+ * null for a range; its bounds either way. */
+static void add_seconds(struct json_object *o, const struct model_cfg *mc)
+{
+	int lo = mc->seconds_min, hi = mc->seconds_max;
+	struct json_object *list = NULL;
+	if (mc->nseconds > 0) {
+		list = json_object_new_array();
+		lo = 0;
+		/* each next larger one: lists are short, and may repeat */
+		for (int prev = 0;;) {
+			int next = 0;
+			for (size_t i = 0; i < mc->nseconds; i++)
+				if (mc->seconds[i] > prev && (next == 0 || mc->seconds[i] < next))
+					next = mc->seconds[i];
+			if (next == 0)
+				break;
+			json_object_array_add(list, seconds_json(next));
+			lo = lo ? lo : next;
+			hi = prev = next;
+		}
+	}
+	json_object_object_add(o, "seconds", list);
+	add_int(o, "seconds_min", lo);
+	add_int(o, "seconds_max", hi);
+	json_object_object_add(o, "default_seconds", seconds_json(mc->default_seconds));
+}
+
+/* add_sizes: the sizes config_model_allows_size accepts: the model's list
+ * in its order, or null for any even WxH from 16x16 to the maxima; the
+ * bounds either way (a list's smallest and largest widths and heights). */
+static void add_sizes(struct json_object *o, const struct model_cfg *mc)
+{
+	int minw = 16, minh = 16, maxw = mc->max_width, maxh = mc->max_height;
+	struct json_object *list = NULL;
+	if (mc->nsizes > 0) {
+		list = json_object_new_array();
+		minw = maxw = mc->sizes[0];
+		minh = maxh = mc->sizes[1];
+		for (size_t i = 0; i < mc->nsizes; i++) {
+			int w = mc->sizes[2 * i], h = mc->sizes[2 * i + 1];
+			json_object_array_add(list, size_json(w, h));
+			minw = w < minw ? w : minw;
+			maxw = w > maxw ? w : maxw;
+			minh = h < minh ? h : minh;
+			maxh = h > maxh ? h : maxh;
+		}
+	}
+	json_object_object_add(o, "sizes", list);
+	add_int(o, "min_width", minw);
+	add_int(o, "min_height", minh);
+	add_int(o, "max_width", maxw);
+	add_int(o, "max_height", maxh);
+	json_object_object_add(o, "default_size", size_json(mc->default_width, mc->default_height));
+}
+
+/* price_json: the model's price as usage_charge reads it (an amount of 0
+ * is no price there, so it is left out here too), or NULL. */
+static struct json_object *price_json(const struct price_cfg *p, const char *currency)
+{
+	if (!p->set)
+		return NULL;
+	struct json_object *o = json_object_new_object(), *tiers = NULL;
+	json_object_object_add(o, "currency", json_object_new_string(currency ? currency : "USD"));
+	if (p->per_second)
+		json_object_object_add(o, "per_second", usage_money_json(p->per_second));
+	for (int t = 0; t < USAGE_TIERS; t++) {
+		if (!p->tier_set[t])
+			continue;
+		if (tiers == NULL)
+			tiers = json_object_new_object();
+		json_object_object_add(tiers, usage_tier_names[t],
+				       usage_money_json(p->tier_per_second[t]));
+	}
+	if (tiers != NULL)
+		json_object_object_add(o, "per_second_by_tier", tiers);
+	if (p->per_video)
+		json_object_object_add(o, "per_video", usage_money_json(p->per_video));
+	return o;
+}
+
+/* capabilities_json: what a create with the model may ask for, as
+ * validate.c checks it: durations, sizes, fps, n, the prompt's length, an
+ * image's bytes; and what it costs. */
+static struct json_object *capabilities_json(const struct config *cfg, const struct model_cfg *mc)
+{
+	struct json_object *o = json_object_new_object();
+	add_seconds(o, mc);
+	add_sizes(o, mc);
+	add_int(o, "default_fps", mc->default_fps);
+	add_int(o, "max_fps", mc->max_fps);
+	add_int(o, "max_n", cfg->max_n);
+	add_int(o, "max_prompt_chars", (int64_t)cfg->max_prompt_chars);
+	add_int(o, "max_image_bytes", (int64_t)cfg->max_image_bytes);
+	json_object_object_add(o, "price", price_json(&mc->price, cfg->currency));
+	return o;
+}
+
 /* model_json: OpenAI's model object, plus the operations the model
- * supports (ops.h): "create", "remix", and later "edit", "extend". */
+ * supports (ops.h): "create", "remix", "edit", "extend", "characters";
+ * and its capabilities. */
 static struct json_object *model_json(const struct config *cfg, const struct model_cfg *mc)
 {
 	struct json_object *o = json_object_new_object();
@@ -952,6 +1071,7 @@ static struct json_object *model_json(const struct config *cfg, const struct mod
 	json_object_object_add(o, "created", json_object_new_int64(0));
 	json_object_object_add(o, "owned_by", json_object_new_string("reelgate"));
 	json_object_object_add(o, "operations", model_operations_json(cfg, mc));
+	json_object_object_add(o, "capabilities", capabilities_json(cfg, mc));
 	return o;
 }
 
