@@ -145,13 +145,17 @@ enum rg_err store_video_list(struct store *st, const char *owner, const char *af
 
 /* store_video_public hands fn the cached public object of id (see
  * video_cache_read); store_video_list_public does so for a page of owner's
- * videos, like store_video_list.  fn borrows id and the bytes for the call;
- * its return value stops a list when non-zero. */
+ * videos, like store_video_list.  fn borrows id and the bytes for the call
+ * and answers STORE_NEXT (the video is on the page), STORE_SKIP (it is
+ * not: a filter left it out; it does not count towards limit) or
+ * STORE_STOP.  A list examines at most max_examined videos (0: no bound);
+ * when that bound ends it, *has_more is set as when limit does. */
+enum { STORE_NEXT = 0, STORE_STOP = 1, STORE_SKIP = 2 };
 typedef int (*store_public_fn)(const char *id, const void *cached, size_t len, void *arg);
 enum rg_err store_video_public(struct store *st, const char *id, store_public_fn fn, void *arg);
 enum rg_err store_video_list_public(struct store *st, const char *owner, const char *after,
-				    size_t limit, int desc, store_public_fn fn, void *arg,
-				    int *has_more);
+				    size_t limit, size_t max_examined, int desc, store_public_fn fn,
+				    void *arg, int *has_more);
 
 /* store_due_scan calls fn for each video whose due_at <= now_ms, oldest
  * first, up to limit; fn borrows id. */

@@ -2,7 +2,9 @@
 """What the web console (issue 18) reads from the public API, through the
 whole stack: each model's `capabilities` on GET /v1/models (exactly what a
 create accepts: a create inside them succeeds, one just outside is the 400
-naming the parameter).
+naming the parameter), and GET /v1/videos filtered by `status` and `model`
+(each, together, paged with `after`, the 400s, other keys' videos never
+seen, and the bound of 10000 videos examined per request).
 
 Budgets on GET /v1/usage/videos are tested in test_usage.py.
 
@@ -19,6 +21,7 @@ import decimal
 import json
 import os
 import sys
+import time
 import urllib.parse
 import uuid
 
@@ -236,6 +239,187 @@ def _(s):
         expect_video(create(s, key, model=PRICED, size=size, seconds=str(c["seconds_max"])))
     expect_error(create(s, key, model=PRICED, seconds=str(c["seconds_max"] + 1)), 400,
                  param="seconds")
+
+
+# ------------------------------------------------------------ list filters
+
+def listing(s, key, **q):
+    r = s.list(key=key, **q)
+    eq(r.status, 200, "list %s (%s)" % (q, r.text[:300]))
+    return r.json
+
+
+def ids(page):
+    return [v["id"] for v in page["data"]]
+
+
+def every_page(s, key, limit, **q):
+    """Every id of a filtered list, paging with after=last_id; the pages."""
+    got, pages, after = [], [], None
+    for _ in range(100):
+        qq = dict(q, limit=limit)
+        if after:
+            qq["after"] = after
+        p = listing(s, key, **qq)
+        pages.append(p)
+        got += ids(p)
+        if not p["has_more"]:
+            return got, pages
+        check(p["last_id"], "has_more without a last_id", p)
+        after = p["last_id"]
+    raise AssertionError("the list never ends")
+
+
+MIX = {}
+
+
+def mix(s):
+    """Key A's videos of every status (and key B's beside them), made once:
+    {"key", "other", status: [ids, newest first], "odd": id, "all": ids}."""
+    if MIX:
+        return MIX
+    a, b = new_key(s), new_key(s)
+    made = {"queued": [], "in_progress": [], "completed": [], "failed": []}
+    order = []
+
+    def one(key, model, status, **fields):
+        v = expect_video(create(s, key, model=model, **fields))
+        if key == a:
+            order.append(v["id"])
+        return v["id"]
+
+    p1 = one(a, HANGING, "in_progress")
+    s.wait_video(p1, until="in_progress", key=a, timeout=30)
+    made["in_progress"].append(p1)
+    theirs = []
+    for model, status in ((FAST, "completed"), (HELD, "queued"), (BROKEN, "failed"),
+                          (FAST, "completed"), (HELD, "queued"), (FAST, "completed")):
+        made[status].append(one(a, model, status))
+        theirs.append((one(b, model, status), status))  # another key's, interleaved
+    odd = one(a, ODD, "queued")
+    made["queued"].append(odd)
+    for vid in made["completed"] + made["failed"]:
+        s.wait_video(vid, key=a, timeout=90)
+    for vid, status in theirs:
+        if status != "queued":
+            s.wait_video(vid, key=b, timeout=90)
+    MIX.update({k: list(reversed(v)) for k, v in made.items()})
+    MIX.update({"key": a, "other": b, "odd": odd, "all": list(reversed(order))})
+    return MIX
+
+
+@test("list: status filter, each status; the unfiltered list is unchanged", timeout=180)
+def _(s):
+    m = mix(s)
+    eq(ids(listing(s, m["key"], limit=100)), m["all"], "unfiltered, newest first")
+    for status in ("queued", "in_progress", "completed", "failed"):
+        p = listing(s, m["key"], status=status, limit=100)
+        eq(ids(p), m[status], "status=%s" % status)
+        for v in p["data"]:
+            eq(v["status"], status, "status of %s" % v["id"])
+        eq((p["first_id"], p["last_id"], p["has_more"]),
+           (m[status][0], m[status][-1], False), "status=%s envelope" % status)
+        p = listing(s, m["key"], status=status, order="asc", limit=100)
+        eq(ids(p), list(reversed(m[status])), "status=%s ascending" % status)
+
+
+@test("list: model filter, any name (configured or not), escaped names, with status",
+      timeout=180)
+def _(s):
+    m = mix(s)
+    key = m["key"]
+    eq(ids(listing(s, key, model=FAST, limit=100)), m["completed"], "model=fast")
+    eq(ids(listing(s, key, model=BROKEN)), m["failed"], "model=broken")
+    eq(ids(listing(s, key, model=HELD)), [v for v in m["queued"] if v != m["odd"]],
+       "model=%s" % HELD)
+    eq(ids(listing(s, key, model=ODD)), [m["odd"]], "a name with a quote, a slash, an e-acute")
+    eq(ids(listing(s, key, model="no-such-model")), [], "an unknown model: no videos, no error")
+    eq(ids(listing(s, key, model="m" * 64)), [], "64 bytes")
+    eq(ids(listing(s, key, model=FAST, status="completed")), m["completed"], "both, matching")
+    eq(ids(listing(s, key, model=FAST, status="failed")), [], "both, disjoint")
+    eq(ids(listing(s, key, model=HELD, status="queued", order="asc", limit=1)),
+       [v for v in reversed(m["queued"]) if v != m["odd"]][:1], "both, asc, limit 1")
+
+
+@test("list: a filtered list pages with after=last_id, both orders", timeout=180)
+def _(s):
+    m = mix(s)
+    key = m["key"]
+    got, pages = every_page(s, key, 1, status="completed")
+    eq(got, m["completed"], "status=completed one by one")
+    for p in pages:
+        if p["data"]:
+            eq(p["last_id"], p["data"][-1]["id"], "a page of matches ends on its last item")
+    got, _ = every_page(s, key, 2, status="queued", order="asc")
+    eq(got, list(reversed(m["queued"])), "status=queued two by two, ascending")
+    got, _ = every_page(s, key, 1, model=FAST, status="completed", order="asc")
+    eq(got, list(reversed(m["completed"])), "both filters, one by one")
+    p = listing(s, key, status="failed", after=m["completed"][0])
+    eq(ids(p), [v for v in m["failed"] if m["all"].index(v) > m["all"].index(m["completed"][0])],
+       "after an id that is no match")
+
+
+@test("list: another key's videos are never listed nor counted")
+def _(s):
+    m = mix(s)
+    for status in ("completed", "failed", "queued"):
+        mine = ids(listing(s, m["key"], status=status, limit=100))
+        theirs = ids(listing(s, m["other"], status=status, limit=100))
+        check(not set(mine) & set(theirs), "no video in both keys' lists", mine, theirs)
+        eq(len(theirs), 3 if status == "completed" else 2 if status == "queued" else 1,
+           "the other key's %s videos" % status)
+    # limit counts the caller's matches only: the other key's interleaved
+    # videos do not take places on the page
+    eq(ids(listing(s, m["key"], status="completed", limit=2)), m["completed"][:2], "limit 2")
+    eq(ids(listing(s, new_key(s), status="completed")), [], "a new key sees nothing")
+
+
+@test("list: bad status and model values are 400s naming the parameter")
+def _(s):
+    key = mix(s)["key"]
+    for q, param in (({"status": "done"}, "status"), ({"status": "Completed"}, "status"),
+                     ({"status": ""}, "status"), ({"status": "cancelled"}, "status"),
+                     ({"model": ""}, "model"), ({"model": "m" * 65}, "model")):
+        err = expect_error(s.list(key=key, **q), 400, param=param, code="invalid_value")
+        if param == "status":
+            for st in ("queued", "in_progress", "completed", "failed"):
+                check(st in err["message"], "the message lists %s" % st, err)
+        else:
+            check("64" in err["message"], "the message says the length", err)
+    for raw, param in (("status=failed&status=failed", "status"), ("status=failed%00", "status"),
+                       ("model=fast%00x", "model"), ("model=a&model=b", "model")):
+        expect_error(s.request("GET", "/v1/videos?" + raw, key=key), 400, param=param)
+
+
+# Last: it leaves ten thousand queued videos behind.
+@test("list: a filtered list examines at most 10000 videos a request; it continues with "
+      "after=last_id", timeout=600)
+def _(s):
+    key = new_key(s)
+    failed = expect_video(create(s, key, model=BROKEN))["id"]
+    s.wait_video(failed, key=key, timeout=90)
+    t0 = time.monotonic()
+    for _ in range(157):  # 157 x 64 = 10048 queued videos, newer than the failed one
+        expect_video(create(s, key, model=HELD, n=64, prompt="bulk"))
+    newest_first = s.list_ids(key=key, order="desc")
+    eq(len(newest_first), 10049, "videos made")
+    p = listing(s, key, status="failed", limit=20)
+    eq((ids(p), p["first_id"], p["has_more"]), ([], None, True),
+       "no match among the 10000 newest: an empty page with has_more")
+    eq(p["last_id"], newest_first[9999], "last_id: the 10000th video examined")
+    p = listing(s, key, status="failed", limit=20, after=p["last_id"])
+    eq((ids(p), p["last_id"], p["has_more"]), ([failed], failed, False),
+       "the next page examines the rest and finds it")
+    p = listing(s, key, status="queued", limit=100)
+    eq((len(p["data"]), p["last_id"], p["has_more"]), (100, newest_first[99], True),
+       "limit reached before the bound: as without a filter")
+    p = listing(s, key, status="failed", order="asc", limit=1)
+    eq((ids(p), p["has_more"]), ([failed], True), "ascending: found first")
+    p = listing(s, key, limit=100)
+    eq(ids(p), newest_first[:100], "the unfiltered list is unchanged")
+    eq(ids(listing(s, key, model=BROKEN, after=newest_first[9999])), [failed],
+       "model filter past the bound")
+    print("# 10049 videos made and listed in %.1f s" % (time.monotonic() - t0))
 
 
 if __name__ == "__main__":
