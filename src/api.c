@@ -31,8 +31,10 @@
 #include "validate.h"
 #include "video.h"
 
-#define LIST_DEFAULT 20
-#define LIST_MAX 100
+/* The most videos one GET /v1/videos looks at: a filtered list that finds
+ * fewer than limit matches among them ends there, with has_more and the
+ * last id looked at as last_id, to be continued with after. */
+#define LIST_EXAMINED_MAX 10000
 #define IDEM_MAX 255
 #define IMAGE_REL_MAX 64
 
@@ -593,7 +595,8 @@ out:
 /* ---- read, list, delete, content --------------------------------------------- */
 
 /* Reads and lists answer from the cached public objects (video.h): bytes
- * copied into the answer, no record parsed, no object rebuilt. */
+ * copied into the answer, no record parsed, no object rebuilt.  A list's
+ * filters compare the members of those same bytes. */
 struct cached_ctx {
 	const char *owner;
 	const char *base_url;
@@ -603,7 +606,31 @@ struct cached_ctx {
 	int owned;	    /* the last object seen was owner's */
 	int pending;	    /* ... and is queued or in progress */
 	enum rg_err failed; /* unreadable bytes or no memory: 500 */
+	/* A filtered list: the JSON text status and model must have (NULL:
+	 * any), and the last video it looked at. */
+	int filtered;
+	const char *status, *model;
+	size_t status_len, model_len;
+	char examined[ID_MAX];
 };
+
+static int member_is(const struct video_cached *v, const char *key, const char *want, size_t len)
+{
+	const char *val;
+	size_t vlen;
+	return video_cache_member(v, key, &val, &vlen) == 0 && vlen == len &&
+	       memcmp(val, want, len) == 0;
+}
+
+/* filtered_out: whether a filtered list leaves the video v out. */
+static int filtered_out(struct cached_ctx *c, const char *id, const struct video_cached *v)
+{
+	size_t idlen = strlen(id);
+	if (idlen < ID_MAX)
+		memcpy(c->examined, id, idlen + 1);
+	return (c->status != NULL && !member_is(v, "status", c->status, c->status_len)) ||
+	       (c->model != NULL && !member_is(v, "model", c->model, c->model_len));
+}
 
 static int put_cached(const char *id, const void *data, size_t len, void *arg)
 {
@@ -611,21 +638,23 @@ static int put_cached(const char *id, const void *data, size_t len, void *arg)
 	struct video_cached v;
 	if (video_cache_read(data, len, &v) < 0) {
 		c->failed = RG_ECORRUPT;
-		return 1;
+		return STORE_STOP;
 	}
 	c->owned = video_cache_owned_by(&v, c->owner);
 	if (!c->owned)
 		return 0;
+	if (c->filtered && filtered_out(c, id, &v))
+		return STORE_SKIP;
 	c->pending = v.pending;
 	if ((c->count > 0 && buf_putc(c->out, ',') < 0) ||
 	    video_cache_json(&v, c->base_url, c->out) < 0) {
 		c->failed = RG_ENOMEM;
-		return 1;
+		return STORE_STOP;
 	}
 	size_t idlen = strlen(id); /* < ID_MAX: the store's ids are */
 	if (idlen >= ID_MAX) {
 		c->failed = RG_ECORRUPT;
-		return 1;
+		return STORE_STOP;
 	}
 	if (c->count++ == 0)
 		memcpy(c->first, id, idlen + 1);
@@ -633,9 +662,9 @@ static int put_cached(const char *id, const void *data, size_t len, void *arg)
 	return 0;
 }
 
-static int put_id_or_null(struct buf *out, size_t count, const char *id)
+static int put_id_or_null(struct buf *out, const char *id)
 {
-	return count ? buf_json_string(out, id, strlen(id)) : buf_puts(out, "null");
+	return id ? buf_json_string(out, id, strlen(id)) : buf_puts(out, "null");
 }
 
 int api_query_param(struct form *q, const char *name, const char **out, struct api_error *e)
@@ -669,62 +698,125 @@ int api_parse_query(struct http_request *req, struct form *q, struct api_error *
 	return 0;
 }
 
+static const char *const list_statuses[] = { "queued", "in_progress", "completed", "failed", NULL };
+
+int api_list_query(struct form *q, struct api_list_query *lq, struct api_error *e)
+{
+	const char *limit_s, *order_s;
+	lq->limit = API_LIST_DEFAULT;
+	lq->desc = 1;
+	if (api_query_param(q, "limit", &limit_s, e) < 0 ||
+	    api_query_param(q, "order", &order_s, e) < 0 ||
+	    api_query_param(q, "after", &lq->after, e) < 0 ||
+	    api_query_param(q, "status", &lq->status, e) < 0 ||
+	    api_query_param(q, "model", &lq->model, e) < 0)
+		return -1;
+	if (limit_s != NULL) {
+		char *end;
+		errno = 0;
+		lq->limit = strtol(limit_s, &end, 10);
+		if (limit_s[0] < '0' || limit_s[0] > '9' || *end != '\0' || errno ||
+		    lq->limit > API_LIST_MAX) {
+			api_error_set(e, 400, "invalid_value", "limit",
+				      "'limit' must be a whole number from 0 to %d.", API_LIST_MAX);
+			return -1;
+		}
+	}
+	if (order_s != NULL) {
+		if (strcmp(order_s, "asc") == 0)
+			lq->desc = 0;
+		else if (strcmp(order_s, "desc") != 0) {
+			api_error_set(e, 400, "invalid_value", "order",
+				      "'order' must be \"asc\" or \"desc\".");
+			return -1;
+		}
+	}
+	if (lq->after != NULL && lq->after[0] == '\0')
+		lq->after = NULL;
+	if (lq->after != NULL && !id_video_valid(lq->after, strlen(lq->after))) {
+		api_error_set(e, 400, "invalid_value", "after",
+			      "'after' must be a video id (the last_id of the previous page).");
+		return -1;
+	}
+	if (lq->status != NULL) {
+		const char *const *st = list_statuses;
+		while (*st != NULL && strcmp(*st, lq->status) != 0)
+			st++;
+		if (*st == NULL) {
+			api_error_set(
+				e, 400, "invalid_value", "status",
+				"'status' must be one of queued, in_progress, completed, failed.");
+			return -1;
+		}
+	}
+	if (lq->model != NULL && (lq->model[0] == '\0' || strlen(lq->model) > API_LIST_MODEL_MAX)) {
+		api_error_set(e, 400, "invalid_value", "model",
+			      "'model' must be a model name of 1 to %d bytes.", API_LIST_MODEL_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* list_filters sets c's filters from lq: the JSON text each member must
+ * have, as the cached objects hold it (json-c's escaping, kept in *held,
+ * which the caller puts). */
+static int list_filters(const struct api_list_query *lq, struct cached_ctx *c, char status[16],
+			struct json_object **held)
+{
+	*held = NULL;
+	c->filtered = lq->status != NULL || lq->model != NULL;
+	if (lq->status != NULL) {
+		c->status_len = (size_t)snprintf(status, 16, "\"%s\"", lq->status);
+		c->status = status;
+	}
+	if (lq->model != NULL) {
+		*held = json_object_new_string(lq->model);
+		c->model = *held ? json_object_to_json_string_length(
+					   *held,
+					   JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+					   &c->model_len)
+				 : NULL;
+		if (c->model == NULL)
+			return -1;
+	}
+	return 0;
+}
+
 static void handle_list(struct app *app, struct http_request *req, struct http_response *res,
 			const char *owner, const char *base_url)
 {
 	struct api_error e;
 	struct form q;
+	struct api_list_query lq;
+	struct json_object *held = NULL;
+	char status[16];
 	form_init(&q);
-	const char *limit_s, *order_s, *after;
-	long limit = LIST_DEFAULT;
-	int desc = 1;
-	if (api_parse_query(req, &q, &e) < 0 || api_query_param(&q, "limit", &limit_s, &e) < 0 ||
-	    api_query_param(&q, "order", &order_s, &e) < 0 ||
-	    api_query_param(&q, "after", &after, &e) < 0)
+	if (api_parse_query(req, &q, &e) < 0 || api_list_query(&q, &lq, &e) < 0)
 		goto fail;
-	if (limit_s != NULL) {
-		char *end;
-		errno = 0;
-		limit = strtol(limit_s, &end, 10);
-		if (limit_s[0] < '0' || limit_s[0] > '9' || *end != '\0' || errno ||
-		    limit > LIST_MAX) {
-			api_error_set(&e, 400, "invalid_value", "limit",
-				      "'limit' must be a whole number from 0 to %d.", LIST_MAX);
-			goto fail;
-		}
-	}
-	if (order_s != NULL) {
-		if (strcmp(order_s, "asc") == 0)
-			desc = 0;
-		else if (strcmp(order_s, "desc") != 0) {
-			api_error_set(&e, 400, "invalid_value", "order",
-				      "'order' must be \"asc\" or \"desc\".");
-			goto fail;
-		}
-	}
-	if (after != NULL && after[0] == '\0')
-		after = NULL;
-	if (after != NULL && !id_video_valid(after, strlen(after))) {
-		api_error_set(&e, 400, "invalid_value", "after",
-			      "'after' must be a video id (the last_id of the previous page).");
-		goto fail;
-	}
 	/* The list envelope as json-c would print it, written directly. */
 	struct cached_ctx c = { .owner = owner, .base_url = base_url, .out = &res->body };
 	int has_more = 0;
 	buf_reset(&res->body);
 	enum rg_err err =
-		buf_puts(&res->body, "{\"object\":\"list\",\"data\":[") < 0 ? RG_ENOMEM : RG_OK;
+		list_filters(&lq, &c, status, &held) < 0 ||
+				buf_puts(&res->body, "{\"object\":\"list\",\"data\":[") < 0
+			? RG_ENOMEM
+			: RG_OK;
 	if (err == RG_OK)
-		err = store_video_list_public(app->st, owner, after, (size_t)limit, desc,
-					      put_cached, &c, &has_more);
+		err = store_video_list_public(app->st, owner, lq.after, (size_t)lq.limit,
+					      LIST_EXAMINED_MAX, lq.desc, put_cached, &c,
+					      &has_more);
 	if (err == RG_OK)
 		err = c.failed;
+	/* A filtered list that stopped early continues after the last video it
+	 * looked at, a match or not. */
+	const char *last = c.count ? c.last : NULL;
+	if (c.filtered && has_more && c.examined[0] != '\0')
+		last = c.examined;
 	if (err == RG_OK &&
 	    (buf_puts(&res->body, "],\"first_id\":") < 0 ||
-	     put_id_or_null(&res->body, c.count, c.first) < 0 ||
-	     buf_puts(&res->body, ",\"last_id\":") < 0 ||
-	     put_id_or_null(&res->body, c.count, c.last) < 0 ||
+	     put_id_or_null(&res->body, c.count ? c.first : NULL) < 0 ||
+	     buf_puts(&res->body, ",\"last_id\":") < 0 || put_id_or_null(&res->body, last) < 0 ||
 	     buf_puts(&res->body, has_more ? ",\"has_more\":true}" : ",\"has_more\":false}") < 0))
 		err = RG_ENOMEM;
 	if (err != RG_OK) {
@@ -732,10 +824,12 @@ static void handle_list(struct app *app, struct http_request *req, struct http_r
 		goto fail;
 	}
 	res->status = 200;
+	json_object_put(held);
 	form_deinit(&q);
 	return;
 fail:
 	http_error(res, &e);
+	json_object_put(held);
 	form_deinit(&q);
 }
 
@@ -942,8 +1036,127 @@ fail:
 
 /* ---- models ------------------------------------------------------------------------ */
 
+static struct json_object *size_json(int w, int h)
+{
+	char t[32];
+	snprintf(t, sizeof(t), "%dx%d", w, h);
+	return json_object_new_string(t);
+}
+
+static struct json_object *seconds_json(int s)
+{
+	char t[16];
+	snprintf(t, sizeof(t), "%d", s);
+	return json_object_new_string(t);
+}
+
+static void add_int(struct json_object *o, const char *k, int64_t v)
+{
+	json_object_object_add(o, k, json_object_new_int64(v));
+}
+
+/* add_seconds: the durations config_model_allows_seconds accepts: the
+ * model's list, ascending, as strings (as a create sends `seconds`), or
+ * null for a range; its bounds either way. */
+static void add_seconds(struct json_object *o, const struct model_cfg *mc)
+{
+	int lo = mc->seconds_min, hi = mc->seconds_max;
+	struct json_object *list = NULL;
+	if (mc->nseconds > 0) {
+		list = json_object_new_array();
+		lo = 0;
+		/* each next larger one: lists are short, and may repeat */
+		for (int prev = 0;;) {
+			int next = 0;
+			for (size_t i = 0; i < mc->nseconds; i++)
+				if (mc->seconds[i] > prev && (next == 0 || mc->seconds[i] < next))
+					next = mc->seconds[i];
+			if (next == 0)
+				break;
+			json_object_array_add(list, seconds_json(next));
+			lo = lo ? lo : next;
+			hi = prev = next;
+		}
+	}
+	json_object_object_add(o, "seconds", list);
+	add_int(o, "seconds_min", lo);
+	add_int(o, "seconds_max", hi);
+	json_object_object_add(o, "default_seconds", seconds_json(mc->default_seconds));
+}
+
+/* add_sizes: the sizes config_model_allows_size accepts: the model's list
+ * in its order, or null for any even WxH from 16x16 to the maxima; the
+ * bounds either way (a list's smallest and largest widths and heights). */
+static void add_sizes(struct json_object *o, const struct model_cfg *mc)
+{
+	int minw = 16, minh = 16, maxw = mc->max_width, maxh = mc->max_height;
+	struct json_object *list = NULL;
+	if (mc->nsizes > 0) {
+		list = json_object_new_array();
+		minw = maxw = mc->sizes[0];
+		minh = maxh = mc->sizes[1];
+		for (size_t i = 0; i < mc->nsizes; i++) {
+			int w = mc->sizes[2 * i], h = mc->sizes[2 * i + 1];
+			json_object_array_add(list, size_json(w, h));
+			minw = w < minw ? w : minw;
+			maxw = w > maxw ? w : maxw;
+			minh = h < minh ? h : minh;
+			maxh = h > maxh ? h : maxh;
+		}
+	}
+	json_object_object_add(o, "sizes", list);
+	add_int(o, "min_width", minw);
+	add_int(o, "min_height", minh);
+	add_int(o, "max_width", maxw);
+	add_int(o, "max_height", maxh);
+	json_object_object_add(o, "default_size", size_json(mc->default_width, mc->default_height));
+}
+
+/* price_json: the model's price as usage_charge reads it (an amount of 0
+ * is no price there, so it is left out here too), or NULL. */
+static struct json_object *price_json(const struct price_cfg *p, const char *currency)
+{
+	if (!p->set)
+		return NULL;
+	struct json_object *o = json_object_new_object(), *tiers = NULL;
+	json_object_object_add(o, "currency", json_object_new_string(currency ? currency : "USD"));
+	if (p->per_second)
+		json_object_object_add(o, "per_second", usage_money_json(p->per_second));
+	for (int t = 0; t < USAGE_TIERS; t++) {
+		if (!p->tier_set[t])
+			continue;
+		if (tiers == NULL)
+			tiers = json_object_new_object();
+		json_object_object_add(tiers, usage_tier_names[t],
+				       usage_money_json(p->tier_per_second[t]));
+	}
+	if (tiers != NULL)
+		json_object_object_add(o, "per_second_by_tier", tiers);
+	if (p->per_video)
+		json_object_object_add(o, "per_video", usage_money_json(p->per_video));
+	return o;
+}
+
+/* capabilities_json: what a create with the model may ask for, as
+ * validate.c checks it: durations, sizes, fps, n, the prompt's length, an
+ * image's bytes; and what it costs. */
+static struct json_object *capabilities_json(const struct config *cfg, const struct model_cfg *mc)
+{
+	struct json_object *o = json_object_new_object();
+	add_seconds(o, mc);
+	add_sizes(o, mc);
+	add_int(o, "default_fps", mc->default_fps);
+	add_int(o, "max_fps", mc->max_fps);
+	add_int(o, "max_n", cfg->max_n);
+	add_int(o, "max_prompt_chars", (int64_t)cfg->max_prompt_chars);
+	add_int(o, "max_image_bytes", (int64_t)cfg->max_image_bytes);
+	json_object_object_add(o, "price", price_json(&mc->price, cfg->currency));
+	return o;
+}
+
 /* model_json: OpenAI's model object, plus the operations the model
- * supports (ops.h): "create", "remix", and later "edit", "extend". */
+ * supports (ops.h): "create", "remix", "edit", "extend", "characters";
+ * and its capabilities. */
 static struct json_object *model_json(const struct config *cfg, const struct model_cfg *mc)
 {
 	struct json_object *o = json_object_new_object();
@@ -952,6 +1165,7 @@ static struct json_object *model_json(const struct config *cfg, const struct mod
 	json_object_object_add(o, "created", json_object_new_int64(0));
 	json_object_object_add(o, "owned_by", json_object_new_string("reelgate"));
 	json_object_object_add(o, "operations", model_operations_json(cfg, mc));
+	json_object_object_add(o, "capabilities", capabilities_json(cfg, mc));
 	return o;
 }
 

@@ -47,6 +47,22 @@ struct form;
 int api_parse_query(struct http_request *req, struct form *q, struct api_error *e);
 int api_query_param(struct form *q, const char *name, const char **out, struct api_error *e);
 
+/* GET /v1/videos: limit's default and maximum, the longest model filter. */
+#define API_LIST_DEFAULT 20
+#define API_LIST_MAX 100
+#define API_LIST_MODEL_MAX 64
+
+/* A GET /v1/videos query: limit, order, after (NULL: from the start), and
+ * the filters status and model (NULL: any); the strings are q's. */
+struct api_list_query {
+	long limit;
+	int desc;
+	const char *after, *status, *model;
+};
+/* api_list_query reads q (api_parse_query's) into lq: 0, or -1 with the
+ * 400 in e that names the parameter. */
+int api_list_query(struct form *q, struct api_list_query *lq, struct api_error *e);
+
 /* api_handle serves one request; returns its route (ROUTE_NONE for an
  * unknown path or method), which the worker's metrics count it under. */
 enum route api_handle(struct app *app, struct http_request *req, struct http_response *res);

@@ -365,12 +365,15 @@ static int seek_owner(MDB_cursor *cur, const char *prefix, size_t plen, const ch
 	return rc;
 }
 
-/* A list visitor reads id inside txn: 0 (setting *stop to end the list),
- * MDB_NOTFOUND (gone: not counted) or an error. */
-typedef int (*visit_fn)(struct store *st, MDB_txn *txn, const char *id, void *arg, int *stop);
+/* A list visitor reads id inside txn: 0 (setting *verdict: STORE_NEXT,
+ * STORE_SKIP or STORE_STOP), MDB_NOTFOUND (gone: not counted) or an error. */
+typedef int (*visit_fn)(struct store *st, MDB_txn *txn, const char *id, void *arg, int *verdict);
 
+/* list_owner visits owner's videos in order until limit of them were
+ * counted (not skipped) or max_examined (0: no bound) were visited. */
 static enum rg_err list_owner(struct store *st, const char *owner, const char *after, size_t limit,
-			      int desc, visit_fn visit, void *arg, int *has_more)
+			      size_t max_examined, int desc, visit_fn visit, void *arg,
+			      int *has_more)
 {
 	char prefix[OWNER_MAX + 1];
 	size_t plen = kv_pair_key(prefix, sizeof(prefix), owner, NULL);
@@ -383,16 +386,17 @@ static enum rg_err list_owner(struct store *st, const char *owner, const char *a
 	if (rc != 0)
 		return env_error(rc);
 	MDB_val k, d;
-	size_t seen = 0;
+	size_t seen = 0, examined = 0;
 	enum rg_err err = RG_OK;
 	rc = seek_owner(cur, prefix, plen, after, desc, &k);
 	while (rc == 0) {
 		if (k.mv_size <= plen || memcmp(k.mv_data, prefix, plen) != 0)
 			break;
-		if (seen == limit) {
+		if (seen == limit || (max_examined > 0 && examined == max_examined)) {
 			*has_more = 1;
 			break;
 		}
+		examined++;
 		char id[ID_MAX];
 		size_t ilen = k.mv_size - plen;
 		if (ilen >= ID_MAX) {
@@ -401,13 +405,13 @@ static enum rg_err list_owner(struct store *st, const char *owner, const char *a
 		}
 		memcpy(id, (char *)k.mv_data + plen, ilen);
 		id[ilen] = '\0';
-		int stop = 0;
-		int grc = visit(st, txn, id, arg, &stop);
-		if (grc == 0) {
+		int verdict = STORE_NEXT;
+		int grc = visit(st, txn, id, arg, &verdict);
+		if (grc == 0 && verdict != STORE_SKIP) {
 			seen++;
-			if (stop)
+			if (verdict != STORE_NEXT)
 				break;
-		} else if (grc != MDB_NOTFOUND) {
+		} else if (grc != 0 && grc != MDB_NOTFOUND) {
 			err = env_error(grc);
 			break;
 		}
@@ -427,13 +431,13 @@ struct visit_args {
 	MDB_cursor *pub_cur; /* the next one on the page it is on already */
 };
 
-static int visit_record(struct store *st, MDB_txn *txn, const char *id, void *arg, int *stop)
+static int visit_record(struct store *st, MDB_txn *txn, const char *id, void *arg, int *verdict)
 {
 	struct visit_args *a = arg;
 	struct json_object *rec = NULL;
 	int rc = env_get(st, txn, st->videos, id, &rec);
 	if (rc == 0)
-		*stop = a->rec_fn(rec, a->arg);
+		*verdict = a->rec_fn(rec, a->arg) ? STORE_STOP : STORE_NEXT;
 	json_object_put(rec);
 	return rc;
 }
@@ -441,7 +445,7 @@ static int visit_record(struct store *st, MDB_txn *txn, const char *id, void *ar
 /* pub_in hands fn the cached public object of id.  A record without one
  * (written by an older reelgate since this one filled them in) gets it
  * rendered on the spot, so a missing entry is slow, never wrong. */
-static int pub_in(struct store *st, MDB_txn *txn, const char *id, void *arg, int *stop)
+static int pub_in(struct store *st, MDB_txn *txn, const char *id, void *arg, int *verdict)
 {
 	struct visit_args *a = arg;
 	MDB_val k = { strlen(id), (void *)id }, v;
@@ -453,7 +457,7 @@ static int pub_in(struct store *st, MDB_txn *txn, const char *id, void *arg, int
 					: mdb_get(txn, st->pub, &k, &v);
 	if (rc == 0) {
 		/* The record must exist too: they are only ever written together. */
-		*stop = a->pub_fn(id, v.mv_data, v.mv_size, a->arg);
+		*verdict = a->pub_fn(id, v.mv_data, v.mv_size, a->arg);
 		return 0;
 	}
 	if (rc != MDB_NOTFOUND)
@@ -466,7 +470,7 @@ static int pub_in(struct store *st, MDB_txn *txn, const char *id, void *arg, int
 	buf_init(&b, PUB_MAX);
 	rc = video_cache_build(rec, &b) < 0 ? MDB_CORRUPTED : 0;
 	if (rc == 0)
-		*stop = a->pub_fn(id, b.data, b.len, a->arg);
+		*verdict = a->pub_fn(id, b.data, b.len, a->arg);
 	buf_deinit(&b);
 	json_object_put(rec);
 	return rc;
@@ -476,15 +480,16 @@ enum rg_err store_video_list(struct store *st, const char *owner, const char *af
 			     int desc, store_video_fn fn, void *arg, int *has_more)
 {
 	struct visit_args a = { fn, NULL, arg, 0, NULL };
-	return list_owner(st, owner, after, limit, desc, visit_record, &a, has_more);
+	return list_owner(st, owner, after, limit, 0, desc, visit_record, &a, has_more);
 }
 
 enum rg_err store_video_list_public(struct store *st, const char *owner, const char *after,
-				    size_t limit, int desc, store_public_fn fn, void *arg,
-				    int *has_more)
+				    size_t limit, size_t max_examined, int desc, store_public_fn fn,
+				    void *arg, int *has_more)
 {
 	struct visit_args a = { NULL, fn, arg, 1, NULL };
-	enum rg_err err = list_owner(st, owner, after, limit, desc, pub_in, &a, has_more);
+	enum rg_err err =
+		list_owner(st, owner, after, limit, max_examined, desc, pub_in, &a, has_more);
 	if (a.pub_cur != NULL)
 		mdb_cursor_close(a.pub_cur); /* LMDB allows it after the txn ended */
 	return err;
@@ -497,8 +502,8 @@ enum rg_err store_video_public(struct store *st, const char *id, store_public_fn
 	if (rc != 0)
 		return env_error(rc);
 	struct visit_args a = { NULL, fn, arg, 0, NULL };
-	int stop = 0;
-	rc = pub_in(st, txn, id, &a, &stop);
+	int verdict = 0;
+	rc = pub_in(st, txn, id, &a, &verdict);
 	env_read_end(st, txn);
 	return env_error(rc);
 }

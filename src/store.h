@@ -145,13 +145,17 @@ enum rg_err store_video_list(struct store *st, const char *owner, const char *af
 
 /* store_video_public hands fn the cached public object of id (see
  * video_cache_read); store_video_list_public does so for a page of owner's
- * videos, like store_video_list.  fn borrows id and the bytes for the call;
- * its return value stops a list when non-zero. */
+ * videos, like store_video_list.  fn borrows id and the bytes for the call
+ * and answers STORE_NEXT (the video is on the page), STORE_SKIP (it is
+ * not: a filter left it out; it does not count towards limit) or
+ * STORE_STOP.  A list examines at most max_examined videos (0: no bound);
+ * when that bound ends it, *has_more is set as when limit does. */
+enum { STORE_NEXT = 0, STORE_STOP = 1, STORE_SKIP = 2 };
 typedef int (*store_public_fn)(const char *id, const void *cached, size_t len, void *arg);
 enum rg_err store_video_public(struct store *st, const char *id, store_public_fn fn, void *arg);
 enum rg_err store_video_list_public(struct store *st, const char *owner, const char *after,
-				    size_t limit, int desc, store_public_fn fn, void *arg,
-				    int *has_more);
+				    size_t limit, size_t max_examined, int desc, store_public_fn fn,
+				    void *arg, int *has_more);
 
 /* store_due_scan calls fn for each video whose due_at <= now_ms, oldest
  * first, up to limit; fn borrows id. */
@@ -236,10 +240,13 @@ typedef int (*store_usage_fn)(const char *owner, const char *day, const char *mo
 			      const char *tier, struct json_object *entry, void *arg);
 enum rg_err store_usage_scan(struct store *st, const char *owner, const char *from_day,
 			     const char *to_day, store_usage_fn fn, void *arg);
-/* What owner has used of its budgets at unix time now: ms of video and
- * cost micros counted on that day and month (made, or reserved by tasks
- * still running), and its tasks queued or in progress. */
+/* owner's budgets and what it has used of them at unix time now, read in
+ * one transaction with the very code a create's check runs: the limits of
+ * its key record (0: none; seconds, micros, tasks), the ms of video and
+ * cost micros counted on that UTC day and month (made, or reserved by
+ * tasks still running), and its tasks queued or in progress. */
 struct store_budget {
+	int64_t seconds_per_day, seconds_per_month, cost_per_month_micros, max_in_flight;
 	int64_t day_ms, month_ms, month_cost, in_flight;
 };
 enum rg_err store_budget_used(struct store *st, const char *owner, int64_t now,

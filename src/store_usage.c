@@ -332,10 +332,11 @@ static void refuse(struct store_refusal *why, const char *which, int64_t limit, 
 	why->reset_at = reset_at;
 }
 
-int kv_budget_check(struct store *st, MDB_txn *txn, const char *owner, struct json_object **recs,
-		    size_t n, struct store_refusal *why)
+/* budget_limits reads owner's budgets from its key record into b (all 0:
+ * none, also for a store without keys). */
+static int budget_limits(struct store *st, MDB_txn *txn, const char *owner, struct store_budget *b)
 {
-	struct json_object *key = NULL, *lim;
+	struct json_object *key, *lim;
 	MDB_val kk = { strlen(owner), (void *)owner }, raw;
 	int rc = mdb_get(txn, st->keys, &kk, &raw);
 	if (rc == MDB_NOTFOUND)
@@ -353,13 +354,44 @@ int kv_budget_check(struct store *st, MDB_txn *txn, const char *owner, struct js
 	if ((key = env_parse(&raw)) == NULL)
 		return MDB_CORRUPTED;
 	lim = rec_obj(key, "limits");
-	int64_t in_flight = rec_i64(lim, "max_in_flight"),
-		per_day = rec_i64(lim, "seconds_per_day"),
-		per_month = rec_i64(lim, "seconds_per_month"),
-		cost_month = rec_i64(lim, "cost_per_month_micros");
+	b->max_in_flight = rec_i64(lim, "max_in_flight");
+	b->seconds_per_day = rec_i64(lim, "seconds_per_day");
+	b->seconds_per_month = rec_i64(lim, "seconds_per_month");
+	b->cost_per_month_micros = rec_i64(lim, "cost_per_month_micros");
 	json_object_put(key);
-	if (in_flight <= 0 && per_day <= 0 && per_month <= 0 && cost_month <= 0)
-		return 0;
+	return 0;
+}
+
+/* budget_used reads what owner has used of its budgets at unix time now
+ * into b: the "f", "d" and "m" counts. */
+static int budget_used(struct store *st, MDB_txn *txn, const char *owner, int64_t now,
+		       struct store_budget *b)
+{
+	char k[KEY_MAX], day[11], month[8];
+	int64_t d[2], m[2];
+	int rc;
+	usage_day(now, day);
+	usage_month(now, month);
+	if ((rc = get_i64s(txn, st->usage, k, ukey(k, 'f', owner, NULL, NULL, NULL), &b->in_flight,
+			   1)) ||
+	    (rc = get_i64s(txn, st->usage, k, ukey(k, 'd', owner, day, NULL, NULL), d, 2)) ||
+	    (rc = get_i64s(txn, st->usage, k, ukey(k, 'm', owner, month, NULL, NULL), m, 2)))
+		return rc;
+	b->day_ms = d[0];
+	b->month_ms = m[0];
+	b->month_cost = m[1];
+	return 0;
+}
+
+int kv_budget_check(struct store *st, MDB_txn *txn, const char *owner, struct json_object **recs,
+		    size_t n, struct store_refusal *why)
+{
+	struct store_budget b;
+	memset(&b, 0, sizeof(b));
+	int rc = budget_limits(st, txn, owner, &b);
+	if (rc != 0 || (b.max_in_flight <= 0 && b.seconds_per_day <= 0 &&
+			b.seconds_per_month <= 0 && b.cost_per_month_micros <= 0))
+		return rc;
 	int64_t ms = 0, cost = 0, now = rec_i64(recs[0], "created_at");
 	for (size_t i = 0; i < n; i++) {
 		struct usage_counts c;
@@ -367,31 +399,24 @@ int kv_budget_check(struct store *st, MDB_txn *txn, const char *owner, struct js
 		ms += c.reserve_ms;
 		cost += c.reserve_cost;
 	}
-	char k[KEY_MAX], day[11], month[8];
-	int64_t live, used_day[2], used_month[2];
-	usage_day(now, day);
-	usage_month(now, month);
-	if ((rc = get_i64s(txn, st->usage, k, ukey(k, 'f', owner, NULL, NULL, NULL), &live, 1)) ||
-	    (rc = get_i64s(txn, st->usage, k, ukey(k, 'd', owner, day, NULL, NULL), used_day, 2)) ||
-	    (rc = get_i64s(txn, st->usage, k, ukey(k, 'm', owner, month, NULL, NULL), used_month,
-			   2)))
+	if ((rc = budget_used(st, txn, owner, now, &b)) != 0)
 		return rc;
-	if (in_flight > 0 && live + (int64_t)n > in_flight) {
-		refuse(why, "max_in_flight", in_flight, live, (int64_t)n, 0);
+	if (b.max_in_flight > 0 && b.in_flight + (int64_t)n > b.max_in_flight) {
+		refuse(why, "max_in_flight", b.max_in_flight, b.in_flight, (int64_t)n, 0);
 		return TXN_LIMITED;
 	}
-	if (per_day > 0 && used_day[0] + ms > per_day * 1000) {
-		refuse(why, "seconds_per_day", per_day * 1000, used_day[0], ms,
+	if (b.seconds_per_day > 0 && b.day_ms + ms > b.seconds_per_day * 1000) {
+		refuse(why, "seconds_per_day", b.seconds_per_day * 1000, b.day_ms, ms,
 		       usage_next_day(now));
 		return TXN_BUDGET;
 	}
-	if (per_month > 0 && used_month[0] + ms > per_month * 1000) {
-		refuse(why, "seconds_per_month", per_month * 1000, used_month[0], ms,
+	if (b.seconds_per_month > 0 && b.month_ms + ms > b.seconds_per_month * 1000) {
+		refuse(why, "seconds_per_month", b.seconds_per_month * 1000, b.month_ms, ms,
 		       usage_next_month(now));
 		return TXN_BUDGET;
 	}
-	if (cost_month > 0 && used_month[1] + cost > cost_month) {
-		refuse(why, "cost_per_month", cost_month, used_month[1], cost,
+	if (b.cost_per_month_micros > 0 && b.month_cost + cost > b.cost_per_month_micros) {
+		refuse(why, "cost_per_month", b.cost_per_month_micros, b.month_cost, cost,
 		       usage_next_month(now));
 		return TXN_BUDGET;
 	}
@@ -696,22 +721,13 @@ enum rg_err store_budget_used(struct store *st, const char *owner, int64_t now,
 			      struct store_budget *out)
 {
 	MDB_txn *txn;
-	char k[KEY_MAX], day[11], month[8];
-	int64_t d[2], m[2];
 	memset(out, 0, sizeof(*out));
-	usage_day(now, day);
-	usage_month(now, month);
 	int rc = env_read_begin(st, &txn);
 	if (rc != 0)
 		return env_error(rc);
-	if ((rc = get_i64s(txn, st->usage, k, ukey(k, 'f', owner, NULL, NULL, NULL),
-			   &out->in_flight, 1)) == 0 &&
-	    (rc = get_i64s(txn, st->usage, k, ukey(k, 'd', owner, day, NULL, NULL), d, 2)) == 0 &&
-	    (rc = get_i64s(txn, st->usage, k, ukey(k, 'm', owner, month, NULL, NULL), m, 2)) == 0) {
-		out->day_ms = d[0];
-		out->month_ms = m[0];
-		out->month_cost = m[1];
-	}
+	rc = budget_limits(st, txn, owner, out);
+	if (rc == 0)
+		rc = budget_used(st, txn, owner, now, out);
 	env_read_end(st, txn);
 	return env_error(rc);
 }

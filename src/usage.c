@@ -313,15 +313,18 @@ void usage_sum_free(struct usage_sum *s)
 	s->provider = NULL;
 }
 
-/* decimal: micros (or ms, scale 1000) as a JSON number written exactly. */
-static struct json_object *decimal(int64_t v, int64_t scale)
+struct json_object *usage_money_json(int64_t micros)
 {
 	char text[48];
-	if (scale == 1000)
-		usage_seconds_text(v, text, sizeof(text));
-	else
-		usage_money_text(v, text, sizeof(text));
-	return json_object_new_double_s((double)v / (double)scale, text);
+	usage_money_text(micros, text, sizeof(text));
+	return json_object_new_double_s((double)micros / 1e6, text);
+}
+
+struct json_object *usage_seconds_json(int64_t ms)
+{
+	char text[48];
+	usage_seconds_text(ms, text, sizeof(text));
+	return json_object_new_double_s((double)ms / 1e3, text);
 }
 
 static struct json_object *money(int64_t micros, const char *currency)
@@ -332,7 +335,7 @@ static struct json_object *money(int64_t micros, const char *currency)
 	for (; currency[i] && i < sizeof(cur) - 1; i++)
 		cur[i] = (char)tolower((unsigned char)currency[i]);
 	cur[i] = '\0';
-	json_object_object_add(m, "value", decimal(micros, 1000000));
+	json_object_object_add(m, "value", usage_money_json(micros));
 	json_object_object_add(m, "currency", json_object_new_string(cur));
 	return m;
 }
@@ -345,11 +348,11 @@ void usage_sum_fields(const struct usage_sum *s, const char *currency, struct js
 	add_i64(o, "failed", s->failed);
 	add_i64(o, "cancelled", s->cancelled);
 	add_i64(o, "in_progress", live > 0 ? live : 0);
-	json_object_object_add(o, "seconds", decimal(s->seconds_ms, 1000));
+	json_object_object_add(o, "seconds", usage_seconds_json(s->seconds_ms));
 	add_i64(o, "frames", s->frames);
 	add_i64(o, "unmeasured", s->unmeasured);
 	json_object_object_add(o, "cost", money(s->cost, currency));
-	json_object_object_add(o, "reserved_seconds", decimal(s->reserved_ms, 1000));
+	json_object_object_add(o, "reserved_seconds", usage_seconds_json(s->reserved_ms));
 	json_object_object_add(o, "reserved_cost", money(s->reserved_cost, currency));
 	struct json_object *p = NULL;
 	if (s->provider != NULL)

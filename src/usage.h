@@ -43,6 +43,10 @@ int usage_money_parse_text(const char *s, int64_t *micros);
  * usage_seconds_text writes milliseconds as seconds ("3", "2.5"). */
 void usage_money_text(int64_t micros, char *out, size_t n);
 void usage_seconds_text(int64_t ms, char *out, size_t n);
+/* usage_money_json / usage_seconds_json: the same as a JSON number that
+ * prints exactly that text (a new object). */
+struct json_object *usage_money_json(int64_t micros);
+struct json_object *usage_seconds_json(int64_t ms);
 
 /* usage_charge makes the `charge` object of a new task: its tier, the
  * milliseconds of video it reserves (reserve_ms), and, when the model has

@@ -12,6 +12,9 @@
  * (1d, the only width a daily ledger has), group_by (model, size_tier,
  * api_key_id; repeated, group_by[]=, or comma-separated), limit (buckets,
  * 1..31, default 7), page (the next_page of an earlier answer).
+ *
+ * Every answer also has "budgets": the key's budgets (`reelgate keys
+ * limit`) with what is used of them and what remains, now.
  */
 #include "usage_api.h"
 
@@ -211,6 +214,61 @@ static struct json_object *result(const struct group *g, const struct usage_quer
 	return r;
 }
 
+/* budget: a member of budgets, each amount a new JSON value. */
+static struct json_object *budget(struct json_object *limit, struct json_object *used,
+				  struct json_object *remaining)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "limit", limit);
+	json_object_object_add(o, "used", used);
+	json_object_object_add(o, "remaining", remaining);
+	return o;
+}
+
+static struct json_object *seconds_budget(int64_t limit_s, int64_t used_ms, int64_t resets_at)
+{
+	int64_t left = limit_s * 1000 - used_ms;
+	struct json_object *o = budget(json_object_new_int64(limit_s), usage_seconds_json(used_ms),
+				       usage_seconds_json(left > 0 ? left : 0));
+	json_object_object_add(o, "resets_at", json_object_new_int64(resets_at));
+	return o;
+}
+
+/* budgets_json: the caller's budgets and what is used of them now, what a
+ * create's check compares (store_budget_used); {} without any. */
+static struct json_object *budgets_json(const struct store_budget *b, int64_t now,
+					const char *currency)
+{
+	struct json_object *o = json_object_new_object();
+	if (b->seconds_per_day > 0)
+		json_object_object_add(
+			o, "seconds_per_day",
+			seconds_budget(b->seconds_per_day, b->day_ms, usage_next_day(now)));
+	if (b->seconds_per_month > 0)
+		json_object_object_add(
+			o, "seconds_per_month",
+			seconds_budget(b->seconds_per_month, b->month_ms, usage_next_month(now)));
+	if (b->cost_per_month_micros > 0) {
+		int64_t left = b->cost_per_month_micros - b->month_cost;
+		struct json_object *c = budget(usage_money_json(b->cost_per_month_micros),
+					       usage_money_json(b->month_cost),
+					       usage_money_json(left > 0 ? left : 0));
+		json_object_object_add(c, "currency",
+				       json_object_new_string(currency ? currency : "USD"));
+		json_object_object_add(c, "resets_at",
+				       json_object_new_int64(usage_next_month(now)));
+		json_object_object_add(o, "cost_per_month", c);
+	}
+	if (b->max_in_flight > 0) {
+		int64_t left = b->max_in_flight - b->in_flight;
+		json_object_object_add(o, "max_in_flight",
+				       budget(json_object_new_int64(b->max_in_flight),
+					      json_object_new_int64(b->in_flight),
+					      json_object_new_int64(left > 0 ? left : 0)));
+	}
+	return o;
+}
+
 void usage_api_videos(struct app *app, struct http_request *req, struct http_response *res,
 		      const char *owner)
 {
@@ -224,7 +282,11 @@ void usage_api_videos(struct app *app, struct http_request *req, struct http_res
 	usage_day(q.start, from);
 	usage_day(q.next - 1, to);
 	struct acc a = { &q, NULL, 0, 0, 0 };
+	struct store_budget bud;
+	int64_t now = (int64_t)time(NULL);
 	enum rg_err err = store_usage_scan(app->st, owner, from, to, add_entry, &a);
+	if (err == RG_OK)
+		err = store_budget_used(app->st, owner, now, &bud);
 	if (err != RG_OK || a.full) {
 		api_error_from_rg(&e, err != RG_OK ? err : RG_ENOMEM);
 		http_error(res, &e);
@@ -254,6 +316,8 @@ void usage_api_videos(struct app *app, struct http_request *req, struct http_res
 		snprintf(next, sizeof(next), "day_%lld", (long long)q.next);
 		json_object_object_add(page, "next_page",
 				       q.has_more ? json_object_new_string(next) : NULL);
+		json_object_object_add(page, "budgets",
+				       budgets_json(&bud, now, app->cfg->currency));
 		http_json(res, page);
 		json_object_put(page);
 	}

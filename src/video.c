@@ -284,3 +284,53 @@ int video_cache_json(const struct video_cached *c, const char *base_url, struct 
 		truncate_to(out, start);
 	return rc;
 }
+
+/* json_skip: the end of the JSON value (or member name) that starts at p,
+ * or NULL when the text ends first.  The text is json-c's, so well formed:
+ * only strings and nesting need reading. */
+static const char *json_skip(const char *p, const char *end)
+{
+	int depth = 0;
+	while (p < end) {
+		char ch = *p++;
+		if (ch == '"') {
+			while (p < end && *p != '"')
+				p += *p == '\\' ? 2 : 1;
+			if (p >= end)
+				return NULL;
+			p++;
+		} else if (ch == '{' || ch == '[') {
+			depth++;
+		} else if (ch == '}' || ch == ']') {
+			depth--;
+		}
+		if (depth < 0)
+			return NULL;
+		if (depth == 0 && (p >= end || *p == ',' || *p == '}' || *p == ']' || *p == ':'))
+			return p;
+	}
+	return NULL;
+}
+
+int video_cache_member(const struct video_cached *c, const char *key, const char **val, size_t *len)
+{
+	const char *p = c->json, *end = c->json + c->json_len;
+	size_t klen = strlen(key);
+	if (p >= end || *p++ != '{')
+		return -1;
+	while (p < end && *p == '"') {
+		const char *name = p, *name_end = json_skip(p, end);
+		if (name_end == NULL || name_end >= end || *name_end != ':')
+			return -1;
+		const char *v = name_end + 1, *v_end = json_skip(v, end);
+		if (v_end == NULL)
+			return -1;
+		if ((size_t)(name_end - name) == klen + 2 && memcmp(name + 1, key, klen) == 0) {
+			*val = v;
+			*len = (size_t)(v_end - v);
+			return 0;
+		}
+		p = v_end < end && *v_end == ',' ? v_end + 1 : end;
+	}
+	return -1;
+}

@@ -50,6 +50,12 @@ int video_cache_owned_by(const struct video_cached *c, const char *owner);
  * with that base_url. */
 int video_cache_json(const struct video_cached *c, const char *base_url, struct buf *out);
 
+/* video_cache_member points *val at the JSON text of the top-level member
+ * key of the cached object (a string with its quotes, as stored): 0, or -1
+ * when it has none.  key must need no escaping. */
+int video_cache_member(const struct video_cached *c, const char *key, const char **val,
+		       size_t *len);
+
 /* video_owned_by says whether owner made rec. */
 int video_owned_by(struct json_object *rec, const char *owner);
 

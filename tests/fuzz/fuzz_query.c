@@ -2,36 +2,37 @@
  * fuzz_query: libFuzzer target for query strings, read the way api.c's
  * list and content handlers read them: form_parse_urlencoded with the
  * limits {32 fields, 64-byte names, 256-byte values, no files}, then
- * form_count / form_get for each parameter, then the checks of limit,
- * order, after (id_video_valid) and variant.
+ * form_count / form_get for each parameter; for the list, api.c's own
+ * api_list_query (limit, order, after, status, model); for content, the
+ * check of variant.
  *
  * Input: the whole query string (what follows '?'; a NUL ends it early, as
  * it would in the FastCGI environment).  Checked, besides memory safety:
  *   - the parse keeps its limits and its error fields are terminated;
  *   - every field's value is NUL-terminated at value_len, and form_get /
  *     form_count agree with a scan of the fields;
- *   - an accepted limit is 0..100, order asc or desc, after a valid id;
+ *   - an accepted list query has limit 0..100, order asc or desc, after a
+ *     valid id, status one of the four, model 1..64 bytes, and each value
+ *     it hands on is the whole value given (no NUL inside);
  *   - the error the handler would send renders as a JSON envelope;
- *   - strict (REELGATE_FUZZ_STRICT=1): a value the handler accepts holds no
- *     NUL byte (%00 in a value is cut off by the C string compare, so
- *     "order=asc%00junk" is taken as "asc"), and error text is UTF-8.
+ *   - strict (REELGATE_FUZZ_STRICT=1): a variant the handler accepts holds
+ *     no NUL byte (%00 in a value is cut off by the C string compare, so
+ *     "variant=video%00junk" is taken as "video"), and error text is UTF-8.
  */
+#include "api.h"
 #include "error.h"
 #include "form.h"
 #include "fuzz.h"
 #include "id.h"
 
-#include <errno.h>
 #include <json-c/json.h>
-
-#define LIST_DEFAULT 20 /* as api.c */
-#define LIST_MAX 100
 
 static const struct form_limits limits = { 32, 64, 256, 0, NULL };
 
-static int query_param(struct form *q, const char *name, const char **out, struct api_error *e)
+/* form_agrees: form_count and form_get say what a scan of the fields says
+ * about name; returns its first field, or NULL. */
+static const struct form_field *form_agrees(struct form *q, const char *name)
 {
-	*out = NULL;
 	size_t count = form_count(q, name), scan = 0;
 	const struct form_field *first = NULL;
 	for (size_t i = 0; i < q->count; i++)
@@ -42,7 +43,14 @@ static int query_param(struct form *q, const char *name, const char **out, struc
 		}
 	CHECK(count == scan);
 	CHECK(form_get(q, name) == first);
-	if (count > 1) {
+	return first;
+}
+
+static int query_param(struct form *q, const char *name, const char **out, struct api_error *e)
+{
+	*out = NULL;
+	const struct form_field *first = form_agrees(q, name);
+	if (form_count(q, name) > 1) {
 		api_error_set(e, 400, "invalid_value", name, "'%s' is given more than once.", name);
 		return -1;
 	}
@@ -81,50 +89,51 @@ static int parse_query(const char *query, struct form *q, struct api_error *e)
 	return 0;
 }
 
-/* list: handle_list's reading of limit, order and after. */
+/* handed_on: an accepted value of name is the whole of the one value
+ * given. */
+static void handed_on(struct form *q, const char *name, const char *value)
+{
+	const struct form_field *f = form_get(q, name);
+	if (value == NULL)
+		return;
+	CHECK(f != NULL && value == f->value && strlen(value) == f->value_len);
+}
+
+/* list: handle_list's reading, api_list_query itself. */
 static int list(const char *query, struct api_error *e)
 {
+	static const char *const params[] = { "limit", "order", "after", "status", "model", NULL };
+	static const char *const statuses[] = { "queued", "in_progress", "completed", "failed",
+						NULL };
 	struct form q;
+	struct api_list_query lq;
+	int rc = -1;
 	form_init(&q);
-	const char *limit_s, *order_s, *after;
-	long limit = LIST_DEFAULT;
-	int desc = 1, rc = -1;
-	if (parse_query(query, &q, e) < 0 || query_param(&q, "limit", &limit_s, e) < 0 ||
-	    query_param(&q, "order", &order_s, e) < 0 || query_param(&q, "after", &after, e) < 0)
+	if (parse_query(query, &q, e) < 0)
 		goto out;
-	if (limit_s != NULL) {
-		char *end;
-		errno = 0;
-		limit = strtol(limit_s, &end, 10);
-		if (limit_s[0] < '0' || limit_s[0] > '9' || *end != '\0' || errno ||
-		    limit > LIST_MAX) {
-			api_error_set(e, 400, "invalid_value", "limit",
-				      "'limit' must be a whole number from 0 to %d.", LIST_MAX);
-			goto out;
-		}
-	}
-	if (order_s != NULL) {
-		if (strcmp(order_s, "asc") == 0)
-			desc = 0;
-		else if (strcmp(order_s, "desc") != 0) {
-			api_error_set(e, 400, "invalid_value", "order",
-				      "'order' must be \"asc\" or \"desc\".");
-			goto out;
-		}
-	}
-	if (after != NULL && after[0] == '\0')
-		after = NULL;
-	if (after != NULL && !id_video_valid(after, strlen(after))) {
-		api_error_set(e, 400, "invalid_value", "after",
-			      "'after' must be a video id (the last_id of the previous page).");
+	for (const char *const *p = params; *p; p++)
+		(void)form_agrees(&q, *p);
+	if (api_list_query(&q, &lq, e) < 0)
 		goto out;
+	/* what store_video_list_public and the filters would be given */
+	CHECK(lq.limit >= 0 && lq.limit <= API_LIST_MAX);
+	CHECK(lq.desc == 0 || lq.desc == 1);
+	if (lq.after != NULL) {
+		handed_on(&q, "after", lq.after);
+		CHECK(strlen(lq.after) <= ID_MAX - 1);
+		CHECK(strncmp(lq.after, "video_", 6) == 0);
+		CHECK(id_video_valid(lq.after, strlen(lq.after)));
 	}
-	/* what store_video_list would be given */
-	CHECK(limit >= 0 && limit <= LIST_MAX);
-	CHECK(desc == 0 || desc == 1);
-	if (after != NULL) {
-		CHECK(strlen(after) <= ID_MAX - 1);
-		CHECK(strncmp(after, "video_", 6) == 0);
+	if (lq.status != NULL) {
+		handed_on(&q, "status", lq.status);
+		const char *const *st = statuses;
+		while (*st != NULL && strcmp(*st, lq.status) != 0)
+			st++;
+		CHECK(*st != NULL);
+	}
+	if (lq.model != NULL) {
+		handed_on(&q, "model", lq.model);
+		CHECK(lq.model[0] != '\0' && strlen(lq.model) <= API_LIST_MODEL_MAX);
 	}
 	rc = 0;
 out:

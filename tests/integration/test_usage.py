@@ -4,14 +4,18 @@ what each key made (measured from the MP4), failed and cancelled; prices
 give costs at the price of the day; budgets set with `reelgate keys limit`
 refuse creates across all workers in the create's own transaction; GET
 /v1/usage/videos answers a key's own usage in OpenAI's bucketed page and
-`reelgate usage` the operator's view.
+`reelgate usage` the operator's view; every answer of it also says the
+key's budgets, what is used of each and what remains.
 
 Videos are made by the shipped render-ffmpeg (1 s, 160x90, 12 fps: 12
 frames), failures by the `fail` fake, and tasks that stay in progress by
 `slow-render` (60 s).  Each test uses keys of its own.
 """
+import calendar
+import decimal
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -291,6 +295,7 @@ def _(s):
     eq((res[0]["size_tier"], res[0]["api_key_id"], res[0]["model"]), ("480p", kid, None),
        "grouped by tier and key")
     eq(today_results(s, other), [], "another key sees none of it")
+    eq(p["budgets"], {}, "a key without budgets: budgets {}")
     eq(s.request("GET", "/v1/usage/videos?start_time=0", key=None).status, 401, "no key")
     for q, param in (({"start_time": ""}, "start_time"), ({"start_time": "abc"}, "start_time"),
                      ({"bucket_width": "1h"}, "bucket_width"),
@@ -303,6 +308,120 @@ def _(s):
     r = s.request("POST", "/v1/usage/videos?start_time=0", key=key)
     expect_error(r, 405)
     eq(r.header("Allow"), "GET", "Allow")
+
+
+def exact_page(s, key):
+    """Today's usage page with its numbers as Decimal (amounts compare
+    exactly)."""
+    r = usage(s, key)
+    eq(r.status, 200, "usage (%s)" % r.text[:300])
+    return json.loads(r.body, parse_float=decimal.Decimal), r.text
+
+
+def next_month(t):
+    y, m = time.gmtime(t)[:2]
+    y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return calendar.timegm((y, m, 1, 0, 0, 0))
+
+
+@test("budgets: a key with all four; used and remaining match the ledger", timeout=180)
+def _(s):
+    key, kid = new_key(s, "--seconds-per-day", 600, "--seconds-per-month", 900,
+                       "--cost-per-month", "10", "--max-in-flight", 4)
+    make(s, key, model="priced")
+    make(s, key, model="priced")
+    make(s, key, model="per-video")
+    make(s, key, model="slow", wait=False, seconds="3")
+    page, text = exact_page(s, key)
+    res = page["data"][-1]["results"]
+    eq(len(res), 1, "today's results")
+    made, held = res[0]["seconds"], res[0]["reserved_seconds"]
+    cost = res[0]["cost"]["value"] + res[0]["reserved_cost"]["value"]
+    eq(held, 3, "the running task holds its 3 s")
+    check(made >= 2, "seconds made", res)
+    b = page["budgets"]
+    eq(sorted(b), ["cost_per_month", "max_in_flight", "seconds_per_day", "seconds_per_month"],
+       "the key's four budgets")
+    now = int(time.time())
+    eq(b["seconds_per_day"], {"limit": 600, "used": made + held, "remaining": 600 - made - held,
+                              "resets_at": now // 86400 * 86400 + 86400},
+       "seconds per day: made plus reserved today")
+    eq(b["seconds_per_month"], {"limit": 900, "used": made + held,
+                                "remaining": 900 - made - held, "resets_at": next_month(now)},
+       "seconds per month")
+    eq(b["cost_per_month"], {"limit": 10, "used": cost, "remaining": 10 - cost,
+                             "currency": "EUR", "resets_at": next_month(now)},
+       "cost per month, in the config's currency")
+    check(cost >= decimal.Decimal("0.4"), "the per-video price counted", cost)
+    eq(b["max_in_flight"], {"limit": 4, "used": 1, "remaining": 3}, "in flight")
+    for m in re.finditer(r'"(?:used|remaining)":(-?[0-9.]+)', text):
+        check(len(m.group(1).partition(".")[2]) <= 6, "an amount of at most 6 decimals",
+              m.group(0))
+    sec = json.loads(text)["budgets"]["seconds_per_day"]
+    check(re.search(r'"seconds_per_day":\{"limit":600,"used":[0-9]+(\.[0-9]{1,3})?,', text),
+          "seconds with at most 3 decimals", text, sec)
+    # a limit lowered below what is used: nothing remains, never less
+    s.cli("keys", "limit", kid, "--seconds-per-day", "1", "--max-in-flight", "1")
+    b = exact_page(s, key)[0]["budgets"]
+    eq((b["seconds_per_day"]["limit"], b["seconds_per_day"]["remaining"]), (1, 0),
+       "remaining 0 when used passes the limit")
+    eq(b["max_in_flight"], {"limit": 1, "used": 1, "remaining": 0}, "in flight at its limit")
+
+
+@test("budgets: {} without any; one member per budget the key has; never another key's")
+def _(s):
+    plain, _ = new_key(s)
+    one, one_id = new_key(s, "--max-in-flight", 7)
+    other, _ = new_key(s, "--seconds-per-day", 50, "--cost-per-month", "3")
+    make(s, other, model="slow", wait=False, seconds="2")
+    make(s, other, model="priced")
+    eq(exact_page(s, plain)[0]["budgets"], {}, "no budget")
+    eq(exact_page(s, one)[0]["budgets"], {"max_in_flight": {"limit": 7, "used": 0,
+                                                             "remaining": 7}},
+       "only the key's own budget, nothing of the other key's use")
+    b = exact_page(s, other)[0]["budgets"]
+    eq(sorted(b), ["cost_per_month", "seconds_per_day"], "the other key's budgets")
+    eq(b["seconds_per_day"]["limit"], 50, "its own limit")
+    check(b["seconds_per_day"]["used"] > 2, "its own use", b)
+    s.cli("keys", "limit", one_id, "--max-in-flight", "0")
+    eq(exact_page(s, one)[0]["budgets"], {}, "a budget removed is gone")
+
+
+@test("budgets: used is what the 429 says when the budget is hit", timeout=180)
+def _(s):
+    def refused(key, **fields):
+        fields.setdefault("prompt", "over budget")
+        r = s.request("POST", "/v1/videos", key=key, json=fields)
+        check(r.status == 429, "refused", r)
+        return r.json["error"]["message"]
+
+    key, _ = new_key(s, "--seconds-per-day", 3)
+    make(s, key)  # 1 s made (as measured)
+    make(s, key, model="slow", wait=False)  # 1 s reserved
+    msg = refused(key, seconds="2", model="slow")
+    said = re.search(r"; ([0-9.]+) are used or reserved this day", msg)
+    check(said, "the message says what is used", msg)
+    b = exact_page(s, key)[0]["budgets"]["seconds_per_day"]
+    eq(b["used"], decimal.Decimal(said.group(1)), "seconds used: the 429's figure")
+    check(b["used"] >= 2, "made plus reserved", b)
+
+    key, _ = new_key(s, "--cost-per-month", "0.3")
+    make(s, key, model="priced")
+    msg = refused(key, model="priced", seconds="1")
+    said = re.search(r"; ([0-9.]+) is used or reserved this month", msg)
+    check(said, "the message says what is used", msg)
+    b = exact_page(s, key)[0]["budgets"]["cost_per_month"]
+    eq(b["used"], decimal.Decimal(said.group(1)), "cost used: the 429's figure")
+    eq(b["remaining"], decimal.Decimal("0.3") - b["used"], "cost remaining")
+
+    key, _ = new_key(s, "--max-in-flight", 2)
+    make(s, key, model="slow", wait=False)
+    make(s, key, model="slow", wait=False)
+    msg = refused(key, model="slow")
+    said = re.search(r"and has (\d+);", msg)
+    check(said, "the message says how many are in flight", msg)
+    eq(exact_page(s, key)[0]["budgets"]["max_in_flight"],
+       {"limit": 2, "used": int(said.group(1)), "remaining": 0}, "in flight: the 429's figure")
 
 
 @test("reelgate usage: by day, model and key; table, json and csv; bad arguments exit 2")

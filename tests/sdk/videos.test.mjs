@@ -1056,6 +1056,10 @@ describe(`OpenAPI schemas (openai/openai-openapi @ ${SOURCE.commit.slice(0, 8)},
       ['GET', '/v1/videos/video_123', 200, video],
       ['POST', '/v1/videos/extensions', 200, { ...video, seconds: '12' }],
       ['GET', '/v1/videos?limit=1', 200, { object: 'list', data: [video], first_id: 'video_123', last_id: 'video_123', has_more: false }],
+      // reelgate's list filters (docs/api.md) answer the same envelope
+      ['GET', '/v1/videos?status=failed&model=sora-2', 200, { object: 'list', data: [], first_id: null, last_id: 'video_123', has_more: true }],
+      // a member the schema does not name is allowed (none of them is closed)
+      ['GET', '/v1/videos/video_123', 200, { ...video, capabilities: { max_n: 4 } }],
       ['DELETE', '/v1/videos/video_123', 200, { id: 'video_123', object: 'video.deleted', deleted: true }],
       ['POST', '/v1/videos/characters', 200, { id: 'char_123', name: 'Mossy', created_at: 1 }],
       ['GET', '/v1/videos/characters/char_123', 200, { id: null, name: null, created_at: 1 }],

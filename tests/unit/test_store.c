@@ -695,7 +695,7 @@ START_TEST(public_follows_every_write)
 	expect_pub("video_a2");
 	memset(&p, 0, sizeof(p));
 	int more;
-	ck_assert_int_eq(store_video_list_public(st, "key_1", NULL, 10, 1, take_pub, &p, &more),
+	ck_assert_int_eq(store_video_list_public(st, "key_1", NULL, 10, 0, 1, take_pub, &p, &more),
 			 RG_OK);
 	ck_assert_int_eq(p.found, 2);
 	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
@@ -704,6 +704,75 @@ START_TEST(public_follows_every_write)
 	ck_assert_int_eq(store_video_public(st, "video_a1", take_pub, &p), RG_ENOENT);
 	ck_assert_int_eq(p.found, 0);
 	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
+}
+END_TEST
+
+/* skip_odd: a filter that leaves out every video whose id ends in an odd
+ * digit, and remembers what it was shown. */
+struct skipping {
+	char shown[16][ID_MAX];
+	int nshown, kept;
+};
+
+static int skip_odd(const char *id, const void *data, size_t len, void *arg)
+{
+	struct skipping *k = arg;
+	(void)data;
+	(void)len;
+	ck_assert_int_lt(k->nshown, 16);
+	snprintf(k->shown[k->nshown++], ID_MAX, "%s", id);
+	if ((id[strlen(id) - 1] - '0') % 2)
+		return STORE_SKIP;
+	k->kept++;
+	return STORE_NEXT;
+}
+
+static struct skipping list_skipping(const char *after, size_t limit, size_t max_examined,
+				     int *more)
+{
+	struct skipping k;
+	memset(&k, 0, sizeof(k));
+	ck_assert_int_eq(store_video_list_public(st, "key_1", after, limit, max_examined, 0,
+						 skip_odd, &k, more),
+			 RG_OK);
+	return k;
+}
+
+START_TEST(list_public_skips_and_bounds)
+{
+	char id[ID_MAX];
+	for (int i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "video_b%d", i);
+		put(id, "key_1");
+	}
+	put("video_c0", "key_2");
+	int more;
+	/* skipped videos do not count towards limit */
+	struct skipping k = list_skipping(NULL, 3, 0, &more);
+	ck_assert_int_eq(k.kept, 3);
+	ck_assert_int_eq(k.nshown, 5);
+	ck_assert_str_eq(k.shown[4], "video_b4");
+	ck_assert_int_eq(more, 1);
+	/* the bound ends the list before limit, with has_more */
+	k = list_skipping(NULL, 10, 4, &more);
+	ck_assert_int_eq(k.nshown, 4);
+	ck_assert_int_eq(k.kept, 2);
+	ck_assert_int_eq(more, 1);
+	/* continued after the last one examined */
+	k = list_skipping(k.shown[3], 10, 4, &more);
+	ck_assert_int_eq(k.nshown, 4);
+	ck_assert_str_eq(k.shown[0], "video_b4");
+	ck_assert_int_eq(more, 1);
+	/* a bound reached on the owner's last video: nothing more */
+	k = list_skipping(k.shown[3], 10, 2, &more);
+	ck_assert_int_eq(k.nshown, 2);
+	ck_assert_str_eq(k.shown[1], "video_b9");
+	ck_assert_int_eq(more, 0);
+	/* neither limit nor bound reached: all of the owner's, no more */
+	k = list_skipping(NULL, 10, 100, &more);
+	ck_assert_int_eq(k.nshown, 10);
+	ck_assert_int_eq(k.kept, 5);
+	ck_assert_int_eq(more, 0);
 }
 END_TEST
 
@@ -816,6 +885,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, create_too_large_for_a_slot);
 	tcase_add_test(tc, modify_many_in_one_commit);
 	tcase_add_test(tc, public_follows_every_write);
+	tcase_add_test(tc, list_public_skips_and_bounds);
 	tcase_add_test(tc, public_checked_and_filled_at_open);
 	tcase_add_test(tc, public_filled_in_batches);
 	suite_add_tcase(s, tc);

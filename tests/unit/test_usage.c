@@ -317,11 +317,21 @@ START_TEST(budgets_hold_in_the_create)
 	ck_assert_int_eq(why.used, 4000);
 	ck_assert_int_eq(why.asked, 2000);
 	ck_assert_int_eq(why.reset_at, usage_next_day(time(NULL)));
+	/* what the API reads is what the refusal said */
+	struct store_budget u;
+	ck_assert_int_eq(store_budget_used(st, "key_b", time(NULL), &u), RG_OK);
+	ck_assert_int_eq(u.seconds_per_day, 5);
+	ck_assert_int_eq(u.max_in_flight, 3);
+	ck_assert_int_eq(u.seconds_per_month + u.cost_per_month_micros, 0);
+	ck_assert_int_eq(u.day_ms, why.used);
+	ck_assert_int_eq(u.in_flight, 2);
 	ck_assert_int_eq(create(st, "key_b", "m", 1, 1, &why, NULL), RG_OK);
 	/* in flight: 3 of 3 */
 	ck_assert_int_eq(create(st, "key_b", "m", 0, 1, &why, NULL), RG_ELIMIT);
 	ck_assert_str_eq(why.which, "max_in_flight");
 	ck_assert_int_eq(why.used, 3);
+	ck_assert_int_eq(store_budget_used(st, "key_b", time(NULL), &u), RG_OK);
+	ck_assert_int_eq(u.in_flight, why.used);
 	/* a failure gives its 2 s and its place back */
 	set_status(a, "failed", NULL);
 	ck_assert_int_eq(create(st, "key_b", "m", 2, 1, &why, NULL), RG_OK);
@@ -335,6 +345,19 @@ START_TEST(budgets_hold_in_the_create)
 	ck_assert_int_eq(create(st, "key_c", "m", 2, 1, &why, NULL), RG_EQUOTA);
 	ck_assert_str_eq(why.which, "seconds_per_month");
 	ck_assert_int_eq(why.reset_at, usage_next_month(time(NULL)));
+	ck_assert_int_eq(store_budget_used(st, "key_c", time(NULL), &u), RG_OK);
+	ck_assert_int_eq(u.seconds_per_month, 7);
+	ck_assert_int_eq(u.cost_per_month_micros, 600000);
+	ck_assert_int_eq(u.month_ms, why.used);
+	ck_assert_int_eq(u.month_cost, 600000);
+	/* a key without budgets, and no key at all: no limits */
+	add_key("key_d", "{\"creates_per_minute\":3}");
+	ck_assert_int_eq(store_budget_used(st, "key_d", time(NULL), &u), RG_OK);
+	ck_assert_int_eq(u.seconds_per_day + u.seconds_per_month + u.cost_per_month_micros +
+				 u.max_in_flight,
+			 0);
+	ck_assert_int_eq(store_budget_used(st, "key_none", time(NULL), &u), RG_OK);
+	ck_assert_int_eq(u.max_in_flight + u.in_flight, 0);
 }
 END_TEST
 

@@ -96,6 +96,65 @@ START_TEST(cache_needs_id_and_owner)
 }
 END_TEST
 
+/* member_text: the text of the top-level member key of rec's cached
+ * object, "" when it has none. */
+static void member_text(struct json_object *rec, const char *key, char *out, size_t n)
+{
+	struct buf b;
+	struct video_cached c;
+	const char *v;
+	size_t len;
+	buf_init(&b, 1 << 20);
+	ck_assert_int_eq(video_cache_build(rec, &b), 0);
+	ck_assert_int_eq(video_cache_read(b.data, b.len, &c), 0);
+	out[0] = '\0';
+	if (video_cache_member(&c, key, &v, &len) == 0) {
+		ck_assert_uint_lt(len, n);
+		memcpy(out, v, len);
+		out[len] = '\0';
+	}
+	buf_deinit(&b);
+}
+
+START_TEST(cache_member_is_the_top_level_one)
+{
+	struct json_object *r = record("completed");
+	char t[256];
+	/* the caller's text holds look-alikes of the members, before and after */
+	json_object_object_add(r, "prompt",
+			       json_object_new_string("\"status\":\"failed\",\"model\":\"x\"}"));
+	json_object_object_add(r, "metadata",
+			       json_tokener_parse("{\"style\":\"film\",\"status\":\"failed\","
+						  "\"model\":\"y\",\"n\":{\"a\":[1,\"]}\"]}}"));
+	json_object_object_add(r, "error",
+			       json_tokener_parse("{\"code\":\"x\",\"message\":\"}\"}"));
+	json_object_object_add(r, "model", json_object_new_string("m \"q\" /\\ \x01"));
+	member_text(r, "status", t, sizeof(t));
+	ck_assert_str_eq(t, "\"completed\"");
+	member_text(r, "model", t, sizeof(t));
+	ck_assert_str_eq(t, "\"m \\\"q\\\" /\\\\ \\u0001\"");
+	member_text(r, "progress", t, sizeof(t));
+	ck_assert_str_eq(t, "0");
+	member_text(r, "error", t, sizeof(t));
+	ck_assert_str_eq(t, "{\"code\":\"x\",\"message\":\"}\"}");
+	member_text(r, "code", t, sizeof(t)); /* a member of error, not of the object */
+	ck_assert_str_eq(t, "");
+	member_text(r, "metadata", t, sizeof(t));
+	ck_assert_int_eq(t[0], '{');
+	member_text(r, "style", t, sizeof(t)); /* a member of metadata, not of the object */
+	ck_assert_str_eq(t, "");
+	member_text(r, "owner", t, sizeof(t)); /* never in the public object */
+	ck_assert_str_eq(t, "");
+	json_object_put(r);
+	struct video_cached c;
+	const char *v;
+	size_t len;
+	const char junk[] = { 'P', 0, 1, 0, 0, 0, 0, 'k', '{', '"', 's', 't' };
+	ck_assert_int_eq(video_cache_read(junk, sizeof(junk), &c), 0);
+	ck_assert_int_eq(video_cache_member(&c, "st", &v, &len), -1);
+}
+END_TEST
+
 static Suite *video_suite(void)
 {
 	Suite *s = suite_create("video");
@@ -103,6 +162,7 @@ static Suite *video_suite(void)
 	tcase_add_test(tc, cache_reads_as_video_json);
 	tcase_add_test(tc, cache_read_refuses_junk);
 	tcase_add_test(tc, cache_needs_id_and_owner);
+	tcase_add_test(tc, cache_member_is_the_top_level_one);
 	suite_add_tcase(s, tc);
 	return s;
 }
