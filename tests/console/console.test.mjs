@@ -262,6 +262,7 @@ test("watch: a running video's status and progress change on the page as the ser
 	await page.click("#create-submit");
 	await page.waitForURL(/#\/videos\/video_/);
 	const id = videoIdOf(page);
+	await page.waitForSelector("#state .badge");
 	const seen = new Set();
 	const progress = [];
 	const end = Date.now() + 90000;
@@ -355,6 +356,7 @@ test("play: the player streams through the API with Range requests and plays; it
 	const {page} = shared.alice;
 	const mark = (await captured(0)).next;
 	await page.goto(BASE + "/#/videos/" + shared.first);
+	await page.reload(); /* a new document: nothing of the earlier player is reused */
 	await page.waitForSelector("#player");
 	const src = await page.getAttribute("#player", "src");
 	assert.equal(src, `/v1/videos/${shared.first}/content`, "the API's URL, with no key in it");
@@ -591,9 +593,10 @@ test("many tabs, many running videos: one tab polls for all, with backoff; every
 	}
 	const tabs = [];
 	for (let i = 0; i < 3; i++) {
+		/* Session storage is a tab's own: each new tab signs in. */
 		const p = await ctx.newPage();
 		watch(p, []);
-		await p.goto(BASE + "/#/videos");
+		await signIn(p, ALICE);
 		await p.waitForSelector("#gallery .card-video");
 		tabs.push(p);
 	}
@@ -630,6 +633,17 @@ test("screenshots: every page at desktop and phone widths, nothing wider than th
 		for (const [name, url, sel] of pages) {
 			await page.goto(BASE + url);
 			await page.waitForSelector(sel);
+			if (name === "gallery") { /* thumbnails load as they scroll into view */
+				await page.evaluate(async () => {
+					for (let y = 0; y < document.body.scrollHeight; y += window.innerHeight / 2) {
+						window.scrollTo(0, y);
+						await new Promise((r) => setTimeout(r, 50));
+					}
+				});
+				await page.waitForFunction(() => [...document.querySelectorAll('#gallery .card-video[data-status="completed"]')]
+					.every((c) => { const i = c.querySelector(".thumb img"); return i && i.complete && i.naturalWidth > 0; }));
+				await page.evaluate(() => window.scrollTo(0, 0));
+			}
 			await page.waitForTimeout(300);
 			const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 			assert.ok(wide <= 0, `${name} at ${label} width is ${wide} px wider than the screen`);
