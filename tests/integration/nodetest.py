@@ -415,6 +415,25 @@ class Tap:
         print("1..%d" % self.n)
 
 
+def db_check_line(tap, stack, after):
+    """`reelgate db check` of the stack as a line of tap."""
+    try:
+        stack.db_check()
+        tap.line(True, "reelgate db check after %s" % after)
+    except AssertionError as e:
+        tap.line(False, "reelgate db check after %s" % after, diag=[e])
+
+
+def stop_all(proxy, image_server, stack):
+    """Stops what a node test's script started (any may be None)."""
+    if proxy:
+        proxy.stop()
+    if image_server:
+        image_server.shutdown()
+    if stack is not None:
+        stack.stop()
+
+
 def run_node(node, test_file, cwd, env, timeout, log_path):
     """Runs node's test runner on test_file; returns (stdout, stderr, rc,
     seconds).  rc is a string when it did not finish within timeout.  Both

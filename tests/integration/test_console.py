@@ -37,7 +37,8 @@ import urllib.parse
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import SRCDIR, Skip, Stack, fake, png_bytes  # noqa: E402
-from nodetest import CaptureProxy, Tap, find_node, relay, run_node, serve_png  # noqa: E402
+from nodetest import (CaptureProxy, Tap, db_check_line, find_node, relay,  # noqa: E402
+                      run_node, serve_png, stop_all)
 
 TESTS_DIR = os.path.join(SRCDIR, "tests", "console")
 TEST_FILE = os.path.join(TESTS_DIR, "console.test.mjs")
@@ -185,21 +186,12 @@ def main():
             if b"sk-rg-" in data:
                 leaks.append("%s holds a key prefix" % name)
         tap.line(not leaks, "the console's files hold no key and no secret", diag=leaks)
-        try:
-            stack.db_check()
-            tap.line(True, "reelgate db check after the browser run")
-        except AssertionError as e:
-            tap.line(False, "reelgate db check after the browser run", diag=[e])
+        db_check_line(tap, stack, "the browser run")
         made = sorted(f for f in os.listdir(shots) if f.endswith(".png")) if os.path.isdir(shots) else []
         print("# screenshots in %s: %s" % (shots, " ".join(made)))
         tap.plan()
     finally:
-        if proxy:
-            proxy.stop()
-        if img:
-            img.shutdown()
-        if stack is not None:
-            stack.stop()
+        stop_all(proxy, img, stack)
     return 0
 
 

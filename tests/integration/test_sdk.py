@@ -46,7 +46,8 @@ import traceback
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import SRCDIR, Skip, Stack, png_bytes  # noqa: E402
-from nodetest import CaptureProxy, Tap, find_node, relay, run_node, serve_png  # noqa: E402
+from nodetest import (CaptureProxy, Tap, db_check_line, find_node, relay,  # noqa: E402
+                      run_node, serve_png, stop_all)
 
 SDK_DIR = os.path.join(SRCDIR, "tests", "sdk")
 TEST_FILE = os.path.join(SDK_DIR, "videos.test.mjs")
@@ -151,21 +152,12 @@ def main():
                 what = "creates as JSON, and as multipart exactly when a file is attached"
             tap.line(bool(mine) and ok, "wire: %s sent %s" % (g, what),
                      diag=[] if mine and ok else [dict(kinds), sorted(names)])
-        try:
-            stack.db_check()
-            tap.line(True, "reelgate db check after the SDK run")
-        except AssertionError as e:
-            tap.line(False, "reelgate db check after the SDK run", diag=[e])
+        db_check_line(tap, stack, "the SDK run")
         if img_hits:
             print("# the image_url server was fetched %d times" % len(img_hits))
         tap.plan()
     finally:
-        if proxy:
-            proxy.stop()
-        if img:
-            img.shutdown()
-        if stack is not None:
-            stack.stop()
+        stop_all(proxy, img, stack)
     return 0
 
 
