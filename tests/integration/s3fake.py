@@ -52,11 +52,13 @@ def uri_encode(s, keep_slash):
 
 
 def sigv4(method, host, path, query, headers, body, access_key, secret_key, region,
-          payload_hash=None, when=None, service="s3"):
+          payload_hash=None, when=None, service="s3", raw_path=False):
     """Headers for a header-signed request (Authorization, x-amz-date,
     x-amz-content-sha256, host added to `headers`).  path: the decoded key
     path ("/bucket/key"); query: a dict of decoded strings.  payload_hash:
-    the x-amz-content-sha256 to send (default: the body's SHA-256)."""
+    the x-amz-content-sha256 to send (default: the body's SHA-256).
+    raw_path: put path in the canonical request as it is, not UriEncode()d
+    (to sign wrongly on purpose)."""
     when = when or datetime.datetime.now(datetime.timezone.utc)
     amz_date = when.strftime("%Y%m%dT%H%M%SZ")
     day = amz_date[:8]
@@ -69,7 +71,7 @@ def sigv4(method, host, path, query, headers, body, access_key, secret_key, regi
     signed = ";".join(names)
     canonical_query = "&".join("%s=%s" % (uri_encode(k, False), uri_encode(v, False))
                                for k, v in sorted(query.items()))
-    canonical = "\n".join([method, uri_encode(path, True), canonical_query, canonical_headers,
+    canonical = "\n".join([method, path if raw_path else uri_encode(path, True), canonical_query, canonical_headers,
                            signed, h["x-amz-content-sha256"]])
     scope = "%s/%s/%s/aws4_request" % (day, region, service)
     to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,

@@ -68,7 +68,7 @@ def bucket(fake):
     return name
 
 
-def aws(fake, *args, secret=SK, key=AK, check_ok=True, timeout=120):
+def aws(fake, *args, secret=SK, key=AK, check_ok=True, timeout=120, attempts=5):
     """Runs the AWS CLI against the fake; (returncode, stdout, stderr)."""
     cli = aws_cli()
     home = tmpdir()
@@ -80,7 +80,7 @@ def aws(fake, *args, secret=SK, key=AK, check_ok=True, timeout=120):
         f.write("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n" % (key, secret))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_CONFIG_FILE=config, AWS_SHARED_CREDENTIALS_FILE=creds,
-               AWS_EC2_METADATA_DISABLED="true", AWS_MAX_ATTEMPTS="5", AWS_PAGER="",
+               AWS_EC2_METADATA_DISABLED="true", AWS_MAX_ATTEMPTS=str(attempts), AWS_PAGER="",
                HOME=home)
     p = subprocess.run([cli, "--endpoint-url", fake.url, "--no-cli-pager"] + list(args),
                        env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
@@ -340,6 +340,13 @@ def _(_stack):
     key = "d/é ü+&=?#%.bin"
     fake.put_object(b, key, b"odd key")
     eq(stored(fake, b, key), b"odd key", "a key of reserved characters")
+    # S3 signs UriEncode(the decoded path): a path sent with "(" as is is
+    # signed as %28; a signer that signs the path as sent is refused.
+    h6 = sigv4("GET", host, "/%s/p(1)" % b, {}, {}, b"", AK, SK, REGION)
+    eq(send("GET", "/%s/p(1)" % b, h6)[0], 404, "a path sent unencoded, signed encoded (no such key)")
+    h7 = sigv4("GET", host, "/%s/p(1)" % b, {}, {}, b"", AK, SK, REGION, raw_path=True)
+    status, out = send("GET", "/%s/p(1)" % b, h7)
+    eq((status, error_code(out)), (403, "SignatureDoesNotMatch"), "the path signed as sent, unencoded")
     # Query parameters are sorted and encoded by the signer (ListObjectsV2).
     status, _, out = fake.request("GET", "/" + b, query={"list-type": "2", "prefix": "d/é ü",
                                                          "max-keys": "5"})
@@ -450,7 +457,8 @@ def _(_stack):
     eq(part2, [500, 200], "part 2's statuses")
     check(hashlib.sha256(stored(fake, b, "p1")).digest() == hashlib.sha256(data).digest(), "object")
     fake.scenario(fail_parts=[2], fail_parts_times=-1)
-    rc, out, err = aws(fake, "s3", "cp", "--only-show-errors", path, "s3://%s/p2" % b, check_ok=False)
+    rc, out, err = aws(fake, "s3", "cp", "--only-show-errors", path, "s3://%s/p2" % b, check_ok=False,
+                       attempts=2)
     check(rc != 0 and "InternalError" in err, "the CLI gives up", rc, err)
     eq(stored(fake, b, "p2"), None, "the failed upload's object")
 
