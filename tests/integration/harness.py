@@ -693,7 +693,7 @@ class Stack:
                                   self.extra_models, self.backends, self.content_cfg)
         if self.configure:
             self.configure(self.config)
-        for b in self.config["backends"].values():
+        for b in self.config.get("backends", {}).values():
             if isinstance(b.get("command"), list):
                 b["command"] = [a.replace("@STACK@", self.dir) if isinstance(a, str) else a
                                 for a in b["command"]]
