@@ -71,7 +71,14 @@ static const char usage_keys_notes[] =
 	"  --cost-per-month X      at most X (in usage.currency) a UTC month at the\n"
 	"                          models' prices (models.NAME.price)\n"
 	"  --max-in-flight N       at most N tasks queued or in progress at once\n"
-	"                          (over it: 429 rate_limit_exceeded)\n";
+	"                          (over it: 429 rate_limit_exceeded)\n"
+	"export writes the keys named (default: every key) as JSON, each with its\n"
+	"secret's SHA-256 (never the secret), limits and webhook endpoints (with their\n"
+	"signing secrets: keep the file secret), to stdout or -o FILE (mode 0600).\n"
+	"import adds the file's keys and endpoints to this node in one transaction:\n"
+	"a malformed file or a conflict writes nothing; the same file twice changes\n"
+	"nothing; a key id that is here with another secret is refused unless\n"
+	"--replace.  See docs/cluster.md.\n";
 
 static const char usage_check[] =
 	"Usage: reelgate check-config [-c FILE]\n"
@@ -393,6 +400,11 @@ static const struct keys_cmd keys_cmds[] = {
 	  "KEY_ID [--creates-per-minute N] [--seconds-per-day N] [--seconds-per-month N]\n"
 	  "                  [--cost-per-month X] [--max-in-flight N]",
 	  "set an API key's limits and budgets", 1, check_limit, keys_limit },
+	/* cli_keys.c's (run NULL) */
+	{ "export", "[KEY_ID ...] [-o FILE]",
+	  "write keys and their webhook endpoints to a file (docs/cluster.md)", 0, NULL, NULL },
+	{ "import", "FILE|- [--replace]", "add or update the keys of an exported file", 0, NULL,
+	  NULL },
 };
 
 #define KEYS_CMDS_COUNT (sizeof(keys_cmds) / sizeof(keys_cmds[0]))
@@ -405,7 +417,7 @@ static const struct keys_cmd *keys_cmd_find(const char *name)
 	return NULL;
 }
 
-static void print_keys_usage(FILE *f)
+void cli_keys_usage(FILE *f)
 {
 	for (size_t i = 0; i < KEYS_CMDS_COUNT; i++) {
 		const struct keys_cmd *c = &keys_cmds[i];
@@ -432,22 +444,25 @@ static int run_keys_cmd(struct store *st, const struct config *cfg, void *arg)
 static int cmd_keys(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		print_keys_usage(argc < 2 ? stderr : stdout);
+		cli_keys_usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
+	const struct keys_cmd *named = keys_cmd_find(argv[1]);
+	if (named != NULL && named->run == NULL)
+		return cli_keys_file(argc - 1, argv + 1);
 	struct opts o;
 	if (parse_opts(argc - 1, argv + 1, &o) < 0) {
-		print_keys_usage(stderr);
+		cli_keys_usage(stderr);
 		return 2;
 	}
 	if (o.help) {
-		print_keys_usage(stdout);
+		cli_keys_usage(stdout);
 		return 0;
 	}
 	const struct keys_cmd *c = keys_cmd_find(argv[1]);
 	if (c == NULL) {
 		fprintf(stderr, "reelgate: unknown keys command '%s'\n", argv[1]);
-		print_keys_usage(stderr);
+		cli_keys_usage(stderr);
 		return 2;
 	}
 	const char *key_id = o.argi < argc - 1 ? argv[1 + o.argi] : NULL;

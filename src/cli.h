@@ -6,6 +6,8 @@
 #ifndef REELGATE_CLI_H
 #define REELGATE_CLI_H
 
+#include <stdio.h>
+
 int cli_main(int argc, char **argv);
 
 struct config;
@@ -20,6 +22,10 @@ typedef int (*cli_store_fn)(struct store *st, const struct config *cfg, void *ar
 int cli_with_store(const char *path, cli_store_fn fn, void *arg);
 /* cli_webhooks: `reelgate webhooks ...` (cli_webhooks.c). */
 int cli_webhooks(int argc, char **argv);
+/* cli_keys_file: `reelgate keys export|import ...` (cli_keys.c), argv[0]
+ * the subcommand; cli_keys_usage prints the usage of `reelgate keys`. */
+int cli_keys_file(int argc, char **argv);
+void cli_keys_usage(FILE *f);
 /* cli_usage: `reelgate usage ...` (cli_usage.c). */
 int cli_usage(int argc, char **argv);
 

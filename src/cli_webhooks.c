@@ -56,21 +56,6 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* url_ok: an http(s) URL with a host, at most 2048 bytes, printable. */
-static int url_ok(const char *u)
-{
-	size_t n = strlen(u);
-	if (n > 2048)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)u[i] <= 0x20 || (unsigned char)u[i] >= 0x7f)
-			return 0;
-	const char *rest = strncmp(u, "https://", 8) == 0  ? u + 8
-			   : strncmp(u, "http://", 7) == 0 ? u + 7
-							   : NULL;
-	return rest && *rest && *rest != '/' && *rest != '?' && *rest != '#';
-}
-
 /* events_json parses "a,b" into an array of known types; NULL (said why)
  * when one is unknown. */
 static struct json_object *events_json(const char *list)
@@ -308,7 +293,7 @@ int cli_webhooks(int argc, char **argv)
 		fprintf(stderr, "reelgate: --events goes with webhooks add\n");
 		return 2;
 	}
-	if (c == 0 && !url_ok(pos[2])) {
+	if (c == 0 && !webhook_url_ok(pos[2])) {
 		fprintf(stderr,
 			"reelgate: the URL must be http:// or https:// with a host (at most "
 			"2048 printable characters)\n");

@@ -176,6 +176,23 @@ enum rg_err store_key_put(struct store *st, struct json_object *rec);
 typedef int (*store_key_fn)(struct json_object *rec, void *arg);
 enum rg_err store_key_list(struct store *st, store_key_fn fn, void *arg);
 
+/* What store_keys_import did, or why it wrote nothing. */
+struct store_import {
+	size_t keys_added, keys_updated, keys_replaced, keys_unchanged;
+	size_t endpoints_added, endpoints_updated, endpoints_unchanged;
+	char why[512]; /* set when the import is refused */
+};
+/* store_keys_import writes, in one transaction, the key records keys (each
+ * with "id" and "hash", 64 hex digits) and the webhook endpoint records eps
+ * (each with "id" and "key_id"), as they are: a key that is there with the
+ * same record is left, with the same hash is updated, with another hash is
+ * refused (RG_EEXIST, why set, nothing written) unless replace (the new
+ * hash then replaces the old one); a hash that is another key's, and an
+ * endpoint that is another key's, are refused. */
+enum rg_err store_keys_import(struct store *st, struct json_object **keys, size_t nkeys,
+			      struct json_object **eps, size_t neps, int replace,
+			      struct store_import *out);
+
 /* store_check verifies that indexes and cached public objects agree with
  * records; writes a report of
  * each disagreement to fn (one line each).  Returns RG_ECORRUPT if any. */

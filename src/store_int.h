@@ -6,7 +6,8 @@
  * beside or above it:
  *
  *   store.c         open and close; the videos (store.h)
- *   store_keys.c    the API keys (store.h)
+ *   store_keys.c    the API keys (store.h), and their import with their
+ *                   webhook endpoints (store_webhooks.c)
  *   store_files.c   the Files API records (store.h)
  *   store_check.c   the consistency check, `reelgate db check` (store.h)
  *   store_group.c   creates grouped into shared commits (db/group.shm)
@@ -171,6 +172,13 @@ struct insert_args {
  * earlier id in existing_id), TXN_LIMITED when the rate limit refuses them
  * (retry_after set). */
 int kv_insert(struct store *st, MDB_txn *txn, void *arg);
+
+/* ---- store_webhooks.c --------------------------------------------------- */
+
+/* kv_webhook_put writes the endpoint ep (its "id" names it) in txn;
+ * kv_webhook_get reads endpoint id (MDB_NOTFOUND when there is none). */
+int kv_webhook_put(struct store *st, MDB_txn *txn, struct json_object *ep);
+int kv_webhook_get(struct store *st, MDB_txn *txn, const char *id, struct json_object **out);
 
 /* ---- store_usage.c ------------------------------------------------------ */
 

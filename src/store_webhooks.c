@@ -95,6 +95,19 @@ static int put_txn(struct store *st, MDB_txn *txn, void *arg)
 	return kv_put_json(txn, st->webhooks, key, ep);
 }
 
+int kv_webhook_put(struct store *st, MDB_txn *txn, struct json_object *ep)
+{
+	return put_txn(st, txn, ep);
+}
+
+int kv_webhook_get(struct store *st, MDB_txn *txn, const char *id, struct json_object **out)
+{
+	char key[WH_KEY_MAX];
+	if (wh_key(key, 'e', id) == 0)
+		return MDB_NOTFOUND;
+	return env_get(st, txn, st->webhooks, key, out);
+}
+
 enum rg_err store_webhook_put(struct store *st, struct json_object *ep)
 {
 	return env_write(st, put_txn, ep);

@@ -29,6 +29,21 @@ int webhook_secret_new(char *out, size_t n)
 	return 0;
 }
 
+/* url_ok: an http(s) URL with a host, at most 2048 bytes, printable. */
+int webhook_url_ok(const char *u)
+{
+	size_t n = strlen(u);
+	if (n > 2048)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)u[i] <= 0x20 || (unsigned char)u[i] >= 0x7f)
+			return 0;
+	const char *rest = strncmp(u, "https://", 8) == 0  ? u + 8
+			   : strncmp(u, "http://", 7) == 0 ? u + 7
+							   : NULL;
+	return rest && *rest && *rest != '/' && *rest != '?' && *rest != '#';
+}
+
 int webhook_sign(const char *secret, const char *id, long long timestamp, const char *body,
 		 size_t len, char *out)
 {

@@ -40,6 +40,9 @@
 #define WEBHOOK_FLUSH_MS 50
 #define WEBHOOK_SIG_MAX 256
 
+/* webhook_url_ok: an http(s) URL with a host, at most 2048 bytes,
+ * printable (what an endpoint may be). */
+int webhook_url_ok(const char *u);
 /* webhook_secret_new writes a new "whsec_" + base64(32 random bytes). */
 int webhook_secret_new(char *out, size_t n);
 

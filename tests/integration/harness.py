@@ -527,18 +527,20 @@ def base_config(tmp, listen, limits=None, workers=2, extra_models=None, backends
     }
 
 
-def nginx_config(home, port, fcgi, content_dir, max_body, extra=None, console_dir=None):
+def nginx_config(home, port, fcgi, content_dir, max_body, extra=None, console_dir=None,
+                 template=TEMPLATE, placeholders=None):
     """Writes home/nginx.conf from etc/nginx/standalone.conf.in (the template
     ./quickstart uses): an nginx in the foreground on 127.0.0.1:port handing
     the API to fcgi, its logs and temporary files under home, serving the
     web console from console_dir (default CONSOLE_DIR).  extra: text added
     to the server block (after its server_name line) before the template's
-    @NAMES@ are replaced.  Returns the path."""
-    with open(TEMPLATE) as f:
+    @NAMES@ are replaced.  template: another template (cluster.conf.in),
+    placeholders: its own @NAMES@ and their values.  Returns the path."""
+    with open(template) as f:
         text = f.read()
     if extra:
         marker = "server_name localhost;"
-        check(marker in text, "%s has no %r line to add to" % (TEMPLATE, marker))
+        check(marker in text, "%s has no %r line to add to" % (template, marker))
         text = text.replace(marker, marker + "\n" + extra.rstrip("\n"), 1)
     subst = {
         "@DAEMON@": "off",
@@ -550,6 +552,7 @@ def nginx_config(home, port, fcgi, content_dir, max_body, extra=None, console_di
         "@MAX_BODY@": str(max_body),
         "@CONSOLE_DIR@": console_dir or CONSOLE_DIR,
     }
+    subst.update(placeholders or {})
     for k, v in subst.items():
         text = text.replace(k, v)
     if os.geteuid() != 0:
