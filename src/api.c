@@ -956,7 +956,7 @@ static int serve_object(struct app *app, struct http_response *res, struct json_
 			      variant);
 		return -1;
 	}
-	if (s3_presign_get(c, key, time(NULL), url, sizeof(url)) < 0) {
+	if (c->secret_key[0] == '\0' || s3_presign_get(c, key, time(NULL), url, sizeof(url)) < 0) {
 		api_error_set(e, 500, "server_error", NULL,
 			      "The link to the stored %s could not be made.", variant);
 		return -1;

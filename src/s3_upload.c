@@ -59,6 +59,9 @@ void s3_uploads_init(struct s3_uploads *u, const struct config *cfg, struct stor
 	u->cfg = cfg;
 	u->st = st;
 	u->multi = multi;
+	if (cfg->store == STORE_S3 && cfg->s3.secret_key[0] == '\0')
+		log_error("s3_unusable", "reason=\"content.s3.secret_key_env names a variable "
+					 "unset in the server's environment\"");
 }
 
 static void drop_xfer(struct s3_uploads *u, struct transfer **t)
@@ -678,7 +681,7 @@ void s3_uploads_take(struct s3_uploads *u, struct json_object *rec)
 
 void s3_uploads_tick(struct s3_uploads *u, int64_t now_ms)
 {
-	if (u->cfg->store != STORE_S3)
+	if (u->cfg->store != STORE_S3 || u->cfg->s3.secret_key[0] == '\0')
 		return;
 	for (int i = 0; i < S3_UPLOADS_MAX; i++) {
 		struct s3_up *s = &u->up[i];
@@ -694,7 +697,7 @@ void s3_uploads_tick(struct s3_uploads *u, int64_t now_ms)
 
 int64_t s3_uploads_due_at(const struct s3_uploads *u)
 {
-	if (u->cfg == NULL || u->cfg->store != STORE_S3)
+	if (u->cfg == NULL || u->cfg->store != STORE_S3 || u->cfg->s3.secret_key[0] == '\0')
 		return INT64_MAX;
 	int64_t at = u->next_delete_scan;
 	for (int i = 0; i < S3_UPLOADS_MAX; i++) {
