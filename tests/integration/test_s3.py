@@ -106,18 +106,19 @@ def renderer():
     return path
 
 
-def stack(delivery):
-    if delivery in _STACKS:
-        return _STACKS[delivery]
+def stack(delivery, retention=3600):
+    name = "%s-%d" % (delivery, retention)
+    if name in _STACKS:
+        return _STACKS[name]
     fake = s3()
-    bucket = "rg-" + delivery
+    bucket = "rg-" + name
     if bucket not in _BUCKETS:
         fake.create_bucket(bucket)
         _BUCKETS.add(bucket)
 
     def configure(cfg):
         cfg["content"] = {
-            "store": "s3", "delivery": delivery, "retention_seconds": 3600,
+            "store": "s3", "delivery": delivery, "retention_seconds": retention,
             "s3": {"endpoint": fake.url, "region": REGION, "bucket": bucket,
                    "prefix": "results/", "access_key": AK, "secret_key_env": "RG_S3_SECRET",
                    "path_style": True, "part_bytes": PART, "presign_seconds": 120,
@@ -132,7 +133,7 @@ def stack(delivery):
                                   "concurrency": 2}})
     st.start()
     st.bucket = bucket
-    _STACKS[delivery] = st
+    _STACKS[name] = st
     return st
 
 
@@ -257,6 +258,19 @@ def delete(_):
     check(objects_of(st, vid), "no objects before the delete")
     eq(st.request("DELETE", "/v1/videos/" + vid).status, 200, "delete")
     wait_until(lambda: objects_of(st, vid) == [], 30, what="objects of %s still there" % vid)
+    st.db_check()
+
+
+@test("the retention expiry removes the objects; /content then answers video_expired")
+def expiry(_):
+    st = stack("redirect", retention=2)
+    vid = make(st, 1000)
+    eq(st.wait_video(vid, timeout=120)[0]["status"], "completed", "video")
+    check(objects_of(st, vid), "no objects after completion")
+    wait_until(lambda: objects_of(st, vid) == [], 40, what="objects of %s expired" % vid)
+    r = st.content(vid)
+    eq(r.status, 404, "content after expiry: %s" % r)
+    eq(r.json["error"]["code"], "video_expired", "code")
     st.db_check()
 
 
