@@ -20,6 +20,7 @@
 #include "backend.h"
 #include "body.h"
 #include "files.h"
+#include "s3.h"
 #include "form.h"
 #include "log.h"
 #include "metrics.h"
@@ -882,6 +883,19 @@ static void remove_files(struct app *app, struct json_object *rec)
 			}
 		}
 	}
+	/* an upload to the bucket under way: its local copies (the objects
+	 * already sent are in the store's delete queue) */
+	struct json_object *up = rec_obj(rec_obj(rec, "upload"), "objects");
+	if (up) {
+		json_object_object_foreach(up, k, o) {
+			(void)k;
+			const char *rel = rec_str(o, "file");
+			if (rel && strncmp(rel, "content/", 8) == 0 && !strstr(rel, "..")) {
+				snprintf(path, sizeof(path), "%s/%s", app->cfg->data_dir, rel);
+				unlink(path);
+			}
+		}
+	}
 }
 
 static void handle_delete(struct app *app, struct http_request *req, struct http_response *res,
@@ -905,8 +919,8 @@ static void handle_delete(struct app *app, struct http_request *req, struct http
 		return;
 	}
 	remove_files(app, old);
-	if (store_cancel_wanted(old))
-		notify_wake(app->cfg->data_dir); /* its upstream job is to be cancelled */
+	if (store_cancel_wanted(old) || rec_obj(old, "objects") || rec_obj(old, "upload"))
+		notify_wake(app->cfg->data_dir); /* an upstream job, or objects, to remove */
 	json_object_put(old);
 	log_info("video_deleted", "req=%s video=%s owner=%s", req->request_id, m->id, owner);
 	struct json_object *out = json_object_new_object();
@@ -924,6 +938,49 @@ static const char *variant_type(const char *variant)
 	if (strcmp(variant, "spritesheet") == 0)
 		return "image/jpeg";
 	return "video/mp4";
+}
+
+/* serve_object answers with the object of variant in the bucket: a 302
+ * to a presigned GET of it, or (delivery "proxy") an X-Accel-Redirect to
+ * the web server's location that fetches that URL.  The bytes never pass
+ * through the worker. */
+static int serve_object(struct app *app, struct http_response *res, struct json_object *rec,
+			const char *variant, struct api_error *e)
+{
+	const struct s3_config *c = &app->cfg->s3;
+	const char *key = rec_str(rec_obj(rec, "objects"), variant);
+	const char *id = rec_str(rec, "id");
+	char url[S3_URL_MAX + 64];
+	if (key == NULL) {
+		api_error_set(e, 404, "not_found", "variant", "Video '%s' has no stored %s.", id,
+			      variant);
+		return -1;
+	}
+	if (c->secret_key[0] == '\0' || s3_presign_get(c, key, time(NULL), url, sizeof(url)) < 0) {
+		api_error_set(e, 500, "server_error", NULL,
+			      "The link to the stored %s could not be made.", variant);
+		return -1;
+	}
+	http_header(res, "Cache-Control", "no-store");
+	if (c->delivery == S3_REDIRECT) {
+		res->status = 302;
+		http_header(res, "Location", url);
+		return 0;
+	}
+	/* /_reelgate_s3/<scheme>/<host>/<path>?<query> */
+	const char *sep = strstr(url, "://");
+	char loc[S3_URL_MAX + 400];
+	if (sep == NULL || snprintf(loc, sizeof(loc), "%s%.*s/%s", c->proxy_prefix,
+				    (int)(sep - url), url, sep + 3) >= (int)sizeof(loc)) {
+		api_error_set(e, 500, "server_error", NULL,
+			      "The link to the stored %s could not be made.", variant);
+		return -1;
+	}
+	res->status = 200;
+	res->content_type = variant_type(variant);
+	http_header(res, "X-Accel-Redirect", loc);
+	res->delegated = 1;
+	return 0;
 }
 
 /* serve_file answers with the stored file of variant: handed to the web
@@ -1023,8 +1080,12 @@ static void handle_content(struct app *app, struct http_request *req, struct htt
 			m->id);
 		goto fail;
 	}
-	if (serve_file(app, req, res, rec, variant, &e) < 0)
+	if (app->cfg->store == STORE_S3 && rec_obj(rec, "objects") != NULL) {
+		if (serve_object(app, res, rec, variant, &e) < 0)
+			goto fail;
+	} else if (serve_file(app, req, res, rec, variant, &e) < 0) {
 		goto fail;
+	}
 	json_object_put(rec);
 	form_deinit(&q);
 	return;

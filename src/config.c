@@ -10,6 +10,7 @@
 #include "ssrf.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -115,9 +116,125 @@ static int read_db(struct confcheck *c, struct json_object *root, struct config 
 	return 0;
 }
 
+static int read_allow(struct confcheck *c, struct json_object *o, const char *key,
+		      struct ssrf_policy *p);
+
+/* read_s3_secret reads content.s3's access_key or secret_key: inline, or
+ * from the environment variable named by NAME_env (read now, at load). */
+static int read_s3_secret(struct confcheck *c, struct json_object *o, const char *name, char **out)
+{
+	char key[64], env_name[64], env_key[80];
+	snprintf(key, sizeof(key), "content.s3.%s", name);
+	snprintf(env_name, sizeof(env_name), "%s_env", name);
+	snprintf(env_key, sizeof(env_key), "content.s3.%s", env_name);
+	char *env = NULL;
+	if (cc_string(c, o, name, key, out) < 0 || cc_string(c, o, env_name, env_key, &env) < 0) {
+		free(env);
+		return -1;
+	}
+	if (*out != NULL && env != NULL) {
+		free(env);
+		return cc_fail(c, key, "give \"%s\" or \"%s\", not both", name, env_name);
+	}
+	if (env != NULL) {
+		/* read now; unset here (a `reelgate keys` run without the
+		 * server's environment) leaves the key out: the server that
+		 * starts without it logs s3_unusable and uploads nothing */
+		const char *v = getenv(env);
+		*out = xstrdup(v && v[0] ? v : "");
+		free(env);
+		return 0;
+	}
+	if (*out == NULL)
+		return cc_fail(c, key, "is required with content.store \"s3\" (or %s)", env_name);
+	return 0;
+}
+
+/* read_s3: content.s3, the bucket results go to with store "s3". */
+static int read_s3(struct confcheck *c, struct json_object *content, struct config *cfg)
+{
+	static const char *const keys[] = {
+		"endpoint",   "region",		 "bucket",	   "prefix",
+		"access_key", "secret_key",	 "access_key_env", "secret_key_env",
+		"path_style", "presign_seconds", "part_bytes",	   "allow_addresses",
+		NULL
+	};
+	struct s3_config *s = &cfg->s3;
+	struct json_object *o;
+	if (cc_object(c, content, "s3", "content.s3", &o) < 0)
+		return -1;
+	if (o == NULL)
+		return cc_fail(c, "content.s3", "is required with content.store \"s3\"");
+	if (cc_keys(c, o, "content.s3", keys, NULL) < 0 ||
+	    cc_string(c, o, "endpoint", "content.s3.endpoint", &s->endpoint) < 0 ||
+	    cc_string(c, o, "region", "content.s3.region", &s->region) < 0 ||
+	    cc_string(c, o, "bucket", "content.s3.bucket", &s->bucket) < 0)
+		return -1;
+	if (s->endpoint == NULL)
+		return cc_fail(c, "content.s3.endpoint",
+			       "is required (e.g. \"https://s3.eu-west-1.amazonaws.com\")");
+	if (strncmp(s->endpoint, "http://", 7) != 0 && strncmp(s->endpoint, "https://", 8) != 0)
+		return cc_fail(c, "content.s3.endpoint", "must start with http:// or https://");
+	const char *host = strstr(s->endpoint, "://") + 3;
+	if (*host == '\0' || *host == '/' || strpbrk(s->endpoint, "?#@ ") != NULL ||
+	    strlen(s->endpoint) > 300)
+		return cc_fail(
+			c, "content.s3.endpoint",
+			"must be scheme://host[:port][/path] (no user, query or fragment; at "
+			"most 300 characters)");
+	size_t el = strlen(s->endpoint);
+	while (el > 0 && s->endpoint[el - 1] == '/')
+		s->endpoint[--el] = '\0';
+	if (s->region == NULL)
+		s->region = xstrdup("us-east-1");
+	for (const char *p = s->region; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+			return cc_fail(c, "content.s3.region",
+				       "must be a region name such as \"us-east-1\"");
+	if (s->bucket == NULL)
+		return cc_fail(c, "content.s3.bucket", "is required");
+	size_t bl = strlen(s->bucket);
+	int bucket_ok = bl >= 3 && bl <= 63;
+	for (const char *p = s->bucket; *p && bucket_ok; p++)
+		bucket_ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+			    *p == '.';
+	if (!bucket_ok)
+		return cc_fail(c, "content.s3.bucket",
+			       "must be 3 to 63 characters of a-z, 0-9, '-' and '.'");
+	if (cc_string(c, o, "prefix", "content.s3.prefix", &s->prefix) < 0)
+		return -1;
+	if (s->prefix == NULL)
+		s->prefix = xstrdup("");
+	for (const char *p = s->prefix; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= '0' && *p <= '9') || strchr("-_./", *p)))
+			return cc_fail(c, "content.s3.prefix",
+				       "may hold only A-Z a-z 0-9 - _ . and /");
+	if (strlen(s->prefix) > 200 || s->prefix[0] == '/' || strstr(s->prefix, "..") != NULL)
+		return cc_fail(c, "content.s3.prefix",
+			       "must be at most 200 characters, not start with / nor hold ..");
+	if (read_s3_secret(c, o, "access_key", &s->access_key) < 0 ||
+	    read_s3_secret(c, o, "secret_key", &s->secret_key) < 0)
+		return -1;
+	if (strlen(s->access_key) > 128 || strpbrk(s->access_key, "/ \t\r\n") != NULL)
+		return cc_fail(c, "content.s3.access_key",
+			       "must be at most 128 characters, without '/' or blanks");
+	long long presign = s->presign_seconds, part = (long long)(s->part_bytes);
+	if (cc_bool(c, o, "path_style", "content.s3.path_style", &s->path_style) < 0 ||
+	    cc_int(c, o, "presign_seconds", "content.s3.presign_seconds", 1, 604800, &presign) <
+		    0 ||
+	    cc_int(c, o, "part_bytes", "content.s3.part_bytes", 5LL << 20, 512LL << 20, &part) < 0)
+		return -1;
+	s->presign_seconds = (long)presign;
+	s->part_bytes = (size_t)part;
+	return read_allow(c, o, "content.s3", &s->policy);
+}
+
 static int read_content(struct confcheck *c, struct json_object *root, struct config *cfg)
 {
-	static const char *const keys[] = { "delivery", "accel_prefix", "retention_seconds", NULL };
+	static const char *const keys[] = { "delivery", "accel_prefix", "retention_seconds",
+					    "store",	"s3",		"proxy_prefix",
+					    NULL };
 	struct json_object *o;
 	if (cc_object(c, root, "content", "content", &o) < 0)
 		return -1;
@@ -125,10 +242,28 @@ static int read_content(struct confcheck *c, struct json_object *root, struct co
 		return 0;
 	if (cc_keys(c, o, "content", keys, NULL) < 0)
 		return -1;
+	static const char *const stores[] = { "local", "s3", NULL };
+	const char *store = "local";
+	if (cc_choice(c, o, "store", "content.store", stores, "must be \"local\" or \"s3\"",
+		      &store) < 0)
+		return -1;
+	cfg->store = strcmp(store, "s3") == 0 ? STORE_S3 : STORE_LOCAL;
 	char *d = NULL;
 	if (cc_string(c, o, "delivery", "content.delivery", &d) < 0)
 		return -1;
-	if (d != NULL) {
+	if (d != NULL && cfg->store == STORE_S3) {
+		if (strcmp(d, "redirect") == 0)
+			cfg->s3.delivery = S3_REDIRECT;
+		else if (strcmp(d, "proxy") == 0)
+			cfg->s3.delivery = S3_PROXY;
+		else {
+			free(d);
+			return cc_fail(
+				c, "content.delivery",
+				"must be \"redirect\" or \"proxy\" with content.store \"s3\"");
+		}
+		free(d);
+	} else if (d != NULL) {
 		if (strcmp(d, "none") == 0)
 			cfg->delivery = DELIVERY_NONE;
 		else if (strcmp(d, "x-accel-redirect") == 0)
@@ -142,7 +277,8 @@ static int read_content(struct confcheck *c, struct json_object *root, struct co
 		}
 		free(d);
 	}
-	if (cc_string(c, o, "accel_prefix", "content.accel_prefix", &cfg->accel_prefix) < 0)
+	if (cc_string(c, o, "accel_prefix", "content.accel_prefix", &cfg->accel_prefix) < 0 ||
+	    cc_string(c, o, "proxy_prefix", "content.proxy_prefix", &cfg->s3.proxy_prefix) < 0)
 		return -1;
 	long long keep = cfg->retention_seconds;
 	if (cc_int(c, o, "retention_seconds", "content.retention_seconds", 1, 10LL * 365 * 86400,
@@ -151,7 +287,15 @@ static int read_content(struct confcheck *c, struct json_object *root, struct co
 	cfg->retention_seconds = (long)keep;
 	if (cfg->accel_prefix[0] != '/')
 		return cc_fail(c, "content.accel_prefix", "must start with /");
-	return 0;
+	if (cfg->s3.proxy_prefix[0] != '/' ||
+	    cfg->s3.proxy_prefix[strlen(cfg->s3.proxy_prefix) - 1] != '/')
+		return cc_fail(c, "content.proxy_prefix", "must start and end with /");
+	if (cfg->store != STORE_S3) {
+		if (json_object_object_get_ex(o, "s3", NULL))
+			return cc_fail(c, "content.s3", "is read only with content.store \"s3\"");
+		return 0;
+	}
+	return read_s3(c, o, cfg);
 }
 
 /* The keys every backend of a kind takes; a module adds its own. */
@@ -926,6 +1070,9 @@ static void set_defaults(struct config *cfg)
 	cfg->durable = 1;
 	cfg->delivery = DELIVERY_NONE;
 	cfg->accel_prefix = xstrdup("/_reelgate_content/");
+	cfg->s3.proxy_prefix = xstrdup("/_reelgate_s3/");
+	cfg->s3.presign_seconds = 300;
+	cfg->s3.part_bytes = 8u << 20;
 	cfg->max_output_bytes = (size_t)4 << 30;
 	cfg->ffmpeg = xstrdup("ffmpeg");
 	cfg->retention_seconds = 7L * 86400;
@@ -1062,6 +1209,15 @@ void config_free(struct config *cfg)
 	free(cfg->public_url);
 	free(cfg->default_model);
 	free(cfg->accel_prefix);
+	free(cfg->s3.endpoint);
+	free(cfg->s3.region);
+	free(cfg->s3.bucket);
+	free(cfg->s3.prefix);
+	free(cfg->s3.access_key);
+	if (cfg->s3.secret_key)
+		OPENSSL_cleanse(cfg->s3.secret_key, strlen(cfg->s3.secret_key));
+	free(cfg->s3.secret_key);
+	free(cfg->s3.proxy_prefix);
 	free(cfg->ffmpeg);
 	free(cfg->metrics_token);
 	free(cfg->metrics_token_env);

@@ -17,6 +17,27 @@ struct backend_type;
 
 enum delivery { DELIVERY_NONE, DELIVERY_X_ACCEL, DELIVERY_X_SENDFILE };
 
+/* Where finished results are kept: data_dir/content, or an S3 bucket. */
+enum content_store { STORE_LOCAL, STORE_S3 };
+/* How /content answers with store s3: a 302 to a presigned GET, or an
+ * X-Accel-Redirect to an internal nginx location that fetches it. */
+enum s3_delivery { S3_REDIRECT, S3_PROXY };
+
+/* content.s3: the bucket (s3.h, s3_upload.h). */
+struct s3_config {
+	char *endpoint; /* "http(s)://host[:port][/path]", no trailing '/' */
+	char *region;
+	char *bucket;
+	char *prefix;		       /* "" or e.g. "reelgate/" */
+	char *access_key, *secret_key; /* secrets: never logged */
+	int path_style;		       /* endpoint/bucket/key, else bucket.host/key */
+	long presign_seconds;	       /* life of a presigned GET, 300 */
+	size_t part_bytes;	       /* multipart above this, 8 MiB (min 5 MiB) */
+	struct ssrf_policy policy;     /* allow_addresses */
+	enum s3_delivery delivery;
+	char *proxy_prefix; /* "/_reelgate_s3/" */
+};
+
 struct model_backend {
 	char *backend; /* name of an entry in config.backends */
 	char *model;   /* the model name that backend knows; may be NULL */
@@ -98,6 +119,8 @@ struct config {
 	char *currency;			   /* usage.currency: what prices are in, "USD" */
 	enum delivery delivery;
 	char *accel_prefix;
+	enum content_store store;
+	struct s3_config s3; /* with store s3 */
 	/* metrics: GET /metrics (metrics_http.c) */
 	int metrics_enabled;	  /* count at all (1 by default) */
 	char *metrics_token;	  /* the scrapers' bearer token (a secret), or NULL */

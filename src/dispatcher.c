@@ -308,6 +308,7 @@ static void handle_due(struct dispatcher *d, const char *id)
 		json_object_put(files);
 		break;
 	}
+	case TASK_ACT_UPLOAD: s3_uploads_take(&d->uploads, rec); break;
 	case TASK_ACT_CLEAR:
 		json_object_object_del(rec, "due_at");
 		disp_save(d, rec);
@@ -330,7 +331,10 @@ static void recover(struct dispatcher *d)
 		struct json_object *rec = disp_load(d, ids[i]);
 		if (rec == NULL)
 			continue;
-		if (task_status(rec) == TASK_IN_PROGRESS) {
+		if (task_status(rec) == TASK_IN_PROGRESS && task_is_uploading(rec)) {
+			s3_uploads_take(&d->uploads, rec); /* checked before anything is sent */
+			n++;
+		} else if (task_status(rec) == TASK_IN_PROGRESS) {
 			const char *b = remote_get(rec, "backend");
 			if (b && config_backend_is_http(d->cfg, b)) {
 				remote_adopt(d, rec);
@@ -474,6 +478,8 @@ static int poll_timeout(struct dispatcher *d)
 		next = writes;
 	if (webhooks_flush_due_at(&d->hooks) < next)
 		next = webhooks_flush_due_at(&d->hooks);
+	if (s3_uploads_due_at(&d->uploads) < next)
+		next = s3_uploads_due_at(&d->uploads);
 	int64_t wait = next - now;
 	return wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait;
 }
@@ -538,6 +544,8 @@ static void loop_once(struct dispatcher *d)
 		read_messages(d);
 	run_timers(d);
 	remote_issue_ready(d);
+	if (!d->stop)
+		s3_uploads_tick(&d->uploads, disp_mono_ms());
 	if (disp_mono_ms() >= scan_due_at(d))
 		scan(d);
 	disp_flush_writes(d); /* the turn's steps and the scan's starts, one commit */
@@ -654,6 +662,7 @@ static int setup(struct dispatcher *d, const struct config *cfg)
 		return -1;
 	image_fetch_init(&d->fetches, cfg, d->st, d->multi);
 	upstream_cancel_init(&d->ucancels, cfg, d->st, d->multi, d->be, d->be_ok);
+	s3_uploads_init(&d->uploads, cfg, d->st, d->multi);
 	if (webhooks_init(&d->hooks, cfg, d->st, d->multi) < 0)
 		return -1;
 	curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
@@ -700,6 +709,7 @@ int dispatcher_run(const struct config *cfg, int lock_fd, int supervised)
 	requeue_all(&d);
 	image_fetch_deinit(&d.fetches);	     /* their tasks are still queued */
 	upstream_cancel_deinit(&d.ucancels); /* their entries stay pending */
+	s3_uploads_deinit(&d.uploads);	     /* the records say where each was */
 	webhooks_deinit(&d.hooks);	     /* their deliveries stay pending */
 	teardown_backends(&d);
 	teardown(&d);

@@ -21,6 +21,7 @@
 #include "id.h"
 #include "image_fetch.h"
 #include "mp4info.h"
+#include "s3_upload.h"
 #include "upstream_cancel.h"
 #include "webhook.h"
 #include "store.h"
@@ -154,7 +155,8 @@ struct write_batch {
 	size_t n, cap;
 	int64_t wall;
 	int64_t retention_s;
-	const char *data_dir; /* the config's: scrubbed out of failure messages */
+	const char *data_dir;	    /* the config's: scrubbed out of failure messages */
+	const struct s3_config *s3; /* store s3: a completion starts the upload */
 };
 
 struct heap_ent {
@@ -197,6 +199,7 @@ struct dispatcher {
 	struct image_fetches fetches;	  /* input images given as URLs, being downloaded */
 	struct upstream_cancels ucancels; /* upstream jobs of deleted tasks */
 	struct webhooks hooks;		  /* webhook deliveries */
+	struct s3_uploads uploads;	  /* results to the bucket, deletes (store s3) */
 };
 
 /* ---- runs.c ---- */

@@ -554,6 +554,8 @@ void remote_transfers_done(struct dispatcher *d)
 			continue;
 		if (webhooks_done(&d->hooks, t))
 			continue;
+		if (s3_uploads_done(&d->uploads, t))
+			continue;
 		if (image_fetch_done(&d->fetches, t)) {
 			d->scan_now = 1; /* its task can start, another download can */
 			continue;

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "record.h"
 #include "remote_step.h"
+#include "s3.h"
 #include "task.h"
 
 int64_t disp_mono_ms(void)
@@ -548,6 +549,33 @@ static struct json_object *run_files(const struct run *r)
 	return files;
 }
 
+/* run_upload: the "upload" object of a run whose files go to the bucket
+ * (content.store "s3"): per variant its file, size, object key and state. */
+static struct json_object *run_upload(const struct run *r, const struct s3_config *c)
+{
+	struct json_object *up = json_object_new_object(), *objs = json_object_new_object();
+	static const char *const names[] = { "video", "thumbnail", "spritesheet" };
+	static const char *const exts[] = { "mp4", "webp", "jpg" };
+	const char *paths[] = { r->video, r->thumb, r->sprite };
+	int have[] = { 1, r->has_thumb, r->has_sprite };
+	for (int i = 0; i < 3; i++) {
+		struct stat st;
+		char key[S3_KEY_MAX + 1], rel[ID_MAX + 32];
+		if (!have[i] || stat(paths[i], &st) != 0 ||
+		    s3_object_key(c->prefix, r->id, names[i], exts[i], key, sizeof(key)) < 0)
+			continue;
+		snprintf(rel, sizeof(rel), "content/%s.%s", r->id, exts[i]);
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "file", json_object_new_string(rel));
+		json_object_object_add(o, "size", json_object_new_int64((int64_t)st.st_size));
+		json_object_object_add(o, "key", json_object_new_string(key));
+		json_object_object_add(o, "state", json_object_new_string("pending"));
+		json_object_object_add(objs, names[i], o);
+	}
+	json_object_object_add(up, "objects", objs);
+	return up;
+}
+
 /* decimal: v as JSON text with at most places decimals, trailing zeros
  * dropped (1.6, 2.0, 1.023), so the record reads as it was measured. */
 static struct json_object *decimal(double v, int places)
@@ -646,6 +674,11 @@ static void apply_write(struct json_object *rec, size_t i, void *arg)
 			  b->data_dir);
 		return;
 	}
+	if (r->w_complete && b->s3) {
+		task_uploading(rec, b->wall, run_upload(r, b->s3));
+		add_settlement(rec, r);
+		return;
+	}
 	if (r->w_complete) {
 		task_complete(rec, b->wall, b->retention_s, run_files(r));
 		add_settlement(rec, r);
@@ -724,6 +757,7 @@ void disp_flush_writes(struct dispatcher *d)
 	b->wall = disp_wall_ms();
 	b->retention_s = d->cfg->retention_seconds;
 	b->data_dir = d->cfg->data_dir;
+	b->s3 = d->cfg->store == STORE_S3 ? &d->cfg->s3 : NULL;
 	enum rg_err err = store_videos_modify(d->st, b->ids, b->n, apply_write, b, b->gone);
 	if (err != RG_OK) {
 		log_error("store_write_failed", "what=batch tasks=%zu err=\"%s\"", b->n,
@@ -744,6 +778,12 @@ void disp_flush_writes(struct dispatcher *d)
 		}
 		if (r->w_stale) {
 			log_warn("run_dropped", "video=%s reason=\"no longer queued\"", r->id);
+			disp_free_run(d, r);
+			continue;
+		}
+		if (r->w_complete && b->s3) {
+			log_info("video_rendered", "video=%s next=upload", r->id);
+			d->scan_now = 1; /* due now: the scan hands it to s3_upload.c */
 			disp_free_run(d, r);
 			continue;
 		}

@@ -216,6 +216,13 @@ static int update_txn(struct store *st, MDB_txn *txn, void *arg)
 	if (rc != 0)
 		return rc;
 	rc = kv_index_video(st, txn, old, 0);
+	if (rc == 0 && rec_i64(rec, "expired") && !rec_i64(old, "expired")) {
+		/* an expiry: the bucket's objects go with the same commit */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		rc = kv_objects_add(st, txn, old,
+				    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+	}
 	if (rc == 0)
 		rc = kv_put_video(st, txn, id, rec);
 	if (rc == 0)
@@ -302,8 +309,10 @@ static int delete_txn(struct store *st, MDB_txn *txn, void *arg)
 	if (rc == 0) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		rc = kv_cancel_add(st, txn, a->old,
-				   (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+		uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+		rc = kv_cancel_add(st, txn, a->old, now);
+		if (rc == 0)
+			rc = kv_objects_add(st, txn, a->old, now);
 	}
 	if (rc == 0)
 		rc = kv_usage_deleted(st, txn, a->old);

@@ -116,6 +116,17 @@ enum rg_err store_cancel_update(struct store *st, struct json_object *e);
 enum rg_err store_cancel_finish(struct store *st, struct json_object *e);
 enum rg_err store_cancel_purge(struct store *st, uint64_t before_ms, size_t *removed);
 
+/* S3 objects to delete (store_objects.c): one entry per object of a
+ * deleted or expired video, {"key", "video", "queued_at", "upload_id"
+ * (a multipart upload to abort first)}, written in the delete's or the
+ * expiry's own transaction; done removes an entry once the store has
+ * answered.  queue writes the entries of rec alone (an upload finished
+ * for a video deleted meanwhile). */
+typedef int (*store_object_fn)(struct json_object *e, void *arg); /* borrows e; 1 stops */
+enum rg_err store_objects_pending(struct store *st, store_object_fn fn, void *arg);
+enum rg_err store_objects_done(struct store *st, const char *key);
+enum rg_err store_objects_queue(struct store *st, struct json_object *rec);
+
 /* Files API records (store_files.c): {"id", "owner", "bytes", "created_at",
  * "filename", "purpose", "path" (relative to data_dir)}.  Every call names
  * the owner: another owner's file is RG_ENOENT, like a missing one.  put

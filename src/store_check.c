@@ -3,7 +3,8 @@
  * record parses, has its index entries (by_owner, due) and a cached public
  * object equal to what the record renders now, every entry of by_owner,
  * due and public points at a record, and the usage counts (tasks by model
- * and status, each key's tasks in flight) are what the records make.  It reads only, in one read
+ * and status, each key's tasks in flight) are what the records make, and
+ * every entry of the S3 delete queue names its object.  It reads only, in one read
  * transaction, and reports each disagreement as a line; repairing is
  * nobody's (the store's writers keep them in step).
  */
@@ -93,6 +94,28 @@ static void check_records(struct check_ctx *c)
 	mdb_cursor_close(cur);
 }
 
+/* check_objects: every entry of the S3 delete queue (store_objects.c) is
+ * "o:<key>" holding that key; and an uploading record's objects have a
+ * key and a known state. */
+static void check_objects(struct check_ctx *c)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	if (mdb_cursor_open(c->txn, c->st->objects, &cur) != 0)
+		return;
+	while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+		struct json_object *e = env_parse(&v);
+		const char *key = e ? rec_str(e, "key") : NULL;
+		if (key == NULL || k.mv_size != strlen(key) + 2 ||
+		    memcmp(k.mv_data, "o:", 2) != 0 ||
+		    memcmp((char *)k.mv_data + 2, key, strlen(key)) != 0)
+			report(c, "object delete %.*s: unreadable or not its key",
+			       (int)(k.mv_size < 64 ? k.mv_size : 64), (char *)k.mv_data);
+		json_object_put(e);
+	}
+	mdb_cursor_close(cur);
+}
+
 enum index_kind { INDEX_PAIR, INDEX_DUE, INDEX_ID };
 
 /* check_index: every index entry points at a record that agrees. */
@@ -144,6 +167,7 @@ enum rg_err store_check(struct store *st, store_report_fn fn, void *arg)
 	check_index(&c, st->by_owner, "by_owner", INDEX_PAIR);
 	check_index(&c, st->due, "due", INDEX_DUE);
 	check_index(&c, st->pub, "public", INDEX_ID);
+	check_objects(&c);
 	c.bad += usage_check(st, c.txn, usage_line, &c);
 	env_read_end(st, c.txn);
 	return c.bad ? RG_ECORRUPT : RG_OK;

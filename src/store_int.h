@@ -39,6 +39,7 @@ struct store {
 	MDB_dbi characters;	 /* characters, by id (store_characters.c) */
 	MDB_dbi webhooks;	 /* endpoints and deliveries (store_webhooks.c) */
 	MDB_dbi usage;		 /* ledger, budgets, status counts (store_usage.c) */
+	MDB_dbi objects;	 /* S3 objects to delete (store_objects.c) */
 	struct group_shm *group; /* db/group.shm, or NULL: creates commit alone */
 	size_t max_map;
 	MDB_txn *rtxn;	 /* a reset read transaction, renewed for the next read */
@@ -113,6 +114,9 @@ uint64_t kv_due_at(struct json_object *rec);
 /* kv_cancel_add leaves the entry of an upstream job to cancel when old (a
  * record being deleted) is a live remote task (store_cancels.c). */
 int kv_cancel_add(struct store *st, MDB_txn *txn, struct json_object *old, uint64_t now_ms);
+/* kv_objects_add queues the deletes of rec's S3 objects (its "objects",
+ * or those of an "upload" under way) (store_objects.c). */
+int kv_objects_add(struct store *st, MDB_txn *txn, struct json_object *rec, uint64_t now_ms);
 /* kv_events_add writes the deliveries of rec's event when this write
  * moves it to a terminal state (from old_status, NULL for a new record):
  * to each of its key's endpoints that takes the event, and to

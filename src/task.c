@@ -55,6 +55,11 @@ enum task_action task_next(struct json_object *rec, int64_t now_ms, int running_
 	enum task_status st = task_status(rec);
 	int64_t due = get_i64(rec, "due_at");
 	int64_t deadline = task_deadline(rec);
+	if (st == TASK_IN_PROGRESS && task_is_uploading(rec)) {
+		/* No deadline: the video is made (and paid for); only the
+		 * store's answer is missing, and it is waited for. */
+		return due == 0 || now_ms >= due ? TASK_ACT_UPLOAD : TASK_ACT_NONE;
+	}
 	if (st == TASK_QUEUED || st == TASK_IN_PROGRESS) {
 		if (deadline != 0 && now_ms >= deadline)
 			return TASK_ACT_TIMEOUT;
@@ -117,6 +122,20 @@ void task_complete(struct json_object *rec, int64_t now_ms, int64_t retention_s,
 	json_object_object_add(rec, "files", files);
 }
 
+void task_uploading(struct json_object *rec, int64_t now_ms, struct json_object *upload)
+{
+	json_object_object_add(rec, "progress", json_object_new_int(100));
+	json_object_object_add(rec, "upload", upload);
+	set_i64(rec, "due_at", now_ms);
+}
+
+int task_is_uploading(struct json_object *rec)
+{
+	struct json_object *u;
+	return json_object_object_get_ex(rec, "upload", &u) &&
+	       json_object_is_type(u, json_type_object);
+}
+
 void task_fail(struct json_object *rec, int64_t now_ms, const char *code, const char *message,
 	       const char *data_dir)
 {
@@ -163,5 +182,6 @@ void task_expire(struct json_object *rec)
 {
 	set_i64(rec, "expired", 1);
 	json_object_object_del(rec, "files");
+	json_object_object_del(rec, "objects");
 	json_object_object_del(rec, "due_at");
 }

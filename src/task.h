@@ -34,6 +34,7 @@ enum task_action {
 	TASK_ACT_ORPHANED, /* in_progress but nobody runs it: retry or fail */
 	TASK_ACT_TIMEOUT,  /* past its deadline: fail it */
 	TASK_ACT_EXPIRE,   /* completed and past expires_at: remove files */
+	TASK_ACT_UPLOAD,   /* rendered, its objects going to the bucket (s3_upload.c) */
 	TASK_ACT_CLEAR,	   /* terminal but still indexed: drop due_at */
 };
 
@@ -49,6 +50,12 @@ void task_complete(struct json_object *rec, int64_t now_ms, int64_t retention_s,
  * through scrub_message (scrub.h) first: no path of the server's, nor
  * data_dir (may be NULL) written any way, valid UTF-8, at most
  * TASK_MESSAGE_MAX bytes. */
+/* task_uploading: the run is done and its results go to the bucket: the
+ * task stays in_progress at progress 100 with "upload" (each variant's
+ * file, size, key, state "pending"), due now. */
+void task_uploading(struct json_object *rec, int64_t now_ms, struct json_object *upload);
+/* task_is_uploading: rec is in that state. */
+int task_is_uploading(struct json_object *rec);
 void task_fail(struct json_object *rec, int64_t now_ms, const char *code, const char *message,
 	       const char *data_dir);
 /* task_requeue puts a task back in the queue after delay_ms; count_attempt

@@ -184,6 +184,84 @@ START_TEST(shipped_example_is_valid)
 }
 END_TEST
 
+#define S3_HEAD "{ \"data_dir\": \"d\", \"content\": { \"store\": \"s3\", "
+#define S3_OK                                                                                      \
+	"\"endpoint\": \"http://127.0.0.1:9000/\", \"bucket\": \"vids\", \"access_key\": \"AK\", " \
+	"\"secret_key\": \"SK\""
+
+/* content.store "s3": its settings, defaults, and every bad value refused
+ * naming its key. */
+START_TEST(content_s3)
+{
+	struct config *c = parse("{ \"data_dir\": \"d\" }");
+	ck_assert_int_eq(c->store, STORE_LOCAL);
+	config_free(c);
+	c = parse(S3_HEAD "\"s3\": {" S3_OK ", \"path_style\": true } } }");
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(c->store, STORE_S3);
+	ck_assert_str_eq(c->s3.endpoint, "http://127.0.0.1:9000");
+	ck_assert_str_eq(c->s3.region, "us-east-1");
+	ck_assert_str_eq(c->s3.prefix, "");
+	ck_assert_int_eq(c->s3.presign_seconds, 300);
+	ck_assert_uint_eq(c->s3.part_bytes, 8u << 20);
+	ck_assert_int_eq(c->s3.delivery, S3_REDIRECT);
+	ck_assert_str_eq(c->s3.proxy_prefix, "/_reelgate_s3/");
+	ck_assert_int_eq(c->s3.path_style, 1);
+	config_free(c);
+	setenv("RG_TEST_S3_SECRET", "from-env", 1);
+	c = parse(S3_HEAD
+		  "\"delivery\": \"proxy\", \"s3\": { \"endpoint\": \"https://s3.x\", "
+		  "\"bucket\": \"vids\", \"access_key\": \"AK\", \"secret_key_env\": "
+		  "\"RG_TEST_S3_SECRET\", \"part_bytes\": 5242880, \"prefix\": \"a/b-\" } } }");
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_str_eq(c->s3.secret_key, "from-env");
+	ck_assert_int_eq(c->s3.delivery, S3_PROXY);
+	config_free(c);
+	expect_error(S3_HEAD "\"s3\": { \"bucket\": \"vids\" } } }", "content.s3.endpoint");
+	expect_error("{ \"data_dir\": \"d\", \"content\": { \"store\": \"s4\" } }",
+		     "content.store");
+	expect_error(S3_HEAD "\"x\": 1 } }", "content.x");
+	expect_error(S3_HEAD "\"delivery\": \"x-accel-redirect\", \"s3\": {" S3_OK "} } }",
+		     "content.delivery");
+	expect_error(S3_HEAD "\"proxy_prefix\": \"/a\", \"s3\": {" S3_OK "} } }",
+		     "content.proxy_prefix");
+	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"part_bytes\": 1000 } } }",
+		     "content.s3.part_bytes");
+	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"presign_seconds\": 0 } } }",
+		     "content.s3.presign_seconds");
+	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"bucket\": \"A_B\" } } }", "content.s3.bucket");
+	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"region\": \"EU WEST\" } } }",
+		     "content.s3.region");
+	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"prefix\": \"../x\" } } }", "content.s3.prefix");
+	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"endpoint\": \"ftp://x\" } } }",
+		     "content.s3.endpoint");
+	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"endpoint\": \"http://u@x\" } } }",
+		     "content.s3.endpoint");
+	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"allow_addresses\": [\"nope\"] } } }",
+		     "content.s3.allow_addresses");
+	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"secret_key_env\": \"X\" } } }",
+		     "content.s3.secret_key");
+	/* a variable unset (a CLI run without the server's environment):
+	 * loaded without the secret; the server logs s3_unusable */
+	unsetenv("RG_TEST_UNSET_VAR");
+	c = parse(S3_HEAD
+		  "\"s3\": { \"endpoint\": \"http://x\", \"bucket\": \"vids\", "
+		  "\"access_key\": \"AK\", \"secret_key_env\": \"RG_TEST_UNSET_VAR\" } } }");
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_str_eq(c->s3.secret_key, "");
+	config_free(c);
+	expect_error(S3_HEAD "\"s3\": { \"endpoint\": \"http://x\", \"bucket\": \"vids\", "
+			     "\"secret_key\": \"SK\" } } }",
+		     "content.s3.access_key");
+	expect_error(S3_HEAD "\"path_style\": 1 } }", "content.path_style");
+	/* no secret in any message */
+	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"part_bytes\": -1 } } }",
+		     "content.s3.part_bytes");
+	ck_assert_ptr_null(strstr(err, "SK\""));
+	expect_error("{ \"data_dir\": \"d\", \"content\": { \"s3\": {" S3_OK "} } }", "content.s3");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -193,6 +271,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, errors_name_the_key);
 	tcase_add_test(tc, backends_without_models);
 	tcase_add_test(tc, image_urls);
+	tcase_add_test(tc, content_s3);
 	tcase_add_test(tc, syntax_errors_give_a_line);
 	tcase_add_test(tc, shipped_example_is_valid);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""Results in S3-compatible object storage (issue 19): content.store "s3"
+against the tests' S3 server (tests/s3: s3rver behind a proxy that checks
+every request's SigV4 with the AWS SDK's own signer, so a wrong signature
+is refused as S3 refuses it), read back with the AWS CLI (botocore's
+signer) as an independent client.
+
+Two stacks share one bucket-per-stack S3 fake: "redirect" (302 to a
+presigned GET, followed by curl) and "proxy" (X-Accel-Redirect to nginx's
+/_reelgate_s3/ location, Range through nginx).  A fake renderer writes a
+known file of a chosen size (cp of a file made here), so the bytes in the
+bucket are compared with what was rendered; a 24 MB one goes up in five
+5 MiB parts.  The store down during an upload, and kill -9 of the
+dispatcher in the middle of a multipart upload, lose nothing.
+"""
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Skip, Stack, Suite, check, eq, wait_until  # noqa: E402
+from s3fake import S3Fake  # noqa: E402
+
+AK = "AKIDREELGATES3"
+SK = "reelgate-s3-secret/with+odd=chars"
+REGION = "eu-central-1"
+PART = 5 * 1024 * 1024
+
+suite = Suite()
+test = suite.test
+
+_S3 = []
+_STACKS = {}
+_TMP = []
+_BUCKETS = set()
+
+
+def tmp():
+    if not _TMP:
+        _TMP.append(tempfile.mkdtemp(prefix="rg-s3t-"))
+    return _TMP[0]
+
+
+def s3():
+    if not _S3:
+        _S3.append(S3Fake(access_key=AK, secret_key=SK, region=REGION).start())
+    return _S3[0]
+
+
+def aws_cli():
+    for path in (os.environ.get("AWS_CLI"), "/usr/bin/aws", shutil.which("aws")):
+        if path and os.access(path, os.X_OK):
+            return path
+    raise Skip("the AWS CLI is not installed (apt-get install awscli)")
+
+
+def aws(*args, check_rc=True):
+    """The AWS CLI against the fake, with its own config and credentials
+    (nothing of the machine's)."""
+    d = tmp()
+    cfg = os.path.join(d, "aws-config")
+    with open(cfg, "w") as f:
+        f.write("[default]\nregion = %s\ns3 =\n    addressing_style = path\n" % REGION)
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": d, "AWS_CONFIG_FILE": cfg,
+           "AWS_SHARED_CREDENTIALS_FILE": os.path.join(d, "none"),
+           "AWS_ACCESS_KEY_ID": AK, "AWS_SECRET_ACCESS_KEY": SK}
+    p = subprocess.run([aws_cli(), "--endpoint-url", s3().url] + list(args), env=env,
+                       capture_output=True, timeout=120)
+    if check_rc:
+        check(p.returncode == 0, "aws %s: %s %s" % (" ".join(args), p.stdout, p.stderr))
+    return p
+
+
+def source(size):
+    """A file of size bytes the fake renderer hands back (seeded, so every
+    size has its own known bytes)."""
+    path = os.path.join(tmp(), "src-%d.bin" % size)
+    if not os.path.exists(path):
+        rnd = random.Random(size)
+        with open(path, "wb") as f:
+            left = size
+            while left:
+                n = min(left, 1 << 20)
+                f.write(rnd.randbytes(n))
+                left -= n
+    return path
+
+
+def renderer():
+    path = os.path.join(tmp(), "render-copy")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n# copies the file named in metadata.src (read from stdin) to "
+                "REELGATE_OUTPUT\nsrc=$(python3 -c 'import json,sys; "
+                "print(json.load(sys.stdin)[\"metadata\"][\"src\"])')\n"
+                "echo 'progress 50'\ncp \"$src\" \"$REELGATE_OUTPUT\" || exit 1\n"
+                "echo 'progress 100'\n")
+    os.chmod(path, 0o755)
+    return path
+
+
+def stack(delivery, retention=3600):
+    name = "%s-%d" % (delivery, retention)
+    if name in _STACKS:
+        return _STACKS[name]
+    fake = s3()
+    bucket = "rg-" + name
+    if bucket not in _BUCKETS:
+        fake.create_bucket(bucket)
+        _BUCKETS.add(bucket)
+
+    def configure(cfg):
+        cfg["content"] = {
+            "store": "s3", "delivery": delivery, "retention_seconds": retention,
+            "s3": {"endpoint": fake.url, "region": REGION, "bucket": bucket,
+                   "prefix": "results/", "access_key": AK, "secret_key_env": "RG_S3_SECRET",
+                   "path_style": True, "part_bytes": PART, "presign_seconds": 120,
+                   "allow_addresses": ["127.0.0.1"]}}
+    os.environ["RG_S3_SECRET"] = SK  # the CLI runs (keys) read the config too
+    st = Stack(workers=2, configure=configure, env={"RG_S3_SECRET": SK},
+               extra_models={"copy": {"backends": [{"backend": "copy", "model": "x"}],
+                                      "seconds": {"min": 1, "max": 20},
+                                      "default_seconds": 1, "default_size": "160x90",
+                                      "default_fps": 12}},
+               backends={"copy": {"type": "command", "command": [renderer()],
+                                  "concurrency": 2}})
+    st.start()
+    st.bucket = bucket
+    _STACKS[name] = st
+    return st
+
+
+def record(st, vid):
+    return json.loads(st.cli("db", "dump-video", vid)) if hasattr(st, "cli") else None
+
+
+def objects_of(st, vid):
+    """The object keys of vid in its bucket, from the AWS CLI's listing."""
+    p = aws("s3api", "list-objects-v2", "--bucket", st.bucket, "--prefix",
+            "results/%s/" % vid)
+    out = json.loads(p.stdout or b"{}")
+    return sorted(o["Key"] for o in out.get("Contents", []))
+
+
+def fetch_object(st, key):
+    dest = os.path.join(tmp(), "got-" + key.replace("/", "_"))
+    aws("s3", "cp", "s3://%s/%s" % (st.bucket, key), dest)
+    with open(dest, "rb") as f:
+        data = f.read()
+    os.unlink(dest)
+    return data
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def make(st, size=None, **kw):
+    if size is None:
+        r = st.create(prompt="a red kite over the sea", seconds="1", size="160x90", **kw)
+    else:
+        r = st.create(prompt="copy", model="copy", metadata={"src": source(size)}, **kw)
+    return r["id"]
+
+
+def curl_follow(url, key, *extra):
+    p = subprocess.run(["curl", "-sS", "-L", "-o", "-", "-w", "\n%{http_code} %{num_redirects}",
+                        "-H", "Authorization: Bearer " + key, *extra, url],
+                       capture_output=True, timeout=60)
+    body, _, tail = p.stdout.rpartition(b"\n")
+    return body, tail.decode()
+
+
+@test("every variant is uploaded, the local copies removed; a 302 to a presigned GET, "
+      "followed by curl, gives the bytes the AWS CLI reads")
+def variants(_):
+    st = stack("redirect")
+    vid = make(st)
+    v = st.wait_video(vid, timeout=120, strict=False)[0]
+    eq(v["status"], "completed", "video: %s" % v)
+    keys = objects_of(st, vid)
+    eq(keys, ["results/%s/%s" % (vid, n) for n in
+              ("spritesheet.jpg", "thumbnail.webp", "video.mp4")], "objects")
+    content = os.path.join(st.data_dir, "content")
+    left = [n for n in os.listdir(content) if n.startswith(vid)]
+    eq(left, [], "local copies left")
+    for variant, name in (("video", "video.mp4"), ("thumbnail", "thumbnail.webp"),
+                          ("spritesheet", "spritesheet.jpg")):
+        head = json.loads(aws("s3api", "head-object", "--bucket", st.bucket, "--key",
+                              "results/%s/%s" % (vid, name)).stdout)
+        check(head["ContentLength"] > 0, "%s empty" % name)
+        stored = fetch_object(st, "results/%s/%s" % (vid, name))
+        r = st.content(vid, variant)
+        eq(r.status, 302, "%s: %s" % (variant, r))
+        loc = r.header("location")
+        check(loc.startswith(s3().url + "/" + st.bucket + "/results/" + vid + "/"), loc)
+        check("X-Amz-Signature=" in loc and "X-Amz-Expires=120" in loc, loc)
+        eq(r.header("cache-control"), "no-store", "cache-control")
+        body, tail = curl_follow(st.base + "/v1/videos/%s/content?variant=%s" % (vid, variant),
+                                 st.key)
+        eq(tail, "200 1", "%s: curl status and redirects" % variant)
+        eq(sha(body), sha(stored), "%s bytes via redirect vs the AWS CLI" % variant)
+    ftype = subprocess.run(["file", "-b", "-"], input=fetch_object(
+        st, "results/%s/video.mp4" % vid), capture_output=True).stdout
+    check(b"MP4" in ftype or b"ISO Media" in ftype, "not an MP4: %r" % ftype)
+    st.db_check()
+
+
+@test("a 24 MB result goes up in 5 MiB parts (multipart); the object is the rendered file",
+      timeout=180)
+def multipart(_):
+    st = stack("redirect")
+    fake = s3()
+    fake.clear_requests()
+    size = 24 * 1024 * 1024 + 12345
+    vid = make(st, size)
+    v = st.wait_video(vid, timeout=150, strict=False)[0]
+    eq(v["status"], "completed", "video: %s" % v)
+    key = "results/%s/video.mp4" % vid
+    with open(source(size), "rb") as f:
+        want = f.read()
+    eq(sha(fetch_object(st, key)), sha(want), "object vs rendered file")
+    log = fake.requests()
+    parts = [e for e in log if e.get("method") == "PUT" and "partNumber=" in e.get("url", e.get("path", "")) + json.dumps(e.get("query", ""))]
+    check(len(parts) >= 5, "part uploads: %d of %r" % (len(parts), log[-3:]))
+
+
+@test("proxy delivery: X-Accel-Redirect to nginx's S3 location, Range through nginx")
+def proxy(_):
+    st = stack("proxy")
+    size = 300000
+    vid = make(st, size)
+    v = st.wait_video(vid, timeout=120, strict=False)[0]
+    eq(v["status"], "completed", "video: %s" % v)
+    with open(source(size), "rb") as f:
+        want = f.read()
+    r = st.content(vid)
+    eq(r.status, 200, "whole: %s" % r)
+    eq(sha(r.body), sha(want), "whole object through nginx")
+    r = st.content(vid, headers={"Range": "bytes=1000-1999"})
+    eq(r.status, 206, "range: %s" % r)
+    eq(r.body, want[1000:2000], "range bytes")
+    eq(r.header("content-range"), "bytes 1000-1999/%d" % size, "content-range")
+
+
+@test("DELETE removes the objects from the bucket (queued durably, drained)")
+def delete(_):
+    st = stack("redirect")
+    vid = make(st, 1000)
+    eq(st.wait_video(vid, timeout=120)[0]["status"], "completed", "video")
+    check(objects_of(st, vid), "no objects before the delete")
+    eq(st.request("DELETE", "/v1/videos/" + vid).status, 200, "delete")
+    wait_until(lambda: objects_of(st, vid) == [], 30, what="objects of %s still there" % vid)
+    st.db_check()
+
+
+@test("the retention expiry removes the objects; /content then answers video_expired")
+def expiry(_):
+    st = stack("redirect", retention=2)
+    vid = make(st, 1000)
+    eq(st.wait_video(vid, timeout=120)[0]["status"], "completed", "video")
+    check(objects_of(st, vid), "no objects after completion")
+    wait_until(lambda: objects_of(st, vid) == [], 40, what="objects of %s expired" % vid)
+    r = st.content(vid)
+    eq(r.status, 404, "content after expiry: %s" % r)
+    eq(r.json["error"]["code"], "video_expired", "code")
+    st.db_check()
+
+
+@test("the store down while a video uploads: it stays in_progress at 100, "
+      "and completes once the store is back, nothing lost", timeout=180)
+def store_down(_):
+    st = stack("redirect")
+    fake = s3()
+    size = 2 * 1024 * 1024 + 7
+    fake.scenario(down=True)
+    try:
+        vid = make(st, size)
+        wait_until(lambda: st.get(vid).json.get("progress") == 100, 60, what="not rendered")
+        time.sleep(3)
+        v = st.get(vid).json
+        eq((v["status"], v["progress"]), ("in_progress", 100), "while the store is down")
+    finally:
+        fake.scenario(down=False)
+    v = st.wait_video(vid, timeout=120, strict=False)[0]
+    eq(v["status"], "completed", "after the store came back: %s" % v)
+    with open(source(size), "rb") as f:
+        eq(sha(fetch_object(st, "results/%s/video.mp4" % vid)), sha(f.read()), "object")
+
+
+@test("kill -9 of the dispatcher in the middle of a multipart upload: the next one "
+      "resumes, the object is complete", timeout=240)
+def kill_mid_upload(_):
+    st = stack("redirect")
+    fake = s3()
+    size = 30 * 1024 * 1024 + 1
+    fake.scenario(delay_ms=700)  # every request slow: time to kill mid-way
+    try:
+        vid = make(st, size)
+        wait_until(lambda: st.get(vid).json.get("progress") == 100, 60, what="not rendered")
+        fake.clear_requests()
+        wait_until(lambda: any("partNumber=2" in json.dumps(e) for e in fake.requests()),
+                   60, what="a second part")
+        pid = st.dispatcher_pid()
+        check(pid, "no dispatcher")
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        fake.scenario(delay_ms=0)
+    v = st.wait_video(vid, timeout=200, strict=False)[0]
+    eq(v["status"], "completed", "after the kill: %s" % v)
+    with open(source(size), "rb") as f:
+        eq(sha(fetch_object(st, "results/%s/video.mp4" % vid)), sha(f.read()), "object")
+    st.db_check()
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(suite.main(shared=False))
+    finally:
+        for s in _STACKS.values():
+            s.stop()
+        for d in _TMP:
+            shutil.rmtree(d, ignore_errors=True)
