@@ -263,11 +263,13 @@ def delete(_):
 
 @test("the retention expiry removes the objects; /content then answers video_expired")
 def expiry(_):
-    st = stack("redirect", retention=2)
+    # Long enough that a loaded machine still sees the objects before the
+    # expiry removes them (2 s was not, under a full parallel suite).
+    st = stack("redirect", retention=10)
     vid = make(st, 1000)
     eq(st.wait_video(vid, timeout=120)[0]["status"], "completed", "video")
     check(objects_of(st, vid), "no objects after completion")
-    wait_until(lambda: objects_of(st, vid) == [], 40, what="objects of %s expired" % vid)
+    wait_until(lambda: objects_of(st, vid) == [], 60, what="objects of %s expired" % vid)
     r = st.content(vid)
     eq(r.status, 404, "content after expiry: %s" % r)
     eq(r.json["error"]["code"], "video_expired", "code")
