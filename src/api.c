@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "usage_api.h"
 #include "backend.h"
 #include "body.h"
+#include "download.h"
 #include "files.h"
 #include "form.h"
 #include "log.h"
@@ -926,19 +928,18 @@ static const char *variant_type(const char *variant)
 	return "video/mp4";
 }
 
-/* serve_file answers with the stored file of variant: handed to the web
- * server when it can send files itself, else streamed, honouring Range. */
+/* serve_file answers with the stored file of variant, rel (rel_len
+ * bytes, NULL: none) relative to data_dir: handed to the web server when
+ * it can send files itself, else streamed, honouring Range. */
 static int serve_file(struct app *app, struct http_request *req, struct http_response *res,
-		      struct json_object *rec, const char *variant, struct api_error *e)
+		      const char *id, const char *variant, const char *rel, size_t rel_len,
+		      struct api_error *e)
 {
-	struct json_object *files = NULL;
-	json_object_object_get_ex(rec, "files", &files);
-	const char *rel = rec_str(files, variant);
-	const char *id = rec_str(rec, "id");
 	struct stat st;
-	if (rel == NULL || strncmp(rel, "content/", 8) != 0 || strstr(rel, "..") != NULL ||
-	    snprintf(res->file_buf, sizeof(res->file_buf), "%s/%s", app->cfg->data_dir, rel) >=
-		    (int)sizeof(res->file_buf) ||
+	if (rel == NULL || rel_len < 8 || memcmp(rel, "content/", 8) != 0 ||
+	    memmem(rel, rel_len, "..", 2) != NULL || rel_len > INT_MAX ||
+	    snprintf(res->file_buf, sizeof(res->file_buf), "%s/%.*s", app->cfg->data_dir,
+		     (int)rel_len, rel) >= (int)sizeof(res->file_buf) ||
 	    stat(res->file_buf, &st) < 0 || !S_ISREG(st.st_mode)) {
 		api_error_set(e, 404, "not_found", "variant", "Video '%s' has no stored %s.", id,
 			      variant);
@@ -954,7 +955,8 @@ static int serve_file(struct app *app, struct http_request *req, struct http_res
 	http_header(res, "Content-Disposition", disp);
 	if (app->cfg->delivery == DELIVERY_X_ACCEL) {
 		char loc[4300];
-		snprintf(loc, sizeof(loc), "%s%s", app->cfg->accel_prefix, rel + 8);
+		snprintf(loc, sizeof(loc), "%s%.*s", app->cfg->accel_prefix, (int)(rel_len - 8),
+			 rel + 8);
 		http_header(res, "X-Accel-Redirect", loc);
 		res->delegated = 1;
 		return 0;
@@ -987,6 +989,51 @@ static int serve_file(struct app *app, struct http_request *req, struct http_res
 	return 0;
 }
 
+/* A download is authorised and answered from the video's download entry
+ * (download.h), never its record: what the entry says is copied out while
+ * the store's read transaction holds its bytes. */
+struct download_ctx {
+	const char *owner, *variant;
+	enum { DL_UNREADABLE, DL_NOT_OWNED, DL_NOT_READY, DL_EXPIRED, DL_READY } state;
+	char status[256]; /* DL_NOT_READY: the status, "unknown" when none */
+	int has_ref;	  /* DL_READY: the variant's reference, when it has one */
+	int kind;
+	char ref[4200];
+	size_t ref_len;
+};
+
+static int take_download(const void *data, size_t len, void *arg)
+{
+	struct download_ctx *c = arg;
+	struct download d;
+	struct download_ref r;
+	if (download_read(data, len, &d) < 0) {
+		c->state = DL_UNREADABLE;
+		return 0;
+	}
+	if (!download_owned_by(&d, c->owner)) {
+		c->state = DL_NOT_OWNED;
+	} else if (!download_status_is(&d, "completed")) {
+		c->state = DL_NOT_READY;
+		snprintf(c->status, sizeof(c->status), "%.*s", d.status ? (int)d.status_len : 7,
+			 d.status ? d.status : "unknown");
+	} else if (d.expired) {
+		c->state = DL_EXPIRED;
+	} else {
+		c->state = DL_READY;
+		/* A reference too long for ref is no path serve_file would take
+		 * either (its buffer is as long): answered as none. */
+		c->has_ref = download_ref(&d, c->variant, &r) == 0 && r.ref_len < sizeof(c->ref) &&
+			     memchr(r.ref, '\0', r.ref_len) == NULL;
+		if (c->has_ref) {
+			c->kind = r.kind;
+			memcpy(c->ref, r.ref, r.ref_len);
+			c->ref_len = r.ref_len;
+		}
+	}
+	return 0;
+}
+
 static void handle_content(struct app *app, struct http_request *req, struct http_response *res,
 			   const struct route_match *m, const char *owner)
 {
@@ -994,7 +1041,6 @@ static void handle_content(struct app *app, struct http_request *req, struct htt
 	struct form q;
 	form_init(&q);
 	const char *variant = NULL;
-	struct json_object *rec = NULL;
 	if (api_parse_query(req, &q, &e) < 0 || api_query_param(&q, "variant", &variant, &e) < 0)
 		goto fail;
 	if (variant == NULL)
@@ -1005,32 +1051,47 @@ static void handle_content(struct app *app, struct http_request *req, struct htt
 			      "'variant' must be \"video\", \"thumbnail\" or \"spritesheet\".");
 		goto fail;
 	}
-	rec = load_owned(app, m, owner, &e);
-	if (rec == NULL)
+	if (!m->id_valid) {
+		bad_id(&e);
 		goto fail;
-	const char *status = rec_str(rec, "status");
-	if (status == NULL || strcmp(status, "completed") != 0) {
+	}
+	struct download_ctx c = { .owner = owner, .variant = variant };
+	enum rg_err err = store_video_download(app->st, m->id, take_download, &c);
+	if (err == RG_OK && c.state == DL_UNREADABLE)
+		err = RG_ECORRUPT;
+	/* Another key's video is answered exactly like a missing one. */
+	if (err == RG_ENOENT || (err == RG_OK && c.state == DL_NOT_OWNED)) {
+		not_found(&e, m->id);
+		goto fail;
+	}
+	if (err != RG_OK) {
+		api_error_from_rg(&e, err);
+		goto fail;
+	}
+	if (c.state == DL_NOT_READY) {
 		api_error_set(
 			&e, 404, "video_not_ready", "video_id",
 			"Video '%s' has no content yet: its status is %s. Download it once its status is completed.",
-			m->id, status ? status : "unknown");
+			m->id, c.status);
 		goto fail;
 	}
-	if (rec_i64(rec, "expired")) {
+	if (c.state == DL_EXPIRED) {
 		api_error_set(
 			&e, 404, "video_expired", "video_id",
 			"The content of video '%s' expired and was removed; create the video again.",
 			m->id);
 		goto fail;
 	}
-	if (serve_file(app, req, res, rec, variant, &e) < 0)
+	/* Only stored files so far: the references of another content.store
+	 * (its own download_kind) are answered here, each in its own way. */
+	int file = c.has_ref && c.kind == DOWNLOAD_FILE;
+	if (serve_file(app, req, res, m->id, variant, file ? c.ref : NULL, file ? c.ref_len : 0,
+		       &e) < 0)
 		goto fail;
-	json_object_put(rec);
 	form_deinit(&q);
 	return;
 fail:
 	http_error(res, &e);
-	json_object_put(rec);
 	form_deinit(&q);
 }
 
