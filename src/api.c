@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "usage_api.h"
 #include "backend.h"
 #include "body.h"
+#include "download.h"
 #include "files.h"
 #include "s3.h"
 #include "form.h"
@@ -944,12 +946,10 @@ static const char *variant_type(const char *variant)
  * to a presigned GET of it, or (delivery "proxy") an X-Accel-Redirect to
  * the web server's location that fetches that URL.  The bytes never pass
  * through the worker. */
-static int serve_object(struct app *app, struct http_response *res, struct json_object *rec,
-			const char *variant, struct api_error *e)
+static int serve_object(struct app *app, struct http_response *res, const char *id,
+			const char *variant, const char *key, struct api_error *e)
 {
 	const struct s3_config *c = &app->cfg->s3;
-	const char *key = rec_str(rec_obj(rec, "objects"), variant);
-	const char *id = rec_str(rec, "id");
 	char url[S3_URL_MAX + 64];
 	if (key == NULL) {
 		api_error_set(e, 404, "not_found", "variant", "Video '%s' has no stored %s.", id,
@@ -983,19 +983,18 @@ static int serve_object(struct app *app, struct http_response *res, struct json_
 	return 0;
 }
 
-/* serve_file answers with the stored file of variant: handed to the web
- * server when it can send files itself, else streamed, honouring Range. */
+/* serve_file answers with the stored file of variant, rel (rel_len
+ * bytes, NULL: none) relative to data_dir: handed to the web server when
+ * it can send files itself, else streamed, honouring Range. */
 static int serve_file(struct app *app, struct http_request *req, struct http_response *res,
-		      struct json_object *rec, const char *variant, struct api_error *e)
+		      const char *id, const char *variant, const char *rel, size_t rel_len,
+		      struct api_error *e)
 {
-	struct json_object *files = NULL;
-	json_object_object_get_ex(rec, "files", &files);
-	const char *rel = rec_str(files, variant);
-	const char *id = rec_str(rec, "id");
 	struct stat st;
-	if (rel == NULL || strncmp(rel, "content/", 8) != 0 || strstr(rel, "..") != NULL ||
-	    snprintf(res->file_buf, sizeof(res->file_buf), "%s/%s", app->cfg->data_dir, rel) >=
-		    (int)sizeof(res->file_buf) ||
+	if (rel == NULL || rel_len < 8 || memcmp(rel, "content/", 8) != 0 ||
+	    memmem(rel, rel_len, "..", 2) != NULL || rel_len > INT_MAX ||
+	    snprintf(res->file_buf, sizeof(res->file_buf), "%s/%.*s", app->cfg->data_dir,
+		     (int)rel_len, rel) >= (int)sizeof(res->file_buf) ||
 	    stat(res->file_buf, &st) < 0 || !S_ISREG(st.st_mode)) {
 		api_error_set(e, 404, "not_found", "variant", "Video '%s' has no stored %s.", id,
 			      variant);
@@ -1011,7 +1010,8 @@ static int serve_file(struct app *app, struct http_request *req, struct http_res
 	http_header(res, "Content-Disposition", disp);
 	if (app->cfg->delivery == DELIVERY_X_ACCEL) {
 		char loc[4300];
-		snprintf(loc, sizeof(loc), "%s%s", app->cfg->accel_prefix, rel + 8);
+		snprintf(loc, sizeof(loc), "%s%.*s", app->cfg->accel_prefix, (int)(rel_len - 8),
+			 rel + 8);
 		http_header(res, "X-Accel-Redirect", loc);
 		res->delegated = 1;
 		return 0;
@@ -1044,6 +1044,67 @@ static int serve_file(struct app *app, struct http_request *req, struct http_res
 	return 0;
 }
 
+/* A download is authorised and answered from the video's download entry
+ * (download.h), never its record: what the entry says is copied out while
+ * the store's read transaction holds its bytes. */
+struct download_ctx {
+	const char *owner, *variant;
+	enum { DL_UNREADABLE, DL_NOT_OWNED, DL_NOT_READY, DL_EXPIRED, DL_READY } state;
+	char status[256]; /* DL_NOT_READY: the status, "unknown" when none */
+	/* DL_READY: the variant's stored file and object key, where it has
+	 * them (NUL-terminated copies) */
+	int has_file, has_object;
+	char file[4200], object[S3_KEY_MAX];
+	size_t file_len;
+};
+
+/* copy_ref copies the reference r into out (size bytes) as a string: 1,
+ * or 0 when it does not fit or holds a NUL (no path serve_file would take,
+ * no key the store wrote: answered as none). */
+static int copy_ref(const struct download_ref *r, char *out, size_t size)
+{
+	if (r->ref_len >= size || memchr(r->ref, '\0', r->ref_len) != NULL)
+		return 0;
+	memcpy(out, r->ref, r->ref_len);
+	out[r->ref_len] = '\0';
+	return 1;
+}
+
+static int take_download(const void *data, size_t len, void *arg)
+{
+	struct download_ctx *c = arg;
+	struct download d;
+	struct download_ref r;
+	if (download_read(data, len, &d) < 0) {
+		c->state = DL_UNREADABLE;
+		return 0;
+	}
+	if (!download_owned_by(&d, c->owner)) {
+		c->state = DL_NOT_OWNED;
+	} else if (!download_status_is(&d, "completed")) {
+		c->state = DL_NOT_READY;
+		snprintf(c->status, sizeof(c->status), "%.*s", d.status ? (int)d.status_len : 7,
+			 d.status ? d.status : "unknown");
+	} else if (d.expired) {
+		c->state = DL_EXPIRED;
+	} else {
+		c->state = DL_READY;
+		size_t pos = 0;
+		size_t vlen = strlen(c->variant);
+		while (download_next(&d, &pos, &r) == 0) {
+			if (r.name_len != vlen || memcmp(r.name, c->variant, vlen) != 0)
+				continue;
+			if (r.kind == DOWNLOAD_FILE && !c->has_file) {
+				c->has_file = copy_ref(&r, c->file, sizeof(c->file));
+				c->file_len = c->has_file ? r.ref_len : 0;
+			} else if (r.kind == DOWNLOAD_OBJECT && !c->has_object) {
+				c->has_object = copy_ref(&r, c->object, sizeof(c->object));
+			}
+		}
+	}
+	return 0;
+}
+
 static void handle_content(struct app *app, struct http_request *req, struct http_response *res,
 			   const struct route_match *m, const char *owner)
 {
@@ -1051,7 +1112,6 @@ static void handle_content(struct app *app, struct http_request *req, struct htt
 	struct form q;
 	form_init(&q);
 	const char *variant = NULL;
-	struct json_object *rec = NULL;
 	if (api_parse_query(req, &q, &e) < 0 || api_query_param(&q, "variant", &variant, &e) < 0)
 		goto fail;
 	if (variant == NULL)
@@ -1062,36 +1122,48 @@ static void handle_content(struct app *app, struct http_request *req, struct htt
 			      "'variant' must be \"video\", \"thumbnail\" or \"spritesheet\".");
 		goto fail;
 	}
-	rec = load_owned(app, m, owner, &e);
-	if (rec == NULL)
+	if (!m->id_valid) {
+		bad_id(&e);
 		goto fail;
-	const char *status = rec_str(rec, "status");
-	if (status == NULL || strcmp(status, "completed") != 0) {
+	}
+	struct download_ctx c = { .owner = owner, .variant = variant };
+	enum rg_err err = store_video_download(app->st, m->id, take_download, &c);
+	if (err == RG_OK && c.state == DL_UNREADABLE)
+		err = RG_ECORRUPT;
+	/* Another key's video is answered exactly like a missing one. */
+	if (err == RG_ENOENT || (err == RG_OK && c.state == DL_NOT_OWNED)) {
+		not_found(&e, m->id);
+		goto fail;
+	}
+	if (err != RG_OK) {
+		api_error_from_rg(&e, err);
+		goto fail;
+	}
+	if (c.state == DL_NOT_READY) {
 		api_error_set(
 			&e, 404, "video_not_ready", "video_id",
 			"Video '%s' has no content yet: its status is %s. Download it once its status is completed.",
-			m->id, status ? status : "unknown");
+			m->id, c.status);
 		goto fail;
 	}
-	if (rec_i64(rec, "expired")) {
+	if (c.state == DL_EXPIRED) {
 		api_error_set(
 			&e, 404, "video_expired", "video_id",
 			"The content of video '%s' expired and was removed; create the video again.",
 			m->id);
 		goto fail;
 	}
-	if (app->cfg->store == STORE_S3 && rec_obj(rec, "objects") != NULL) {
-		if (serve_object(app, res, rec, variant, &e) < 0)
+	if (app->cfg->store == STORE_S3 && c.has_object) {
+		if (serve_object(app, res, m->id, variant, c.object, &e) < 0)
 			goto fail;
-	} else if (serve_file(app, req, res, rec, variant, &e) < 0) {
+	} else if (serve_file(app, req, res, m->id, variant, c.has_file ? c.file : NULL,
+			      c.has_file ? c.file_len : 0, &e) < 0) {
 		goto fail;
 	}
-	json_object_put(rec);
 	form_deinit(&q);
 	return;
 fail:
 	http_error(res, &e);
-	json_object_put(rec);
 	form_deinit(&q);
 }
 

@@ -349,7 +349,17 @@ int http_header(struct http_response *res, const char *name, const char *value)
 	/* Header values never carry CR or LF: that would split the response. */
 	if (strpbrk(value, "\r\n") != NULL || strpbrk(name, "\r\n: ") != NULL)
 		return -1;
-	return buf_printf(&res->headers, "%s: %s\r\n", name, value);
+	/* Without printf, as http_send: a download sets three of these. */
+	struct buf *h = &res->headers;
+	size_t at = h->len;
+	if (buf_puts(h, name) < 0 || buf_append(h, ": ", 2) < 0 || buf_puts(h, value) < 0 ||
+	    buf_append(h, "\r\n", 2) < 0) {
+		h->len = at; /* all or nothing, as buf_printf */
+		if (h->data != NULL)
+			h->data[at] = '\0';
+		return -1;
+	}
+	return 0;
 }
 
 const char *http_reason(int status)

@@ -2,15 +2,17 @@
  * store: the store's interface (store.h): opening and closing it, and the
  * videos: insert, create (grouped with other processes' creates through
  * store_group.c when the store is durable), read, update, modify, delete,
- * list by owner, the cached public objects, the due scan and the upstream
- * index.  Opening also gives the records written before the cached public
- * objects existed theirs.  The keys are store_keys.c's, the check
+ * list by owner, the cached public objects, the download entries, the due
+ * scan and the upstream index.  Opening also gives the records written
+ * before the cached public objects (or the download entries) existed
+ * theirs.  The keys are store_keys.c's, the check
  * store_check.c's; how records and indexes are written is store_kv.c's,
  * the environment and its transactions store_env.c's (store_int.h).
  */
 #include "store_int.h"
 
 #include "buf.h"
+#include "download.h"
 #include "record.h"
 #include "video.h"
 
@@ -22,21 +24,29 @@
 #include <time.h>
 #include <sys/stat.h>
 
-/* Records given their cached public object per write transaction while
- * filling: a large database is filled in many bounded commits. */
+/* Records given their cached public object (or download entry) per write
+ * transaction while filling: a large database is filled in many bounded
+ * commits. */
 #define FILL_BATCH 1000
 
+/* What a fill writes beside each record: the cached public object
+ * (kv_put_pub into pub) or the download entry (kv_put_download into
+ * download); the key PUB_COMPLETE in that dbi says every record has it. */
+typedef int (*fill_put_fn)(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec);
+
 struct fill_args {
+	MDB_dbi dbi;
+	fill_put_fn put;
 	char start[ID_MAX]; /* the first id of this batch; "" at the start */
 	char next[ID_MAX];  /* out: the first id of the next batch */
 	int done;	    /* out: every record has its object */
 };
 
-static int fill_pub_txn(struct store *st, MDB_txn *txn, void *arg)
+static int fill_txn(struct store *st, MDB_txn *txn, void *arg)
 {
 	struct fill_args *a = arg;
 	MDB_val mk = { sizeof(PUB_COMPLETE) - 1, (void *)PUB_COMPLETE }, k, v;
-	a->done = mdb_get(txn, st->pub, &mk, &v) == 0; /* another process finished it */
+	a->done = mdb_get(txn, a->dbi, &mk, &v) == 0; /* another process finished it */
 	if (a->done)
 		return 0;
 	MDB_cursor *cur;
@@ -61,7 +71,7 @@ static int fill_pub_txn(struct store *st, MDB_txn *txn, void *arg)
 		const char *id = rec ? rec_str(rec, "id") : NULL;
 		/* An unreadable record stays without (db check reports it). */
 		if (id != NULL && strlen(id) == k.mv_size && memcmp(id, k.mv_data, k.mv_size) == 0)
-			rc = kv_put_pub(st, txn, id, rec);
+			rc = a->put(st, txn, id, rec);
 		json_object_put(rec);
 		if (rc == EINVAL)
 			rc = 0; /* cannot be rendered: db check reports it */
@@ -71,27 +81,28 @@ static int fill_pub_txn(struct store *st, MDB_txn *txn, void *arg)
 	mdb_cursor_close(cur);
 	if (rc == MDB_NOTFOUND) {
 		MDB_val e = { 0, (void *)"" };
-		rc = mdb_put(txn, st->pub, &mk, &e, 0);
+		rc = mdb_put(txn, a->dbi, &mk, &e, 0);
 		a->done = rc == 0;
 	}
 	return rc;
 }
 
-/* fill_pub gives the records written before the cached public objects
- * existed theirs, once per database.  Writers running meanwhile keep their
- * own records' objects, so the batches need not be one transaction. */
-static void fill_pub(struct store *st)
+/* fill gives the records written before the cached public objects (or
+ * the download entries) existed theirs, once per database.  Writers
+ * running meanwhile keep their own records' entries, so the batches need
+ * not be one transaction. */
+static void fill(struct store *st, MDB_dbi dbi, fill_put_fn put)
 {
 	MDB_txn *txn;
 	MDB_val mk = { sizeof(PUB_COMPLETE) - 1, (void *)PUB_COMPLETE }, v;
 	if (env_read_begin(st, &txn) != 0)
 		return;
-	int done = mdb_get(txn, st->pub, &mk, &v) == 0;
+	int done = mdb_get(txn, dbi, &mk, &v) == 0;
 	env_read_end(st, txn);
 	/* On failure (a full disk) reads still work: they render a missing
 	 * entry on the spot, and the next open tries again. */
-	struct fill_args a = { "", "", done };
-	while (!a.done && env_write(st, fill_pub_txn, &a) == RG_OK)
+	struct fill_args a = { dbi, put, "", "", done };
+	while (!a.done && env_write(st, fill_txn, &a) == RG_OK)
 		memcpy(a.start, a.next, sizeof(a.start)); /* committed: go on */
 }
 
@@ -115,7 +126,8 @@ enum rg_err store_open(struct store **out, const char *data_dir, const struct st
 		free(st);
 		return env_error(rc);
 	}
-	fill_pub(st);
+	fill(st, st->pub, kv_put_pub);
+	fill(st, st->download, kv_put_download);
 	usage_backfill(st); /* a failure leaves it to the next open */
 	if (st->durable)
 		group_open(st);
@@ -305,6 +317,8 @@ static int delete_txn(struct store *st, MDB_txn *txn, void *arg)
 		rc = mdb_del(txn, st->videos, &k, NULL);
 		if (rc == 0)
 			rc = env_del(txn, st->pub, a->id, strlen(a->id));
+		if (rc == 0)
+			rc = env_del(txn, st->download, a->id, strlen(a->id));
 	}
 	if (rc == 0) {
 		struct timespec ts;
@@ -513,6 +527,34 @@ enum rg_err store_video_public(struct store *st, const char *id, store_public_fn
 	struct visit_args a = { NULL, fn, arg, 0, NULL };
 	int verdict = 0;
 	rc = pub_in(st, txn, id, &a, &verdict);
+	env_read_end(st, txn);
+	return env_error(rc);
+}
+
+enum rg_err store_video_download(struct store *st, const char *id, store_bytes_fn fn, void *arg)
+{
+	MDB_txn *txn;
+	int rc = env_read_begin(st, &txn);
+	if (rc != 0)
+		return env_error(rc);
+	MDB_val k = { strlen(id), (void *)id }, v;
+	rc = mdb_get(txn, st->download, &k, &v);
+	if (rc == 0) {
+		fn(v.mv_data, v.mv_size, arg);
+	} else if (rc == MDB_NOTFOUND) {
+		/* Written by an older reelgate since this one filled them in:
+		 * built on the spot, so a missing entry is slow, never wrong. */
+		struct json_object *rec = NULL;
+		rc = env_get(st, txn, st->videos, id, &rec);
+		struct buf b;
+		buf_init(&b, PUB_MAX);
+		if (rc == 0)
+			rc = download_build(rec, &b) < 0 ? MDB_CORRUPTED : 0;
+		if (rc == 0)
+			fn(b.data, b.len, arg);
+		buf_deinit(&b);
+		json_object_put(rec);
+	}
 	env_read_end(st, txn);
 	return env_error(rc);
 }

@@ -19,6 +19,10 @@
  *             video_cache_build), written with the record in the same
  *             transaction by every writer, so reads copy it instead of
  *             parsing the record
+ *   download  id -> the video's download entry (download.h's
+ *             download_build: owner, status, expired, where each variant
+ *             is), written like public, so a download is authorised and
+ *             answered without parsing the record
  *
  * A struct store belongs to one process: open it after fork, never before.
  */
@@ -168,6 +172,12 @@ enum rg_err store_video_list_public(struct store *st, const char *owner, const c
 				    size_t limit, size_t max_examined, int desc, store_public_fn fn,
 				    void *arg, int *has_more);
 
+/* store_video_download hands fn the download entry of id (see
+ * download_read), borrowed for the call; fn's result is ignored.
+ * RG_ENOENT when there is no such video. */
+typedef int (*store_bytes_fn)(const void *data, size_t len, void *arg);
+enum rg_err store_video_download(struct store *st, const char *id, store_bytes_fn fn, void *arg);
+
 /* store_due_scan calls fn for each video whose due_at <= now_ms, oldest
  * first, up to limit; fn borrows id. */
 typedef int (*store_due_fn)(const char *id, uint64_t due_at, void *arg);
@@ -179,7 +189,6 @@ enum rg_err store_key_insert(struct store *st, struct json_object *rec, const ui
 /* store_key_by_hash hands fn the stored JSON text of the key record of
  * hash, borrowed for the call (so a caller may skip parsing bytes it saw
  * before); fn's result is ignored. */
-typedef int (*store_bytes_fn)(const void *data, size_t len, void *arg);
 enum rg_err store_key_by_hash(struct store *st, const uint8_t hash[32], store_bytes_fn fn,
 			      void *arg);
 enum rg_err store_key_get(struct store *st, const char *key_id, struct json_object **out);

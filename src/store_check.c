@@ -1,16 +1,18 @@
 /*
  * store_check: the consistency check (`reelgate db check`): every video
- * record parses, has its index entries (by_owner, due) and a cached public
- * object equal to what the record renders now, every entry of by_owner,
- * due and public points at a record, and the usage counts (tasks by model
- * and status, each key's tasks in flight) are what the records make, and
- * every entry of the S3 delete queue names its object.  It reads only, in one read
- * transaction, and reports each disagreement as a line; repairing is
- * nobody's (the store's writers keep them in step).
+ * record parses, has its index entries (by_owner, due), a cached public
+ * object and a download entry equal to what the record makes now, every
+ * entry of by_owner, due, public and download points at a record, the
+ * usage counts (tasks by model and status, each key's tasks in flight) are
+ * what the records make, and every entry of the S3 delete queue names its
+ * object.  It reads only, in one read transaction, and reports each
+ * disagreement as a line; repairing is nobody's (the store's writers keep
+ * them in step).
  */
 #include "store_int.h"
 
 #include "buf.h"
+#include "download.h"
 #include "record.h"
 #include "video.h"
 
@@ -59,6 +61,21 @@ static void check_pub(struct check_ctx *c, const char *id, struct json_object *r
 	buf_deinit(&want);
 }
 
+/* check_download: the download entry is what the record makes now. */
+static void check_download(struct check_ctx *c, const char *id, struct json_object *rec)
+{
+	struct buf want;
+	buf_init(&want, PUB_MAX);
+	MDB_val k = { strlen(id), (void *)id }, v;
+	if (download_build(rec, &want) < 0)
+		report(c, "record %s: its download entry cannot be built", id);
+	else if (mdb_get(c->txn, c->st->download, &k, &v) != 0)
+		report(c, "record %s: missing from download", id);
+	else if (v.mv_size != want.len || memcmp(v.mv_data, want.data, want.len) != 0)
+		report(c, "record %s: its download entry differs from the record", id);
+	buf_deinit(&want);
+}
+
 /* check_records: every record parses and has its index entries. */
 static void check_records(struct check_ctx *c)
 {
@@ -89,6 +106,7 @@ static void check_records(struct check_ctx *c)
 				report(c, "record %s: missing from due", id);
 		}
 		check_pub(c, id, rec);
+		check_download(c, id, rec);
 		json_object_put(rec);
 	}
 	mdb_cursor_close(cur);
@@ -168,6 +186,7 @@ enum rg_err store_check(struct store *st, store_report_fn fn, void *arg)
 	check_index(&c, st->due, "due", INDEX_DUE);
 	check_index(&c, st->pub, "public", INDEX_ID);
 	check_objects(&c);
+	check_index(&c, st->download, "download", INDEX_ID);
 	c.bad += usage_check(st, c.txn, usage_line, &c);
 	env_read_end(st, c.txn);
 	return c.bad ? RG_ECORRUPT : RG_OK;

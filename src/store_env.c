@@ -183,7 +183,8 @@ static int open_dbis(struct store *st)
 	    (rc = mdb_dbi_open(txn, "characters", MDB_CREATE, &st->characters)) ||
 	    (rc = mdb_dbi_open(txn, "webhooks", MDB_CREATE, &st->webhooks)) ||
 	    (rc = mdb_dbi_open(txn, "usage", MDB_CREATE, &st->usage)) ||
-	    (rc = mdb_dbi_open(txn, "objects", MDB_CREATE, &st->objects))) {
+	    (rc = mdb_dbi_open(txn, "objects", MDB_CREATE, &st->objects)) ||
+	    (rc = mdb_dbi_open(txn, "download", MDB_CREATE, &st->download))) {
 		mdb_txn_abort(txn);
 		return rc;
 	}

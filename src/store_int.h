@@ -40,6 +40,7 @@ struct store {
 	MDB_dbi webhooks;	 /* endpoints and deliveries (store_webhooks.c) */
 	MDB_dbi usage;		 /* ledger, budgets, status counts (store_usage.c) */
 	MDB_dbi objects;	 /* S3 objects to delete (store_objects.c) */
+	MDB_dbi download;	 /* id -> download entry (download.h), beside pub */
 	struct group_shm *group; /* db/group.shm, or NULL: creates commit alone */
 	size_t max_map;
 	MDB_txn *rtxn;	 /* a reset read transaction, renewed for the next read */
@@ -56,6 +57,8 @@ struct store {
 /* The key in pub that says every record has its cached public object
  * (records written before the cache existed get one at the next open). */
 #define PUB_COMPLETE "#complete"
+/* ... and the same key in download for the download entries. */
+#define DOWNLOAD_COMPLETE PUB_COMPLETE
 #define PUB_MAX (64u << 20)
 
 /* ---- store_env.c --------------------------------------------------------- */
@@ -145,8 +148,11 @@ int kv_put_json(MDB_txn *txn, MDB_dbi dbi, const char *key, struct json_object *
 /* kv_put_pub writes the cached public object of rec; EINVAL when it
  * cannot be rendered. */
 int kv_put_pub(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec);
+/* kv_put_download writes the download entry of rec; EINVAL when it cannot
+ * be built. */
+int kv_put_download(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec);
 /* kv_put_video is the one way a video record is written: with its
- * cached public object.  Its index entries are kv_index_video's. */
+ * cached public object and its download entry.  Its index entries are kv_index_video's. */
 int kv_put_video(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec);
 /* kv_index_video adds (add != 0) or removes the index entries of rec:
  * by_owner, due, upstream. */

@@ -10,6 +10,7 @@
 #include "store_int.h"
 
 #include "buf.h"
+#include "download.h"
 #include "record.h"
 #include "video.h"
 
@@ -77,13 +78,28 @@ int kv_put_pub(struct store *st, MDB_txn *txn, const char *id, struct json_objec
 	return rc;
 }
 
-/* kv_put_video is the one way a video record is written: the record
- * and its cached public object change together, so the cache is never
- * stale. */
+int kv_put_download(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec)
+{
+	struct buf b;
+	buf_init(&b, PUB_MAX);
+	int rc = download_build(rec, &b) < 0 ? EINVAL : 0;
+	if (rc == 0) {
+		MDB_val k = { strlen(id), (void *)id }, v = { b.len, b.data };
+		rc = mdb_put(txn, st->download, &k, &v, 0);
+	}
+	buf_deinit(&b);
+	return rc;
+}
+
+/* kv_put_video is the one way a video record is written: the record,
+ * its cached public object and its download entry change together, so
+ * neither is ever stale. */
 int kv_put_video(struct store *st, MDB_txn *txn, const char *id, struct json_object *rec)
 {
 	int rc = kv_put_json(txn, st->videos, id, rec);
-	return rc != 0 ? rc : kv_put_pub(st, txn, id, rec);
+	if (rc == 0)
+		rc = kv_put_pub(st, txn, id, rec);
+	return rc != 0 ? rc : kv_put_download(st, txn, id, rec);
 }
 
 static int put_index(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
