@@ -27,7 +27,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Skip, Stack, Suite, check, eq, wait_until  # noqa: E402
-from s3fake import S3Fake  # noqa: E402
+from s3fake import NODE, S3_DIR, S3Fake  # noqa: E402
 
 AK = "AKIDREELGATES3"
 SK = "reelgate-s3-secret/with+odd=chars"
@@ -211,6 +211,43 @@ def variants(_):
         st, "results/%s/video.mp4" % vid), capture_output=True).stdout
     check(b"MP4" in ftype or b"ISO Media" in ftype, "not an MP4: %r" % ftype)
     st.db_check()
+
+
+@test("the openai SDKs (openai7, openai6) follow the 302 to the presigned GET: the bytes "
+      "the AWS CLI reads, and no API key sent to the S3 host")
+def sdk_redirect(_):
+    sdk = os.path.join(os.path.dirname(S3_DIR), "sdk", "node_modules")
+    if NODE is None or not os.path.isdir(sdk):
+        raise Skip("node or tests/sdk/node_modules missing (npm ci in tests/sdk)")
+    st = stack("redirect")
+    fake = s3()
+    vid = make(st)
+    eq(st.wait_video(vid, timeout=120, strict=False)[0]["status"], "completed", "video")
+    names = {"video": "video.mp4", "thumbnail": "thumbnail.webp",
+             "spritesheet": "spritesheet.jpg"}
+    stored = {v: sha(fetch_object(st, "results/%s/%s" % (vid, n))) for v, n in names.items()}
+    out = tempfile.mkdtemp(dir=tmp())
+    fake.clear_requests()
+    p = subprocess.run([NODE, os.path.join(S3_DIR, "sdk-download.mjs"), st.base, st.key, vid,
+                        out] + list(names), capture_output=True, timeout=120)
+    lines = [json.loads(x) for x in p.stdout.decode().splitlines() if x.startswith("{")]
+    check(p.returncode == 0, "sdk-download.mjs: %s %s" % (p.stdout, p.stderr[-2000:]))
+    done = [x for x in lines if not x.get("missing")]
+    check({x["alias"] for x in done} == {"openai7", "openai6"},
+          "both SDK generations ran: %r" % lines)
+    for x in done:
+        what = "%s %s (%s)" % (x["alias"], x["variant"], x["version"])
+        eq((x["status"], x["redirected"]), (200, True), what + ": status, redirected")
+        eq(x["url"], "%s/%s/results/%s/%s" % (fake.url, st.bucket, vid, names[x["variant"]]),
+           what + ": the final URL")
+        with open(x["file"], "rb") as f:
+            eq(sha(f.read()), stored[x["variant"]], what + ": bytes vs the AWS CLI")
+    gets = [e for e in fake.requests() if e["method"] == "GET"]
+    eq(len(gets), len(done), "presigned GETs at the S3 host: %r" % gets)
+    for e in gets:
+        eq((e["auth"], e["signature"], e["status"]), ("presigned", "ok", 200),
+           "the SDK's GET at the S3 host: %r" % e)
+        eq(e["authorization"], None, "an Authorization header sent to the S3 host: %r" % e)
 
 
 @test("a 24 MB result goes up in 5 MiB parts (multipart); the object is the rendered file",

@@ -586,6 +586,9 @@ async function s3Request(req, res) {
     path: url.pathname,
     query: url.search.slice(1),
     host: req.headers.host || "",
+    // the scheme of an Authorization header sent ("AWS4-HMAC-SHA256",
+    // "Bearer"...), never its value; null when none was sent
+    authorization: req.headers.authorization ? String(req.headers.authorization).split(" ")[0] : null,
     status: null,
     signature: null,
     auth: null,
