@@ -27,12 +27,14 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Skip, Stack, Suite, check, eq, wait_until  # noqa: E402
+from harness import fake as fake_renderer  # noqa: E402
 from s3fake import NODE, S3_DIR, S3Fake  # noqa: E402
 
 AK = "AKIDREELGATES3"
 SK = "reelgate-s3-secret/with+odd=chars"
 REGION = "eu-central-1"
 PART = 5 * 1024 * 1024
+BIG = 100 * 1024 * 1024 + 4321  # tests/fakes/big-mp4: 21 parts, the last one short
 
 suite = Suite()
 test = suite.test
@@ -128,9 +130,15 @@ def stack(delivery, retention=3600):
                extra_models={"copy": {"backends": [{"backend": "copy", "model": "x"}],
                                       "seconds": {"min": 1, "max": 20},
                                       "default_seconds": 1, "default_size": "160x90",
-                                      "default_fps": 12}},
+                                      "default_fps": 12},
+                             "big": {"backends": [{"backend": "big", "model": "x"}],
+                                     "seconds": {"min": 1, "max": 4},
+                                     "default_seconds": 1, "default_size": "160x90",
+                                     "default_fps": 12}},
                backends={"copy": {"type": "command", "command": [renderer()],
-                                  "concurrency": 2}})
+                                  "concurrency": 2},
+                         "big": {"type": "command", "command": fake_renderer("big-mp4", BIG),
+                                 "concurrency": 1}})
     st.start()
     st.bucket = bucket
     _STACKS[name] = st
@@ -267,6 +275,44 @@ def multipart(_):
     log = fake.requests()
     parts = [e for e in log if e.get("method") == "PUT" and "partNumber=" in e.get("url", e.get("path", "")) + json.dumps(e.get("query", ""))]
     check(len(parts) >= 5, "part uploads: %d of %r" % (len(parts), log[-3:]))
+
+
+@test("a 100 MB result (a real MP4 padded with a `free` box) goes up in 21 parts of 5 MiB "
+      "within 30 s of rendering; the AWS CLI reads back its SHA-256", timeout=240)
+def big_result(_):
+    st = stack("redirect")
+    fake_s3 = s3()
+    fake_s3.clear_requests()
+    vid = st.create(prompt="a long shot", model="big", seconds="1", size="160x90")["id"]
+    wait_until(lambda: st.get(vid).json.get("progress") == 100, 120, what="not rendered")
+    t0 = time.monotonic()
+    v = st.wait_video(vid, timeout=180, strict=False)[0]
+    took = time.monotonic() - t0
+    eq(v["status"], "completed", "video: %s" % v)
+    with open(os.path.join(st.fake_dir(), vid + ".sha256")) as f:
+        rendered = f.read().strip()
+    key = "results/%s/video.mp4" % vid
+    head = json.loads(aws("s3api", "head-object", "--bucket", st.bucket, "--key", key).stdout)
+    eq(head["ContentLength"], BIG, "object size")
+    dest = os.path.join(tmp(), "big-" + vid)
+    aws("s3", "cp", "s3://%s/%s" % (st.bucket, key), dest)
+    h = hashlib.sha256()
+    with open(dest, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    if shutil.which("ffprobe"):
+        probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=format_name",
+                                "-of", "csv=p=0", dest], capture_output=True, timeout=60)
+        check(probe.returncode == 0 and b"mp4" in probe.stdout,
+              "ffprobe of the object: %r %r" % (probe.stdout, probe.stderr[-500:]))
+    os.unlink(dest)
+    eq(h.hexdigest(), rendered, "SHA-256 read back by the AWS CLI vs the rendered file")
+    parts = sorted(int(q.split("partNumber=")[1].split("&")[0]) for q in
+                   (e["query"] for e in fake_s3.requests()
+                    if e["method"] == "PUT" and e["status"] == 200 and "partNumber=" in e["query"]))
+    eq(parts, list(range(1, 22)), "the parts acknowledged")
+    sys.stdout.write("# 100 MB upload: %.1f s after rendering\n" % took)
+    check(took < 30, "the upload took %.1f s" % took)
 
 
 @test("proxy delivery: X-Accel-Redirect to nginx's S3 location, Range through nginx")
