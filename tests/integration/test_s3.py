@@ -391,15 +391,25 @@ def kill_mid_upload(_):
         fake.clear_requests()
         wait_until(lambda: any("partNumber=2" in json.dumps(e) for e in fake.requests()),
                    60, what="a second part")
+        key = "results/%s/video.mp4" % vid
+        eq([(x["bucket"], x["key"]) for x in fake.uploads() if x["key"] == key],
+           [(st.bucket, key)], "the multipart upload open before the kill")
         pid = st.dispatcher_pid()
         check(pid, "no dispatcher")
         os.kill(pid, signal.SIGKILL)
+        killed_at = len(fake.requests())
     finally:
         fake.scenario(delay_ms=0)
     v = st.wait_video(vid, timeout=200, strict=False)[0]
     eq(v["status"], "completed", "after the kill: %s" % v)
     with open(source(size), "rb") as f:
-        eq(sha(fetch_object(st, "results/%s/video.mp4" % vid)), sha(f.read()), "object")
+        eq(sha(fetch_object(st, key)), sha(f.read()), "object")
+    after = fake.requests()[killed_at:]
+    lists = [e for e in after if e["method"] == "GET" and "uploadId=" in e["query"]]
+    check(lists and lists[0]["status"] == 200,
+          "the next dispatcher asked the store for the parts (ListParts): %r" % after[:5])
+    out = json.loads(aws("s3api", "list-multipart-uploads", "--bucket", st.bucket).stdout or b"{}")
+    eq(out.get("Uploads", []), [], "multipart uploads left open in the bucket")
     st.db_check()
 
 
