@@ -21,7 +21,7 @@
 #include "task.h"
 
 /* What a slot's request is. */
-enum { K_NONE, K_HEAD, K_PUT, K_INIT, K_PART, K_COMPLETE, K_DELETE, K_ABORT };
+enum { K_NONE, K_HEAD, K_PUT, K_INIT, K_PART, K_COMPLETE, K_DELETE, K_ABORT, K_LIST };
 
 /* The order variants are sent in (the video first: the largest, and the
  * one a client waits for). */
@@ -396,6 +396,15 @@ static void step(struct s3_uploads *u, struct s3_up *s)
 			json_object_object_del(o, "etags");
 			save(u, rec);
 			rc = -1;
+		} else if (done < nparts && !s->listed) {
+			/* resumed (a new dispatcher, or the slot taken again):
+			 * which parts does the store have beyond those recorded? */
+			char marker[16];
+			snprintf(marker, sizeof(marker), "%zu", done);
+			const struct s3_param q[] = { { "part-number-marker", marker },
+						      { "uploadId", uid } };
+			if (build(c, "GET", key, q, 2, S3_EMPTY_SHA256, &req) == 0)
+				rc = send_req(u, s, K_LIST, &req);
 		} else if (done < nparts) {
 			off_t off = (off_t)(done * c->part_bytes);
 			size_t len = (size_t)size - (size_t)off < c->part_bytes
@@ -442,6 +451,39 @@ static void step(struct s3_uploads *u, struct s3_up *s)
 }
 
 /* ---- answers ------------------------------------------------------------- */
+
+/* adopt_parts appends to etags the parts a ListParts answer lists right
+ * after those recorded, each at its expected size: parts whose answer was
+ * lost (a crash, a cut connection) but which the store has.  The store
+ * kept a part only if its body matched the SHA-256 we signed, so a part
+ * listed at its size holds our bytes.  Returns how many were adopted. */
+static size_t adopt_parts(const char *xml, size_t len, struct json_object *etags, size_t nparts,
+			  size_t part_bytes, int64_t size)
+{
+	size_t adopted = 0;
+	for (int more = 1; more;) {
+		more = 0;
+		size_t want = json_object_array_length(etags) + 1;
+		if (want > nparts)
+			break;
+		size_t expect = want < nparts ? part_bytes : (size_t)size - (want - 1) * part_bytes;
+		char pn[16], sz[24], etag[256];
+		for (size_t i = 0; s3_xml_text(xml, len, "PartNumber", i, pn, sizeof(pn)) == 1;
+		     i++) {
+			if (strtoull(pn, NULL, 10) != want)
+				continue;
+			if (s3_xml_text(xml, len, "Size", i, sz, sizeof(sz)) == 1 &&
+			    strtoull(sz, NULL, 10) == expect &&
+			    s3_xml_text(xml, len, "ETag", i, etag, sizeof(etag)) == 1 && etag[0]) {
+				json_object_array_add(etags, json_object_new_string(etag));
+				adopted++;
+				more = 1;
+			}
+			break;
+		}
+	}
+	return adopted;
+}
 
 static int header_value(struct transfer *t, const char *name, char *out, size_t n)
 {
@@ -520,6 +562,36 @@ static void answered(struct s3_uploads *u, struct s3_up *s, struct transfer *t)
 		}
 		break;
 	}
+	case K_LIST: {
+		struct json_object *etags = NULL;
+		json_object_object_get_ex(o, "etags", &etags);
+		const struct s3_config *c = &u->cfg->s3;
+		int64_t size = rec_i64(o, "size");
+		if (ok && json_object_is_type(etags, json_type_array) && size > 0) {
+			size_t nparts = ((size_t)size + c->part_bytes - 1) / c->part_bytes;
+			size_t n = adopt_parts(t->resp.data, t->resp.len, etags, nparts,
+					       c->part_bytes, size);
+			log_info("s3_upload_resumed",
+				 "video=%s variant=%s parts_recorded=%zu "
+				 "parts_found=%zu of=%zu",
+				 s->id, s->variant, json_object_array_length(etags) - n, n, nparts);
+			s->listed = 1;
+			if (n == 0 || save(u, rec) == 0)
+				s->tries = 0;
+		} else if (t->result == CURLE_OK && t->status == 404) {
+			set_state(o, "pending"); /* NoSuchUpload: from the start */
+			json_object_object_del(o, "upload_id");
+			json_object_object_del(o, "etags");
+			save(u, rec);
+			fail_slot(s, "multipart upload gone");
+		} else if (t->result == CURLE_OK && t->status >= 400 && t->status < 500) {
+			s->listed = 1; /* a store without ListParts: parts sent again */
+		} else {
+			describe(t, why, sizeof(why));
+			fail_slot(s, why);
+		}
+		break;
+	}
 	case K_INIT: {
 		char uid[1024];
 		if (ok &&
@@ -528,6 +600,7 @@ static void answered(struct s3_uploads *u, struct s3_up *s, struct transfer *t)
 			set_state(o, "multipart");
 			json_object_object_add(o, "upload_id", json_object_new_string(uid));
 			json_object_object_add(o, "etags", json_object_new_array());
+			s->listed = 1; /* new: no part to look for */
 			if (save(u, rec) == 0)
 				s->tries = 0;
 		} else {

@@ -50,6 +50,7 @@ struct s3_up {
 	size_t body_len, body_off;
 	int tries;
 	int64_t next_at; /* ms, monotonic: the next request, after a failure */
+	int listed;	 /* multipart: the store's parts listed (ListParts) */
 };
 
 struct s3_del {

@@ -9,6 +9,7 @@ directory, on free loopback ports.
     s3.request("GET", "/videos/k") # any signed request: (status, headers, body)
     s3.scenario(slow_down=2)       # POST /_fake/scenario (merged)
     s3.requests()                  # GET /_fake/requests: the log, oldest first
+    s3.uploads()                   # GET /_fake/uploads: multipart uploads open
     s3.reset(); s3.stop()
 
 Scenario keys (tests/s3/README): down (true|"refuse"|"reset"|false),
@@ -172,6 +173,13 @@ class S3Fake:
         status, out = self.control("GET", "/_fake/requests")
         check(status == 200, "s3 fake /_fake/requests: %s %r" % (status, out))
         return out["requests"]
+
+    def uploads(self):
+        """The multipart uploads open (initiated, neither completed nor
+        aborted): [{upload_id, bucket, key, initiated, parts}]."""
+        status, out = self.control("GET", "/_fake/uploads")
+        check(status == 200, "s3 fake /_fake/uploads: %s %r" % (status, out))
+        return out["uploads"]
 
     def clear_requests(self):
         self.control("DELETE", "/_fake/requests")

@@ -27,12 +27,14 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Skip, Stack, Suite, check, eq, wait_until  # noqa: E402
-from s3fake import S3Fake  # noqa: E402
+from harness import fake as fake_renderer  # noqa: E402
+from s3fake import NODE, S3_DIR, S3Fake  # noqa: E402
 
 AK = "AKIDREELGATES3"
 SK = "reelgate-s3-secret/with+odd=chars"
 REGION = "eu-central-1"
 PART = 5 * 1024 * 1024
+BIG = 100 * 1024 * 1024 + 4321  # tests/fakes/big-mp4: 21 parts, the last one short
 
 suite = Suite()
 test = suite.test
@@ -128,9 +130,15 @@ def stack(delivery, retention=3600):
                extra_models={"copy": {"backends": [{"backend": "copy", "model": "x"}],
                                       "seconds": {"min": 1, "max": 20},
                                       "default_seconds": 1, "default_size": "160x90",
-                                      "default_fps": 12}},
+                                      "default_fps": 12},
+                             "big": {"backends": [{"backend": "big", "model": "x"}],
+                                     "seconds": {"min": 1, "max": 4},
+                                     "default_seconds": 1, "default_size": "160x90",
+                                     "default_fps": 12}},
                backends={"copy": {"type": "command", "command": [renderer()],
-                                  "concurrency": 2}})
+                                  "concurrency": 2},
+                         "big": {"type": "command", "command": fake_renderer("big-mp4", BIG),
+                                 "concurrency": 1}})
     st.start()
     st.bucket = bucket
     _STACKS[name] = st
@@ -213,6 +221,43 @@ def variants(_):
     st.db_check()
 
 
+@test("the openai SDKs (openai7, openai6) follow the 302 to the presigned GET: the bytes "
+      "the AWS CLI reads, and no API key sent to the S3 host")
+def sdk_redirect(_):
+    sdk = os.path.join(os.path.dirname(S3_DIR), "sdk", "node_modules")
+    if NODE is None or not os.path.isdir(sdk):
+        raise Skip("node or tests/sdk/node_modules missing (npm ci in tests/sdk)")
+    st = stack("redirect")
+    fake = s3()
+    vid = make(st)
+    eq(st.wait_video(vid, timeout=120, strict=False)[0]["status"], "completed", "video")
+    names = {"video": "video.mp4", "thumbnail": "thumbnail.webp",
+             "spritesheet": "spritesheet.jpg"}
+    stored = {v: sha(fetch_object(st, "results/%s/%s" % (vid, n))) for v, n in names.items()}
+    out = tempfile.mkdtemp(dir=tmp())
+    fake.clear_requests()
+    p = subprocess.run([NODE, os.path.join(S3_DIR, "sdk-download.mjs"), st.base, st.key, vid,
+                        out] + list(names), capture_output=True, timeout=120)
+    lines = [json.loads(x) for x in p.stdout.decode().splitlines() if x.startswith("{")]
+    check(p.returncode == 0, "sdk-download.mjs: %s %s" % (p.stdout, p.stderr[-2000:]))
+    done = [x for x in lines if not x.get("missing")]
+    check({x["alias"] for x in done} == {"openai7", "openai6"},
+          "both SDK generations ran: %r" % lines)
+    for x in done:
+        what = "%s %s (%s)" % (x["alias"], x["variant"], x["version"])
+        eq((x["status"], x["redirected"]), (200, True), what + ": status, redirected")
+        eq(x["url"], "%s/%s/results/%s/%s" % (fake.url, st.bucket, vid, names[x["variant"]]),
+           what + ": the final URL")
+        with open(x["file"], "rb") as f:
+            eq(sha(f.read()), stored[x["variant"]], what + ": bytes vs the AWS CLI")
+    gets = [e for e in fake.requests() if e["method"] == "GET"]
+    eq(len(gets), len(done), "presigned GETs at the S3 host: %r" % gets)
+    for e in gets:
+        eq((e["auth"], e["signature"], e["status"]), ("presigned", "ok", 200),
+           "the SDK's GET at the S3 host: %r" % e)
+        eq(e["authorization"], None, "an Authorization header sent to the S3 host: %r" % e)
+
+
 @test("a 24 MB result goes up in 5 MiB parts (multipart); the object is the rendered file",
       timeout=180)
 def multipart(_):
@@ -230,6 +275,44 @@ def multipart(_):
     log = fake.requests()
     parts = [e for e in log if e.get("method") == "PUT" and "partNumber=" in e.get("url", e.get("path", "")) + json.dumps(e.get("query", ""))]
     check(len(parts) >= 5, "part uploads: %d of %r" % (len(parts), log[-3:]))
+
+
+@test("a 100 MB result (a real MP4 padded with a `free` box) goes up in 21 parts of 5 MiB "
+      "within 30 s of rendering; the AWS CLI reads back its SHA-256", timeout=240)
+def big_result(_):
+    st = stack("redirect")
+    fake_s3 = s3()
+    fake_s3.clear_requests()
+    vid = st.create(prompt="a long shot", model="big", seconds="1", size="160x90")["id"]
+    wait_until(lambda: st.get(vid).json.get("progress") == 100, 120, what="not rendered")
+    t0 = time.monotonic()
+    v = st.wait_video(vid, timeout=180, strict=False)[0]
+    took = time.monotonic() - t0
+    eq(v["status"], "completed", "video: %s" % v)
+    with open(os.path.join(st.fake_dir(), vid + ".sha256")) as f:
+        rendered = f.read().strip()
+    key = "results/%s/video.mp4" % vid
+    head = json.loads(aws("s3api", "head-object", "--bucket", st.bucket, "--key", key).stdout)
+    eq(head["ContentLength"], BIG, "object size")
+    dest = os.path.join(tmp(), "big-" + vid)
+    aws("s3", "cp", "s3://%s/%s" % (st.bucket, key), dest)
+    h = hashlib.sha256()
+    with open(dest, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    if shutil.which("ffprobe"):
+        probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=format_name",
+                                "-of", "csv=p=0", dest], capture_output=True, timeout=60)
+        check(probe.returncode == 0 and b"mp4" in probe.stdout,
+              "ffprobe of the object: %r %r" % (probe.stdout, probe.stderr[-500:]))
+    os.unlink(dest)
+    eq(h.hexdigest(), rendered, "SHA-256 read back by the AWS CLI vs the rendered file")
+    parts = sorted(int(q.split("partNumber=")[1].split("&")[0]) for q in
+                   (e["query"] for e in fake_s3.requests()
+                    if e["method"] == "PUT" and e["status"] == 200 and "partNumber=" in e["query"]))
+    eq(parts, list(range(1, 22)), "the parts acknowledged")
+    sys.stdout.write("# 100 MB upload: %.1f s after rendering\n" % took)
+    check(took < 30, "the upload took %.1f s" % took)
 
 
 @test("proxy delivery: X-Accel-Redirect to nginx's S3 location, Range through nginx")
@@ -310,15 +393,25 @@ def kill_mid_upload(_):
         fake.clear_requests()
         wait_until(lambda: any("partNumber=2" in json.dumps(e) for e in fake.requests()),
                    60, what="a second part")
+        key = "results/%s/video.mp4" % vid
+        eq([(x["bucket"], x["key"]) for x in fake.uploads() if x["key"] == key],
+           [(st.bucket, key)], "the multipart upload open before the kill")
         pid = st.dispatcher_pid()
         check(pid, "no dispatcher")
         os.kill(pid, signal.SIGKILL)
+        killed_at = len(fake.requests())
     finally:
         fake.scenario(delay_ms=0)
     v = st.wait_video(vid, timeout=200, strict=False)[0]
     eq(v["status"], "completed", "after the kill: %s" % v)
     with open(source(size), "rb") as f:
-        eq(sha(fetch_object(st, "results/%s/video.mp4" % vid)), sha(f.read()), "object")
+        eq(sha(fetch_object(st, key)), sha(f.read()), "object")
+    after = fake.requests()[killed_at:]
+    lists = [e for e in after if e["method"] == "GET" and "uploadId=" in e["query"]]
+    check(lists and lists[0]["status"] == 200,
+          "the next dispatcher asked the store for the parts (ListParts): %r" % after[:5])
+    out = json.loads(aws("s3api", "list-multipart-uploads", "--bucket", st.bucket).stdout or b"{}")
+    eq(out.get("Uploads", []), [], "multipart uploads left open in the bucket")
     st.db_check()
 
 

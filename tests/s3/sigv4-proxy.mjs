@@ -505,6 +505,10 @@ async function control(req, res, url) {
       return sendJson(res, 200, scenario);
     }
     if (req.method === "GET" && url.pathname === "/_fake/requests") return sendJson(res, 200, { requests: requestLog });
+    if (req.method === "GET" && url.pathname === "/_fake/uploads") {
+      const open = [...uploads.entries()].map(([id, u]) => ({ upload_id: id, bucket: u.bucket, key: u.key, initiated: u.initiated.toISOString(), parts: [...u.parts.keys()].sort((a, b) => a - b) }));
+      return sendJson(res, 200, { uploads: open });
+    }
     if (req.method === "DELETE" && url.pathname === "/_fake/requests") {
       requestLog.length = 0;
       return sendJson(res, 200, { requests: [] });
@@ -543,7 +547,7 @@ function readBody(req) {
   });
 }
 
-function forward(req, res, url, headers, body, vhostBucket) {
+function forward(req, res, url, headers, body, vhostBucket, onAnswer = null) {
   return new Promise((resolve) => {
     const q = url.search
       .slice(1)
@@ -563,8 +567,13 @@ function forward(req, res, url, headers, body, vhostBucket) {
       delete h.connection;
       delete h["keep-alive"];
       res.writeHead(r.statusCode, h);
+      const chunks = [];
+      if (onAnswer) r.on("data", (c) => chunks.push(c));
       r.pipe(res);
-      r.on("end", () => resolve(r.statusCode));
+      r.on("end", () => {
+        if (onAnswer) onAnswer(r.statusCode, r.headers, Buffer.concat(chunks));
+        resolve(r.statusCode);
+      });
       r.on("error", () => resolve(r.statusCode));
     });
     up.on("error", (e) => {
@@ -586,6 +595,9 @@ async function s3Request(req, res) {
     path: url.pathname,
     query: url.search.slice(1),
     host: req.headers.host || "",
+    // the scheme of an Authorization header sent ("AWS4-HMAC-SHA256",
+    // "Bearer"...), never its value; null when none was sent
+    authorization: req.headers.authorization ? String(req.headers.authorization).split(" ")[0] : null,
     status: null,
     signature: null,
     auth: null,
@@ -622,6 +634,12 @@ async function s3Request(req, res) {
     const who = await authenticate(req, url, headers, body);
     entry.signature = "ok";
     entry.auth = who.auth;
+    const status = await multipart(req, res, url, headers, body, vhostBucket, entry);
+    if (status !== false) {
+      entry.status = status;
+      logRequest(entry);
+      return;
+    }
   } catch (e) {
     if (!(e instanceof S3Error)) {
       e = new S3Error(500, "InternalError", `sigv4-proxy: ${e.stack || e}`);
@@ -634,6 +652,124 @@ async function s3Request(req, res) {
   }
   entry.status = await forward(req, res, url, headers, body, vhostBucket);
   logRequest(entry);
+}
+
+// ------------------------------------------------------------ multipart uploads
+//
+// s3rver has no ListMultipartUploads, ListParts or AbortMultipartUpload, so
+// the proxy keeps the uploads itself: an upload is open from the answer of
+// CreateMultipartUpload (POST ?uploads) until CompleteMultipartUpload
+// succeeds or AbortMultipartUpload; UploadPart records each part (ETag,
+// size).  The three calls are answered here, in S3's XML (API reference:
+// ListMultipartUploads, ListParts, AbortMultipartUpload); an UploadPart,
+// Complete, ListParts or Abort of an upload that is not open is S3's
+// 404 NoSuchUpload.  Kept in memory: a restart of the proxy forgets them.
+
+const uploads = new Map(); // uploadId -> {bucket, key, initiated (Date), parts: Map(n -> {etag, size, at})}
+const S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/";
+const OWNER = "<ID>reelgate-test</ID><DisplayName>reelgate-test</DisplayName>";
+
+function noSuchUpload(uploadId) {
+  return new S3Error(404, "NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.", { UploadId: uploadId });
+}
+
+function sendXml(res, status, xml) {
+  const body = `<?xml version="1.0" encoding="UTF-8"?>\n${xml}`;
+  res.writeHead(status, { "Content-Type": "application/xml", "Content-Length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function el(name, value) {
+  return `<${name}>${xmlEscape(value)}</${name}>`;
+}
+
+// Splits "/bucket/key..." (decoded) into its bucket and key ("" for the bucket itself).
+function bucketAndKey(url, vhostBucket) {
+  const p = percentDecode(url.pathname).toString("utf8");
+  const full = vhostBucket ? `/${vhostBucket}${p}` : p;
+  const slash = full.indexOf("/", 1);
+  return slash < 0 ? [full.slice(1), ""] : [full.slice(1, slash), full.slice(slash + 1)];
+}
+
+function listUploadsXml(bucket, q) {
+  const prefix = typeof q.prefix === "string" ? q.prefix : "";
+  const max = Math.min(Number(q["max-uploads"] || 1000) || 1000, 1000);
+  const open = [...uploads.entries()]
+    .filter(([, u]) => u.bucket === bucket && u.key.startsWith(prefix))
+    .sort(([ia, a], [ib, b]) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.initiated - b.initiated || (ia < ib ? -1 : 1)));
+  const shown = open.slice(0, max);
+  const truncated = open.length > shown.length;
+  const last = shown[shown.length - 1];
+  let x = `<ListMultipartUploadsResult xmlns="${S3_NS}">`;
+  x += el("Bucket", bucket) + el("KeyMarker", q["key-marker"] || "") + el("UploadIdMarker", q["upload-id-marker"] || "");
+  x += el("NextKeyMarker", last ? last[1].key : "") + el("NextUploadIdMarker", last ? last[0] : "");
+  if (prefix) x += el("Prefix", prefix);
+  x += el("MaxUploads", max) + el("IsTruncated", truncated ? "true" : "false");
+  for (const [id, u] of shown) {
+    x += `<Upload>${el("Key", u.key)}${el("UploadId", id)}<Initiator>${OWNER}</Initiator><Owner>${OWNER}</Owner>`;
+    x += `${el("StorageClass", "STANDARD")}${el("Initiated", u.initiated.toISOString())}</Upload>`;
+  }
+  return x + "</ListMultipartUploadsResult>";
+}
+
+function listPartsXml(id, u, q) {
+  const marker = Number(q["part-number-marker"] || 0) || 0;
+  const max = Math.min(Number(q["max-parts"] || 1000) || 1000, 1000);
+  const all = [...u.parts.entries()].filter(([n]) => n > marker).sort(([a], [b]) => a - b);
+  const shown = all.slice(0, max);
+  const truncated = all.length > shown.length;
+  let x = `<ListPartsResult xmlns="${S3_NS}">`;
+  x += el("Bucket", u.bucket) + el("Key", u.key) + el("UploadId", id);
+  x += `<Initiator>${OWNER}</Initiator><Owner>${OWNER}</Owner>${el("StorageClass", "STANDARD")}`;
+  x += el("PartNumberMarker", marker) + el("NextPartNumberMarker", shown.length ? shown[shown.length - 1][0] : marker);
+  x += el("MaxParts", max) + el("IsTruncated", truncated ? "true" : "false");
+  for (const [n, p] of shown) {
+    x += `<Part>${el("PartNumber", n)}${el("LastModified", p.at.toISOString())}${el("ETag", p.etag)}${el("Size", p.size)}</Part>`;
+  }
+  return x + "</ListPartsResult>";
+}
+
+// Answers or forwards a multipart request; false: not one (forward as is).
+async function multipart(req, res, url, headers, body, vhostBucket, entry) {
+  const q = parseQuery(url.search.slice(1));
+  const [bucket, key] = bucketAndKey(url, vhostBucket);
+  const m = req.method;
+  if (m === "GET" && key === "" && "uploads" in q) {
+    sendXml(res, 200, listUploadsXml(bucket, q));
+    return 200;
+  }
+  if (m === "POST" && key && "uploads" in q) {
+    return forward(req, res, url, headers, body, vhostBucket, (status, _h, answer) => {
+      const id = /<UploadId>([^<]+)<\/UploadId>/.exec(answer.toString("utf8"));
+      if (status === 200 && id) uploads.set(id[1], { bucket, key, initiated: new Date(), parts: new Map() });
+    });
+  }
+  if (!("uploadId" in q) || !key) return false;
+  const id = q.uploadId;
+  const u = uploads.get(id);
+  if (!u || u.bucket !== bucket || u.key !== key) throw noSuchUpload(id);
+  if (m === "GET") {
+    sendXml(res, 200, listPartsXml(id, u, q));
+    return 200;
+  }
+  if (m === "DELETE") {
+    uploads.delete(id);
+    res.writeHead(204, { "x-amz-request-id": entry.id.toString() });
+    res.end();
+    return 204;
+  }
+  if (m === "PUT" && "partNumber" in q) {
+    const n = Number(q.partNumber);
+    return forward(req, res, url, headers, body, vhostBucket, (status, h) => {
+      if (status === 200 && uploads.has(id)) u.parts.set(n, { etag: h.etag, size: body.length, at: new Date() });
+    });
+  }
+  if (m === "POST") {
+    return forward(req, res, url, headers, body, vhostBucket, (status, _h, answer) => {
+      if (status === 200 && !/<Error>/.test(answer.toString("utf8"))) uploads.delete(id);
+    });
+  }
+  return false;
 }
 
 function listen(server, port) {

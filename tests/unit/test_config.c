@@ -218,6 +218,9 @@ START_TEST(content_s3)
 	ck_assert_int_eq(c->s3.delivery, S3_PROXY);
 	config_free(c);
 	expect_error(S3_HEAD "\"s3\": { \"bucket\": \"vids\" } } }", "content.s3.endpoint");
+	expect_error(S3_HEAD "\"s3\": { \"endpoint\": \"http://127.0.0.1:9000\", \"access_key\": "
+			     "\"AK\", \"secret_key\": \"SK\" } } }",
+		     "content.s3.bucket");
 	expect_error("{ \"data_dir\": \"d\", \"content\": { \"store\": \"s4\" } }",
 		     "content.store");
 	expect_error(S3_HEAD "\"x\": 1 } }", "content.x");
