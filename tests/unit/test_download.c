@@ -381,6 +381,44 @@ static void count_line(const char *line, void *arg)
 	(*(int *)arg)++;
 }
 
+/* The S3 delete queue (store_objects.c) is checked by store_check too:
+ * an entry stored under another object's name is reported. */
+START_TEST(object_queue_checked)
+{
+	struct json_object *r = completed("video_o1", "key_1");
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "video", json_object_new_string("p/video_o1/video.mp4"));
+	json_object_object_add(r, "objects", o);
+	ck_assert_int_eq(store_objects_queue(st, r), RG_OK);
+	json_object_put(r);
+	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
+	store_close(st);
+	/* Its value copied under another key, behind the store's back. */
+	char path[512];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	snprintf(path, sizeof(path), "%s/db", dir);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 32);
+	ck_assert_int_eq(mdb_env_open(env, path, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "objects", 0, &dbi), 0);
+	const char *good = "o:p/video_o1/video.mp4", *bad = "o:p/video_o1/other.mp4";
+	MDB_val k = { strlen(good), (void *)good }, v;
+	ck_assert_int_eq(mdb_get(txn, dbi, &k, &v), 0);
+	MDB_val k2 = { strlen(bad), (void *)bad };
+	ck_assert_int_eq(mdb_put(txn, dbi, &k2, &v, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	st = fixture_open();
+	ck_assert_ptr_nonnull(st);
+	int n = 0;
+	ck_assert_int_eq(store_check(st, count_line, &n), RG_ECORRUPT);
+	ck_assert_int_eq(n, 1);
+}
+END_TEST
+
 START_TEST(entries_checked_built_and_filled)
 {
 	struct json_object *recs[2] = { completed("video_a1", "key_1"),
@@ -438,6 +476,7 @@ static Suite *download_suite(void)
 	tcase_add_test(ts, entry_follows_every_write);
 	tcase_add_test(ts, entry_follows_modify);
 	tcase_add_test(ts, entries_checked_built_and_filled);
+	tcase_add_test(ts, object_queue_checked);
 	suite_add_tcase(s, ts);
 	return s;
 }
