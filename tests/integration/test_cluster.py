@@ -822,8 +822,9 @@ def _(_):
     for n, vid in gone:
         other = c.nodes[2 - n.n]
         for key in keys_of(vid):
-            check(node_logged(n, "s3_deleted", key), "%s did not log s3_deleted %s"
-                  % (n.name, key))
+            # the store removes the object before its answer reaches the node
+            wait_until(lambda: node_logged(n, "s3_deleted", key), 10,
+                       what="%s to log s3_deleted %s" % (n.name, key))
             check(not node_logged(other, "s3_deleted", key), "%s deleted %s, %s's"
                   % (other.name, key, n.name))
     for n in c.nodes:
