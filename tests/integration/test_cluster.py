@@ -150,14 +150,23 @@ class Node:
         pids = self.pids()
         check(self.proc.pid in pids and len(pids) >= 3,
               "%s: expected a master, workers and a dispatcher, found %s" % (self.name, pids))
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        self.proc.wait(10)
-        wait_until(lambda: not any(harness.alive(p) for p in pids), 10,
-                   what="%s's processes to die" % self.name)
+        # Until none is left: a worker the master forked between the
+        # listing and its kill is found (and killed) by the next round.
+        deadline = time.monotonic() + 10
+        while True:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            self.proc.wait(10)
+            wait_until(lambda: not any(harness.alive(p) for p in pids), 10,
+                       what="%s's processes to die" % self.name)
+            rest = {p for p in self.pids() if harness.alive(p)} - pids
+            killed_all = not rest
+            pids |= rest
+            if killed_all or time.monotonic() > deadline:
+                break
         return pids
 
     def owners_created(self):
