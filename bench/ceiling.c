@@ -127,7 +127,8 @@ static void worker(int listen_fd)
 		const char *uri = FCGX_GetParam("DOCUMENT_URI", req.envp);
 		size_t ulen = uri ? strlen(uri) : 0;
 		if (redirect_tail != NULL && ulen > 11 + 8 &&
-		    strncmp(uri, "/v1/videos/", 11) == 0 && strcmp(uri + ulen - 8, "/content") == 0) {
+		    strncmp(uri, "/v1/videos/", 11) == 0 &&
+		    strcmp(uri + ulen - 8, "/content") == 0) {
 			const char *r = rid ? rid : "req_ceiling";
 			FCGX_PutStr(REDIRECT_HEAD, (int)sizeof(REDIRECT_HEAD) - 1, req.out);
 			FCGX_PutStr(r, (int)strlen(r), req.out);
