@@ -24,11 +24,21 @@ static int unreserved(unsigned char c)
 
 int s3_uri_encode(struct buf *b, const char *s, int keep_slash)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		int rc = unreserved(*p) || (keep_slash && *p == '/') ? buf_putc(b, (char)*p)
-								     : buf_printf(b, "%%%02X", *p);
-		if (rc < 0)
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		/* the run of bytes kept as they are, in one append */
+		const unsigned char *run = p;
+		while (*p && (unreserved(*p) || (keep_slash && *p == '/')))
+			p++;
+		if (p > run && buf_append(b, run, (size_t)(p - run)) < 0)
 			return -1;
+		if (*p) {
+			char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+			if (buf_append(b, e, 3) < 0)
+				return -1;
+			p++;
+		}
 	}
 	return 0;
 }
@@ -80,7 +90,8 @@ static int canonical_query(const struct s3_param *q, size_t n, struct buf *out)
 	if (rc == 0)
 		qsort(e, n, sizeof(*e), cmp_param);
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = buf_printf(out, "%s%s=%s", i ? "&" : "", e[i].name, e[i].value);
+		rc = (i ? buf_putc(out, '&') : 0) | buf_puts(out, e[i].name) | buf_putc(out, '=') |
+		     buf_puts(out, e[i].value);
 	for (size_t i = 0; e && i < n; i++) {
 		free(e[i].name);
 		free(e[i].value);
@@ -118,7 +129,7 @@ static int sorted_headers(const struct s3_req *r, struct hdr *h, size_t *n)
 static int signed_headers(const struct hdr *h, size_t n, struct buf *out)
 {
 	for (size_t i = 0; i < n; i++)
-		if (buf_printf(out, "%s%s", i ? ";" : "", h[i].name) < 0)
+		if ((i && buf_putc(out, ';') < 0) || buf_puts(out, h[i].name) < 0)
 			return -1;
 	return 0;
 }
@@ -146,16 +157,17 @@ int s3_canonical_request(const struct s3_req *r, struct buf *out)
 {
 	struct hdr h[HDR_MAX];
 	size_t nh;
-	if (sorted_headers(r, h, &nh) < 0 ||
-	    buf_printf(out, "%s\n%s\n", r->method, r->path[0] ? r->path : "/") < 0 ||
-	    canonical_query(r->query, r->nquery, out) < 0 || buf_putc(out, '\n') < 0)
+	if (sorted_headers(r, h, &nh) < 0 || buf_puts(out, r->method) < 0 ||
+	    buf_putc(out, '\n') < 0 || buf_puts(out, r->path[0] ? r->path : "/") < 0 ||
+	    buf_putc(out, '\n') < 0 || canonical_query(r->query, r->nquery, out) < 0 ||
+	    buf_putc(out, '\n') < 0)
 		return -1;
 	for (size_t i = 0; i < nh; i++)
-		if (buf_printf(out, "%s:", h[i].name) < 0 || put_trimmed(out, h[i].value) < 0 ||
-		    buf_putc(out, '\n') < 0)
+		if (buf_puts(out, h[i].name) < 0 || buf_putc(out, ':') < 0 ||
+		    put_trimmed(out, h[i].value) < 0 || buf_putc(out, '\n') < 0)
 			return -1;
-	if (buf_putc(out, '\n') < 0 || signed_headers(h, nh, out) < 0 ||
-	    buf_printf(out, "\n%s", r->payload_hash) < 0)
+	if (buf_putc(out, '\n') < 0 || signed_headers(h, nh, out) < 0 || buf_putc(out, '\n') < 0 ||
+	    buf_puts(out, r->payload_hash) < 0)
 		return -1;
 	return 0;
 }
@@ -174,6 +186,63 @@ static void hmac(const void *key, size_t klen, const char *msg, unsigned char ou
 	HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &n);
 }
 
+/* The signing key (kSecret -> kDate -> kRegion -> kService -> kSigning)
+ * depends only on the secret, the UTC day and the region: four HMACs that
+ * a worker answering presigned redirects would otherwise repeat for each
+ * one.  One key is kept per process (workers and the dispatcher are single
+ * threaded), with the secret and region it was made for; a new day, secret
+ * or region derives it again.  Too long a secret or region is not cached. */
+static struct {
+	int valid;
+	char day[9];
+	char region[64];
+	char secret[256];
+	unsigned char key[32];
+} key_cache;
+static unsigned long key_derivations;
+
+void s3_signing_cache_clear(void)
+{
+	OPENSSL_cleanse(&key_cache, sizeof(key_cache));
+}
+
+unsigned long s3_signing_key_derivations(void)
+{
+	return key_derivations;
+}
+
+static int signing_key(const char *secret, const char *day, const char *region,
+		       unsigned char key[32])
+{
+	if (key_cache.valid && strcmp(key_cache.day, day) == 0 &&
+	    strcmp(key_cache.region, region) == 0 && strcmp(key_cache.secret, secret) == 0) {
+		memcpy(key, key_cache.key, 32);
+		return 0;
+	}
+	size_t slen = strlen(secret);
+	unsigned char *k = malloc(slen + 4);
+	if (k == NULL)
+		return -1;
+	memcpy(k, "AWS4", 4);
+	memcpy(k + 4, secret, slen);
+	hmac(k, slen + 4, day, key);
+	OPENSSL_cleanse(k, slen + 4);
+	free(k);
+	hmac(key, 32, region, key);
+	hmac(key, 32, "s3", key);
+	hmac(key, 32, "aws4_request", key);
+	key_derivations++;
+	s3_signing_cache_clear();
+	if (slen < sizeof(key_cache.secret) && strlen(region) < sizeof(key_cache.region)) {
+		memcpy(key_cache.day, day, 9);
+		memcpy(key_cache.region, region, strlen(region) + 1);
+		memcpy(key_cache.secret, secret, slen + 1);
+		memcpy(key_cache.key, key, 32);
+		key_cache.valid = 1;
+	}
+	return 0;
+}
+
 int s3_signature(const struct s3_req *r, char sig[65])
 {
 	char date[17], day[9], hash[65];
@@ -186,24 +255,15 @@ int s3_signature(const struct s3_req *r, char sig[65])
 	int rc = s3_canonical_request(r, &canon);
 	if (rc == 0) {
 		sha256_hex(canon.data, canon.len, hash);
-		rc = buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/s3/aws4_request\n%s", date, day,
-				r->region, hash);
+		rc = buf_puts(&sts, "AWS4-HMAC-SHA256\n") | buf_puts(&sts, date) |
+		     buf_putc(&sts, '\n') | buf_puts(&sts, day) | buf_putc(&sts, '/') |
+		     buf_puts(&sts, r->region) | buf_puts(&sts, "/s3/aws4_request\n") |
+		     buf_puts(&sts, hash);
 	}
 	if (rc == 0) {
-		/* kSecret -> kDate -> kRegion -> kService -> kSigning */
-		size_t slen = strlen(r->secret_key);
-		unsigned char *k = malloc(slen + 4), key[32], mac[32];
-		if (k == NULL) {
-			rc = -1;
-		} else {
-			memcpy(k, "AWS4", 4);
-			memcpy(k + 4, r->secret_key, slen);
-			hmac(k, slen + 4, day, key);
-			OPENSSL_cleanse(k, slen + 4);
-			free(k);
-			hmac(key, 32, r->region, key);
-			hmac(key, 32, "s3", key);
-			hmac(key, 32, "aws4_request", key);
+		unsigned char key[32], mac[32];
+		rc = signing_key(r->secret_key, day, r->region, key);
+		if (rc == 0) {
 			hmac(key, 32, sts.data, mac);
 			OPENSSL_cleanse(key, sizeof(key));
 			codec_hex(mac, 32, sig);
