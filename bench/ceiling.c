@@ -10,9 +10,12 @@
  * allocation per request: whatever reelgate costs above this is reelgate.
  * A GET of /v1/videos/ID/content is answered, as reelgate answers it, with
  * an X-Accel-Redirect to /_reelgate_content/ID.mp4: what the FastCGI round
- * trip alone costs a download.
+ * trip alone costs a download.  Given a LOCATION, such a GET is answered
+ * instead as reelgate answers it with content.delivery "redirect": a 302 to
+ * LOCATION (bench/run passes a presigned URL reelgate gave, so the answer
+ * is the same size), with the same headers.
  *
- *   ceiling LISTEN WORKERS
+ *   ceiling LISTEN WORKERS [LOCATION]
  *
  * Runs in the foreground; SIGTERM/SIGINT stop the workers too.
  */
@@ -41,6 +44,12 @@ static const char BODY[] =
 	"\"metadata\":{\"url\":\"http://127.0.0.1:8080/v1/videos/video_6f1c2a9d0b7e4c3f8a5d2e1b0c9f8e7d\","
 	"\"fps\":24,\"width\":640,\"height\":360,\"seed\":null,\"backend\":\"local\","
 	"\"files\":[\"video\",\"thumbnail\",\"spritesheet\"],\"user\":null}}\n";
+
+/* With a LOCATION: the 302's head around the request id, made once. */
+static const char REDIRECT_HEAD[] =
+	"Status: 302 Found\r\nContent-Type: application/json\r\nX-Request-Id: ";
+static char *redirect_tail;
+static int redirect_tail_len;
 
 static volatile sig_atomic_t stop;
 static pid_t *kids;
@@ -117,8 +126,15 @@ static void worker(int listen_fd)
 		const char *rid = FCGX_GetParam("REQUEST_ID", req.envp);
 		const char *uri = FCGX_GetParam("DOCUMENT_URI", req.envp);
 		size_t ulen = uri ? strlen(uri) : 0;
-		if (ulen > 11 + 8 && strncmp(uri, "/v1/videos/", 11) == 0 &&
+		if (redirect_tail != NULL && ulen > 11 + 8 &&
+		    strncmp(uri, "/v1/videos/", 11) == 0 &&
 		    strcmp(uri + ulen - 8, "/content") == 0) {
+			const char *r = rid ? rid : "req_ceiling";
+			FCGX_PutStr(REDIRECT_HEAD, (int)sizeof(REDIRECT_HEAD) - 1, req.out);
+			FCGX_PutStr(r, (int)strlen(r), req.out);
+			FCGX_PutStr(redirect_tail, redirect_tail_len, req.out);
+		} else if (ulen > 11 + 8 && strncmp(uri, "/v1/videos/", 11) == 0 &&
+			   strcmp(uri + ulen - 8, "/content") == 0) {
 			int n = snprintf(
 				head, sizeof(head),
 				"Status: 200 OK\r\nX-Accel-Redirect: /_reelgate_content/%.*s.mp4\r\n"
@@ -140,9 +156,19 @@ static void worker(int listen_fd)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: ceiling LISTEN WORKERS\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: ceiling LISTEN WORKERS [LOCATION]\n");
 		return 2;
+	}
+	if (argc == 4) {
+		size_t len = strlen(argv[3]) + 128;
+		redirect_tail = malloc(len);
+		if (redirect_tail == NULL)
+			return 1;
+		redirect_tail_len = snprintf(redirect_tail, len,
+					     "\r\nCache-Control: no-store\r\nLocation: %s\r\n"
+					     "Content-Length: 0\r\n\r\n",
+					     argv[3]);
 	}
 	int n = atoi(argv[2]);
 	if (n < 1 || n > 256) {

@@ -24,68 +24,89 @@ static int unreserved(unsigned char c)
 
 int s3_uri_encode(struct buf *b, const char *s, int keep_slash)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		int rc = unreserved(*p) || (keep_slash && *p == '/') ? buf_putc(b, (char)*p)
-								     : buf_printf(b, "%%%02X", *p);
-		if (rc < 0)
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		/* the run of bytes kept as they are, in one append */
+		const unsigned char *run = p;
+		while (*p && (unreserved(*p) || (keep_slash && *p == '/')))
+			p++;
+		if (p > run && buf_append(b, run, (size_t)(p - run)) < 0)
 			return -1;
+		if (*p) {
+			char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+			if (buf_append(b, e, 3) < 0)
+				return -1;
+			p++;
+		}
 	}
 	return 0;
+}
+
+static void put2(char *p, int v)
+{
+	p[0] = (char)('0' + v / 10 % 10);
+	p[1] = (char)('0' + v % 10);
 }
 
 void s3_amz_date(time_t t, char out[17])
 {
 	struct tm tm;
 	gmtime_r(&t, &tm);
-	strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+	int y = tm.tm_year + 1900;
+	put2(out, y / 100);
+	put2(out + 2, y % 100);
+	put2(out + 4, tm.tm_mon + 1);
+	put2(out + 6, tm.tm_mday);
+	out[8] = 'T';
+	put2(out + 9, tm.tm_hour);
+	put2(out + 11, tm.tm_min);
+	put2(out + 13, tm.tm_sec);
+	out[15] = 'Z';
+	out[16] = '\0';
 }
 
-/* An encoded query parameter, for sorting by encoded name then value. */
+/* An encoded query parameter, for sorting by encoded name then value:
+ * offsets into one buffer holding them all, NUL-terminated. */
 struct enc_param {
-	char *name, *value;
+	size_t name, value;
+	const char *base;
 };
 
 static int cmp_param(const void *a, const void *b)
 {
 	const struct enc_param *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-	return c ? c : strcmp(x->value, y->value);
+	int c = strcmp(x->base + x->name, y->base + y->name);
+	return c ? c : strcmp(x->base + x->value, y->base + y->value);
 }
 
-static char *encoded(const char *s)
-{
-	struct buf b;
-	buf_init(&b, CANON_MAX);
-	if (s3_uri_encode(&b, s, 0) < 0 || buf_putc(&b, '\0') < 0) {
-		buf_deinit(&b);
-		return NULL;
-	}
-	b.len--;
-	return buf_take(&b);
-}
+#define QUERY_MAX_PARAMS 32
 
 /* canonical_query appends q sorted by encoded name, each name=value. */
 static int canonical_query(const struct s3_param *q, size_t n, struct buf *out)
 {
 	if (n == 0)
 		return 0;
-	struct enc_param *e = calloc(n, sizeof(*e));
-	int rc = e ? 0 : -1;
+	if (n > QUERY_MAX_PARAMS)
+		return -1;
+	struct enc_param e[QUERY_MAX_PARAMS];
+	struct buf enc;
+	buf_init(&enc, CANON_MAX);
+	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		e[i].name = encoded(q[i].name);
-		e[i].value = encoded(q[i].value ? q[i].value : "");
-		if (e[i].name == NULL || e[i].value == NULL)
-			rc = -1;
+		e[i].name = enc.len;
+		rc = s3_uri_encode(&enc, q[i].name, 0) | buf_putc(&enc, '\0');
+		e[i].value = enc.len;
+		rc |= s3_uri_encode(&enc, q[i].value ? q[i].value : "", 0) | buf_putc(&enc, '\0');
 	}
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		e[i].base = enc.data;
 	if (rc == 0)
 		qsort(e, n, sizeof(*e), cmp_param);
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = buf_printf(out, "%s%s=%s", i ? "&" : "", e[i].name, e[i].value);
-	for (size_t i = 0; e && i < n; i++) {
-		free(e[i].name);
-		free(e[i].value);
-	}
-	free(e);
+		rc = (i ? buf_putc(out, '&') : 0) | buf_puts(out, enc.data + e[i].name) |
+		     buf_putc(out, '=') | buf_puts(out, enc.data + e[i].value);
+	buf_deinit(&enc);
 	return rc;
 }
 
@@ -118,7 +139,7 @@ static int sorted_headers(const struct s3_req *r, struct hdr *h, size_t *n)
 static int signed_headers(const struct hdr *h, size_t n, struct buf *out)
 {
 	for (size_t i = 0; i < n; i++)
-		if (buf_printf(out, "%s%s", i ? ";" : "", h[i].name) < 0)
+		if ((i && buf_putc(out, ';') < 0) || buf_puts(out, h[i].name) < 0)
 			return -1;
 	return 0;
 }
@@ -142,39 +163,165 @@ static int put_trimmed(struct buf *b, const char *v)
 	return 0;
 }
 
-int s3_canonical_request(const struct s3_req *r, struct buf *out)
+/* canonical_request appends r's canonical request; cquery: its canonical
+ * query when already made, else NULL. */
+static int canonical_request(const struct s3_req *r, const char *cquery, struct buf *out)
 {
 	struct hdr h[HDR_MAX];
 	size_t nh;
-	if (sorted_headers(r, h, &nh) < 0 ||
-	    buf_printf(out, "%s\n%s\n", r->method, r->path[0] ? r->path : "/") < 0 ||
-	    canonical_query(r->query, r->nquery, out) < 0 || buf_putc(out, '\n') < 0)
+	if (sorted_headers(r, h, &nh) < 0 || buf_puts(out, r->method) < 0 ||
+	    buf_putc(out, '\n') < 0 || buf_puts(out, r->path[0] ? r->path : "/") < 0 ||
+	    buf_putc(out, '\n') < 0 ||
+	    (cquery ? buf_puts(out, cquery) : canonical_query(r->query, r->nquery, out)) < 0 ||
+	    buf_putc(out, '\n') < 0)
 		return -1;
 	for (size_t i = 0; i < nh; i++)
-		if (buf_printf(out, "%s:", h[i].name) < 0 || put_trimmed(out, h[i].value) < 0 ||
-		    buf_putc(out, '\n') < 0)
+		if (buf_puts(out, h[i].name) < 0 || buf_putc(out, ':') < 0 ||
+		    put_trimmed(out, h[i].value) < 0 || buf_putc(out, '\n') < 0)
 			return -1;
-	if (buf_putc(out, '\n') < 0 || signed_headers(h, nh, out) < 0 ||
-	    buf_printf(out, "\n%s", r->payload_hash) < 0)
+	if (buf_putc(out, '\n') < 0 || signed_headers(h, nh, out) < 0 || buf_putc(out, '\n') < 0 ||
+	    buf_puts(out, r->payload_hash) < 0)
 		return -1;
 	return 0;
 }
 
-static void sha256_hex(const void *data, size_t len, char out[65])
+int s3_canonical_request(const struct s3_req *r, struct buf *out)
+{
+	return canonical_request(r, NULL, out);
+}
+
+/* SHA-256 fetched once, and one digest context reused: EVP_sha256()'s
+ * lookup, EVP_Digest()'s context and HMAC()'s MAC fetch cost a presigned
+ * URL more than its hashing. */
+static EVP_MD *sha256_md;
+static EVP_MD_CTX *md_ctx;
+
+static int digest_ready(void)
+{
+	if (sha256_md == NULL)
+		sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (md_ctx == NULL)
+		md_ctx = EVP_MD_CTX_new();
+	return sha256_md != NULL && md_ctx != NULL ? 0 : -1;
+}
+
+static int sha256_hex(const void *data, size_t len, char out[65])
 {
 	unsigned char md[32];
-	unsigned int n = 0;
-	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+	if (digest_ready() < 0 || EVP_DigestInit_ex(md_ctx, sha256_md, NULL) != 1 ||
+	    EVP_DigestUpdate(md_ctx, data, len) != 1 || EVP_DigestFinal_ex(md_ctx, md, NULL) != 1)
+		return -1;
 	codec_hex(md, 32, out);
+	return 0;
 }
 
-static void hmac(const void *key, size_t klen, const char *msg, unsigned char out[32])
+static int hmac(const void *key, size_t klen, const char *msg, unsigned char out[32])
 {
 	unsigned int n = 32;
-	HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &n);
+	return HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out,
+		    &n) != NULL
+		       ? 0
+		       : -1;
 }
 
-int s3_signature(const struct s3_req *r, char sig[65])
+/* The signing key (kSecret -> kDate -> kRegion -> kService -> kSigning)
+ * depends only on the secret, the UTC day and the region: four HMACs that
+ * a worker answering presigned redirects would otherwise repeat for each
+ * one.  One key is kept per process (workers and the dispatcher are single
+ * threaded), with the secret and region it was made for, as the two
+ * SHA-256 contexts of HMAC with it (after the key's inner and outer
+ * blocks); a new day, secret or region derives it again. */
+static struct {
+	int valid;
+	char day[9];
+	char *region, *secret;
+	EVP_MD_CTX *inner, *outer;
+} key_cache;
+static unsigned long key_derivations;
+
+void s3_signing_cache_clear(void)
+{
+	if (key_cache.secret != NULL)
+		OPENSSL_cleanse(key_cache.secret, strlen(key_cache.secret));
+	free(key_cache.secret);
+	free(key_cache.region);
+	EVP_MD_CTX_free(key_cache.inner);
+	EVP_MD_CTX_free(key_cache.outer);
+	memset(&key_cache, 0, sizeof(key_cache));
+}
+
+unsigned long s3_signing_key_derivations(void)
+{
+	return key_derivations;
+}
+
+/* hmac_ctx starts *c on key padded to SHA-256's block, XORed with pad. */
+static int hmac_ctx(EVP_MD_CTX **c, const unsigned char key[32], unsigned char pad)
+{
+	unsigned char block[64];
+	memset(block, pad, sizeof(block));
+	for (int i = 0; i < 32; i++)
+		block[i] ^= key[i];
+	*c = EVP_MD_CTX_new();
+	int ok = *c != NULL && EVP_DigestInit_ex(*c, sha256_md, NULL) == 1 &&
+		 EVP_DigestUpdate(*c, block, sizeof(block)) == 1;
+	OPENSSL_cleanse(block, sizeof(block));
+	return ok ? 0 : -1;
+}
+
+/* signing_key makes the kept key the one of secret, day and region. */
+static int signing_key(const char *secret, const char *day, const char *region)
+{
+	if (key_cache.valid && strcmp(key_cache.day, day) == 0 &&
+	    strcmp(key_cache.region, region) == 0 && strcmp(key_cache.secret, secret) == 0)
+		return 0;
+	s3_signing_cache_clear();
+	size_t slen = strlen(secret);
+	unsigned char *k = malloc(slen + 4), key[32];
+	if (k == NULL || digest_ready() < 0) {
+		free(k);
+		return -1;
+	}
+	memcpy(k, "AWS4", 4);
+	memcpy(k + 4, secret, slen);
+	int rc = hmac(k, slen + 4, day, key) | hmac(key, 32, region, key) |
+		 hmac(key, 32, "s3", key) | hmac(key, 32, "aws4_request", key);
+	OPENSSL_cleanse(k, slen + 4);
+	free(k);
+	key_derivations++;
+	if (rc == 0) {
+		memcpy(key_cache.day, day, 9);
+		key_cache.region = strdup(region);
+		key_cache.secret = strdup(secret);
+		rc = key_cache.region && key_cache.secret ? 0 : -1;
+	}
+	if (rc == 0)
+		rc = hmac_ctx(&key_cache.inner, key, 0x36) | hmac_ctx(&key_cache.outer, key, 0x5c);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rc < 0) {
+		s3_signing_cache_clear();
+		return -1;
+	}
+	key_cache.valid = 1;
+	return 0;
+}
+
+/* hmac_kept: HMAC-SHA256 of msg with the kept signing key. */
+static int hmac_kept(const char *msg, size_t len, unsigned char out[32])
+{
+	unsigned char in[32];
+	return EVP_MD_CTX_copy_ex(md_ctx, key_cache.inner) == 1 &&
+			       EVP_DigestUpdate(md_ctx, msg, len) == 1 &&
+			       EVP_DigestFinal_ex(md_ctx, in, NULL) == 1 &&
+			       EVP_MD_CTX_copy_ex(md_ctx, key_cache.outer) == 1 &&
+			       EVP_DigestUpdate(md_ctx, in, sizeof(in)) == 1 &&
+			       EVP_DigestFinal_ex(md_ctx, out, NULL) == 1
+		       ? 0
+		       : -1;
+}
+
+/* signature: s3_signature, with r's canonical query when already made. */
+static int signature(const struct s3_req *r, const char *cquery, char sig[65])
 {
 	char date[17], day[9], hash[65];
 	s3_amz_date(r->now, date);
@@ -183,35 +330,29 @@ int s3_signature(const struct s3_req *r, char sig[65])
 	struct buf canon, sts;
 	buf_init(&canon, CANON_MAX);
 	buf_init(&sts, CANON_MAX);
-	int rc = s3_canonical_request(r, &canon);
-	if (rc == 0) {
-		sha256_hex(canon.data, canon.len, hash);
-		rc = buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/s3/aws4_request\n%s", date, day,
-				r->region, hash);
-	}
-	if (rc == 0) {
-		/* kSecret -> kDate -> kRegion -> kService -> kSigning */
-		size_t slen = strlen(r->secret_key);
-		unsigned char *k = malloc(slen + 4), key[32], mac[32];
-		if (k == NULL) {
-			rc = -1;
-		} else {
-			memcpy(k, "AWS4", 4);
-			memcpy(k + 4, r->secret_key, slen);
-			hmac(k, slen + 4, day, key);
-			OPENSSL_cleanse(k, slen + 4);
-			free(k);
-			hmac(key, 32, r->region, key);
-			hmac(key, 32, "s3", key);
-			hmac(key, 32, "aws4_request", key);
-			hmac(key, 32, sts.data, mac);
-			OPENSSL_cleanse(key, sizeof(key));
-			codec_hex(mac, 32, sig);
-		}
-	}
+	int rc = canonical_request(r, cquery, &canon);
+	if (rc == 0)
+		rc = sha256_hex(canon.data, canon.len, hash);
+	if (rc == 0)
+		rc = buf_puts(&sts, "AWS4-HMAC-SHA256\n") | buf_puts(&sts, date) |
+		     buf_putc(&sts, '\n') | buf_puts(&sts, day) | buf_putc(&sts, '/') |
+		     buf_puts(&sts, r->region) | buf_puts(&sts, "/s3/aws4_request\n") |
+		     buf_puts(&sts, hash);
+	unsigned char mac[32];
+	if (rc == 0)
+		rc = signing_key(r->secret_key, day, r->region);
+	if (rc == 0)
+		rc = hmac_kept(sts.data, sts.len, mac);
+	if (rc == 0)
+		codec_hex(mac, 32, sig);
 	buf_deinit(&canon);
 	buf_deinit(&sts);
 	return rc;
+}
+
+int s3_signature(const struct s3_req *r, char sig[65])
+{
+	return signature(r, NULL, sig);
 }
 
 int s3_authorization(const struct s3_req *r, char *out, size_t n)
@@ -241,20 +382,26 @@ int s3_presign_query(const struct s3_req *r, long expires, struct buf *out)
 {
 	if (r->nquery + 5 > PRESIGN_MAX_PARAMS || expires < 1 || expires > 604800)
 		return -1;
-	char date[17], cred[512], exp[24], sig[65];
+	char date[17], exp[24], sig[65];
 	s3_amz_date(r->now, date);
-	if (snprintf(cred, sizeof(cred), "%s/%.8s/%s/s3/aws4_request", r->access_key, date,
-		     r->region) >= (int)sizeof(cred))
-		return -1;
-	snprintf(exp, sizeof(exp), "%ld", expires);
+	char *e = exp + sizeof(exp);
+	*--e = '\0';
+	for (long v = expires; v > 0; v /= 10)
+		*--e = (char)('0' + v % 10);
+	struct buf cred, cq;
+	buf_init(&cred, 512);
+	buf_init(&cq, CANON_MAX);
+	int rc = buf_puts(&cred, r->access_key) | buf_putc(&cred, '/') |
+		 buf_append(&cred, date, 8) | buf_putc(&cred, '/') | buf_puts(&cred, r->region) |
+		 buf_puts(&cred, "/s3/aws4_request");
 	struct s3_param q[PRESIGN_MAX_PARAMS];
 	size_t n = 0;
 	for (size_t i = 0; i < r->nquery; i++)
 		q[n++] = r->query[i];
 	q[n++] = (struct s3_param){ "X-Amz-Algorithm", "AWS4-HMAC-SHA256" };
-	q[n++] = (struct s3_param){ "X-Amz-Credential", cred };
+	q[n++] = (struct s3_param){ "X-Amz-Credential", cred.data };
 	q[n++] = (struct s3_param){ "X-Amz-Date", date };
-	q[n++] = (struct s3_param){ "X-Amz-Expires", exp };
+	q[n++] = (struct s3_param){ "X-Amz-Expires", e };
 	q[n++] = (struct s3_param){ "X-Amz-SignedHeaders", "host" };
 	struct s3_req p = *r;
 	p.query = q;
@@ -262,10 +409,17 @@ int s3_presign_query(const struct s3_req *r, long expires, struct buf *out)
 	p.headers = NULL;
 	p.nheaders = 0;
 	p.payload_hash = S3_UNSIGNED;
-	if (s3_signature(&p, sig) < 0 || canonical_query(q, n, out) < 0 ||
-	    buf_printf(out, "&X-Amz-Signature=%s", sig) < 0)
-		return -1;
-	return 0;
+	/* The canonical query is the one sent: made once, for both. */
+	if (rc == 0)
+		rc = canonical_query(q, n, &cq);
+	if (rc == 0)
+		rc = signature(&p, cq.data, sig);
+	if (rc == 0)
+		rc = buf_append(out, cq.data, cq.len) | buf_puts(out, "&X-Amz-Signature=") |
+		     buf_puts(out, sig);
+	buf_deinit(&cred);
+	buf_deinit(&cq);
+	return rc;
 }
 
 static int id_chars(const char *s)
@@ -314,6 +468,27 @@ static int split_endpoint(const char *ep, char *scheme, size_t ns, char *auth, s
 	return 0;
 }
 
+/* join writes the k strings of parts one after the other into out (n
+ * bytes): -1, and out "", when they do not fit. */
+static int join(char *out, size_t n, const char *const *parts, size_t k)
+{
+	size_t at = 0;
+	for (size_t i = 0; i < k; i++) {
+		size_t l = strlen(parts[i]);
+		if (l >= n - at) {
+			if (n)
+				out[0] = '\0';
+			return -1;
+		}
+		memcpy(out + at, parts[i], l);
+		at += l;
+	}
+	if (n == 0)
+		return -1;
+	out[at] = '\0';
+	return 0;
+}
+
 int s3_locate(const struct s3_config *c, const char *key, struct s3_loc *out)
 {
 	char scheme[16], auth[400];
@@ -333,15 +508,15 @@ int s3_locate(const struct s3_config *c, const char *key, struct s3_loc *out)
 	if (rc == 0 && key)
 		rc = s3_uri_encode(&p, key, 1);
 	if (rc == 0) {
-		int w1 = c->path_style
-				 ? snprintf(out->host, sizeof(out->host), "%s", auth)
-				 : snprintf(out->host, sizeof(out->host), "%s.%s", c->bucket, auth);
-		int w2 = snprintf(out->path, sizeof(out->path), "%s", p.data ? p.data : "/");
-		int w3 = snprintf(out->url, sizeof(out->url), "%s://%s%s", scheme, out->host,
-				  out->path);
-		if (w1 < 0 || (size_t)w1 >= sizeof(out->host) || w2 < 0 ||
-		    (size_t)w2 >= sizeof(out->path) || w3 < 0 || (size_t)w3 >= sizeof(out->url))
-			rc = -1;
+		const char *host[] = { c->bucket, ".", auth };
+		const char *path[] = { p.data ? p.data : "/" };
+		rc = (c->path_style ? join(out->host, sizeof(out->host), host + 2, 1)
+				    : join(out->host, sizeof(out->host), host, 3)) |
+		     join(out->path, sizeof(out->path), path, 1);
+	}
+	if (rc == 0) {
+		const char *url[] = { scheme, "://", out->host, out->path };
+		rc = join(out->url, sizeof(out->url), url, 4);
 	}
 	buf_deinit(&p);
 	return rc;
@@ -366,8 +541,8 @@ int s3_presign_get(const struct s3_config *c, const char *key, time_t now, char 
 	buf_init(&q, S3_URL_MAX);
 	int rc = s3_presign_query(&r, c->presign_seconds, &q);
 	if (rc == 0) {
-		int w = snprintf(out, n, "%s?%s", loc->url, q.data);
-		rc = w > 0 && (size_t)w < n ? 0 : -1;
+		const char *url[] = { loc->url, "?", q.data };
+		rc = join(out, n, url, 3);
 	}
 	buf_deinit(&q);
 	free(loc);

@@ -62,6 +62,12 @@ int s3_authorization(const struct s3_req *r, char *out, size_t n);
  * query, then the X-Amz-* parameters, expires seconds, UNSIGNED-PAYLOAD,
  * only host signed), signature last. */
 int s3_presign_query(const struct s3_req *r, long expires, struct buf *out);
+/* The signing key of a secret, UTC day and region is derived once and kept
+ * (one per process) until one of the three changes.
+ * s3_signing_cache_clear forgets it (wiped); s3_signing_key_derivations
+ * counts the derivations made (for tests). */
+void s3_signing_cache_clear(void);
+unsigned long s3_signing_key_derivations(void);
 /* s3_amz_date writes t as 20130524T000000Z. */
 void s3_amz_date(time_t t, char out[17]);
 

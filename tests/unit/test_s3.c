@@ -131,6 +131,76 @@ START_TEST(presign_get_path_style)
 }
 END_TEST
 
+/* The signing key kept from one presigned URL to the next gives the URLs
+ * a fresh derivation gives: within a day, across midnight (UTC), and when
+ * the secret or the region changes; it is derived once per day. */
+START_TEST(signing_key_cache)
+{
+	struct s3_config c;
+	test_cfg(&c, 1);
+	const char *key = "p/video_01/video.mp4";
+	const time_t before_midnight = T20130524 + 86400 - 10; /* 2013-05-24T23:59:50Z */
+	char kept[S3_URL_MAX], fresh[S3_URL_MAX];
+
+	s3_signing_cache_clear();
+	unsigned long d0 = s3_signing_key_derivations();
+	ck_assert_int_eq(s3_presign_get(&c, key, before_midnight, kept, sizeof(kept)), 0);
+	ck_assert_uint_eq(s3_signing_key_derivations(), d0 + 1);
+	ck_assert_int_eq(s3_presign_get(&c, key, before_midnight + 5, kept, sizeof(kept)), 0);
+	ck_assert_uint_eq(s3_signing_key_derivations(), d0 + 1); /* kept */
+	s3_signing_cache_clear();
+	ck_assert_int_eq(s3_presign_get(&c, key, before_midnight + 5, fresh, sizeof(fresh)), 0);
+	ck_assert_uint_eq(s3_signing_key_derivations(), d0 + 2);
+	ck_assert_str_eq(kept, fresh);
+
+	/* 2013-05-25T00:00:05Z: a new day, a new key */
+	ck_assert_int_eq(s3_presign_get(&c, key, before_midnight + 15, kept, sizeof(kept)), 0);
+	ck_assert_uint_eq(s3_signing_key_derivations(), d0 + 3);
+	ck_assert_ptr_nonnull(strstr(kept, "%2F20130525%2F"));
+	s3_signing_cache_clear();
+	ck_assert_int_eq(s3_presign_get(&c, key, before_midnight + 15, fresh, sizeof(fresh)), 0);
+	ck_assert_str_eq(kept, fresh);
+
+	/* another secret, then another region: derived again, as fresh */
+	c.secret_key = "another/secret";
+	ck_assert_int_eq(s3_presign_get(&c, key, before_midnight + 15, kept, sizeof(kept)), 0);
+	ck_assert_str_ne(kept, fresh);
+	s3_signing_cache_clear();
+	ck_assert_int_eq(s3_presign_get(&c, key, before_midnight + 15, fresh, sizeof(fresh)), 0);
+	ck_assert_str_eq(kept, fresh);
+	c.secret_key = SK;
+	c.region = "us-east-1";
+	ck_assert_int_eq(s3_presign_get(&c, key, before_midnight + 15, kept, sizeof(kept)), 0);
+	s3_signing_cache_clear();
+	ck_assert_int_eq(s3_presign_get(&c, key, before_midnight + 15, fresh, sizeof(fresh)), 0);
+	ck_assert_str_eq(kept, fresh);
+	ck_assert_ptr_nonnull(strstr(kept, "%2Fus-east-1%2F"));
+
+	/* a key kept from another day and region does not leak into AWS's
+	 * example */
+	char sig[65];
+	struct s3_req r = { .method = "GET",
+			    .host = "examplebucket.s3.amazonaws.com",
+			    .path = "/test.txt",
+			    .payload_hash = S3_UNSIGNED,
+			    .region = "us-east-1",
+			    .access_key = AK,
+			    .secret_key = SK,
+			    .now = T20130524 };
+	const struct s3_param h[] = { { "range", "bytes=0-9" },
+				      { "x-amz-content-sha256", S3_EMPTY_SHA256 },
+				      { "x-amz-date", "20130524T000000Z" } };
+	r.headers = h;
+	r.nheaders = 3;
+	r.payload_hash = S3_EMPTY_SHA256;
+	for (int i = 0; i < 2; i++) { /* derived, then kept */
+		ck_assert_int_eq(s3_signature(&r, sig), 0);
+		ck_assert_str_eq(
+			sig, "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+	}
+}
+END_TEST
+
 START_TEST(locate)
 {
 	struct s3_config c;
@@ -238,6 +308,7 @@ static Suite *s3_suite(void)
 	tcase_add_test(tc, aws_presigned_example);
 	tcase_add_test(tc, botocore_part_upload);
 	tcase_add_test(tc, presign_get_path_style);
+	tcase_add_test(tc, signing_key_cache);
 	tcase_add_test(tc, locate);
 	tcase_add_test(tc, object_keys);
 	tcase_add_test(tc, uri_encoding);
