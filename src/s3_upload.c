@@ -504,6 +504,18 @@ static void describe(struct transfer *t, char *out, size_t n)
 	snprintf(out, n, "HTTP %ld %s %s", t->status, code, msg);
 }
 
+/* upload_gone: the store no longer knows the multipart upload
+ * (NoSuchUpload): the object starts over, as recorded in rec. */
+static void upload_gone(struct s3_uploads *u, struct s3_up *s, struct json_object *o,
+			struct json_object *rec)
+{
+	set_state(o, "pending");
+	json_object_object_del(o, "upload_id");
+	json_object_object_del(o, "etags");
+	save(u, rec);
+	fail_slot(s, "multipart upload gone");
+}
+
 static void answered(struct s3_uploads *u, struct s3_up *s, struct transfer *t)
 {
 	struct json_object *rec = load(u, s->id);
@@ -551,11 +563,7 @@ static void answered(struct s3_uploads *u, struct s3_up *s, struct transfer *t)
 					 s->variant, (long long)rec_i64(o, "size"));
 			}
 		} else if (s->kind == K_COMPLETE && t->status == 404) {
-			set_state(o, "pending"); /* NoSuchUpload: from the start */
-			json_object_object_del(o, "upload_id");
-			json_object_object_del(o, "etags");
-			save(u, rec);
-			fail_slot(s, "multipart upload gone");
+			upload_gone(u, s, o, rec);
 		} else {
 			describe(t, why, sizeof(why));
 			fail_slot(s, why);
@@ -579,11 +587,7 @@ static void answered(struct s3_uploads *u, struct s3_up *s, struct transfer *t)
 			if (n == 0 || save(u, rec) == 0)
 				s->tries = 0;
 		} else if (t->result == CURLE_OK && t->status == 404) {
-			set_state(o, "pending"); /* NoSuchUpload: from the start */
-			json_object_object_del(o, "upload_id");
-			json_object_object_del(o, "etags");
-			save(u, rec);
-			fail_slot(s, "multipart upload gone");
+			upload_gone(u, s, o, rec);
 		} else if (t->result == CURLE_OK && t->status >= 400 && t->status < 500) {
 			s->listed = 1; /* a store without ListParts: parts sent again */
 		} else {
@@ -620,11 +624,7 @@ static void answered(struct s3_uploads *u, struct s3_up *s, struct transfer *t)
 			if (save(u, rec) == 0)
 				s->tries = 0;
 		} else if (t->status == 404) {
-			set_state(o, "pending");
-			json_object_object_del(o, "upload_id");
-			json_object_object_del(o, "etags");
-			save(u, rec);
-			fail_slot(s, "multipart upload gone");
+			upload_gone(u, s, o, rec);
 		} else {
 			describe(t, why, sizeof(why));
 			fail_slot(s, why);
