@@ -348,31 +348,9 @@ END_TEST
  * junk_id to the entry of another record. */
 static void raw_download(const char *del, const char *junk_id)
 {
-	char path[512];
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	snprintf(path, sizeof(path), "%s/db", dir);
-	ck_assert_int_eq(mdb_env_create(&env), 0);
-	mdb_env_set_maxdbs(env, 32);
-	ck_assert_int_eq(mdb_env_open(env, path, 0, 0600), 0);
-	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	ck_assert_int_eq(mdb_dbi_open(txn, "download", 0, &dbi), 0);
-	if (del != NULL && strcmp(del, "*") == 0) {
-		ck_assert_int_eq(mdb_drop(txn, dbi, 0), 0);
-	} else if (del != NULL) {
-		MDB_val k = { strlen(del), (void *)del };
-		ck_assert_int_eq(mdb_del(txn, dbi, &k, NULL), 0);
-	}
-	if (junk_id != NULL) {
-		const char other[] = { 'D', 2,	 5,   6,   0,	'k', 'e', 'y',
-				       '_', '9', 'q', 'u', 'e', 'u', 'e', 'd' };
-		MDB_val k = { strlen(junk_id), (void *)junk_id },
-			v = { sizeof(other), (void *)other };
-		ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
-	}
-	ck_assert_int_eq(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
+	const char other[] = { 'D', 2,	 5,   6,   0,	'k', 'e', 'y',
+			       '_', '9', 'q', 'u', 'e', 'u', 'e', 'd' };
+	fixture_raw_edit("download", del, junk_id, NULL, other, sizeof(other));
 }
 
 static void count_line(const char *line, void *arg)
@@ -394,23 +372,8 @@ START_TEST(object_queue_checked)
 	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
 	store_close(st);
 	/* Its value copied under another key, behind the store's back. */
-	char path[512];
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	snprintf(path, sizeof(path), "%s/db", dir);
-	ck_assert_int_eq(mdb_env_create(&env), 0);
-	mdb_env_set_maxdbs(env, 32);
-	ck_assert_int_eq(mdb_env_open(env, path, 0, 0600), 0);
-	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	ck_assert_int_eq(mdb_dbi_open(txn, "objects", 0, &dbi), 0);
-	const char *good = "o:p/video_o1/video.mp4", *bad = "o:p/video_o1/other.mp4";
-	MDB_val k = { strlen(good), (void *)good }, v;
-	ck_assert_int_eq(mdb_get(txn, dbi, &k, &v), 0);
-	MDB_val k2 = { strlen(bad), (void *)bad };
-	ck_assert_int_eq(mdb_put(txn, dbi, &k2, &v, 0), 0);
-	ck_assert_int_eq(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
+	fixture_raw_edit("objects", NULL, "o:p/video_o1/other.mp4", "o:p/video_o1/video.mp4", NULL,
+			 0);
 	st = fixture_open();
 	ck_assert_ptr_nonnull(st);
 	int n = 0;

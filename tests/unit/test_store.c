@@ -781,28 +781,7 @@ END_TEST
  * junk_id to junk. */
 static void raw_public(const char *del, const char *junk_id)
 {
-	char path[512];
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	snprintf(path, sizeof(path), "%s/db", dir);
-	ck_assert_int_eq(mdb_env_create(&env), 0);
-	mdb_env_set_maxdbs(env, 16);
-	ck_assert_int_eq(mdb_env_open(env, path, 0, 0600), 0);
-	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	ck_assert_int_eq(mdb_dbi_open(txn, "public", 0, &dbi), 0);
-	if (del != NULL && strcmp(del, "*") == 0) {
-		ck_assert_int_eq(mdb_drop(txn, dbi, 0), 0);
-	} else if (del != NULL) {
-		MDB_val k = { strlen(del), (void *)del };
-		ck_assert_int_eq(mdb_del(txn, dbi, &k, NULL), 0);
-	}
-	if (junk_id != NULL) {
-		MDB_val k = { strlen(junk_id), (void *)junk_id }, v = { 5, (void *)"junk!" };
-		ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
-	}
-	ck_assert_int_eq(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
+	fixture_raw_edit("public", del, junk_id, NULL, "junk!", 5);
 }
 
 static void count_line(const char *line, void *arg)
