@@ -152,24 +152,6 @@ static void set_value(const struct backend *bc, struct json_object *wf, const ch
 		json_object_put(value);
 }
 
-static void pct_encode(const char *s, char *out, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t j = 0;
-	for (; *s && j + 4 < n; s++) {
-		unsigned char c = (unsigned char)*s;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '~') {
-			out[j++] = (char)c;
-		} else {
-			out[j++] = '%';
-			out[j++] = hex[c >> 4];
-			out[j++] = hex[c & 15];
-		}
-	}
-	out[j] = '\0';
-}
-
 /* seed_for gives the task's seed, or one derived from its id. */
 static uint64_t seed_for(struct json_object *rec)
 {
@@ -368,9 +350,9 @@ static int find_video(const struct backend *bc, struct json_object *outputs, cha
 							   ? json_object_get_string(v)
 							   : "output";
 				char efn[1024], esub[1024], etype[64];
-				pct_encode(fn, efn, sizeof(efn));
-				pct_encode(sub ? sub : "", esub, sizeof(esub));
-				pct_encode(type ? type : "output", etype, sizeof(etype));
+				buf_pct_encode_to(fn, efn, sizeof(efn));
+				buf_pct_encode_to(sub ? sub : "", esub, sizeof(esub));
+				buf_pct_encode_to(type ? type : "output", etype, sizeof(etype));
 				snprintf(url, n, "%s/view?filename=%s&subfolder=%s&type=%s",
 					 bc->cfg->base_url, efn, esub, etype);
 				return 1;

@@ -350,34 +350,13 @@ static void list_time(long long t, char *out, size_t n)
 	strftime(out, n, "%Y%m%d%H%M%S", &tm);
 }
 
-/* url_escape percent-encodes s (all but RFC 3986's unreserved) into out. */
-static int url_escape(const char *s, char *out, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t at = 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (at + 4 > n)
-			return -1;
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-._~", *p)) {
-			out[at++] = (char)*p;
-		} else {
-			out[at++] = '%';
-			out[at++] = hex[*p >> 4];
-			out[at++] = hex[*p & 15];
-		}
-	}
-	out[at] = '\0';
-	return 0;
-}
-
 static int reconcile_url(struct backend *b, struct json_object *rec, const char *model,
 			 struct http_req *req)
 {
 	const char *intent = remote_get(rec, "intent_at");
 	long long at = intent ? atoll(intent) / 1000 : (long long)time(NULL);
 	char from[32], to[32], name[800];
-	if (url_escape(model, name, sizeof(name)) < 0)
+	if (buf_pct_encode_to(model, name, sizeof(name)) < 0)
 		return -1;
 	/* The list's time zone is not documented: the window reaches an hour
 	 * before the intent and nine after now, so that UTC or UTC+8 both

@@ -216,6 +216,45 @@ int buf_json_string(struct buf *b, const char *s, size_t len)
 	return 0;
 }
 
+static int unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '_' || c == '.' || c == '~';
+}
+
+int buf_pct_encode(struct buf *b, const char *s, int keep_slash)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		/* the run of bytes kept as they are, in one append */
+		const unsigned char *run = p;
+		while (*p && (unreserved(*p) || (keep_slash && *p == '/')))
+			p++;
+		if (p > run && buf_append(b, run, (size_t)(p - run)) < 0)
+			return -1;
+		if (*p) {
+			char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+			if (buf_append(b, e, 3) < 0)
+				return -1;
+			p++;
+		}
+	}
+	return 0;
+}
+
+int buf_pct_encode_to(const char *s, char *out, size_t n)
+{
+	if (n == 0)
+		return -1;
+	struct buf b;
+	buf_init(&b, n - 1);
+	int rc = buf_pct_encode(&b, s, 0);
+	memcpy(out, b.data ? b.data : "", b.len + 1);
+	buf_deinit(&b);
+	return rc;
+}
+
 char *buf_take(struct buf *b)
 {
 	char *p = b->data;

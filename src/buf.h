@@ -37,6 +37,14 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((forma
 int buf_json_string(struct buf *b, const char *s, size_t len);
 int buf_json_escaped(struct buf *b, const char *s, size_t len);
 
+/* buf_pct_encode appends s percent-encoded (RFC 3986): every byte but the
+ * unreserved A-Z a-z 0-9 - _ . ~ (and '/' when keep_slash) as %XX with
+ * upper-case hex, as SigV4 and URL query values want it.
+ * buf_pct_encode_to writes the same into out (n bytes, NUL-terminated):
+ * -1 when it did not fit, out then holds the part that did. */
+int buf_pct_encode(struct buf *b, const char *s, int keep_slash);
+int buf_pct_encode_to(const char *s, char *out, size_t n);
+
 /* buf_take hands the data to the caller (who frees it) and empties b. */
 char *buf_take(struct buf *b);
 

@@ -16,33 +16,6 @@
 /* Canonical texts are small; the limit only guards against a runaway. */
 #define CANON_MAX (64 * 1024)
 
-static int unreserved(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '_' || c == '.' || c == '~';
-}
-
-int s3_uri_encode(struct buf *b, const char *s, int keep_slash)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		/* the run of bytes kept as they are, in one append */
-		const unsigned char *run = p;
-		while (*p && (unreserved(*p) || (keep_slash && *p == '/')))
-			p++;
-		if (p > run && buf_append(b, run, (size_t)(p - run)) < 0)
-			return -1;
-		if (*p) {
-			char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
-			if (buf_append(b, e, 3) < 0)
-				return -1;
-			p++;
-		}
-	}
-	return 0;
-}
-
 static void put2(char *p, int v)
 {
 	p[0] = (char)('0' + v / 10 % 10);
@@ -95,9 +68,9 @@ static int canonical_query(const struct s3_param *q, size_t n, struct buf *out)
 	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		e[i].name = enc.len;
-		rc = s3_uri_encode(&enc, q[i].name, 0) | buf_putc(&enc, '\0');
+		rc = buf_pct_encode(&enc, q[i].name, 0) | buf_putc(&enc, '\0');
 		e[i].value = enc.len;
-		rc |= s3_uri_encode(&enc, q[i].value ? q[i].value : "", 0) | buf_putc(&enc, '\0');
+		rc |= buf_pct_encode(&enc, q[i].value ? q[i].value : "", 0) | buf_putc(&enc, '\0');
 	}
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		e[i].base = enc.data;
@@ -502,11 +475,11 @@ int s3_locate(const struct s3_config *c, const char *key, struct s3_loc *out)
 	buf_init(&p, sizeof(out->path) - 1);
 	int rc = buf_append(&p, base, bl);
 	if (rc == 0 && c->path_style)
-		rc = buf_putc(&p, '/') < 0 || s3_uri_encode(&p, c->bucket, 0) < 0 ? -1 : 0;
+		rc = buf_putc(&p, '/') < 0 || buf_pct_encode(&p, c->bucket, 0) < 0 ? -1 : 0;
 	if (rc == 0 && (key || !c->path_style))
 		rc = buf_putc(&p, '/');
 	if (rc == 0 && key)
-		rc = s3_uri_encode(&p, key, 1);
+		rc = buf_pct_encode(&p, key, 1);
 	if (rc == 0) {
 		const char *host[] = { c->bucket, ".", auth };
 		const char *path[] = { p.data ? p.data : "/" };

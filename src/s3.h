@@ -47,9 +47,6 @@ struct s3_req {
 	time_t now;
 };
 
-/* s3_uri_encode appends s encoded as SigV4 wants it: every byte but
- * A-Z a-z 0-9 - _ . ~ as %XX (and '/' kept when keep_slash). */
-int s3_uri_encode(struct buf *b, const char *s, int keep_slash);
 /* s3_canonical_request appends the canonical request of r (for tests and
  * for a server's error message to be compared with). */
 int s3_canonical_request(const struct s3_req *r, struct buf *out);

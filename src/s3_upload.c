@@ -186,8 +186,9 @@ static int build(const struct s3_config *c, const char *method, const char *key,
 	buf_init(&qs, S3_URL_MAX);
 	int rc = s3_authorization(&r, auth, sizeof(auth));
 	for (size_t i = 0; rc == 0 && i < nq; i++) {
-		rc = buf_puts(&qs, i ? "&" : "?") < 0 || s3_uri_encode(&qs, q[i].name, 0) < 0 ||
-				     buf_putc(&qs, '=') < 0 || s3_uri_encode(&qs, q[i].value, 0) < 0
+		rc = buf_puts(&qs, i ? "&" : "?") < 0 || buf_pct_encode(&qs, q[i].name, 0) < 0 ||
+				     buf_putc(&qs, '=') < 0 ||
+				     buf_pct_encode(&qs, q[i].value, 0) < 0
 			     ? -1
 			     : 0;
 	}

@@ -244,14 +244,14 @@ START_TEST(uri_encoding)
 {
 	struct buf b;
 	buf_init(&b, 64);
-	ck_assert_int_eq(s3_uri_encode(&b, "a-_.~/ Z\xc3\xa9", 1), 0);
+	ck_assert_int_eq(buf_pct_encode(&b, "a-_.~/ Z\xc3\xa9", 1), 0);
 	ck_assert_str_eq(b.data, "a-_.~/%20Z%C3%A9");
 	buf_reset(&b);
-	ck_assert_int_eq(s3_uri_encode(&b, "a/b=", 0), 0);
+	ck_assert_int_eq(buf_pct_encode(&b, "a/b=", 0), 0);
 	ck_assert_str_eq(b.data, "a%2Fb%3D");
 	buf_reset(&b);
 	b.limit = 4;
-	ck_assert_int_eq(s3_uri_encode(&b, "////", 0), -1);
+	ck_assert_int_eq(buf_pct_encode(&b, "////", 0), -1);
 	buf_deinit(&b);
 }
 END_TEST
