@@ -9,8 +9,9 @@
  * reelgate sends (Content-Type, X-Request-Id).  No parsing, no database, no
  * allocation per request: whatever reelgate costs above this is reelgate.
  * A GET of /v1/videos/ID/content is answered, as reelgate answers it, with
- * an X-Accel-Redirect to /_reelgate_content/ID.mp4: what the FastCGI round
- * trip alone costs a download.  Given a LOCATION, such a GET is answered
+ * an X-Accel-Redirect to /_reelgate_content/ID.mp4 and reelgate's headers
+ * (Content-Type, Content-Disposition): what the FastCGI round trip alone
+ * costs a download.  Given a LOCATION, such a GET is answered
  * instead as reelgate answers it with content.delivery "redirect": a 302 to
  * LOCATION (bench/run passes a presigned URL reelgate gave, so the answer
  * is the same size), with the same headers.
@@ -114,7 +115,7 @@ static void worker(int listen_fd)
 {
 	FCGX_Request req;
 	char sink[65536];
-	char head[256];
+	char head[512];
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -135,11 +136,14 @@ static void worker(int listen_fd)
 			FCGX_PutStr(redirect_tail, redirect_tail_len, req.out);
 		} else if (ulen > 11 + 8 && strncmp(uri, "/v1/videos/", 11) == 0 &&
 			   strcmp(uri + ulen - 8, "/content") == 0) {
-			int n = snprintf(
-				head, sizeof(head),
-				"Status: 200 OK\r\nX-Accel-Redirect: /_reelgate_content/%.*s.mp4\r\n"
-				"X-Request-Id: %s\r\n\r\n",
-				(int)(ulen - 11 - 8), uri + 11, rid ? rid : "req_ceiling");
+			/* reelgate's answer, header for header */
+			int idl = (int)(ulen - 11 - 8);
+			int n = snprintf(head, sizeof(head),
+					 "Status: 200 OK\r\nContent-Type: video/mp4\r\n"
+					 "X-Request-Id: %s\r\n"
+					 "Content-Disposition: inline; filename=\"%.*s.mp4\"\r\n"
+					 "X-Accel-Redirect: /_reelgate_content/%.*s.mp4\r\n\r\n",
+					 rid ? rid : "req_ceiling", idl, uri + 11, idl, uri + 11);
 			FCGX_PutStr(head, n, req.out);
 		} else {
 			int n = snprintf(head, sizeof(head),

@@ -22,8 +22,7 @@ void auth_hash(const char *secret, size_t len, uint8_t out[32])
 	EVP_Digest(secret, len, out, &n, EVP_sha256(), NULL);
 }
 
-/* hash_secret is auth_hash with the cache's fetched algorithm. */
-static void hash_secret(struct auth_cache *c, const char *secret, size_t len, uint8_t out[32])
+static void hash_fresh(struct auth_cache *c, const char *secret, size_t len, uint8_t out[32])
 {
 	if (c != NULL && c->sha256 == NULL)
 		c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
@@ -35,9 +34,34 @@ static void hash_secret(struct auth_cache *c, const char *secret, size_t len, ui
 	EVP_Digest(secret, len, out, &n, c->sha256, NULL);
 }
 
+/* hash_secret is auth_hash with the cache's fetched algorithm, or the
+ * hash remembered for this very secret (compared in constant time: how
+ * long a comparison takes tells nothing of a remembered secret). */
+static void hash_secret(struct auth_cache *c, const char *secret, size_t len, uint8_t out[32])
+{
+	if (c != NULL && len <= AUTH_SECRET_MAX) {
+		for (size_t i = 0; i < AUTH_MEMO_SLOTS; i++) {
+			struct auth_memo *m = &c->memo[i];
+			if (m->len == len && CRYPTO_memcmp(m->secret, secret, len) == 0) {
+				memcpy(out, m->hash, 32);
+				return;
+			}
+		}
+	}
+	hash_fresh(c, secret, len, out);
+	if (c != NULL && len > 0 && len <= AUTH_SECRET_MAX) {
+		struct auth_memo *m = &c->memo[c->memo_next++ % AUTH_MEMO_SLOTS];
+		OPENSSL_cleanse(m->secret, sizeof(m->secret));
+		memcpy(m->secret, secret, len);
+		m->len = len;
+		memcpy(m->hash, out, 32);
+	}
+}
+
 void auth_cache_deinit(struct auth_cache *c)
 {
 	EVP_MD_free(c->sha256);
+	OPENSSL_cleanse(c->memo, sizeof(c->memo));
 	memset(c, 0, sizeof(*c));
 }
 

@@ -54,8 +54,20 @@ struct auth_cache_slot {
 
 struct evp_md_st;
 
+/* The hashes of the last few secrets seen: a client sends the same key
+ * request after request, and its SHA-256 cost more than the rest of a
+ * download's authorisation.  Wiped by auth_cache_deinit. */
+#define AUTH_MEMO_SLOTS 4
+struct auth_memo {
+	size_t len; /* 0: empty */
+	char secret[AUTH_SECRET_MAX];
+	uint8_t hash[32];
+};
+
 struct auth_cache {
 	struct auth_cache_slot slot[AUTH_CACHE_SLOTS];
+	struct auth_memo memo[AUTH_MEMO_SLOTS];
+	unsigned memo_next;	  /* the memo to replace next */
 	unsigned next;		  /* the slot to replace next */
 	struct evp_md_st *sha256; /* EVP_MD fetched once: EVP_sha256() looks
 				     the algorithm up again on every use */

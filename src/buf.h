@@ -26,6 +26,9 @@ void buf_deinit(struct buf *b);
 /* buf_reset empties the buffer and keeps its memory. */
 void buf_reset(struct buf *b);
 
+/* buf_reserve makes room for extra more bytes (and the NUL) at once:
+ * 0, or -1 past the limit or out of memory. */
+int buf_reserve(struct buf *b, size_t extra);
 /* The appenders return 0, or -1 when the limit or memory would be exceeded. */
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_puts(struct buf *b, const char *s);

@@ -153,12 +153,20 @@ static int read_s3_secret(struct confcheck *c, struct json_object *o, const char
 /* read_s3: content.s3, the bucket results go to with store "s3". */
 static int read_s3(struct confcheck *c, struct json_object *content, struct config *cfg)
 {
-	static const char *const keys[] = {
-		"endpoint",   "region",		 "bucket",	   "prefix",
-		"access_key", "secret_key",	 "access_key_env", "secret_key_env",
-		"path_style", "presign_seconds", "part_bytes",	   "allow_addresses",
-		NULL
-	};
+	static const char *const keys[] = { "endpoint",
+					    "region",
+					    "bucket",
+					    "prefix",
+					    "access_key",
+					    "secret_key",
+					    "access_key_env",
+					    "secret_key_env",
+					    "path_style",
+					    "presign_seconds",
+					    "presign_reuse_seconds",
+					    "part_bytes",
+					    "allow_addresses",
+					    NULL };
 	struct s3_config *s = &cfg->s3;
 	struct json_object *o;
 	if (cc_object(c, content, "s3", "content.s3", &o) < 0)
@@ -219,13 +227,24 @@ static int read_s3(struct confcheck *c, struct json_object *content, struct conf
 	if (strlen(s->access_key) > 128 || strpbrk(s->access_key, "/ \t\r\n") != NULL)
 		return cc_fail(c, "content.s3.access_key",
 			       "must be at most 128 characters, without '/' or blanks");
-	long long presign = s->presign_seconds, part = (long long)(s->part_bytes);
+	long long presign = s->presign_seconds, part = (long long)(s->part_bytes), reuse = -1;
 	if (cc_bool(c, o, "path_style", "content.s3.path_style", &s->path_style) < 0 ||
-	    cc_int(c, o, "presign_seconds", "content.s3.presign_seconds", 1, 604800, &presign) <
-		    0 ||
+	    cc_int(c, o, "presign_seconds", "content.s3.presign_seconds", 1, S3_PRESIGN_MAX,
+		   &presign) < 0 ||
+	    cc_int(c, o, "presign_reuse_seconds", "content.s3.presign_reuse_seconds", 0, 3600,
+		   &reuse) < 0 ||
 	    cc_int(c, o, "part_bytes", "content.s3.part_bytes", 5LL << 20, 512LL << 20, &part) < 0)
 		return -1;
+	/* A link lives presign_seconds + presign_reuse_seconds at most, and S3
+	 * takes a week at most: the default reuse (60) shortens to fit. */
+	if (reuse < 0)
+		reuse = presign + 60 <= S3_PRESIGN_MAX ? 60 : S3_PRESIGN_MAX - presign;
+	else if (presign + reuse > S3_PRESIGN_MAX)
+		return cc_fail(c, "content.s3.presign_reuse_seconds",
+			       "plus presign_seconds must be at most 604800 (S3's week): lower "
+			       "one of them");
 	s->presign_seconds = (long)presign;
+	s->presign_reuse_seconds = (long)reuse;
 	s->part_bytes = (size_t)part;
 	return read_allow(c, o, "content.s3", &s->policy);
 }
@@ -1072,6 +1091,7 @@ static void set_defaults(struct config *cfg)
 	cfg->accel_prefix = xstrdup("/_reelgate_content/");
 	cfg->s3.proxy_prefix = xstrdup("/_reelgate_s3/");
 	cfg->s3.presign_seconds = 300;
+	cfg->s3.presign_reuse_seconds = 60;
 	cfg->s3.part_bytes = 8u << 20;
 	cfg->max_output_bytes = (size_t)4 << 30;
 	cfg->ffmpeg = xstrdup("ffmpeg");

@@ -23,6 +23,9 @@ enum content_store { STORE_LOCAL, STORE_S3 };
  * X-Accel-Redirect to an internal nginx location that fetches it. */
 enum s3_delivery { S3_REDIRECT, S3_PROXY };
 
+/* S3's longest X-Amz-Expires: a week */
+#define S3_PRESIGN_MAX 604800
+
 /* content.s3: the bucket (s3.h, s3_upload.h). */
 struct s3_config {
 	char *endpoint; /* "http(s)://host[:port][/path]", no trailing '/' */
@@ -32,6 +35,7 @@ struct s3_config {
 	char *access_key, *secret_key; /* secrets: never logged */
 	int path_style;		       /* endpoint/bucket/key, else bucket.host/key */
 	long presign_seconds;	       /* life of a presigned GET, 300 */
+	long presign_reuse_seconds;    /* a presigned GET's window of reuse, 60 */
 	size_t part_bytes;	       /* multipart above this, 8 MiB (min 5 MiB) */
 	struct ssrf_policy policy;     /* allow_addresses */
 	enum s3_delivery delivery;

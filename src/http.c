@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,19 +73,30 @@ static const struct {
 
 /* read_params points v[i] at the value of each wanted parameter (the first
  * one, as FCGX_GetParam does), or NULL; the values live until the next
- * accept. */
+ * accept.  A web server sends some thirty parameters: each is compared
+ * only with the wanted names of its length (by_len: a bit per name). */
+enum { NAME_LEN_MAX = 32 };
+_Static_assert(P_COUNT <= 32, "by_len holds a bit per wanted name");
 static void read_params(FCGX_ParamArray envp, const char *v[P_COUNT])
 {
+	static uint32_t by_len[NAME_LEN_MAX + 1];
+	static int ready;
+	if (!ready) {
+		for (int i = 0; i < P_COUNT; i++)
+			if (param_names[i].len <= NAME_LEN_MAX) /* all are */
+				by_len[param_names[i].len] |= 1u << i;
+		ready = 1;
+	}
 	for (int i = 0; i < P_COUNT; i++)
 		v[i] = NULL;
 	for (char **p = envp; p != NULL && *p != NULL; p++) {
 		const char *eq = strchr(*p, '=');
-		if (eq == NULL)
+		if (eq == NULL || eq - *p > NAME_LEN_MAX)
 			continue;
 		size_t n = (size_t)(eq - *p);
-		for (int i = 0; i < P_COUNT; i++) {
-			if (param_names[i].len == n && v[i] == NULL &&
-			    memcmp(param_names[i].name, *p, n) == 0) {
+		for (uint32_t m = by_len[n]; m != 0; m &= m - 1) {
+			int i = __builtin_ctz(m);
+			if (v[i] == NULL && memcmp(param_names[i].name, *p, n) == 0) {
 				v[i] = eq + 1;
 				break;
 			}
@@ -349,9 +361,12 @@ int http_header(struct http_response *res, const char *name, const char *value)
 	/* Header values never carry CR or LF: that would split the response. */
 	if (strpbrk(value, "\r\n") != NULL || strpbrk(name, "\r\n: ") != NULL)
 		return -1;
-	/* Without printf, as http_send: a download sets three of these. */
+	/* Without printf, as http_send: a download sets three of these, one a
+	 * presigned URL of a few hundred bytes: room for them all at once. */
 	struct buf *h = &res->headers;
 	size_t at = h->len;
+	if (h->cap == 0 && buf_reserve(h, 1024) < 0)
+		return -1;
 	if (buf_puts(h, name) < 0 || buf_append(h, ": ", 2) < 0 || buf_puts(h, value) < 0 ||
 	    buf_append(h, "\r\n", 2) < 0) {
 		h->len = at; /* all or nothing, as buf_printf */
@@ -414,7 +429,8 @@ static int send_file(FCGX_Stream *out, struct http_response *res)
 	return left == 0 ? 0 : -1;
 }
 
-static int put_decimal(struct buf *b, unsigned long long n)
+/* put_decimal writes n in decimal to out. */
+static void put_decimal(FCGX_Stream *out, unsigned long long n)
 {
 	char d[24];
 	size_t i = sizeof(d);
@@ -422,38 +438,44 @@ static int put_decimal(struct buf *b, unsigned long long n)
 		d[--i] = (char)('0' + n % 10);
 		n /= 10;
 	} while (n > 0);
-	return buf_append(b, d + i, sizeof(d) - i);
+	FCGX_PutStr(d + i, (int)(sizeof(d) - i), out);
+}
+
+static void put_str(FCGX_Stream *out, const char *s)
+{
+	FCGX_PutStr(s, (int)strlen(s), out);
 }
 
 int http_send(FCGX_Request *req, struct http_response *res, const char *request_id)
 {
-	/* Headers are formatted here, not with FCGX_FPrintF (libfcgi's own
-	 * printf knows no %zu), and without printf at all: this runs for
-	 * every request. */
-	struct buf head;
-	buf_init(&head, 16384);
-	int rc = buf_puts(&head, "Status: ") | put_decimal(&head, (unsigned long long)res->status) |
-		 buf_putc(&head, ' ') | buf_puts(&head, http_reason(res->status)) |
-		 buf_puts(&head, "\r\nContent-Type: ") | buf_puts(&head, res->content_type) |
-		 buf_puts(&head, "\r\nX-Request-Id: ") | buf_puts(&head, request_id) |
-		 buf_puts(&head, "\r\n");
+	/* The head goes piece by piece into libfcgi's output buffer, which
+	 * sends nothing before it is full or the request ends: no printf
+	 * (libfcgi's own knows no %zu), no allocation, for every request. */
+	FCGX_Stream *out = req->out;
+	put_str(out, "Status: ");
+	put_decimal(out, (unsigned long long)res->status);
+	FCGX_PutChar(' ', out);
+	put_str(out, http_reason(res->status));
+	put_str(out, "\r\nContent-Type: ");
+	put_str(out, res->content_type);
+	put_str(out, "\r\nX-Request-Id: ");
+	put_str(out, request_id);
+	put_str(out, "\r\n");
 	if (res->headers.len > 0)
-		rc |= buf_append(&head, res->headers.data, res->headers.len);
+		FCGX_PutStr(res->headers.data, (int)res->headers.len, out);
 	if (!res->delegated) { /* else the web server knows the file's length */
 		unsigned long long len = res->file_path == NULL
 						 ? res->body.len
 						 : (unsigned long long)res->file_length;
-		rc |= buf_puts(&head, "Content-Length: ") | put_decimal(&head, len) |
-		      buf_puts(&head, "\r\n");
+		put_str(out, "Content-Length: ");
+		put_decimal(out, len);
+		put_str(out, "\r\n");
 	}
-	rc |= buf_puts(&head, "\r\n");
-	FCGX_Stream *out = req->out;
-	if (rc == 0)
-		FCGX_PutStr(head.data, (int)head.len, out);
-	buf_deinit(&head);
-	if (rc == 0 && res->file_path == NULL && res->body.len > 0)
+	put_str(out, "\r\n");
+	int rc = 0;
+	if (res->file_path == NULL && res->body.len > 0)
 		FCGX_PutStr(res->body.data, (int)res->body.len, out);
-	if (rc == 0 && res->file_path != NULL)
+	if (res->file_path != NULL)
 		rc = send_file(out, res);
 	return rc == 0 && FCGX_GetError(out) == 0 ? 0 : -1;
 }

@@ -7,6 +7,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,8 +213,11 @@ static struct {
 } key_cache;
 static unsigned long key_derivations;
 
+static void url_slots_clear(void);
+
 void s3_signing_cache_clear(void)
 {
+	url_slots_clear();
 	if (key_cache.secret != NULL)
 		OPENSSL_cleanse(key_cache.secret, strlen(key_cache.secret));
 	free(key_cache.secret);
@@ -495,7 +499,10 @@ int s3_locate(const struct s3_config *c, const char *key, struct s3_loc *out)
 	return rc;
 }
 
-int s3_presign_get(const struct s3_config *c, const char *key, time_t now, char *out, size_t n)
+/* presign_at writes the presigned GET URL of key signed at now, valid for
+ * expires seconds from then. */
+static int presign_at(const struct s3_config *c, const char *key, time_t now, long expires,
+		      char *out, size_t n)
 {
 	struct s3_loc *loc = malloc(sizeof(*loc));
 	if (loc == NULL || s3_locate(c, key, loc) < 0) {
@@ -512,7 +519,7 @@ int s3_presign_get(const struct s3_config *c, const char *key, time_t now, char 
 			    .now = now };
 	struct buf q;
 	buf_init(&q, S3_URL_MAX);
-	int rc = s3_presign_query(&r, c->presign_seconds, &q);
+	int rc = s3_presign_query(&r, expires, &q);
 	if (rc == 0) {
 		const char *url[] = { loc->url, "?", q.data };
 		rc = join(out, n, url, 3);
@@ -520,6 +527,98 @@ int s3_presign_get(const struct s3_config *c, const char *key, time_t now, char 
 	buf_deinit(&q);
 	free(loc);
 	return rc;
+}
+
+/* Presigned GETs made in this process, kept while their window lasts
+ * (content.s3.presign_reuse_seconds): a few objects asked for again and
+ * again (a gallery's thumbnails, a video everyone plays) are signed once
+ * a window, and their URLs stay the same, which browsers and CDNs cache.
+ * A slot per object key's hash; a slot is reused by whichever key comes
+ * next.  Each slot remembers the configuration it was signed under (a
+ * hash of every field a URL depends on) as well as the key and window. */
+enum { URL_SLOTS = 64 };
+static struct url_slot {
+	uint64_t conf;
+	long long window;
+	char *key, *url;
+	size_t url_len;
+} url_slots[URL_SLOTS];
+static unsigned long url_signings;
+
+static uint64_t fnv(uint64_t h, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+	/* the terminating NUL too: "ab","c" and "a","bc" differ */
+	return fnv(h, s ? s : "", (s ? strlen(s) : 0) + 1);
+}
+
+static uint64_t conf_hash(const struct s3_config *c)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	h = fnv_str(h, c->endpoint);
+	h = fnv_str(h, c->region);
+	h = fnv_str(h, c->bucket);
+	h = fnv_str(h, c->access_key);
+	h = fnv_str(h, c->secret_key);
+	long v[3] = { c->path_style, c->presign_seconds, c->presign_reuse_seconds };
+	return fnv(h, (const char *)v, sizeof(v));
+}
+
+static void url_slots_clear(void)
+{
+	for (size_t i = 0; i < URL_SLOTS; i++) {
+		free(url_slots[i].key);
+		free(url_slots[i].url);
+	}
+	memset(url_slots, 0, sizeof(url_slots));
+}
+
+unsigned long s3_presign_signings(void)
+{
+	return url_signings;
+}
+
+int s3_presign_get(const struct s3_config *c, const char *key, time_t now, char *out, size_t n)
+{
+	long w = c->presign_reuse_seconds;
+	if (w <= 0 || now < 0 || c->presign_seconds + w > S3_PRESIGN_MAX) {
+		url_signings++;
+		return presign_at(c, key, now, c->presign_seconds, out, n);
+	}
+	/* Signed at the start of the window now is in, and valid for the
+	 * window's length longer: whenever in the window a URL is handed
+	 * out, it lives presign_seconds at least. */
+	long long window = (long long)now - (long long)now % w;
+	uint64_t conf = conf_hash(c);
+	struct url_slot *s = &url_slots[fnv_str(conf, key) % URL_SLOTS];
+	if (s->key != NULL && s->conf == conf && s->window == window && strcmp(s->key, key) == 0) {
+		if (s->url_len >= n) {
+			if (n)
+				out[0] = '\0';
+			return -1;
+		}
+		memcpy(out, s->url, s->url_len + 1);
+		return 0;
+	}
+	url_signings++;
+	if (presign_at(c, key, (time_t)window, c->presign_seconds + w, out, n) < 0)
+		return -1;
+	char *k = strdup(key), *u = strdup(out);
+	if (k == NULL || u == NULL) { /* answered all the same, not kept */
+		free(k);
+		free(u);
+		return 0;
+	}
+	free(s->key);
+	free(s->url);
+	*s = (struct url_slot){ conf, window, k, u, strlen(u) };
+	return 0;
 }
 
 /* ---- XML ----------------------------------------------------------------- */

@@ -84,8 +84,14 @@ struct s3_loc {
  * (endpoint/bucket/key) or virtual-hosted (bucket.host/key). */
 int s3_locate(const struct s3_config *c, const char *key, struct s3_loc *out);
 /* s3_presign_get writes the presigned GET URL of key, valid for
- * c->presign_seconds from now. */
+ * c->presign_seconds from now at least.  With c->presign_reuse_seconds
+ * W > 0 it is signed at the start of now's W-second window (epoch
+ * multiples of W, the same for every process and node) with X-Amz-Expires
+ * presign_seconds + W, and kept: a key asked for again in that window gets
+ * the same URL without signing.  s3_presign_signings counts the URLs this
+ * process signed (tests); s3_signing_cache_clear forgets the kept ones. */
 int s3_presign_get(const struct s3_config *c, const char *key, time_t now, char *out, size_t n);
+unsigned long s3_presign_signings(void);
 
 /* s3_xml_text finds the nth (from 0) element <tag> of xml (len bytes, not
  * NUL-terminated) and writes its text with the XML entities decoded: 1,

@@ -13,6 +13,7 @@ bucket are compared with what was rendered; a 24 MB one goes up in five
 5 MiB parts.  The store down during an upload, and kill -9 of the
 dispatcher in the middle of a multipart upload, lose nothing.
 """
+import calendar
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -209,7 +211,17 @@ def variants(_):
         eq(r.status, 302, "%s: %s" % (variant, r))
         loc = r.header("location")
         check(loc.startswith(s3().url + "/" + st.bucket + "/results/" + vid + "/"), loc)
-        check("X-Amz-Signature=" in loc and "X-Amz-Expires=120" in loc, loc)
+        # presign_seconds 120 and the default reuse window (60 s): signed
+        # at the window's start, for 120 + 60 s, and the same URL again
+        check("X-Amz-Signature=" in loc and "X-Amz-Expires=180" in loc, loc)
+        signed = calendar.timegm(time.strptime(
+            urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query)["X-Amz-Date"][0],
+            "%Y%m%dT%H%M%SZ"))
+        eq(signed % 60, 0, "X-Amz-Date on a window's start: %s" % loc)
+        check(signed + 180 >= time.time() + 120, "lives presign_seconds at least: %s" % loc)
+        again = st.content(vid, variant).header("location")
+        check(again == loc or time.time() >= signed + 60,
+              "within the window the same URL: %s then %s" % (loc, again))
         eq(r.header("cache-control"), "no-store", "cache-control")
         body, tail = curl_follow(st.base + "/v1/videos/%s/content?variant=%s" % (vid, variant),
                                  st.key)

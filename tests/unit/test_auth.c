@@ -157,7 +157,24 @@ START_TEST(cache_sees_revocation_and_limits)
 	h2[strlen(h2) - 1] ^= 1;
 	ck_assert_int_eq(auth_check(st, &cache, h2, owner, &got, &e), -1);
 	ck_assert_int_eq(e.status, 401);
+	/* More keys than the secrets' hashes kept, in turns: each is still its
+	 * own owner, whichever hashes were replaced. */
+	enum { N = AUTH_MEMO_SLOTS + 3 };
+	char sec[N][AUTH_SECRET_MAX], ids[N][ID_MAX], hdr[N][256];
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(auth_key_create(st, "m", sec[i], ids[i]), RG_OK);
+		snprintf(hdr[i], sizeof(hdr[i]), "Bearer %s", sec[i]);
+	}
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < N; i++) {
+			int k = round == 1 ? N - 1 - i : i;
+			ck_assert_int_eq(auth_check(st, &cache, hdr[k], owner, &got, &e), 0);
+			ck_assert_str_eq(owner, ids[k]);
+		}
+	/* the kept secrets are wiped with the cache */
 	auth_cache_deinit(&cache);
+	static const struct auth_memo none[AUTH_MEMO_SLOTS];
+	ck_assert_int_eq(memcmp(cache.memo, none, sizeof(none)), 0);
 }
 END_TEST
 

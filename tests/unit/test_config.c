@@ -203,6 +203,7 @@ START_TEST(content_s3)
 	ck_assert_str_eq(c->s3.region, "us-east-1");
 	ck_assert_str_eq(c->s3.prefix, "");
 	ck_assert_int_eq(c->s3.presign_seconds, 300);
+	ck_assert_int_eq(c->s3.presign_reuse_seconds, 60);
 	ck_assert_uint_eq(c->s3.part_bytes, 8u << 20);
 	ck_assert_int_eq(c->s3.delivery, S3_REDIRECT);
 	ck_assert_str_eq(c->s3.proxy_prefix, "/_reelgate_s3/");
@@ -232,6 +233,24 @@ START_TEST(content_s3)
 		     "content.s3.part_bytes");
 	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"presign_seconds\": 0 } } }",
 		     "content.s3.presign_seconds");
+	/* a link lives presign_seconds + presign_reuse_seconds at most: a week
+	 * at most; the default reuse (60) shortens to fit, a given one does
+	 * not */
+	c = parse(S3_HEAD "\"s3\": {" S3_OK ", \"presign_reuse_seconds\": 0 } } }");
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(c->s3.presign_reuse_seconds, 0);
+	config_free(c);
+	c = parse(S3_HEAD "\"s3\": {" S3_OK ", \"presign_seconds\": 604780 } } }");
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(c->s3.presign_reuse_seconds, 20);
+	config_free(c);
+	expect_error(S3_HEAD "\"s3\": {" S3_OK
+			     ", \"presign_seconds\": 604780, \"presign_reuse_seconds\": 21 } } }",
+		     "content.s3.presign_reuse_seconds");
+	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"presign_reuse_seconds\": 3601 } } }",
+		     "content.s3.presign_reuse_seconds");
+	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"presign_reuse_seconds\": \"60\" } } }",
+		     "content.s3.presign_reuse_seconds");
 	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"bucket\": \"A_B\" } } }", "content.s3.bucket");
 	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"region\": \"EU WEST\" } } }",
 		     "content.s3.region");

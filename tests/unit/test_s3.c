@@ -131,6 +131,58 @@ START_TEST(presign_get_path_style)
 }
 END_TEST
 
+/* With presign_reuse_seconds W: a URL is signed at the start of its
+ * W-second window (epoch multiples) for presign_seconds + W, exactly the
+ * URL a fresh signing at that instant for that long gives; asked again in
+ * the window it is the same URL, unsigned again; a new window, another
+ * key or another configuration signs anew. */
+START_TEST(presign_reuse)
+{
+	struct s3_config c, fresh;
+	test_cfg(&c, 1);
+	c.presign_reuse_seconds = 60;
+	fresh = c;
+	fresh.presign_seconds = 360;
+	fresh.presign_reuse_seconds = 0;
+	s3_signing_cache_clear();
+	char url[S3_URL_MAX], again[S3_URL_MAX], want[S3_URL_MAX];
+	const char *key = "p/video_01/video.mp4";
+	time_t t = T20130524 + 17; /* T20130524 is a multiple of 60 */
+	unsigned long n0 = s3_presign_signings();
+	ck_assert_int_eq(s3_presign_get(&c, key, t, url, sizeof(url)), 0);
+	ck_assert_ptr_nonnull(strstr(url, "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=360&"));
+	ck_assert_int_eq(s3_presign_get(&fresh, key, T20130524, want, sizeof(want)), 0);
+	ck_assert_str_eq(url, want);
+	ck_assert_uint_eq(s3_presign_signings(), n0 + 2);
+	/* the rest of the window: the same URL, no signing */
+	ck_assert_int_eq(s3_presign_get(&c, key, T20130524 + 59, again, sizeof(again)), 0);
+	ck_assert_str_eq(again, url);
+	ck_assert_uint_eq(s3_presign_signings(), n0 + 2);
+	/* too small a buffer for the kept URL: refused, as a signing would be */
+	ck_assert_int_eq(s3_presign_get(&c, key, t, again, 100), -1);
+	/* the next window */
+	ck_assert_int_eq(s3_presign_get(&c, key, T20130524 + 60, again, sizeof(again)), 0);
+	ck_assert_ptr_nonnull(strstr(again, "&X-Amz-Date=20130524T000100Z&X-Amz-Expires=360&"));
+	ck_assert_uint_eq(s3_presign_signings(), n0 + 3);
+	/* another key, then another secret: signed anew */
+	ck_assert_int_eq(
+		s3_presign_get(&c, "p/video_02/video.mp4", T20130524 + 61, again, sizeof(again)),
+		0);
+	ck_assert_ptr_nonnull(strstr(again, "/p/video_02/video.mp4?"));
+	ck_assert_uint_eq(s3_presign_signings(), n0 + 4);
+	c.secret_key = "another/secret";
+	ck_assert_int_eq(s3_presign_get(&c, key, T20130524 + 62, again, sizeof(again)), 0);
+	ck_assert_uint_eq(s3_presign_signings(), n0 + 5);
+	ck_assert_str_ne(again, url);
+	/* without reuse: signed at the very second, for presign_seconds */
+	c.presign_reuse_seconds = 0;
+	ck_assert_int_eq(s3_presign_get(&c, key, t, again, sizeof(again)), 0);
+	ck_assert_ptr_nonnull(strstr(again, "&X-Amz-Date=20130524T000017Z&X-Amz-Expires=300&"));
+	ck_assert_uint_eq(s3_presign_signings(), n0 + 6);
+	s3_signing_cache_clear();
+}
+END_TEST
+
 /* The signing key kept from one presigned URL to the next gives the URLs
  * a fresh derivation gives: within a day, across midnight (UTC), and when
  * the secret or the region changes; it is derived once per day. */
@@ -309,6 +361,7 @@ static Suite *s3_suite(void)
 	tcase_add_test(tc, botocore_part_upload);
 	tcase_add_test(tc, presign_get_path_style);
 	tcase_add_test(tc, signing_key_cache);
+	tcase_add_test(tc, presign_reuse);
 	tcase_add_test(tc, locate);
 	tcase_add_test(tc, object_keys);
 	tcase_add_test(tc, uri_encoding);
