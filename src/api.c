@@ -991,10 +991,11 @@ static int serve_file(struct app *app, struct http_request *req, struct http_res
 		      struct api_error *e)
 {
 	struct stat st;
+	/* rel is NUL-terminated (download_ctx) */
+	const char *path[] = { app->cfg->data_dir, "/", rel ? rel : "" };
 	if (rel == NULL || rel_len < 8 || memcmp(rel, "content/", 8) != 0 ||
 	    memmem(rel, rel_len, "..", 2) != NULL || rel_len > INT_MAX ||
-	    snprintf(res->file_buf, sizeof(res->file_buf), "%s/%.*s", app->cfg->data_dir,
-		     (int)rel_len, rel) >= (int)sizeof(res->file_buf) ||
+	    str_join(res->file_buf, sizeof(res->file_buf), path, 3) < 0 ||
 	    stat(res->file_buf, &st) < 0 || !S_ISREG(st.st_mode)) {
 		api_error_set(e, 404, "not_found", "variant", "Video '%s' has no stored %s.", id,
 			      variant);
@@ -1003,15 +1004,20 @@ static int serve_file(struct app *app, struct http_request *req, struct http_res
 	res->status = 200;
 	res->content_type = variant_type(variant);
 	char disp[128];
-	snprintf(disp, sizeof(disp), "inline; filename=\"%s.%s\"", id,
-		 strcmp(variant, "video") == 0	     ? "mp4"
-		 : strcmp(variant, "thumbnail") == 0 ? "webp"
-						     : "jpg");
-	http_header(res, "Content-Disposition", disp);
+	const char *ext = strcmp(variant, "video") == 0	      ? "mp4"
+			  : strcmp(variant, "thumbnail") == 0 ? "webp"
+							      : "jpg";
+	const char *dp[] = { "inline; filename=\"", id, ".", ext, "\"" };
+	if (str_join(disp, sizeof(disp), dp, 5) == 0)
+		http_header(res, "Content-Disposition", disp);
 	if (app->cfg->delivery == DELIVERY_X_ACCEL) {
 		char loc[4300];
-		snprintf(loc, sizeof(loc), "%s%.*s", app->cfg->accel_prefix, (int)(rel_len - 8),
-			 rel + 8);
+		const char *lp[] = { app->cfg->accel_prefix, rel + 8 };
+		if (str_join(loc, sizeof(loc), lp, 2) < 0) {
+			api_error_set(e, 404, "not_found", "variant",
+				      "Video '%s' has no stored %s.", id, variant);
+			return -1;
+		}
 		http_header(res, "X-Accel-Redirect", loc);
 		res->delegated = 1;
 		return 0;
@@ -1347,7 +1353,15 @@ enum route api_handle(struct app *app, struct http_request *req, struct http_res
 		metrics_serve(app, req, res);
 		return m.route;
 	}
-	if (auth_check(app->st, &app->auth, req->authorization, owner, &lim, &e) < 0) {
+	/* A download only reads: the key and the download entry from one
+	 * read transaction. */
+	int hold = m.route == ROUTE_VIDEO_CONTENT;
+	if (hold)
+		store_read_hold(app->st);
+	int authed = auth_check(app->st, &app->auth, req->authorization, owner, &lim, &e);
+	if (authed < 0 && hold)
+		store_read_release(app->st);
+	if (authed < 0) {
 		if (req->authorization == NULL && req->behind_apache && e.code == NULL)
 			snprintf(
 				e.message + strlen(e.message),
@@ -1357,7 +1371,9 @@ enum route api_handle(struct app *app, struct http_request *req, struct http_res
 		return m.route;
 	}
 	char base_url[1024];
-	snprintf(base_url, sizeof(base_url), "%s%s", req->base_url, m.prefix);
+	const char *bp[] = { req->base_url, m.prefix };
+	if (str_join(base_url, sizeof(base_url), bp, 2) < 0)
+		base_url[0] = '\0'; /* cannot be: public_url <= 512, prefix < 256 */
 	switch (m.route) {
 	case ROUTE_VIDEOS_CREATE: handle_create(app, req, res, owner, &lim, base_url); break;
 	case ROUTE_VIDEOS_LIST: handle_list(app, req, res, owner, base_url); break;
@@ -1381,5 +1397,7 @@ enum route api_handle(struct app *app, struct http_request *req, struct http_res
 	case ROUTE_COUNT:
 	case ROUTE_NONE: break;
 	}
+	if (hold)
+		store_read_release(app->st);
 	return m.route;
 }

@@ -270,3 +270,22 @@ char *buf_take(struct buf *b)
 	b->cap = 0;
 	return p;
 }
+
+int str_join(char *out, size_t n, const char *const *parts, size_t k)
+{
+	size_t at = 0;
+	for (size_t i = 0; i < k; i++) {
+		size_t l = strlen(parts[i]);
+		if (l >= n - at) {
+			if (n)
+				out[0] = '\0';
+			return -1;
+		}
+		memcpy(out + at, parts[i], l);
+		at += l;
+	}
+	if (n == 0)
+		return -1;
+	out[at] = '\0';
+	return 0;
+}

@@ -51,4 +51,10 @@ int buf_pct_encode_to(const char *s, char *out, size_t n);
 /* buf_take hands the data to the caller (who frees it) and empties b. */
 char *buf_take(struct buf *b);
 
+/* str_join writes the k strings of parts one after the other into out (n
+ * bytes), NUL-terminated: 0, or -1 and out "" when they do not fit.  For
+ * the paths and headers made on every request, where snprintf() cost
+ * more than the rest of the work. */
+int str_join(char *out, size_t n, const char *const *parts, size_t k);
+
 #endif

@@ -1034,6 +1034,8 @@ static int read_paths(struct confcheck *c, struct json_object *root, struct conf
 		    strncmp(cfg->public_url, "https://", 8) != 0)
 			return cc_fail(c, "public_url", "must start with http:// or https://");
 		size_t n = strlen(cfg->public_url);
+		if (n > 512) /* the API's base URL: it and a mount point fit 1 KB */
+			return cc_fail(c, "public_url", "must be at most 512 characters");
 		while (n > 0 && cfg->public_url[n - 1] == '/')
 			cfg->public_url[--n] = '\0';
 	}

@@ -362,10 +362,12 @@ int http_header(struct http_response *res, const char *name, const char *value)
 	if (strpbrk(value, "\r\n") != NULL || strpbrk(name, "\r\n: ") != NULL)
 		return -1;
 	/* Without printf, as http_send: a download sets three of these, one a
-	 * presigned URL of a few hundred bytes: room for them all at once. */
+	 * presigned URL of a few hundred bytes: room for them all at once
+	 * (512 bytes: a larger first block costs malloc a consolidation of
+	 * its small free chunks on every request). */
 	struct buf *h = &res->headers;
 	size_t at = h->len;
-	if (h->cap == 0 && buf_reserve(h, 1024) < 0)
+	if (h->cap == 0 && buf_reserve(h, 500) < 0)
 		return -1;
 	if (buf_puts(h, name) < 0 || buf_append(h, ": ", 2) < 0 || buf_puts(h, value) < 0 ||
 	    buf_append(h, "\r\n", 2) < 0) {

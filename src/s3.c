@@ -445,27 +445,6 @@ static int split_endpoint(const char *ep, char *scheme, size_t ns, char *auth, s
 	return 0;
 }
 
-/* join writes the k strings of parts one after the other into out (n
- * bytes): -1, and out "", when they do not fit. */
-static int join(char *out, size_t n, const char *const *parts, size_t k)
-{
-	size_t at = 0;
-	for (size_t i = 0; i < k; i++) {
-		size_t l = strlen(parts[i]);
-		if (l >= n - at) {
-			if (n)
-				out[0] = '\0';
-			return -1;
-		}
-		memcpy(out + at, parts[i], l);
-		at += l;
-	}
-	if (n == 0)
-		return -1;
-	out[at] = '\0';
-	return 0;
-}
-
 int s3_locate(const struct s3_config *c, const char *key, struct s3_loc *out)
 {
 	char scheme[16], auth[400];
@@ -487,13 +466,13 @@ int s3_locate(const struct s3_config *c, const char *key, struct s3_loc *out)
 	if (rc == 0) {
 		const char *host[] = { c->bucket, ".", auth };
 		const char *path[] = { p.data ? p.data : "/" };
-		rc = (c->path_style ? join(out->host, sizeof(out->host), host + 2, 1)
-				    : join(out->host, sizeof(out->host), host, 3)) |
-		     join(out->path, sizeof(out->path), path, 1);
+		rc = (c->path_style ? str_join(out->host, sizeof(out->host), host + 2, 1)
+				    : str_join(out->host, sizeof(out->host), host, 3)) |
+		     str_join(out->path, sizeof(out->path), path, 1);
 	}
 	if (rc == 0) {
 		const char *url[] = { scheme, "://", out->host, out->path };
-		rc = join(out->url, sizeof(out->url), url, 4);
+		rc = str_join(out->url, sizeof(out->url), url, 4);
 	}
 	buf_deinit(&p);
 	return rc;
@@ -522,7 +501,7 @@ static int presign_at(const struct s3_config *c, const char *key, time_t now, lo
 	int rc = s3_presign_query(&r, expires, &q);
 	if (rc == 0) {
 		const char *url[] = { loc->url, "?", q.data };
-		rc = join(out, n, url, 3);
+		rc = str_join(out, n, url, 3);
 	}
 	buf_deinit(&q);
 	free(loc);

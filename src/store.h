@@ -296,6 +296,12 @@ int disk_nearly_full(const char *path);
  * renamed in it); -1 with errno. */
 int fsync_dir(const char *dir);
 
+/* store_read_hold starts one read transaction that every read of this
+ * store then uses (one snapshot, and one reader-slot renewal instead of
+ * one per read) until store_read_release; nothing may be written between
+ * the two.  Without it (it failed) each read has its own, as always. */
+void store_read_hold(struct store *st);
+void store_read_release(struct store *st);
 /* store_map_size reports the current map size (for tests and logs). */
 size_t store_map_size(struct store *st);
 /* store_release_pages drops this process's mapping of the database pages it

@@ -71,6 +71,10 @@ int env_txn_begin(struct store *st, unsigned flags, MDB_txn **txn)
  * keeps the reader slot and saves a lock-table search on every request. */
 int env_read_begin(struct store *st, MDB_txn **txn)
 {
+	if (st->held != NULL) {
+		*txn = st->held;
+		return 0;
+	}
 	if (st->rtxn != NULL) {
 		MDB_txn *t = st->rtxn;
 		st->rtxn = NULL;
@@ -86,11 +90,29 @@ int env_read_begin(struct store *st, MDB_txn **txn)
 
 void env_read_end(struct store *st, MDB_txn *txn)
 {
+	if (txn == st->held)
+		return; /* store_read_release ends it */
 	if (st->rtxn == NULL) {
 		mdb_txn_reset(txn);
 		st->rtxn = txn;
 	} else {
 		mdb_txn_abort(txn);
+	}
+}
+
+void store_read_hold(struct store *st)
+{
+	MDB_txn *t;
+	if (st->held == NULL && env_read_begin(st, &t) == 0)
+		st->held = t;
+}
+
+void store_read_release(struct store *st)
+{
+	MDB_txn *t = st->held;
+	if (t != NULL) {
+		st->held = NULL;
+		env_read_end(st, t);
 	}
 }
 

@@ -44,6 +44,7 @@ struct store {
 	struct group_shm *group; /* db/group.shm, or NULL: creates commit alone */
 	size_t max_map;
 	MDB_txn *rtxn;	 /* a reset read transaction, renewed for the next read */
+	MDB_txn *held;	 /* store_read_hold's: every read uses it until released */
 	char path[4096]; /* data_dir/db */
 	int durable;
 	/* where data.mdb is mapped, as store_release_pages last found it

@@ -206,6 +206,24 @@ START_TEST(json_string_invalid_utf8)
 }
 END_TEST
 
+START_TEST(str_join_fits_or_empties)
+{
+	char out[8];
+	const char *p[] = { "ab", "", "cde" };
+	ck_assert_int_eq(str_join(out, sizeof(out), p, 3), 0);
+	ck_assert_str_eq(out, "abcde");
+	const char *q[] = { "abcd", "efg" }; /* 7 bytes and the NUL: fits */
+	ck_assert_int_eq(str_join(out, sizeof(out), q, 2), 0);
+	ck_assert_str_eq(out, "abcdefg");
+	const char *r[] = { "abcd", "efgh" }; /* one too many */
+	ck_assert_int_eq(str_join(out, sizeof(out), r, 2), -1);
+	ck_assert_str_eq(out, "");
+	ck_assert_int_eq(str_join(out, sizeof(out), r, 0), 0);
+	ck_assert_str_eq(out, "");
+	ck_assert_int_eq(str_join(out, 0, p, 1), -1);
+}
+END_TEST
+
 static Suite *buf_suite(void)
 {
 	Suite *s = suite_create("buf");
@@ -221,6 +239,7 @@ static Suite *buf_suite(void)
 	tcase_add_test(tc, json_string_all_or_nothing);
 	tcase_add_test(tc, take_hands_over);
 	tcase_add_test(tc, json_string_invalid_utf8);
+	tcase_add_test(tc, str_join_fits_or_empties);
 	suite_add_tcase(s, tc);
 	return s;
 }

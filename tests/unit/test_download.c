@@ -322,6 +322,34 @@ START_TEST(entry_follows_every_write)
 }
 END_TEST
 
+/* store_read_hold: the reads between it and store_read_release share one
+ * transaction (what a download does: the key, then the entry); after the
+ * release a write is seen; held and released again and again, nothing
+ * leaks (a reader slot per hold would run out after 126). */
+START_TEST(read_hold_then_release)
+{
+	struct json_object *first = NULL;
+	ck_assert_int_eq(store_videos_create(st, 1, "key_1", NULL, build_one, "key_1", &first),
+			 RG_OK);
+	char id[ID_MAX];
+	snprintf(id, sizeof(id), "%s", json_object_get_string(json_object_object_get(first, "id")));
+	json_object_put(first);
+	struct json_object *r = completed(id, "key_1");
+	for (int i = 0; i < 1000; i++) {
+		store_read_hold(st);
+		struct seen a = look(id), b = look(id);
+		store_read_release(st);
+		ck_assert_str_eq(a.status, b.status);
+		ck_assert_str_eq(a.status, i == 0 ? "queued" : "completed");
+		if (i == 0)
+			ck_assert_int_eq(store_video_update(st, r), RG_OK);
+	}
+	store_read_release(st); /* released twice: nothing happens */
+	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
+	json_object_put(r);
+}
+END_TEST
+
 static void set_done(struct json_object *rec, size_t i, void *arg)
 {
 	(void)i;
@@ -437,6 +465,7 @@ static Suite *download_suite(void)
 	tcase_add_checked_fixture(ts, setup, teardown);
 	tcase_set_timeout(ts, 60);
 	tcase_add_test(ts, entry_follows_every_write);
+	tcase_add_test(ts, read_hold_then_release);
 	tcase_add_test(ts, entry_follows_modify);
 	tcase_add_test(ts, entries_checked_built_and_filled);
 	tcase_add_test(ts, object_queue_checked);
