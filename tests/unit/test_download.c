@@ -281,14 +281,20 @@ static struct json_object *build_one(char (*ids)[ID_MAX], size_t n, size_t i, vo
 	return record(ids[0], (const char *)arg, "queued");
 }
 
-START_TEST(entry_follows_every_write)
+/* create_one creates one queued video of key_1 and writes its id. */
+static void create_one(char id[ID_MAX])
 {
 	struct json_object *first = NULL;
 	ck_assert_int_eq(store_videos_create(st, 1, "key_1", NULL, build_one, "key_1", &first),
 			 RG_OK);
-	char id[ID_MAX];
-	snprintf(id, sizeof(id), "%s", json_object_get_string(json_object_object_get(first, "id")));
+	snprintf(id, ID_MAX, "%s", json_object_get_string(json_object_object_get(first, "id")));
 	json_object_put(first);
+}
+
+START_TEST(entry_follows_every_write)
+{
+	char id[ID_MAX];
+	create_one(id);
 	struct seen s = look(id);
 	ck_assert_str_eq(s.owner, "key_1");
 	ck_assert_str_eq(s.status, "queued");
@@ -328,12 +334,8 @@ END_TEST
  * leaks (a reader slot per hold would run out after 126). */
 START_TEST(read_hold_then_release)
 {
-	struct json_object *first = NULL;
-	ck_assert_int_eq(store_videos_create(st, 1, "key_1", NULL, build_one, "key_1", &first),
-			 RG_OK);
 	char id[ID_MAX];
-	snprintf(id, sizeof(id), "%s", json_object_get_string(json_object_object_get(first, "id")));
-	json_object_put(first);
+	create_one(id);
 	struct json_object *r = completed(id, "key_1");
 	for (int i = 0; i < 1000; i++) {
 		store_read_hold(st);
