@@ -24,11 +24,16 @@ void buf_deinit(struct buf *b)
 	b->cap = 0;
 }
 
+void buf_truncate(struct buf *b, size_t len)
+{
+	b->len = len;
+	if (b->data != NULL)
+		b->data[len] = '\0';
+}
+
 void buf_reset(struct buf *b)
 {
-	b->len = 0;
-	if (b->data != NULL)
-		b->data[0] = '\0';
+	buf_truncate(b, 0);
 }
 
 /* reserve makes room for extra more bytes plus the NUL. */
@@ -203,9 +208,7 @@ int buf_json_escaped(struct buf *b, const char *s, size_t len)
 	}
 	return 0;
 fail:
-	b->len = start;
-	if (b->data != NULL)
-		b->data[start] = '\0';
+	buf_truncate(b, start);
 	return -1;
 }
 
@@ -213,9 +216,7 @@ int buf_json_string(struct buf *b, const char *s, size_t len)
 {
 	size_t start = b->len;
 	if (buf_putc(b, '"') < 0 || buf_json_escaped(b, s, len) < 0 || buf_putc(b, '"') < 0) {
-		b->len = start;
-		if (b->data != NULL)
-			b->data[start] = '\0';
+		buf_truncate(b, start);
 		return -1;
 	}
 	return 0;

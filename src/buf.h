@@ -23,6 +23,8 @@ struct buf {
 void buf_init(struct buf *b, size_t limit);
 /* buf_deinit frees the data; the buffer may be reused after buf_init. */
 void buf_deinit(struct buf *b);
+/* buf_truncate undoes appends: len (at most the length) bytes are kept. */
+void buf_truncate(struct buf *b, size_t len);
 /* buf_reset empties the buffer and keeps its memory. */
 void buf_reset(struct buf *b);
 

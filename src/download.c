@@ -24,14 +24,6 @@
 #define DL_REFS_MAX 255
 #define DL_REF_MAX 0xffff
 
-/* truncate_to undoes a partial append. */
-static void truncate_to(struct buf *b, size_t len)
-{
-	b->len = len;
-	if (b->data != NULL)
-		b->data[len] = '\0';
-}
-
 /* add_refs appends a reference of kind for each string member of the
  * object rec.member, counting them in *n.  One too long for the format
  * (a name past 255 bytes, a reference past 65535) is left out: no such
@@ -84,7 +76,7 @@ int download_build(struct json_object *rec, struct buf *out)
 	if (rc == 0)
 		rc = add_refs(out, rec, "objects", DOWNLOAD_OBJECT, &n);
 	if (rc < 0) {
-		truncate_to(out, start);
+		buf_truncate(out, start);
 		return -1;
 	}
 	out->data[start + 4] = (char)n;

@@ -371,9 +371,7 @@ int http_header(struct http_response *res, const char *name, const char *value)
 		return -1;
 	if (buf_puts(h, name) < 0 || buf_append(h, ": ", 2) < 0 || buf_puts(h, value) < 0 ||
 	    buf_append(h, "\r\n", 2) < 0) {
-		h->len = at; /* all or nothing, as buf_printf */
-		if (h->data != NULL)
-			h->data[at] = '\0';
+		buf_truncate(h, at); /* all or nothing, as buf_printf */
 		return -1;
 	}
 	return 0;

@@ -185,14 +185,6 @@ int video_json(struct json_object *rec, const char *base_url, struct buf *out)
 #define CACHE_HEAD 7
 #define CACHE_PENDING 1
 
-/* truncate_to undoes a partial append. */
-static void truncate_to(struct buf *b, size_t len)
-{
-	b->len = len;
-	if (b->data != NULL)
-		b->data[len] = '\0';
-}
-
 static int is_pending(const char *status)
 {
 	return status && (strcmp(status, "queued") == 0 || strcmp(status, "in_progress") == 0);
@@ -242,7 +234,7 @@ int video_cache_build(struct json_object *rec, struct buf *out)
 			     ? -1
 			     : 0;
 		if (rc < 0)
-			truncate_to(out, start);
+			buf_truncate(out, start);
 	}
 	json_object_put(pub);
 	return rc;
@@ -281,7 +273,7 @@ int video_cache_json(const struct video_cached *c, const char *base_url, struct 
 			rc = buf_append(out, c->json + head, c->json_len - head);
 	}
 	if (rc < 0)
-		truncate_to(out, start);
+		buf_truncate(out, start);
 	return rc;
 }
 
