@@ -16,6 +16,12 @@
  * LOCATION (bench/run passes a presigned URL reelgate gave, so the answer
  * is the same size), with the same headers.
  *
+ * It closes each connection as libfcgi does (shutting its side down, then
+ * waiting for the web server's close).  With CEILING_CLOSE=direct in its
+ * environment it closes the connection at once instead, once the request's
+ * input was read to its end, as reelgate does (bench/cpu --responder-close
+ * direct): what reelgate's own work costs beside that.
+ *
  *   ceiling LISTEN WORKERS [LOCATION]
  *
  * Runs in the foreground; SIGTERM/SIGINT stop the workers too.
@@ -52,6 +58,7 @@ static const char REDIRECT_HEAD[] =
 static char *redirect_tail;
 static int redirect_tail_len;
 
+static int close_direct; /* CEILING_CLOSE=direct */
 static volatile sig_atomic_t stop;
 static pid_t *kids;
 static int nkids;
@@ -153,6 +160,8 @@ static void worker(int listen_fd)
 			FCGX_PutStr(head, n, req.out);
 			FCGX_PutStr(BODY, (int)sizeof(BODY) - 1, req.out);
 		}
+		if (close_direct && FCGX_HasSeenEOF(req.in) == EOF && !req.keepConnection)
+			FCGX_Detach(&req);
 		FCGX_Finish_r(&req);
 	}
 	_exit(0);
@@ -174,6 +183,8 @@ int main(int argc, char **argv)
 					     "Content-Length: 0\r\n\r\n",
 					     argv[3]);
 	}
+	const char *how = getenv("CEILING_CLOSE");
+	close_direct = how != NULL && strcmp(how, "direct") == 0;
 	int n = atoi(argv[2]);
 	if (n < 1 || n > 256) {
 		fprintf(stderr, "ceiling: WORKERS must be 1..256\n");

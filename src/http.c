@@ -324,6 +324,16 @@ void http_drain(struct http_request *r, size_t max)
 	}
 }
 
+int http_input_ended(struct http_request *r)
+{
+	if (r->fcgx == NULL)
+		return 0;
+	if (r->content_length > 0 && r->body_read < (size_t)r->content_length)
+		return 0;
+	char c;
+	return FCGX_GetStr(&c, 1, r->fcgx->in) == 0 && FCGX_HasSeenEOF(r->fcgx->in) == EOF;
+}
+
 void http_response_init(struct http_response *res)
 {
 	res->status = 200;

@@ -57,6 +57,11 @@ int http_read_all(struct http_request *r, struct buf *out, size_t limit, struct 
 /* http_drain discards what is left of the body, up to max bytes, so the web
  * server is never cut off in the middle of sending it. */
 void http_drain(struct http_request *r, size_t max);
+/* http_input_ended: 1 when the web server's input has been read to its end
+ * (the body's Content-Length bytes, then the empty stdin record that ends
+ * it), so nothing it sent is left unread; 0 otherwise.  It may wait for that
+ * record: call it once the answer is out. */
+int http_input_ended(struct http_request *r);
 
 void http_response_init(struct http_response *res);
 void http_response_deinit(struct http_response *res);

@@ -1,18 +1,33 @@
 /*
  * worker: the accept loop.
  *
- * The stop signals (SIGTERM, SIGINT, SIGQUIT) are blocked all the time except
- * inside epoll_pwait() or ppoll(), where the worker waits for the listen
- * socket (or the web server's kept-alive connection) to have something;
- * their handler only sets a flag.  So a stop is seen at once even while idle, and never interrupts
- * a request half-way: a request is always read, handled and answered before the flag is looked at.
+ * The worker accepts connections itself, with a blocking accept() on the
+ * shared listen socket (the kernel wakes one waiting worker per
+ * connection), and hands each to libfcgi, which reads the request from it
+ * (FCGX_Request.ipcFd set, and marked kept, before FCGX_Accept_r: libfcgi
+ * accepts only when it has no connection, and it is given no listen socket,
+ * so it never does).
+ * That is one system call per connection where libfcgi's own accept adds a
+ * poll() (a workaround for Linux 2.0) and a wait on the socket before it.
  *
- * Idle workers wait for the shared listen socket with an epoll set of their
- * own holding it EPOLLEXCLUSIVE: a connection wakes one of them, as a
- * blocking accept() would, not all (a plain poll() wakes every idle worker,
- * and all but one find nothing to accept: at a few thousand downloads a
- * second that herd cost a tenth of the rate).  Where the kernel refuses
- * EPOLLEXCLUSIVE (before Linux 4.5) they fall back to ppoll().
+ * Stopping: the stop signals (SIGTERM, SIGINT, SIGQUIT) are never blocked;
+ * their handler only sets a flag, and is installed with SA_RESTART, so a
+ * stop arriving while a request is read, handled or answered interrupts
+ * nothing: every system call there is resumed (those that never are, such
+ * as poll(), are retried by their callers), and the flag is looked at once
+ * the request is answered.  The listen socket has a receive timeout
+ * (SO_RCVTIMEO, ACCEPT_TICK_MS), and an accept() on a socket with one is
+ * never resumed after a signal: a stop ends the wait at once.  The timeout
+ * also makes an idle worker wake every ACCEPT_TICK_MS, to let go of the
+ * database pages it has read and (with no master of ours) to see that a
+ * dispatcher runs; and it bounds the one race, a stop arriving between the
+ * look at the flag and the accept(), to one tick.  A kept-alive connection
+ * (fastcgi_keep_conn) is waited on with poll() and the same tick.
+ *
+ * Connections over TCP inherit the listen socket's timeout: it is cleared
+ * on each (a web server may take its time to send a body), and, as libfcgi
+ * does, Nagle is turned off and the peer checked against
+ * FCGI_WEB_SERVER_ADDRS when that is set (IPv4 addresses, comma-separated).
  *
  * Between requests the worker also lets go of the database pages it has read
  * (every RELEASE_PAGES_EVERY requests, and once idle), and, when no master of
@@ -21,16 +36,19 @@
  */
 #include "worker.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcgiapp.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,8 +59,9 @@
 #include "metrics.h"
 #include "store.h"
 
+enum { ACCEPT_TICK_MS = 1000 };
+
 static volatile sig_atomic_t stop_requested;
-static sigset_t wait_mask; /* the mask while waiting: stop signals let in */
 
 static void on_stop(int sig)
 {
@@ -50,11 +69,7 @@ static void on_stop(int sig)
 	stop_requested = 1;
 }
 
-/* The stop signals are blocked all the time except inside ppoll(), so they
- * can never interrupt libfcgi half-way through accepting or reading a
- * request (its accept path uses a select() that no SA_RESTART restarts, and
- * an interrupted one drops the connection). */
-static int setup_signals(void)
+static void setup_signals(void)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -73,36 +88,91 @@ static int setup_signals(void)
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGQUIT);
-	sigemptyset(&wait_mask);
-	sigprocmask(SIG_SETMASK, &stop, NULL);
+	sigprocmask(SIG_UNBLOCK, &stop, NULL); /* whatever the parent blocked */
+}
+
+/* The listen socket and what its connections need. */
+struct listener {
+	int fd;
+	int tcp;	       /* AF_INET or AF_INET6 */
+	in_addr_t allowed[32]; /* FCGI_WEB_SERVER_ADDRS, as libfcgi reads it */
+	int nallowed;	       /* -1: no such list, every peer is let in */
+};
+
+/* listener_open readies fd for blocking accepts with the tick (see the
+ * top of this file): -1 after logging why not. */
+static int listener_open(struct listener *l, int fd)
+{
+	memset(l, 0, sizeof(*l));
+	l->fd = fd;
+	l->nallowed = -1;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		l->tcp = ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
+	/* O_NONBLOCK belongs to the socket, shared by every worker: all of
+	 * them clear it (an older reelgate set it). */
+	int fl = fcntl(fd, F_GETFL);
+	struct timeval tick = { ACCEPT_TICK_MS / 1000, (ACCEPT_TICK_MS % 1000) * 1000 };
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof(tick)) < 0) {
+		log_error("worker_start_failed", "reason=\"the listen socket (fd %d): %s\"", fd,
+			  strerror(errno));
+		return -1;
+	}
+	const char *list = getenv("FCGI_WEB_SERVER_ADDRS");
+	if (list != NULL && *list != '\0') {
+		l->nallowed = 0;
+		char one[64];
+		for (const char *p = list; *p != '\0';) {
+			size_t n = strcspn(p, ",");
+			if (n < sizeof(one) &&
+			    l->nallowed < (int)(sizeof(l->allowed) / sizeof(l->allowed[0]))) {
+				memcpy(one, p, n);
+				one[n] = '\0';
+				l->allowed[l->nallowed++] = inet_addr(one);
+			}
+			p += n + (p[n] == ',');
+		}
+	}
 	return 0;
 }
 
-/* wait_readable waits until fd has something or a stop is requested;
- * returns 1 when fd is readable.  epfd >= 0: an epoll set that holds fd
- * (and nothing else), waited on instead of fd itself. */
-static int wait_readable(int fd, int epfd, int timeout_ms)
+/* listener_accept waits for the next connection (at most a tick): its fd,
+ * or -errno (-EAGAIN: the tick passed; -EINTR: a signal came; -EPERM: a
+ * peer FCGI_WEB_SERVER_ADDRS does not name, its connection closed). */
+static int listener_accept(const struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+	if (fd < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	if (!l->tcp)
+		return fd;
+	if (ss.ss_family == AF_INET && l->nallowed >= 0) {
+		in_addr_t peer = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
+		int ok = 0;
+		for (int i = 0; i < l->nallowed && !ok; i++)
+			ok = l->allowed[i] == peer;
+		if (!ok) {
+			close(fd);
+			return -EPERM;
+		}
+	}
+	struct timeval none = { 0, 0 };
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+/* wait_kept waits (at most a tick) until the kept-alive connection fd has
+ * something; 1 when it has. */
+static int wait_kept(int fd)
 {
 	struct pollfd p = { fd, POLLIN, 0 };
-	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
-	for (;;) {
-		if (stop_requested)
-			return 0;
-		int n;
-		if (epfd >= 0) {
-			struct epoll_event ev;
-			n = epoll_pwait(epfd, &ev, 1, timeout_ms, &wait_mask);
-		} else {
-			n = ppoll(&p, 1, timeout_ms < 0 ? NULL : &ts, &wait_mask);
-		}
-		if (n == 0)
-			return 0;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return 0;
-		return 1;
-	}
+	return !stop_requested && poll(&p, 1, ACCEPT_TICK_MS) > 0;
 }
 
 static int64_t mono_ms(void)
@@ -112,7 +182,9 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void serve_one(struct app *app, FCGX_Request *req)
+/* serve_one answers one request; returns 1 when the web server's input was
+ * read to its end (see worker_run), 0 otherwise. */
+static int serve_one(struct app *app, FCGX_Request *req)
 {
 	uint64_t began = metrics_clock();
 	enum route route = ROUTE_NONE;
@@ -130,6 +202,13 @@ static void serve_one(struct app *app, FCGX_Request *req)
 	 * never cut off while still sending (bounded: a liar is cut off). */
 	http_drain(&hr, app->cfg->max_body_bytes + (1u << 20));
 	http_send(req, &res, hr.request_id[0] ? hr.request_id : "req_unknown");
+	/* The answer goes out now, as FCGX_Finish_r would send it (the error
+	 * stream closed first, so closing the output ends the request); then
+	 * the rest of the input, normally already read with the parameters,
+	 * is looked at without keeping the web server waiting. */
+	FCGX_FClose(req->err);
+	FCGX_FClose(req->out);
+	int ended = http_input_ended(&hr);
 	metrics_request(route, res.status, began);
 	if (res.status >= 500)
 		log_warn("request_failed", "req=%s method=%s status=%d", hr.request_id,
@@ -139,6 +218,7 @@ static void serve_one(struct app *app, FCGX_Request *req)
 			  hr.method ? hr.method : "-", res.status);
 	http_response_deinit(&res);
 	http_request_deinit(&hr);
+	return ended;
 }
 
 /* open_app readies what the handlers use: the directories under data_dir
@@ -173,31 +253,22 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 	if (open_app(&app, cfg) < 0)
 		return 1;
 	metrics_open(cfg->data_dir, cfg->metrics_enabled); /* done when the master did */
-	int fl = fcntl(listen_fd, F_GETFL);
-	if (fl >= 0)
-		fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK);
-	/* the listen socket, waited on so that a connection wakes one idle
-	 * worker (see the top of this file); -1: ppoll() */
-	int epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (epfd >= 0) {
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
-		ev.data.fd = listen_fd;
-		if (epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev) < 0) {
-			close(epfd);
-			epfd = -1;
-		}
+	struct listener lst;
+	if (listener_open(&lst, listen_fd) < 0) {
+		store_close(app.st);
+		return 1;
 	}
 	FCGX_Init();
 	FCGX_Request req;
-	FCGX_InitRequest(&req, listen_fd, 0);
-	log_info("worker_started", "fd=%d exclusive_wakeup=%s", listen_fd,
-		 epfd >= 0 ? "yes" : "no");
+	/* no listen socket: libfcgi never accepts (see the top of this file) */
+	FCGX_InitRequest(&req, -1, 0);
+	log_info("worker_started", "fd=%d", listen_fd);
 	unsigned long served = 0, unreleased = 0;
-	/* Every so often, and whenever the worker has been idle a while, it
+	/* Every so often, and whenever the worker has been idle a tick, it
 	 * lets go of the database pages read so far: its RSS stays its own
 	 * few MB however large the database grows (the pages stay cached for
 	 * everyone). */
-	enum { RELEASE_PAGES_EVERY = 250, RELEASE_IDLE_MS = 1000 };
+	enum { RELEASE_PAGES_EVERY = 250 };
 	/* With no master of ours, workers see to it that a dispatcher runs. */
 	int64_t next_ensure = 0;
 	while (!stop_requested) {
@@ -205,26 +276,45 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 			dispatcher_ensure(cfg);
 			next_ensure = mono_ms() + 2000;
 		}
-		/* a kept-alive connection is this worker's own: ppoll() it */
-		int kept = req.ipcFd >= 0;
-		int timeout = unreleased > 0 ? RELEASE_IDLE_MS : supervised ? -1 : 2000;
-		if (!wait_readable(kept ? req.ipcFd : listen_fd, kept ? -1 : epfd, timeout)) {
+		int waited; /* 1: a connection has something to read */
+		if (req.ipcFd >= 0) {
+			waited = wait_kept(req.ipcFd);
+		} else {
+			int fd = listener_accept(&lst);
+			if (fd < 0 && fd != -EAGAIN && fd != -EINTR && fd != -EPERM &&
+			    fd != -ECONNABORTED && fd != -EPROTO && fd != -ECONNRESET &&
+			    fd != -ETIMEDOUT && fd != -EHOSTUNREACH && fd != -ENETUNREACH) {
+				log_error("accept_failed", "error=\"%s\"", strerror(-fd));
+				break;
+			}
+			if (fd >= 0) {
+				/* FCGX_Accept_r first ends the request before,
+				 * closing its connection unless it is kept: this
+				 * one is (the web server's BEGIN_REQUEST then says
+				 * whether it stays so) */
+				req.ipcFd = fd;
+				req.keepConnection = 1;
+			}
+			waited = fd >= 0;
+		}
+		if (!waited) {
 			if (unreleased > 0) {
 				store_release_pages(app.st);
 				unreleased = 0;
 			}
 			continue;
 		}
-		int rc = FCGX_Accept_r(&req);
-		if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
+		/* < 0: the connection ended before a request was read in full
+		 * (libfcgi closed it) */
+		if (FCGX_Accept_r(&req) < 0)
 			continue;
-		if (rc < 0) {
-			if (rc == -ECONNABORTED || rc == -EPROTO)
-				continue;
-			log_error("accept_failed", "rc=%d", rc);
-			break;
-		}
-		serve_one(&app, &req);
+		/* libfcgi closes a connection by shutting down its side, then
+		 * waiting (sleeping) until the web server closes its own, so that
+		 * data it sent late is read rather than answered with a reset.
+		 * When its input was read to the end there is no such data: the
+		 * connection is just closed (FCGX_Detach skips that wait). */
+		if (serve_one(&app, &req) && !req.keepConnection)
+			FCGX_Detach(&req);
 		FCGX_Finish_r(&req);
 		served++;
 		if (++unreleased == RELEASE_PAGES_EVERY) {
@@ -233,8 +323,6 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 		}
 	}
 	FCGX_Free(&req, 1);
-	if (epfd >= 0)
-		close(epfd);
 	auth_cache_deinit(&app.auth);
 	store_close(app.st);
 	log_info("worker_stopped", "served=%lu", served);

@@ -594,7 +594,23 @@ def smoke(s, sends=None):
     expect_error(s.get(v["id"]), 404, code="not_found")
     left = [f for f in os.listdir(os.path.join(s.data_dir, "content")) if v["id"] in f]
     eq(left, [], "files of the deleted video")
+    eq(upstream_errors(s), [], "%s's error log: its connections to reelgate cut short" % s.server)
     return done
+
+
+# What nginx, lighttpd and Apache log when a FastCGI connection is reset or
+# ends before the answer did (reelgate closes a connection as soon as the
+# request's input was read to its end: never one with input left unread).
+UPSTREAM_ERRORS = re.compile(r"reset by peer|prematurely closed|end-of-file|broken pipe|"
+                             r"AH01075|AH01068|AH01070|AH01067", re.I)
+
+
+def upstream_errors(s):
+    try:
+        with open(os.path.join(s.dir, "logs", s.server + "-error.log"), errors="replace") as f:
+            return [l.strip() for l in f if UPSTREAM_ERRORS.search(l)]
+    except FileNotFoundError:
+        return []
 
 
 def server_errors(s, request_id=True):

@@ -5,13 +5,17 @@ SIGTERM under load loses no acknowledged create; a worker killed with
 SIGKILL is respawned; SIGHUP re-reads the config and replaces the workers
 without a failed request; spawn-fcgi -F 2 (no master of ours) serves the API
 and generates videos; a wrong config is refused with the file and the key;
-an idle worker lets go of the database pages it has read.
+an idle worker lets go of the database pages it has read; a connection whose
+input was read to its end is closed at once, one with input left unread is
+closed as libfcgi closes it (after the web server's own close).
 (The dispatcher's own process tests are in test_generation.py.)  Each test has its own
 stack (temp dir, reelgate, nginx).
 """
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -244,6 +248,151 @@ def _(_):
                    what="the idle worker's data.mdb pages to be released")
         print("# figure: released after %.1f s idle" % (time.monotonic() - t0))
         eq(s.request("GET", "/v1/videos?limit=20").status, 200, "a list after the release")
+
+# -- FastCGI spoken directly, as a web server speaks it
+
+FCGI_BEGIN, FCGI_END, FCGI_PARAMS, FCGI_STDIN, FCGI_STDOUT = 1, 3, 4, 5, 6
+
+
+def fcgi_record(kind, body=b""):
+    return struct.pack(">BBHHBB", 1, kind, 1, len(body), 0, 0) + body
+
+
+def fcgi_pairs(params):
+    out = b""
+    for name, value in params.items():
+        for part in (name.encode(), value.encode()):
+            out += bytes([len(part)]) if len(part) < 128 else struct.pack(">I", len(part) | 1 << 31)
+        out += name.encode() + value.encode()
+    return out
+
+
+def fcgi_connect(s, source=None):
+    """A connection to reelgate's FastCGI socket (source: the local address
+    to connect from, over TCP)."""
+    if s.listen_kind == "unix":
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(s.sock_path)
+    else:
+        host, port = s.listen.rsplit(":", 1)
+        c = socket.create_connection((host, int(port)),
+                                     source_address=(source, 0) if source else None)
+    c.settimeout(10)
+    return c
+
+
+def fcgi_get(s, c, path, stdin=b"", pause=0):
+    """Sends a GET of path on c as nginx sends it (the stdin stream ended by
+    its empty record; stdin: stray bytes before that end, with no
+    CONTENT_LENGTH to announce them; pause: seconds to wait before the
+    parameters, as a slow web server would); returns the answer's stdout
+    bytes once its END_REQUEST record came."""
+    params = {"REQUEST_METHOD": "GET", "REQUEST_URI": path, "DOCUMENT_URI": path,
+              "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80",
+              "HTTP_HOST": "127.0.0.1", "HTTP_AUTHORIZATION": "Bearer " + s.key,
+              "REQUEST_ID": "0123456789abcdef0123456789abcdef"}
+    msg = fcgi_record(FCGI_BEGIN, struct.pack(">HB5x", 1, 0))
+    if pause:
+        c.sendall(msg)
+        time.sleep(pause)
+        msg = b""
+    msg += fcgi_record(FCGI_PARAMS, fcgi_pairs(params)) + fcgi_record(FCGI_PARAMS)
+    if stdin:
+        msg += fcgi_record(FCGI_STDIN, stdin)
+    c.sendall(msg + fcgi_record(FCGI_STDIN))
+    got, out = b"", b""
+    while True:
+        while len(got) < 8:
+            more = c.recv(65536)
+            check(more, "the connection ended before END_REQUEST", got)
+            got += more
+        _, kind, _, n, pad, _ = struct.unpack(">BBHHBB", got[:8])
+        while len(got) < 8 + n + pad:
+            more = c.recv(65536)
+            check(more, "the connection ended inside a record", got)
+            got += more
+        if kind == FCGI_STDOUT:
+            out += got[8:8 + n]
+        got = got[8 + n + pad:]
+        if kind == FCGI_END:
+            eq(got, b"", "bytes after END_REQUEST")
+            return out
+
+
+def peer_gone(c, wait=1.0):
+    """True when the other end has closed the connection (a send fails);
+    False when it still reads what is sent (for `wait` seconds)."""
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        try:
+            c.send(b"x")
+        except (BrokenPipeError, ConnectionResetError):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@test("the FastCGI connection: closed at once once the request's input was read to its end "
+      "(no lingering wait for the web server); with input left unread (stray stdin bytes), "
+      "closed as libfcgi closes it, after the web server's own close, the answer intact; "
+      "over a unix socket and TCP", timeout=120)
+def _(_):
+    for kind in ("unix", "tcp"):
+        with Stack(workers=1, listen=kind) as s:
+            wait_workers(s, 1)
+            for stray in (b"", b"stray bytes no CONTENT_LENGTH announced"):
+                c = fcgi_connect(s)
+                out = fcgi_get(s, c, "/v1/models", stray)
+                head, _, body = out.partition(b"\r\n\r\n")
+                check(b"Status: 200" in head and json.loads(body)["object"] == "list",
+                      "%s: the answer (stray %r)" % (kind, stray), out[:300])
+                eq(c.recv(1), b"", "%s: the worker's side ended after the answer" % kind)
+                gone = peer_gone(c)
+                c.close()
+                if stray:
+                    check(not gone, "%s: input left unread, yet the worker closed without "
+                          "reading the rest (a web server would be sent a reset)" % kind)
+                else:
+                    check(gone, "%s: the input was read to its end, yet the worker still "
+                          "holds the connection (libfcgi's lingering close)" % kind)
+                # the worker (the only one) is free again: a request through nginx
+                eq(s.request("GET", "/v1/models").status, 200, "%s: a request after" % kind)
+
+
+def models_answer(out, what):
+    head, _, body = out.partition(b"\r\n\r\n")
+    check(b"Status: 200" in head and json.loads(body)["object"] == "list", what, out[:300])
+
+
+@test("the workers accept connections themselves: a web server that pauses longer than the "
+      "listen socket's accept tick mid-request (TCP connections inherit that timeout: "
+      "cleared) is answered, over TCP and a unix socket; FCGI_WEB_SERVER_ADDRS, as libfcgi "
+      "reads it, lets in the addresses it names and closes others' connections unanswered",
+      timeout=120)
+def _(_):
+    for kind in ("tcp", "unix"):
+        with Stack(workers=1, listen=kind) as s:
+            wait_workers(s, 1)
+            c = fcgi_connect(s)
+            models_answer(fcgi_get(s, c, "/v1/models", pause=1.6),
+                          "%s: the answer after a 1.6 s pause" % kind)
+            c.close()
+    with Stack(workers=1, listen="tcp", env={"FCGI_WEB_SERVER_ADDRS": "127.0.0.2,127.0.0.1"}) as s:
+        wait_workers(s, 1)
+        eq(s.request("GET", "/v1/models").status, 200, "through nginx (from 127.0.0.1)")
+        c = fcgi_connect(s, source="127.0.0.2")
+        models_answer(fcgi_get(s, c, "/v1/models"), "from 127.0.0.2, named second")
+        c.close()
+        c = fcgi_connect(s, source="127.0.0.3")
+        try:
+            c.sendall(fcgi_record(FCGI_BEGIN, struct.pack(">HB5x", 1, 0)))
+            got = c.recv(100)
+        except ConnectionResetError:
+            got = b""
+        eq(got, b"", "from 127.0.0.3, not named: the connection closed unanswered")
+        c.close()
+        eq(s.request("GET", "/v1/models").status, 200, "through nginx after")
+
 
 if __name__ == "__main__":
     sys.exit(suite.main(shared=False))
