@@ -427,6 +427,51 @@ def kill_mid_upload(_):
     st.db_check()
 
 
+def part_of(entry):
+    """The part number of an UploadPart in the S3 server's log, else None."""
+    if entry.get("method") != "PUT":
+        return None
+    q = entry.get("query")
+    q = urllib.parse.parse_qs(q if isinstance(q, str) else urllib.parse.urlencode(q or {}))
+    return int(q["partNumber"][0]) if "partNumber" in q and "uploadId" in q else None
+
+
+@test("a part the store kept but whose answer was lost (the dispatcher killed -9 while S3 holds "
+      "part 2's answer): the next dispatcher finds it with ListParts and adopts it, never "
+      "sending it again; the object is complete", timeout=240)
+def adopt_lost_part(_):
+    st = stack("redirect")
+    fake = s3()
+    size = 3 * PART + 4321  # 4 parts
+    fake.clear_requests()
+    fake.scenario(hold_parts=[2])
+    try:
+        vid = make(st, size)
+        key = "results/%s/video.mp4" % vid
+        wait_until(lambda: any(part_of(e) == 2 and "held" in (e.get("error") or "")
+                               for e in fake.requests()), 90, what="part 2 stored, its answer held")
+        pid = st.dispatcher_pid()
+        check(pid, "no dispatcher")
+        os.kill(pid, signal.SIGKILL)
+        killed_at = len(fake.requests())
+    finally:
+        fake.scenario(hold_parts=[])
+    v = st.wait_video(vid, timeout=200, strict=False)[0]
+    eq(v["status"], "completed", "after the kill: %s" % v)
+    with open(source(size), "rb") as f:
+        eq(sha(fetch_object(st, key)), sha(f.read()), "object")
+    log = fake.requests()
+    before, after = log[:killed_at], log[killed_at:]
+    eq([part_of(e) for e in before if part_of(e) == 2], [2], "part 2 sent once before the kill")
+    check(any(e["method"] == "GET" and "uploadId=" in json.dumps(e.get("query"))
+              and e["status"] == 200 for e in after),
+          "the next dispatcher asked the store for the parts (ListParts): %r" % after[:5])
+    sent = sorted(part_of(e) for e in after if part_of(e) is not None)
+    check(2 not in sent, "part 2, which the store kept, was sent again: parts sent after the "
+          "kill %r" % sent)
+    st.db_check()
+
+
 if __name__ == "__main__":
     try:
         sys.exit(suite.main(shared=False))

@@ -403,6 +403,7 @@ const DEFAULT_SCENARIO = {
   drop_after_bytes: null, // cut the connection after N bytes of a request's body
   drop_count: 1, // how many requests are cut so (-1: every one)
   delay_ms: 0, // wait before answering each S3 request
+  hold_parts: [], // part numbers whose UploadPart is stored, its answer never sent (held until the client goes)
   clock_offset_s: 0, // the server's clock runs this far ahead (negative: behind)
 };
 
@@ -547,6 +548,7 @@ function readBody(req) {
   });
 }
 
+// res null: the answer is read and not sent (the client's request is left hanging).
 function forward(req, res, url, headers, body, vhostBucket, onAnswer = null) {
   return new Promise((resolve) => {
     const q = url.search
@@ -566,10 +568,12 @@ function forward(req, res, url, headers, body, vhostBucket, onAnswer = null) {
       const h = { ...r.headers };
       delete h.connection;
       delete h["keep-alive"];
-      res.writeHead(r.statusCode, h);
       const chunks = [];
-      if (onAnswer) r.on("data", (c) => chunks.push(c));
-      r.pipe(res);
+      if (onAnswer || !res) r.on("data", (c) => chunks.push(c));
+      if (res) {
+        res.writeHead(r.statusCode, h);
+        r.pipe(res);
+      }
       r.on("end", () => {
         if (onAnswer) onAnswer(r.statusCode, r.headers, Buffer.concat(chunks));
         resolve(r.statusCode);
@@ -578,7 +582,7 @@ function forward(req, res, url, headers, body, vhostBucket, onAnswer = null) {
     });
     up.on("error", (e) => {
       const err = new S3Error(500, "InternalError", `s3rver: ${e.message}`);
-      sendError(req, res, err, "fake");
+      if (res) sendError(req, res, err, "fake");
       resolve(500);
     });
     up.end(body);
@@ -760,9 +764,13 @@ async function multipart(req, res, url, headers, body, vhostBucket, entry) {
   }
   if (m === "PUT" && "partNumber" in q) {
     const n = Number(q.partNumber);
-    return forward(req, res, url, headers, body, vhostBucket, (status, h) => {
-      if (status === 200 && uploads.has(id)) u.parts.set(n, { etag: h.etag, size: body.length, at: new Date() });
+    // A held part: stored (ListParts lists it), its answer lost on the way.
+    const held = scenario.hold_parts.includes(n);
+    const status = await forward(req, held ? null : res, url, headers, body, vhostBucket, (st, h) => {
+      if (st === 200 && uploads.has(id)) u.parts.set(n, { etag: h.etag, size: body.length, at: new Date() });
     });
+    if (held) entry.error = "answer held (the part is stored)";
+    return status;
   }
   if (m === "POST") {
     return forward(req, res, url, headers, body, vhostBucket, (status, _h, answer) => {
