@@ -165,6 +165,7 @@ static int read_s3(struct confcheck *c, struct json_object *content, struct conf
 					    "presign_seconds",
 					    "presign_reuse_seconds",
 					    "part_bytes",
+					    "delete_recheck_seconds",
 					    "allow_addresses",
 					    NULL };
 	struct s3_config *s = &cfg->s3;
@@ -228,13 +229,18 @@ static int read_s3(struct confcheck *c, struct json_object *content, struct conf
 		return cc_fail(c, "content.s3.access_key",
 			       "must be at most 128 characters, without '/' or blanks");
 	long long presign = s->presign_seconds, part = (long long)(s->part_bytes), reuse = -1;
+	long long recheck = s->delete_recheck_seconds;
 	if (cc_bool(c, o, "path_style", "content.s3.path_style", &s->path_style) < 0 ||
 	    cc_int(c, o, "presign_seconds", "content.s3.presign_seconds", 1, S3_PRESIGN_MAX,
 		   &presign) < 0 ||
 	    cc_int(c, o, "presign_reuse_seconds", "content.s3.presign_reuse_seconds", 0, 3600,
 		   &reuse) < 0 ||
-	    cc_int(c, o, "part_bytes", "content.s3.part_bytes", 5LL << 20, 512LL << 20, &part) < 0)
+	    cc_int(c, o, "part_bytes", "content.s3.part_bytes", 5LL << 20, 512LL << 20, &part) <
+		    0 ||
+	    cc_int(c, o, "delete_recheck_seconds", "content.s3.delete_recheck_seconds", 0, 86400,
+		   &recheck) < 0)
 		return -1;
+	s->delete_recheck_seconds = (long)recheck;
 	/* A link lives presign_seconds + presign_reuse_seconds at most, and S3
 	 * takes a week at most: the default reuse (60) shortens to fit. */
 	if (reuse < 0)
@@ -1094,6 +1100,7 @@ static void set_defaults(struct config *cfg)
 	cfg->s3.proxy_prefix = xstrdup("/_reelgate_s3/");
 	cfg->s3.presign_seconds = 300;
 	cfg->s3.presign_reuse_seconds = 60;
+	cfg->s3.delete_recheck_seconds = 600;
 	cfg->s3.part_bytes = 8u << 20;
 	cfg->max_output_bytes = (size_t)4 << 30;
 	cfg->ffmpeg = xstrdup("ffmpeg");

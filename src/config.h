@@ -36,6 +36,8 @@ struct s3_config {
 	int path_style;		       /* endpoint/bucket/key, else bucket.host/key */
 	long presign_seconds;	       /* life of a presigned GET, 300 */
 	long presign_reuse_seconds;    /* a presigned GET's window of reuse, 60 */
+	long delete_recheck_seconds;   /* a second delete of objects whose upload was
+					* under way, this long after the first: 600 */
 	size_t part_bytes;	       /* multipart above this, 8 MiB (min 5 MiB) */
 	struct ssrf_policy policy;     /* allow_addresses */
 	enum s3_delivery delivery;

@@ -659,7 +659,8 @@ static int send_delete(struct json_object *e, void *arg)
 	struct pick *p = arg;
 	struct s3_uploads *u = p->u;
 	const char *key = rec_str(e, "key"), *uid = rec_str(e, "upload_id");
-	if (key == NULL || strlen(key) >= sizeof(u->del[0].key) || busy_key(u, key))
+	if (key == NULL || strlen(key) >= sizeof(u->del[0].key) || busy_key(u, key) ||
+	    rec_i64(e, "not_before") > wall_ms())
 		return 0;
 	struct s3_del *d = NULL;
 	for (int i = 0; i < S3_DELETES_MAX && d == NULL; i++)
@@ -687,21 +688,11 @@ static int send_delete(struct json_object *e, void *arg)
 	snprintf(d->key, sizeof(d->key), "%s", key);
 	d->xfer = t;
 	d->abort = uid != NULL;
+	struct json_object *recheck = NULL;
+	d->recheck = json_object_object_get_ex(e, "recheck", &recheck) &&
+		     json_object_get_boolean(recheck);
 	p->sent++;
 	return 0;
-}
-
-/* drop_upload_id rewrites the entry of key without its upload_id (the
- * upload is aborted; the object itself is deleted next). */
-static void drop_upload_id(struct s3_uploads *u, const char *key, const char *id)
-{
-	struct json_object *rec = json_object_new_object();
-	struct json_object *objs = json_object_new_object();
-	json_object_object_add(rec, "id", json_object_new_string(id));
-	json_object_object_add(objs, "x", json_object_new_string(key));
-	json_object_object_add(rec, "objects", objs);
-	store_objects_queue(u->st, rec); /* the entry, replaced without upload_id */
-	json_object_put(rec);
 }
 
 static void delete_answered(struct s3_uploads *u, struct s3_del *d, struct transfer *t)
@@ -713,9 +704,17 @@ static void delete_answered(struct s3_uploads *u, struct s3_del *d, struct trans
 	int unsupported = d->abort && t->result == CURLE_OK &&
 			  (t->status == 405 || t->status == 501 || t->status == 400);
 	if (gone || unsupported) {
+		long again = u->cfg->s3.delete_recheck_seconds;
 		if (d->abort) {
-			drop_upload_id(u, d->key, "");
-			u->next_delete_scan = 0; /* the object's delete next */
+			/* the upload aborted: the object's delete next */
+			store_objects_edit(u->st, d->key, 0);
+			u->next_delete_scan = 0;
+		} else if (d->recheck && again > 0) {
+			/* Its upload was under way: a PUT (or a complete) the
+			 * store received before this delete may still create the
+			 * object after it.  Deleted again later. */
+			if (store_objects_edit(u->st, d->key, wall_ms() + again * 1000) == RG_OK)
+				log_info("s3_deleted", "key=\"%s\" again_in=%lds", d->key, again);
 		} else if (store_objects_done(u->st, d->key) == RG_OK) {
 			log_info("s3_deleted", "key=\"%s\"", d->key);
 		}

@@ -23,7 +23,10 @@
  * Object deletes (a deleted or expired video) are entries of the store's
  * object queue (store_objects.c), written in the delete's or the expiry's
  * own transaction; this part sends them and removes each entry once the
- * store answered 204/404, retrying the others with backoff.
+ * store answered 204/404, retrying the others with backoff.  An object
+ * whose upload was under way when its video was deleted is deleted a
+ * second time content.s3.delete_recheck_seconds later: a PUT or a complete
+ * the store had received may create it after the first delete.
  */
 #ifndef REELGATE_S3_UPLOAD_H
 #define REELGATE_S3_UPLOAD_H
@@ -56,7 +59,8 @@ struct s3_up {
 struct s3_del {
 	char key[1100]; /* "" when free */
 	struct transfer *xfer;
-	int abort; /* the entry aborts a multipart upload */
+	int abort;   /* the entry aborts a multipart upload */
+	int recheck; /* the entry's object is deleted a second time, later */
 };
 
 struct s3_uploads {

@@ -122,14 +122,18 @@ enum rg_err store_cancel_purge(struct store *st, uint64_t before_ms, size_t *rem
 
 /* S3 objects to delete (store_objects.c): one entry per object of a
  * deleted or expired video, {"key", "video", "queued_at", "upload_id"
- * (a multipart upload to abort first)}, written in the delete's or the
- * expiry's own transaction; done removes an entry once the store has
- * answered.  queue writes the entries of rec alone (an upload finished
- * for a video deleted meanwhile). */
+ * (a multipart upload to abort first), "recheck" (its upload was under
+ * way: deleted a second time, later), "not_before"}, written in the
+ * delete's or the expiry's own transaction; done removes an entry once the
+ * store has answered.  queue writes the entries of rec alone.  edit
+ * rewrites the entry of key: not_before_ms 0 drops its upload_id (the
+ * upload aborted), else sets not_before and drops recheck (the first
+ * delete done); an entry gone meanwhile is no error. */
 typedef int (*store_object_fn)(struct json_object *e, void *arg); /* borrows e; 1 stops */
 enum rg_err store_objects_pending(struct store *st, store_object_fn fn, void *arg);
 enum rg_err store_objects_done(struct store *st, const char *key);
 enum rg_err store_objects_queue(struct store *st, struct json_object *rec);
+enum rg_err store_objects_edit(struct store *st, const char *key, int64_t not_before_ms);
 
 /* Files API records (store_files.c): {"id", "owner", "bytes", "created_at",
  * "filename", "purpose", "path" (relative to data_dir)}.  Every call names

@@ -15,7 +15,8 @@ directory, on free loopback ports.
 Scenario keys (tests/s3/README): down (true|"refuse"|"reset"|false),
 slow_down N, internal_error N, fail_parts [n...] with fail_parts_times,
 fail [{method, path_re, query_re, status, code, count}], drop_after_bytes N
-with drop_count, delay_ms, hold_parts [n...], clock_offset_s.  The control API has a port of
+with drop_count, delay_ms, delay [{method, path_re, query_re, ms}],
+hold_parts [n...], clock_offset_s.  The control API has a port of
 its own (control_url), which answers while the S3 port is down.
 
 start() raises harness.Skip when node or tests/s3/node_modules is missing
@@ -173,6 +174,13 @@ class S3Fake:
         status, out = self.control("GET", "/_fake/requests")
         check(status == 200, "s3 fake /_fake/requests: %s %r" % (status, out))
         return out["requests"]
+
+    def waiting(self):
+        """The requests received and held by the scenario's delay (entries
+        as requests() gives them, status still None)."""
+        status, out = self.control("GET", "/_fake/waiting")
+        check(status == 200, "s3 fake /_fake/waiting: %s %r" % (status, out))
+        return out["waiting"]
 
     def uploads(self):
         """The multipart uploads open (initiated, neither completed nor

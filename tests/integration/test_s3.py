@@ -36,6 +36,7 @@ AK = "AKIDREELGATES3"
 SK = "reelgate-s3-secret/with+odd=chars"
 REGION = "eu-central-1"
 PART = 5 * 1024 * 1024
+RECHECK = 6  # content.s3.delete_recheck_seconds of the test stacks
 BIG = 100 * 1024 * 1024 + 4321  # tests/fakes/big-mp4: 21 parts, the last one short
 
 suite = Suite()
@@ -126,7 +127,7 @@ def stack(delivery, retention=3600):
             "s3": {"endpoint": fake.url, "region": REGION, "bucket": bucket,
                    "prefix": "results/", "access_key": AK, "secret_key_env": "RG_S3_SECRET",
                    "path_style": True, "part_bytes": PART, "presign_seconds": 120,
-                   "allow_addresses": ["127.0.0.1"]}}
+                   "delete_recheck_seconds": RECHECK, "allow_addresses": ["127.0.0.1"]}}
     os.environ["RG_S3_SECRET"] = SK  # the CLI runs (keys) read the config too
     st = Stack(workers=2, configure=configure, env={"RG_S3_SECRET": SK},
                extra_models={"copy": {"backends": [{"backend": "copy", "model": "x"}],
@@ -145,10 +146,6 @@ def stack(delivery, retention=3600):
     st.bucket = bucket
     _STACKS[name] = st
     return st
-
-
-def record(st, vid):
-    return json.loads(st.cli("db", "dump-video", vid)) if hasattr(st, "cli") else None
 
 
 def objects_of(st, vid):
@@ -469,6 +466,38 @@ def adopt_lost_part(_):
     sent = sorted(part_of(e) for e in after if part_of(e) is not None)
     check(2 not in sent, "part 2, which the store kept, was sent again: parts sent after the "
           "kill %r" % sent)
+    st.db_check()
+
+
+@test("a video deleted while its PUT is on the way, the store committing that PUT after the "
+      "first delete (S3 commits a PUT it received even when the client has gone): the object "
+      "is deleted again content.s3.delete_recheck_seconds later; nothing is left in the bucket",
+      timeout=180)
+def late_put(_):
+    st = stack("redirect")
+    fake = s3()
+    fake.clear_requests()
+    fake.scenario(delay=[{"method": "PUT", "path_re": r"/video\.mp4$", "ms": 3000}])
+    try:
+        vid = make(st, 1000)
+        key = "results/%s/video.mp4" % vid
+        wait_until(lambda: any(e["path"].endswith(key) for e in fake.waiting()), 60,
+                   what="the video's PUT received by the store, its commit 3 s away")
+        eq(st.request("DELETE", "/v1/videos/" + vid).status, 200, "delete")
+        deletes = lambda: [i for i, e in enumerate(fake.requests())  # noqa: E731
+                           if e["method"] == "DELETE" and e["path"].endswith(key)]
+        wait_until(lambda: deletes(), 30, what="the first DELETE of the object")
+    finally:
+        fake.scenario(delay=[])
+    wait_until(lambda: len(deletes()) >= 2 and objects_of(st, vid) == [], RECHECK + 30,
+               what="the second DELETE, and no object left")
+    log = fake.requests()
+    first, second = deletes()[:2]
+    puts = [i for i, e in enumerate(log) if e["method"] == "PUT" and e["path"].endswith(key)
+            and e["status"] == 200]
+    check(puts and first < puts[-1] < second,
+          "the store committed the PUT between the two DELETEs (log positions: PUT %r, "
+          "DELETE %d and %d)" % (puts, first, second))
     st.db_check()
 
 

@@ -404,16 +404,21 @@ const DEFAULT_SCENARIO = {
   drop_count: 1, // how many requests are cut so (-1: every one)
   delay_ms: 0, // wait before answering each S3 request
   hold_parts: [], // part numbers whose UploadPart is stored, its answer never sent (held until the client goes)
+  delay: [], // [{method, path_re, query_re, ms}]: the matching requests wait ms once received, before they take effect
   clock_offset_s: 0, // the server's clock runs this far ahead (negative: behind)
 };
 
 let scenario = structuredClone(DEFAULT_SCENARIO);
 let partFailures = new Map(); // part number -> failures done
 const requestLog = [];
+const waiting = new Set(); // requests received, held by scenario.delay
 
 function setScenario(body) {
   for (const k of Object.keys(body)) {
     if (!(k in DEFAULT_SCENARIO)) throw new Error(`unknown scenario key ${k}; known: ${Object.keys(DEFAULT_SCENARIO).join(", ")}`);
+  }
+  for (const r of body.delay || []) {
+    if (typeof r !== "object" || !Number.isInteger(r.ms)) throw new Error("each of delay needs ms (and method, path_re, query_re)");
   }
   for (const r of body.fail || []) {
     if (typeof r !== "object" || !Number.isInteger(r.status)) throw new Error("each of fail needs a status (and method, path_re, query_re, code, count)");
@@ -506,6 +511,7 @@ async function control(req, res, url) {
       return sendJson(res, 200, scenario);
     }
     if (req.method === "GET" && url.pathname === "/_fake/requests") return sendJson(res, 200, { requests: requestLog });
+    if (req.method === "GET" && url.pathname === "/_fake/waiting") return sendJson(res, 200, { waiting: [...waiting] });
     if (req.method === "GET" && url.pathname === "/_fake/uploads") {
       const open = [...uploads.entries()].map(([id, u]) => ({ upload_id: id, bucket: u.bucket, key: u.key, initiated: u.initiated.toISOString(), parts: [...u.parts.keys()].sort((a, b) => a - b) }));
       return sendJson(res, 200, { uploads: open });
@@ -625,6 +631,15 @@ async function s3Request(req, res) {
   }
   entry.bytes = body.length;
   if (scenario.delay_ms > 0) await new Promise((r) => setTimeout(r, scenario.delay_ms));
+  const late = scenario.delay.find((r) => (!r.method || r.method === req.method) &&
+    (!r.path_re || new RegExp(r.path_re).test(url.pathname)) &&
+    (!r.query_re || new RegExp(r.query_re).test(url.search.slice(1))));
+  if (late) {
+    entry.delayed_ms = late.ms;
+    waiting.add(entry);
+    await new Promise((r) => setTimeout(r, late.ms));
+    waiting.delete(entry);
+  }
   const headers = headerBag(req.rawHeaders);
   const host = (headers.host || "").replace(/:\d+$/, "").toLowerCase();
   const suffix = `.${OPTS.vhostDomain.toLowerCase()}`;

@@ -204,6 +204,7 @@ START_TEST(content_s3)
 	ck_assert_str_eq(c->s3.prefix, "");
 	ck_assert_int_eq(c->s3.presign_seconds, 300);
 	ck_assert_int_eq(c->s3.presign_reuse_seconds, 60);
+	ck_assert_int_eq(c->s3.delete_recheck_seconds, 600);
 	ck_assert_uint_eq(c->s3.part_bytes, 8u << 20);
 	ck_assert_int_eq(c->s3.delivery, S3_REDIRECT);
 	ck_assert_str_eq(c->s3.proxy_prefix, "/_reelgate_s3/");
@@ -251,6 +252,16 @@ START_TEST(content_s3)
 		     "content.s3.presign_reuse_seconds");
 	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"presign_reuse_seconds\": \"60\" } } }",
 		     "content.s3.presign_reuse_seconds");
+	c = parse(S3_HEAD "\"s3\": {" S3_OK ", \"delete_recheck_seconds\": 0 } } }");
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(c->s3.delete_recheck_seconds, 0);
+	config_free(c);
+	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"delete_recheck_seconds\": 86401 } } }",
+		     "content.s3.delete_recheck_seconds");
+	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"delete_recheck_seconds\": -1 } } }",
+		     "content.s3.delete_recheck_seconds");
+	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"delete_recheck_seconds\": true } } }",
+		     "content.s3.delete_recheck_seconds");
 	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"bucket\": \"A_B\" } } }", "content.s3.bucket");
 	expect_error(S3_HEAD "\"s3\": {" S3_OK ", \"region\": \"EU WEST\" } } }",
 		     "content.s3.region");

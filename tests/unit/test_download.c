@@ -412,6 +412,90 @@ START_TEST(object_queue_checked)
 }
 END_TEST
 
+static void up_object(struct json_object *objs, const char *variant, const char *state,
+		      const char *upload_id)
+{
+	struct json_object *o = json_object_new_object();
+	char key[64];
+	snprintf(key, sizeof(key), "p/video_u1/%s", variant);
+	json_object_object_add(o, "key", json_object_new_string(key));
+	json_object_object_add(o, "state", json_object_new_string(state));
+	if (upload_id)
+		json_object_object_add(o, "upload_id", json_object_new_string(upload_id));
+	json_object_object_add(objs, variant, o);
+}
+
+static int keep_entry(struct json_object *e, void *arg)
+{
+	struct json_object *all = arg;
+	json_object_object_add(all, json_object_get_string(json_object_object_get(e, "key")),
+			       json_object_get(e));
+	return 0;
+}
+
+/* entries: the queue's entries by object key (owned). */
+static struct json_object *entries(void)
+{
+	struct json_object *all = json_object_new_object();
+	ck_assert_int_eq(store_objects_pending(st, keep_entry, all), RG_OK);
+	return all;
+}
+
+static const char *field(struct json_object *all, const char *key, const char *name)
+{
+	struct json_object *e = json_object_object_get(all, key), *v = NULL;
+	ck_assert_ptr_nonnull(e);
+	return json_object_object_get_ex(e, name, &v) ? json_object_to_json_string(v) : NULL;
+}
+
+/* A video deleted while uploading: an entry for each object sent or being
+ * sent; those whose request may still land ("put", "multipart") marked for
+ * a second delete, a "done" one not, a "pending" one has none.  edit drops
+ * an aborted upload's id (keeping the mark), then turns the mark into
+ * not_before; an entry gone meanwhile is no error. */
+START_TEST(object_queue_recheck)
+{
+	struct json_object *r = record("video_u1", "key_1", "in_progress");
+	struct json_object *up = json_object_new_object(), *objs = json_object_new_object();
+	up_object(objs, "video", "multipart", "upl-1");
+	up_object(objs, "thumbnail", "done", NULL);
+	up_object(objs, "spritesheet", "pending", NULL);
+	up_object(objs, "extra", "put", NULL);
+	json_object_object_add(up, "objects", objs);
+	json_object_object_add(r, "upload", up);
+	ck_assert_int_eq(store_objects_queue(st, r), RG_OK);
+	json_object_put(r);
+	struct json_object *all = entries();
+	ck_assert_int_eq(json_object_object_length(all), 3);
+	ck_assert_ptr_null(json_object_object_get(all, "p/video_u1/spritesheet"));
+	ck_assert_str_eq(field(all, "p/video_u1/video", "recheck"), "true");
+	ck_assert_str_eq(field(all, "p/video_u1/video", "upload_id"), "\"upl-1\"");
+	ck_assert_str_eq(field(all, "p/video_u1/extra", "recheck"), "true");
+	ck_assert_ptr_null(field(all, "p/video_u1/thumbnail", "recheck"));
+	json_object_put(all);
+
+	ck_assert_int_eq(store_objects_edit(st, "p/video_u1/video", 0), RG_OK);
+	all = entries();
+	ck_assert_ptr_null(field(all, "p/video_u1/video", "upload_id"));
+	ck_assert_str_eq(field(all, "p/video_u1/video", "recheck"), "true");
+	ck_assert_str_eq(field(all, "p/video_u1/video", "video"), "\"video_u1\"");
+	json_object_put(all);
+
+	ck_assert_int_eq(store_objects_edit(st, "p/video_u1/video", 1234567), RG_OK);
+	all = entries();
+	ck_assert_ptr_null(field(all, "p/video_u1/video", "recheck"));
+	ck_assert_str_eq(field(all, "p/video_u1/video", "not_before"), "1234567");
+	json_object_put(all);
+
+	ck_assert_int_eq(store_objects_done(st, "p/video_u1/video"), RG_OK);
+	ck_assert_int_eq(store_objects_edit(st, "p/video_u1/video", 1), RG_OK);
+	all = entries();
+	ck_assert_int_eq(json_object_object_length(all), 2);
+	json_object_put(all);
+	ck_assert_int_eq(store_check(st, NULL, NULL), RG_OK);
+}
+END_TEST
+
 START_TEST(entries_checked_built_and_filled)
 {
 	struct json_object *recs[2] = { completed("video_a1", "key_1"),
@@ -471,6 +555,7 @@ static Suite *download_suite(void)
 	tcase_add_test(ts, entry_follows_modify);
 	tcase_add_test(ts, entries_checked_built_and_filled);
 	tcase_add_test(ts, object_queue_checked);
+	tcase_add_test(ts, object_queue_recheck);
 	suite_add_tcase(s, ts);
 	return s;
 }
