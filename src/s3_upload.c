@@ -21,7 +21,7 @@
 #include "task.h"
 
 /* What a slot's request is. */
-enum { K_NONE, K_HEAD, K_PUT, K_INIT, K_PART, K_COMPLETE, K_DELETE, K_ABORT, K_LIST };
+enum { K_NONE, K_HEAD, K_PUT, K_INIT, K_PART, K_COMPLETE, K_DELETE, K_ABORT, K_LIST, K_UPLOADS };
 
 /* The order variants are sent in (the video first: the largest, and the
  * one a client waits for). */
@@ -377,6 +377,15 @@ static void step(struct s3_uploads *u, struct s3_up *s)
 		if (save(u, rec) == 0 && build(c, "PUT", key, NULL, 0, sha, &req) == 0 &&
 		    http_req_header(&req, "Content-Type", content_type(s->variant)) == 0)
 			rc = send_req(u, s, K_PUT, &req);
+	} else if (strcmp(state, "initiating") == 0 && !s->listed) {
+		/* A POST ?uploads whose answer was lost (a crash, a cut
+		 * connection) may have opened an upload: the store's open
+		 * uploads of this key are asked for first
+		 * (ListMultipartUploads), and one found is carried on rather
+		 * than left open beside a new one. */
+		const struct s3_param q[] = { { "prefix", key }, { "uploads", "" } };
+		if (build(c, "GET", NULL, q, 2, S3_EMPTY_SHA256, &req) == 0)
+			rc = send_req(u, s, K_UPLOADS, &req);
 	} else if (strcmp(state, "pending") == 0 || strcmp(state, "initiating") == 0) {
 		set_state(o, "initiating");
 		const struct s3_param q[] = { { "uploads", "" } };
@@ -608,6 +617,35 @@ static void answered(struct s3_uploads *u, struct s3_up *s, struct transfer *t)
 			s->listed = 1; /* new: no part to look for */
 			if (save(u, rec) == 0)
 				s->tries = 0;
+		} else {
+			describe(t, why, sizeof(why));
+			fail_slot(s, why);
+		}
+		break;
+	}
+	case K_UPLOADS: {
+		const char *key = rec_str(o, "key");
+		char k[1100], uid[1024];
+		int found = 0;
+		for (size_t i = 0;
+		     ok && key && !found &&
+		     s3_xml_text(t->resp.data, t->resp.len, "Key", i, k, sizeof(k)) == 1;
+		     i++)
+			found = strcmp(k, key) == 0 &&
+				s3_xml_text(t->resp.data, t->resp.len, "UploadId", i, uid,
+					    sizeof(uid)) == 1 &&
+				uid[0];
+		if (found) {
+			set_state(o, "multipart");
+			json_object_object_add(o, "upload_id", json_object_new_string(uid));
+			json_object_object_add(o, "etags", json_object_new_array());
+			s->listed = 1; /* no part was sent to an upload we did not know */
+			log_info("s3_upload_found_open", "video=%s variant=%s", s->id, s->variant);
+			if (save(u, rec) == 0)
+				s->tries = 0;
+		} else if (ok || (t->result == CURLE_OK && t->status >= 400 && t->status < 500)) {
+			s->listed = 1; /* none open (or a store without the call): a new one */
+			s->tries = 0;
 		} else {
 			describe(t, why, sizeof(why));
 			fail_slot(s, why);

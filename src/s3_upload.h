@@ -15,7 +15,9 @@
  *   done      when the store acknowledged the object.
  * A dispatcher that finds an upload under way (after a crash) checks
  * before sending: "put" by HEAD (the object there at the file's size is
- * done), "multipart" continues after the parts recorded.  When every
+ * done), "initiating" by ListMultipartUploads (an upload of the key open
+ * there is carried on), "multipart" continues after the parts recorded
+ * and those ListParts shows.  When every
  * object is stored the task is completed with "objects" and the local
  * files go.  A failed request is retried with backoff for as long as it
  * takes (the store down leaves the task in_progress, nothing lost).

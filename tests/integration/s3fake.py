@@ -16,7 +16,7 @@ Scenario keys (tests/s3/README): down (true|"refuse"|"reset"|false),
 slow_down N, internal_error N, fail_parts [n...] with fail_parts_times,
 fail [{method, path_re, query_re, status, code, count}], drop_after_bytes N
 with drop_count, delay_ms, delay [{method, path_re, query_re, ms}],
-hold_parts [n...], clock_offset_s.  The control API has a port of
+hold [{method, path_re, query_re}], hold_parts [n...], clock_offset_s.  The control API has a port of
 its own (control_url), which answers while the S3 port is down.
 
 start() raises harness.Skip when node or tests/s3/node_modules is missing

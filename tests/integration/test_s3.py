@@ -501,6 +501,41 @@ def late_put(_):
     st.db_check()
 
 
+@test("an upload the store opened whose answer was lost (the dispatcher killed -9 while S3 "
+      "holds the answer of POST ?uploads): the next dispatcher finds it with "
+      "ListMultipartUploads and carries it on; no second upload, none left open", timeout=240)
+def adopt_lost_upload(_):
+    st = stack("redirect")
+    fake = s3()
+    size = 2 * PART + 999  # 3 parts
+    fake.clear_requests()
+    fake.scenario(hold=[{"method": "POST", "query_re": "^uploads"}])
+    try:
+        vid = make(st, size)
+        key = "results/%s/video.mp4" % vid
+        wait_until(lambda: [x for x in fake.uploads() if x["key"] == key], 90,
+                   what="the upload opened, its answer held")
+        pid = st.dispatcher_pid()
+        check(pid, "no dispatcher")
+        os.kill(pid, signal.SIGKILL)
+        killed_at = len(fake.requests())
+    finally:
+        fake.scenario(hold=[])
+    v = st.wait_video(vid, timeout=200, strict=False)[0]
+    eq(v["status"], "completed", "after the kill: %s" % v)
+    with open(source(size), "rb") as f:
+        eq(sha(fetch_object(st, key)), sha(f.read()), "object")
+    log = fake.requests()
+    inits = [i for i, e in enumerate(log) if e["method"] == "POST" and e["path"].endswith(key)
+             and "uploads" in json.dumps(e.get("query"))]
+    eq(len(inits), 1, "uploads opened for the key (POST ?uploads): %r" % [log[i] for i in inits])
+    check(any(e["method"] == "GET" and "uploads" in json.dumps(e.get("query")) and
+              e["status"] == 200 for e in log[killed_at:]),
+          "the next dispatcher asked for the open uploads (ListMultipartUploads)")
+    eq([x for x in fake.uploads() if x["key"] == key], [], "uploads of the key left open")
+    st.db_check()
+
+
 if __name__ == "__main__":
     try:
         sys.exit(suite.main(shared=False))

@@ -405,6 +405,7 @@ const DEFAULT_SCENARIO = {
   delay_ms: 0, // wait before answering each S3 request
   hold_parts: [], // part numbers whose UploadPart is stored, its answer never sent (held until the client goes)
   delay: [], // [{method, path_re, query_re, ms}]: the matching requests wait ms once received, before they take effect
+  hold: [], // [{method, path_re, query_re}]: multipart calls (POST ?uploads, UploadPart) that take effect, their answer never sent
   clock_offset_s: 0, // the server's clock runs this far ahead (negative: behind)
 };
 
@@ -426,6 +427,12 @@ function setScenario(body) {
   Object.assign(scenario, body);
   if ("fail_parts" in body) partFailures = new Map();
   if ("fail" in body) scenario.fail = body.fail.map((r) => ({ count: 1, code: "InternalError", ...r }));
+}
+
+// Whether the request matches a rule {method, path_re, query_re}.
+function matches(r, method, url) {
+  return (!r.method || r.method === method) && (!r.path_re || new RegExp(r.path_re).test(url.pathname)) &&
+    (!r.query_re || new RegExp(r.query_re).test(url.search.slice(1)));
 }
 
 function takeCount(obj, key) {
@@ -631,9 +638,7 @@ async function s3Request(req, res) {
   }
   entry.bytes = body.length;
   if (scenario.delay_ms > 0) await new Promise((r) => setTimeout(r, scenario.delay_ms));
-  const late = scenario.delay.find((r) => (!r.method || r.method === req.method) &&
-    (!r.path_re || new RegExp(r.path_re).test(url.pathname)) &&
-    (!r.query_re || new RegExp(r.query_re).test(url.search.slice(1))));
+  const late = scenario.delay.find((r) => matches(r, req.method, url));
   if (late) {
     entry.delayed_ms = late.ms;
     waiting.add(entry);
@@ -758,10 +763,13 @@ async function multipart(req, res, url, headers, body, vhostBucket, entry) {
     return 200;
   }
   if (m === "POST" && key && "uploads" in q) {
-    return forward(req, res, url, headers, body, vhostBucket, (status, _h, answer) => {
+    const held = scenario.hold.some((r) => matches(r, m, url));
+    const status = await forward(req, held ? null : res, url, headers, body, vhostBucket, (st, _h, answer) => {
       const id = /<UploadId>([^<]+)<\/UploadId>/.exec(answer.toString("utf8"));
-      if (status === 200 && id) uploads.set(id[1], { bucket, key, initiated: new Date(), parts: new Map() });
+      if (st === 200 && id) uploads.set(id[1], { bucket, key, initiated: new Date(), parts: new Map() });
     });
+    if (held) entry.error = "answer held (the upload is open)";
+    return status;
   }
   if (!("uploadId" in q) || !key) return false;
   const id = q.uploadId;
@@ -780,7 +788,7 @@ async function multipart(req, res, url, headers, body, vhostBucket, entry) {
   if (m === "PUT" && "partNumber" in q) {
     const n = Number(q.partNumber);
     // A held part: stored (ListParts lists it), its answer lost on the way.
-    const held = scenario.hold_parts.includes(n);
+    const held = scenario.hold_parts.includes(n) || scenario.hold.some((r) => matches(r, m, url));
     const status = await forward(req, held ? null : res, url, headers, body, vhostBucket, (st, h) => {
       if (st === 200 && uploads.has(id)) u.parts.set(n, { etag: h.etag, size: body.length, at: new Date() });
     });
