@@ -424,6 +424,31 @@ def kill_mid_upload(_):
     st.db_check()
 
 
+def kill_dispatcher_when(st, fake, size, scenario, ready, what):
+    """Creates a video of size bytes under the S3 server's scenario (list
+    values), kills the dispatcher with SIGKILL once ready(object key) holds,
+    then lifts the scenario; once the video is completed and its object is
+    the rendered file, returns the object key, the S3 server's log and its
+    length at the kill."""
+    fake.clear_requests()
+    fake.scenario(**scenario)
+    try:
+        vid = make(st, size)
+        key = "results/%s/video.mp4" % vid
+        wait_until(lambda: ready(key), 90, what=what)
+        pid = st.dispatcher_pid()
+        check(pid, "no dispatcher")
+        os.kill(pid, signal.SIGKILL)
+        killed_at = len(fake.requests())
+    finally:
+        fake.scenario(**{k: [] for k in scenario})
+    v = st.wait_video(vid, timeout=200, strict=False)[0]
+    eq(v["status"], "completed", "after the kill: %s" % v)
+    with open(source(size), "rb") as f:
+        eq(sha(fetch_object(st, key)), sha(f.read()), "object")
+    return key, fake.requests(), killed_at
+
+
 def part_of(entry):
     """The part number of an UploadPart in the S3 server's log, else None."""
     if entry.get("method") != "PUT":
@@ -439,24 +464,10 @@ def part_of(entry):
 def adopt_lost_part(_):
     st = stack("redirect")
     fake = s3()
-    size = 3 * PART + 4321  # 4 parts
-    fake.clear_requests()
-    fake.scenario(hold_parts=[2])
-    try:
-        vid = make(st, size)
-        key = "results/%s/video.mp4" % vid
-        wait_until(lambda: any(part_of(e) == 2 and "held" in (e.get("error") or "")
-                               for e in fake.requests()), 90, what="part 2 stored, its answer held")
-        pid = st.dispatcher_pid()
-        check(pid, "no dispatcher")
-        os.kill(pid, signal.SIGKILL)
-        killed_at = len(fake.requests())
-    finally:
-        fake.scenario(hold_parts=[])
-    v = st.wait_video(vid, timeout=200, strict=False)[0]
-    eq(v["status"], "completed", "after the kill: %s" % v)
-    with open(source(size), "rb") as f:
-        eq(sha(fetch_object(st, key)), sha(f.read()), "object")
+    _, log, killed_at = kill_dispatcher_when(
+        st, fake, 3 * PART + 4321, {"hold_parts": [2]},  # 4 parts
+        lambda key: any(part_of(e) == 2 and "held" in (e.get("error") or "")
+                        for e in fake.requests()), "part 2 stored, its answer held")
     log = fake.requests()
     before, after = log[:killed_at], log[killed_at:]
     eq([part_of(e) for e in before if part_of(e) == 2], [2], "part 2 sent once before the kill")
@@ -507,25 +518,10 @@ def late_put(_):
 def adopt_lost_upload(_):
     st = stack("redirect")
     fake = s3()
-    size = 2 * PART + 999  # 3 parts
-    fake.clear_requests()
-    fake.scenario(hold=[{"method": "POST", "query_re": "^uploads"}])
-    try:
-        vid = make(st, size)
-        key = "results/%s/video.mp4" % vid
-        wait_until(lambda: [x for x in fake.uploads() if x["key"] == key], 90,
-                   what="the upload opened, its answer held")
-        pid = st.dispatcher_pid()
-        check(pid, "no dispatcher")
-        os.kill(pid, signal.SIGKILL)
-        killed_at = len(fake.requests())
-    finally:
-        fake.scenario(hold=[])
-    v = st.wait_video(vid, timeout=200, strict=False)[0]
-    eq(v["status"], "completed", "after the kill: %s" % v)
-    with open(source(size), "rb") as f:
-        eq(sha(fetch_object(st, key)), sha(f.read()), "object")
-    log = fake.requests()
+    key, log, killed_at = kill_dispatcher_when(
+        st, fake, 2 * PART + 999, {"hold": [{"method": "POST", "query_re": "^uploads"}]},
+        lambda key: [x for x in fake.uploads() if x["key"] == key],
+        "the upload opened, its answer held")
     inits = [i for i, e in enumerate(log) if e["method"] == "POST" and e["path"].endswith(key)
              and "uploads" in json.dumps(e.get("query"))]
     eq(len(inits), 1, "uploads opened for the key (POST ?uploads): %r" % [log[i] for i in inits])
