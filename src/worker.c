@@ -94,9 +94,9 @@ static void setup_signals(void)
 /* The listen socket and what its connections need. */
 struct listener {
 	int fd;
-	int tcp;	       /* AF_INET or AF_INET6 */
-	in_addr_t allowed[32]; /* FCGI_WEB_SERVER_ADDRS, as libfcgi reads it */
-	int nallowed;	       /* -1: no such list, every peer is let in */
+	int tcp;	    /* AF_INET or AF_INET6 */
+	in_addr_t *allowed; /* FCGI_WEB_SERVER_ADDRS, as libfcgi reads it */
+	int nallowed;	    /* -1: no such list, every peer is let in */
 };
 
 /* listener_open readies fd for blocking accepts with the tick (see the
@@ -121,19 +121,32 @@ static int listener_open(struct listener *l, int fd)
 		return -1;
 	}
 	const char *list = getenv("FCGI_WEB_SERVER_ADDRS");
-	if (list != NULL && *list != '\0') {
-		l->nallowed = 0;
+	if (list == NULL || *list == '\0')
+		return 0;
+	size_t most = 1;
+	for (const char *p = list; *p; p++)
+		most += *p == ',';
+	l->allowed = calloc(most, sizeof(*l->allowed));
+	if (l->allowed == NULL) {
+		log_error("worker_start_failed", "reason=\"out of memory\"");
+		return -1;
+	}
+	l->nallowed = 0;
+	for (const char *p = list; *p != '\0';) {
+		size_t n = strcspn(p, ",");
 		char one[64];
-		for (const char *p = list; *p != '\0';) {
-			size_t n = strcspn(p, ",");
-			if (n < sizeof(one) &&
-			    l->nallowed < (int)(sizeof(l->allowed) / sizeof(l->allowed[0]))) {
-				memcpy(one, p, n);
-				one[n] = '\0';
-				l->allowed[l->nallowed++] = inet_addr(one);
-			}
-			p += n + (p[n] == ',');
+		struct in_addr a;
+		if (n < sizeof(one)) {
+			memcpy(one, p, n);
+			one[n] = '\0';
 		}
+		if (n < sizeof(one) && inet_aton(one, &a))
+			l->allowed[l->nallowed++] = a.s_addr;
+		else /* as libfcgi: it lets no peer in */
+			log_warn("fcgi_web_server_addrs_entry_ignored",
+				 "entry=\"%.*s\" reason=\"not an IPv4 address\"",
+				 (int)(n > 64 ? 64 : n), p);
+		p += n + (p[n] == ',');
 	}
 	return 0;
 }
@@ -323,6 +336,7 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 		}
 	}
 	FCGX_Free(&req, 1);
+	free(lst.allowed);
 	auth_cache_deinit(&app.auth);
 	store_close(app.st);
 	log_info("worker_stopped", "served=%lu", served);

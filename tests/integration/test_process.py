@@ -367,7 +367,8 @@ def models_answer(out, what):
 @test("the workers accept connections themselves: a web server that pauses longer than the "
       "listen socket's accept tick mid-request (TCP connections inherit that timeout: "
       "cleared) is answered, over TCP and a unix socket; FCGI_WEB_SERVER_ADDRS, as libfcgi "
-      "reads it, lets in the addresses it names and closes others' connections unanswered",
+      "reads it, lets in the addresses it names and closes others' connections unanswered "
+      "(an entry that is no address is named in a warning)",
       timeout=120)
 def _(_):
     for kind in ("tcp", "unix"):
@@ -377,8 +378,17 @@ def _(_):
             models_answer(fcgi_get(s, c, "/v1/models", pause=1.6),
                           "%s: the answer after a 1.6 s pause" % kind)
             c.close()
-    with Stack(workers=1, listen="tcp", env={"FCGI_WEB_SERVER_ADDRS": "127.0.0.2,127.0.0.1"}) as s:
+    with Stack(workers=1, listen="tcp",
+               env={"FCGI_WEB_SERVER_ADDRS": "127.0.0.2,not-an-address,127.0.0.1"}) as s:
         wait_workers(s, 1)
+
+        def logged():
+            text = ""
+            for p in s.log_files():
+                with open(p, errors="replace") as f:
+                    text += f.read()
+            return "fcgi_web_server_addrs_entry_ignored" in text and "not-an-address" in text
+        wait_until(logged, 10, what="the worker's warning naming the entry it cannot read")
         eq(s.request("GET", "/v1/models").status, 200, "through nginx (from 127.0.0.1)")
         c = fcgi_connect(s, source="127.0.0.2")
         models_answer(fcgi_get(s, c, "/v1/models"), "from 127.0.0.2, named second")
