@@ -1358,10 +1358,9 @@ enum route api_handle(struct app *app, struct http_request *req, struct http_res
 	int hold = m.route == ROUTE_VIDEO_CONTENT;
 	if (hold)
 		store_read_hold(app->st);
-	int authed = auth_check(app->st, &app->auth, req->authorization, owner, &lim, &e);
-	if (authed < 0 && hold)
-		store_read_release(app->st);
-	if (authed < 0) {
+	if (auth_check(app->st, &app->auth, req->authorization, owner, &lim, &e) < 0) {
+		if (hold)
+			store_read_release(app->st);
 		if (req->authorization == NULL && req->behind_apache && e.code == NULL)
 			snprintf(
 				e.message + strlen(e.message),

@@ -23,13 +23,22 @@
 
 #define OBJ_KEY_MAX 480 /* below LMDB's 511-byte key limit */
 
+/* entry_key writes the queue's key of object key into k: -1 when the
+ * object key is empty or too long for one. */
+static int entry_key(char k[OBJ_KEY_MAX + 3], const char *key)
+{
+	if (key == NULL || key[0] == '\0' || strlen(key) > OBJ_KEY_MAX)
+		return -1;
+	snprintf(k, OBJ_KEY_MAX + 3, "o:%s", key);
+	return 0;
+}
+
 static int add_one(MDB_txn *txn, MDB_dbi dbi, const char *id, const char *key,
 		   const char *upload_id, int recheck, uint64_t now_ms)
 {
 	char k[OBJ_KEY_MAX + 3];
-	if (key == NULL || key[0] == '\0' || strlen(key) > OBJ_KEY_MAX)
+	if (entry_key(k, key) < 0)
 		return 0; /* none, or not one reelgate could have written */
-	snprintf(k, sizeof(k), "o:%s", key);
 	struct json_object *e = json_object_new_object();
 	if (e == NULL)
 		return ENOMEM;
@@ -84,11 +93,9 @@ enum rg_err store_objects_pending(struct store *st, store_object_fn fn, void *ar
 
 static int done_txn(struct store *st, MDB_txn *txn, void *arg)
 {
-	const char *key = arg;
 	char k[OBJ_KEY_MAX + 3];
-	if (strlen(key) > OBJ_KEY_MAX)
+	if (entry_key(k, arg) < 0)
 		return EINVAL;
-	snprintf(k, sizeof(k), "o:%s", key);
 	return env_del(txn, st->objects, k, strlen(k));
 }
 
@@ -120,9 +127,8 @@ static int edit_txn(struct store *st, MDB_txn *txn, void *arg)
 {
 	struct edit *ed = arg;
 	char k[OBJ_KEY_MAX + 3];
-	if (strlen(ed->key) > OBJ_KEY_MAX)
+	if (entry_key(k, ed->key) < 0)
 		return EINVAL;
-	snprintf(k, sizeof(k), "o:%s", ed->key);
 	struct json_object *e = NULL;
 	int rc = env_get(st, txn, st->objects, k, &e);
 	if (rc != 0)

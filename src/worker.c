@@ -151,16 +151,29 @@ static int listener_open(struct listener *l, int fd)
 	return 0;
 }
 
-/* listener_accept waits for the next connection (at most a tick): its fd,
- * or -errno (-EAGAIN: the tick passed; -EINTR: a signal came; -EPERM: a
- * peer FCGI_WEB_SERVER_ADDRS does not name, its connection closed). */
+/* listener_accept waits for the next connection (at most a tick): its fd;
+ * -1 when there is none this time (the tick passed, a signal came, a peer
+ * FCGI_WEB_SERVER_ADDRS does not name was closed, a connection failed
+ * before it was accepted); -2 after logging an error the worker cannot
+ * go on after (out of descriptors, a listen socket that is none). */
 static int listener_accept(const struct listener *l)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
-	if (fd < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	if (fd < 0) {
+		switch (errno) {
+		case EAGAIN:
+		case EINTR:
+		case ECONNABORTED:
+		case EPROTO:
+		case ECONNRESET:
+		case ETIMEDOUT:
+		case EHOSTUNREACH:
+		case ENETUNREACH: return -1;
+		default: log_error("accept_failed", "error=\"%s\"", strerror(errno)); return -2;
+		}
+	}
 	if (!l->tcp)
 		return fd;
 	if (ss.ss_family == AF_INET && l->nallowed >= 0) {
@@ -170,7 +183,7 @@ static int listener_accept(const struct listener *l)
 			ok = l->allowed[i] == peer;
 		if (!ok) {
 			close(fd);
-			return -EPERM;
+			return -1;
 		}
 	}
 	struct timeval none = { 0, 0 };
@@ -294,12 +307,8 @@ int worker_run(const struct config *cfg, int listen_fd, int supervised)
 			waited = wait_kept(req.ipcFd);
 		} else {
 			int fd = listener_accept(&lst);
-			if (fd < 0 && fd != -EAGAIN && fd != -EINTR && fd != -EPERM &&
-			    fd != -ECONNABORTED && fd != -EPROTO && fd != -ECONNRESET &&
-			    fd != -ETIMEDOUT && fd != -EHOSTUNREACH && fd != -ENETUNREACH) {
-				log_error("accept_failed", "error=\"%s\"", strerror(-fd));
+			if (fd == -2)
 				break;
-			}
 			if (fd >= 0) {
 				/* FCGX_Accept_r first ends the request before,
 				 * closing its connection unless it is kept: this

@@ -319,6 +319,12 @@ def fcgi_get(s, c, path, stdin=b"", pause=0):
             return out
 
 
+def models_answer(out, what):
+    """Checks that out (fcgi_get's) is a 200 with the model list."""
+    head, _, body = out.partition(b"\r\n\r\n")
+    check(b"Status: 200" in head and json.loads(body)["object"] == "list", what, out[:300])
+
+
 def peer_gone(c, wait=1.0):
     """True when the other end has closed the connection (a send fails);
     False when it still reads what is sent (for `wait` seconds)."""
@@ -342,10 +348,8 @@ def _(_):
             wait_workers(s, 1)
             for stray in (b"", b"stray bytes no CONTENT_LENGTH announced"):
                 c = fcgi_connect(s)
-                out = fcgi_get(s, c, "/v1/models", stray)
-                head, _, body = out.partition(b"\r\n\r\n")
-                check(b"Status: 200" in head and json.loads(body)["object"] == "list",
-                      "%s: the answer (stray %r)" % (kind, stray), out[:300])
+                models_answer(fcgi_get(s, c, "/v1/models", stray),
+                              "%s: the answer (stray %r)" % (kind, stray))
                 eq(c.recv(1), b"", "%s: the worker's side ended after the answer" % kind)
                 gone = peer_gone(c)
                 c.close()
@@ -357,11 +361,6 @@ def _(_):
                           "holds the connection (libfcgi's lingering close)" % kind)
                 # the worker (the only one) is free again: a request through nginx
                 eq(s.request("GET", "/v1/models").status, 200, "%s: a request after" % kind)
-
-
-def models_answer(out, what):
-    head, _, body = out.partition(b"\r\n\r\n")
-    check(b"Status: 200" in head and json.loads(body)["object"] == "list", what, out[:300])
 
 
 @test("the workers accept connections themselves: a web server that pauses longer than the "
